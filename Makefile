@@ -1,0 +1,132 @@
+# realign — plain Makefile.
+#
+#   make                      build lib/librealign.a and every tool into bin/
+#   make check                run the whole test suite (unit, CLI, oracle tests)
+#   make SANITIZE=address,undefined check
+#                             the same under ASan/UBSan (separate build tree)
+#   make install PREFIX=/usr/local
+#   make deps                 install the Debian packages the build and tests need
+#   make fixtures             regenerate committed fixtures (needs the Python stack)
+#   make fuzz                 run every fuzz target for FUZZ_SECONDS each (clang)
+#   make bench                build the benchmarks under tests/bench/
+#   make demo                 the built-in toy-world demo
+#
+# Sources are found by pattern, so a new lib/x.c, tools/rl-x.c or tests/unit/test_x.c
+# needs no Makefile change: lib/*.c -> librealign.a, tools/rl-*.c -> bin/rl-*,
+# tools/rl-*.sh -> bin/rl-* (shell tools), tests/unit/test_*.c -> unit test binaries.
+
+VERSION  := 0.1.0
+PREFIX   ?= /usr/local
+CC       ?= cc
+PKGS     := msgpack libcjson libpcre2-8 openblas libxxhash
+DEBS     := build-essential pkg-config libopenblas-dev libmsgpack-dev libcjson-dev \
+            libpcre2-dev libxxhash-dev jq clang-format
+PYTHON   ?= python3
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wvla -Wformat=2 -Wno-format-nonliteral
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DRL_VERSION='"$(VERSION)"' -Ilib $(WARN) $(CFLAGS) \
+             $(PKG_CFLAGS) $(SAN_FLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+
+ifdef SANITIZE
+O        ?= build/san
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+O        ?= build
+endif
+ifeq ($(O),build)
+BIN      ?= bin
+else
+BIN      ?= $(O)/bin
+endif
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
+LIB       := $(O)/librealign.a
+TOOL_SRC  := $(sort $(wildcard tools/rl-*.c))
+TOOL_SH   := $(sort $(wildcard tools/rl-*.sh))
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%) $(TOOL_SH:tools/%.sh=$(BIN)/%)
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+TESTS     := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(O)/bench/%)
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+MAN       := $(sort $(wildcard man/*.[1-8]))
+FUZZ_SECONDS ?= 60
+
+.PHONY: all check test install uninstall deps fixtures fuzz bench demo clean
+.DELETE_ON_ERROR:
+
+all: $(TOOLS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: $(O)/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BIN)/%: tools/%.sh
+	@mkdir -p $(dir $@)
+	sed 's/@RL_VERSION@/$(VERSION)/g' $< > $@ && chmod +x $@
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(O)/bench/%: $(O)/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+check test: $(TOOLS) $(TESTS)
+	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) SANITIZE=$(SANITIZE) \
+	  sh tests/run.sh
+
+bench: $(TOOLS) $(BENCHES)
+
+install: $(TOOLS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	for m in $(MAN); do \
+	  s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+uninstall:
+	for t in $(notdir $(TOOLS)); do rm -f $(DESTDIR)$(PREFIX)/bin/$$t; done
+	for m in $(notdir $(MAN)); do s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$$m; done
+
+# Installs only what is missing; needs root (CI runs as root).
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	else echo "all build dependencies present"; fi
+
+# Regenerates the committed fixtures; needs torch, transformers, safetensors, tokenizers.
+fixtures: $(TOOLS)
+	RL_BIN=$(abspath $(BIN)) sh tests/gen/all.sh
+
+fuzz:
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+demo: $(TOOLS)
+	RL_BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(O)/%.d) $(TEST_SRC:%.c=$(O)/%.d) $(BENCH_SRC:%.c=$(O)/%.d)

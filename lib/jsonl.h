@@ -1,0 +1,38 @@
+/* jsonl.h — reading JSON-lines files (prompts, task data, judge answers).
+ *
+ * One JSON value per line; blank lines are skipped; every error names the file
+ * and the 1-based line number: "'data.jsonl' line 7: malformed JSON". Lines may
+ * be arbitrarily long. Invalid UTF-8 inside a line is an error (RL_EDATA).
+ */
+#ifndef RL_JSONL_H
+#define RL_JSONL_H
+
+#include <cJSON.h>
+#include <stdio.h>
+
+typedef struct rl_jsonl {
+	FILE *fp;
+	int owned;	  /* fp is ours to close (not stdin) */
+	const char *path; /* as given; "<stdin>" for "-" */
+	char *line;
+	size_t cap;
+	long lineno;
+} rl_jsonl;
+
+/* Opens path ("-" = stdin). */
+int rl_jsonl_open(rl_jsonl *j, const char *path);
+/* Parses the next non-blank line into *item (caller frees with cJSON_Delete).
+ * Sets *item = NULL at end of file. */
+int rl_jsonl_next(rl_jsonl *j, cJSON **item);
+void rl_jsonl_close(rl_jsonl *j);
+
+/* 1 if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
+int rl_utf8_valid(const char *s, size_t n);
+
+/* Reads a whole file into a NUL-terminated buffer (*len excludes the NUL). */
+int rl_read_file(const char *path, char **buf, size_t *len);
+
+/* Writes a cJSON value as one compact line (UTF-8 kept as is) to fp. */
+int rl_jsonl_write(FILE *fp, const cJSON *item);
+
+#endif

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Runs the whole suite: every unit test binary in $RL_TESTBIN, then every CLI
+# test script tests/cli/t*.sh (with the tools in $RL_BIN). Prints one line per
+# test and a summary; exits 1 if anything failed. Called by `make check`.
+#
+#   RL_ONLY=pattern   run only tests whose name contains pattern
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+: "${RL_BIN:?set RL_BIN to the tools directory}"
+: "${RL_TESTBIN:?set RL_TESTBIN to the unit test directory}"
+export RL_BIN RL_TESTBIN
+RL_TESTS="$here"
+RL_FIXTURES="$here/fixtures"
+export RL_TESTS RL_FIXTURES
+# Sanitizers: abort on the first report so a test fails loudly. OpenBLAS keeps
+# per-thread buffers for the life of the process, which LeakSanitizer reports.
+ASAN_OPTIONS="abort_on_error=1:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+# Small matrices: keep OpenBLAS from spawning threads per test.
+: "${OPENBLAS_NUM_THREADS:=2}"
+export OPENBLAS_NUM_THREADS
+
+pass=0 fail=0 failed=""
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rl-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+run_one() {
+	name=$1
+	shift
+	case "$name" in *"${RL_ONLY:-}"*) ;; *) return ;; esac
+	start=$(date +%s)
+	if "$@" >"$tmp/out" 2>&1; then
+		pass=$((pass + 1))
+		echo "PASS $name ($(($(date +%s) - start))s)"
+	else
+		fail=$((fail + 1))
+		failed="$failed $name"
+		echo "FAIL $name"
+		sed 's/^/    /' "$tmp/out" | tail -n 40
+	fi
+}
+
+for t in "$RL_TESTBIN"/test_*; do
+	[ -x "$t" ] || continue
+	run_one "$(basename "$t")" "$t"
+done
+for t in "$here"/cli/t*.sh; do
+	[ -f "$t" ] || continue
+	run_one "$(basename "$t" .sh)" sh "$t"
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ] || { echo "failed:$failed"; exit 1; }
