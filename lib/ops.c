@@ -1,0 +1,738 @@
+/* ops.c — f32 kernels of the engine: GEMM interface, linear, RMSNorm, RoPE,
+ * attention, gated activations, the cosine objective; each beside its naive
+ * loop reference. Formulas follow transformers' modeling code (see ops.h). */
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ops.h"
+
+/* ---- matrix products ---- */
+
+static rl_gemm_backend gemm_backend = RL_GEMM_BLAS;
+static double gemm_flops;
+
+void rl_gemm_set_backend(rl_gemm_backend b)
+{
+	gemm_backend = b;
+}
+
+rl_gemm_backend rl_gemm_get_backend(void)
+{
+	return gemm_backend;
+}
+
+double rl_gemm_flops(void)
+{
+	return gemm_flops;
+}
+
+/* Element (i, j) of op(X) for X stored row-major with leading dimension ld. */
+static inline float opel(const float *x, int ld, rl_trans t, int i, int j)
+{
+	return t == RL_N ? x[(size_t)i * ld + j] : x[(size_t)j * ld + i];
+}
+
+void rl_gemm_naive(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const float *a,
+		   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	for (int i = 0; i < m; i++) {
+		for (int j = 0; j < n; j++) {
+			double s = 0;
+			for (int p = 0; p < k; p++)
+				s += (double)opel(a, lda, ta, i, p) * opel(b, ldb, tb, p, j);
+			float *cij = &c[(size_t)i * ldc + j];
+			*cij = (float)(alpha * s + (beta == 0 ? 0.0 : (double)beta * *cij));
+		}
+	}
+}
+
+void rl_gemm(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
+	     const float *b, int ldb, float beta, float *c, int ldc)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	gemm_flops += 2.0 * m * n * k;
+	if (gemm_backend == RL_GEMM_NAIVE) {
+		rl_gemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+		return;
+	}
+	if (k <= 0) {
+		for (int i = 0; i < m; i++)
+			for (int j = 0; j < n; j++)
+				c[(size_t)i * ldc + j] =
+					beta == 0 ? 0.0f : beta * c[(size_t)i * ldc + j];
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, ta == RL_T ? CblasTrans : CblasNoTrans,
+		    tb == RL_T ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+		    ldc);
+}
+
+/* OpenBLAS internals used only when present (DYNAMIC_ARCH builds export them):
+ * re-running the kernel selection after setting OPENBLAS_CORETYPE. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+const char *rl_blas_core(void)
+{
+	const char *s = openblas_get_corename();
+	return s ? s : "unknown";
+}
+
+void rl_blas_threads(int n)
+{
+	if (n > 0)
+		openblas_set_num_threads(n);
+}
+
+/* Kernels that use neither AVX2 nor AVX-512. */
+static int weak_core(const char *name)
+{
+	static const char *const weak[] = {"Prescott",	"Core2",  "Penryn",	"Dunnington",
+					   "Nehalem",	"Atom",	  "Katmai",	"Coppermine",
+					   "Northwood", "Banias", "Athlon",	"Opteron",
+					   "Barcelona", "Bobcat", "Sandybridge"};
+	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
+		if (strcmp(name, weak[i]) == 0)
+			return 1;
+	return 0;
+}
+
+void rl_blas_setup(char *note, size_t cap)
+{
+	if (cap)
+		note[0] = '\0';
+	const char *core = rl_blas_core();
+	if (getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit ||
+	    !weak_core(core))
+		return;
+	__builtin_cpu_init();
+	const char *want = NULL;
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+		want = "SkylakeX";
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		want = "Haswell";
+	if (!want)
+		return;
+	char was[32];
+	snprintf(was, sizeof was, "%s", core);
+	gotoblas_dynamic_quit();
+	setenv("OPENBLAS_CORETYPE", want, 1);
+	gotoblas_dynamic_init();
+	unsetenv("OPENBLAS_CORETYPE");
+	if (cap)
+		snprintf(note, cap, "OpenBLAS chose '%s' kernels for this CPU; using '%s'", was,
+			 rl_blas_core());
+}
+
+/* ---- linear ---- */
+
+void rl_linear_forward(float *out, int ldo, const float *inp, int ldi, const float *w,
+		       const float *bias, int T, int C, int OC)
+{
+	rl_gemm(RL_N, RL_T, T, OC, C, 1.0f, inp, ldi, w, C, 0.0f, out, ldo);
+	if (bias)
+		for (int t = 0; t < T; t++) {
+			float *o = out + (size_t)t * ldo;
+			for (int j = 0; j < OC; j++)
+				o[j] += bias[j];
+		}
+}
+
+void rl_linear_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, int ldd,
+			const float *inp, int ldi, const float *w, int T, int C, int OC)
+{
+	if (dinp)
+		rl_gemm(RL_N, RL_N, T, C, OC, 1.0f, dout, ldd, w, C, 1.0f, dinp, lddi);
+	if (dw)
+		rl_gemm(RL_T, RL_N, OC, C, T, 1.0f, dout, ldd, inp, ldi, 1.0f, dw, C);
+	if (dbias)
+		for (int t = 0; t < T; t++) {
+			const float *d = dout + (size_t)t * ldd;
+			for (int j = 0; j < OC; j++)
+				dbias[j] += d[j];
+		}
+}
+
+/* ---- RMSNorm ---- */
+
+/* transformers: variance = x.pow(2).mean(-1) (f32); x * rsqrt(variance + eps);
+ * then weight * that (Llama) or that * (1 + weight) (Gemma). */
+void rl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int T, int C,
+			float eps, int plus_one)
+{
+	for (int t = 0; t < T; t++) {
+		const float *x = inp + (size_t)t * C;
+		float *o = out + (size_t)t * C;
+		double ss = 0;
+		for (int c = 0; c < C; c++)
+			ss += (double)x[c] * x[c];
+		float var = (float)(ss / C);
+		float r = 1.0f / sqrtf(var + eps);
+		if (rstd)
+			rstd[t] = r;
+		if (plus_one)
+			for (int c = 0; c < C; c++)
+				o[c] = (x[c] * r) * (1.0f + w[c]);
+		else
+			for (int c = 0; c < C; c++)
+				o[c] = w[c] * (x[c] * r);
+	}
+}
+
+void rl_rmsnorm_forward_naive(float *out, float *rstd, const float *inp, const float *w, int T,
+			      int C, float eps, int plus_one)
+{
+	for (int t = 0; t < T; t++) {
+		double ss = 0;
+		for (int c = 0; c < C; c++)
+			ss += (double)inp[(size_t)t * C + c] * inp[(size_t)t * C + c];
+		double r = 1.0 / sqrt(ss / C + eps);
+		if (rstd)
+			rstd[t] = (float)r;
+		for (int c = 0; c < C; c++) {
+			double g = plus_one ? 1.0 + w[c] : w[c];
+			out[(size_t)t * C + c] = (float)(inp[(size_t)t * C + c] * r * g);
+		}
+	}
+}
+
+/* y_c = x_c r g_c, r = (mean x^2 + eps)^-1/2:
+ * dx_c = r g_c dy_c - (r^3 / C) x_c sum_j dy_j g_j x_j;  dw_c += dy_c x_c r. */
+void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+			 const float *w, const float *rstd, int T, int C, int plus_one)
+{
+	for (int t = 0; t < T; t++) {
+		const float *x = inp + (size_t)t * C, *dy = dout + (size_t)t * C;
+		float *dx = dinp + (size_t)t * C;
+		float r = rstd[t];
+		double dot = 0;
+		for (int c = 0; c < C; c++) {
+			float g = plus_one ? 1.0f + w[c] : w[c];
+			dot += (double)dy[c] * g * x[c];
+		}
+		float k = (float)(dot * r * r * r / C);
+		for (int c = 0; c < C; c++) {
+			float g = plus_one ? 1.0f + w[c] : w[c];
+			dx[c] += r * g * dy[c] - k * x[c];
+		}
+		if (dw)
+			for (int c = 0; c < C; c++)
+				dw[c] += dy[c] * (x[c] * r);
+	}
+}
+
+void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const float *inp,
+			       const float *w, const float *rstd, int T, int C, int plus_one)
+{
+	for (int t = 0; t < T; t++) {
+		const float *x = inp + (size_t)t * C, *dy = dout + (size_t)t * C;
+		/* the Jacobian, column by column: dy_j/dx_c = g_j (r d_jc - x_j x_c r^3 / C) */
+		double eps_r = rstd[t];
+		for (int c = 0; c < C; c++) {
+			double s = 0;
+			for (int j = 0; j < C; j++) {
+				double g = plus_one ? 1.0 + w[j] : w[j];
+				double jac = g * ((j == c ? eps_r : 0.0) -
+						  (double)x[j] * x[c] * eps_r * eps_r * eps_r / C);
+				s += dy[j] * jac;
+			}
+			dinp[(size_t)t * C + c] += (float)s;
+			if (dw)
+				dw[c] += (float)((double)dy[c] * x[c] * eps_r);
+		}
+	}
+}
+
+/* ---- RoPE ---- */
+
+/* transformers' modeling_rope_utils, in f32 like torch:
+ *   inv_freq[i] = 1 / theta ** (2i / hd)
+ *   linear: inv_freq / factor
+ *   llama3: wavelen = 2 pi / inv_freq; > low_freq_wavelen: / factor;
+ *           between: (1 - s) * f / factor + s * f with
+ *           s = (old_ctx / wavelen - low) / (high - low). */
+void rl_rope_inv_freq(const rl_config *c, float *inv_freq)
+{
+	int hd = c->head_dim, half = hd / 2;
+	float base = (float)c->rope_theta;
+	for (int i = 0; i < half; i++) {
+		float e = (float)(2 * i) / (float)hd;
+		inv_freq[i] = 1.0f / powf(base, e);
+	}
+	if (c->rope_type == RL_ROPE_LINEAR) {
+		for (int i = 0; i < half; i++)
+			inv_freq[i] /= (float)c->rope_factor;
+	} else if (c->rope_type == RL_ROPE_LLAMA3) {
+		float factor = (float)c->rope_factor, low = (float)c->rope_low_freq_factor,
+		      high = (float)c->rope_high_freq_factor;
+		double old_ctx = c->rope_original_max_position;
+		double low_wl = old_ctx / c->rope_low_freq_factor;
+		double high_wl = old_ctx / c->rope_high_freq_factor;
+		for (int i = 0; i < half; i++) {
+			float f = inv_freq[i];
+			float wl = (float)(2 * M_PI) / f;
+			float fl = wl > low_wl ? f / factor : f;
+			float s = ((float)old_ctx / wl - low) / (high - low);
+			float sm = (1 - s) * fl / factor + s * fl;
+			int medium = !(wl < high_wl) && !(wl > low_wl);
+			inv_freq[i] = medium ? sm : fl;
+		}
+	}
+}
+
+int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos)
+{
+	memset(r, 0, sizeof *r);
+	if (c->head_dim <= 0 || c->head_dim % 2 || max_pos <= 0)
+		return rl_error(RL_EDATA, "rope: head_dim %d must be even and positive",
+				c->head_dim);
+	int half = c->head_dim / 2;
+	r->hd = c->head_dim;
+	r->max_pos = max_pos;
+	r->inv_freq = rl_malloc_array((size_t)half, sizeof(float));
+	r->cos = rl_malloc_array((size_t)max_pos * half, sizeof(float));
+	r->sin = rl_malloc_array((size_t)max_pos * half, sizeof(float));
+	if (!r->inv_freq || !r->cos || !r->sin) {
+		rl_rope_free(r);
+		return RL_ESYS;
+	}
+	rl_rope_inv_freq(c, r->inv_freq);
+	for (int p = 0; p < max_pos; p++)
+		for (int i = 0; i < half; i++) {
+			float ang = (float)p * r->inv_freq[i];
+			r->cos[(size_t)p * half + i] = (float)cos((double)ang);
+			r->sin[(size_t)p * half + i] = (float)sin((double)ang);
+		}
+	return RL_OK;
+}
+
+void rl_rope_free(rl_rope *r)
+{
+	free(r->inv_freq);
+	free(r->cos);
+	free(r->sin);
+	memset(r, 0, sizeof *r);
+}
+
+void rl_rope_forward(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	int hd = r->hd, half = hd / 2;
+	for (int t = 0; t < T; t++) {
+		const float *cs = r->cos + (size_t)pos[t] * half,
+			    *sn = r->sin + (size_t)pos[t] * half;
+		for (int h = 0; h < nh; h++) {
+			float *v = x + (size_t)t * ldx + (size_t)h * hd;
+			for (int i = 0; i < half; i++) {
+				float a = v[i], b = v[i + half];
+				v[i] = a * cs[i] - b * sn[i];
+				v[i + half] = b * cs[i] + a * sn[i];
+			}
+		}
+	}
+}
+
+void rl_rope_backward(float *dx, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	int hd = r->hd, half = hd / 2;
+	for (int t = 0; t < T; t++) {
+		const float *cs = r->cos + (size_t)pos[t] * half,
+			    *sn = r->sin + (size_t)pos[t] * half;
+		for (int h = 0; h < nh; h++) {
+			float *v = dx + (size_t)t * ldx + (size_t)h * hd;
+			for (int i = 0; i < half; i++) {
+				float da = v[i], db = v[i + half];
+				v[i] = da * cs[i] + db * sn[i];
+				v[i + half] = db * cs[i] - da * sn[i];
+			}
+		}
+	}
+}
+
+void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	int hd = r->hd;
+	for (int t = 0; t < T; t++)
+		for (int h = 0; h < nh; h++) {
+			float *v = x + (size_t)t * ldx + (size_t)h * hd;
+			for (int i = 0; i < hd / 2; i++) {
+				double ang = (double)((float)pos[t] * r->inv_freq[i]);
+				double a = v[i], b = v[i + hd / 2];
+				v[i] = (float)(a * cos(ang) - b * sin(ang));
+				v[i + hd / 2] = (float)(b * cos(ang) + a * sin(ang));
+			}
+		}
+}
+
+/* ---- attention ---- */
+
+size_t rl_attention_scratch(int nq, int nkv)
+{
+	return 2 * (size_t)nq * (size_t)nkv;
+}
+
+/* First visible key of query row i (position p = nkv - nq + i). */
+static inline int attn_lo(int p, int window)
+{
+	return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+}
+
+void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
+			  int window, float scale, float *scratch)
+{
+	int rep = nh / nkvh;
+	float *S = scratch; /* [nq, nkv] */
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		rl_gemm(RL_N, RL_T, nq, nkv, hd, scale, q + (size_t)h * hd, ldq, k + (size_t)g * hd,
+			ldk, 0.0f, S, nkv);
+		for (int i = 0; i < nq; i++) {
+			float *s = S + (size_t)i * nkv;
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			float mx = -INFINITY;
+			for (int j = lo; j <= p; j++)
+				mx = s[j] > mx ? s[j] : mx;
+			float sum = 0;
+			for (int j = 0; j < lo; j++)
+				s[j] = 0;
+			for (int j = lo; j <= p; j++) {
+				s[j] = expf(s[j] - mx);
+				sum += s[j];
+			}
+			for (int j = p + 1; j < nkv; j++)
+				s[j] = 0;
+			float inv = 1.0f / sum;
+			for (int j = lo; j <= p; j++)
+				s[j] *= inv;
+			if (lse)
+				lse[(size_t)i * nh + h] = mx + logf(sum);
+		}
+		rl_gemm(RL_N, RL_N, nq, hd, nkv, 1.0f, S, nkv, v + (size_t)g * hd, ldk, 0.0f,
+			out + (size_t)h * hd, ldo);
+	}
+}
+
+void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q, int ldq,
+				const float *k, const float *v, int ldk, int nq, int nkv, int nh,
+				int nkvh, int hd, int window, float scale)
+{
+	int rep = nh / nkvh;
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		for (int i = 0; i < nq; i++) {
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			const float *qi = q + (size_t)i * ldq + (size_t)h * hd;
+			double mx = -INFINITY;
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				s *= scale;
+				mx = s > mx ? s : mx;
+			}
+			double sum = 0;
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				sum += exp(s * scale - mx);
+			}
+			float *o = out + (size_t)i * ldo + (size_t)h * hd;
+			for (int d = 0; d < hd; d++) {
+				double acc = 0;
+				for (int j = lo; j <= p; j++) {
+					double s = 0;
+					for (int e = 0; e < hd; e++)
+						s += (double)qi[e] *
+						     k[(size_t)j * ldk + (size_t)g * hd + e];
+					acc += exp(s * scale - mx) *
+					       v[(size_t)j * ldk + (size_t)g * hd + d];
+				}
+				o[d] = (float)(acc / sum);
+			}
+			if (lse)
+				lse[(size_t)i * nh + h] = (float)(mx + log(sum));
+		}
+	}
+}
+
+void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
+			   int ldd, const float *out, int ldo, const float *lse, const float *q,
+			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
+			   int nh, int nkvh, int hd, int window, float scale, float *scratch)
+{
+	int rep = nh / nkvh;
+	float *P = scratch, *dP = scratch + (size_t)nq * nkv; /* [nq, nkv] each */
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		const float *qh = q + (size_t)h * hd, *kg = k + (size_t)g * hd,
+			    *vg = v + (size_t)g * hd, *doh = dout + (size_t)h * hd;
+		/* P = softmax(scale Q K^T), recomputed with the saved log-sum-exp */
+		rl_gemm(RL_N, RL_T, nq, nkv, hd, scale, qh, ldq, kg, ldk, 0.0f, P, nkv);
+		/* dP = dO V^T */
+		rl_gemm(RL_N, RL_T, nq, nkv, hd, 1.0f, doh, ldd, vg, ldk, 0.0f, dP, nkv);
+		for (int i = 0; i < nq; i++) {
+			float *p_ = P + (size_t)i * nkv, *dp = dP + (size_t)i * nkv;
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			float l = lse[(size_t)i * nh + h];
+			const float *oi = out + (size_t)i * ldo + (size_t)h * hd,
+				    *di = doh + (size_t)i * ldd;
+			float D = 0;
+			for (int d = 0; d < hd; d++)
+				D += oi[d] * di[d];
+			for (int j = 0; j < nkv; j++) {
+				if (j < lo || j > p) {
+					p_[j] = 0;
+					dp[j] = 0;
+				} else {
+					p_[j] = expf(p_[j] - l);
+					dp[j] = p_[j] * (dp[j] - D); /* dS */
+				}
+			}
+		}
+		/* dQ_h = scale dS K_g; dK_g += scale dS^T Q_h; dV_g += P^T dO_h */
+		float beta = h % rep == 0 ? 0.0f : 1.0f;
+		rl_gemm(RL_N, RL_N, nq, hd, nkv, scale, dP, nkv, kg, ldk, 0.0f, dq + (size_t)h * hd,
+			lddq);
+		rl_gemm(RL_T, RL_N, nkv, hd, nq, scale, dP, nkv, qh, ldq, beta, dk + (size_t)g * hd,
+			lddk);
+		rl_gemm(RL_T, RL_N, nkv, hd, nq, 1.0f, P, nkv, doh, ldd, beta, dv + (size_t)g * hd,
+			lddk);
+	}
+}
+
+void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int lddk,
+				 const float *dout, int ldd, const float *q, int ldq,
+				 const float *k, const float *v, int ldk, int nq, int nkv, int nh,
+				 int nkvh, int hd, int window, float scale)
+{
+	int rep = nh / nkvh;
+	for (int j = 0; j < nkv; j++)
+		for (int c = 0; c < nkvh * hd; c++) {
+			dk[(size_t)j * lddk + c] = 0;
+			dv[(size_t)j * lddk + c] = 0;
+		}
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		for (int i = 0; i < nq; i++) {
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			const float *qi = q + (size_t)i * ldq + (size_t)h * hd;
+			const float *di = dout + (size_t)i * ldd + (size_t)h * hd;
+			float *dqi = dq + (size_t)i * lddq + (size_t)h * hd;
+			/* scores, probabilities and dP_j = dO_i . v_j, in double */
+			double mx = -INFINITY, sum = 0, D = 0;
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				mx = s * scale > mx ? s * scale : mx;
+			}
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				sum += exp(s * scale - mx);
+			}
+			/* D = sum_j P_j dP_j */
+			for (int j = lo; j <= p; j++) {
+				double s = 0, dp = 0;
+				for (int d = 0; d < hd; d++) {
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+					dp += (double)di[d] *
+					      v[(size_t)j * ldk + (size_t)g * hd + d];
+				}
+				D += exp(s * scale - mx) / sum * dp;
+			}
+			for (int d = 0; d < hd; d++)
+				dqi[d] = 0;
+			for (int j = lo; j <= p; j++) {
+				const float *kj = k + (size_t)j * ldk + (size_t)g * hd;
+				const float *vj = v + (size_t)j * ldk + (size_t)g * hd;
+				double s = 0, dp = 0;
+				for (int d = 0; d < hd; d++) {
+					s += (double)qi[d] * kj[d];
+					dp += (double)di[d] * vj[d];
+				}
+				double P = exp(s * scale - mx) / sum, dS = P * (dp - D);
+				for (int d = 0; d < hd; d++) {
+					dqi[d] += (float)(scale * dS * kj[d]);
+					dk[(size_t)j * lddk + (size_t)g * hd + d] +=
+						(float)(scale * dS * qi[d]);
+					dv[(size_t)j * lddk + (size_t)g * hd + d] +=
+						(float)(P * di[d]);
+				}
+			}
+		}
+	}
+}
+
+/* ---- activations ---- */
+
+/* torch: silu(x) = x / (1 + exp(-x));
+ * gelu tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+ * gelu: 0.5 x (1 + erf(x / sqrt(2))). */
+#define GELU_BETA 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_KAPPA 0.044715f
+
+float rl_act_f(rl_act act, float x)
+{
+	switch (act) {
+	case RL_ACT_SILU:
+		return x / (1.0f + expf(-x));
+	case RL_ACT_GELU_TANH: {
+		float inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
+		return 0.5f * x * (1.0f + tanhf(inner));
+	}
+	case RL_ACT_GELU:
+		return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+	}
+	return 0;
+}
+
+float rl_act_df(rl_act act, float x)
+{
+	switch (act) {
+	case RL_ACT_SILU: {
+		float s = 1.0f / (1.0f + expf(-x));
+		return s * (1.0f + x * (1.0f - s));
+	}
+	case RL_ACT_GELU_TANH: {
+		float x2 = x * x, inner = GELU_BETA * (x + GELU_KAPPA * x2 * x);
+		float th = tanhf(inner);
+		float left = 0.5f * x, right = 1.0f + th;
+		float dleft = 0.5f * right;
+		float dright =
+			left * (1.0f - th * th) * GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * x2);
+		return dleft + dright;
+	}
+	case RL_ACT_GELU: {
+		float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+		float pdf = expf(-0.5f * x * x) * 0.3989422804014327f; /* 1/sqrt(2 pi) */
+		return cdf + x * pdf;
+	}
+	}
+	return 0;
+}
+
+void rl_glu_forward(float *h, const float *gu, int T, int F, rl_act act)
+{
+	for (int t = 0; t < T; t++) {
+		const float *g = gu + (size_t)t * 2 * F, *u = g + F;
+		float *o = h + (size_t)t * F;
+		switch (act) {
+		case RL_ACT_SILU:
+			for (int i = 0; i < F; i++)
+				o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+			break;
+		default:
+			for (int i = 0; i < F; i++)
+				o[i] = rl_act_f(act, g[i]) * u[i];
+		}
+	}
+}
+
+static double act_d(rl_act act, double x)
+{
+	switch (act) {
+	case RL_ACT_SILU:
+		return x / (1 + exp(-x));
+	case RL_ACT_GELU_TANH:
+		return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+	case RL_ACT_GELU:
+		return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+	}
+	return 0;
+}
+
+static double dact_d(rl_act act, double x)
+{
+	switch (act) {
+	case RL_ACT_SILU: {
+		double s = 1 / (1 + exp(-x));
+		return s + x * s * (1 - s);
+	}
+	case RL_ACT_GELU_TANH: {
+		double b = sqrt(2 / M_PI), u = b * (x + 0.044715 * x * x * x), th = tanh(u);
+		return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * b * (1 + 3 * 0.044715 * x * x);
+	}
+	case RL_ACT_GELU:
+		return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+	}
+	return 0;
+}
+
+void rl_glu_forward_naive(float *h, const float *gu, int T, int F, rl_act act)
+{
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < F; i++)
+			h[(size_t)t * F + i] = (float)(act_d(act, gu[(size_t)t * 2 * F + i]) *
+						       gu[(size_t)t * 2 * F + F + i]);
+}
+
+void rl_glu_backward(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
+{
+	for (int t = 0; t < T; t++) {
+		const float *g = gu + (size_t)t * 2 * F, *u = g + F, *d = dh + (size_t)t * F;
+		float *dg = dgu + (size_t)t * 2 * F, *du = dg + F;
+		if (act == RL_ACT_SILU) {
+			for (int i = 0; i < F; i++) {
+				float s = 1.0f / (1.0f + expf(-g[i]));
+				du[i] = d[i] * (g[i] * s);
+				dg[i] = d[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+			}
+		} else {
+			for (int i = 0; i < F; i++) {
+				du[i] = d[i] * rl_act_f(act, g[i]);
+				dg[i] = d[i] * u[i] * rl_act_df(act, g[i]);
+			}
+		}
+	}
+}
+
+void rl_glu_backward_naive(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
+{
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < F; i++) {
+			double g = gu[(size_t)t * 2 * F + i], u = gu[(size_t)t * 2 * F + F + i];
+			double d = dh[(size_t)t * F + i];
+			dgu[(size_t)t * 2 * F + i] = (float)(d * u * dact_d(act, g));
+			dgu[(size_t)t * 2 * F + F + i] = (float)(d * act_d(act, g));
+		}
+}
+
+/* ---- objective ---- */
+
+double rl_neg_cos_backward(const float *m, const float *d, int C, float *dm)
+{
+	double md = 0, mm = 0, dd = 0;
+	for (int c = 0; c < C; c++) {
+		md += (double)m[c] * d[c];
+		mm += (double)m[c] * m[c];
+		dd += (double)d[c] * d[c];
+	}
+	double nm = sqrt(mm), nd = sqrt(dd);
+	double cosv = md / (nm * nd);
+	/* d(-cos)/dm = -(d / (|m||d|) - cos m / |m|^2) */
+	if (dm)
+		for (int c = 0; c < C; c++)
+			dm[c] = (float)(-(d[c] / (nm * nd) - cosv * m[c] / mm));
+	return cosv;
+}
+
+void rl_add_inplace(float *y, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
