@@ -1,15 +1,36 @@
 /* config.h — a HuggingFace config.json, parsed into the hyperparameters realign uses.
  *
  * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
- * GemmaForCausalLM. Defaults for absent keys follow transformers' configuration
- * classes for that architecture (e.g. head_dim = hidden_size / num_attention_heads,
- * num_key_value_heads = num_attention_heads). Anything else is refused with a
- * message naming the architecture.
+ * GemmaForCausalLM. Defaults for absent keys follow transformers' (5.x)
+ * configuration classes for that architecture (e.g. head_dim = hidden_size /
+ * num_attention_heads, but 256 for Gemma; num_key_value_heads = heads for Llama,
+ * 8 for Mistral, 32 for Qwen2, 16 for Gemma); an explicit null is refused where
+ * transformers' field is not Optional. Anything else is refused with a message
+ * naming the architecture. The architecture is architectures[0] (model_type when
+ * absent); both present and disagreeing is refused.
+ *
+ * What the model computes, as transformers does it:
+ *   - biases: Llama and Gemma attention_bias puts biases on q, k, v AND o; Llama
+ *     mlp_bias on gate, up, down; Qwen2 always q, k, v (never o); Mistral none.
+ *   - activation: hidden_act only; for Gemma "gelu" means the tanh approximation
+ *     (GemmaConfig.__post_init__), and "hidden_activation" is ignored (as in 5.x).
+ *   - Gemma: RMSNorm scales by (1 + w) and embeddings are multiplied by
+ *     sqrt(hidden_size) (norm_plus_one, embed_scale).
+ *   - rope: "rope_scaling" (4.x) wins when set, else "rope_parameters" (5.x);
+ *     rope_theta inside the dict, else at the top level, else 10000; type from
+ *     "rope_type" or "type"; llama3 needs factor/low_freq_factor/high_freq_factor,
+ *     original_max_position_embeddings defaults to max_position_embeddings;
+ *     other rope types and partial_rotary_factor != 1 are refused.
+ *   - sliding window: Mistral's applies to every layer (null: none); Qwen2's only
+ *     with use_sliding_window, from layer max_window_layers (or layer_types).
+ * Duplicate keys anywhere in config.json are refused (Python keeps the last,
+ * cJSON the first: the two would read different models).
  */
 #ifndef RL_CONFIG_H
 #define RL_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum rl_arch { RL_ARCH_LLAMA, RL_ARCH_MISTRAL, RL_ARCH_QWEN2, RL_ARCH_GEMMA } rl_arch;
 
@@ -51,20 +72,38 @@ typedef struct rl_config {
 	int o_bias;	    /* o_proj carries a bias (llama attention_bias; not qwen2) */
 	int mlp_bias;	    /* gate/up/down carry biases (llama mlp_bias) */
 	rl_act act;
-	int norm_plus_one;  /* Gemma: RMSNorm scales by (1 + w) */
-	int embed_scale;    /* Gemma: embeddings multiplied by sqrt(hidden_size) */
-	int sliding_window; /* 0 when none */
-	int bos_token_id;   /* -1 when absent */
+	int norm_plus_one;	 /* Gemma: RMSNorm scales by (1 + w) */
+	int embed_scale;	 /* Gemma: embeddings multiplied by sqrt(hidden_size) */
+	int sliding_window;	 /* 0 when none */
+	int sliding_window_from; /* first layer using the window (Qwen2's max_window_layers or
+				  * layer_types); 0 for Mistral (every layer) */
+	int bos_token_id;	 /* -1 when absent */
 	int eos_token_ids[RL_MAX_EOS];
 	int n_eos;
 	char torch_dtype[16];
 } rl_config;
 
+/* "LlamaForCausalLM", ... */
+const char *rl_arch_name(rl_arch a);
+
+/* c = transformers' defaults for arch (what an empty config.json of that
+ * architecture means): a starting point for configs built in code. */
+void rl_config_defaults(rl_config *c, rl_arch arch);
+
+/* Parameters of one decoder layer (q,k,v,o,gate,up,down weights, their biases
+ * where configured, both norms) and of all of them (P of ALGORITHM.md). */
+uint64_t rl_config_layer_params(const rl_config *c);
+uint64_t rl_config_param_count(const rl_config *c);
+
 /* Parses config.json text (len bytes) into c; path names the file in messages. */
 int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path);
 /* Reads and parses <dir>/config.json. */
 int rl_config_load(rl_config *c, const char *dir);
-/* Writes c as a config.json transformers loads (used by rl-train --init random). */
+/* Writes c as a config.json transformers loads (used by rl-train --init random),
+ * via "<path>.tmp" + rename. rl_config_parse of the result gives c back (the
+ * architecture, model_type and hyperparameters; torch_dtype as "dtype").
+ * RL_USAGE when c holds what its architecture cannot express (e.g. an o_proj
+ * bias for Qwen2, exact GELU for Gemma). */
 int rl_config_write(const rl_config *c, const char *path);
 
 #endif

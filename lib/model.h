@@ -2,8 +2,20 @@
  *
  * A model directory holds config.json and either model.safetensors or shards
  * listed by model.safetensors.index.json (its weight_map is trusted, never a
- * glob). Every shard is validated and mapped read-only; a tensor named in the
- * index but missing from its shard, or present in two shards, is rejected.
+ * glob; model.safetensors wins when both exist, as in transformers). Every
+ * shard is validated and mapped read-only; a tensor named in the index but
+ * missing from its shard, present in two shards, or in a shard the index does
+ * not put it in, is rejected; shard names in the index must be plain file names.
+ *
+ * Roles come from the HF names (model.layers.{i}.self_attn.{q,k,v,o}_proj.{weight,bias},
+ * model.layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}, input_layernorm,
+ * post_attention_layernorm, model.embed_tokens, model.norm, lm_head). Every
+ * role config.json implies must be present with the implied shape (message:
+ * tensor name, got, expected); a role config.json says is absent (a bias
+ * without attention_bias), or a layer >= num_hidden_layers, is refused. Other
+ * names (e.g. old rotary_emb.inv_freq buffers) are kept as RL_R_OTHER. With
+ * tie_word_embeddings, lm_head == embed (a stored lm_head.weight is then
+ * RL_R_OTHER: transformers ignores it too).
  *
  * Tensors are addressed by name or by role (layer, q/k/v/o/...), and the method's
  * sets are defined here once:
@@ -49,6 +61,17 @@ typedef enum rl_role {
 const char *rl_role_name(rl_role r);
 /* 1 for the linear-layer weights and biases the method may restore. */
 int rl_role_is_candidate(rl_role r);
+/* The HuggingFace tensor name of (layer, role), e.g. "model.layers.3.mlp.up_proj.weight"
+ * (layer ignored for embed, final norm, lm_head). RL_USAGE if it does not fit cap. */
+int rl_role_tensor_name(int layer, rl_role r, char *buf, size_t cap);
+/* 1 if a model with config c stores a tensor for role r (biases per
+ * attention_bias/o_bias/mlp_bias; lm_head only when not tied). */
+int rl_role_present(const rl_config *c, rl_role r);
+/* The shape config c implies for role r (HF Linear weights are [out, in]):
+ * returns ndim (1 or 2), 0 for RL_R_OTHER. */
+int rl_role_shape(const rl_config *c, rl_role r, int64_t shape[2]);
+/* The reference's default layer_end: floor(2N/3). */
+int rl_default_layer_end(int n_layers);
 
 typedef struct rl_tensor {
 	const char *name; /* owned by the shard's rl_st_file */
@@ -78,7 +101,9 @@ typedef struct rl_model {
 enum { RL_MODEL_READ = 0, RL_MODEL_WRITE = 1 };
 
 /* Opens dir (config, index, shards), validating everything, and checks every
- * tensor the architecture needs is present with the right shape. */
+ * tensor the architecture needs is present with the right shape. mode
+ * RL_MODEL_WRITE opens the shards RL_ST_WRITE (for rl_st_pwrite through
+ * m->shards[t->shard]); the maps stay read-only. On failure m is left closed. */
 int rl_model_open(rl_model *m, const char *dir, int mode);
 void rl_model_close(rl_model *m);
 
@@ -86,9 +111,10 @@ const rl_tensor *rl_model_find(const rl_model *m, const char *name);
 /* Role lookup: NULL when the model has no such tensor (e.g. biases). */
 const rl_tensor *rl_model_get(const rl_model *m, int layer, rl_role role);
 
-/* Candidate tensors for layer_end L (1 <= L <= n_layers), in a fixed order
- * (layer, then q,k,v,o,gate,up,down with each weight before its bias). Writes at
- * most cap pointers to out (out may be NULL) and returns the total count. */
+/* Candidate tensors for layer_end L (1 <= L <= n_layers; 0 is returned for
+ * any other L), in a fixed order (layer, then q,k,v,o,gate,up,down with each
+ * weight before its bias). Writes at most cap pointers to out (out may be
+ * NULL) and returns the total count. */
 size_t rl_model_candidates(const rl_model *m, int L, const rl_tensor **out, size_t cap);
 /* Number of candidate elements for L. */
 uint64_t rl_model_candidate_numel(const rl_model *m, int L);
@@ -98,22 +124,32 @@ uint64_t rl_model_param_count(const rl_model *m);
 /* Same tensor names, shapes and dtypes; the message names the first mismatch. */
 int rl_model_compatible(const rl_model *a, const rl_model *b);
 
-/* Identity fingerprint (16 hex digits): a hash of the architecture, the tensor
- * names, dtypes and shapes. Equal for a model and its fine-tune. */
+/* Identity fingerprint (16 hex digits): XXH3-64 of the architecture, the tensor
+ * names, dtypes and shapes (name order). Equal for a model and a fine-tune
+ * saved in the same dtype. */
 void rl_model_shape_id(const rl_model *m, char out[17]);
-/* Content hash (16 hex digits) of the tensors' bytes: all tensors when L == 0,
- * else the candidates of L. Reads every byte involved (XXH3, several GB/s). */
+/* Content hash (16 hex digits) of the tensors' bytes: all tensors (name order)
+ * when L == 0, else the candidates of L (candidate order); each tensor's name,
+ * dtype and shape are hashed before its bytes. Reads every byte involved
+ * (XXH3-64 streaming over the map). */
 void rl_model_content_hash(const rl_model *m, int L, char out[17]);
 
 /* Writes a model directory: config.json and the tensors, as one
  * model.safetensors or, when their total exceeds max_shard_bytes (0 = never),
- * as model-0000i-of-0000n.safetensors shards plus model.safetensors.index.json.
- * dir is created if missing; existing weight files of the same names are
- * replaced atomically (temp file + rename). */
+ * as model-0000i-of-0000n.safetensors shards plus model.safetensors.index.json
+ * (transformers' format: {"metadata": {"total_parameters", "total_size"},
+ * "weight_map"}, sorted keys, indent 2). Shards are cut the way huggingface_hub
+ * cuts them: tensors in the given order, a new shard when the next tensor would
+ * overflow the current one, a tensor larger than the limit alone in its own.
+ * dir is created if missing; existing files of the same names are replaced
+ * atomically (temp file + rename); a sharded write removes a stale
+ * model.safetensors (it would shadow the index). */
 int rl_model_write(const char *dir, const rl_config *c, const rl_st_wtensor *t, size_t n,
 		   uint64_t max_shard_bytes);
 
-/* Widens elements [start, start+n) of a compute-dtype tensor to f32. */
+/* Widens elements [start, start+n) of a compute-dtype tensor to f32. RL_EDATA
+ * naming the tensor and its dtype for a non-compute dtype; RL_USAGE for a range
+ * outside the tensor. */
 int rl_tensor_read_f32(const rl_tensor *t, uint64_t start, uint64_t n, float *dst);
 /* Pointer to element i's stored bytes. */
 static inline const uint8_t *rl_tensor_elem(const rl_tensor *t, uint64_t i)

@@ -11,7 +11,10 @@
  * shape product x element size == byte range, without overflow; ranges sorted,
  * contiguous, no gaps or overlaps, covering the data section exactly to the end
  * of the file; duplicate tensor names rejected. A Git LFS pointer file gets its
- * own message. Every failure is RL_EDATA (RL_ESYS for I/O) with a message
+ * own message. Stricter than the official library: duplicate keys anywhere in
+ * the header, NUL characters in names, more than RL_MAX_DIMS dimensions and
+ * dtypes outside rl_dtype (F4, F6_*, F8_E8M0, C64, ...) are refused too;
+ * "__metadata__": null is accepted as no metadata, as the official library does. Every failure is RL_EDATA (RL_ESYS for I/O) with a message
  * naming the file.
  *
  * The file is mapped read-only (MAP_SHARED, so writes made with rl_st_pwrite
@@ -50,6 +53,7 @@ typedef struct rl_st_file {
 	size_t ntensors;
 	char **meta_keys, **meta_vals; /* __metadata__, in file order */
 	size_t nmeta;
+	rl_st_tensor **by_name; /* the tensors sorted by name (strcmp), for lookups */
 } rl_st_file;
 
 enum { RL_ST_READ = 0, RL_ST_WRITE = 1 };
@@ -79,7 +83,13 @@ int rl_st_sync(rl_st_file *f);
  * them (by dtype alignment, largest first, then by name); the header carries
  * __metadata__ {"format": "pt"} plus any extra pairs and is padded with spaces
  * to a multiple of 8. The file is written to "<path>.tmp", fsync'ed and renamed,
- * so a crash never leaves a half-written file under the final name. */
+ * so a crash never leaves a half-written file under the final name.
+ * meta_kv holds nmeta key/value pairs as 2*nmeta strings (k0, v0, k1, v1, ...),
+ * written after "format" (a "format" pair replaces the default "pt"). With no
+ * extra pairs the bytes equal the official library's save_file(...,
+ * metadata={"format": "pt"}) for the same tensors (it orders several metadata
+ * pairs by hash, so with extras only loadability is shared). Duplicate names
+ * and the name "__metadata__" are refused (RL_USAGE). */
 typedef struct rl_st_wtensor {
 	const char *name;
 	rl_dtype dtype;
@@ -90,5 +100,9 @@ typedef struct rl_st_wtensor {
 
 int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
 		size_t nmeta);
+
+/* Bytes of t's data (numel x dtype size); RL_USAGE on a negative dimension,
+ * a bad dtype or rank, or overflow. */
+int rl_st_wtensor_nbytes(const rl_st_wtensor *t, uint64_t *nbytes);
 
 #endif

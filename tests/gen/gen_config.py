@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Fixtures for lib/config.c: config.json files and what transformers makes of them.
+
+For each case, tests/fixtures/config/<case>.json is a config.json; transformers
+(AutoConfig, then the model class instantiated on the meta device) resolves it, and
+expected.tsv records what the MODEL actually uses, read from its modules: projection
+sizes (heads, kv heads, head_dim), which projections carry a bias, the activation
+(evaluated against the erf and tanh GELU formulas), tied embeddings, Gemma's norm and
+embedding scale, the rope parameters after standardisation, sliding windows per
+layer, P (decoder-layer parameters). test_config.c parses the same files and must
+agree. Cases transformers refuses must be refused by realign too ("error=..." with
+realign's message); cases realign deliberately refuses although transformers accepts
+them (rope types and activations realign does not implement) are marked so.
+"""
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+
+import torch
+import transformers
+
+transformers.logging.set_verbosity_error()
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(os.path.dirname(HERE), "fixtures", "config")
+
+L2 = {"architectures": ["LlamaForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
+      "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+      "intermediate_size": 11008, "max_position_embeddings": 4096, "model_type": "llama",
+      "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+      "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": None,
+      "tie_word_embeddings": False, "torch_dtype": "float16", "vocab_size": 32000}
+L31 = {"architectures": ["LlamaForCausalLM"], "attention_bias": False, "bos_token_id": 128000,
+       "eos_token_id": [128001, 128008, 128009], "hidden_act": "silu", "hidden_size": 4096,
+       "intermediate_size": 14336, "max_position_embeddings": 131072, "mlp_bias": False,
+       "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32,
+       "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+       "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                        "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+       "rope_theta": 500000.0, "tie_word_embeddings": False, "vocab_size": 128256}
+L32_3B = dict(L31, hidden_size=3072, intermediate_size=8192, num_attention_heads=24,
+              num_hidden_layers=28, head_dim=128, tie_word_embeddings=True,
+              rope_scaling={"factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                            "original_max_position_embeddings": 8192, "rope_type": "llama3"})
+MISTRAL = {"architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2,
+           "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336,
+           "max_position_embeddings": 32768, "model_type": "mistral", "num_attention_heads": 32,
+           "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+           "rope_theta": 1000000.0, "sliding_window": None, "tie_word_embeddings": False,
+           "vocab_size": 32000}
+QWEN15 = {"architectures": ["Qwen2ForCausalLM"], "bos_token_id": 151643, "eos_token_id": 151645,
+          "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 11008,
+          "max_position_embeddings": 32768, "max_window_layers": 28, "model_type": "qwen2",
+          "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+          "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768,
+          "tie_word_embeddings": False, "use_sliding_window": False, "vocab_size": 151936}
+QWEN25_3B = dict(QWEN15, hidden_size=2048, intermediate_size=11008, num_attention_heads=16,
+                 num_hidden_layers=36, num_key_value_heads=2, tie_word_embeddings=True,
+                 eos_token_id=151645, max_window_layers=70)
+GEMMA = {"architectures": ["GemmaForCausalLM"], "attention_bias": False, "bos_token_id": 2,
+         "eos_token_id": 1, "head_dim": 256, "hidden_act": "gelu", "hidden_size": 2048,
+         "intermediate_size": 16384, "max_position_embeddings": 8192, "model_type": "gemma",
+         "num_attention_heads": 8, "num_hidden_layers": 18, "num_key_value_heads": 1,
+         "pad_token_id": 0, "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 10000.0,
+         "vocab_size": 256000}
+
+SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
+         "num_attention_heads": 4, "vocab_size": 100}
+
+CASES = {
+    "llama2-7b": L2,
+    "llama31-8b": L31,
+    "llama32-3b": L32_3B,
+    "llama31-v5-spelling": {k: v for k, v in L31.items() if k not in ("rope_scaling", "rope_theta")}
+    | {"rope_parameters": dict(L31["rope_scaling"], rope_theta=500000.0)},
+    "llama3-no-original-max": dict(L31, max_position_embeddings=4096, rope_scaling={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}),
+    "llama-linear-rope": dict(SMALL, architectures=["LlamaForCausalLM"],
+                              rope_scaling={"type": "linear", "factor": 2.0}, rope_theta=20000.0),
+    "llama-biases": dict(SMALL, architectures=["LlamaForCausalLM"], attention_bias=True,
+                         mlp_bias=True),
+    "llama-gelu": dict(SMALL, architectures=["LlamaForCausalLM"], hidden_act="gelu"),
+    "llama-head-dim": dict(SMALL, architectures=["LlamaForCausalLM"], head_dim=32,
+                           num_key_value_heads=2),
+    "llama-defaults": {"architectures": ["LlamaForCausalLM"]},
+    "llama-model-type-only": dict(SMALL, model_type="llama"),
+    "mistral-7b-v02": MISTRAL,
+    "mistral-v01-window": dict(MISTRAL, sliding_window=4096, rope_theta=10000.0),
+    "mistral-defaults": {"architectures": ["MistralForCausalLM"]},
+    "llama-kv-null": dict(SMALL, architectures=["LlamaForCausalLM"], num_key_value_heads=None,
+                          head_dim=None),
+    "qwen15-7b": QWEN15,
+    "qwen25-3b": QWEN25_3B,
+    "qwen2-sliding": dict(SMALL, architectures=["Qwen2ForCausalLM"], use_sliding_window=True,
+                          sliding_window=128, max_window_layers=2, num_key_value_heads=2),
+    "qwen2-defaults": {"architectures": ["Qwen2ForCausalLM"]},
+    "gemma-2b-it": GEMMA,
+    "gemma-7b-hidden-activation": dict(GEMMA, hidden_size=3072, intermediate_size=24576,
+                                       num_attention_heads=16, num_key_value_heads=16,
+                                       num_hidden_layers=28, hidden_act="gelu_pytorch_tanh",
+                                       hidden_activation="gelu"),
+    "gemma-defaults": {"architectures": ["GemmaForCausalLM"]},
+    # transformers refuses: so must realign
+    "err-llama-heads": dict(SMALL, architectures=["LlamaForCausalLM"], num_attention_heads=5),
+    "err-bad-type": dict(SMALL, architectures=["LlamaForCausalLM"], num_hidden_layers="4"),
+    "err-mistral-kv-null": dict(SMALL, architectures=["MistralForCausalLM"],
+                                num_key_value_heads=None),
+    "err-eps-null": dict(SMALL, architectures=["LlamaForCausalLM"], rms_norm_eps=None),
+    # realign refuses deliberately (transformers would compute something realign does not)
+    "deliberate-yarn": dict(SMALL, architectures=["LlamaForCausalLM"], rope_scaling={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024}),
+    "deliberate-relu": dict(SMALL, architectures=["LlamaForCausalLM"], hidden_act="relu"),
+    "deliberate-unknown-arch": dict(SMALL, architectures=["Phi3ForCausalLM"], model_type="phi3",
+                                    pad_token_id=0),
+}
+
+ERRORS = {  # realign's message for each refused case
+    "err-llama-heads": "hidden_size 64 is not a multiple of num_attention_heads 5",
+    "err-bad-type": "\"num_hidden_layers\" must be an integer",
+    "err-mistral-kv-null": "\"num_key_value_heads\" must be an integer",
+    "err-eps-null": "\"rms_norm_eps\" must be a number",
+    "deliberate-yarn": "rope type 'yarn' is not supported",
+    "deliberate-relu": "unsupported hidden_act 'relu'",
+    "deliberate-unknown-arch": "unsupported architecture 'Phi3ForCausalLM'",
+}
+
+
+def act_kind(fn):
+    """0 silu, 1 gelu tanh approximation, 2 exact gelu (rl_act), from the function's values."""
+    x = torch.tensor([-2.0, -0.5, 0.3, 1.7], dtype=torch.float64)
+    y = fn(x)
+    silu = x * torch.sigmoid(x)
+    erf = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+    tanh = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    for k, ref in ((0, silu), (1, tanh), (2, erf)):
+        if torch.allclose(y, ref, atol=1e-12, rtol=0):
+            return k
+    raise SystemExit("unknown activation")
+
+
+def instantiate(cfgdict):
+    d = tempfile.mkdtemp()
+    try:
+        json.dump(cfgdict, open(os.path.join(d, "config.json"), "w"))
+        cfg = transformers.AutoConfig.from_pretrained(d)
+        with torch.device("meta"):
+            m = transformers.AutoModelForCausalLM.from_config(cfg)
+    finally:
+        shutil.rmtree(d)
+    return cfg, m
+
+
+def resolve(cfgdict):
+    cfg, m = instantiate(cfgdict)
+    lay = m.model.layers[0]
+    at, mlp = lay.self_attn, lay.mlp
+    hd = at.head_dim
+    rp = cfg.rope_parameters
+    rope_type = {"default": 0, "linear": 1, "llama3": 2}[rp["rope_type"]]
+    # Qwen2 keeps the window per attention module; Mistral's attention reads
+    # config.sliding_window for every layer (modeling_mistral.py)
+    mistral = isinstance(m, transformers.MistralForCausalLM)
+    windows = [getattr(cfg, "sliding_window", None) if mistral else
+               getattr(l.self_attn, "sliding_window", None) for l in m.model.layers]
+    first = next((i for i, w in enumerate(windows) if w), None)
+    eos = cfg.eos_token_id
+    eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
+    r = {
+        "hidden_size": cfg.hidden_size,
+        "num_hidden_layers": len(m.model.layers),
+        "num_attention_heads": at.q_proj.out_features // hd,
+        "num_key_value_heads": at.k_proj.out_features // hd,
+        "head_dim": hd,
+        "intermediate_size": mlp.gate_proj.out_features,
+        "vocab_size": m.model.embed_tokens.num_embeddings,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "rms_norm_eps": lay.input_layernorm.variance_epsilon
+        if hasattr(lay.input_layernorm, "variance_epsilon") else lay.input_layernorm.eps,
+        "rope_theta": rp["rope_theta"],
+        "rope_type": rope_type,
+        "tie_word_embeddings": int(m.lm_head.weight is m.model.embed_tokens.weight),
+        "q_bias": int(at.q_proj.bias is not None),
+        "o_bias": int(at.o_proj.bias is not None),
+        "mlp_bias": int(mlp.gate_proj.bias is not None),
+        "act": act_kind(mlp.act_fn),
+        "sliding_window": windows[first] if first is not None else 0,
+        "sliding_window_from": first if first is not None else 0,
+        "bos_token_id": -1 if cfg.bos_token_id is None else cfg.bos_token_id,
+        "n_eos": len(eos),
+        "eos0": eos[0] if eos else -1,
+        "param_count": sum(p.numel() for n, p in m.named_parameters() if ".layers." in n),
+    }
+    assert at.k_proj.bias is not None if r["q_bias"] else at.k_proj.bias is None
+    if rope_type == 1:
+        r["rope_factor"] = rp["factor"]
+    if rope_type == 2:
+        r["rope_factor"] = rp["factor"]
+        r["rope_low_freq_factor"] = rp["low_freq_factor"]
+        r["rope_high_freq_factor"] = rp["high_freq_factor"]
+        r["rope_original_max_position"] = rp["original_max_position_embeddings"]
+    # Gemma's particulars, checked rather than assumed
+    gemma = type(m).__name__.startswith("Gemma")
+    assert ("Gemma" in type(lay.input_layernorm).__name__) == gemma
+    assert (abs(getattr(m.model.embed_tokens, "scalar_embed_scale", 1.0) -
+                cfg.hidden_size ** 0.5) < 1e-9) == gemma
+    return r
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    rows = ["# file<TAB>key=value... as transformers %s resolves it (error= : realign's refusal)"
+            % transformers.__version__]
+    mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
+          "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma"}
+    for name, cfg in CASES.items():
+        if "model_type" not in cfg:  # AutoConfig needs it (realign also reads architectures)
+            cfg = dict(cfg, model_type=mt[cfg["architectures"][0]])
+        fn = name + ".json"
+        with open(os.path.join(OUT, fn), "w") as f:
+            json.dump(cfg, f, indent=2)
+        if name.startswith("deliberate-"):
+            instantiate(cfg)  # transformers accepts it; realign refuses on purpose
+            rows.append("%s\terror=%s" % (fn, ERRORS[name]))
+            continue
+        try:
+            r = resolve(cfg)
+        except Exception as e:  # noqa: BLE001
+            if name.startswith("err-"):
+                rows.append("%s\terror=%s" % (fn, ERRORS[name]))
+                continue
+            raise SystemExit("%s: transformers refused: %s" % (name, e))
+        if name.startswith("err-"):
+            raise SystemExit("%s: transformers accepted a case marked err-" % name)
+        rows.append("\t".join([fn] + ["%s=%r" % (k, v) for k, v in r.items()]))
+    with open(os.path.join(OUT, "expected.tsv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
