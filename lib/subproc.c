@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -219,8 +220,53 @@ static int spawn(const char *cmd, pid_t *pid, int *wfd, int *rfd)
 	return RL_OK;
 }
 
+/* Writing to a command that has exited raises SIGPIPE. Library code cannot
+ * assume the caller ignores it, so it is blocked in this thread while the
+ * exchange runs, and one raised by our writes is consumed before unblocking
+ * (a SIGPIPE that was already pending stays pending). */
+struct pipe_guard {
+	sigset_t old;
+	int was_pending;
+};
+
+static void guard_on(struct pipe_guard *g)
+{
+	sigset_t set, pend;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pend);
+	g->was_pending = sigismember(&pend, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void guard_off(struct pipe_guard *g)
+{
+	sigset_t set, pend;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pend);
+	if (!g->was_pending && sigismember(&pend, SIGPIPE) == 1) {
+		struct timespec zero = {0, 0};
+		sigtimedwait(&set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+static int exchange_run(const rl_exchange *x, char *const *requests, const int64_t *ids, size_t n,
+			cJSON **answers);
+
 int rl_exchange_run(const rl_exchange *x, char *const *requests, const int64_t *ids, size_t n,
 		    cJSON **answers)
+{
+	struct pipe_guard g;
+	guard_on(&g);
+	int rc = exchange_run(x, requests, ids, n, answers);
+	guard_off(&g);
+	return rc;
+}
+
+static int exchange_run(const rl_exchange *x, char *const *requests, const int64_t *ids, size_t n,
+			cJSON **answers)
 {
 	for (size_t i = 0; i < n; i++)
 		answers[i] = NULL;
