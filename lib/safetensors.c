@@ -50,11 +50,15 @@ typedef struct jp {
 	size_t n;
 	size_t i;
 	const char *path;
+	const char *tensor, *field; /* context for messages inside a tensor entry */
 } jp;
 
 static int jp_fail(const jp *p, const char *what)
 {
 	/* byte positions are file offsets: the header starts after the 8-byte length */
+	if (p->tensor)
+		return rl_error(RL_EDATA, "'%s': tensor '%s': %s: %s at byte %zu", p->path,
+				p->tensor, p->field, what, p->i + 8);
 	return rl_error(RL_EDATA, "'%s': header: %s at byte %zu", p->path, what, p->i + 8);
 }
 
@@ -450,12 +454,12 @@ static int parse_tensor(jp *p, const char *path, rl_st_tensor *t, uint64_t *begi
 				if (!jp_eat(p, ']')) {
 					for (;;) {
 						uint64_t d;
-						if ((rc = jp_u64(p, &d))) {
+						p->tensor = t->name, p->field = "shape";
+						rc = jp_u64(p, &d);
+						p->tensor = NULL;
+						if (rc) {
 							free(key);
-							return rl_error_prefix(
-								RL_EDATA,
-								"'%s': tensor '%s': shape", path,
-								t->name);
+							return rc;
 						}
 						if (t->ndim == RL_MAX_DIMS) {
 							free(key);
@@ -501,11 +505,12 @@ static int parse_tensor(jp *p, const char *path, rl_st_tensor *t, uint64_t *begi
 							"hold exactly 2 integers",
 							path, t->name);
 					}
-					if ((rc = jp_u64(p, &v[k++]))) {
+					p->tensor = t->name, p->field = "data_offsets";
+					rc = jp_u64(p, &v[k++]);
+					p->tensor = NULL;
+					if (rc) {
 						free(key);
-						return rl_error_prefix(
-							RL_EDATA, "'%s': tensor '%s': data_offsets",
-							path, t->name);
+						return rc;
 					}
 				}
 				if (k != 2) {

@@ -1,0 +1,347 @@
+/* rl-info — describe a model directory (or one safetensors file).
+ *
+ * Reads MODEL_DIR (config.json + model.safetensors or the shards of
+ * model.safetensors.index.json), validating all of it, and prints what realign
+ * sees: architecture, hyperparameters, P, the candidate tensors for layer_end
+ * L, the shape id (and with --hash the content hash). Given a .safetensors
+ * file instead, it validates and lists that file. Text by default, one JSON
+ * object with --json. A model that does not validate is exit 3 with the reason.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "jsonl.h"
+#include "model.h"
+
+struct opts {
+	int layer_end; /* 0: default floor(2N/3) */
+	int json;
+	int tensors;
+	int hash;
+	const char *path;
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: rl-info [-L N] [--json] [--tensors] [--hash] MODEL_DIR|FILE.safetensors\n"
+		"Describe a model directory (or one safetensors file), validating all of it.\n"
+		"\n"
+		"  -L, --layer-end N  layer_end for the candidate set (default floor(2N/3))\n"
+		"  -j, --json         print one JSON object instead of text\n"
+		"  -t, --tensors      list every tensor (name, dtype, shape, shard, role)\n"
+		"      --hash         also print the content hash of all tensors (reads them all)\n"
+		"  -q, --quiet        no messages but errors\n"
+		"  -h, --help         this help\n"
+		"      --version      print the version\n");
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	enum { OPT_VERSION = 256, OPT_HASH };
+	static const struct option longopts[] = {
+		{"layer-end", required_argument, NULL, 'L'}, {"json", no_argument, NULL, 'j'},
+		{"tensors", no_argument, NULL, 't'},	     {"hash", no_argument, NULL, OPT_HASH},
+		{"quiet", no_argument, NULL, 'q'},	     {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	int c;
+	while ((c = getopt_long(argc, argv, "L:jtqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'L':
+			o->layer_end = (int)rl_parse_int("-L", optarg, 1, 1000000);
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 't':
+			o->tensors = 1;
+			break;
+		case OPT_HASH:
+			o->hash = 1;
+			break;
+		case 'q':
+			rl_set_quiet(1);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(rl_cli_exit());
+		case OPT_VERSION:
+			printf("rl-info %s\n", RL_VERSION);
+			exit(rl_cli_exit());
+		default:
+			rl_usage("unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		rl_usage(optind == argc ? "missing MODEL_DIR" : "too many arguments");
+	o->path = argv[optind];
+}
+
+static void shape_text(int ndim, const int64_t *shape, char *buf, size_t cap)
+{
+	size_t k = (size_t)snprintf(buf, cap, "[");
+	for (int d = 0; d < ndim && k < cap; d++)
+		k += (size_t)snprintf(buf + k, cap - k, "%s%" PRId64, d ? ", " : "", shape[d]);
+	if (k < cap)
+		snprintf(buf + k, cap - k, "]");
+}
+
+static cJSON *shape_json(int ndim, const int64_t *shape)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (int d = 0; d < ndim; d++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber((double)shape[d]));
+	return a;
+}
+
+static const char *act_name(rl_act a)
+{
+	return a == RL_ACT_SILU ? "silu" : a == RL_ACT_GELU ? "gelu" : "gelu_tanh";
+}
+
+static const char *rope_name(rl_rope_type r)
+{
+	return r == RL_ROPE_LINEAR ? "linear" : r == RL_ROPE_LLAMA3 ? "llama3" : "default";
+}
+
+/* One dtype name when all tensors share it, else "mixed". */
+static const char *model_dtype(const rl_model *m)
+{
+	for (size_t i = 1; i < m->ntensors; i++)
+		if (m->tensors[i].dtype != m->tensors[0].dtype)
+			return "mixed";
+	return m->ntensors ? rl_dtype_name(m->tensors[0].dtype) : "none";
+}
+
+static uint64_t total_params(const rl_model *m)
+{
+	uint64_t s = 0;
+	for (size_t i = 0; i < m->ntensors; i++)
+		s += m->tensors[i].numel;
+	return s;
+}
+
+static const char *shard_name(const rl_model *m, int s)
+{
+	const char *p = m->shards[s].path, *slash = strrchr(p, '/');
+	return slash ? slash + 1 : p;
+}
+
+static int describe_model(const struct opts *o, const rl_model *m)
+{
+	const rl_config *c = &m->cfg;
+	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c->n_layers);
+	if (o->layer_end > c->n_layers)
+		rl_usage("-L %d exceeds the model's %d layers", o->layer_end, c->n_layers);
+	char id[17], hash[17] = "";
+	rl_model_shape_id(m, id);
+	if (o->hash)
+		rl_model_content_hash(m, 0, hash);
+	uint64_t P = rl_model_param_count(m);
+	size_t ncand = rl_model_candidates(m, L, NULL, 0);
+	uint64_t cnumel = rl_model_candidate_numel(m, L);
+	if (o->json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "path", m->dir);
+		cJSON_AddStringToObject(j, "architecture", c->architecture);
+		cJSON_AddStringToObject(j, "model_type", c->model_type);
+		cJSON_AddNumberToObject(j, "n_layers", c->n_layers);
+		cJSON_AddNumberToObject(j, "hidden_size", c->hidden_size);
+		cJSON_AddNumberToObject(j, "n_heads", c->n_heads);
+		cJSON_AddNumberToObject(j, "n_kv_heads", c->n_kv_heads);
+		cJSON_AddNumberToObject(j, "head_dim", c->head_dim);
+		cJSON_AddNumberToObject(j, "intermediate_size", c->intermediate_size);
+		cJSON_AddNumberToObject(j, "vocab_size", c->vocab_size);
+		cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_position);
+		cJSON_AddNumberToObject(j, "rms_norm_eps", c->rms_eps);
+		cJSON *r = cJSON_AddObjectToObject(j, "rope");
+		cJSON_AddStringToObject(r, "type", rope_name(c->rope_type));
+		cJSON_AddNumberToObject(r, "theta", c->rope_theta);
+		if (c->rope_type != RL_ROPE_DEFAULT)
+			cJSON_AddNumberToObject(r, "factor", c->rope_factor);
+		if (c->rope_type == RL_ROPE_LLAMA3) {
+			cJSON_AddNumberToObject(r, "low_freq_factor", c->rope_low_freq_factor);
+			cJSON_AddNumberToObject(r, "high_freq_factor", c->rope_high_freq_factor);
+			cJSON_AddNumberToObject(r, "original_max_position_embeddings",
+						c->rope_original_max_position);
+		}
+		cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tie_word_embeddings);
+		cJSON_AddBoolToObject(j, "qkv_bias", c->attention_bias);
+		cJSON_AddBoolToObject(j, "o_bias", c->o_bias);
+		cJSON_AddBoolToObject(j, "mlp_bias", c->mlp_bias);
+		cJSON_AddStringToObject(j, "activation", act_name(c->act));
+		cJSON_AddBoolToObject(j, "norm_plus_one", c->norm_plus_one);
+		cJSON_AddBoolToObject(j, "embed_scale", c->embed_scale);
+		cJSON_AddNumberToObject(j, "sliding_window", c->sliding_window);
+		cJSON_AddNumberToObject(j, "sliding_window_from", c->sliding_window_from);
+		if (c->bos_token_id >= 0)
+			cJSON_AddNumberToObject(j, "bos_token_id", c->bos_token_id);
+		else
+			cJSON_AddNullToObject(j, "bos_token_id");
+		cJSON *eos = cJSON_AddArrayToObject(j, "eos_token_ids");
+		for (int i = 0; i < c->n_eos; i++)
+			cJSON_AddItemToArray(eos, cJSON_CreateNumber(c->eos_token_ids[i]));
+		cJSON_AddStringToObject(j, "dtype", model_dtype(m));
+		cJSON_AddNumberToObject(j, "n_shards", m->nshards);
+		cJSON_AddNumberToObject(j, "n_tensors", (double)m->ntensors);
+		cJSON_AddNumberToObject(j, "n_params", (double)total_params(m));
+		cJSON_AddNumberToObject(j, "P", (double)P);
+		cJSON_AddNumberToObject(j, "layer_end", L);
+		cJSON_AddNumberToObject(j, "n_candidates", (double)ncand);
+		cJSON_AddNumberToObject(j, "candidate_numel", (double)cnumel);
+		cJSON_AddStringToObject(j, "shape_id", id);
+		if (o->hash)
+			cJSON_AddStringToObject(j, "content_hash", hash);
+		if (o->tensors) {
+			cJSON *ts = cJSON_AddArrayToObject(j, "tensors");
+			for (size_t i = 0; i < m->ntensors; i++) {
+				const rl_tensor *t = &m->tensors[i];
+				cJSON *e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "name", t->name);
+				cJSON_AddStringToObject(e, "dtype", rl_dtype_name(t->dtype));
+				cJSON_AddItemToObject(e, "shape", shape_json(t->ndim, t->shape));
+				cJSON_AddStringToObject(e, "shard", shard_name(m, t->shard));
+				cJSON_AddNumberToObject(e, "layer", t->layer);
+				cJSON_AddStringToObject(e, "role", rl_role_name(t->role));
+				cJSON_AddBoolToObject(e, "candidate",
+						      rl_role_is_candidate(t->role) &&
+							      t->layer < L);
+				cJSON_AddItemToArray(ts, e);
+			}
+		}
+		int rc = rl_jsonl_write(stdout, j);
+		cJSON_Delete(j);
+		return rc;
+	}
+	printf("path            %s\n", m->dir);
+	printf("architecture    %s (%s)\n", c->architecture, c->model_type);
+	printf("layers          %d\n", c->n_layers);
+	printf("hidden_size     %d\n", c->hidden_size);
+	printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
+	printf("intermediate    %d\n", c->intermediate_size);
+	printf("vocab_size      %d\n", c->vocab_size);
+	printf("max_position    %d\n", c->max_position);
+	printf("rms_norm_eps    %g%s\n", c->rms_eps, c->norm_plus_one ? " (scale 1 + w)" : "");
+	printf("rope            %s, theta %g", rope_name(c->rope_type), c->rope_theta);
+	if (c->rope_type == RL_ROPE_LINEAR)
+		printf(", factor %g", c->rope_factor);
+	if (c->rope_type == RL_ROPE_LLAMA3)
+		printf(", factor %g, low_freq %g, high_freq %g, original_max %d", c->rope_factor,
+		       c->rope_low_freq_factor, c->rope_high_freq_factor,
+		       c->rope_original_max_position);
+	printf("\n");
+	printf("activation      %s\n", act_name(c->act));
+	printf("biases          %s%s%s%s\n", c->attention_bias ? "q,k,v " : "",
+	       c->o_bias ? "o " : "", c->mlp_bias ? "gate,up,down " : "",
+	       !c->attention_bias && !c->o_bias && !c->mlp_bias ? "none" : "");
+	printf("embeddings      %s%s\n", c->tie_word_embeddings ? "tied to lm_head" : "untied",
+	       c->embed_scale ? ", scaled by sqrt(hidden_size)" : "");
+	if (c->sliding_window)
+		printf("sliding_window  %d (layers %d..%d)\n", c->sliding_window,
+		       c->sliding_window_from, c->n_layers - 1);
+	printf("dtype           %s\n", model_dtype(m));
+	printf("shards          %d\n", m->nshards);
+	printf("tensors         %zu (%" PRIu64 " parameters)\n", m->ntensors, total_params(m));
+	printf("P               %" PRIu64 " (decoder layers, norms included)\n", P);
+	printf("layer_end       %d%s\n", L, o->layer_end ? "" : " (default floor(2N/3))");
+	printf("candidates      %zu tensors, %" PRIu64 " elements (%.2f%% of P)\n", ncand, cnumel,
+	       P ? 100.0 * (double)cnumel / (double)P : 0.0);
+	printf("shape_id        %s\n", id);
+	if (o->hash)
+		printf("content_hash    %s\n", hash);
+	if (o->tensors) {
+		printf("\n");
+		for (size_t i = 0; i < m->ntensors; i++) {
+			const rl_tensor *t = &m->tensors[i];
+			char sh[256];
+			shape_text(t->ndim, t->shape, sh, sizeof sh);
+			printf("%s\t%s\t%s\t%s%s\n", t->name, rl_dtype_name(t->dtype), sh,
+			       shard_name(m, t->shard),
+			       rl_role_is_candidate(t->role) && t->layer < L ? "\tcandidate" : "");
+		}
+	}
+	return RL_OK;
+}
+
+static int describe_file(const struct opts *o, const rl_st_file *f)
+{
+	if (o->layer_end || o->hash)
+		rl_usage("-L and --hash apply to model directories");
+	uint64_t data = f->size - f->data_start;
+	if (o->json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "path", f->path);
+		cJSON_AddNumberToObject(j, "header_bytes", (double)(f->data_start - 8));
+		cJSON_AddNumberToObject(j, "data_bytes", (double)data);
+		cJSON_AddNumberToObject(j, "n_tensors", (double)f->ntensors);
+		cJSON *meta = cJSON_AddObjectToObject(j, "metadata");
+		for (size_t i = 0; i < f->nmeta; i++)
+			cJSON_AddStringToObject(meta, f->meta_keys[i], f->meta_vals[i]);
+		if (o->tensors) {
+			cJSON *ts = cJSON_AddArrayToObject(j, "tensors");
+			for (size_t i = 0; i < f->ntensors; i++) {
+				const rl_st_tensor *t = &f->tensors[i];
+				cJSON *e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "name", t->name);
+				cJSON_AddStringToObject(e, "dtype", rl_dtype_name(t->dtype));
+				cJSON_AddItemToObject(e, "shape", shape_json(t->ndim, t->shape));
+				cJSON_AddNumberToObject(e, "offset", (double)t->offset);
+				cJSON_AddNumberToObject(e, "nbytes", (double)t->nbytes);
+				cJSON_AddItemToArray(ts, e);
+			}
+		}
+		int rc = rl_jsonl_write(stdout, j);
+		cJSON_Delete(j);
+		return rc;
+	}
+	printf("path            %s\n", f->path);
+	printf("header          %" PRIu64 " bytes\n", f->data_start - 8);
+	printf("data            %" PRIu64 " bytes\n", data);
+	printf("tensors         %zu\n", f->ntensors);
+	for (size_t i = 0; i < f->nmeta; i++)
+		printf("metadata        %s = %s\n", f->meta_keys[i], f->meta_vals[i]);
+	if (o->tensors) {
+		printf("\n");
+		for (size_t i = 0; i < f->ntensors; i++) {
+			const rl_st_tensor *t = &f->tensors[i];
+			char sh[256];
+			shape_text(t->ndim, t->shape, sh, sizeof sh);
+			printf("%s\t%s\t%s\n", t->name, rl_dtype_name(t->dtype), sh);
+		}
+	}
+	return RL_OK;
+}
+
+int main(int argc, char **argv)
+{
+	rl_cli_init("rl-info", argc, argv);
+	struct opts o;
+	parse_args(&o, argc, argv);
+	struct stat st;
+	int rc;
+	if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode)) {
+		rl_st_file f;
+		if ((rc = rl_st_open(&f, o.path, RL_ST_READ)))
+			rl_die_err(rc);
+		rc = describe_file(&o, &f);
+		rl_st_close(&f);
+	} else {
+		rl_model m;
+		if ((rc = rl_model_open(&m, o.path, RL_MODEL_READ)))
+			rl_die_err(rc);
+		rc = describe_model(&o, &m);
+		rl_model_close(&m);
+	}
+	if (rc)
+		rl_die_err(rc);
+	return rl_cli_exit();
+}
