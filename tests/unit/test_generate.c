@@ -1,0 +1,219 @@
+/* test_generate.c — greedy generation against transformers' generate(), on
+ * the random tiny models of tests/gen/gen_generate.py (every architecture):
+ * ids token for token, first-step logits within a tolerance; KV cache vs no
+ * cache; batched vs one prompt at a time; weights cached vs streamed.
+ *
+ * Logit tolerance: |got - want| <= 2e-4 + 2e-4 |want|. The models are tiny
+ * (2 layers, hidden 32) with logits of size ~1-10; float32 reorderings (BLAS
+ * blocking vs torch's kernels) move them by ~1e-6, so 2e-4 catches any real
+ * error (a wrong norm, rope or bias moves logits by 1e-2 or more) without
+ * flaking. The ids must match exactly: the fixtures' smallest top-1/top-2
+ * margin is > 4e-3, far above the rounding noise.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "generate.h"
+#include "jsonl.h"
+#include "model.h"
+
+static const char *const models[] = {"llama", "llama_bf16", "mistral", "qwen2", "gemma"};
+
+struct cases {
+	int max_new, n, V;
+	int *eos, n_eos;
+	int **prompts, *n_prompt;
+	int **want, *n_want;
+	float **logits;
+};
+
+static int *int_array(const cJSON *a, int *n)
+{
+	*n = cJSON_GetArraySize(a);
+	int *p = calloc((size_t)*n + 1, sizeof(int));
+	for (int i = 0; i < *n; i++)
+		p[i] = cJSON_GetArrayItem(a, i)->valueint;
+	return p;
+}
+
+static void load_cases(const char *name, struct cases *k)
+{
+	char rel[256];
+	snprintf(rel, sizeof rel, "gen/%s/cases.json", name);
+	char *text;
+	size_t len;
+	REQUIRE(rl_read_file(check_fixture(rel), &text, &len) == RL_OK);
+	cJSON *j = cJSON_Parse(text);
+	free(text);
+	REQUIRE(j);
+	k->max_new = cJSON_GetObjectItem(j, "max_new_tokens")->valueint;
+	k->eos = int_array(cJSON_GetObjectItem(j, "eos"), &k->n_eos);
+	const cJSON *P = cJSON_GetObjectItem(j, "prompts"), *O = cJSON_GetObjectItem(j, "outputs"),
+		    *L = cJSON_GetObjectItem(j, "first_logits");
+	k->n = cJSON_GetArraySize(P);
+	k->prompts = calloc((size_t)k->n, sizeof(int *));
+	k->n_prompt = calloc((size_t)k->n, sizeof(int));
+	k->want = calloc((size_t)k->n, sizeof(int *));
+	k->n_want = calloc((size_t)k->n, sizeof(int));
+	k->logits = calloc((size_t)k->n, sizeof(float *));
+	for (int i = 0; i < k->n; i++) {
+		k->prompts[i] = int_array(cJSON_GetArrayItem(P, i), &k->n_prompt[i]);
+		k->want[i] = int_array(cJSON_GetArrayItem(O, i), &k->n_want[i]);
+		const cJSON *l = cJSON_GetArrayItem(L, i);
+		k->V = cJSON_GetArraySize(l);
+		k->logits[i] = calloc((size_t)k->V, sizeof(float));
+		for (int v = 0; v < k->V; v++)
+			k->logits[i][v] = (float)cJSON_GetArrayItem(l, v)->valuedouble;
+	}
+	cJSON_Delete(j);
+}
+
+static void free_cases(struct cases *k)
+{
+	for (int i = 0; i < k->n; i++) {
+		free(k->prompts[i]);
+		free(k->want[i]);
+		free(k->logits[i]);
+	}
+	free(k->prompts);
+	free(k->n_prompt);
+	free(k->want);
+	free(k->n_want);
+	free(k->logits);
+	free(k->eos);
+}
+
+/* Runs generation over prompts [from, to) and returns the sequences. */
+static rl_gen_seq *run(const rl_model *m, const struct cases *k, int from, int to,
+		       const rl_gen_opts *o)
+{
+	int n = to - from;
+	rl_gen_seq *s = calloc((size_t)n, sizeof *s);
+	for (int i = 0; i < n; i++) {
+		s[i].prompt = k->prompts[from + i];
+		s[i].n_prompt = k->n_prompt[from + i];
+		s[i].out = calloc((size_t)k->max_new, sizeof(int));
+		s[i].first_logits = calloc((size_t)m->cfg.vocab_size, sizeof(float));
+	}
+	int rc = rl_generate(m, s, (size_t)n, o);
+	CHECKF(rc == RL_OK, "rl_generate: %s", rl_errmsg());
+	return s;
+}
+
+static void free_seqs(rl_gen_seq *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(s[i].out);
+		free(s[i].first_logits);
+	}
+	free(s);
+}
+
+static int same_ids(const rl_gen_seq *a, const rl_gen_seq *b)
+{
+	return a->n_out == b->n_out && a->stopped == b->stopped &&
+	       memcmp(a->out, b->out, sizeof(int) * (size_t)a->n_out) == 0;
+}
+
+static void test_model(const char *name)
+{
+	char rel[256], dir[4096];
+	snprintf(rel, sizeof rel, "gen/%s", name);
+	snprintf(dir, sizeof dir, "%s", check_fixture(rel));
+	rl_model m;
+	REQUIRE(rl_model_open(&m, dir, RL_MODEL_READ) == RL_OK);
+	struct cases k;
+	load_cases(name, &k);
+	CHECK_EQ_INT(k.V, m.cfg.vocab_size);
+
+	/* The stop tokens come from generation_config.json (+ config.json). */
+	int stop[16], n_stop;
+	REQUIRE(rl_gen_stop_tokens(&m, stop, 16, &n_stop) == RL_OK);
+	CHECKF(n_stop == k.n_eos && memcmp(stop, k.eos, sizeof(int) * (size_t)n_stop) == 0,
+	       "%s: stop tokens", name);
+
+	rl_gen_opts o;
+	rl_gen_opts_init(&o);
+	o.max_new_tokens = k.max_new;
+	o.stop = stop;
+	o.n_stop = n_stop;
+	o.batch_size = 4; /* fewer than the prompts: slots are refilled */
+	o.weight_cache_bytes = 1u << 30;
+	rl_gen_seq *s = run(&m, &k, 0, k.n, &o);
+	for (int i = 0; i < k.n; i++) {
+		int ok = s[i].n_out == k.n_want[i] &&
+			 memcmp(s[i].out, k.want[i], sizeof(int) * (size_t)k.n_want[i]) == 0;
+		CHECKF(ok, "%s prompt %d: %d tokens (first %d), transformers %d (first %d)", name,
+		       i, s[i].n_out, s[i].out[0], k.n_want[i], k.want[i][0]);
+		int last = k.want[i][k.n_want[i] - 1], eos = 0;
+		for (int e = 0; e < k.n_eos; e++)
+			eos |= last == k.eos[e];
+		CHECK_EQ_INT(s[i].stopped, eos);
+		char what[64];
+		snprintf(what, sizeof what, "%s prompt %d first-step logits", name, i);
+		check_close(what, s[i].first_logits, k.logits[i], (size_t)k.V, 2e-4, 2e-4);
+	}
+
+	/* No KV cache (every position recomputed each step): same ids, and
+	 * logits equal to rounding. */
+	rl_gen_opts nc = o;
+	nc.no_cache = 1;
+	rl_gen_seq *u = run(&m, &k, 0, k.n, &nc);
+	for (int i = 0; i < k.n; i++)
+		CHECKF(same_ids(&s[i], &u[i]), "%s prompt %d: KV cache vs no cache", name, i);
+	free_seqs(u, k.n);
+
+	/* One prompt at a time (batch 1): the same ids and the same first logits. */
+	rl_gen_opts one = o;
+	one.batch_size = 1;
+	for (int i = 0; i < k.n; i++) {
+		rl_gen_seq *v = run(&m, &k, i, i + 1, &one);
+		CHECKF(same_ids(&s[i], &v[0]), "%s prompt %d: batch vs single", name, i);
+		char what[64];
+		snprintf(what, sizeof what, "%s prompt %d batch vs single logits", name, i);
+		check_close(what, v[0].first_logits, s[i].first_logits, (size_t)k.V, 1e-5, 1e-5);
+		free_seqs(v, 1);
+	}
+
+	/* Weights widened block by block at each use (no f32 cache). */
+	rl_gen_opts st = o;
+	st.weight_cache_bytes = 0;
+	st.batch_size = 64;
+	rl_gen_seq *w = run(&m, &k, 0, k.n, &st);
+	for (int i = 0; i < k.n; i++)
+		CHECKF(same_ids(&s[i], &w[i]), "%s prompt %d: streamed weights", name, i);
+	free_seqs(w, k.n);
+
+	free_seqs(s, k.n);
+	free_cases(&k);
+	rl_model_close(&m);
+}
+
+static void test_errors(void)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", check_fixture("gen/llama"));
+	rl_model m;
+	REQUIRE(rl_model_open(&m, dir, RL_MODEL_READ) == RL_OK);
+	rl_gen_opts o;
+	rl_gen_opts_init(&o);
+	o.max_new_tokens = 2;
+	int out[2], bad[2] = {5, 80}; /* vocab is 80 */
+	rl_gen_seq s = {.prompt = bad, .n_prompt = 2, .out = out};
+	CHECK(rl_generate(&m, &s, 1, &o) == RL_EDATA);
+	CHECK(strstr(rl_errmsg(), "item 0: token id 80 is outside the vocabulary") != NULL);
+	s.n_prompt = 0;
+	CHECK(rl_generate(&m, &s, 1, &o) == RL_EDATA);
+	CHECK(rl_generate(&m, &s, 0, &o) == RL_OK);
+	rl_model_close(&m);
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+		test_model(models[i]);
+	test_errors();
+	return check_done("test_generate");
+}
