@@ -210,7 +210,7 @@ void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float 
 {
 	for (int t = 0; t < T; t++) {
 		const float *x = inp + (size_t)t * C, *dy = dout + (size_t)t * C;
-		float *dx = dinp + (size_t)t * C;
+		float *dx = dinp ? dinp + (size_t)t * C : NULL;
 		float r = rstd[t];
 		double dot = 0;
 		for (int c = 0; c < C; c++) {
@@ -218,10 +218,11 @@ void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float 
 			dot += (double)dy[c] * g * x[c];
 		}
 		float k = (float)(dot * r * r * r / C);
-		for (int c = 0; c < C; c++) {
-			float g = plus_one ? 1.0f + w[c] : w[c];
-			dx[c] += r * g * dy[c] - k * x[c];
-		}
+		if (dinp)
+			for (int c = 0; c < C; c++) {
+				float g = plus_one ? 1.0f + w[c] : w[c];
+				dx[c] += r * g * dy[c] - k * x[c];
+			}
 		if (dw)
 			for (int c = 0; c < C; c++)
 				dw[c] += dy[c] * (x[c] * r);

@@ -85,8 +85,8 @@ void rl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
 			float eps, int plus_one);
 void rl_rmsnorm_forward_naive(float *out, float *rstd, const float *inp, const float *w, int T,
 			      int C, float eps, int plus_one);
-/* dinp[T,C] += d(out)/d(inp)^T dout; dw[C] += sum_t dout * inp * rstd (dw may
- * be NULL). rstd from the forward. */
+/* dinp[T,C] += d(out)/d(inp)^T dout; dw[C] += sum_t dout * inp * rstd (either
+ * may be NULL: not computed). rstd from the forward. */
 void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
 			 const float *w, const float *rstd, int T, int C, int plus_one);
 void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const float *inp,

@@ -1,0 +1,392 @@
+/* layer.c — a decoder layer's forward and backward over packed tokens (see layer.h). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "layer.h"
+
+void rl_dims_init(rl_dims *d, const rl_config *c)
+{
+	memset(d, 0, sizeof *d);
+	d->C = c->hidden_size;
+	d->nh = c->n_heads;
+	d->nkvh = c->n_kv_heads;
+	d->hd = c->head_dim;
+	d->F = c->intermediate_size;
+	d->qd = d->nh * d->hd;
+	d->kvd = d->nkvh * d->hd;
+	d->qkv = d->qd + 2 * d->kvd;
+	d->eps = (float)c->rms_eps;
+	d->plus_one = c->norm_plus_one;
+	d->act = c->act;
+	d->scale = (float)pow((double)d->hd, -0.5); /* HF: self.head_dim ** -0.5 */
+	d->window = c->sliding_window;
+	d->window_from = 0;
+	d->q_bias = c->attention_bias;
+	d->o_bias = c->o_bias;
+	d->mlp_bias = c->mlp_bias;
+}
+
+/* ---- weights ---- */
+
+int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
+{
+	memset(w, 0, sizeof *w);
+	size_t C = (size_t)d->C, F = (size_t)d->F;
+	size_t n = (size_t)d->qkv * C + C * (size_t)d->qd + 2 * F * C + C * F + 2 * C;
+	n += d->q_bias ? (size_t)d->qkv : 0;
+	n += d->o_bias ? C : 0;
+	n += d->mlp_bias ? 2 * F + C : 0;
+	w->mem = rl_malloc_array(n, sizeof(float));
+	if (!w->mem)
+		return RL_ESYS;
+	w->nfloats = n;
+	float *p = w->mem;
+	w->wqkv = p, p += (size_t)d->qkv * C;
+	w->wo = p, p += C * (size_t)d->qd;
+	w->wgu = p, p += 2 * F * C;
+	w->wd = p, p += C * F;
+	w->norm1 = p, p += C;
+	w->norm2 = p, p += C;
+	if (d->q_bias)
+		w->bqkv = p, p += d->qkv;
+	if (d->o_bias)
+		w->bo = p, p += C;
+	if (d->mlp_bias) {
+		w->bgu = p, p += 2 * F;
+		w->bd = p, p += C;
+	}
+	w->layer = -1;
+	return RL_OK;
+}
+
+void rl_layer_w_free(rl_layer_w *w)
+{
+	free(w->mem);
+	memset(w, 0, sizeof *w);
+}
+
+void rl_layer_w_zero(rl_layer_w *w)
+{
+	memset(w->mem, 0, w->nfloats * sizeof(float));
+}
+
+float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t *numel)
+{
+	size_t C = (size_t)d->C, F = (size_t)d->F, qd = (size_t)d->qd, kvd = (size_t)d->kvd;
+	float *p = NULL;
+	size_t n = 0;
+	switch (r) {
+	case RL_R_Q:
+		p = w->wqkv, n = qd * C;
+		break;
+	case RL_R_K:
+		p = w->wqkv + qd * C, n = kvd * C;
+		break;
+	case RL_R_V:
+		p = w->wqkv + (qd + kvd) * C, n = kvd * C;
+		break;
+	case RL_R_O:
+		p = w->wo, n = C * qd;
+		break;
+	case RL_R_GATE:
+		p = w->wgu, n = F * C;
+		break;
+	case RL_R_UP:
+		p = w->wgu + F * C, n = F * C;
+		break;
+	case RL_R_DOWN:
+		p = w->wd, n = C * F;
+		break;
+	case RL_R_Q_BIAS:
+		p = w->bqkv, n = qd;
+		break;
+	case RL_R_K_BIAS:
+		p = w->bqkv ? w->bqkv + qd : NULL, n = kvd;
+		break;
+	case RL_R_V_BIAS:
+		p = w->bqkv ? w->bqkv + qd + kvd : NULL, n = kvd;
+		break;
+	case RL_R_O_BIAS:
+		p = w->bo, n = C;
+		break;
+	case RL_R_GATE_BIAS:
+		p = w->bgu, n = F;
+		break;
+	case RL_R_UP_BIAS:
+		p = w->bgu ? w->bgu + F : NULL, n = F;
+		break;
+	case RL_R_DOWN_BIAS:
+		p = w->bd, n = C;
+		break;
+	case RL_R_ATTN_NORM:
+		p = w->norm1, n = C;
+		break;
+	case RL_R_MLP_NORM:
+		p = w->norm2, n = C;
+		break;
+	default:
+		break;
+	}
+	if (numel)
+		*numel = p ? n : 0;
+	return p;
+}
+
+/* ---- activations and workspace ---- */
+
+size_t rl_layer_act_floats(const rl_dims *d, int capT, int capR)
+{
+	size_t T = (size_t)capT, R = (size_t)capR;
+	return T * (1 + (size_t)d->qkv) +
+	       R * ((size_t)d->qd + (size_t)d->nh + (size_t)d->C + 1 + 2 * (size_t)d->F);
+}
+
+int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
+{
+	memset(a, 0, sizeof *a);
+	size_t n = rl_layer_act_floats(d, capT, capR);
+	a->mem = rl_malloc_array(n, sizeof(float));
+	if (!a->mem)
+		return RL_ESYS;
+	a->nfloats = n;
+	a->capT = capT;
+	a->capR = capR;
+	float *p = a->mem;
+	size_t T = (size_t)capT, R = (size_t)capR;
+	a->rstd1 = p, p += T;
+	a->qkv = p, p += T * (size_t)d->qkv;
+	a->att = p, p += R * (size_t)d->qd;
+	a->lse = p, p += R * (size_t)d->nh;
+	a->xm = p, p += R * (size_t)d->C;
+	a->rstd2 = p, p += R;
+	a->gu = p;
+	return RL_OK;
+}
+
+void rl_layer_act_free(rl_layer_act *a)
+{
+	free(a->mem);
+	memset(a, 0, sizeof *a);
+}
+
+size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+{
+	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
+	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
+	return T * C		    /* n1 */
+	       + R * C		    /* n2 (dxm) */
+	       + R * hq		    /* h, then datt */
+	       + R * 2 * F	    /* dgu */
+	       + T * (size_t)d->qkv /* dqkv */
+	       + R * C		    /* dxm */
+	       + rl_attention_scratch(maxlen, maxkv);
+}
+
+int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+{
+	memset(ws, 0, sizeof *ws);
+	size_t n = rl_layer_ws_floats(d, capT, capR, maxlen, maxkv);
+	ws->mem = rl_malloc_array(n, sizeof(float));
+	if (!ws->mem)
+		return RL_ESYS;
+	ws->nfloats = n;
+	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
+	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
+	float *p = ws->mem;
+	ws->n1 = p, p += T * C;
+	ws->n2 = p, p += R * C;
+	ws->h = p, p += R * hq;
+	ws->datt = ws->h; /* h is dead when datt is written */
+	ws->dgu = p, p += R * 2 * F;
+	ws->dqkv = p, p += T * (size_t)d->qkv;
+	ws->dxm = p, p += R * C;
+	ws->attn = p;
+	ws->capT = capT;
+	ws->capR = capR;
+	ws->maxlen = maxlen;
+	ws->maxkv = maxkv;
+	return RL_OK;
+}
+
+void rl_layer_ws_free(rl_layer_ws *ws)
+{
+	free(ws->mem);
+	memset(ws, 0, sizeof *ws);
+}
+
+/* ---- forward ---- */
+
+static int check_rows(const rl_seqs *s, const rl_layer_act *a, const rl_layer_ws *ws, int R,
+		      const rl_kv *kv)
+{
+	if (s->T > a->capT || R > a->capR || s->T > ws->capT || R > ws->capR)
+		return rl_error(RL_USAGE, "layer: %d rows (%d after attention) exceed the buffers",
+				s->T, R);
+	for (int i = 0; i < s->n; i++) {
+		int len = s->start[i + 1] - s->start[i];
+		int nkv = len + (kv ? kv->past[i] : 0);
+		if (len <= 0 || len > ws->maxlen || nkv > ws->maxkv)
+			return rl_error(RL_USAGE,
+					"layer: sequence %d (%d rows) exceeds the buffers", i, len);
+	}
+	return RL_OK;
+}
+
+int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
+		     const rl_seqs *s, const rl_kv *kv, const float *x, float *y, rl_layer_act *a,
+		     rl_layer_ws *ws, int flags)
+{
+	int last_only = (flags & RL_LAYER_LAST_ONLY) != 0;
+	int T = s->T, R = last_only ? s->n : T, C = d->C, qkv = d->qkv;
+	int rc = check_rows(s, a, ws, R, kv);
+	if (rc)
+		return rc;
+	a->T = T;
+	a->R = R;
+	a->last_only = last_only;
+	a->x = x;
+	int window = layer >= d->window_from ? d->window : 0;
+
+	/* n1 = rmsnorm(x); qkv = n1 W^T + b; RoPE on q and k */
+	rl_rmsnorm_forward(ws->n1, a->rstd1, x, w->norm1, T, C, d->eps, d->plus_one);
+	rl_linear_forward(a->qkv, qkv, ws->n1, C, w->wqkv, w->bqkv, T, C, qkv);
+	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
+	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+
+	/* attention, per sequence */
+	for (int i = 0; i < s->n; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
+		int ldk = qkv, nkv = len;
+		if (kv) {
+			float *kc = kv->k[i] + (size_t)kv->past[i] * d->kvd;
+			float *vc = kv->v[i] + (size_t)kv->past[i] * d->kvd;
+			for (int t = 0; t < len; t++) {
+				memcpy(kc + (size_t)t * d->kvd, k + (size_t)t * qkv,
+				       (size_t)d->kvd * sizeof(float));
+				memcpy(vc + (size_t)t * d->kvd, v + (size_t)t * qkv,
+				       (size_t)d->kvd * sizeof(float));
+			}
+			k = kv->k[i], v = kv->v[i], ldk = d->kvd, nkv = kv->past[i] + len;
+		}
+		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
+		int o0 = last_only ? i : r0;
+		rl_attention_forward(a->att + (size_t)o0 * d->qd, d->qd,
+				     a->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv, k,
+				     v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, window, d->scale,
+				     ws->attn);
+	}
+
+	/* xm = x + att Wo^T + bo (x at the output rows) */
+	rl_linear_forward(a->xm, C, a->att, d->qd, w->wo, w->bo, R, d->qd, C);
+	for (int r = 0; r < R; r++) {
+		int src = last_only ? s->start[r + 1] - 1 : r;
+		float *o = a->xm + (size_t)r * C;
+		const float *xr = x + (size_t)src * C;
+		for (int c = 0; c < C; c++)
+			o[c] = xr[c] + o[c];
+	}
+
+	/* y = xm + (act(g) * u) Wd^T + bd, gu = rmsnorm(xm) [Wg; Wu]^T + b */
+	rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, w->norm2, R, C, d->eps, d->plus_one);
+	rl_linear_forward(a->gu, 2 * d->F, ws->n2, C, w->wgu, w->bgu, R, C, 2 * d->F);
+	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
+	rl_linear_forward(y, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
+	rl_add_inplace(y, a->xm, (size_t)R * C);
+	return RL_OK;
+}
+
+/* ---- backward ---- */
+
+int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
+		      const rl_seqs *s, const rl_layer_act *a, const float *dy, float *dx,
+		      rl_layer_w *g, int want, rl_layer_ws *ws)
+{
+	int T = a->T, R = a->R, C = d->C, F = d->F, qkv = d->qkv, last_only = a->last_only;
+	int rc = check_rows(s, a, ws, R, NULL);
+	if (rc)
+		return rc;
+	if (T != s->T)
+		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
+	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
+	int window = layer >= d->window_from ? d->window : 0;
+
+	/* MLP: h = act(g) * u recomputed; dWd += dy^T h; dh = dy Wd */
+	rl_glu_forward(ws->h, a->gu, R, F, d->act);
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wd, g->bd, dy, C, ws->h, F, w->wd, R, F, C);
+	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dy, C, w->wd, F, 0.0f, ws->h, F); /* dh */
+	rl_glu_backward(ws->dgu, ws->h, a->gu, R, F, d->act);
+	/* dWgu += dgu^T n2; dn2 = dgu Wgu */
+	rl_rmsnorm_forward(ws->n2, NULL, a->xm, w->norm2, R, C, d->eps, d->plus_one);
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wgu, g->bgu, ws->dgu, 2 * F, ws->n2, C, w->wgu, R, C,
+				   2 * F);
+	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, ws->dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
+	/* dxm = dy + rmsnorm2 backward */
+	memcpy(ws->dxm, dy, (size_t)R * C * sizeof(float));
+	rl_rmsnorm_backward(ws->dxm, norms ? g->norm2 : NULL, ws->n2, a->xm, w->norm2, a->rstd2, R,
+			    C, d->plus_one);
+
+	/* attention output: dWo += dxm^T att; datt = dxm Wo */
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, a->att, d->qd, w->wo, R,
+				   d->qd, C);
+	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, ws->dxm, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
+
+	/* attention backward per sequence -> dqkv (dq zero where no query was kept) */
+	if (last_only)
+		memset(ws->dqkv, 0, (size_t)T * qkv * sizeof(float));
+	for (int i = 0; i < s->n; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
+		int o0 = last_only ? i : r0;
+		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
+		float *dk = ws->dqkv + (size_t)r0 * qkv + d->qd, *dv = dk + d->kvd;
+		rl_attention_backward(
+			ws->dqkv + (size_t)q0 * qkv, qkv, dk, dv, qkv,
+			ws->datt + (size_t)o0 * d->qd, d->qd, a->att + (size_t)o0 * d->qd, d->qd,
+			a->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv, k, v, qkv, nq,
+			len, d->nh, d->nkvh, d->hd, window, d->scale, ws->attn);
+	}
+	rl_rope_backward(ws->dqkv, qkv, s->pos, T, d->nh, rope);
+	rl_rope_backward(ws->dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+
+	/* dWqkv += dqkv^T n1 */
+	rl_rmsnorm_forward(ws->n1, NULL, a->x, w->norm1, T, C, d->eps, d->plus_one);
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, ws->dqkv, qkv, ws->n1, C, w->wqkv, T,
+				   C, qkv);
+	if (!dx && !norms)
+		return RL_OK; /* nothing below needs the input's gradient */
+
+	/* dn1 = dqkv Wqkv; dx = dxm (residual, at the output rows) + rmsnorm1 backward */
+	rl_gemm(RL_N, RL_N, T, C, qkv, 1.0f, ws->dqkv, qkv, w->wqkv, C, 0.0f, ws->n1, C);
+	if (dx) {
+		if (last_only) {
+			memset(dx, 0, (size_t)T * C * sizeof(float));
+			for (int i = 0; i < s->n; i++)
+				memcpy(dx + (size_t)(s->start[i + 1] - 1) * C,
+				       ws->dxm + (size_t)i * C, (size_t)C * sizeof(float));
+		} else {
+			memcpy(dx, ws->dxm, (size_t)T * C * sizeof(float));
+		}
+	}
+	rl_rmsnorm_backward(dx, norms ? g->norm1 : NULL, ws->n1, a->x, w->norm1, a->rstd1, T, C,
+			    d->plus_one);
+	return RL_OK;
+}
+
+/* ---- embeddings ---- */
+
+void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale)
+{
+	for (int t = 0; t < T; t++) {
+		float *row = dE + (size_t)ids[t] * C;
+		for (int c = 0; c < C; c++)
+			row[c] += dx[(size_t)t * C + c] * scale;
+	}
+}

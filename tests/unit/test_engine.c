@@ -1,0 +1,258 @@
+/* test_engine.c — the engine against transformers (tests/gen/gen_engine.py):
+ * for random tiny Llama, Llama-3 (bf16, sharded, tied, biases, L = n_layers),
+ * Mistral (sliding window, linear RoPE), Qwen2 (bf16, q/k/v biases, tied) and
+ * Gemma (bf16, MQA, head_dim != C/heads, legacy "gelu") models:
+ *   hidden_states[L] at the last token, the direction, the full model's logits,
+ *   the per-batch losses and every gradient torch autograd computed through
+ *   transformers' modules (candidates; norms and embeddings where recorded).
+ *
+ * Tolerances. The fixture stores fp64 results and, per tensor, err32: the
+ * largest |torch fp32 - torch fp64| over the tensor, i.e. how far PyTorch's own
+ * fp32 computation lands from the exact answer. realign computes in fp32 too,
+ * with other summation orders, so its error is of the same size but not the
+ * same; each element must satisfy
+ *     |got - ref| <= ERR_FACTOR * err32 + FLOOR * max|ref|
+ * ERR_FACTOR = 8 leaves room for realign's own rounding (observed ratios
+ * max|got - ref| / err32 are printed with -v and stay below ~3); FLOOR = 1e-6
+ * covers tensors whose err32 happens to be tiny (a few elements). A real bug
+ * (a missing bias, a wrong RoPE frequency, an off-by-one mask) gives errors
+ * orders of magnitude above this. The first mismatch is named.
+ *
+ * Also: chunked vs whole forward, and the gradient with every layer
+ * recomputed (mem_limit of one byte) vs all kept. */
+#include <cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "engine.h"
+#include "error.h"
+#include "jsonl.h"
+#include "safetensors.h"
+
+#define ERR_FACTOR 8.0
+#define FLOOR 1e-6
+
+static int verbose;
+
+typedef struct ref {
+	rl_st_file f;
+	cJSON *meta;
+} ref;
+
+static float *ref_get(ref *r, const char *name, size_t *n)
+{
+	const rl_st_tensor *t = rl_st_find(&r->f, name);
+	if (!t)
+		return NULL;
+	float *p = malloc(t->nbytes ? t->nbytes : 1);
+	REQUIRE(p && t->dtype == RL_DT_F32);
+	memcpy(p, r->f.map + t->offset, t->nbytes);
+	*n = t->numel;
+	return p;
+}
+
+static double meta_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	REQUIRE(cJSON_IsNumber(v));
+	return v->valuedouble;
+}
+
+/* compares got against the fixture tensor `name`; returns 1 if it matched */
+static int compare(ref *r, const char *cs, const char *name, const float *got, size_t n)
+{
+	size_t rn = 0;
+	float *want = ref_get(r, name, &rn);
+	char what[256];
+	snprintf(what, sizeof what, "%s: %s", cs, name);
+	CHECKF(want != NULL, "%s: not in the fixture", what);
+	if (!want)
+		return 0;
+	CHECKF(rn == n, "%s: %zu elements, fixture has %zu", what, n, rn);
+	const cJSON *e32 = cJSON_GetObjectItemCaseSensitive(r->meta, "err32");
+	double err32 = meta_num(e32, name), mx = 0, worst = 0;
+	for (size_t i = 0; i < n && i < rn; i++) {
+		mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
+		double dlt = fabs((double)got[i] - want[i]);
+		worst = dlt > worst ? dlt : worst;
+	}
+	double atol = ERR_FACTOR * err32 + FLOOR * mx;
+	int ok = rn == n && check_close(what, got, want, n, atol, 0);
+	if (verbose)
+		fprintf(stderr, "%-60s max|ref| %.3g err32 %.3g worst %.3g ratio %.2f\n", what, mx,
+			err32, worst, err32 > 0 ? worst / err32 : 0);
+	free(want);
+	return ok;
+}
+
+static void read_prompts(const char *dir, const char *file, const rl_model *m, rl_prompts *p)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, file);
+	rl_prompts_opts o = {0, m->cfg.vocab_size, m->cfg.max_position, NULL, NULL};
+	REQUIRE(rl_prompts_read(p, path, &o) == RL_OK);
+}
+
+static void test_case(const char *cs)
+{
+	char dir[4096], path[4096];
+	snprintf(dir, sizeof dir, "%s", check_fixture("engine/"));
+	strncat(dir, cs, sizeof dir - strlen(dir) - 1);
+	ref r;
+	snprintf(path, sizeof path, "%s/ref.safetensors", dir);
+	REQUIRE(rl_st_open(&r.f, path, RL_ST_READ) == RL_OK);
+	char *mtext;
+	size_t mlen;
+	snprintf(path, sizeof path, "%s/meta.json", dir);
+	REQUIRE(rl_read_file(path, &mtext, &mlen) == RL_OK);
+	r.meta = cJSON_Parse(mtext);
+	free(mtext);
+	REQUIRE(r.meta);
+	int L = (int)meta_num(r.meta, "L"), bs = (int)meta_num(r.meta, "batch_size");
+
+	rl_model m;
+	snprintf(path, sizeof path, "%s/model", dir);
+	REQUIRE(rl_model_open(&m, path, RL_MODEL_READ) == RL_OK);
+	int C = m.cfg.hidden_size, V = m.cfg.vocab_size, N = m.cfg.n_layers;
+	rl_prompts pd, pg;
+	read_prompts(dir, "dir.jsonl", &m, &pd);
+	read_prompts(dir, "grad.jsonl", &m, &pg);
+	int maxlen = pd.max_len > pg.max_len ? pd.max_len : pg.max_len;
+
+	/* hidden states and the direction */
+	rl_engine e;
+	REQUIRE(rl_engine_init(&e, &m, L, maxlen, NULL) == RL_OK);
+	float *h = malloc((size_t)pd.n * C * sizeof *h), *h2 = malloc((size_t)pd.n * C * sizeof *h2);
+	REQUIRE(h && h2);
+	REQUIRE(rl_engine_hidden(&e, &pd, 0, h) == RL_OK);
+	compare(&r, cs, "hidden", h, (size_t)pd.n * C);
+	float *dir_ = malloc((size_t)C * sizeof *dir_);
+	REQUIRE(dir_);
+	for (int c = 0; c < C; c++) {
+		double s = 0;
+		for (int i = 0; i < pd.n; i++)
+			s += h[(size_t)i * C + c];
+		dir_[c] = (float)(s / pd.n);
+	}
+	compare(&r, cs, "direction", dir_, (size_t)C);
+	/* chunks of at most 13 tokens: the same numbers */
+	REQUIRE(rl_engine_hidden(&e, &pd, 13, h2) == RL_OK);
+	char what[256];
+	snprintf(what, sizeof what, "%s: hidden in chunks vs at once", cs);
+	check_close(what, h2, h, (size_t)pd.n * C, 1e-6, 1e-5);
+
+	/* the full model's logits at the last token */
+	rl_engine ef;
+	REQUIRE(rl_engine_init(&ef, &m, N, maxlen, NULL) == RL_OK);
+	REQUIRE(rl_engine_hidden(&ef, &pd, 0, h2) == RL_OK);
+	float *logits = malloc((size_t)pd.n * V * sizeof *logits);
+	REQUIRE(logits);
+	REQUIRE(rl_lm_head_forward(&m, h2, pd.n, logits) == RL_OK);
+	compare(&r, cs, "logits", logits, (size_t)pd.n * V);
+	rl_engine_free(&ef);
+
+	/* gradients, with the fixture's direction */
+	size_t dn;
+	float *d = ref_get(&r, "direction", &dn);
+	REQUIRE(d && dn == (size_t)C);
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(r.meta, "grad_tensors");
+	int nref = cJSON_GetArraySize(names), found = 0;
+	int want = RL_GRAD_LINEAR | RL_GRAD_NORMS | RL_GRAD_EMBED;
+	rl_grad g;
+	REQUIRE(rl_grad_begin(&g, &e, &pg, bs, d, want) == RL_OK);
+	CHECK_EQ_INT(g.nbatch, (int)meta_num(r.meta, "n_grad") / bs + 1);
+	const cJSON *losses = cJSON_GetObjectItemCaseSensitive(r.meta, "losses");
+	const cJSON *l32 = cJSON_GetObjectItemCaseSensitive(r.meta, "losses_f32");
+	for (int b = 0; b < g.nbatch; b++) {
+		double lw = cJSON_GetArrayItem(losses, b)->valuedouble;
+		double e32 = fabs(cJSON_GetArrayItem(l32, b)->valuedouble - lw);
+		float got = (float)g.loss[b], wf = (float)lw;
+		snprintf(what, sizeof what, "%s: loss of batch %d", cs, b);
+		check_close(what, &got, &wf, 1, ERR_FACTOR * e32 + 1e-6, 0);
+		CHECK(fabs(g.cos[b] + g.loss[b]) < 1e-12);
+	}
+	/* the same gradient with every layer recomputed */
+	rl_engine e2;
+	rl_engine_opts tiny = {1, 0};
+	REQUIRE(rl_engine_init(&e2, &m, L, maxlen, &tiny) == RL_OK);
+	rl_grad g2;
+	REQUIRE(rl_grad_begin(&g2, &e2, &pg, bs, d, want) == RL_OK);
+	CHECK_EQ_INT(e2.recomputed, L - 1);
+	CHECK_EQ_INT(e.recomputed, 0);
+	static const rl_role roles[] = {
+		RL_R_Q,	     RL_R_K,	  RL_R_V,	 RL_R_O,	 RL_R_GATE,
+		RL_R_UP,     RL_R_DOWN,	  RL_R_ATTN_NORM, RL_R_MLP_NORM, RL_R_Q_BIAS,
+		RL_R_K_BIAS, RL_R_V_BIAS, RL_R_O_BIAS,	 RL_R_GATE_BIAS, RL_R_UP_BIAS,
+		RL_R_DOWN_BIAS};
+	for (int expect = L - 1;; expect--) {
+		int layer, layer2;
+		const rl_layer_w *gw, *gw2;
+		REQUIRE(rl_grad_next(&g, &layer, &gw) == RL_OK);
+		REQUIRE(rl_grad_next(&g2, &layer2, &gw2) == RL_OK);
+		CHECK_EQ_INT(layer, expect < 0 ? -1 : expect);
+		CHECK_EQ_INT(layer2, layer);
+		if (layer < 0)
+			break;
+		snprintf(what, sizeof what, "%s: layer %d gradient, recomputed vs kept", cs, layer);
+		check_close(what, gw2->mem, gw->mem, gw->nfloats, 0, 1e-6);
+		for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++) {
+			const rl_tensor *t = rl_model_get(&m, layer, roles[k]);
+			size_t n;
+			float *part = rl_layer_w_part(gw, &e.d, roles[k], &n);
+			CHECK((t == NULL) == (part == NULL));
+			if (!t || !part || !rl_st_find(&r.f, t->name))
+				continue;
+			found++;
+			compare(&r, cs, t->name, part, n);
+		}
+	}
+	if (rl_st_find(&r.f, "model.embed_tokens.weight")) {
+		found++;
+		compare(&r, cs, "model.embed_tokens.weight", g.dembed, (size_t)V * C);
+	}
+	CHECKF(found == nref, "%s: compared %d gradient tensors, the fixture has %d", cs, found,
+	       nref);
+	rl_grad_end(&g);
+	rl_grad_end(&g2);
+	rl_engine_free(&e2);
+
+	/* a prompt alone gives the hidden state it has inside the set */
+	rl_prompts one;
+	const int32_t *ids1[1] = {pd.ids + pd.start[3]};
+	int len1 = rl_prompt_len(&pd, 3);
+	REQUIRE(rl_prompts_from_ids(&one, 1, ids1, &len1) == RL_OK);
+	REQUIRE(rl_engine_hidden(&e, &one, 0, h2) == RL_OK);
+	snprintf(what, sizeof what, "%s: prompt alone vs packed", cs);
+	check_close(what, h2, h + 3 * (size_t)C, (size_t)C, 1e-6, 1e-5);
+	rl_prompts_free(&one);
+
+	rl_engine_free(&e);
+	free(h), free(h2), free(dir_), free(logits), free(d);
+	rl_prompts_free(&pd);
+	rl_prompts_free(&pg);
+	rl_model_close(&m);
+	rl_st_close(&r.f);
+	cJSON_Delete(r.meta);
+}
+
+int main(int argc, char **argv)
+{
+	verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+	char note[128];
+	rl_blas_setup(note, sizeof note);
+	char *list;
+	size_t len;
+	REQUIRE(rl_read_file(check_fixture("engine/cases.txt"), &list, &len) == RL_OK);
+	int ncase = 0;
+	for (char *save = NULL, *cs = strtok_r(list, "\n", &save); cs;
+	     cs = strtok_r(NULL, "\n", &save)) {
+		test_case(cs);
+		ncase++;
+	}
+	free(list);
+	CHECK(ncase >= 5);
+	return check_done("test_engine");
+}
