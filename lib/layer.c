@@ -23,7 +23,7 @@ void rl_dims_init(rl_dims *d, const rl_config *c)
 	d->act = c->act;
 	d->scale = (float)pow((double)d->hd, -0.5); /* HF: self.head_dim ** -0.5 */
 	d->window = c->sliding_window;
-	d->window_from = 0;
+	d->window_from = c->sliding_window_from;
 	d->q_bias = c->attention_bias;
 	d->o_bias = c->o_bias;
 	d->mlp_bias = c->mlp_bias;

@@ -125,7 +125,8 @@ static void test_case(const char *cs)
 	/* hidden states and the direction */
 	rl_engine e;
 	REQUIRE(rl_engine_init(&e, &m, L, maxlen, NULL) == RL_OK);
-	float *h = malloc((size_t)pd.n * C * sizeof *h), *h2 = malloc((size_t)pd.n * C * sizeof *h2);
+	float *h = malloc((size_t)pd.n * C * sizeof *h),
+	      *h2 = malloc((size_t)pd.n * C * sizeof *h2);
 	REQUIRE(h && h2);
 	REQUIRE(rl_engine_hidden(&e, &pd, 0, h) == RL_OK);
 	compare(&r, cs, "hidden", h, (size_t)pd.n * C);
@@ -183,10 +184,9 @@ static void test_case(const char *cs)
 	CHECK_EQ_INT(e2.recomputed, L - 1);
 	CHECK_EQ_INT(e.recomputed, 0);
 	static const rl_role roles[] = {
-		RL_R_Q,	     RL_R_K,	  RL_R_V,	 RL_R_O,	 RL_R_GATE,
-		RL_R_UP,     RL_R_DOWN,	  RL_R_ATTN_NORM, RL_R_MLP_NORM, RL_R_Q_BIAS,
-		RL_R_K_BIAS, RL_R_V_BIAS, RL_R_O_BIAS,	 RL_R_GATE_BIAS, RL_R_UP_BIAS,
-		RL_R_DOWN_BIAS};
+		RL_R_Q,	     RL_R_K,	     RL_R_V,	    RL_R_O,	   RL_R_GATE,	RL_R_UP,
+		RL_R_DOWN,   RL_R_ATTN_NORM, RL_R_MLP_NORM, RL_R_Q_BIAS,   RL_R_K_BIAS, RL_R_V_BIAS,
+		RL_R_O_BIAS, RL_R_GATE_BIAS, RL_R_UP_BIAS,  RL_R_DOWN_BIAS};
 	for (int expect = L - 1;; expect--) {
 		int layer, layer2;
 		const rl_layer_w *gw, *gw2;
