@@ -46,8 +46,17 @@ float rl_f16_to_f32(uint16_t h);
 uint16_t rl_f32_to_bf16(float f);
 uint16_t rl_f32_to_f16(float f);
 
-/* Widens n elements of a compute dtype at src (any alignment) to f32. */
+/* Widens n elements of a compute dtype at src (any alignment) to f32. The
+ * result is bit-identical to the scalar conversions above for every input (NaN
+ * payloads included), whichever kernel runs (portable C, SSE2, AVX2 chosen at
+ * run time). */
 void rl_widen(rl_dtype dt, const void *src, float *dst, size_t n);
+
+/* Test and benchmark hook: forces rl_widen's kernel (RL_WIDEN_C, _SSE2, _AVX2;
+ * 0 = the best this CPU has, the default). A level the CPU lacks is ignored.
+ * Returns the level now in use. Not thread-safe: call before starting threads. */
+enum { RL_WIDEN_C = 1, RL_WIDEN_SSE2 = 2, RL_WIDEN_AVX2 = 3 };
+int rl_widen_impl(int level);
 /* Narrows n f32 values to a compute dtype at dst (any alignment). */
 void rl_narrow(rl_dtype dt, const float *src, void *dst, size_t n);
 

@@ -82,6 +82,23 @@ if [ -w /dev/full ]; then
 	must_fail 4 sh -c 'rl-info models/llama-sharded >/dev/full'
 fi
 
+# ---- allocation failures: every third rl_* allocation of a sharded open fails
+# in turn (1, 4, 7, ...; all of them take ~240 runs, too slow under ASan); each is
+# a clean exit 4 with a message (under make SANITIZE=... also no leak and no use
+# of a half-built model), until the first n past the last allocation
+n=1
+while :; do
+	run env RL_FAIL_ALLOC=$n rl-info --json --tensors --hash models/llama-sharded
+	[ "$rc" -eq 0 ] && break
+	[ "$rc" -eq 4 ] || fail "RL_FAIL_ALLOC=$n: exit $rc: $(cat "$T/stderr")"
+	[ ! -s "$T/stdout" ] || fail "RL_FAIL_ALLOC=$n: output despite the failure"
+	grep -q '^rl-info: ' "$T/stderr" || fail "RL_FAIL_ALLOC=$n: no message"
+	n=$((n + 3))
+	[ $n -lt 2000 ] || fail "RL_FAIL_ALLOC never stops failing"
+done
+[ $n -gt 50 ] || fail "only $n allocations: RL_FAIL_ALLOC not honoured?"
+ok "allocation failures 1..$((n - 1)): exit 4, no output"
+
 # ---- the man page's EXAMPLES
 must_pass sh -c "rl-info --json -L 2 models/llama-sharded | jq '.P, .candidate_numel'"
 [ "$(tr '\n' ' ' <"$T/stdout")" = "5856 3840 " ] || fail "man example: $(cat "$T/stdout")"

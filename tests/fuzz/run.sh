@@ -1,0 +1,58 @@
+#!/bin/sh
+# tests/fuzz/run.sh [SECONDS] — builds every tests/fuzz/fuzz_*.c as a libFuzzer
+# target (clang -fsanitize=fuzzer,address,undefined, against lib/*.c) and runs
+# each for SECONDS (default 60). `make fuzz FUZZ_SECONDS=N` calls it.
+#
+# A target's source names its seed directories and dictionary in its header
+# comment ("seeds: dir dir..." and "dict: file", paths from the repository
+# root). The growing corpus is kept in build/fuzz/corpus/<target>/ between
+# runs; crashes are written to build/fuzz/crash-<target>-*. Prints one summary
+# line per target (executions, corpus size, crashes) and exits 1 if any target
+# crashed. Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev);
+# not part of make check.
+set -u
+secs=${1:-60}
+case "$secs" in '' | *[!0-9]*) echo "run.sh: SECONDS must be a number" >&2; exit 2 ;; esac
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+CLANG=${CLANG:-clang}
+command -v "$CLANG" >/dev/null || {
+	echo "run.sh: clang not found (apt-get install clang libclang-rt-14-dev)" >&2
+	exit 4
+}
+out=build/fuzz
+mkdir -p "$out/corpus"
+pkgs="msgpack libcjson libpcre2-8 openblas libxxhash"
+cflags="-std=c11 -D_GNU_SOURCE -DRL_VERSION=\"fuzz\" -Ilib -g -O1 \
+ -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags $pkgs)"
+libs="$(pkg-config --libs $pkgs) -lpthread -lm"
+status=0
+for src in tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] || continue
+	name=$(basename "$src" .c)
+	bin="$out/$name"
+	# shellcheck disable=SC2086
+	if ! $CLANG $cflags -o "$bin" "$src" lib/*.c $libs 2>"$out/$name.build.log"; then
+		echo "run.sh: $name does not build (see $out/$name.build.log)" >&2
+		status=1
+		continue
+	fi
+	seeds=$(sed -n 's/^ \* seeds: //p' "$src" | head -n 1)
+	dict=$(sed -n 's/^ \* dict: //p' "$src" | head -n 1)
+	corpus="$out/corpus/$name"
+	mkdir -p "$corpus"
+	set -- -max_total_time="$secs" -artifact_prefix="$out/crash-$name-" -print_final_stats=1
+	[ -n "$dict" ] && set -- "$@" -dict="$dict"
+	ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
+		"$bin" "$@" "$corpus" $seeds >"$out/$name.log" 2>&1
+	rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log" | tail -n 1)
+	crashes=$(ls "$out"/crash-"$name"-* 2>/dev/null | wc -l)
+	echo "$name: ${execs:-?} executions in ${secs}s, corpus $(ls "$corpus" | wc -l) inputs," \
+		"exit $rc, $crashes crash file(s)"
+	if [ "$rc" -ne 0 ]; then
+		status=1
+		tail -n 30 "$out/$name.log" >&2
+	fi
+done
+exit $status
