@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
 #include "error.h"
+#include "layer.h"
 #include "loss.h"
 #include "train.h"
 
@@ -28,6 +30,9 @@ static rl_tparam *P(const rl_tmodel *m, int layer, rl_role r)
 	return m->role[role_slot(&m->cfg, layer, r)];
 }
 
+/* Registers parameter (layer, r). Layer roles are views into the layer's
+ * fused engine blocks (value, gradient, moments: four rl_layer_w of the same
+ * layout); the global ones get an allocation of their own. */
 static int add_param(rl_tmodel *m, int layer, rl_role r)
 {
 	rl_tparam *p = &m->p[m->np];
@@ -47,13 +52,25 @@ static int add_param(rl_tmodel *m, int layer, rl_role r)
 		p->numel *= (size_t)p->shape[i];
 	}
 	p->decay = p->ndim == 2;
-	/* One allocation for value, gradient and both moments. */
-	p->w = rl_calloc(p->numel, 4 * sizeof(float));
-	if (!p->w)
-		return RL_ESYS;
-	p->g = p->w + p->numel;
-	p->m = p->g + p->numel;
-	p->v = p->m + p->numel;
+	if (layer >= 0) {
+		size_t n[4];
+		p->w = rl_layer_w_part(&m->lw[layer], &m->d, r, &n[0]);
+		p->g = rl_layer_w_part(&m->lg[layer], &m->d, r, &n[1]);
+		p->m = rl_layer_w_part(&m->lm[layer], &m->d, r, &n[2]);
+		p->v = rl_layer_w_part(&m->lv[layer], &m->d, r, &n[3]);
+		if (!p->w || n[0] != p->numel)
+			return rl_error(RL_EDATA, "'%s': not in the engine's layer layout",
+					p->name);
+	} else {
+		/* One allocation for value, gradient and both moments. */
+		p->w = rl_calloc(p->numel, 4 * sizeof(float));
+		if (!p->w)
+			return RL_ESYS;
+		p->own = 1;
+		p->g = p->w + p->numel;
+		p->m = p->g + p->numel;
+		p->v = p->m + p->numel;
+	}
 	m->role[role_slot(&m->cfg, layer, r)] = p;
 	m->np++;
 	return RL_OK;
@@ -67,14 +84,26 @@ int rl_tmodel_init(rl_tmodel *m, const rl_config *c)
 	    c->head_dim % 2 || c->n_heads < 1 || c->n_kv_heads < 1 || c->n_heads % c->n_kv_heads ||
 	    c->intermediate_size < 1 || c->max_position < 1)
 		return rl_error(RL_EDATA, "model config: unsupported shape for training");
-	size_t cap = 3 + (size_t)c->n_layers * N_LAYER_ROLES;
+	rl_dims_init(&m->d, c);
+	size_t cap = 3 + (size_t)c->n_layers * N_LAYER_ROLES, NL = (size_t)c->n_layers;
 	m->p = rl_calloc(cap, sizeof *m->p);
 	m->role = rl_calloc((size_t)(c->n_layers + 1) * RL_R_COUNT, sizeof *m->role);
-	if (!m->p || !m->role) {
+	m->lw = rl_calloc(4 * NL, sizeof *m->lw);
+	if (!m->p || !m->role || !m->lw) {
 		rl_tmodel_free(m);
 		return RL_ESYS;
 	}
-	int rc = add_param(m, -1, RL_R_EMBED);
+	m->lg = m->lw + NL;
+	m->lm = m->lg + NL;
+	m->lv = m->lm + NL;
+	int rc = RL_OK;
+	for (size_t i = 0; i < 4 * NL && !rc; i++) {
+		rc = rl_layer_w_alloc(&m->lw[i], &m->d);
+		if (!rc)
+			rl_layer_w_zero(&m->lw[i]);
+	}
+	if (!rc)
+		rc = add_param(m, -1, RL_R_EMBED);
 	for (int l = 0; l < c->n_layers && !rc; l++)
 		for (size_t i = 0; i < N_LAYER_ROLES && !rc; i++)
 			if (rl_role_present(c, layer_roles[i]))
@@ -95,7 +124,11 @@ int rl_tmodel_init(rl_tmodel *m, const rl_config *c)
 void rl_tmodel_free(rl_tmodel *m)
 {
 	for (size_t i = 0; m->p && i < m->np; i++)
-		free(m->p[i].w);
+		if (m->p[i].own)
+			free(m->p[i].w);
+	for (size_t i = 0; m->lw && i < 4 * (size_t)m->cfg.n_layers; i++)
+		rl_layer_w_free(&m->lw[i]);
+	free(m->lw);
 	free(m->p);
 	free(m->role);
 	rl_rope_free(&m->rope);
@@ -143,7 +176,8 @@ void rl_tmodel_randomize(rl_tmodel *m, uint64_t seed, double std)
 					p->w[j + 1] = (float)(std * r * sin(2 * M_PI * u2));
 			}
 		}
-		memset(p->m, 0, 2 * p->numel * sizeof(float));
+		memset(p->m, 0, p->numel * sizeof(float));
+		memset(p->v, 0, p->numel * sizeof(float));
 	}
 	m->t = 0;
 }
@@ -245,67 +279,7 @@ void rl_tmodel_adamw(rl_tmodel *m, const rl_adamw_hp *hp, double lr)
 	}
 }
 
-/* ---- activations ---- */
-
-/* Per layer, what the backward pass needs (all [T, .] row-major). */
-typedef struct lacts {
-	float *xin;	    /* [T,D] layer input */
-	float *xn1, *rstd1; /* [T,D], [T] */
-	float *qkv;	    /* [T, qd + 2 kd]: q, k (rotated), v */
-	float *att, *lse;   /* [T, qd], [T, Hq] */
-	float *xmid;	    /* [T,D] after the attention residual */
-	float *xn2, *rstd2; /* [T,D], [T] */
-	float *gu, *h;	    /* [T, 2F], [T, F] */
-} lacts;
-
-struct rl_tws {
-	size_t cap; /* floats in buf */
-	float *buf;
-	size_t icap; /* ints in ibuf */
-	int *ibuf;
-};
-
-int rl_tws_new(rl_tws **ws)
-{
-	*ws = rl_calloc(1, sizeof **ws);
-	return *ws ? RL_OK : RL_ESYS;
-}
-
-void rl_tws_free(rl_tws *ws)
-{
-	if (!ws)
-		return;
-	free(ws->buf);
-	free(ws->ibuf);
-	free(ws);
-}
-
-static int ws_reserve(rl_tws *ws, size_t floats, size_t ints)
-{
-	if (floats > ws->cap) {
-		free(ws->buf);
-		ws->buf = rl_malloc_array(floats, sizeof(float));
-		ws->cap = ws->buf ? floats : 0;
-		if (!ws->buf)
-			return RL_ESYS;
-	}
-	if (ints > ws->icap) {
-		free(ws->ibuf);
-		ws->ibuf = rl_malloc_array(ints, sizeof(int));
-		ws->icap = ws->ibuf ? ints : 0;
-		if (!ws->ibuf)
-			return RL_ESYS;
-	}
-	return RL_OK;
-}
-
-/* Carves n floats off *p. */
-static float *take(float **p, size_t n)
-{
-	float *r = *p;
-	*p += n;
-	return r;
-}
+/* ---- forward and backward ---- */
 
 static const float *W(const rl_tmodel *m, int l, rl_role r)
 {
@@ -319,111 +293,86 @@ static float *G(const rl_tmodel *m, int l, rl_role r)
 	return p ? p->g : NULL;
 }
 
-static int window_of(const rl_config *c, int layer)
+/* Buffers sized for capT rows and sequences up to maxlen, grown on demand. */
+struct rl_tws {
+	int capT, maxlen, NL;
+	rl_layer_act *act; /* [NL] */
+	rl_layer_ws lws;
+	float *X;	/* [NL + 1][capT, C]: layer inputs, then the last output */
+	float *dA, *dB; /* [capT, C] each: dy / dx ping-pong */
+	float *head;	/* [capT, 3C + 1 + V]: labelled rows, normed, rstd, logits */
+	int *ibuf;	/* [3 capT]: positions, labelled rows, their targets */
+	size_t head_floats;
+};
+
+int rl_tws_new(rl_tws **ws)
 {
-	return c->sliding_window > 0 && layer >= c->sliding_window_from ? c->sliding_window : 0;
+	*ws = rl_calloc(1, sizeof **ws);
+	return *ws ? RL_OK : RL_ESYS;
 }
 
-/* One decoder layer forward: a->xin [T,D] in; xout [T,D] out (may be the next
- * layer's xin). */
-static void layer_forward(const rl_tmodel *m, int l, const rl_tbatch *b, const int *pos, int T,
-			  lacts *a, float *xout, float *tmp, float *scratch)
+static void tws_release(rl_tws *ws)
 {
-	const rl_config *c = &m->cfg;
-	int D = c->hidden_size, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-	int qd = Hq * hd, kd = Hkv * hd, ld = qd + 2 * kd, F = c->intermediate_size;
-	float eps = (float)c->rms_eps, scale = 1.0f / sqrtf((float)hd);
-	int win = window_of(c, l);
-
-	rl_rmsnorm_forward(a->xn1, a->rstd1, a->xin, W(m, l, RL_R_ATTN_NORM), T, D, eps,
-			   c->norm_plus_one);
-	rl_linear_forward(a->qkv, ld, a->xn1, D, W(m, l, RL_R_Q), W(m, l, RL_R_Q_BIAS), T, D, qd);
-	rl_linear_forward(a->qkv + qd, ld, a->xn1, D, W(m, l, RL_R_K), W(m, l, RL_R_K_BIAS), T, D,
-			  kd);
-	rl_linear_forward(a->qkv + qd + kd, ld, a->xn1, D, W(m, l, RL_R_V), W(m, l, RL_R_V_BIAS), T,
-			  D, kd);
-	rl_rope_forward(a->qkv, ld, pos, T, Hq, &m->rope);
-	rl_rope_forward(a->qkv + qd, ld, pos, T, Hkv, &m->rope);
-	for (int s = 0; s < b->n; s++) {
-		int st = b->start[s], n = b->start[s + 1] - st;
-		const float *q = a->qkv + (size_t)st * ld;
-		rl_attention_forward(a->att + (size_t)st * qd, qd, a->lse + (size_t)st * Hq, q, ld,
-				     q + qd, q + qd + kd, ld, n, n, Hq, Hkv, hd, win, scale,
-				     scratch);
-	}
-	rl_linear_forward(tmp, D, a->att, qd, W(m, l, RL_R_O), W(m, l, RL_R_O_BIAS), T, qd, D);
-	for (size_t i = 0; i < (size_t)T * D; i++)
-		a->xmid[i] = a->xin[i] + tmp[i];
-	rl_rmsnorm_forward(a->xn2, a->rstd2, a->xmid, W(m, l, RL_R_MLP_NORM), T, D, eps,
-			   c->norm_plus_one);
-	rl_linear_forward(a->gu, 2 * F, a->xn2, D, W(m, l, RL_R_GATE), W(m, l, RL_R_GATE_BIAS), T,
-			  D, F);
-	rl_linear_forward(a->gu + F, 2 * F, a->xn2, D, W(m, l, RL_R_UP), W(m, l, RL_R_UP_BIAS), T,
-			  D, F);
-	rl_glu_forward(a->h, a->gu, T, F, c->act);
-	rl_linear_forward(tmp, D, a->h, F, W(m, l, RL_R_DOWN), W(m, l, RL_R_DOWN_BIAS), T, F, D);
-	for (size_t i = 0; i < (size_t)T * D; i++)
-		xout[i] = a->xmid[i] + tmp[i];
+	for (int l = 0; ws->act && l < ws->NL; l++)
+		rl_layer_act_free(&ws->act[l]);
+	free(ws->act);
+	rl_layer_ws_free(&ws->lws);
+	free(ws->X);
+	free(ws->dA);
+	free(ws->head);
+	free(ws->ibuf);
+	ws->act = NULL;
+	ws->X = ws->dA = ws->dB = ws->head = NULL;
+	ws->ibuf = NULL;
+	ws->capT = ws->maxlen = ws->NL = 0;
 }
 
-/* One decoder layer backward: dx [T,D] holds d loss / d xout on entry and
- * d loss / d xin on return; parameter gradients accumulate. */
-static void layer_backward(const rl_tmodel *m, int l, const rl_tbatch *b, const int *pos, int T,
-			   const lacts *a, float *dx, float *dxn, float *dqkv, float *datt,
-			   float *dgu, float *dh, float *scratch)
+void rl_tws_free(rl_tws *ws)
 {
-	const rl_config *c = &m->cfg;
-	int D = c->hidden_size, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-	int qd = Hq * hd, kd = Hkv * hd, ld = qd + 2 * kd, F = c->intermediate_size;
-	float scale = 1.0f / sqrtf((float)hd);
-	int win = window_of(c, l);
+	if (!ws)
+		return;
+	tws_release(ws);
+	free(ws);
+}
 
-	/* MLP: xout = xmid + down(act(gate(xn2)) * up(xn2)) */
-	memset(dh, 0, (size_t)T * F * sizeof *dh);
-	rl_linear_backward(dh, F, G(m, l, RL_R_DOWN), G(m, l, RL_R_DOWN_BIAS), dx, D, a->h, F,
-			   W(m, l, RL_R_DOWN), T, F, D);
-	rl_glu_backward(dgu, dh, a->gu, T, F, c->act);
-	memset(dxn, 0, (size_t)T * D * sizeof *dxn);
-	rl_linear_backward(dxn, D, G(m, l, RL_R_GATE), G(m, l, RL_R_GATE_BIAS), dgu, 2 * F, a->xn2,
-			   D, W(m, l, RL_R_GATE), T, D, F);
-	rl_linear_backward(dxn, D, G(m, l, RL_R_UP), G(m, l, RL_R_UP_BIAS), dgu + F, 2 * F, a->xn2,
-			   D, W(m, l, RL_R_UP), T, D, F);
-	rl_rmsnorm_backward(dx, G(m, l, RL_R_MLP_NORM), dxn, a->xmid, W(m, l, RL_R_MLP_NORM),
-			    a->rstd2, T, D, c->norm_plus_one);
-
-	/* Attention: xmid = xin + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))) */
-	memset(datt, 0, (size_t)T * qd * sizeof *datt);
-	rl_linear_backward(datt, qd, G(m, l, RL_R_O), G(m, l, RL_R_O_BIAS), dx, D, a->att, qd,
-			   W(m, l, RL_R_O), T, qd, D);
-	for (int s = 0; s < b->n; s++) {
-		int st = b->start[s], n = b->start[s + 1] - st;
-		const float *q = a->qkv + (size_t)st * ld;
-		float *dq = dqkv + (size_t)st * ld;
-		rl_attention_backward(dq, ld, dq + qd, dq + qd + kd, ld, datt + (size_t)st * qd, qd,
-				      a->att + (size_t)st * qd, qd, a->lse + (size_t)st * Hq, q, ld,
-				      q + qd, q + qd + kd, ld, n, n, Hq, Hkv, hd, win, scale,
-				      scratch);
+static int tws_reserve(rl_tws *ws, const rl_tmodel *m, int T, int maxlen)
+{
+	if (T <= ws->capT && maxlen <= ws->maxlen && ws->NL == m->cfg.n_layers)
+		return RL_OK;
+	int capT = T > ws->capT ? T + T / 4 : ws->capT;
+	int ml = maxlen > ws->maxlen ? maxlen : ws->maxlen;
+	tws_release(ws);
+	const rl_dims *d = &m->d;
+	int NL = m->cfg.n_layers, C = d->C, V = m->cfg.vocab_size;
+	size_t TC = (size_t)capT * C;
+	ws->act = rl_calloc((size_t)NL, sizeof *ws->act);
+	ws->X = rl_malloc_array(((size_t)NL + 1) * TC, sizeof(float));
+	ws->dA = rl_malloc_array(2 * TC, sizeof(float));
+	ws->head_floats = (size_t)capT * (3 * (size_t)C + 1 + (size_t)V);
+	ws->head = rl_malloc_array(ws->head_floats, sizeof(float));
+	ws->ibuf = rl_malloc_array(3 * (size_t)capT, sizeof(int));
+	int rc = (!ws->act || !ws->X || !ws->dA || !ws->head || !ws->ibuf) ? RL_ESYS : RL_OK;
+	ws->NL = NL;
+	for (int l = 0; l < NL && !rc; l++)
+		rc = rl_layer_act_alloc(&ws->act[l], d, capT, capT);
+	if (!rc)
+		rc = rl_layer_ws_alloc(&ws->lws, d, capT, capT, ml, ml);
+	if (rc) {
+		tws_release(ws);
+		return rc;
 	}
-	rl_rope_backward(dqkv, ld, pos, T, Hq, &m->rope);
-	rl_rope_backward(dqkv + qd, ld, pos, T, Hkv, &m->rope);
-	memset(dxn, 0, (size_t)T * D * sizeof *dxn);
-	rl_linear_backward(dxn, D, G(m, l, RL_R_Q), G(m, l, RL_R_Q_BIAS), dqkv, ld, a->xn1, D,
-			   W(m, l, RL_R_Q), T, D, qd);
-	rl_linear_backward(dxn, D, G(m, l, RL_R_K), G(m, l, RL_R_K_BIAS), dqkv + qd, ld, a->xn1, D,
-			   W(m, l, RL_R_K), T, D, kd);
-	rl_linear_backward(dxn, D, G(m, l, RL_R_V), G(m, l, RL_R_V_BIAS), dqkv + qd + kd, ld,
-			   a->xn1, D, W(m, l, RL_R_V), T, D, kd);
-	rl_rmsnorm_backward(dx, G(m, l, RL_R_ATTN_NORM), dxn, a->xin, W(m, l, RL_R_ATTN_NORM),
-			    a->rstd1, T, D, c->norm_plus_one);
+	ws->dB = ws->dA + TC;
+	ws->capT = capT;
+	ws->maxlen = ml;
+	return RL_OK;
 }
 
 int rl_tmodel_forward_backward(rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_tws *ws,
 			       double *loss_sum, long *n_labelled)
 {
 	const rl_config *c = &m->cfg;
-	int D = c->hidden_size, hd = c->head_dim, Hq = c->n_heads, Hkv = c->n_kv_heads;
-	int qd = Hq * hd, kd = Hkv * hd, ld = qd + 2 * kd, F = c->intermediate_size;
-	int V = c->vocab_size, NL = c->n_layers;
+	const rl_dims *d = &m->d;
+	int C = d->C, V = c->vocab_size, NL = c->n_layers;
 	*loss_sum = 0;
 	*n_labelled = 0;
 	if (b->n < 1)
@@ -446,94 +395,70 @@ int rl_tmodel_forward_backward(rl_tmodel *m, const rl_tbatch *b, float scale, in
 					b->target[t], V);
 		R += b->target[t] >= 0;
 	}
-
-	/* Workspace layout (floats). */
-	size_t TD = (size_t)T * D;
-	size_t per_layer = TD * 4 + (size_t)T * (2 + ld + qd + Hq + 3 * (size_t)F);
-	size_t scr = rl_attention_scratch(maxlen, maxlen);
-	size_t head = (size_t)R * (2 * (size_t)D + 1 + (size_t)V) + TD;
-	size_t bwd = TD * 2 + (size_t)T * (ld + qd + 3 * (size_t)F);
-	size_t need = per_layer * NL + TD /* final x */ + TD /* tmp */ + scr + head + bwd;
-	int rc = ws_reserve(ws, need, (size_t)T + (size_t)R * 2 + 1);
+	int rc = tws_reserve(ws, m, T, maxlen);
 	if (rc)
 		return rc;
-	float *p = ws->buf;
-	lacts *acts = rl_malloc_array((size_t)NL, sizeof *acts);
-	if (!acts)
-		return RL_ESYS;
-	for (int l = 0; l < NL; l++) {
-		lacts *a = &acts[l];
-		a->xin = take(&p, TD);
-		a->xn1 = take(&p, TD);
-		a->rstd1 = take(&p, (size_t)T);
-		a->qkv = take(&p, (size_t)T * ld);
-		a->att = take(&p, (size_t)T * qd);
-		a->lse = take(&p, (size_t)T * Hq);
-		a->xmid = take(&p, TD);
-		a->xn2 = take(&p, TD);
-		a->rstd2 = take(&p, (size_t)T);
-		a->gu = take(&p, (size_t)T * 2 * F);
-		a->h = take(&p, (size_t)T * F);
-	}
-	float *xfin = take(&p, TD), *tmp = take(&p, TD), *scratch = take(&p, scr);
-	int *pos = ws->ibuf, *rows = ws->ibuf + T, *tgt = ws->ibuf + T + R;
+	size_t TC = (size_t)T * C;
+	int *pos = ws->ibuf, *rows = ws->ibuf + ws->capT, *tgt = ws->ibuf + 2 * ws->capT;
 	for (int s = 0; s < b->n; s++)
 		for (int t = b->start[s]; t < b->start[s + 1]; t++)
 			pos[t] = t - b->start[s];
+	rl_seqs seqs = {.n = b->n, .T = T, .start = b->start, .pos = pos};
 
-	/* Embedding (Gemma scales by sqrt(hidden) rounded to the compute dtype). */
+	/* Embedding (Gemma scales by sqrt(hidden) rounded to f32), then layers:
+	 * X[l] is layer l's input, X[NL] the last output. */
 	const float *E = W(m, -1, RL_R_EMBED);
-	float norm = c->embed_scale ? (float)sqrt((double)D) : 1.0f;
-	float *x0 = acts[0].xin;
+	float escale = rl_embed_scale(c);
+	float *X = ws->X;
 	for (int t = 0; t < T; t++)
-		for (int i = 0; i < D; i++)
-			x0[(size_t)t * D + i] = E[(size_t)b->ids[t] * D + i] * norm;
-	for (int l = 0; l < NL; l++)
-		layer_forward(m, l, b, pos, T, &acts[l], l + 1 < NL ? acts[l + 1].xin : xfin, tmp,
-			      scratch);
+		for (int i = 0; i < C; i++)
+			X[(size_t)t * C + i] = E[(size_t)b->ids[t] * C + i] * escale;
+	for (int l = 0; l < NL && !rc; l++)
+		rc = rl_layer_forward(d, l, &m->lw[l], &m->rope, &seqs, NULL, X + (size_t)l * TC,
+				      X + (size_t)(l + 1) * TC, &ws->act[l], &ws->lws, 0);
+	if (rc)
+		return rc;
 
-	/* Final norm and lm_head on the labelled rows only. */
-	float *xr = take(&p, (size_t)R * D), *xf = take(&p, (size_t)R * D),
-	      *rstdf = take(&p, (size_t)R), *logits = take(&p, (size_t)R * V);
+	/* Final norm and lm_head on the labelled rows only:
+	 * xr [R,C] gathered, xf [R,C] normed, rstd [R], logits [R,V]. */
+	const float *xl = X + (size_t)NL * TC;
+	float *xr = ws->head, *xf = xr + (size_t)R * C, *rstd = xf + (size_t)R * C,
+	      *logits = rstd + R, *dxf = logits + (size_t)R * V;
 	int r = 0;
 	for (int t = 0; t < T; t++)
 		if (b->target[t] >= 0) {
 			rows[r] = t;
 			tgt[r] = b->target[t];
-			memcpy(xr + (size_t)r * D, xfin + (size_t)t * D, (size_t)D * sizeof *xr);
+			memcpy(xr + (size_t)r * C, xl + (size_t)t * C, (size_t)C * sizeof *xr);
 			r++;
 		}
-	rl_rmsnorm_forward(xf, rstdf, xr, W(m, -1, RL_R_FINAL_NORM), R, D, (float)c->rms_eps,
-			   c->norm_plus_one);
-	const float *Wh = W(m, -1, RL_R_LM_HEAD);
-	rl_linear_forward(logits, V, xf, D, Wh, NULL, R, D, V);
+	const float *Wf = W(m, -1, RL_R_FINAL_NORM), *Wh = W(m, -1, RL_R_LM_HEAD);
+	rl_rmsnorm_forward(xf, rstd, xr, Wf, R, C, d->eps, d->plus_one);
+	rl_linear_forward(logits, V, xf, C, Wh, NULL, R, C, V);
 	*loss_sum = rl_xent(grad ? logits : NULL, logits, tgt, R, V, scale);
 	*n_labelled = R;
-	if (!grad) {
-		free(acts);
+	if (!grad)
 		return RL_OK;
-	}
 
-	/* Backward. */
-	float *dx = take(&p, TD), *dxn = take(&p, TD), *dqkv = take(&p, (size_t)T * ld),
-	      *datt = take(&p, (size_t)T * qd), *dgu = take(&p, (size_t)T * 2 * F),
-	      *dh = take(&p, (size_t)T * F), *dxf = take(&p, TD); /* dxf: [R,D] */
-	memset(dxf, 0, (size_t)R * D * sizeof *dxf);
-	rl_linear_backward(dxf, D, G(m, -1, RL_R_LM_HEAD), NULL, logits, V, xf, D, Wh, R, D, V);
-	/* d xr: reuse xf's storage (xf is no longer needed). */
-	float *dxrow = xf;
-	memset(dxrow, 0, (size_t)R * D * sizeof *dxrow);
-	rl_rmsnorm_backward(dxrow, G(m, -1, RL_R_FINAL_NORM), dxf, xr, W(m, -1, RL_R_FINAL_NORM),
-			    rstdf, R, D, c->norm_plus_one);
-	memset(dx, 0, TD * sizeof *dx);
+	/* Backward: dlogits (in logits) -> lm_head, final norm -> dy [T,C]. */
+	memset(dxf, 0, (size_t)R * C * sizeof *dxf);
+	rl_linear_backward(dxf, C, G(m, -1, RL_R_LM_HEAD), NULL, logits, V, xf, C, Wh, R, C, V);
+	float *dxr = xf; /* xf is dead */
+	memset(dxr, 0, (size_t)R * C * sizeof *dxr);
+	rl_rmsnorm_backward(dxr, G(m, -1, RL_R_FINAL_NORM), dxf, xr, Wf, rstd, R, C, d->plus_one);
+	float *dy = ws->dA, *dx = ws->dB;
+	memset(dy, 0, TC * sizeof *dy);
 	for (int i = 0; i < R; i++)
-		memcpy(dx + (size_t)rows[i] * D, dxrow + (size_t)i * D, (size_t)D * sizeof *dx);
-	for (int l = NL - 1; l >= 0; l--)
-		layer_backward(m, l, b, pos, T, &acts[l], dx, dxn, dqkv, datt, dgu, dh, scratch);
-	float *dE = G(m, -1, RL_R_EMBED);
-	for (int t = 0; t < T; t++)
-		for (int i = 0; i < D; i++)
-			dE[(size_t)b->ids[t] * D + i] += dx[(size_t)t * D + i] * norm;
-	free(acts);
+		memcpy(dy + (size_t)rows[i] * C, dxr + (size_t)i * C, (size_t)C * sizeof *dy);
+	for (int l = NL - 1; l >= 0 && !rc; l--) {
+		rc = rl_layer_backward(d, l, &m->lw[l], &m->rope, &seqs, &ws->act[l], dy, dx,
+				       &m->lg[l], RL_GRAD_LINEAR | RL_GRAD_NORMS, &ws->lws);
+		float *t = dy;
+		dy = dx;
+		dx = t;
+	}
+	if (rc)
+		return rc;
+	rl_embed_backward(G(m, -1, RL_R_EMBED), dy, b->ids, T, C, escale);
 	return RL_OK;
 }

@@ -10,11 +10,11 @@
  * a packed batch (sequences one after another, no padding): position t of a
  * sequence is labelled when its next token belongs to the response, so the
  * prompt carries no loss (torch's cross_entropy with ignore_index over shifted
- * labels). The forward and backward passes compose the engine's kernels
- * (ops.h: linear, RMSNorm, RoPE, causal GQA attention per sequence, GLU) with
- * what training adds here: embedding gathers and their gradient, the final norm
- * and lm_head evaluated on labelled rows only, the softmax cross-entropy
- * (loss.h), and gradients of every norm weight.
+ * labels). The decoder layers are the engine's (layer.h: rl_layer_forward /
+ * rl_layer_backward over the packed rows, weights in its fused f32 layout,
+ * norm gradients included); training adds here the embedding gather and its
+ * gradient, the final norm and lm_head evaluated on the labelled rows only,
+ * and the softmax cross-entropy (loss.h).
  *
  * Semantics follow transformers' modeling code for llama / mistral / qwen2 /
  * gemma (Gemma: embeddings scaled by sqrt(hidden) rounded to f32, RMSNorm by
@@ -33,6 +33,7 @@
 
 #include "adamw.h"
 #include "config.h"
+#include "layer.h"
 #include "model.h"
 #include "ops.h"
 
@@ -47,6 +48,7 @@ typedef struct rl_tparam {
 	float *g;     /* gradient (accumulated) */
 	float *m, *v; /* AdamW moments */
 	int decay;    /* gets weight decay: 2-D tensors (linear weights, embeddings) */
+	int own;      /* w (and g, m, v after it) is this parameter's own allocation */
 } rl_tparam;
 
 typedef struct rl_tmodel {
@@ -57,6 +59,10 @@ typedef struct rl_tmodel {
 	 * ones (embed, final norm, lm_head) at [n_layers * RL_R_COUNT + role];
 	 * lm_head points at the embedding when tied. NULL where absent. */
 	rl_tparam **role;
+	rl_dims d;
+	/* per layer, the engine's fused f32 blocks (layer.h) of the values, the
+	 * gradients and both moments; the layer params point into them */
+	rl_layer_w *lw, *lg, *lm, *lv;
 	rl_rope rope;
 	long t; /* AdamW steps taken */
 } rl_tmodel;

@@ -1,0 +1,95 @@
+#!/bin/sh
+# rl-train: the data path (prompt/response -> labelled positions) gives the
+# loss torch computed on the same model; training lowers the loss; the output
+# is a model directory the other tools read; bad input is refused.
+. "$RL_TESTS/lib.sh"
+command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
+fx=$F/train/llama
+
+# The fixture's three sequences as examples: prompt_len ids, then the rest.
+jq -c '.seqs[] | {prompt_ids: .ids[0:.prompt_len], response_ids: .ids[.prompt_len:]}' \
+	"$fx/meta.json" >"$T/data.jsonl"
+want=$(jq .loss "$fx/meta.json")
+
+# One step over all three examples: the logged loss is the initial model's
+# loss, which torch computed through LlamaForCausalLM (tests/gen/gen_train.py).
+must_pass rl-train -q -m "$fx" -p "$T/data.jsonl" -o "$T/m1" -b 3 --steps 1 --log "$T/log1"
+got=$(awk -F'\t' 'NR == 2 { print $3 }' "$T/log1")
+awk -v g="$got" -v w="$want" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= 1e-5 * w) }' ||
+	fail "step-1 loss $got, torch says $want"
+ok "step-1 loss $got matches torch's $want"
+[ "$(head -1 "$T/log1")" = "$(printf 'step\tlr\tloss\tgrad_norm\ttokens\tseconds')" ] ||
+	fail "log header"
+
+# Training overfits three examples: the loss falls by more than half.
+must_pass rl-train -m "$fx" -p "$T/data.jsonl" -o "$T/m2" -b 3 --steps 40 --lr 1e-2 \
+	--log "$T/log2"
+stderr_has "rl-train: step 40/40"
+last=$(awk -F'\t' 'END { print $3 }' "$T/log2")
+awk -v a="$last" -v b="$want" 'BEGIN { exit !(a < b / 2) }' || fail "loss $want -> $last"
+ok "loss $want -> $last after 40 steps"
+[ "$(wc -l <"$T/log2")" -eq 41 ] || fail "log has $(wc -l <"$T/log2") lines"
+
+# The output is a model directory: same shape, config and tokenizer files
+# copied, readable by rl-info; its dtype follows the input unless asked.
+must_pass rl-info "$T/m2"
+stdout_has "dtype           F32"
+[ "$(rl-info --json "$fx" | jq -r .shape_id)" = "$(rl-info --json "$T/m2" | jq -r .shape_id)" ] ||
+	fail "shape_id changed"
+[ -f "$T/m2/generation_config.json" ] || fail "generation_config.json not copied"
+must_pass rl-train -q -m "$fx" -p "$T/data.jsonl" -o "$T/m3" -b 3 --steps 2 --dtype bf16
+must_pass rl-info "$T/m3"
+stdout_has "dtype           BF16"
+# Same seed, same result; the model is written only at the end.
+must_pass rl-train -q -m "$fx" -p "$T/data.jsonl" -o "$T/m4" -b 2 --steps 5 --seed 7
+must_pass rl-train -q -m "$fx" -p "$T/data.jsonl" -o "$T/m5" -b 2 --steps 5 --seed 7
+cmp -s "$T/m4/model.safetensors" "$T/m5/model.safetensors" || fail "not deterministic"
+ok "deterministic for a seed"
+
+# From scratch with --init random and an architecture file.
+jq '.num_hidden_layers = 1' "$fx/config.json" >"$T/arch.json"
+must_pass rl-train -q --init random --arch "$T/arch.json" --tokenizer "$fx" \
+	-p "$T/data.jsonl" -o "$T/r1" -b 3 --steps 3
+must_pass rl-info "$T/r1"
+stdout_has "layers          1"
+
+# An existing output is kept unless --force.
+must_fail 2 rl-train -q -m "$fx" -p "$T/data.jsonl" -o "$T/m4" --steps 1
+cmp -s "$T/m4/model.safetensors" "$T/m5/model.safetensors" || fail "m4 changed"
+must_pass rl-train -q -m "$fx" -p "$T/data.jsonl" -o "$T/m4" --steps 1 --force
+cmp -s "$T/m4/model.safetensors" "$T/m5/model.safetensors" && fail "--force did not replace"
+ok "--force replaces"
+ls -d "$T"/m4.* 2>/dev/null && fail "temporary directories left behind"
+
+# Bad data: exit 3, the line named, nothing written.
+printf '%s\n' '{"prompt_ids": [1, 2], "response_ids": []}' >"$T/bad1.jsonl"
+must_fail 3 rl-train -m "$fx" -p "$T/bad1.jsonl" -o "$T/x"
+stderr_has "line 1: no response tokens"
+printf '%s\n%s\n' '{"prompt_ids": [1, 2], "response_ids": [3]}' \
+	'{"prompt_ids": [1, 2], "response_ids": [40]}' >"$T/bad2.jsonl"
+must_fail 3 rl-train -m "$fx" -p "$T/bad2.jsonl" -o "$T/x"
+stderr_has "line 2: \"response_ids\" item 0 is not a token id in [0, 40)"
+jq -nc '{prompt_ids: [range(0; 60) | 5], response_ids: [range(0; 10) | 6]}' >"$T/bad3.jsonl"
+must_fail 3 rl-train -m "$fx" -p "$T/bad3.jsonl" -o "$T/x"
+stderr_has "line 1: 70 tokens, longer than the model's 64 positions"
+printf '{"prompt": 3}\n' >"$T/bad4.jsonl"
+must_fail 3 rl-train -m "$fx" -p "$T/bad4.jsonl" -o "$T/x"
+stderr_has "line 1: expected \"prompt\" and \"response\" strings"
+: >"$T/empty.jsonl"
+must_fail 3 rl-train -m "$fx" -p "$T/empty.jsonl" -o "$T/x"
+stderr_has "no examples"
+must_fail 3 rl-train -m "$T/nope" -p "$T/data.jsonl" -o "$T/x"
+[ ! -e "$T/x" ] || fail "output written after a failure"
+
+# Usage errors.
+must_fail 2 rl-train -p "$T/data.jsonl" -o "$T/x"
+must_fail 2 rl-train -m "$fx" --init random --arch "$T/arch.json" -p "$T/data.jsonl" -o "$T/x"
+must_fail 2 rl-train --init random -p "$T/data.jsonl" -o "$T/x"
+must_fail 2 rl-train -m "$fx" -p "$T/data.jsonl" -o "$T/x" --lr abc
+must_fail 2 rl-train -m "$fx" -p "$T/data.jsonl" -o "$T/x" --schedule wavy
+must_fail 2 rl-train -m "$fx" -p "$T/data.jsonl" -o "$T/x" --steps 5 --epochs 1
+must_fail 2 rl-train -m "$fx" -p "$T/data.jsonl" -o "$T/x" --steps 5 --warmup 6
+must_fail 2 rl-train -m "$fx" -p "$T/data.jsonl" -o "$T/x" --dtype f8
+must_pass rl-train --help
+stdout_has "Usage: rl-train"
+finish
