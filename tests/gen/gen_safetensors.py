@@ -121,8 +121,14 @@ def gen_official(helper, tmp):
     save_file(dtypes, os.path.join(OFF, "dtypes.safetensors"))  # no __metadata__ at all
     record("dtypes.safetensors", dtypes)
     meta = {"w": torch.randn(3, 3, generator=g)}
-    save_file(meta, os.path.join(OFF, "with_meta.safetensors"),
-              metadata={"format": "pt", "note": "a \"quoted\" value"})
+    # the official library orders several metadata pairs by a per-process random
+    # hash: save until "format" comes first, so the committed file is stable
+    for _ in range(64):
+        save_file(meta, os.path.join(OFF, "with_meta.safetensors"),
+                  metadata={"format": "pt", "note": "a \"quoted\" value"})
+        if open(os.path.join(OFF, "with_meta.safetensors"), "rb").read()[8:34] == \
+                b'{"__metadata__":{"format":':
+            break
     record("with_meta.safetensors", meta)
 
     # byte-identity set: written with transformers' metadata {"format": "pt"}

@@ -127,6 +127,97 @@ def rewrite_st(path, drop=(), add=None):
     save_file(t, path, metadata={"format": "pt"})
 
 
+def differential(out, n_cases=3000):
+    """Random mutations of valid files: the official library and rl-info must
+    never disagree in the direction "official rejects, realign accepts"; every
+    rl-info run must end in exit 0 or 3. Summary in bad/differential.txt."""
+    import random
+    import re
+    import subprocess
+    rl_bin = os.environ.get("RL_BIN") or os.path.join(os.path.dirname(out), "..", "..", "bin")
+    rl_info = os.path.join(rl_bin, "rl-info")
+    off = os.path.join(out, "official")
+    seeds = [open(os.path.join(off, f), "rb").read() for f in sorted(os.listdir(off))
+             if f.endswith(".safetensors")]
+    rng = random.Random(2024)
+    tmp = tempfile.mkdtemp(prefix="rl-diff.")
+    counts = {"both accept": 0, "both reject": 0, "only realign rejects": 0,
+              "only official rejects": 0}
+    stricter = {}
+    try:
+        path = os.path.join(tmp, "m.safetensors")
+        for i in range(n_cases):
+            b = bytearray(rng.choice(seeds))
+            n = struct.unpack("<Q", b[:8])[0]
+            kind = rng.randrange(6)
+            if kind == 0:  # flip a header byte
+                k = 8 + rng.randrange(max(1, n))
+                b[k] = rng.randrange(256)
+            elif kind == 1:  # replace a number in the header
+                hdr = b[8:8 + n].decode("utf-8", "replace")
+                nums = list(re.finditer(r"\d+", hdr))
+                if nums:
+                    m = rng.choice(nums)
+                    new = rng.choice(["0", "1", "2", "7", "8", "65535", "4294967296",
+                                      "18446744073709551615", str(rng.randrange(10 ** 6))])
+                    hdr = hdr[:m.start()] + new + hdr[m.end():]
+                    h = hdr.encode()
+                    b = bytearray(struct.pack("<Q", len(h)) + h + b[8 + n:])
+            elif kind == 2:  # truncate
+                b = b[:rng.randrange(len(b) + 1)]
+            elif kind == 3:  # length prefix off by a little
+                b[:8] = struct.pack("<Q", max(0, n + rng.choice([-9, -1, 1, 8, 100])))
+            elif kind == 4:  # insert or delete a character, keeping the prefix right
+                hdr = bytes(b[8:8 + n])
+                k = rng.randrange(len(hdr) + 1)
+                if rng.random() < 0.5 and k < len(hdr):
+                    hdr = hdr[:k] + hdr[k + 1:]
+                else:
+                    hdr = hdr[:k] + bytes([rng.choice(b'{}[],:" 0a\\')]) + hdr[k:]
+                b = bytearray(struct.pack("<Q", len(hdr)) + hdr + b[8 + n:])
+            else:  # change a dtype
+                hdr = b[8:8 + n].decode("utf-8", "replace")
+                for a, c in [("F32", "F16"), ("BF16", "F32"), ("F16", "I64"), ("U8", "BOOL"),
+                             ("I64", "F64")]:
+                    if a in hdr and rng.random() < 0.5:
+                        hdr = hdr.replace(a, c, 1)
+                h = hdr.encode()
+                b = bytearray(struct.pack("<Q", len(h)) + h + b[8 + n:])
+            with open(path, "wb") as f:
+                f.write(b)
+            official = official_verdict(path) == "accepted"
+            r = subprocess.run([rl_info, path], capture_output=True, text=True)
+            if r.returncode not in (0, 3):
+                raise SystemExit("differential: rl-info exit %d on case %d: %s"
+                                 % (r.returncode, i, r.stderr))
+            ours = r.returncode == 0
+            if official and ours:
+                counts["both accept"] += 1
+            elif not official and not ours:
+                counts["both reject"] += 1
+            elif official:
+                counts["only realign rejects"] += 1
+                msg = re.sub(r"'[^']*'", "'X'", r.stderr.strip().split(": ", 2)[-1])
+                msg = re.sub(r"\d+", "N", msg)
+                stricter[msg] = stricter.get(msg, 0) + 1
+            else:
+                counts["only official rejects"] += 1
+                keep = os.path.join(out, "bad", "differential-case-%d.safetensors" % i)
+                shutil.copy(path, keep)
+                raise SystemExit("differential: the official library rejects %s but rl-info "
+                                 "accepts it" % keep)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(out, "bad", "differential.txt"), "w") as f:
+        f.write("# %d random mutations of the official files (seed 2024): safetensors %s vs "
+                "rl-info\n" % (n_cases, __import__("safetensors").__version__))
+        for k, v in counts.items():
+            f.write("%s: %d\n" % (k, v))
+        f.write("# where realign is stricter, by message:\n")
+        for k, v in sorted(stricter.items(), key=lambda kv: -kv[1]):
+            f.write("%6d  %s\n" % (v, k))
+
+
 def main(out, models_dir):
     bad = os.path.join(out, "bad")
     shutil.rmtree(bad, ignore_errors=True)
@@ -241,3 +332,4 @@ def main(out, models_dir):
         shutil.rmtree(tmp, ignore_errors=True)
     with open(os.path.join(bad, "reference.tsv"), "w") as f:
         f.write("\n".join(ref).replace(bad + "/", "bad/") + "\n")
+    differential(out)
