@@ -116,9 +116,10 @@ deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	else echo "all build dependencies present"; fi
 
-# Regenerates the committed fixtures; needs torch, transformers, safetensors, tokenizers.
-fixtures: $(TOOLS)
-	RL_BIN=$(abspath $(BIN)) sh tests/gen/all.sh
+# Regenerates the committed fixtures; needs torch, transformers, safetensors, tokenizers,
+# msgpack, xxhash (PyPI). Some generators run C helpers (tests/unit binaries).
+fixtures: $(TOOLS) $(TESTS)
+	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) sh tests/gen/all.sh
 
 fuzz:
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
