@@ -1,5 +1,6 @@
 /* dtype.c — dtype names and sizes; exact widening and round-to-nearest-even narrowing. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "dtype.h"
@@ -275,12 +276,14 @@ int rl_widen_impl(int level)
 void rl_widen(rl_dtype dt, const void *src, float *dst, size_t n)
 {
 	const uint8_t *s = src;
-	static int best;
+	static _Atomic int best; /* racing first calls store the same value */
 	int level = widen_forced;
 	if (!level && n >= 16) {
-		if (!best)
-			best = widen_best(); /* racing threads store the same value */
-		level = best;
+		level = atomic_load_explicit(&best, memory_order_relaxed);
+		if (!level) {
+			level = widen_best();
+			atomic_store_explicit(&best, level, memory_order_relaxed);
+		}
 	}
 	switch (dt) {
 	case RL_DT_F32:
