@@ -5,11 +5,12 @@
  *
  * For each size (32 KiB of input: in L1/L2; the given size: from memory) it
  * prints the best of several repetitions in GB/s of INPUT bytes, for memcpy of
- * those input bytes, memcpy of the output-sized bytes (the same memory
- * traffic as widening: read 2n, write 4n vs read 4n, write 4n), rl_widen for
- * BF16 and F16, and the scalar references (rl_bf16_to_f32 / rl_f16_to_f32 in a
- * loop), with the ratios widen / memcpy. Results are checked bit for bit
- * against the scalar references so a fast wrong kernel cannot win.
+ * those input bytes (memcpy(2n)), memcpy of output-sized bytes (memcpy(4n):
+ * about the memory traffic of widening), the scalar reference loops
+ * (rl_bf16_to_f32 / rl_f16_to_f32 per element) and rl_widen with each kernel
+ * this CPU has (portable C, SSE2, AVX2), with the ratios to memcpy. Results are
+ * checked bit for bit against the scalar references so a fast wrong kernel
+ * cannot win.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -69,33 +70,45 @@ static void run(size_t n, int reps)
 	}
 	memset(dst, 0, n * 4);
 	memset(big, 1, n * 4);
-	double in = (double)n * 2, t_cpy, t_cpy4, t_bf, t_f16, t_sbf, t_sf16;
+	double in = (double)n * 2, t_cpy, t_cpy4, t;
 	/* inner repetitions keep small sizes above timer resolution */
 	int inner = n < (1u << 20) ? (int)((1u << 24) / n) : 1;
+	double g = in * inner / 1e9;
 	TIME(t_cpy, reps, for (int k = 0; k < inner; k++) memcpy(dst, src, n * 2));
 	TIME(t_cpy4, reps, for (int k = 0; k < inner; k++) memcpy(dst, big, n * 4));
-	TIME(t_bf, reps, for (int k = 0; k < inner; k++) rl_widen(RL_DT_BF16, src, dst, n));
-	scalar_bf16(src, ref, n);
-	int bad_bf = memcmp(dst, ref, n * 4) != 0;
-	TIME(t_sbf, reps, for (int k = 0; k < inner; k++) scalar_bf16(src, ref, n));
-	TIME(t_f16, reps, for (int k = 0; k < inner; k++) rl_widen(RL_DT_F16, src, dst, n));
-	scalar_f16(src, ref, n);
-	int bad_f16 = memcmp(dst, ref, n * 4) != 0;
-	TIME(t_sf16, reps, for (int k = 0; k < inner; k++) scalar_f16(src, ref, n));
+	printf("input %.2f MiB: memcpy(2n) %.2f GB/s, memcpy(4n) %.2f GB/s\n", in / (1 << 20),
+	       g / t_cpy, g / t_cpy4);
+	static const char *names[] = {"best", "C", "SSE2", "AVX2"};
+	int best = rl_widen_impl(0);
+	for (rl_dtype dt = RL_DT_F16; dt <= RL_DT_BF16; dt++) {
+		if (dt == RL_DT_BF16)
+			scalar_bf16(src, ref, n);
+		else
+			scalar_f16(src, ref, n);
+		TIME(t, reps,
+		     for (int k = 0; k < inner; k++) dt == RL_DT_BF16 ? scalar_bf16(src, dst, n)
+								      : scalar_f16(src, dst, n));
+		printf("  %-4s scalar reference loop   %6.2f GB/s (%.2fx memcpy(2n))\n",
+		       rl_dtype_name(dt), g / t, t_cpy / t);
+		for (int level = RL_WIDEN_C; level <= best; level++) {
+			rl_widen_impl(level);
+			memset(dst, 0, n * 4);
+			TIME(t, reps, for (int k = 0; k < inner; k++) rl_widen(dt, src, dst, n));
+			int bad = memcmp(dst, ref, n * 4) != 0;
+			printf("  %-4s rl_widen %-4s kernel    %6.2f GB/s (%.2fx memcpy(2n), %.2fx "
+			       "memcpy(4n))%s\n",
+			       rl_dtype_name(dt), names[level], g / t, t_cpy / t, t_cpy4 / t,
+			       bad ? "  MISMATCH vs scalar" : "");
+			if (bad)
+				exit(1);
+		}
+		rl_widen_impl(0);
+	}
 	sink += (uint32_t)dst[n / 2];
-	double g = in * inner / 1e9;
-	printf("input %8.2f MiB: memcpy(2n) %6.2f GB/s | memcpy(4n) %6.2f GB/s | "
-	       "widen BF16 %6.2f GB/s (%.2fx memcpy(2n), %.2fx memcpy(4n); scalar loop %6.2f) | "
-	       "widen F16 %6.2f GB/s (%.2fx, %.2fx; scalar loop %6.2f)%s\n",
-	       in / (1 << 20), g / t_cpy, g / t_cpy4, g / t_bf, t_cpy / t_bf, t_cpy4 / t_bf,
-	       g / t_sbf, g / t_f16, t_cpy / t_f16, t_cpy4 / t_f16, g / t_sf16,
-	       bad_bf || bad_f16 ? "  MISMATCH vs scalar" : "");
 	free(src);
 	free(dst);
 	free(ref);
 	free(big);
-	if (bad_bf || bad_f16)
-		exit(1);
 }
 
 int main(int argc, char **argv)
