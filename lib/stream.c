@@ -123,6 +123,74 @@ static int shape_numel(int ndim, const int64_t *shape, uint64_t *numel)
 	return 0;
 }
 
+static uint64_t be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* What the first byte of a msgpack object says about its encoding: header
+ * length hl (first byte, length field, fixed-size value), and for fixed-size
+ * forms the payload length pl or the container's item count n (a map counts
+ * keys and values). Length-prefixed forms need mp_len on the length bytes. */
+typedef struct mp_head {
+	size_t hl;
+	int lenbytes, container, map;
+	uint64_t n, pl;
+	const char *what;
+} mp_head;
+
+/* 0, -1 for the never-used byte 0xc1, -2 for an ext type. */
+static int mp_first(unsigned b, mp_head *h)
+{
+	int fixed = 0;
+	memset(h, 0, sizeof *h);
+	h->what = "string";
+	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+	} else if (b <= 0x8f) {
+		h->container = h->map = 1;
+		h->n = 2u * (b & 0x0f);
+	} else if (b <= 0x9f) {
+		h->container = 1;
+		h->n = b & 0x0f;
+	} else if (b <= 0xbf) {
+		h->pl = b & 0x1f;
+	} else if (b >= 0xc4 && b <= 0xc6) {
+		h->lenbytes = 1 << (b - 0xc4);
+		h->what = "bin";
+	} else if (b == 0xca || b == 0xcb) {
+		fixed = b == 0xca ? 4 : 8;
+	} else if (b >= 0xcc && b <= 0xcf) {
+		fixed = 1 << (b - 0xcc);
+	} else if (b >= 0xd0 && b <= 0xd3) {
+		fixed = 1 << (b - 0xd0);
+	} else if (b >= 0xd9 && b <= 0xdb) {
+		h->lenbytes = 1 << (b - 0xd9);
+	} else if (b == 0xdc || b == 0xdd) {
+		h->lenbytes = b == 0xdc ? 2 : 4;
+		h->container = 1;
+	} else if (b == 0xde || b == 0xdf) {
+		h->lenbytes = b == 0xde ? 2 : 4;
+		h->container = h->map = 1;
+	} else {
+		return b == 0xc1 ? -1 : -2; /* 0xc7-0xc9, 0xd4-0xd8: ext */
+	}
+	h->hl = 1 + (size_t)h->lenbytes + (size_t)fixed;
+	return 0;
+}
+
+/* Reads the length field at p (h->lenbytes bytes) into n or pl. */
+static void mp_len(mp_head *h, const uint8_t *p)
+{
+	uint64_t v = be(p, h->lenbytes);
+	if (h->container)
+		h->n = h->map ? 2 * v : v;
+	else
+		h->pl = v;
+}
+
 /* ======================================================================
  * Writer
  * ====================================================================== */
@@ -149,6 +217,15 @@ struct rl_sw {
 	int tndim;
 	int64_t tshape[RL_MAX_DIMS];
 	uint64_t tnumel, tnext;
+	/* structure of what is packed (wc_feed): the record in progress */
+	char rtype[32];
+	int started;		      /* its first byte was packed */
+	uint8_t hb[9];		      /* an object header being collected */
+	size_t hn;		      /* bytes of it so far */
+	mp_head wh;		      /* its decoding */
+	uint64_t skip;		      /* payload bytes still to pass over */
+	int wdepth;		      /* open maps/arrays */
+	uint64_t wleft[RL_MAX_DEPTH]; /* items still expected in each */
 };
 
 static int sw_fail(rl_sw *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -191,6 +268,70 @@ static int sw_flush(rl_sw *w)
 	return n ? write_all(w, w->buf, n) : 0;
 }
 
+/* Follows the msgpack structure of every packed byte (payloads are skipped
+ * in O(1)), so a caller that packs more or fewer pairs than it declared gets
+ * an error naming the record here, not a stream its readers call corrupt. */
+static int wc_feed(rl_sw *w, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (w->skip) {
+			size_t k = n - i < w->skip ? n - i : (size_t)w->skip;
+			w->skip -= k;
+			i += k;
+			continue;
+		}
+		if (w->hn == 0) {
+			if (w->started && w->wdepth == 0)
+				return sw_fail(w, RL_ESYS,
+					       "'%s': internal error: more values packed than the "
+					       "'%s' record declared",
+					       w->name, w->rtype);
+			if (mp_first(p[i], &w->wh))
+				return sw_fail(w, RL_ESYS,
+					       "'%s': internal error: msgpack byte 0x%02x (ext or "
+					       "invalid) packed into the '%s' record",
+					       w->name, p[i], w->rtype);
+		}
+		w->hb[w->hn++] = p[i++];
+		if (w->hn < w->wh.hl)
+			continue;
+		if (w->wh.lenbytes)
+			mp_len(&w->wh, w->hb + 1);
+		w->hn = 0;
+		w->skip = w->wh.pl;
+		w->started = 1;
+		if (w->wdepth > 0)
+			w->wleft[w->wdepth - 1]--;
+		if (w->wh.container && w->wh.n > 0) {
+			if (w->wdepth == RL_MAX_DEPTH)
+				return sw_fail(w, RL_ESYS,
+					       "'%s': internal error: the '%s' record nests deeper "
+					       "than %d",
+					       w->name, w->rtype, RL_MAX_DEPTH);
+			w->wleft[w->wdepth++] = w->wh.n;
+		}
+		while (w->wdepth > 0 && w->wleft[w->wdepth - 1] == 0)
+			w->wdepth--;
+	}
+	return 0;
+}
+
+/* A new record (type) starts: the previous one must be complete. */
+static int wc_boundary(rl_sw *w, const char *type)
+{
+	if (w->err)
+		return w->err;
+	if (w->started && (w->wdepth || w->skip || w->hn))
+		return sw_fail(w, RL_ESYS,
+			       "'%s': internal error: fewer values packed than the '%s' record "
+			       "declared",
+			       w->name, w->rtype);
+	w->started = 0;
+	snprintf(w->rtype, sizeof w->rtype, "%s", type);
+	return 0;
+}
+
 /* The packer's write callback: hash, then buffer or write through. */
 static int sw_write(void *data, const char *p, size_t n)
 {
@@ -199,6 +340,8 @@ static int sw_write(void *data, const char *p, size_t n)
 		return -1;
 	if (n == 0) /* an empty payload: p may be NULL */
 		return 0;
+	if (wc_feed(w, (const uint8_t *)p, n))
+		return -1;
 	if (w->hashing)
 		XXH64_update(&w->xx, p, n);
 	if (n >= WDIRECT)
@@ -331,6 +474,8 @@ int rl_sw_header_begin(rl_sw *w, uint32_t nextra)
 	if (w->header_done)
 		return sw_fail(w, RL_ESYS, "'%s': internal error: stream header written twice",
 			       w->name);
+	if (wc_boundary(w, "header"))
+		return w->err;
 	w->header_done = 1;
 	msgpack_packer *pk = &w->pk;
 	msgpack_pack_map(pk, 6 + (size_t)nextra);
@@ -367,6 +512,8 @@ int rl_sw_record_begin(rl_sw *w, const char *type, uint32_t nfields)
 	if (!strcmp(type, "header") || !strcmp(type, "end") || !strcmp(type, "tensor"))
 		return sw_fail(w, RL_ESYS, "'%s': internal error: record type '%s' is reserved",
 			       w->name, type);
+	if (wc_boundary(w, type))
+		return w->err;
 	msgpack_pack_map(&w->pk, 1 + (size_t)nfields);
 	rl_pack_kv_str(&w->pk, "t", type);
 	w->count++;
@@ -409,6 +556,8 @@ int rl_sw_tensor_chunk(rl_sw *w, const char *name, rl_dtype dtype, int ndim, con
 			       "'%s': internal error: tensor '%s' starts at element %" PRIu64,
 			       w->name, name, offset);
 	}
+	if (wc_boundary(w, "tensor"))
+		return w->err;
 	msgpack_packer *pk = &w->pk;
 	msgpack_pack_map(pk, 7);
 	rl_pack_kv_str(pk, "t", "tensor");
@@ -482,7 +631,7 @@ int rl_sw_close(rl_sw *w)
 			"'%s': internal error: stream closed inside tensor '%s' (%" PRIu64
 			" of %" PRIu64 " elements written)",
 			w->name, w->tname, w->tnext, w->tnumel);
-	if (!w->err) {
+	if (!w->err && !wc_boundary(w, "end")) {
 		uint64_t sum = XXH64_digest(&w->xx);
 		w->hashing = 0;
 		msgpack_pack_map(&w->pk, 3);
@@ -554,6 +703,7 @@ struct rl_sr {
 	int64_t tshape[RL_MAX_DIMS];
 	uint64_t tnumel, tnext;
 	char where[RL_MAX_NAME + 600];
+	char *hwhere; /* "'path' header" */
 };
 
 /* Records err as the reader's sticky error (the message is already set). */
@@ -621,14 +771,6 @@ typedef struct skim {
 
 enum { SK_DONE, SK_MORE, SK_BAD };
 
-static uint64_t be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Walks complete objects of one record in p[0, avail). SK_DONE: the record is
  * s->off bytes. SK_MORE: *need bytes are needed to go on. SK_BAD: the encoding
  * is invalid or over a limit (message in why; at is the stream offset of p). */
@@ -642,82 +784,32 @@ static int skim_run(skim *s, const uint8_t *p, size_t avail, uint64_t at, size_t
 			return SK_MORE;
 		}
 		unsigned b = p[off];
-		int lenbytes = 0, container = 0, map = 0, fixed = 0;
-		uint64_t n = 0, pl = 0;
-		const char *what = "string";
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-		} else if (b <= 0x8f) {
-			container = map = 1;
-			n = 2u * (b & 0x0f);
-		} else if (b <= 0x9f) {
-			container = 1;
-			n = b & 0x0f;
-		} else if (b <= 0xbf) {
-			pl = b & 0x1f;
-		} else {
-			switch (b) {
-			case 0xc4:
-			case 0xc5:
-			case 0xc6:
-				lenbytes = 1 << (b - 0xc4);
-				what = "bin";
-				break;
-			case 0xca:
-				fixed = 4;
-				break;
-			case 0xcb:
-				fixed = 8;
-				break;
-			case 0xcc:
-			case 0xcd:
-			case 0xce:
-			case 0xcf:
-				fixed = 1 << (b - 0xcc);
-				break;
-			case 0xd0:
-			case 0xd1:
-			case 0xd2:
-			case 0xd3:
-				fixed = 1 << (b - 0xd0);
-				break;
-			case 0xd9:
-			case 0xda:
-			case 0xdb:
-				lenbytes = 1 << (b - 0xd9);
-				break;
-			case 0xdc:
-			case 0xdd:
-				lenbytes = b == 0xdc ? 2 : 4;
-				container = 1;
-				break;
-			case 0xde:
-			case 0xdf:
-				lenbytes = b == 0xde ? 2 : 4;
-				container = map = 1;
-				break;
-			case 0xc1:
-				snprintf(why, whycap, "invalid msgpack byte 0xc1 at byte %" PRIu64,
-					 at + off);
-				return SK_BAD;
-			default: /* 0xc7-0xc9, 0xd4-0xd8 */
-				snprintf(why, whycap,
-					 "msgpack ext type (byte 0x%02x) at byte %" PRIu64
-					 ": not allowed in a realign stream",
-					 b, at + off);
-				return SK_BAD;
-			}
+		mp_head mh;
+		int st = mp_first(b, &mh);
+		if (st == -1) {
+			snprintf(why, whycap, "invalid msgpack byte 0xc1 at byte %" PRIu64,
+				 at + off);
+			return SK_BAD;
 		}
-		size_t hl = 1 + (size_t)lenbytes + (size_t)fixed;
+		if (st == -2) {
+			snprintf(why, whycap,
+				 "msgpack ext type (byte 0x%02x) at byte %" PRIu64
+				 ": not allowed in a realign stream",
+				 b, at + off);
+			return SK_BAD;
+		}
+		int lenbytes = mh.lenbytes, container = mh.container, map = mh.map;
+		uint64_t n = mh.n, pl = mh.pl;
+		const char *what = mh.what;
+		size_t hl = mh.hl;
 		if (off + hl > avail) {
 			*need = off + hl;
 			return SK_MORE;
 		}
 		if (lenbytes) {
-			uint64_t v = be(p + off + 1, lenbytes);
-			if (container)
-				n = map ? 2 * v : v;
-			else
-				pl = v;
+			mp_len(&mh, p + off + 1);
+			n = mh.n;
+			pl = mh.pl;
 		}
 		if ((uint64_t)off + hl + pl > RL_MAX_RECORD) {
 			snprintf(why, whycap,
@@ -861,7 +953,7 @@ static int sr_read_raw(rl_sr *r, size_t *size, const char *ctx)
 				return 1;
 			return rl_error(
 				RL_EDATA,
-				"'%s': truncated stream: cut off inside the %s at byte %" PRIu64,
+				"'%s': truncated stream: cut off inside %s at byte %" PRIu64,
 				r->path, ctx, r->base + r->len);
 		}
 		if (rc)
@@ -877,10 +969,10 @@ static int sr_unpack(rl_sr *r, const uint8_t *p, size_t size, msgpack_zone *z, m
 	size_t off = 0;
 	msgpack_unpack_return ur = msgpack_unpack((const char *)p, size, &off, z, o);
 	if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
-		return rl_error(RL_ESYS, "'%s': out of memory unpacking the %s", r->path, ctx);
+		return rl_error(RL_ESYS, "'%s': out of memory unpacking %s", r->path, ctx);
 	if (ur != MSGPACK_UNPACK_SUCCESS || off != size)
-		return rl_error(RL_EDATA, "'%s': corrupt stream: the %s is not valid msgpack",
-				r->path, ctx);
+		return rl_error(RL_EDATA, "'%s': corrupt stream: %s is not valid msgpack", r->path,
+				ctx);
 	return 0;
 }
 
@@ -990,10 +1082,10 @@ static int sr_header(rl_sr *r, const char *want_kind)
 				r->path, avail);
 	size_t size;
 	snprintf(r->where, sizeof r->where, "'%s' header", r->path);
-	rc = sr_read_raw(r, &size, "header");
+	rc = sr_read_raw(r, &size, "the header");
 	if (rc)
 		return rc == 1 ? RL_EDATA : rc;
-	if ((rc = keep(r, &r->header, size, "header")))
+	if ((rc = keep(r, &r->header, size, "the header")))
 		return rc;
 	const msgpack_object *h = &r->header.obj;
 	if ((rc = check_record(h, r->where)))
@@ -1052,6 +1144,14 @@ static int sr_open_common(rl_sr *r, const char *want_kind, rl_sr **out)
 		r->cap = RCHUNK;
 		r->buf = rl_malloc(r->cap);
 		if (!r->buf)
+			rc = RL_ESYS;
+	}
+	if (!rc) {
+		size_t n = strlen(r->path) + 16;
+		r->hwhere = rl_malloc(n);
+		if (r->hwhere)
+			snprintf(r->hwhere, n, "'%s' header", r->path);
+		else
 			rc = RL_ESYS;
 	}
 	if (!rc)
@@ -1128,6 +1228,7 @@ void rl_sr_close(rl_sr *r)
 	kept_free(&r->header);
 	kept_free(&r->end);
 	free(r->kind);
+	free(r->hwhere);
 	free(r->path);
 	free(r);
 }
@@ -1231,7 +1332,7 @@ static int sr_end(rl_sr *r, size_t size)
 {
 	int rc;
 	snprintf(r->where, sizeof r->where, "'%s' end record", r->path);
-	if ((rc = keep(r, &r->end, size, "end record")))
+	if ((rc = keep(r, &r->end, size, "the end record")))
 		return rc;
 	r->pos += size;
 	r->recsize = size;
@@ -1335,6 +1436,31 @@ int rl_sr_next(rl_sr *r, const msgpack_object **rec)
 	if (r->done)
 		return 0;
 	return sr_sticky(r, sr_next(r, rec));
+}
+
+int rl_sr_hdr_str(const rl_sr *r, const char *key, const char **s, size_t *len)
+{
+	return rl_obj_str(&r->header.obj, key, r->hwhere, s, len);
+}
+
+int rl_sr_hdr_int(const rl_sr *r, const char *key, int64_t *v)
+{
+	return rl_obj_int(&r->header.obj, key, r->hwhere, v);
+}
+
+int rl_sr_hdr_uint(const rl_sr *r, const char *key, uint64_t *v)
+{
+	return rl_obj_uint(&r->header.obj, key, r->hwhere, v);
+}
+
+int rl_sr_hdr_f64(const rl_sr *r, const char *key, double *v)
+{
+	return rl_obj_f64(&r->header.obj, key, r->hwhere, v);
+}
+
+int rl_sr_hdr_bool(const rl_sr *r, const char *key, int *v)
+{
+	return rl_obj_bool(&r->header.obj, key, r->hwhere, v);
 }
 
 /* ---- object access ---- */

@@ -74,6 +74,7 @@
 /* ---- writer ---- */
 
 typedef struct rl_sw rl_sw;
+typedef struct rl_sr rl_sr;
 
 /* Opens path for writing ("-" = stdout), creating or truncating it. The
  * stream's kind and the producing tool go into the header. */
@@ -123,9 +124,20 @@ void rl_pack_kv_f64(msgpack_packer *pk, const char *key, double val);
 void rl_pack_kv_bool(msgpack_packer *pk, const char *key, int val);
 void rl_pack_kv_bin(msgpack_packer *pk, const char *key, const void *data, size_t n);
 
+/* ---- model identity (lib/stream_model.c) ----
+ * Every header carries the identity of the model(s) it was made from, as a map
+ * {"shape_id": rl_model_shape_id(), "arch": config's architecture, "n_layers",
+ * "path": the directory as given}, under "model" (and e.g. "target" for a
+ * second model). shape_id is equal for a model and its fine-tunes. */
+struct rl_model;
+/* Packs key then m's identity map (one header pair). */
+void rl_pack_kv_model(msgpack_packer *pk, const char *key, const struct rl_model *m);
+/* Checks that the header's identity under key names a model of m's shape_id;
+ * RL_EDATA naming both models otherwise (or when the key is absent/malformed). */
+int rl_sr_check_model(const rl_sr *r, const char *key, const struct rl_model *m);
+
 /* ---- reader ---- */
 
-typedef struct rl_sr rl_sr;
 typedef struct rl_chunk rl_chunk;
 
 /* Opens path ("-" = stdin) and reads the header, checking magic, version and
@@ -169,6 +181,14 @@ const char *rl_rec_type(const msgpack_object *rec, size_t *len);
 int rl_rec_is(const msgpack_object *rec, const char *type);
 /* NULL is accepted. */
 void rl_sr_close(rl_sr *r);
+
+/* Header parameters: the typed getters below on rl_sr_header(r), with
+ * messages naming "'path' header". */
+int rl_sr_hdr_str(const rl_sr *r, const char *key, const char **s, size_t *len);
+int rl_sr_hdr_int(const rl_sr *r, const char *key, int64_t *v);
+int rl_sr_hdr_uint(const rl_sr *r, const char *key, uint64_t *v);
+int rl_sr_hdr_f64(const rl_sr *r, const char *key, double *v);
+int rl_sr_hdr_bool(const rl_sr *r, const char *key, int *v);
 
 /* Map access helpers (maps are small: linear search). NULL when absent. */
 const msgpack_object *rl_obj_get(const msgpack_object *map, const char *key);

@@ -24,6 +24,7 @@
 #include "check.h"
 #include "dtype.h"
 #include "error.h"
+#include "model.h"
 #include "stream.h"
 
 /* ---- helpers ---- */
@@ -988,6 +989,32 @@ static void test_write_errors(void)
 	rl_sw_header_begin(w, 0);
 	CHECK(rl_sw_record_begin(w, "tensor", 0) == RL_ESYS);
 	CHECK(rl_sw_close(w) == RL_ESYS);
+	/* a record packed with fewer or more pairs than declared */
+	REQUIRE(rl_sw_open_fd(&w, fileno(f), "t", "grad", "test") == 0);
+	rl_sw_header_begin(w, 2);
+	rl_pack_kv_int(rl_sw_packer(w), "a", 1);
+	CHECK(rl_sw_record_begin(w, "batch", 0) == RL_ESYS);
+	CHECK_STR(rl_errmsg(), "'t': internal error: fewer values packed than the 'header' record "
+			       "declared");
+	CHECK(rl_sw_close(w) == RL_ESYS);
+	REQUIRE(rl_sw_open_fd(&w, fileno(f), "t", "grad", "test") == 0);
+	rl_sw_header_begin(w, 0);
+	rl_sw_record_begin(w, "batch", 1);
+	rl_pack_kv_int(rl_sw_packer(w), "a", 1);
+	rl_pack_kv_bin(rl_sw_packer(w), "b", big, sizeof big); /* payload skipped, then */
+	CHECK(rl_sw_error(w) == RL_ESYS);
+	CHECK_STR(rl_errmsg(), "'t': internal error: more values packed than the 'batch' record "
+			       "declared");
+	CHECK(rl_sw_close(w) == RL_ESYS);
+	REQUIRE(rl_sw_open_fd(&w, fileno(f), "t", "grad", "test") == 0);
+	rl_sw_header_begin(w, 1);
+	rl_pack_kv_bin(rl_sw_packer(w), "b", big, 1000);
+	rl_sw_record_begin(w, "batch", 1);
+	rl_pack_str(rl_sw_packer(w), "deep");
+	for (int d = 0; d < RL_MAX_DEPTH; d++)
+		msgpack_pack_array(rl_sw_packer(w), 1);
+	CHECK_STR(rl_errmsg(), "'t': internal error: the 'batch' record nests deeper than 16");
+	CHECK(rl_sw_close(w) == RL_ESYS);
 	fclose(f);
 }
 
@@ -1045,6 +1072,72 @@ static void test_fixtures(const uint8_t *s, size_t n)
 	free(py);
 }
 
+/* Model identity in headers: packed from an rl_model, checked against the same
+ * model (accepted) and another architecture (refused, naming both). */
+static rl_model id_model;
+static void write_model_header(rl_sw *w)
+{
+	rl_sw_header_begin(w, 5);
+	rl_pack_kv_model(rl_sw_packer(w), "model", &id_model);
+	rl_pack_kv_int(rl_sw_packer(w), "layer_end", -3);
+	rl_pack_kv_f64(rl_sw_packer(w), "rate", 0.002);
+	rl_pack_kv_bool(rl_sw_packer(w), "full", 1);
+	rl_pack_kv_str(rl_sw_packer(w), "prompts", "h.jsonl");
+}
+
+static void test_model_identity(void)
+{
+	char llama[4096], qwen[4096], id[17];
+	snprintf(llama, sizeof llama, "%s", check_fixture("engine/llama_f32/model"));
+	snprintf(qwen, sizeof qwen, "%s", check_fixture("engine/qwen2_bf16/model"));
+	REQUIRE(rl_model_open(&id_model, llama, RL_MODEL_READ) == 0);
+	size_t n;
+	uint8_t *s = write_mem(write_model_header, "direction", &n);
+	rl_sr *r;
+	REQUIRE(rl_sr_open_mem(&r, s, n, "d.rls", "direction") == 0);
+	const msgpack_object *m = rl_obj_get(rl_sr_header(r), "model");
+	const char *str;
+	size_t len;
+	int64_t iv;
+	uint64_t uv;
+	double dv;
+	int bv;
+	rl_model_shape_id(&id_model, id);
+	CHECK(rl_obj_str(m, "shape_id", "m", &str, &len) == 0 && len == 16 && !memcmp(str, id, 16));
+	CHECK(rl_obj_str(m, "arch", "m", &str, &len) == 0 && len == strlen("LlamaForCausalLM") &&
+	      !memcmp(str, "LlamaForCausalLM", len));
+	CHECK(rl_obj_int(m, "n_layers", "m", &iv) == 0 && iv == id_model.cfg.n_layers);
+	CHECK(rl_obj_str(m, "path", "m", &str, &len) == 0 && len == strlen(llama) &&
+	      !memcmp(str, llama, len));
+	CHECK(rl_sr_check_model(r, "model", &id_model) == 0);
+	CHECK(rl_sr_check_model(r, "target", &id_model) == RL_EDATA);
+	CHECK_STR(rl_errmsg(), "'d.rls' header: no model identity under 'target'");
+	CHECK(rl_sr_hdr_int(r, "layer_end", &iv) == 0 && iv == -3);
+	CHECK(rl_sr_hdr_uint(r, "layer_end", &uv) == RL_EDATA);
+	CHECK_STR(rl_errmsg(),
+		  "'d.rls' header: 'layer_end' is an integer, not an unsigned integer");
+	CHECK(rl_sr_hdr_f64(r, "rate", &dv) == 0 && dv == 0.002);
+	CHECK(rl_sr_hdr_bool(r, "full", &bv) == 0 && bv == 1);
+	CHECK(rl_sr_hdr_str(r, "prompts", &str, &len) == 0 && len == 7);
+	CHECK(rl_sr_hdr_str(r, "nope", &str, &len) == RL_EDATA);
+	CHECK_STR(rl_errmsg(), "'d.rls' header: key 'nope' is missing");
+	rl_model other;
+	REQUIRE(rl_model_open(&other, qwen, RL_MODEL_READ) == 0);
+	char oid[17], want[8192];
+	rl_model_shape_id(&other, oid);
+	CHECK(strcmp(id, oid) != 0);
+	CHECK(rl_sr_check_model(r, "model", &other) == RL_EDATA);
+	snprintf(want, sizeof want,
+		 "'d.rls' was made for model '%s' (LlamaForCausalLM, %d layers, shape %s), not for "
+		 "'%s' (Qwen2ForCausalLM, %d layers, shape %s)",
+		 llama, id_model.cfg.n_layers, id, qwen, other.cfg.n_layers, oid);
+	CHECK_STR(rl_errmsg(), want);
+	rl_sr_close(r);
+	rl_model_close(&other);
+	rl_model_close(&id_model);
+	free(s);
+}
+
 static int write_fixtures(const char *dir)
 {
 	size_t n;
@@ -1078,6 +1171,7 @@ int main(int argc, char **argv)
 	test_pipe();
 	test_write_errors();
 	test_fixtures(s, n);
+	test_model_identity();
 	free(s);
 	free(small);
 	return check_done("test_stream");
