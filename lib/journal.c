@@ -160,8 +160,8 @@ static int stat_text(const rl_model *m, char **out)
 		}
 		const char *base = strrchr(p, '/');
 		base = base ? base + 1 : p;
-		int n = snprintf(s + len, cap - len, "%.150s %lld %llu %lld.%09ld %lld.%09ld\n", base,
-				 (long long)st.st_size, (unsigned long long)st.st_ino,
+		int n = snprintf(s + len, cap - len, "%.150s %lld %llu %lld.%09ld %lld.%09ld\n",
+				 base, (long long)st.st_size, (unsigned long long)st.st_ino,
 				 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
 				 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 		if (n < 0 || (size_t)n >= cap - len) {
@@ -235,10 +235,11 @@ static int state_locked(const rl_model *m, char out[RL_STATE_HEX + 1])
 int rl_model_state(const rl_model *m, char out[RL_STATE_HEX + 1])
 {
 	if (rl_journal_hot(m->dir))
-		return rl_error(RL_EDATA,
-				"'%s': an interrupted write left a hot journal; run 'rl-rollback -m "
-				"%s' to restore the model",
-				m->dir, m->dir);
+		return rl_error(
+			RL_EDATA,
+			"'%s': an interrupted write left a hot journal; run 'rl-rollback -m "
+			"%s' to restore the model",
+			m->dir, m->dir);
 	return state_locked(m, out);
 }
 
@@ -374,8 +375,9 @@ int rl_jr_next(rl_jr *j, rl_jpatch *p)
 			return rl_error(RL_EDATA, "'%s': unknown dtype '%s'", what, dt);
 		size_t es = rl_dtype_size(p->dtype);
 		if (p->n > PATCH_MAX || il != p->n * 8 || ol != p->n * es || nl != p->n * es)
-			return rl_error(RL_EDATA, "'%s': patch of '%s': sizes do not match n = %llu",
-					what, p->name, (unsigned long long)p->n);
+			return rl_error(RL_EDATA,
+					"'%s': patch of '%s': sizes do not match n = %llu", what,
+					p->name, (unsigned long long)p->n);
 		p->idx = ib;
 		p->oldb = ob;
 		p->newb = nb;
@@ -407,10 +409,10 @@ static int patch_tensor(const rl_model *m, const rl_jpatch *p, const char *what,
 		return rl_error(RL_EDATA, "'%s': tensor '%s' is not in '%s'", what, p->name,
 				m->dir);
 	if ((*t)->dtype != p->dtype || (*t)->numel != p->numel)
-		return rl_error(RL_EDATA, "'%s': tensor '%s' is %s[%llu] in the journal, %s[%llu] in '%s'",
-				what, p->name, rl_dtype_name(p->dtype),
-				(unsigned long long)p->numel, rl_dtype_name((*t)->dtype),
-				(unsigned long long)(*t)->numel, m->dir);
+		return rl_error(
+			RL_EDATA, "'%s': tensor '%s' is %s[%llu] in the journal, %s[%llu] in '%s'",
+			what, p->name, rl_dtype_name(p->dtype), (unsigned long long)p->numel,
+			rl_dtype_name((*t)->dtype), (unsigned long long)(*t)->numel, m->dir);
 	return RL_OK;
 }
 
@@ -666,7 +668,8 @@ int rl_txn_patch(rl_txn *tx, const rl_tensor *t, const uint64_t *idx, uint64_t n
 	size_t es = rl_dtype_size(t->dtype);
 	for (uint64_t i = 0; i < n; i++)
 		if (idx[i] >= t->numel || (i && idx[i] <= idx[i - 1]))
-			return rl_error(RL_EDATA, "'%s': element indices out of range or not ascending",
+			return rl_error(RL_EDATA,
+					"'%s': element indices out of range or not ascending",
 					t->name);
 	if (tx->patched[ti] == 2 && n && idx[0] <= tx->cur_last)
 		return rl_error(RL_EDATA, "'%s': element indices not ascending", t->name);
@@ -727,7 +730,8 @@ static int copy_out(const char *hot, const char *out, uint64_t *bytes)
 		return rl_error_errno(RL_ESYS, "'%s': open", hot);
 	int to_stdout = strcmp(out, "-") == 0;
 	const char *name = to_stdout ? "<stdout>" : out;
-	int fd = to_stdout ? STDOUT_FILENO : open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = to_stdout ? STDOUT_FILENO
+			   : open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		close(in);
 		return rl_error_errno(RL_ESYS, "'%s': cannot create", out);
@@ -811,8 +815,10 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 		if (recover_locked(m, &what) == RL_OK)
 			rc = rl_error(rc, "%s (the model was restored)", msg);
 		else
-			rc = rl_error(rc, "%s; restoring the model failed too (%s): run 'rl-rollback -m %s'",
-				      msg, rl_errmsg(), m->dir);
+			rc = rl_error(
+				rc,
+				"%s; restoring the model failed too (%s): run 'rl-rollback -m %s'",
+				msg, rl_errmsg(), m->dir);
 		rl_lock_release(&tx->lock);
 		txn_free(tx);
 		return rc;

@@ -106,9 +106,9 @@ typedef struct rl_jpatch {
 	char name[RL_MAX_NAME + 1];
 	rl_dtype dtype;
 	uint64_t numel, n;
-	const uint8_t *idx;	 /* n little-endian u64 */
-	const uint8_t *oldb;	 /* n x dtype size */
-	const uint8_t *newb;	 /* n x dtype size */
+	const uint8_t *idx;  /* n little-endian u64 */
+	const uint8_t *oldb; /* n x dtype size */
+	const uint8_t *newb; /* n x dtype size */
 } rl_jpatch;
 
 typedef struct rl_jr {

@@ -160,9 +160,10 @@ int rl_lock_acquire(rl_lock *l, const char *dir)
 			close(fd);
 			free(l->path);
 			l->path = NULL;
-			return rl_error(RL_NO,
-					"'%s': the model is being written by another process (pid %ld)",
-					dir, pid);
+			return rl_error(
+				RL_NO,
+				"'%s': the model is being written by another process (pid %ld)",
+				dir, pid);
 		}
 		if (!same_file(fd, l->path)) {
 			close(fd);

@@ -1,0 +1,226 @@
+/* rl-rollback — undo journals exactly, recover an interrupted write, or give
+ * back part of a step (the paper's partial rollback).
+ *
+ *   rl-rollback -m MODEL                      recover a hot journal, if any
+ *   rl-rollback -m MODEL J1.rlj J2.rlj ...    undo J2 then J1 (bit-exact)
+ *   rl-rollback -m MODEL -f FINETUNED --grad BENIGN.rls --fraction 0.2 STEP.rlj
+ *       = rl-select -m MODEL -t FINETUNED --within STEP.rlj --fraction 0.2 BENIGN.rls
+ *         | rl-apply -m MODEL -s FINETUNED  (the same library calls, in one process)
+ * Each writes the journal of what it did (stdout or -j FILE).
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "restore.h"
+
+struct opts {
+	const char *model, *finetuned, *grad, *journal;
+	double fraction;
+	long long count;
+	int force;
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: rl-rollback -m MODEL [--force] [-j FILE] [JOURNAL.rlj...] > UNDO.rlj\n"
+		"       rl-rollback -m MODEL -f FINETUNED --grad BENIGN.rls (--fraction F | "
+		"--count K)\n"
+		"                   STEP.rlj > RB.rlj\n"
+		"Undo journals in reverse order, bit-exact, after recovering any interrupted "
+		"write;\n"
+		"or give back the part of STEP.rlj the benign gradient favours (partial "
+		"rollback).\n"
+		"\n"
+		"  -m, --model DIR      the model to change (in place)\n"
+		"  -f, --finetuned DIR  partial rollback: the model values come back from\n"
+		"      --grad FILE      partial rollback: the benign gradient stream\n"
+		"      --fraction F     partial rollback: restore ceil(F * eligible) elements\n"
+		"      --count K        partial rollback: restore K elements\n"
+		"      --force          undo even if the journals do not chain from the model's\n"
+		"                       recorded state (the bytes are still verified)\n"
+		"  -j, --journal FILE   write the journal to FILE instead of stdout\n"
+		"  -q, --quiet          no summary on stderr\n"
+		"  -h, --help           this help\n"
+		"      --version        print the version\n");
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	enum { OPT_VERSION = 256, OPT_GRAD, OPT_FRACTION, OPT_COUNT, OPT_FORCE };
+	static const struct option longopts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"finetuned", required_argument, NULL, 'f'},
+		{"grad", required_argument, NULL, OPT_GRAD},
+		{"fraction", required_argument, NULL, OPT_FRACTION},
+		{"count", required_argument, NULL, OPT_COUNT},
+		{"force", no_argument, NULL, OPT_FORCE},
+		{"journal", required_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	o->fraction = -1;
+	o->count = -1;
+	int c;
+	while ((c = getopt_long(argc, argv, "m:f:j:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o->model = optarg;
+			break;
+		case 'f':
+			o->finetuned = optarg;
+			break;
+		case OPT_GRAD:
+			o->grad = optarg;
+			break;
+		case OPT_FRACTION:
+			o->fraction = rl_parse_double("--fraction", optarg, 0, 1);
+			break;
+		case OPT_COUNT:
+			o->count = rl_parse_int("--count", optarg, 0, (long long)1 << 53);
+			break;
+		case OPT_FORCE:
+			o->force = 1;
+			break;
+		case 'j':
+			o->journal = optarg;
+			break;
+		case 'q':
+			rl_set_quiet(1);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(rl_cli_exit());
+		case OPT_VERSION:
+			printf("rl-rollback %s\n", RL_VERSION);
+			exit(rl_cli_exit());
+		default:
+			rl_usage("unknown option");
+		}
+	}
+	if (!o->model)
+		rl_usage("-m MODEL is required");
+	int partial = o->finetuned || o->grad || o->fraction >= 0 || o->count >= 0;
+	if (partial) {
+		if (!o->finetuned || !o->grad)
+			rl_usage("a partial rollback needs -f FINETUNED and --grad BENIGN.rls");
+		if ((o->fraction >= 0) == (o->count >= 0))
+			rl_usage("a partial rollback needs one of --fraction and --count");
+		if (argc - optind != 1)
+			rl_usage("a partial rollback takes exactly one journal (the step)");
+	}
+}
+
+static int partial(const struct opts *o, rl_model *m, const char *step, rl_txn_stats *st)
+{
+	rl_model ft;
+	int rc = rl_model_open(&ft, o->finetuned, RL_MODEL_READ);
+	if (rc)
+		return rc;
+	rl_sel_params p = {.score = RL_SCORE_GRAD};
+	if (o->fraction >= 0) {
+		p.budget = RL_BUDGET_FRACTION;
+		p.fraction = o->fraction;
+	} else {
+		p.budget = RL_BUDGET_COUNT;
+		p.count = (uint64_t)o->count;
+	}
+	rl_selection sel;
+	rl_filter f;
+	if ((rc = rl_filter_init(&f, 0, -1, NULL, NULL))) {
+		rl_model_close(&ft);
+		return rc;
+	}
+	/* the within list bounds the buffer: read it once to size it */
+	p.cap = UINT64_MAX / 4;
+	rc = rl_selection_init(&sel, m, &ft, &p);
+	if (!rc)
+		rc = rl_selection_within(&sel, step);
+	if (!rc) {
+		p.cap = rl_selector_within_total(&sel.s);
+		rl_selection_free(&sel);
+		rc = rl_selection_init(&sel, m, &ft, &p);
+		if (!rc)
+			rc = rl_selection_within(&sel, step);
+	}
+	if (!rc)
+		rc = rl_select_grad(&sel, o->grad, &f);
+	rl_txn *tx = NULL;
+	if (!rc) {
+		rl_txn_opts to = {.op = "partial-rollback",
+				  .tool = "rl-rollback",
+				  .source = &ft,
+				  .expect_state = sel.cur_state,
+				  .recover = 0};
+		rc = rl_txn_begin(&tx, m, &to);
+	}
+	if (!rc)
+		rc = rl_apply_selector(tx, &sel, &ft);
+	if (!rc) {
+		rl_info("partial rollback: %llu of %llu eligible elements (of %llu in '%s')",
+			(unsigned long long)sel.s.k, (unsigned long long)sel.s.eligible,
+			(unsigned long long)sel.s.fed, step);
+		rc = rl_txn_commit(tx, o->journal ? o->journal : "-", st);
+	} else {
+		rl_txn_abort(tx);
+	}
+	rl_selection_free(&sel);
+	rl_filter_free(&f);
+	rl_model_close(&ft);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	rl_cli_init("rl-rollback", argc, argv);
+	parse_args(&o, argc, argv);
+	int njournals = argc - optind;
+	if (njournals > 0 && !o.journal)
+		rl_require_stdout_not_tty();
+	rl_model m;
+	int rc = rl_model_open(&m, o.model, RL_MODEL_WRITE);
+	if (rc)
+		rl_die_err(rc);
+	rl_txn_stats st;
+	memset(&st, 0, sizeof st);
+	double t0 = rl_now();
+	if (njournals == 0) {
+		int what;
+		if ((rc = rl_recover(&m, &what)))
+			rl_die_err(rc);
+		rl_info("%s", what == 1	  ? "rolled back an interrupted write"
+			      : what == 2 ? "removed a torn journal (the model was never touched)"
+					  : "nothing to recover");
+		rl_model_close(&m);
+		return rl_cli_exit();
+	}
+	if (o.finetuned) {
+		/* recover first, as an exact rollback would */
+		int what;
+		if ((rc = rl_recover(&m, &what)))
+			rl_die_err(rc);
+		if (what == 1)
+			rl_info("rolled back an interrupted write first");
+		rc = partial(&o, &m, argv[optind], &st);
+	} else {
+		rc = rl_rollback_journals(&m, (const char *const *)argv + optind, njournals,
+					  o.force, o.journal ? o.journal : "-", "rl-rollback", &st);
+		if (!rc && st.recovered == 1)
+			rl_info("rolled back an interrupted write first");
+	}
+	if (rc)
+		rl_die_err(rc);
+	rl_info("changed %llu elements in %llu tensors (%llu model bytes), state %s -> %s, %.2f s",
+		(unsigned long long)st.elements, (unsigned long long)st.tensors,
+		(unsigned long long)st.model_bytes, st.before, st.after, rl_now() - t0);
+	rl_model_close(&m);
+	return rl_cli_exit();
+}
