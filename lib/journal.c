@@ -452,6 +452,8 @@ static int write_patches(rl_model *m, const char *path, int use_new, uint64_t *b
 			i = e;
 		}
 		touched[t->shard] = 1;
+		if (rc)
+			break;
 	}
 	rl_jr_close(&j);
 	for (int s = 0; s < m->nshards && !rc; s++)

@@ -11,6 +11,7 @@ writing the fixtures realign's restore tests compare against
                             W = the model after the restore step (zeroed grads)
   expected_step.txt         "name index" of the k = ceil(0.002 P) restored elements
   expected_rollback.txt     "name index" of the ceil(0.2 count) rolled-back elements
+  other/                    an unrelated tiny model (other shapes)
   info.json                 k, P, counts
 
 The top-k here sorts every masked score (what torch.topk does); ties are
@@ -168,6 +169,16 @@ def main():
         json.dump({"P": P, "k": k, "eligible": eligible, "rollback_count": count,
                    "rollback_k": kr, "layer_end": L}, fp_, indent=1)
         fp_.write("\n")
+    # another model (other shapes), for the "made for another model" tests
+    torch.manual_seed(5)
+    ocfg = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+                       tie_word_embeddings=False, bos_token_id=1, eos_token_id=2)
+    other = LlamaForCausalLM(ocfg).to(torch.bfloat16)
+    other.save_pretrained(os.path.join(OUT, "other"), safe_serialization=True)
+    gc = os.path.join(OUT, "other", "generation_config.json")
+    if os.path.exists(gc):
+        os.remove(gc)
     print(f"P={P} k={k} eligible={eligible} rollback count={count} k={kr}")
 
 
