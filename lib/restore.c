@@ -2,6 +2,8 @@
  * the undo of journals (see restore.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "restore.h"
@@ -72,6 +74,19 @@ int rl_filter_pass(const rl_filter *f, const rl_tensor *t)
 }
 
 /* ---- selection ---- */
+
+/* Drops the whole pages of [p, p+n) of a read-only model map from this
+ * process (the page cache keeps them): the selection reads each weight once,
+ * so a 7B model's pages need not all stay resident. Advisory; errors ignored. */
+static void drop_pages(const void *p, size_t n)
+{
+	static uintptr_t pg;
+	if (!pg)
+		pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
 
 int rl_selection_init(rl_selection *sel, const rl_model *cur, const rl_model *tgt,
 		      const rl_sel_params *p)
@@ -223,6 +238,9 @@ int rl_select_grad(rl_selection *sel, const char *path, const rl_filter *f)
 		rc = rl_selector_feed(&sel->s, tid, wt->name, wt->dtype,
 				      rl_tensor_elem(wt, c.offset), rl_tensor_elem(tt, c.offset),
 				      c.offset, c.count, g);
+		size_t nb = (size_t)c.count * rl_dtype_size(wt->dtype);
+		drop_pages(rl_tensor_elem(wt, c.offset), nb);
+		drop_pages(rl_tensor_elem(tt, c.offset), nb);
 	}
 	free(g);
 	free(seen);
@@ -250,6 +268,8 @@ int rl_select_models(rl_selection *sel, int layer_end, const rl_filter *f)
 			rc = rl_selector_feed(&sel->s, tid_of(sel->cur, wt), wt->name, wt->dtype,
 					      rl_tensor_elem(wt, off), rl_tensor_elem(tt, off), off,
 					      c, NULL);
+			drop_pages(rl_tensor_elem(wt, off), (size_t)c * rl_dtype_size(wt->dtype));
+			drop_pages(rl_tensor_elem(tt, off), (size_t)c * rl_dtype_size(wt->dtype));
 		}
 	}
 	free(ts);
@@ -328,6 +348,12 @@ int rl_select_write(const rl_selection *sel, const char *out, const char *tool,
 				memcpy(sb + i * 4, &sc, 4);
 				memcpy(cb + i * es, rl_tensor_elem(wt, it->index), es);
 				memcpy(tb + i * es, rl_tensor_elem(tt, it->index), es);
+			}
+			if (n) {
+				uint64_t lo = s->topk.buf[o].index,
+					 hi = s->topk.buf[o + n - 1].index;
+				drop_pages(rl_tensor_elem(wt, lo), (size_t)((hi - lo + 1) * es));
+				drop_pages(rl_tensor_elem(tt, lo), (size_t)((hi - lo + 1) * es));
 			}
 			rl_sw_record_begin(w, "sel", 8);
 			rl_pack_kv_str(pk, "name", wt->name);
