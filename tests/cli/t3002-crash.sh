@@ -11,10 +11,10 @@ sha() { sha256sum "$1/model.safetensors" | cut -d' ' -f1; }
 sha0=$(sha "$R/finetuned")
 # A fresh copy is another state of the model (new inode and times), so each
 # copy gets its own selection (the same elements: the bytes are the same).
-# 60 elements over several tensors: every run of the loops below is a process.
+# 30 elements over several tensors: every run of the loops below is a process.
 fresh() {
 	rm -rf "$T/m" && cp -r "$R/finetuned" "$T/m"
-	rl-select -q -m "$T/m" -t "$R/aligned" --count 60 "$T/gh.rls" >"$T/sel.rls"
+	rl-select -q -m "$T/m" -t "$R/aligned" --count 30 "$T/gh.rls" >"$T/sel.rls"
 }
 cp -r "$R/finetuned" "$T/m"
 "$H" grad "$T/m" "$R/grad_harmful.safetensors" "$T/gh.rls"
