@@ -31,6 +31,7 @@
 #include "generate.h"
 #include "jsonl.h"
 #include "ops.h"
+#include "wgemm.h"
 
 void rl_gen_opts_init(rl_gen_opts *o)
 {
@@ -63,6 +64,7 @@ struct gen {
 	float *final_norm;
 	float *wblock; /* [wblock_rows, max cols]: streamed widening */
 	int wblock_rows;
+	int direct_rows; /* steps of at most this many rows use rl_wgemm */
 	rl_rope rope;
 	float scale, eps, embed_mul;
 };
@@ -172,11 +174,18 @@ static int vec_load(const rl_tensor *t, float **out)
 	return RL_OK;
 }
 
-/* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias. Cached or F32 weights:
- * one GEMM; otherwise block by block, widening wblock_rows rows at a time. */
+/* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias. A few rows (decoding):
+ * rl_wgemm on the stored weights, read once. Many rows (prompts): one GEMM on
+ * cached or F32 weights, else block by block, widening wblock_rows rows at a
+ * time. */
 static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, int T,
 		  const struct mat *w, const float *bias)
 {
+	if (T <= g->direct_rows) {
+		rl_wgemm(out, ldo, x, ldx, w->t->data, w->t->dtype, bias, T, w->rows, w->cols,
+			 g->wblock);
+		return RL_OK;
+	}
 	if (w->f32) {
 		rl_linear_forward(out, ldo, x, ldx, w->f32, bias, T, w->cols, w->rows);
 		return RL_OK;
@@ -298,11 +307,14 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 			if ((rc = mat_cache(ms[i], &budget)))
 				return rc;
 	}
-	/* About 4 MiB of widened rows at a time for the others. */
+	/* About 4 MiB of widened rows at a time for the others (and at least
+	 * what rl_wgemm's portable path needs). */
+	g->direct_rows = o->direct_rows == 0 ? 64 : o->direct_rows;
 	g->wblock_rows = (int)((4u << 20) / (sizeof(float) * (size_t)maxcols));
 	if (g->wblock_rows < 1)
 		g->wblock_rows = 1;
-	g->wblock = rl_malloc_array((size_t)g->wblock_rows * (size_t)maxcols, sizeof(float));
+	size_t nb = (size_t)g->wblock_rows * (size_t)maxcols, nw = rl_wgemm_scratch(maxcols);
+	g->wblock = rl_malloc_array(nb > nw ? nb : nw, sizeof(float));
 	return g->wblock ? RL_OK : RL_ESYS;
 }
 

@@ -19,10 +19,13 @@
  * NaN counts as the maximum). A sequence stops after a stop token (kept in
  * out, with stopped = 1) or after max_new_tokens tokens.
  *
- * Weights: f32 copies of the weight matrices are kept while they fit in
- * weight_cache_bytes (layer by layer, lm_head first); every other matrix is
- * widened from its memory-mapped file dtype block by block at each use, so a
- * model of any size runs in bounded memory (slower). The key/value cache holds
+ * Weights stay memory-mapped in their file dtype. A decoding step (at most
+ * direct_rows packed rows) multiplies them as stored (wgemm.h: bf16 read once,
+ * widened in registers), which halves the bytes read per step against f32
+ * weights. A step with more rows (prompts entering) uses f32 weights: copies
+ * kept while they fit in weight_cache_bytes (lm_head first, then layer by
+ * layer), else rows widened block by block at each use. A model of any size
+ * runs in bounded memory. The key/value cache holds
  * 2 x n_layers x n_kv_heads x head_dim f32 per token of each sequence in
  * flight (prompt + new tokens).
  */
@@ -52,6 +55,9 @@ typedef struct rl_gen_opts {
 	const int *stop; /* stop token ids */
 	int n_stop;
 	uint64_t weight_cache_bytes; /* f32 weight copies up to this size; 0: none */
+	int direct_rows;	     /* steps of at most this many packed rows multiply the
+			    stored weights directly (rl_wgemm); more rows use f32
+			    weights. 0: 64; < 0: never */
 	int no_cache;		     /* reference mode for tests: no KV cache, every step recomputes
 			 every position of every sequence */
 	rl_gen_progress progress;

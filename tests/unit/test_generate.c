@@ -1,7 +1,8 @@
 /* test_generate.c — greedy generation against transformers' generate(), on
  * the random tiny models of tests/gen/gen_generate.py (every architecture):
  * ids token for token, first-step logits within a tolerance; KV cache vs no
- * cache; batched vs one prompt at a time; weights cached vs streamed.
+ * cache; batched vs one prompt at a time; the three weight paths (stored
+ * weights through rl_wgemm, f32 copies, rows widened per use).
  *
  * Logit tolerance: |got - want| <= 2e-4 + 2e-4 |want|. The models are tiny
  * (2 layers, hidden 32) with logits of size ~1-10; float32 reorderings (BLAS
@@ -177,14 +178,24 @@ static void test_model(const char *name)
 		free_seqs(v, 1);
 	}
 
-	/* Weights widened block by block at each use (no f32 cache). */
-	rl_gen_opts st = o;
-	st.weight_cache_bytes = 0;
-	st.batch_size = 64;
-	rl_gen_seq *w = run(&m, &k, 0, k.n, &st);
-	for (int i = 0; i < k.n; i++)
-		CHECKF(same_ids(&s[i], &w[i]), "%s prompt %d: streamed weights", name, i);
-	free_seqs(w, k.n);
+	/* The other weight paths: f32 copies with one GEMM per weight, and rows
+	 * widened block by block at each use (no copies), for every step. */
+	for (int path = 0; path < 2; path++) {
+		rl_gen_opts st = o;
+		st.direct_rows = -1;
+		st.weight_cache_bytes = path ? 0 : 1u << 30;
+		st.batch_size = 64;
+		rl_gen_seq *w = run(&m, &k, 0, k.n, &st);
+		for (int i = 0; i < k.n; i++) {
+			CHECKF(same_ids(&s[i], &w[i]), "%s prompt %d: %s weights", name, i,
+			       path ? "streamed" : "f32 cached");
+			char what[64];
+			snprintf(what, sizeof what, "%s prompt %d f32-path logits", name, i);
+			check_close(what, w[i].first_logits, s[i].first_logits, (size_t)k.V, 1e-4,
+				    1e-4);
+		}
+		free_seqs(w, k.n);
+	}
 
 	free_seqs(s, k.n);
 	free_cases(&k);

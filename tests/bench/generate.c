@@ -1,0 +1,103 @@
+/* generate.c — benchmark: greedy generation with rl_generate.
+ *
+ *   build/bench/generate MODEL PROMPTS.json OUT.json [BATCH [CACHE_GIB]]
+ *
+ * Reads {"prompts": [[ids]...], "max_new_tokens": N} (tests/bench/generate.sh
+ * writes it), generates every prompt with no stop token (each gets exactly N
+ * new tokens, as transformers' side does), and writes {"outputs": [[ids]...],
+ * "seconds", "new_tokens", "tokens_per_s", "peak_rss", "blas"} to OUT.json.
+ * Time is generation only (the model is opened, not read, before the clock
+ * starts; the f32 weight copies are made inside it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "error.h"
+#include "generate.h"
+#include "jsonl.h"
+#include "model.h"
+#include "ops.h"
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s MODEL PROMPTS.json OUT.json [BATCH [CACHE_GIB]]\n",
+			argv[0]);
+		return 2;
+	}
+	char note[256];
+	rl_blas_setup(note, sizeof note);
+	if (note[0])
+		fprintf(stderr, "generate: %s\n", note);
+	int batch = argc > 4 ? atoi(argv[4]) : 32;
+	double cache_gib = argc > 5 ? atof(argv[5]) : 64;
+	rl_model m;
+	if (rl_model_open(&m, argv[1], RL_MODEL_READ)) {
+		fprintf(stderr, "generate: %s\n", rl_errmsg());
+		return 3;
+	}
+	char *text;
+	size_t len;
+	if (rl_read_file(argv[2], &text, &len)) {
+		fprintf(stderr, "generate: %s\n", rl_errmsg());
+		return 3;
+	}
+	cJSON *j = cJSON_Parse(text);
+	free(text);
+	const cJSON *P = cJSON_GetObjectItem(j, "prompts");
+	int n = cJSON_GetArraySize(P), max_new = cJSON_GetObjectItem(j, "max_new_tokens")->valueint;
+	rl_gen_seq *s = calloc((size_t)n, sizeof *s);
+	for (int i = 0; i < n; i++) {
+		const cJSON *p = cJSON_GetArrayItem(P, i);
+		int k = cJSON_GetArraySize(p);
+		int *ids = calloc((size_t)k, sizeof(int));
+		for (int t = 0; t < k; t++)
+			ids[t] = cJSON_GetArrayItem(p, t)->valueint;
+		s[i].prompt = ids;
+		s[i].n_prompt = k;
+		s[i].out = calloc((size_t)max_new, sizeof(int));
+	}
+	rl_gen_opts o;
+	rl_gen_opts_init(&o);
+	o.max_new_tokens = max_new;
+	o.batch_size = batch;
+	o.weight_cache_bytes = (uint64_t)(cache_gib * (1u << 30));
+	double t0 = rl_now();
+	int rc = rl_generate(&m, s, (size_t)n, &o);
+	double dt = rl_now() - t0;
+	if (rc) {
+		fprintf(stderr, "generate: %s\n", rl_errmsg());
+		return rc;
+	}
+	uint64_t toks = 0;
+	cJSON *res = cJSON_CreateObject(), *outs = cJSON_AddArrayToObject(res, "outputs");
+	for (int i = 0; i < n; i++) {
+		toks += (uint64_t)s[i].n_out;
+		cJSON_AddItemToArray(outs, cJSON_CreateIntArray(s[i].out, s[i].n_out));
+	}
+	cJSON_AddNumberToObject(res, "seconds", dt);
+	cJSON_AddNumberToObject(res, "new_tokens", (double)toks);
+	cJSON_AddNumberToObject(res, "tokens_per_s", (double)toks / dt);
+	cJSON_AddNumberToObject(res, "peak_rss", (double)rl_peak_rss());
+	cJSON_AddStringToObject(res, "blas", rl_blas_core());
+	FILE *fp = fopen(argv[3], "w");
+	if (!fp || rl_jsonl_write(fp, res) || fclose(fp)) {
+		fprintf(stderr, "generate: cannot write '%s'\n", argv[3]);
+		return 4;
+	}
+	fprintf(stderr,
+		"generate: %d prompts, %llu new tokens in %.2f s: %.1f tokens/s, peak RSS %.2f "
+		"GiB\n",
+		n, (unsigned long long)toks, dt, (double)toks / dt,
+		(double)rl_peak_rss() / (1u << 30));
+	for (int i = 0; i < n; i++) {
+		free((void *)s[i].prompt);
+		free(s[i].out);
+	}
+	free(s);
+	cJSON_Delete(j);
+	cJSON_Delete(res);
+	rl_model_close(&m);
+	return 0;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Benchmark reference: transformers' generate on the same model and prompts
+as build/bench/generate: float32, KV cache, one batch (left-padded), greedy,
+no stop token (exactly max_new_tokens each), the same thread count.
+
+    python3 tests/bench/generate_hf.py MODEL PROMPTS.json OUT.json THREADS"""
+import json
+import resource
+import sys
+import time
+
+import torch
+from transformers import AutoModelForCausalLM
+
+model_dir, prompts_path, out_path, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+torch.set_num_threads(threads)
+spec = json.load(open(prompts_path))
+prompts, max_new = spec["prompts"], spec["max_new_tokens"]
+model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+model.eval()
+width = max(len(p) for p in prompts)
+pad = 0
+ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+t0 = time.monotonic()
+with torch.no_grad():
+    out = model.generate(ids, attention_mask=mask, max_new_tokens=max_new, min_new_tokens=max_new,
+                         do_sample=False, use_cache=True, eos_token_id=None, pad_token_id=pad)
+dt = time.monotonic() - t0
+new = out[:, width:].tolist()
+toks = sum(len(x) for x in new)
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+json.dump({"outputs": new, "seconds": dt, "new_tokens": toks, "tokens_per_s": toks / dt,
+           "peak_rss": rss, "torch": torch.__version__,
+           "threads": torch.get_num_threads()}, open(out_path, "w"))
+print("transformers: %d prompts, %d new tokens in %.2f s: %.1f tokens/s, peak RSS %.2f GiB"
+      % (len(prompts), toks, dt, toks / dt, rss / 2**30), file=sys.stderr)
