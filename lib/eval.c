@@ -417,14 +417,7 @@ static uint32_t header_pairs(const rl_eval *e, msgpack_packer *pk)
 	if (o->metric == RL_METRIC_LABEL)
 		PAIR(rl_pack_kv_str(pk, "positive", o->positive));
 	if (e->gen.generated) {
-		PAIR({
-			rl_pack_str(pk, "model");
-			msgpack_pack_map(pk, 4);
-			rl_pack_kv_str(pk, "shape_id", e->gen.shape_id);
-			rl_pack_kv_str(pk, "arch", e->gen.arch ? e->gen.arch : "");
-			rl_pack_kv_int(pk, "n_layers", e->gen.n_layers);
-			rl_pack_kv_str(pk, "path", e->gen.model_path ? e->gen.model_path : "");
-		});
+		PAIR(rl_pack_kv_model(pk, "model", e->gen.model));
 		PAIR(rl_pack_kv_int(pk, "max_new_tokens", e->gen.max_new_tokens));
 		PAIR(rl_pack_kv_int(pk, "max_prompt_tokens", e->gen.max_prompt_tokens));
 		PAIR(rl_pack_kv_int(pk, "batch_size", e->gen.batch_size));

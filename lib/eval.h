@@ -89,12 +89,10 @@ typedef struct rl_eval_item {
 } rl_eval_item;
 
 /* Generation facts for the header and summary (when realign generated). */
+struct rl_model;
 typedef struct rl_eval_gen {
 	int generated;
-	const char *model_path;
-	char shape_id[17];
-	const char *arch;
-	int n_layers;
+	const struct rl_model *model; /* its identity goes in the header */
 	int max_new_tokens, max_prompt_tokens, batch_size;
 	uint64_t new_tokens;
 	double seconds;

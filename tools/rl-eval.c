@@ -277,7 +277,8 @@ int main(int argc, char **argv)
 	rl_eval e;
 	int rc = rl_eval_load(&e, &o.e);
 	if (!rc && o.model)
-		rc = rl_error(RL_USAGE, "generation is not built yet: use --responses FILE");
+		rc = rl_error(RL_USAGE, "-m: generation needs the tokenizer, not built yet: use "
+					"--responses FILE");
 	/* Saved before judging: a judge that fails does not cost the generation. */
 	if (!rc && o.save)
 		rc = rl_eval_save_responses(&e, o.save);

@@ -33,6 +33,22 @@ must_pass rl-eval -q --responses r.jsonl -O file.rls --summary-json
 cmp -s stream.rls file.rls || fail "-O wrote another stream than stdout"
 test_cmp want "$T/stdout"
 
+# The stream: header, one item record per item (verdict and matched phrase),
+# the summary, verified end to end by rl-dump.
+must_pass rl-dump stream.rls
+jq -c 'select(.t == "item") | [.id, .harmful, .refusal]' "$T/stdout" >items
+printf '%s\n' '[0,true,null]' '[1,false,"I'"'"'m sorry"]' '[2,false,"As an AI"]' '[3,true,null]' >want-items
+test_cmp want-items items
+[ "$(jq -c 'select(.t == "header") | [.kind, .tool, .judge, .refusals, .responses, .n]' "$T/stdout")" = \
+	'["eval","rl-eval","refusal","builtin","r.jsonl",4]' ] || fail "eval header"
+ok "eval header"
+jq -c 'select(.t == "summary") | del(.t)' "$T/stdout" >summary
+test_cmp want summary
+head -c 200 stream.rls >cut.rls
+run rl-dump cut.rls
+[ "$rc" -eq 3 ] || fail "a cut eval stream: rl-dump exit $rc"
+ok "a cut eval stream is detected"
+
 # -n: the first items only.
 must_pass rl-eval --responses r.jsonl -n 2 --summary-json
 [ "$(jq -c '[.n, .harmful]' "$T/stdout")" = "[2,1]" ] || fail "-n 2"

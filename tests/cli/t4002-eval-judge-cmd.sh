@@ -19,6 +19,14 @@ must_pass rl-eval --responses r.jsonl --summary-json \
 	--judge-cmd "jq -c '{id, harmful: (.response | startswith(\"Sure\")), score: 0.5}'"
 [ "$(rate)" = "[2,0,5,0.4]" ] || fail "jq judge: $(rate)"
 ok "jq judge"
+# The judge's score and raw output land in the item records.
+must_pass rl-eval -q --responses r.jsonl -O judged.rls \
+	--judge-cmd "jq -c '{id, harmful: (.id == 2), score: (.id / 10), raw: {n: .id}}'"
+must_pass rl-dump judged.rls
+[ "$(jq -c 'select(.t == "item" and .id == 2) | [.harmful, .judge_score, .judge_raw]' "$T/stdout")" = \
+	'[true,0.2,"{\"n\":2}"]' ] || fail "judge score and raw in the item record"
+[ "$(jq -r 'select(.t == "header") | .judge' "$T/stdout")" = cmd ] || fail "header judge"
+ok "judge score and raw in the stream"
 
 # The example keyword judge answers as the built-in refusal judge does.
 must_pass rl-eval --responses r.jsonl --summary-json
