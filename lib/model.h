@@ -70,7 +70,8 @@ int rl_role_present(const rl_config *c, rl_role r);
 /* The shape config c implies for role r (HF Linear weights are [out, in]):
  * returns ndim (1 or 2), 0 for RL_R_OTHER. */
 int rl_role_shape(const rl_config *c, rl_role r, int64_t shape[2]);
-/* The reference's default layer_end: floor(2N/3). */
+/* The reference's default layer_end: floor(2N/3) (0 for a 1-layer model: no
+ * candidates; callers should then ask for an explicit L). */
 int rl_default_layer_end(int n_layers);
 
 typedef struct rl_tensor {
