@@ -186,7 +186,7 @@ static int *positions(const rl_prompts *p)
 	return pos;
 }
 
-int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_tokens, float *h)
+int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float *h)
 {
 	const rl_model *m = e->m;
 	const rl_dims *d = &e->d;
@@ -194,13 +194,23 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_tokens, float 
 	if (p->max_len > e->max_len)
 		return rl_error(RL_USAGE, "engine prepared for %d tokens, prompt of %d", e->max_len,
 				p->max_len);
-	if (chunk_tokens <= 0)
-		chunk_tokens = 8192;
+	if (chunk_prompts <= 0)
+		chunk_prompts = p->n;
+	/* rows per chunk: what fits in mem_limit beside the two [T, C] buffers and
+	 * one layer's weights, between the longest prompt and 16384 */
+	uint64_t row =
+		(rl_layer_act_floats(d, 1, 1) + rl_layer_ws_floats(d, 1, 1, 0, 0)) * sizeof(float);
+	uint64_t wbytes = ((uint64_t)d->qkv * C + (uint64_t)C * d->qd + 3ull * d->F * C) * 4;
+	uint64_t fixed = 2ull * T * C * sizeof(float) + wbytes +
+			 rl_attention_scratch(p->max_len, p->max_len) * sizeof(float);
+	uint64_t rows = e->mem_limit > fixed ? (e->mem_limit - fixed) / row : 0;
+	int chunk_tokens = rows > 16384 ? 16384 : (int)rows;
 	if (chunk_tokens < p->max_len)
 		chunk_tokens = p->max_len;
 	if (chunk_tokens > T)
 		chunk_tokens = T;
-	/* the chunk of prompts [c0, c1) has at most chunk_tokens rows */
+	/* each chunk of prompts [c0, c1) has at most chunk_prompts prompts and
+	 * chunk_tokens rows (or is one prompt) */
 	int rc = RL_OK;
 	float *X = rl_malloc_array((size_t)T * C, sizeof *X);
 	float *Y = rl_malloc_array((size_t)T * C, sizeof *Y);
@@ -226,7 +236,8 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_tokens, float 
 		int last = l == L - 1;
 		for (int c0 = 0; c0 < p->n && !rc;) {
 			int c1 = c0 + 1;
-			while (c1 < p->n && p->start[c1 + 1] - p->start[c0] <= chunk_tokens)
+			while (c1 < p->n && c1 - c0 < chunk_prompts &&
+			       p->start[c1 + 1] - p->start[c0] <= chunk_tokens)
 				c1++;
 			int r0 = p->start[c0];
 			for (int i = c0; i <= c1; i++)

@@ -83,9 +83,10 @@ int rl_engine_init(rl_engine *e, const rl_model *m, int L, int max_len, const rl
 void rl_engine_free(rl_engine *e);
 
 /* h[n, C]: h_L at the last token of each of p's n prompts. Layer by layer over
- * all prompts, in chunks of at most chunk_tokens rows (0: a size derived from
- * mem_limit); the result does not depend on the chunking. */
-int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_tokens, float *h);
+ * all prompts (each layer's weights widened once), in chunks of at most
+ * chunk_prompts prompts (0: no limit) and as many rows as mem_limit allows;
+ * the result does not depend on the chunking. */
+int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float *h);
 
 /* The gradient of sum_b loss_b, loss_b = -cos(mean_{x in b} h_L(x), dir), over
  * batches b of batch_size consecutive prompts (the last may be shorter), with
