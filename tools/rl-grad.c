@@ -1,0 +1,310 @@
+/* rl-grad — the gradient of the method's objective for every candidate weight.
+ *
+ * Reads a model directory, a JSON-lines prompt file and a direction stream
+ * (rl-direction), and writes a "grad" stream: per batch of consecutive prompts
+ * the loss -cos(mean h_L, direction) and its cosine, then for every q, k, v, o,
+ * gate, up and down weight (and bias) of layers 0..L-1 the gradient of the sum
+ * of the batch losses, f32, named and shaped like the model's tensor. L comes
+ * from the direction stream. With --add, a previous grad stream is summed in.
+ * See rl-grad(1) and rl-stream(5).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "engine.h"
+#include "gstream.h"
+#include "model.h"
+#include "prompts.h"
+#include "stream.h"
+
+struct opts {
+	const char *model, *prompts, *direction, *add, *out;
+	int batch;
+	int max_prompts;
+	int threads;
+	uint64_t mem_limit;
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: rl-grad -m MODEL -p PROMPTS.jsonl -d DIR.rls [options] > GRAD.rls\n"
+		"Gradient of sum_b -cos(mean h_L over batch b, direction) for every candidate\n"
+		"weight (q,k,v,o,gate,up,down and biases of layers below L).\n"
+		"\n"
+		"  -m, --model DIR        the model directory (HuggingFace safetensors)\n"
+		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} (\"-\" = stdin)\n"
+		"  -d, --direction FILE   a direction stream (rl-direction); gives L\n"
+		"  -b, --batch-size N     prompts per batch (default 8)\n"
+		"  -n, --max-prompts N    use the first N prompts only\n"
+		"      --add FILE         sum a previous grad stream (same model, same L) into\n"
+		"                         the output\n"
+		"      --mem-limit SIZE   working memory budget, e.g. 8G (default: half the RAM);\n"
+		"                         activations beyond it are recomputed\n"
+		"  -j, --threads N        BLAS threads (default: OpenBLAS's choice)\n"
+		"  -o, --output FILE      write the stream to FILE instead of stdout\n"
+		"  -q, --quiet            no messages but errors\n"
+		"  -v, --verbose          timings and details\n"
+		"  -h, --help             this help\n"
+		"      --version          print the version\n");
+}
+
+/* SIZE: bytes with an optional K, M, G or T suffix (powers of 1024). */
+static uint64_t parse_size(const char *opt, const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mul = 1;
+	if (end == s || v <= 0)
+		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1024.0, end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1024.0 * 1024, end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1024.0 * 1024 * 1024, end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1024.0 * 1024 * 1024 * 1024, end++;
+		break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v * mul >= 1.8e19 || v * mul < 1)
+		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
+	return (uint64_t)(v * mul);
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	enum { OPT_VERSION = 256, OPT_ADD, OPT_MEM };
+	static const struct option longopts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"prompts", required_argument, NULL, 'p'},
+		{"direction", required_argument, NULL, 'd'},
+		{"batch-size", required_argument, NULL, 'b'},
+		{"max-prompts", required_argument, NULL, 'n'},
+		{"add", required_argument, NULL, OPT_ADD},
+		{"mem-limit", required_argument, NULL, OPT_MEM},
+		{"threads", required_argument, NULL, 'j'},
+		{"output", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	o->out = "-";
+	o->batch = 8;
+	int c;
+	while ((c = getopt_long(argc, argv, "m:p:d:b:n:j:o:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o->model = optarg;
+			break;
+		case 'p':
+			o->prompts = optarg;
+			break;
+		case 'd':
+			o->direction = optarg;
+			break;
+		case 'b':
+			o->batch = (int)rl_parse_int("--batch-size", optarg, 1, INT32_MAX);
+			break;
+		case 'n':
+			o->max_prompts = (int)rl_parse_int("-n", optarg, 1, INT32_MAX);
+			break;
+		case OPT_ADD:
+			o->add = optarg;
+			break;
+		case OPT_MEM:
+			o->mem_limit = parse_size("--mem-limit", optarg);
+			break;
+		case 'j':
+			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'q':
+			rl_set_quiet(1);
+			break;
+		case 'v':
+			rl_set_verbose(1);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(rl_cli_exit());
+		case OPT_VERSION:
+			printf("rl-grad %s\n", RL_VERSION);
+			exit(rl_cli_exit());
+		default:
+			rl_usage("unknown option");
+		}
+	}
+	if (optind != argc)
+		rl_usage("unexpected argument '%s'", argv[optind]);
+	if (!o->model)
+		rl_usage("missing -m MODEL");
+	if (!o->prompts)
+		rl_usage("missing -p PROMPTS");
+	if (!o->direction)
+		rl_usage("missing -d DIRECTION");
+	if (o->add && strcmp(o->add, "-") == 0 &&
+	    (strcmp(o->prompts, "-") == 0 || strcmp(o->direction, "-") == 0))
+		rl_usage("only one input can be stdin");
+	if (strcmp(o->prompts, "-") == 0 && strcmp(o->direction, "-") == 0)
+		rl_usage("only one input can be stdin");
+}
+
+/* Candidate roles of a layer in rl-grad's output order. */
+static const rl_role out_roles[] = {
+	RL_R_Q,	     RL_R_Q_BIAS,  RL_R_K,	RL_R_K_BIAS,	RL_R_V,
+	RL_R_V_BIAS, RL_R_O,	   RL_R_O_BIAS, RL_R_GATE,	RL_R_GATE_BIAS,
+	RL_R_UP,     RL_R_UP_BIAS, RL_R_DOWN,	RL_R_DOWN_BIAS,
+};
+
+static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const rl_prompts *p,
+			const rl_direction *d, int sum_of)
+{
+	rl_sw_header_begin(w, 7);
+	msgpack_packer *pk = rl_sw_packer(w);
+	rl_pack_model_map(pk, "model", m);
+	rl_pack_kv_int(pk, "layer_end", d->layer_end);
+	rl_pack_kv_int(pk, "batch_size", o->batch);
+	rl_pack_kv_int(pk, "n_prompts", p->n);
+	rl_pack_kv_str(pk, "prompts", p->path);
+	rl_pack_str(pk, "direction");
+	msgpack_pack_map(pk, 4);
+	rl_pack_kv_str(pk, "path", d->path);
+	rl_pack_kv_int(pk, "n_prompts", d->n_prompts);
+	rl_pack_kv_str(pk, "prompts", d->prompts);
+	rl_pack_kv_str(pk, "model", d->model_path);
+	rl_pack_kv_int(pk, "sum_of", sum_of);
+	return RL_OK;
+}
+
+int main(int argc, char **argv)
+{
+	rl_cli_init("rl-grad", argc, argv);
+	struct opts o;
+	parse_args(&o, argc, argv);
+	char note[256];
+	rl_blas_setup(note, sizeof note);
+	if (note[0])
+		rl_note("%s", note);
+	rl_blas_threads(o.threads);
+
+	rl_model m;
+	int rc = rl_model_open(&m, o.model, RL_MODEL_READ);
+	if (rc)
+		rl_die_err(rc);
+	rl_direction d;
+	if ((rc = rl_direction_read(&d, o.direction, &m)))
+		rl_die_err(rc);
+	int L = d.layer_end;
+	rl_prompts p;
+	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position, NULL, NULL};
+	if ((rc = rl_prompts_read(&p, o.prompts, &po)))
+		rl_die_err(rc);
+	rl_gadd *add = NULL;
+	if (o.add && (rc = rl_gadd_open(&add, o.add, &m, L)))
+		rl_die_err(rc);
+	if (strcmp(o.out, "-") == 0)
+		rl_require_stdout_not_tty();
+
+	/* forward over all prompts: the losses */
+	rl_engine e;
+	rl_engine_opts eo = {o.mem_limit, 0};
+	if ((rc = rl_engine_init(&e, &m, L, p.max_len, &eo)))
+		rl_die_err(rc);
+	rl_grad g;
+	double t0 = rl_now();
+	if ((rc = rl_grad_begin(&g, &e, &p, o.batch, d.v, RL_GRAD_LINEAR)))
+		rl_die_err(rc);
+	rl_note("%d prompts, %" PRId64 " tokens, layer_end %d: forward %.2f s; activations of %d "
+		"layers kept, %d recomputed; planned %.2f GiB",
+		p.n, p.ntok, L, e.t_forward, e.kept + 1, e.recomputed,
+		(double)e.bytes_planned / (1 << 30));
+	for (int b = 0; b < g.nbatch; b++) {
+		int nb = b + 1 < g.nbatch ? o.batch : p.n - b * o.batch;
+		rl_info("batch %d/%d (%d prompts): loss %.6f cos %.6f", b + 1, g.nbatch, nb,
+			g.loss[b], g.cos[b]);
+	}
+
+	/* the stream: header, batch records, then the tensors layer by layer */
+	rl_sw *w;
+	if ((rc = rl_sw_open(&w, o.out, "grad", "rl-grad")))
+		rl_die_err(rc);
+	write_header(w, &o, &m, &p, &d, 1 + (add ? rl_gadd_sum_of(add) : 0));
+	msgpack_packer *pk = rl_sw_packer(w);
+	for (int b = 0; b < g.nbatch; b++) {
+		int nb = b + 1 < g.nbatch ? o.batch : p.n - b * o.batch;
+		rl_sw_record_begin(w, "batch", 4);
+		rl_pack_kv_int(pk, "index", b);
+		rl_pack_kv_int(pk, "n", nb);
+		rl_pack_kv_f64(pk, "loss", g.loss[b]);
+		rl_pack_kv_f64(pk, "cos", g.cos[b]);
+	}
+	uint64_t written = 0;
+	for (;;) {
+		int layer;
+		const rl_layer_w *gw;
+		if ((rc = rl_grad_next(&g, &layer, &gw)))
+			break;
+		if (layer < 0)
+			break;
+		rl_progress("backward: layer %d", layer);
+		for (size_t k = 0; k < sizeof out_roles / sizeof out_roles[0] && !rc; k++) {
+			const rl_tensor *t = rl_model_get(&m, layer, out_roles[k]);
+			size_t n;
+			float *part = rl_layer_w_part(gw, &e.d, out_roles[k], &n);
+			if (!t)
+				continue;
+			if (!part || n != t->numel) {
+				rc = rl_error(RL_EDATA, "'%s': %s has an unexpected shape", m.dir,
+					      t->name);
+				break;
+			}
+			if (add && (rc = rl_gadd_next(add, t->name, part, n)))
+				break;
+			rc = rl_sw_tensor(w, t->name, RL_DT_F32, t->ndim, t->shape, part, n);
+			written += n;
+		}
+		if (rc)
+			break;
+	}
+	rl_progress_end();
+	if (!rc && add)
+		rc = rl_gadd_finish(add);
+	if (rc) {
+		rl_sw_abort(w);
+		rl_die_err(rc);
+	}
+	if ((rc = rl_sw_close(w)))
+		rl_die_err(rc);
+	rl_info("%" PRIu64 " gradient values for layers 0..%d in %.2f s (forward %.2f, backward "
+		"%.2f)",
+		written, L - 1, rl_now() - t0, e.t_forward, e.t_backward);
+	rl_note("weights widened in %.2f s; peak RSS %.2f GiB; OpenBLAS core %s", e.t_load,
+		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
+	rl_grad_end(&g);
+	rl_engine_free(&e);
+	rl_gadd_close(add);
+	rl_direction_free(&d);
+	rl_prompts_free(&p);
+	rl_model_close(&m);
+	return rl_cli_exit();
+}
