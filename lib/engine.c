@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "engine.h"
 #include "error.h"
+#include "par.h"
 
 /* Drops the pages of t's bytes from this process's resident set (a read-only
  * shared file map: they stay in the page cache and come back on next touch). */
@@ -22,6 +23,17 @@ static void release_pages(const rl_tensor *t)
 	uintptr_t a = (uintptr_t)t->data & ~(uintptr_t)(ps - 1);
 	uintptr_t e = ((uintptr_t)t->data + t->nbytes + (uintptr_t)ps - 1) & ~(uintptr_t)(ps - 1);
 	madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+typedef struct widen_job {
+	const rl_tensor *t;
+	float *dst;
+} widen_job;
+
+static void widen_range(void *ctx, size_t i0, size_t i1)
+{
+	const widen_job *j = ctx;
+	rl_tensor_read_f32(j->t, i0, i1 - i0, j->dst + i0); /* dtype and range checked */
 }
 
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release)
@@ -44,9 +56,11 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 					m->dir, layer, rl_role_name(roles[i]),
 					t ? "present" : "absent",
 					t ? (unsigned long long)t->numel : 0ull, dst ? n : 0);
-		int rc = rl_tensor_read_f32(t, 0, n, dst);
+		int rc = rl_tensor_read_f32(t, 0, 0, dst); /* checks the dtype */
 		if (rc)
 			return rc;
+		widen_job j = {t, dst};
+		rl_par_for(n, 1 << 16, widen_range, &j);
 		if (release)
 			release_pages(t);
 	}

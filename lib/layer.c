@@ -140,8 +140,7 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 size_t rl_layer_act_floats(const rl_dims *d, int capT, int capR)
 {
 	size_t T = (size_t)capT, R = (size_t)capR;
-	return T * (1 + (size_t)d->qkv) +
-	       R * ((size_t)d->qd + (size_t)d->nh + (size_t)d->C + 1 + 2 * (size_t)d->F);
+	return T * (1 + (size_t)d->qkv) + R * ((size_t)d->C + 1 + 2 * (size_t)d->F);
 }
 
 int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
@@ -158,8 +157,6 @@ int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
 	size_t T = (size_t)capT, R = (size_t)capR;
 	a->rstd1 = p, p += T;
 	a->qkv = p, p += T * (size_t)d->qkv;
-	a->att = p, p += R * (size_t)d->qd;
-	a->lse = p, p += R * (size_t)d->nh;
 	a->xm = p, p += R * (size_t)d->C;
 	a->rstd2 = p, p += R;
 	a->gu = p;
@@ -177,9 +174,10 @@ size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int 
 	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
 	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
 	return T * C		    /* n1 */
-	       + R * C		    /* n2 (dxm) */
+	       + R * C		    /* n2 */
+	       + R * (size_t)d->qd  /* att */
+	       + R * (size_t)d->nh  /* lse */
 	       + R * hq		    /* h, then datt */
-	       + R * 2 * F	    /* dgu */
 	       + T * (size_t)d->qkv /* dqkv */
 	       + R * C		    /* dxm */
 	       + rl_attention_scratch(maxlen, maxkv);
@@ -198,9 +196,10 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 	float *p = ws->mem;
 	ws->n1 = p, p += T * C;
 	ws->n2 = p, p += R * C;
+	ws->att = p, p += R * (size_t)d->qd;
+	ws->lse = p, p += R * (size_t)d->nh;
 	ws->h = p, p += R * hq;
 	ws->datt = ws->h; /* h is dead when datt is written */
-	ws->dgu = p, p += R * 2 * F;
 	ws->dqkv = p, p += T * (size_t)d->qkv;
 	ws->dxm = p, p += R * C;
 	ws->attn = p;
@@ -235,6 +234,37 @@ static int check_rows(const rl_seqs *s, const rl_layer_act *a, const rl_layer_ws
 	return RL_OK;
 }
 
+/* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
+ * (queries: all rows, or each sequence's last row in last-only mode). With kv,
+ * this call's keys and values are appended to the cache first. */
+static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_kv *kv,
+		      const rl_layer_act *a, rl_layer_ws *ws)
+{
+	int qkv = d->qkv, last_only = a->last_only;
+	for (int i = 0; i < s->n; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
+		int ldk = qkv, nkv = len;
+		if (kv) {
+			float *kc = kv->k[i] + (size_t)kv->past[i] * d->kvd;
+			float *vc = kv->v[i] + (size_t)kv->past[i] * d->kvd;
+			for (int t = 0; t < len; t++) {
+				memcpy(kc + (size_t)t * d->kvd, k + (size_t)t * qkv,
+				       (size_t)d->kvd * sizeof(float));
+				memcpy(vc + (size_t)t * d->kvd, v + (size_t)t * qkv,
+				       (size_t)d->kvd * sizeof(float));
+			}
+			k = kv->k[i], v = kv->v[i], ldk = d->kvd, nkv = kv->past[i] + len;
+		}
+		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
+		int o0 = last_only ? i : r0;
+		rl_attention_forward(ws->att + (size_t)o0 * d->qd, d->qd,
+				     ws->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv,
+				     k, v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, window, d->scale,
+				     ws->attn);
+	}
+}
+
 int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
 		     const rl_seqs *s, const rl_kv *kv, const float *x, float *y, rl_layer_act *a,
 		     rl_layer_ws *ws, int flags)
@@ -256,32 +286,10 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 
-	/* attention, per sequence */
-	for (int i = 0; i < s->n; i++) {
-		int r0 = s->start[i], len = s->start[i + 1] - r0;
-		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
-		int ldk = qkv, nkv = len;
-		if (kv) {
-			float *kc = kv->k[i] + (size_t)kv->past[i] * d->kvd;
-			float *vc = kv->v[i] + (size_t)kv->past[i] * d->kvd;
-			for (int t = 0; t < len; t++) {
-				memcpy(kc + (size_t)t * d->kvd, k + (size_t)t * qkv,
-				       (size_t)d->kvd * sizeof(float));
-				memcpy(vc + (size_t)t * d->kvd, v + (size_t)t * qkv,
-				       (size_t)d->kvd * sizeof(float));
-			}
-			k = kv->k[i], v = kv->v[i], ldk = d->kvd, nkv = kv->past[i] + len;
-		}
-		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
-		int o0 = last_only ? i : r0;
-		rl_attention_forward(a->att + (size_t)o0 * d->qd, d->qd,
-				     a->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv, k,
-				     v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, window, d->scale,
-				     ws->attn);
-	}
+	attention(d, window, s, kv, a, ws);
 
 	/* xm = x + att Wo^T + bo (x at the output rows) */
-	rl_linear_forward(a->xm, C, a->att, d->qd, w->wo, w->bo, R, d->qd, C);
+	rl_linear_forward(a->xm, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
 	for (int r = 0; r < R; r++) {
 		int src = last_only ? s->start[r + 1] - 1 : r;
 		float *o = a->xm + (size_t)r * C;
@@ -319,21 +327,24 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wd, g->bd, dy, C, ws->h, F, w->wd, R, F, C);
 	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dy, C, w->wd, F, 0.0f, ws->h, F); /* dh */
-	rl_glu_backward(ws->dgu, ws->h, a->gu, R, F, d->act);
+	float *dgu = a->gu; /* in place: the act is consumed */
+	rl_glu_backward(dgu, ws->h, a->gu, R, F, d->act);
 	/* dWgu += dgu^T n2; dn2 = dgu Wgu */
 	rl_rmsnorm_forward(ws->n2, NULL, a->xm, w->norm2, R, C, d->eps, d->plus_one);
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wgu, g->bgu, ws->dgu, 2 * F, ws->n2, C, w->wgu, R, C,
+		rl_linear_backward(NULL, 0, g->wgu, g->bgu, dgu, 2 * F, ws->n2, C, w->wgu, R, C,
 				   2 * F);
-	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, ws->dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
+	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
 	/* dxm = dy + rmsnorm2 backward */
 	memcpy(ws->dxm, dy, (size_t)R * C * sizeof(float));
 	rl_rmsnorm_backward(ws->dxm, norms ? g->norm2 : NULL, ws->n2, a->xm, w->norm2, a->rstd2, R,
 			    C, d->plus_one);
 
-	/* attention output: dWo += dxm^T att; datt = dxm Wo */
+	/* attention output, recomputed (cheap next to the GEMMs; saves R x qd floats
+	 * per cached layer): dWo += dxm^T att; datt = dxm Wo */
+	attention(d, window, s, NULL, a, ws);
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, a->att, d->qd, w->wo, R,
+		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
 				   d->qd, C);
 	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, ws->dxm, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
 
@@ -348,8 +359,8 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		float *dk = ws->dqkv + (size_t)r0 * qkv + d->qd, *dv = dk + d->kvd;
 		rl_attention_backward(
 			ws->dqkv + (size_t)q0 * qkv, qkv, dk, dv, qkv,
-			ws->datt + (size_t)o0 * d->qd, d->qd, a->att + (size_t)o0 * d->qd, d->qd,
-			a->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv, k, v, qkv, nq,
+			ws->datt + (size_t)o0 * d->qd, d->qd, ws->att + (size_t)o0 * d->qd, d->qd,
+			ws->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv, k, v, qkv, nq,
 			len, d->nh, d->nkvh, d->hd, window, d->scale, ws->attn);
 	}
 	rl_rope_backward(ws->dqkv, qkv, s->pos, T, d->nh, rope);

@@ -109,16 +109,17 @@ typedef struct rl_kv {
  *   x      [T, C]   the layer input (NOT owned: the caller's buffer)
  *   rstd1  [T]      input_layernorm's 1/rms
  *   qkv    [T, qkv] q, k after RoPE; v
- *   att    [R, qd]  attention output (o_proj input)
- *   lse    [R, nh]  softmax log-sum-exp per row and head
  *   xm     [R, C]   residual stream after attention
  *   rstd2  [R]
- *   gu     [R, 2F]  gate | up projections (before the activation) */
+ *   gu     [R, 2F]  gate | up projections (before the activation)
+ * The attention output is not kept: the backward recomputes it from qkv (a
+ * small cost next to the GEMMs). The backward CONSUMES the act (gu is
+ * overwritten by its gradient); a second backward needs a new forward. */
 typedef struct rl_layer_act {
 	int T, R, capT, capR;
 	int last_only;
 	const float *x;
-	float *rstd1, *qkv, *att, *lse, *xm, *rstd2, *gu;
+	float *rstd1, *qkv, *xm, *rstd2, *gu;
 	float *mem;
 	size_t nfloats;
 } rl_layer_act;
@@ -133,9 +134,10 @@ void rl_layer_act_free(rl_layer_act *a);
 typedef struct rl_layer_ws {
 	float *n1;   /* [capT, C] n1, then dn1 */
 	float *n2;   /* [capR, C] n2, then dn2 */
+	float *att;  /* [capR, qd] attention output (o_proj input) */
+	float *lse;  /* [capR, nh] its softmax log-sum-exp */
 	float *h;    /* [capR, max(F, qd)] h, then dh */
 	float *datt; /* [capR, qd], aliases h (dead by then) */
-	float *dgu;  /* [capR, 2F] */
 	float *dqkv; /* [capT, qkv] */
 	float *dxm;  /* [capR, C] */
 	float *attn; /* rl_attention_scratch(maxlen, maxkv) */

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "ops.h"
+#include "par.h"
 
 /* ---- matrix products ---- */
 
@@ -162,28 +163,44 @@ void rl_linear_backward(float *dinp, int lddi, float *dw, float *dbias, const fl
 
 /* ---- RMSNorm ---- */
 
-/* transformers: variance = x.pow(2).mean(-1) (f32); x * rsqrt(variance + eps);
- * then weight * that (Llama) or that * (1 + weight) (Gemma). */
-void rl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int T, int C,
-			float eps, int plus_one)
+typedef struct norm_job {
+	float *out, *rstd, *dinp, *dw;
+	const float *inp, *w, *dout, *rs;
+	int T, C, plus_one;
+	float eps;
+} norm_job;
+
+static void rmsnorm_rows(void *ctx, size_t t0, size_t t1)
 {
-	for (int t = 0; t < T; t++) {
-		const float *x = inp + (size_t)t * C;
-		float *o = out + (size_t)t * C;
+	const norm_job *j = ctx;
+	int C = j->C;
+	const float *w = j->w;
+	for (size_t t = t0; t < t1; t++) {
+		const float *x = j->inp + t * C;
+		float *o = j->out + t * C;
 		double ss = 0;
 		for (int c = 0; c < C; c++)
 			ss += (double)x[c] * x[c];
 		float var = (float)(ss / C);
-		float r = 1.0f / sqrtf(var + eps);
-		if (rstd)
-			rstd[t] = r;
-		if (plus_one)
+		float r = 1.0f / sqrtf(var + j->eps);
+		if (j->rstd)
+			j->rstd[t] = r;
+		if (j->plus_one)
 			for (int c = 0; c < C; c++)
 				o[c] = (x[c] * r) * (1.0f + w[c]);
 		else
 			for (int c = 0; c < C; c++)
 				o[c] = w[c] * (x[c] * r);
 	}
+}
+
+/* transformers: variance = x.pow(2).mean(-1) (f32); x * rsqrt(variance + eps);
+ * then weight * that (Llama) or that * (1 + weight) (Gemma). */
+void rl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int T, int C,
+			float eps, int plus_one)
+{
+	norm_job j = {out, rstd, NULL, NULL, inp, w, NULL, NULL, T, C, plus_one, eps};
+	rl_par_for((size_t)T, 16, rmsnorm_rows, &j);
 }
 
 void rl_rmsnorm_forward_naive(float *out, float *rstd, const float *inp, const float *w, int T,
@@ -204,29 +221,49 @@ void rl_rmsnorm_forward_naive(float *out, float *rstd, const float *inp, const f
 }
 
 /* y_c = x_c r g_c, r = (mean x^2 + eps)^-1/2:
- * dx_c = r g_c dy_c - (r^3 / C) x_c sum_j dy_j g_j x_j;  dw_c += dy_c x_c r. */
-void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
-			 const float *w, const float *rstd, int T, int C, int plus_one)
+ * dx_c = r g_c dy_c - (r^3 / C) x_c sum_j dy_j g_j x_j;  dw_c += dy_c x_c r.
+ * dx in parallel over rows, dw over columns (no reduction across threads). */
+static void rmsnorm_dx_rows(void *ctx, size_t t0, size_t t1)
 {
-	for (int t = 0; t < T; t++) {
-		const float *x = inp + (size_t)t * C, *dy = dout + (size_t)t * C;
-		float *dx = dinp ? dinp + (size_t)t * C : NULL;
-		float r = rstd[t];
+	const norm_job *j = ctx;
+	int C = j->C;
+	const float *w = j->w;
+	for (size_t t = t0; t < t1; t++) {
+		const float *x = j->inp + t * C, *dy = j->dout + t * C;
+		float *dx = j->dinp + t * C;
+		float r = j->rs[t];
 		double dot = 0;
 		for (int c = 0; c < C; c++) {
-			float g = plus_one ? 1.0f + w[c] : w[c];
+			float g = j->plus_one ? 1.0f + w[c] : w[c];
 			dot += (double)dy[c] * g * x[c];
 		}
 		float k = (float)(dot * r * r * r / C);
-		if (dinp)
-			for (int c = 0; c < C; c++) {
-				float g = plus_one ? 1.0f + w[c] : w[c];
-				dx[c] += r * g * dy[c] - k * x[c];
-			}
-		if (dw)
-			for (int c = 0; c < C; c++)
-				dw[c] += dy[c] * (x[c] * r);
+		for (int c = 0; c < C; c++) {
+			float g = j->plus_one ? 1.0f + w[c] : w[c];
+			dx[c] += r * g * dy[c] - k * x[c];
+		}
 	}
+}
+
+static void rmsnorm_dw_cols(void *ctx, size_t c0, size_t c1)
+{
+	const norm_job *j = ctx;
+	for (int t = 0; t < j->T; t++) {
+		const float *x = j->inp + (size_t)t * j->C, *dy = j->dout + (size_t)t * j->C;
+		float r = j->rs[t];
+		for (size_t c = c0; c < c1; c++)
+			j->dw[c] += dy[c] * (x[c] * r);
+	}
+}
+
+void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+			 const float *w, const float *rstd, int T, int C, int plus_one)
+{
+	norm_job j = {NULL, NULL, dinp, dw, inp, w, dout, rstd, T, C, plus_one, 0};
+	if (dinp)
+		rl_par_for((size_t)T, 16, rmsnorm_dx_rows, &j);
+	if (dw)
+		rl_par_for((size_t)C, 256, rmsnorm_dw_cols, &j);
 }
 
 void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const float *inp,
@@ -322,38 +359,48 @@ void rl_rope_free(rl_rope *r)
 	memset(r, 0, sizeof *r);
 }
 
-void rl_rope_forward(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+typedef struct rope_job {
+	float *x;
+	int ldx, nh, inverse;
+	const int *pos;
+	const rl_rope *r;
+} rope_job;
+
+static void rope_rows(void *ctx, size_t t0, size_t t1)
 {
-	int hd = r->hd, half = hd / 2;
-	for (int t = 0; t < T; t++) {
-		const float *cs = r->cos + (size_t)pos[t] * half,
-			    *sn = r->sin + (size_t)pos[t] * half;
-		for (int h = 0; h < nh; h++) {
-			float *v = x + (size_t)t * ldx + (size_t)h * hd;
-			for (int i = 0; i < half; i++) {
-				float a = v[i], b = v[i + half];
-				v[i] = a * cs[i] - b * sn[i];
-				v[i + half] = b * cs[i] + a * sn[i];
-			}
+	const rope_job *j = ctx;
+	int hd = j->r->hd, half = hd / 2;
+	for (size_t t = t0; t < t1; t++) {
+		const float *cs = j->r->cos + (size_t)j->pos[t] * half;
+		const float *sn = j->r->sin + (size_t)j->pos[t] * half;
+		for (int h = 0; h < j->nh; h++) {
+			float *v = j->x + t * j->ldx + (size_t)h * hd;
+			if (!j->inverse)
+				for (int i = 0; i < half; i++) {
+					float a = v[i], b = v[i + half];
+					v[i] = a * cs[i] - b * sn[i];
+					v[i + half] = b * cs[i] + a * sn[i];
+				}
+			else
+				for (int i = 0; i < half; i++) {
+					float da = v[i], db = v[i + half];
+					v[i] = da * cs[i] + db * sn[i];
+					v[i + half] = db * cs[i] - da * sn[i];
+				}
 		}
 	}
 }
 
+void rl_rope_forward(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	rope_job j = {x, ldx, nh, 0, pos, r};
+	rl_par_for((size_t)T, 16, rope_rows, &j);
+}
+
 void rl_rope_backward(float *dx, int ldx, const int *pos, int T, int nh, const rl_rope *r)
 {
-	int hd = r->hd, half = hd / 2;
-	for (int t = 0; t < T; t++) {
-		const float *cs = r->cos + (size_t)pos[t] * half,
-			    *sn = r->sin + (size_t)pos[t] * half;
-		for (int h = 0; h < nh; h++) {
-			float *v = dx + (size_t)t * ldx + (size_t)h * hd;
-			for (int i = 0; i < half; i++) {
-				float da = v[i], db = v[i + half];
-				v[i] = da * cs[i] + db * sn[i];
-				v[i + half] = db * cs[i] - da * sn[i];
-			}
-		}
-	}
+	rope_job j = {dx, ldx, nh, 1, pos, r};
+	rl_par_for((size_t)T, 16, rope_rows, &j);
 }
 
 void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
@@ -627,21 +674,33 @@ float rl_act_df(rl_act act, float x)
 	return 0;
 }
 
-void rl_glu_forward(float *h, const float *gu, int T, int F, rl_act act)
+typedef struct glu_job {
+	float *out;
+	const float *dh, *gu;
+	int F;
+	rl_act act;
+} glu_job;
+
+static void glu_rows(void *ctx, size_t t0, size_t t1)
 {
-	for (int t = 0; t < T; t++) {
-		const float *g = gu + (size_t)t * 2 * F, *u = g + F;
-		float *o = h + (size_t)t * F;
-		switch (act) {
-		case RL_ACT_SILU:
+	const glu_job *j = ctx;
+	int F = j->F;
+	for (size_t t = t0; t < t1; t++) {
+		const float *g = j->gu + t * 2 * F, *u = g + F;
+		float *o = j->out + t * F;
+		if (j->act == RL_ACT_SILU)
 			for (int i = 0; i < F; i++)
 				o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-			break;
-		default:
+		else
 			for (int i = 0; i < F; i++)
-				o[i] = rl_act_f(act, g[i]) * u[i];
-		}
+				o[i] = rl_act_f(j->act, g[i]) * u[i];
 	}
+}
+
+void rl_glu_forward(float *h, const float *gu, int T, int F, rl_act act)
+{
+	glu_job j = {h, NULL, gu, F, act};
+	rl_par_for((size_t)T, 4, glu_rows, &j);
 }
 
 static double act_d(rl_act act, double x)
@@ -682,24 +741,35 @@ void rl_glu_forward_naive(float *h, const float *gu, int T, int F, rl_act act)
 						       gu[(size_t)t * 2 * F + F + i]);
 }
 
-void rl_glu_backward(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
+static void glu_back_rows(void *ctx, size_t t0, size_t t1)
 {
-	for (int t = 0; t < T; t++) {
-		const float *g = gu + (size_t)t * 2 * F, *u = g + F, *d = dh + (size_t)t * F;
-		float *dg = dgu + (size_t)t * 2 * F, *du = dg + F;
+	const glu_job *j = ctx;
+	int F = j->F;
+	rl_act act = j->act;
+	for (size_t t = t0; t < t1; t++) {
+		const float *g = j->gu + t * 2 * F, *u = g + F, *d = j->dh + t * F;
+		float *dg = j->out + t * 2 * F, *du = dg + F;
+		/* gi, ui read before anything is stored: dgu may equal gu */
 		if (act == RL_ACT_SILU) {
 			for (int i = 0; i < F; i++) {
-				float s = 1.0f / (1.0f + expf(-g[i]));
-				du[i] = d[i] * (g[i] * s);
-				dg[i] = d[i] * u[i] * (s * (1.0f + g[i] * (1.0f - s)));
+				float gi = g[i], ui = u[i], s = 1.0f / (1.0f + expf(-gi));
+				du[i] = d[i] * (gi * s);
+				dg[i] = d[i] * ui * (s * (1.0f + gi * (1.0f - s)));
 			}
 		} else {
 			for (int i = 0; i < F; i++) {
-				du[i] = d[i] * rl_act_f(act, g[i]);
-				dg[i] = d[i] * u[i] * rl_act_df(act, g[i]);
+				float gi = g[i], ui = u[i];
+				du[i] = d[i] * rl_act_f(act, gi);
+				dg[i] = d[i] * ui * rl_act_df(act, gi);
 			}
 		}
 	}
+}
+
+void rl_glu_backward(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
+{
+	glu_job j = {dgu, dh, gu, F, act};
+	rl_par_for((size_t)T, 4, glu_back_rows, &j);
 }
 
 void rl_glu_backward_naive(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
@@ -732,8 +802,20 @@ double rl_neg_cos_backward(const float *m, const float *d, int C, float *dm)
 	return cosv;
 }
 
+typedef struct add_job {
+	float *y;
+	const float *x;
+} add_job;
+
+static void add_range(void *ctx, size_t i0, size_t i1)
+{
+	const add_job *j = ctx;
+	for (size_t i = i0; i < i1; i++)
+		j->y[i] += j->x[i];
+}
+
 void rl_add_inplace(float *y, const float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] += x[i];
+	add_job j = {y, x};
+	rl_par_for(n, 1 << 16, add_range, &j);
 }

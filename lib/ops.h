@@ -156,7 +156,8 @@ void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int 
  * gate|up projection writes them. h[T,F] = act(gate) * up. */
 void rl_glu_forward(float *h, const float *gu, int T, int F, rl_act act);
 void rl_glu_forward_naive(float *h, const float *gu, int T, int F, rl_act act);
-/* dgu[T,2F] = (dh * up * act'(gate), dh * act(gate)), OVERWRITTEN. */
+/* dgu[T,2F] = (dh * up * act'(gate), dh * act(gate)), OVERWRITTEN; dgu may
+ * be gu itself (in place). */
 void rl_glu_backward(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act);
 void rl_glu_backward_naive(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act);
 /* Scalar activation and its derivative (torch's formulas). */

@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "gstream.h"
 #include "model.h"
+#include "par.h"
 #include "prompts.h"
 #include "stream.h"
 
@@ -43,7 +44,8 @@ static void usage(FILE *fp)
 		"                         that fit in --mem-limit)\n"
 		"      --per-prompt       also write each prompt's vector (\"prompt.<i>\")\n"
 		"      --mem-limit SIZE   working memory budget, e.g. 8G (default: half the RAM)\n"
-		"  -j, --threads N        BLAS threads (default: OpenBLAS's choice)\n"
+		"  -j, --threads N        threads (default: all cores, or OPENBLAS_NUM_THREADS for "
+		"BLAS)\n"
 		"  -o, --output FILE      write the stream to FILE instead of stdout\n"
 		"  -q, --quiet            no messages but errors\n"
 		"  -v, --verbose          timings and details\n"
@@ -201,6 +203,8 @@ int main(int argc, char **argv)
 	if (note[0])
 		rl_note("%s", note);
 	rl_blas_threads(o.threads);
+	if (o.threads)
+		rl_par_set_threads(o.threads);
 
 	rl_model m;
 	int rc = rl_model_open(&m, o.model, RL_MODEL_READ);

@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "gstream.h"
 #include "model.h"
+#include "par.h"
 #include "prompts.h"
 #include "stream.h"
 
@@ -45,7 +46,8 @@ static void usage(FILE *fp)
 		"                         the output\n"
 		"      --mem-limit SIZE   working memory budget, e.g. 8G (default: half the RAM);\n"
 		"                         activations beyond it are recomputed\n"
-		"  -j, --threads N        BLAS threads (default: OpenBLAS's choice)\n"
+		"  -j, --threads N        threads (default: all cores, or OPENBLAS_NUM_THREADS for "
+		"BLAS)\n"
 		"  -o, --output FILE      write the stream to FILE instead of stdout\n"
 		"  -q, --quiet            no messages but errors\n"
 		"  -v, --verbose          timings and details\n"
@@ -206,6 +208,8 @@ int main(int argc, char **argv)
 	if (note[0])
 		rl_note("%s", note);
 	rl_blas_threads(o.threads);
+	if (o.threads)
+		rl_par_set_threads(o.threads);
 
 	rl_model m;
 	int rc = rl_model_open(&m, o.model, RL_MODEL_READ);
@@ -298,7 +302,10 @@ int main(int argc, char **argv)
 	rl_info("%" PRIu64 " gradient values for layers 0..%d in %.2f s (forward %.2f, backward "
 		"%.2f)",
 		written, L - 1, rl_now() - t0, e.t_forward, e.t_backward);
-	rl_note("weights widened in %.2f s; peak RSS %.2f GiB; OpenBLAS core %s", e.t_load,
+	double t = rl_now() - t0;
+	rl_note("GEMM %.1f GFLOP, %.1f GFLOP/s over the whole run; weights widened in %.2f s; "
+		"peak RSS %.2f GiB; OpenBLAS core %s",
+		rl_gemm_flops() / 1e9, rl_gemm_flops() / 1e9 / t, e.t_load,
 		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
 	rl_grad_end(&g);
 	rl_engine_free(&e);

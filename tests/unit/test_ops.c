@@ -8,6 +8,7 @@
 #include "check.h"
 #include "error.h"
 #include "ops.h"
+#include "par.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -406,10 +407,86 @@ static void test_cos(void)
 	free(m), free(d), free(dm);
 }
 
+/* the parallel paths (rows split over threads) against the naive loops */
+static size_t par_hits[1000];
+
+static void par_mark(void *ctx, size_t i0, size_t i1)
+{
+	(void)ctx;
+	for (size_t i = i0; i < i1; i++)
+		par_hits[i]++;
+}
+
+static void test_parallel(void)
+{
+	for (int th = 1; th <= 5; th++) {
+		rl_par_set_threads(th);
+		for (size_t n = 0; n < 1000; n += 37) {
+			memset(par_hits, 0, sizeof par_hits);
+			rl_par_for(n, 3, par_mark, NULL);
+			size_t bad = 0;
+			for (size_t i = 0; i < 1000; i++)
+				bad += par_hits[i] != (i < n);
+			CHECKF(bad == 0, "rl_par_for(%zu) with %d threads: %zu items wrong", n, th,
+			       bad);
+		}
+	}
+	rl_par_set_threads(3);
+	int T = 301, C = 40, F = 33;
+	float *x = rand_buf((size_t)T * C, 2), *w = rand_buf(C, 1), *y1 = zeros((size_t)T * C),
+	      *y2 = zeros((size_t)T * C), r1[301], r2[301];
+	rl_rmsnorm_forward(y1, r1, x, w, T, C, 1e-6f, 0);
+	rl_rmsnorm_forward_naive(y2, r2, x, w, T, C, 1e-6f, 0);
+	check_close("parallel rmsnorm", y1, y2, (size_t)T * C, 1e-6, 1e-6);
+	float *dx1 = zeros((size_t)T * C), *dx2 = zeros((size_t)T * C), *dw1 = zeros(C),
+	      *dw2 = zeros(C);
+	rl_rmsnorm_backward(dx1, dw1, y2, x, w, r1, T, C, 0);
+	rl_rmsnorm_backward_naive(dx2, dw2, y2, x, w, r2, T, C, 0);
+	check_close("parallel rmsnorm dx", dx1, dx2, (size_t)T * C, 1e-5, 1e-5);
+	check_close("parallel rmsnorm dw", dw1, dw2, C, 1e-4, 1e-5);
+	float *gu = rand_buf((size_t)T * 2 * F, 3), *h1 = zeros((size_t)T * F),
+	      *h2 = zeros((size_t)T * F);
+	rl_glu_forward(h1, gu, T, F, RL_ACT_SILU);
+	rl_glu_forward_naive(h2, gu, T, F, RL_ACT_SILU);
+	check_close("parallel glu", h1, h2, (size_t)T * F, 1e-6, 1e-5);
+	float *d1 = zeros((size_t)T * 2 * F), *d2 = zeros((size_t)T * 2 * F);
+	rl_glu_backward(d1, h2, gu, T, F, RL_ACT_GELU_TANH);
+	rl_glu_backward_naive(d2, h2, gu, T, F, RL_ACT_GELU_TANH);
+	check_close("parallel glu backward", d1, d2, (size_t)T * 2 * F, 1e-6, 1e-5);
+	/* in place, as the layer backward uses it */
+	rl_glu_backward(gu, h2, gu, T, F, RL_ACT_GELU_TANH);
+	check_close("glu backward in place", gu, d2, (size_t)T * 2 * F, 1e-6, 1e-5);
+	rl_config c;
+	memset(&c, 0, sizeof c);
+	c.head_dim = 8;
+	c.rope_theta = 10000;
+	rl_rope r;
+	REQUIRE(rl_rope_init(&r, &c, T) == RL_OK);
+	int *pos = malloc((size_t)T * sizeof *pos);
+	REQUIRE(pos);
+	for (int t = 0; t < T; t++)
+		pos[t] = t;
+	memcpy(y1, x, (size_t)T * C * sizeof(float));
+	memcpy(y2, x, (size_t)T * C * sizeof(float));
+	rl_rope_forward(y1, C, pos, T, 5, &r);
+	rl_rope_forward_naive(y2, C, pos, T, 5, &r);
+	check_close("parallel rope", y1, y2, (size_t)T * C, 1e-5, 1e-5);
+	memcpy(y2, x, (size_t)T * C * sizeof(float));
+	rl_add_inplace(y2, x, (size_t)T * C);
+	for (size_t i = 0; i < (size_t)T * C; i++)
+		y1[i] = 2 * x[i];
+	check_close("add in place", y2, y1, (size_t)T * C, 0, 0);
+	rl_rope_free(&r);
+	free(pos), free(x), free(w), free(y1), free(y2), free(dx1), free(dx2), free(dw1), free(dw2);
+	free(gu), free(h1), free(h2), free(d1), free(d2);
+	rl_par_set_threads(0);
+}
+
 int main(void)
 {
 	char note[128];
 	rl_blas_setup(note, sizeof note);
+	test_parallel();
 	test_gemm();
 	test_linear();
 	test_rmsnorm();
