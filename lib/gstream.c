@@ -5,18 +5,6 @@
 #include "error.h"
 #include "gstream.h"
 
-void rl_pack_model_map(msgpack_packer *pk, const char *key, const rl_model *m)
-{
-	char id[17];
-	rl_model_shape_id(m, id);
-	rl_pack_str(pk, key);
-	msgpack_pack_map(pk, 4);
-	rl_pack_kv_str(pk, "shape_id", id);
-	rl_pack_kv_str(pk, "arch", m->cfg.architecture);
-	rl_pack_kv_int(pk, "n_layers", m->cfg.n_layers);
-	rl_pack_kv_str(pk, "path", m->dir);
-}
-
 /* Optional string (NUL-terminated copy, "" when absent). */
 static int opt_str(const msgpack_object *map, const char *key, const char *what, char *buf,
 		   size_t cap)
@@ -141,17 +129,11 @@ int rl_gadd_open(rl_gadd **out, const char *path, const rl_model *m, int L)
 		return rc;
 	}
 	snprintf(a->path, sizeof a->path, "%s", rl_sr_path(a->r));
-	char what[1100], id[17], want[17];
+	char what[1100];
 	snprintf(what, sizeof what, "'%s' header", a->path);
-	const msgpack_object *h = rl_sr_header(a->r), *mm = rl_obj_get(h, "model");
+	const msgpack_object *h = rl_sr_header(a->r);
 	int layer_end = 0;
-	rl_model_shape_id(m, want);
-	if (!mm || mm->type != MSGPACK_OBJECT_MAP)
-		rc = rl_error(RL_EDATA, "%s: no \"model\" map", what);
-	else if (!(rc = opt_str(mm, "shape_id", what, id, sizeof id)) && strcmp(id, want) != 0)
-		rc = rl_error(RL_EDATA,
-			      "'%s': a gradient for another model shape (shape_id %s, '%s' has %s)",
-			      a->path, id[0] ? id : "none", m->dir, want);
+	rc = rl_sr_check_model(a->r, "model", m);
 	if (!rc)
 		rc = int_in(h, "layer_end", what, 1, 1 << 20, &layer_end);
 	if (!rc && layer_end != L)

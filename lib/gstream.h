@@ -20,10 +20,11 @@
  *           q, k, v, o, gate, up, down within a layer (each weight before its
  *           bias). Readers must accept any order.
  *
- * Pairing rules: a direction fits a model with the same architecture, layer
- * count and hidden size (a fine-tune saved in another dtype has another
- * shape_id but the same hidden space); a gradient stream given to --add must
- * come from a model with the same shape_id and the same layer_end.
+ * Headers carry the model identity of stream.h (rl_pack_kv_model). Pairing
+ * rules: a direction fits a model with the same architecture, layer count and
+ * hidden size (a fine-tune saved in another dtype has another shape_id but the
+ * same hidden space); a gradient stream given to --add must come from a model
+ * with the same shape_id (rl_sr_check_model) and the same layer_end.
  */
 #ifndef RL_GSTREAM_H
 #define RL_GSTREAM_H
@@ -32,9 +33,6 @@
 
 #include "model.h"
 #include "stream.h"
-
-/* Packs "key": {"shape_id", "arch", "n_layers", "path"} for m. */
-void rl_pack_model_map(msgpack_packer *pk, const char *key, const rl_model *m);
 
 typedef struct rl_direction {
 	int layer_end;

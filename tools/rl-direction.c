@@ -173,7 +173,7 @@ static int write_stream(const struct opts *o, const rl_model *m, const rl_prompt
 		return rc;
 	rl_sw_header_begin(w, 6);
 	msgpack_packer *pk = rl_sw_packer(w);
-	rl_pack_model_map(pk, "model", m);
+	rl_pack_kv_model(pk, "model", m);
 	rl_pack_kv_int(pk, "layer_end", o->layer_end);
 	rl_pack_kv_int(pk, "n_prompts", p->n);
 	rl_pack_kv_str(pk, "prompts", p->path);

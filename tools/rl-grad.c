@@ -183,7 +183,7 @@ static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const
 {
 	rl_sw_header_begin(w, 7);
 	msgpack_packer *pk = rl_sw_packer(w);
-	rl_pack_model_map(pk, "model", m);
+	rl_pack_kv_model(pk, "model", m);
 	rl_pack_kv_int(pk, "layer_end", d->layer_end);
 	rl_pack_kv_int(pk, "batch_size", o->batch);
 	rl_pack_kv_int(pk, "n_prompts", p->n);

@@ -35,7 +35,7 @@ stderr_has "a direction for GemmaForCausalLM"
 rl-direction -q -m "$F/engine/mistral_f32/model" -p "$F/engine/mistral_f32/dir.jsonl" -L 2 -o md.rls
 rl-grad -q -m "$F/engine/mistral_f32/model" -p "$F/engine/mistral_f32/grad.jsonl" -d md.rls -o mg.rls
 must_fail 3 rl-grad -m work -p harmful.jsonl -d dh.rls --add mg.rls
-stderr_has "a gradient for another model shape"
+stderr_has "was made for model"
 rl-direction -q -m aligned -p harmful.jsonl -L 1 -o dh1.rls
 rl-grad -q -m work -p harmful.jsonl -d dh1.rls -o g1L1.rls
 must_fail 3 rl-grad -m work -p harmful.jsonl -d dh.rls --add g1L1.rls
