@@ -702,6 +702,7 @@ struct rl_sr {
 	int tndim;
 	int64_t tshape[RL_MAX_DIMS];
 	uint64_t tnumel, tnext;
+	char tshown[256]; /* tname as messages show it */
 	char where[RL_MAX_NAME + 600];
 	char *hwhere; /* "'path' header" */
 };
@@ -1290,12 +1291,12 @@ static int sr_chunk_order(rl_sr *r)
 					"%s: tensor '%s' starts inside tensor '%s' (%" PRIu64
 					" of %" PRIu64 " elements)",
 					r->where, show(sb, sizeof sb, c->name, strlen(c->name)),
-					r->tname, r->tnext, r->tnumel);
+					r->tshown, r->tnext, r->tnumel);
 		if (c->offset != r->tnext)
 			return rl_error(RL_EDATA,
 					"%s: tensor '%s' chunk at element %" PRIu64
 					", expected %" PRIu64,
-					r->where, r->tname, c->offset, r->tnext);
+					r->where, r->tshown, c->offset, r->tnext);
 	} else if (c->offset != 0) {
 		return rl_error(RL_EDATA, "%s: tensor '%s' starts at element %" PRIu64 ", not 0",
 				r->where, show(sb, sizeof sb, c->name, strlen(c->name)), c->offset);
@@ -1303,6 +1304,7 @@ static int sr_chunk_order(rl_sr *r)
 	r->in_tensor = c->offset + c->count < c->numel;
 	if (r->in_tensor) {
 		memcpy(r->tname, c->name, sizeof r->tname);
+		show(r->tshown, sizeof r->tshown, c->name, strlen(c->name));
 		r->tdtype = c->dtype;
 		r->tndim = c->ndim;
 		memcpy(r->tshape, c->shape, sizeof r->tshape);
@@ -1371,7 +1373,7 @@ static int sr_end(rl_sr *r, size_t size)
 		return rl_error(RL_EDATA,
 				"'%s': corrupt stream: it ends inside tensor '%s' (%" PRIu64
 				" of %" PRIu64 " elements)",
-				r->path, r->tname, r->tnext, r->tnumel);
+				r->path, r->tshown, r->tnext, r->tnumel);
 	rc = sr_fill(r, 1);
 	if (rc == 0)
 		return rl_error(RL_EDATA,
@@ -1418,7 +1420,7 @@ static int sr_next(rl_sr *r, const msgpack_object **rec)
 		return rl_error(RL_EDATA,
 				"%s: record inside tensor '%s' (%" PRIu64 " of %" PRIu64
 				" elements)",
-				r->where, r->tname, r->tnext, r->tnumel);
+				r->where, r->tshown, r->tnext, r->tnumel);
 	}
 	XXH64_update(&r->xx, p, size);
 	r->pos += size;
@@ -1627,28 +1629,30 @@ int rl_chunk_parse(const msgpack_object *rec, const char *what, rl_chunk *c)
 		return rl_error(RL_EDATA, "%s: bad tensor name '%s'", what,
 				show(sb, sizeof sb, s, len));
 	memcpy(c->name, s, len);
+	char nb[256]; /* the name as messages show it */
+	show(nb, sizeof nb, s, len);
 	if ((rc = rl_obj_str(rec, "dtype", what, &s, &len)))
 		return rc;
 	if (rl_dtype_parse(s, len, &c->dtype))
-		return rl_error(RL_EDATA, "%s: tensor '%s': unknown dtype '%s'", what, c->name,
+		return rl_error(RL_EDATA, "%s: tensor '%s': unknown dtype '%s'", what, nb,
 				show(sb, sizeof sb, s, len));
 	const msgpack_object *sh = rl_obj_get(rec, "shape");
 	if (!sh || sh->type != MSGPACK_OBJECT_ARRAY)
-		return rl_error(RL_EDATA, "%s: tensor '%s': 'shape' is %s, not an array", what,
-				c->name, sh ? type_name(sh->type) : "missing");
+		return rl_error(RL_EDATA, "%s: tensor '%s': 'shape' is %s, not an array", what, nb,
+				sh ? type_name(sh->type) : "missing");
 	if (sh->via.array.size > RL_MAX_DIMS)
 		return rl_error(RL_EDATA, "%s: tensor '%s' has %u dimensions (at most %d)", what,
-				c->name, sh->via.array.size, RL_MAX_DIMS);
+				nb, sh->via.array.size, RL_MAX_DIMS);
 	c->ndim = (int)sh->via.array.size;
 	for (int i = 0; i < c->ndim; i++) {
 		const msgpack_object *d = &sh->via.array.ptr[i];
 		if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 > (uint64_t)INT64_MAX)
 			return rl_error(RL_EDATA, "%s: tensor '%s': bad dimension %d in 'shape'",
-					what, c->name, i);
+					what, nb, i);
 		c->shape[i] = (int64_t)d->via.u64;
 	}
 	if (shape_numel(c->ndim, c->shape, &c->numel))
-		return rl_error(RL_EDATA, "%s: tensor '%s': shape %s overflows", what, c->name,
+		return rl_error(RL_EDATA, "%s: tensor '%s': shape %s overflows", what, nb,
 				show_shape(sb, sizeof sb, c->ndim, c->shape));
 	const void *data;
 	size_t nbytes;
@@ -1660,21 +1664,21 @@ int rl_chunk_parse(const msgpack_object *rec, const char *what, rl_chunk *c)
 		return rl_error(RL_EDATA,
 				"%s: tensor '%s': elements [%" PRIu64 ", %" PRIu64 "+%" PRIu64
 				") go past its %" PRIu64 " elements (shape %s)",
-				what, c->name, c->offset, c->offset, c->count, c->numel,
+				what, nb, c->offset, c->offset, c->count, c->numel,
 				show_shape(sb, sizeof sb, c->ndim, c->shape));
 	if (c->count == 0 && c->numel != 0)
-		return rl_error(RL_EDATA, "%s: tensor '%s': empty chunk", what, c->name);
+		return rl_error(RL_EDATA, "%s: tensor '%s': empty chunk", what, nb);
 	uint64_t esize = rl_dtype_size(c->dtype);
 	if (c->count > RL_CHUNK_BYTES / esize)
 		return rl_error(RL_EDATA,
 				"%s: tensor '%s': chunk of %" PRIu64
 				" elements is over the %u-byte chunk limit",
-				what, c->name, c->count, (unsigned)RL_CHUNK_BYTES);
+				what, nb, c->count, (unsigned)RL_CHUNK_BYTES);
 	if ((uint64_t)nbytes != c->count * esize)
 		return rl_error(RL_EDATA,
 				"%s: tensor '%s': %zu payload bytes for %" PRIu64
 				" %s elements (want %" PRIu64 ")",
-				what, c->name, nbytes, c->count, rl_dtype_name(c->dtype),
+				what, nb, nbytes, c->count, rl_dtype_name(c->dtype),
 				c->count * esize);
 	c->data = data;
 	return 0;

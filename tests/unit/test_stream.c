@@ -685,6 +685,9 @@ static void test_chunks(void)
 		{10, "'x.rls' record 1 (tensor): tensor 'w': bad dimension 0 in 'shape'"},
 		{11, "'x.rls' record 1 (tensor): key 'count' is missing"},
 		{12, "'x.rls' record 1 (tensor): tensor 'w' has 9 dimensions (at most 8)"},
+		/* names from the stream are escaped: messages stay one line (found by fuzzing) */
+		{13, "'x.rls' record 1 (tensor): tensor 'a\\x0ab\\x1b': unknown dtype 'F33'"},
+		{14, "'x.rls' record 2 (tensor): tensor 'a\\x0a' chunk at element 3, expected 2"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		craft c;
@@ -738,6 +741,13 @@ static void test_chunks(void)
 			rl_pack_kv_uint(&c.pk, "offset", 0);
 			rl_pack_kv_bin(&c.pk, "data", "abcd", 4);
 			c.nrec++;
+			break;
+		case 13:
+			pack_chunk(&c, "a\nb\x1b", "F33", 1, s4, 0, 4, 16);
+			break;
+		case 14:
+			pack_chunk(&c, "a\n", "F32", 1, s4, 0, 2, 8);
+			pack_chunk(&c, "a\n", "F32", 1, s4, 3, 1, 4);
 			break;
 		case 12: {
 			uint64_t s9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
