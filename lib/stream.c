@@ -15,9 +15,12 @@
  *    So memory is bounded by RL_MAX_RECORD plus the zone for RL_MAX_OBJECTS
  *    objects, whatever the input claims, and a hostile length is refused
  *    before anything is allocated for it.
- * 3. Reads ask for what the current record still needs (at least 256 KiB), so
- *    a big chunk record leaves little behind to move when the buffer is
- *    compacted for the next one.
+ * 3. Reads ask for what the current record still needs (at least 256 KiB, at
+ *    most 1 MiB a call), so a big chunk record leaves little behind to move
+ *    when the buffer is compacted for the next one, and a big record's bytes
+ *    are hashed as each read brings them in, while they are in cache (the
+ *    writer likewise hashes each 256 KiB slice of a payload just before
+ *    writing it).
  * 4. The checksum covers the exact bytes before the end record: the header
  *    and each data record are hashed once they parse; the end record is not.
  */
@@ -47,6 +50,9 @@
 #define WBUF (1u << 20)	    /* writer buffer */
 #define WDIRECT (64u << 10) /* writes this long bypass the writer buffer */
 #define RCHUNK (256u << 10) /* smallest read(2) the reader asks for */
+#define SLICE (256u << 10)  /* hashing interleaved with I/O in slices this big */
+#define RSLICE (1u << 20)   /* largest read(2) */
+#define EAGER (64u << 10)   /* records needing more are hashed as they arrive */
 
 /* Renders n untrusted bytes for a one-line message: printable ASCII kept,
  * anything else as \xNN, cut after 48 characters. */
@@ -342,10 +348,21 @@ static int sw_write(void *data, const char *p, size_t n)
 		return 0;
 	if (wc_feed(w, (const uint8_t *)p, n))
 		return -1;
+	if (n >= WDIRECT) {
+		/* hash each slice just before writing it, while it is in cache */
+		if (sw_flush(w))
+			return -1;
+		for (size_t o = 0; o < n; o += SLICE) {
+			size_t k = n - o < SLICE ? n - o : SLICE;
+			if (w->hashing)
+				XXH64_update(&w->xx, p + o, k);
+			if (write_all(w, p + o, k))
+				return -1;
+		}
+		return 0;
+	}
 	if (w->hashing)
 		XXH64_update(&w->xx, p, n);
-	if (n >= WDIRECT)
-		return (sw_flush(w) || write_all(w, p, n)) ? -1 : 0;
 	if (n > WBUF - w->used && sw_flush(w))
 		return -1;
 	memcpy(w->buf + w->used, p, n);
@@ -682,6 +699,11 @@ struct rl_sr {
 	int eof;
 	uint64_t base; /* stream offset of buf[0] */
 	XXH64_state_t xx;
+	/* A big record is hashed as its bytes arrive (still in cache) rather
+	 * than once it is whole: xx covers the stream up to hashed_to, which
+	 * eager reads advance up to eager_limit (stream offsets). An end record
+	 * is never big, so this never hashes one it should not. */
+	uint64_t hashed_to, eager_limit;
 	msgpack_zone zone;
 	int zone_ok;
 	msgpack_object obj;
@@ -748,6 +770,8 @@ static int sr_fill(rl_sr *r, size_t need)
 			want = RCHUNK;
 		if (want > room)
 			want = room;
+		if (want > RSLICE)
+			want = RSLICE;
 		ssize_t k = read(r->fd, r->buf + r->len, want);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -757,6 +781,14 @@ static int sr_fill(rl_sr *r, size_t need)
 		if (k == 0)
 			r->eof = 1;
 		r->len += (size_t)k;
+		uint64_t upto = r->base + r->len;
+		if (upto > r->eager_limit)
+			upto = r->eager_limit;
+		if (upto > r->hashed_to) {
+			XXH64_update(&r->xx, r->buf + (r->hashed_to - r->base),
+				     (size_t)(upto - r->hashed_to));
+			r->hashed_to = upto;
+		}
 	}
 	return 0;
 }
@@ -937,6 +969,8 @@ static int sr_read_raw(rl_sr *r, size_t *size, const char *ctx)
 {
 	skim s = {0};
 	char why[256];
+	r->hashed_to = r->base + r->pos;
+	r->eager_limit = 0;
 	for (;;) {
 		size_t need;
 		int st = skim_run(&s, r->buf + r->pos, r->len - r->pos, r->base + r->pos, &need,
@@ -948,6 +982,8 @@ static int sr_read_raw(rl_sr *r, size_t *size, const char *ctx)
 		if (st == SK_BAD)
 			return rl_error(RL_EDATA, "'%s': corrupt stream: %s: %s", r->path, ctx,
 					why);
+		if (need > EAGER && !r->mem)
+			r->eager_limit = r->base + r->pos + need;
 		int rc = sr_fill(r, need);
 		if (rc == 1) {
 			if (r->len == r->pos)
@@ -960,6 +996,16 @@ static int sr_read_raw(rl_sr *r, size_t *size, const char *ctx)
 		if (rc)
 			return rc;
 	}
+}
+
+/* Hashes the rest of the accepted record of size bytes at buf+pos. */
+static void sr_hash_record(rl_sr *r, size_t size)
+{
+	uint64_t end = r->base + r->pos + size;
+	if (end > r->hashed_to)
+		XXH64_update(&r->xx, r->buf + (r->hashed_to - r->base),
+			     (size_t)(end - r->hashed_to));
+	r->hashed_to = end;
 }
 
 /* Unpacks size bytes at p into o using zone z (cleared first). */
@@ -1127,7 +1173,7 @@ static int sr_header(rl_sr *r, const char *want_kind)
 	if (want_kind && strcmp(r->kind, want_kind))
 		return rl_error(RL_EDATA, "'%s' is a %s stream, expected %s", r->path,
 				show(sb, sizeof sb, k->ptr, k->size), want_kind);
-	XXH64_update(&r->xx, r->buf + r->pos, size);
+	sr_hash_record(r, size);
 	r->recsize = size;
 	r->pos += size;
 	return 0;
@@ -1422,7 +1468,7 @@ static int sr_next(rl_sr *r, const msgpack_object **rec)
 				" elements)",
 				r->where, r->tshown, r->tnext, r->tnumel);
 	}
-	XXH64_update(&r->xx, p, size);
+	sr_hash_record(r, size);
 	r->pos += size;
 	r->recsize = size;
 	r->count++;
