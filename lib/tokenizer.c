@@ -452,27 +452,266 @@ static int add_post(rl_tokenizer *t, const cJSON *o)
 	return rc;
 }
 
-/* ---- model ------------------------------------------------------------------------ */
-static int load_vocab(rl_tokenizer *t, const cJSON *vocab)
+/* ---- a JSON scanner for model.vocab and model.merges --------------------------------
+ * These two hold up to a million entries (Gemma: 262k tokens, 515k merges); read
+ * straight from the text they never become a cJSON tree, which would cost a
+ * malloc per node. Every other part of the file is small and goes through cJSON.
+ * The scanner is strict where it reads (strings, integers, the two containers)
+ * and only balances brackets where it skips. */
+typedef struct js {
+	const char *p, *end, *base, *name;
+} js;
+
+typedef struct js_span {
+	const char *p;
+	size_t n;
+} js_span;
+
+static int js_err(const js *j, const char *what)
 {
-	const cJSON *x;
-	if (!cJSON_IsObject(vocab))
-		return rl_error(RL_EDATA, "'%s': model has no vocab object", t->name);
-	int32_t max = -1;
-	cJSON_ArrayForEach(x, vocab)
-	{
-		long long id;
-		if (!jint(x, 0, INT32_MAX - 2, &id))
-			return rl_error(RL_EDATA, "'%s': vocab entry '%.60s' has no valid id",
-					t->name, x->string ? x->string : "");
-		if (tk_map_put(&t->vocab, x->string, strlen(x->string), (int32_t)id, 1))
-			return RL_ESYS;
-		if (id > max)
-			max = (int32_t)id;
+	long line = 1;
+	for (const char *q = j->base; q < j->p && q < j->end; q++)
+		line += *q == '\n';
+	return rl_error(RL_EDATA, "'%s': malformed JSON near line %ld: %s", j->name, line, what);
+}
+
+static void js_ws(js *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t'))
+		j->p++;
+}
+
+static int js_lit(js *j, char c)
+{
+	js_ws(j);
+	if (j->p >= j->end || *j->p != c)
+		return 0;
+	j->p++;
+	return 1;
+}
+
+static int js_hex4(const char *p, uint32_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return 0;
+		*v = *v << 4 | (uint32_t)d;
 	}
-	if (max < 0)
+	return 1;
+}
+
+/* Reads a string into out (decoded, not NUL-safe for C strings: use out->n). */
+static int js_string(js *j, tk_buf *out)
+{
+	out->n = 0;
+	if (!js_lit(j, '"'))
+		return js_err(j, "expected a string");
+	for (;;) {
+		const char *q = j->p;
+		while (q < j->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+			q++;
+		if (tk_buf_add(out, j->p, (size_t)(q - j->p)))
+			return RL_ESYS;
+		j->p = q;
+		if (q >= j->end || (unsigned char)*q < 0x20)
+			return js_err(j, "unterminated string");
+		if (*q == '"') {
+			j->p++;
+			return RL_OK;
+		}
+		if (j->end - q < 2)
+			return js_err(j, "bad escape");
+		char e = q[1], c;
+		j->p = q + 2;
+		switch (e) {
+		case '"':
+		case '\\':
+		case '/':
+			c = e;
+			break;
+		case 'b':
+			c = '\b';
+			break;
+		case 'f':
+			c = '\f';
+			break;
+		case 'n':
+			c = '\n';
+			break;
+		case 'r':
+			c = '\r';
+			break;
+		case 't':
+			c = '\t';
+			break;
+		case 'u': {
+			uint32_t cp, lo;
+			if (j->end - j->p < 4 || !js_hex4(j->p, &cp))
+				return js_err(j, "bad \\u escape");
+			j->p += 4;
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' ||
+				    !js_hex4(j->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+					return js_err(j, "lone surrogate in \\u escape");
+				j->p += 6;
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+				return js_err(j, "lone surrogate in \\u escape");
+			}
+			char u[4];
+			if (tk_buf_add(out, u, (size_t)tk_utf8_put(u, cp)))
+				return RL_ESYS;
+			continue;
+		}
+		default:
+			return js_err(j, "bad escape");
+		}
+		if (tk_buf_add(out, &c, 1))
+			return RL_ESYS;
+	}
+}
+
+/* An integer written as digits (optionally with a zero fraction, "5.0"). */
+static int js_int(js *j, long long lo, long long hi, long long *v)
+{
+	js_ws(j);
+	const char *q = j->p;
+	int neg = q < j->end && *q == '-';
+	q += neg;
+	long long x = 0;
+	int nd = 0;
+	while (q < j->end && *q >= '0' && *q <= '9' && nd < 18) {
+		x = x * 10 + (*q++ - '0');
+		nd++;
+	}
+	if (q < j->end && *q == '.') {
+		q++;
+		while (q < j->end && *q == '0')
+			q++;
+	}
+	if (!nd ||
+	    (q < j->end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E')))
+		return js_err(j, "expected an integer id");
+	x = neg ? -x : x;
+	if (x < lo || x > hi)
+		return js_err(j, "id out of range");
+	j->p = q;
+	*v = x;
+	return RL_OK;
+}
+
+/* Skips a string without decoding it. */
+static int js_skip_string(js *j)
+{
+	const char *q = j->p + 1;
+	while (q < j->end && *q != '"') {
+		if ((unsigned char)*q < 0x20)
+			break;
+		q += *q == '\\' ? 2 : 1;
+	}
+	if (q >= j->end || *q != '"')
+		return js_err(j, "unterminated string");
+	j->p = q + 1;
+	return RL_OK;
+}
+
+/* Skips one value (strings scanned exactly, containers by bracket balance). */
+static int js_skip(js *j)
+{
+	int depth = 0, rc;
+	do {
+		js_ws(j);
+		if (j->p >= j->end)
+			return js_err(j, "unexpected end");
+		char c = *j->p;
+		if (c == '"') {
+			if ((rc = js_skip_string(j)))
+				return rc;
+		} else if (c == '{' || c == '[') {
+			depth++;
+			j->p++;
+		} else if (c == '}' || c == ']') {
+			if (--depth < 0)
+				return js_err(j, "unbalanced brackets");
+			j->p++;
+		} else {
+			j->p++;
+			while (j->p < j->end && !strchr(",:]} \t\r\n\"{[", *j->p))
+				j->p++;
+		}
+		if (depth > 0) {
+			js_ws(j);
+			while (j->p < j->end && (*j->p == ',' || *j->p == ':')) {
+				j->p++;
+				js_ws(j);
+			}
+		}
+	} while (depth > 0);
+	return RL_OK;
+}
+
+/* Iterates the members of an object: calls fn(key, value span) for each. */
+typedef int (*js_member_fn)(void *ctx, js *j, const tk_buf *key);
+
+static int js_object(js *j, void *ctx, js_member_fn fn)
+{
+	tk_buf key = {0};
+	int rc = RL_OK;
+	if (!js_lit(j, '{'))
+		return js_err(j, "expected an object");
+	if (js_lit(j, '}'))
+		return RL_OK;
+	for (;;) {
+		if ((rc = js_string(j, &key)))
+			break;
+		if (!js_lit(j, ':')) {
+			rc = js_err(j, "expected ':'");
+			break;
+		}
+		js_ws(j);
+		if ((rc = fn(ctx, j, &key)))
+			break;
+		if (js_lit(j, ','))
+			continue;
+		if (!js_lit(j, '}'))
+			rc = js_err(j, "expected ',' or '}'");
+		break;
+	}
+	tk_buf_free(&key);
+	return rc;
+}
+
+/* ---- model ------------------------------------------------------------------------ */
+static int vocab_member(void *ctx, js *j, const tk_buf *key)
+{
+	rl_tokenizer *t = ctx;
+	long long id = 0;
+	int rc = js_int(j, 0, INT32_MAX - 2, &id);
+	if (rc)
+		return rl_error_prefix(rc, "vocab entry '%.60s'", key->p ? key->p : "");
+	if (tk_map_put(&t->vocab, key->p ? key->p : "", key->n, (int32_t)id, 1))
+		return RL_ESYS;
+	if (id >= t->n_ids)
+		t->n_ids = (int32_t)id + 1;
+	return RL_OK;
+}
+
+static int load_vocab(rl_tokenizer *t, js *j)
+{
+	if (!j->p)
+		return rl_error(RL_EDATA, "'%s': model has no vocab", t->name);
+	t->n_ids = 0;
+	int rc = js_object(j, t, vocab_member);
+	if (rc)
+		return rc;
+	if (t->n_ids == 0)
 		return rl_error(RL_EDATA, "'%s': empty vocabulary", t->name);
-	t->n_ids = max + 1;
 	t->id_ent = rl_malloc_array((size_t)t->n_ids, sizeof *t->id_ent);
 	if (!t->id_ent)
 		return RL_ESYS;
@@ -511,47 +750,91 @@ static int merge_ids(rl_tokenizer *t, const char *a, size_t al, const char *b, s
 	return tk_merge_put(t, ia, ib, (uint32_t)rank, id);
 }
 
-static int load_merges(rl_tokenizer *t, const cJSON *merges)
+/* Counts the elements of the array at j (without moving j). */
+static int js_count(js j, size_t *n)
 {
-	if (!cJSON_IsArray(merges))
+	*n = 0;
+	if (!js_lit(&j, '['))
+		return js_err(&j, "expected a list");
+	if (js_lit(&j, ']'))
+		return RL_OK;
+	for (;;) {
+		int rc = js_skip(&j);
+		if (rc)
+			return rc;
+		(*n)++;
+		if (js_lit(&j, ','))
+			continue;
+		if (!js_lit(&j, ']'))
+			return js_err(&j, "expected ',' or ']'");
+		return RL_OK;
+	}
+}
+
+static int load_merges(rl_tokenizer *t, js *j)
+{
+	size_t n;
+	int rc;
+	if (!j->p)
 		return rl_error(RL_EDATA, "'%s': BPE model has no merges list", t->name);
-	size_t n = (size_t)cJSON_GetArraySize(merges);
+	if ((rc = js_count(*j, &n)))
+		return rc;
 	if (n == 0)
 		return rl_error(RL_EDATA, "'%s': BPE model has an empty merges list", t->name);
-	int rc = tk_build_merges(t, n);
-	if (rc)
+	if ((rc = tk_build_merges(t, n)))
 		return rc;
-	tk_buf cat = {0};
+	tk_buf a = {0}, b = {0}, cat = {0};
 	size_t rank = 0;
-	const cJSON *x;
-	cJSON_ArrayForEach(x, merges)
-	{
-		if (cJSON_IsString(x)) {
-			const char *s = x->valuestring;
-			if (strncmp(s, "#version", 8) == 0)
-				continue;
-			const char *sp = strchr(s, ' ');
-			if (!sp || strchr(sp + 1, ' ')) {
-				rc = rl_error(RL_EDATA, "'%s': merge %zu ('%.60s') is not 'a b'",
-					      t->name, rank + 1, s);
+	js_lit(j, '[');
+	for (;;) {
+		js_ws(j);
+		if (j->p < j->end && *j->p == '"') {
+			if ((rc = js_string(j, &a)))
+				break;
+			if (!(a.n >= 8 && memcmp(a.p, "#version", 8) == 0)) {
+				const char *sp = a.p ? memchr(a.p, ' ', a.n) : NULL;
+				if (!sp || memchr(sp + 1, ' ', a.n - (size_t)(sp + 1 - a.p))) {
+					rc = rl_error(RL_EDATA,
+						      "'%s': merge %zu ('%.60s') is not 'a b'",
+						      t->name, rank + 1, a.p ? a.p : "");
+					break;
+				}
+				size_t al = (size_t)(sp - a.p);
+				if ((rc = merge_ids(t, a.p, al, sp + 1, a.n - al - 1, rank, &cat)))
+					break;
+				rank++;
+			}
+		} else if (js_lit(j, '[')) {
+			if ((rc = js_string(j, &a)))
+				break;
+			if (!js_lit(j, ',')) {
+				rc = js_err(j, "a merge pair needs two strings");
 				break;
 			}
-			rc = merge_ids(t, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), rank, &cat);
-		} else if (cJSON_IsArray(x) && cJSON_GetArraySize(x) == 2 &&
-			   cJSON_IsString(cJSON_GetArrayItem(x, 0)) &&
-			   cJSON_IsString(cJSON_GetArrayItem(x, 1))) {
-			const char *a = cJSON_GetArrayItem(x, 0)->valuestring;
-			const char *b = cJSON_GetArrayItem(x, 1)->valuestring;
-			rc = merge_ids(t, a, strlen(a), b, strlen(b), rank, &cat);
+			if ((rc = js_string(j, &b)))
+				break;
+			if (!js_lit(j, ']')) {
+				rc = js_err(j, "a merge pair needs two strings");
+				break;
+			}
+			if ((rc = merge_ids(t, a.p ? a.p : "", a.n, b.p ? b.p : "", b.n, rank,
+					    &cat)))
+				break;
+			rank++;
 		} else {
 			rc = rl_error(RL_EDATA,
 				      "'%s': merge %zu is neither \"a b\" nor [\"a\", \"b\"]",
 				      t->name, rank + 1);
-		}
-		if (rc)
 			break;
-		rank++;
+		}
+		if (js_lit(j, ','))
+			continue;
+		if (!js_lit(j, ']'))
+			rc = js_err(j, "expected ',' or ']'");
+		break;
 	}
+	tk_buf_free(&a);
+	tk_buf_free(&b);
 	tk_buf_free(&cat);
 	if (!rc && rank == 0)
 		rc = rl_error(RL_EDATA, "'%s': BPE model has an empty merges list", t->name);
@@ -570,13 +853,13 @@ static int opt_text(const cJSON *m, const char *key, char **out, size_t *len)
 	return *out ? RL_OK : RL_ESYS;
 }
 
-static int load_model(rl_tokenizer *t, const cJSON *m)
+static int load_model(rl_tokenizer *t, const cJSON *m, js *vocab, js *merges)
 {
 	if (!cJSON_IsObject(m))
 		return rl_error(RL_EDATA, "'%s': no model object", t->name);
 	const char *type = jstr(m, "type");
 	if (!type)
-		type = jget(m, "merges") ? "BPE" : "(untyped)";
+		type = merges->p ? "BPE" : "(untyped)";
 	int rc;
 	if (strcmp(type, "BPE") == 0) {
 		t->model = MODEL_BPE;
@@ -591,8 +874,7 @@ static int load_model(rl_tokenizer *t, const cJSON *m)
 		t->byte_fallback = jbool(m, "byte_fallback", 0);
 		t->fuse_unk = jbool(m, "fuse_unk", 0);
 		t->ignore_merges = jbool(m, "ignore_merges", 0);
-		if ((rc = load_vocab(t, jget(m, "vocab"))) ||
-		    (rc = load_merges(t, jget(m, "merges"))))
+		if ((rc = load_vocab(t, vocab)) || (rc = load_merges(t, merges)))
 			return rc;
 		const char *unk = jstr(m, "unk_token");
 		if (unk) {
@@ -604,7 +886,7 @@ static int load_model(rl_tokenizer *t, const cJSON *m)
 	}
 	if (strcmp(type, "WordLevel") == 0) {
 		t->model = MODEL_WORDLEVEL;
-		if ((rc = load_vocab(t, jget(m, "vocab"))))
+		if ((rc = load_vocab(t, vocab)))
 			return rc;
 		const char *unk = jstr(m, "unk_token");
 		if (!unk)
@@ -941,12 +1223,80 @@ static int load_config(rl_tokenizer *t, const char *cfg_text, size_t len, const 
 }
 
 /* ---- loading ------------------------------------------------------------------------ */
-static int load_tokenizer(rl_tokenizer *t, const cJSON *root)
+static int load_parts(rl_tokenizer *t, const cJSON *root, js *vocab, js *merges);
+
+typedef struct top_ctx {
+	cJSON *root, *model;
+	js vocab, merges;
+} top_ctx;
+
+/* Parses the value at j with cJSON and adds it to obj under key. */
+static int add_parsed(cJSON *obj, js *j, const tk_buf *key)
+{
+	const char *start = j->p;
+	int rc = js_skip(j);
+	if (rc)
+		return rc;
+	cJSON *v = cJSON_ParseWithLength(start, (size_t)(j->p - start));
+	if (!v) {
+		j->p = start;
+		return js_err(j, "malformed value");
+	}
+	cJSON_AddItemToObject(obj, key->p ? key->p : "", v);
+	return RL_OK;
+}
+
+static int model_member(void *ctx, js *j, const tk_buf *key)
+{
+	top_ctx *c = ctx;
+	if (key->n == 5 && memcmp(key->p, "vocab", 5) == 0) {
+		c->vocab = *j;
+		return js_skip(j);
+	}
+	if (key->n == 6 && memcmp(key->p, "merges", 6) == 0) {
+		c->merges = *j;
+		return js_skip(j);
+	}
+	return add_parsed(c->model, j, key);
+}
+
+static int top_member(void *ctx, js *j, const tk_buf *key)
+{
+	top_ctx *c = ctx;
+	if (key->n == 5 && memcmp(key->p, "model", 5) == 0 && !c->model) {
+		c->model = cJSON_CreateObject();
+		if (!c->model || !cJSON_AddItemToObject(c->root, "model", c->model))
+			return rl_error(RL_ESYS, "out of memory");
+		return js_object(j, c, model_member);
+	}
+	return add_parsed(c->root, j, key);
+}
+
+static int load_tokenizer(rl_tokenizer *t, const char *json, size_t len)
 {
 	int rc;
-	if (!cJSON_IsObject(root))
-		return rl_error(RL_EDATA, "'%s': not a JSON object", t->name);
-	if ((rc = load_model(t, jget(root, "model"))))
+	top_ctx c = {0};
+	js j = {json, json + len, json, t->name};
+	if (!rl_utf8_valid(json, len))
+		return rl_error(RL_EDATA, "'%s': not valid UTF-8", t->name);
+	if (!(c.root = cJSON_CreateObject()))
+		return rl_error(RL_ESYS, "out of memory");
+	rc = js_object(&j, &c, top_member);
+	if (!rc) {
+		js_ws(&j);
+		if (j.p != j.end)
+			rc = js_err(&j, "trailing data after the JSON object");
+	}
+	if (!rc)
+		rc = load_parts(t, c.root, &c.vocab, &c.merges);
+	cJSON_Delete(c.root);
+	return rc;
+}
+
+static int load_parts(rl_tokenizer *t, const cJSON *root, js *vocab, js *merges)
+{
+	int rc;
+	if ((rc = load_model(t, jget(root, "model"), vocab, merges)))
 		return rc;
 	const cJSON *x;
 	if ((x = jget(root, "normalizer")) && (rc = add_norm(t, x)))
@@ -998,12 +1348,7 @@ int rl_tokenizer_load_mem(const char *json, size_t len, const char *config, size
 		rl_tokenizer_free(t);
 		return RL_ESYS;
 	}
-	cJSON *root;
-	int rc = parse_json(json, len, t->name, "tokenizer.json", &root);
-	if (!rc) {
-		rc = load_tokenizer(t, root);
-		cJSON_Delete(root);
-	}
+	int rc = load_tokenizer(t, json, len);
 	if (!rc && config)
 		rc = load_config(t, config, config_len, t->name);
 	if (!rc)

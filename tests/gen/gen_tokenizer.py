@@ -241,6 +241,10 @@ def write_jsonl(path, rows):
 
 
 def xz_copy(src, dst):
+    if os.path.exists(dst):
+        old = subprocess.run(["xz", "-dc", dst], check=True, stdout=subprocess.PIPE).stdout
+        if old == open(src, "rb").read():
+            return
     data = subprocess.run(["xz", "-9", "-T1", "-c", src], check=True, stdout=subprocess.PIPE).stdout
     with open(dst, "wb") as f:
         f.write(data)
@@ -304,7 +308,7 @@ def variants(src):
     """Real vocabularies with other pipeline parts, to cover options the five files lack."""
     v = {}
     m = "mistral_v01"
-    l3 = "llama3_2"
+    l3 = "qwen2_5"  # byte-level base (its merges load faster than Llama-3's pairs under ASan)
     metaspace = lambda scheme, split: {"type": "Metaspace", "replacement": "\u2581",
                                        "prepend_scheme": scheme, "split": split}
     sp_dec = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
@@ -413,11 +417,46 @@ JINJA = {
 
 PROMPTS = ["How do I bake bread?", "  Tell me a joke.  \n", "Wie geht's? 你好！", "Line one\nLine two",
            "What is <s> or <|im_start|>?"]
-ANSWER = "Sure! Here it is.\n"
+ANSWER = "Sure! Here it is."
+
+# The built-ins as ALGORITHM.md states them (lib/template.c holds the same table):
+# name -> (format with system, format without, default system, answer suffix, strip)
+BUILTINS = {
+    "llama-2": ("<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{prompt} [/INST]", "<s>[INST] {prompt} [/INST]",
+                LLAMA2_SYS, " {answer} </s>", False),
+    "llama-3": ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
+                "<|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
+                "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
+                "<|start_header_id|>assistant<|end_header_id|>\n\n", None, "{answer}<|eot_id|>", True),
+    "mistral": ("<s>[INST] {system}\n\n{prompt} [/INST]", "<s>[INST] {prompt} [/INST]", None, "{answer}</s>", False),
+    "mistral-tekken": ("<s>[INST]{system}\n\n{prompt}[/INST]", "<s>[INST]{prompt}[/INST]", None, "{answer}</s>", False),
+    "chatml": ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
+               "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n", "You are a helpful assistant.",
+               "{answer}<|im_end|>\n", False),
+    "qwen2.5": ("<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
+                "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
+                "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.", "{answer}<|im_end|>\n", False),
+    "gemma": ("<bos><start_of_turn>user\n{system}\n\n{prompt}<end_of_turn>\n<start_of_turn>model\n",
+              "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n", None,
+              "{answer}<end_of_turn>\n", True),
+}
+
+
+def ours(name, system, prompt, answer):
+    ws, wo, dflt, ans, strip = BUILTINS[name]
+    if system is None:
+        system = dflt
+    st = (lambda x: x.strip()) if strip else (lambda x: x)
+    fmt = ws if system else wo
+    text = fmt.replace("{system}", st(system or "")).replace("{prompt}", st(prompt)) if "{prompt}" not in (system or "") else None
+    assert text is not None
+    if answer is not None:
+        text += ans.replace("{answer}", st(answer))
+    return text
 
 
 def templates(src):
-    from transformers import AutoTokenizer
     from transformers.utils.chat_template_utils import render_jinja_template
     rows = []
 
@@ -426,9 +465,9 @@ def templates(src):
                                        add_generation_prompt=gen, bos_token=bos, eos_token=eos)
         return out[0]
 
-    # (builtin, tokenizer folder whose ids to check, jinja source, bos, eos, system cases)
+    # (built-in, tokenizer folder whose ids to check, Jinja source, bos, eos, system cases)
     cases = [
-        ("llama-2", "mistral_v01", JINJA["llama-2"], "<s>", "</s>", [LLAMA2_SYS, "Be brief."]),
+        ("llama-2", "mistral_v01", JINJA["llama-2"], "<s>", "</s>", [None, "Be brief.", ""]),
         ("mistral", "mistral_v01", JINJA["mistral"], "<s>", "</s>", [None]),
         ("llama-3", "llama3_2", JINJA["llama-3"], "<|begin_of_text|>", "<|eot_id|>", [None, "Be brief."]),
         ("chatml", "qwen2_5", JINJA["chatml"], "", "<|im_end|>", [None, "Be brief."]),
@@ -443,14 +482,28 @@ def templates(src):
             jinja = cfg["chat_template"]
         for system in systems:
             for p in PROMPTS:
-                msgs = ([{"role": "system", "content": system}] if system is not None else []) + \
-                       [{"role": "user", "content": p}]
-                text = render(jinja, msgs, True, bos, eos)
-                train = render(jinja, msgs + [{"role": "assistant", "content": ANSWER}], False, bos, eos)
-                rows.append({"template": name, "model": folder, "system": system, "prompt": p,
-                             "text": text, "ids": tok.encode(text, add_special_tokens=False).ids,
-                             "answer": ANSWER, "train_text": train,
-                             "train_ids": tok.encode(train, add_special_tokens=False).ids})
+                # The reference's Llama-2 (FastChat) always has a system prompt: give the
+                # Jinja template the same one explicitly.
+                jsys = BUILTINS[name][2] if system is None else system
+                msgs = ([{"role": "system", "content": jsys}] if jsys else []) + [{"role": "user", "content": p}]
+                jtext = render(jinja, msgs, True, bos, eos)
+                jtrain = render(jinja, msgs + [{"role": "assistant", "content": ANSWER}], False, bos, eos)
+                text, train = ours(name, system, p, None), ours(name, system, p, ANSWER)
+                row = {"template": name, "model": folder, "system": system, "prompt": p, "text": text,
+                       "ids": tok.encode(text, add_special_tokens=False).ids, "answer": ANSWER,
+                       "train_text": train, "train_ids": tok.encode(train, add_special_tokens=False).ids,
+                       "n_prompt": len(tok.encode(text, add_special_tokens=False).ids)}
+                if text != jtext or train != jtrain:
+                    # The deliberate differences: FastChat's Llama-2 does not strip the
+                    # prompt (the Llama-2-chat Jinja template does); NeMo's Jinja template
+                    # puts the system text into the last user turn only, so it drops it
+                    # from a training text (realign keeps it, as in the prompt).
+                    if name == "llama-2" and p != p.strip():
+                        row["jinja_differs"] = "llama-2 prompt not stripped (as FastChat)"
+                    else:
+                        assert name == "mistral-tekken" and system and text == jtext, (name, system, p)
+                        row["jinja_differs"] = "mistral-tekken training text keeps the system text"
+                rows.append(row)
     return rows
 
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chat.h"
 #include "check.h"
 #include "error.h"
 #include "jsonl.h"
@@ -132,8 +133,8 @@ static int check_one(const char *who, size_t i, const rl_tokenizer *t, const cha
 	if (rc || !ids_equal(&got, want_ids)) {
 		ok = 0;
 		if (bad_shown++ < 12) {
-			fprintf(stderr, "%s: string %zu ids differ (rc %d %s): '%.80s'\n", who, i, rc,
-				rc ? rl_errmsg() : "", s);
+			fprintf(stderr, "%s: string %zu ids differ (rc %d %s): '%.80s'\n", who, i,
+				rc, rc ? rl_errmsg() : "", s);
 			print_ids("got ", got.v, got.n);
 			size_t wn;
 			int32_t *w = json_ids(want_ids, &wn);
@@ -153,7 +154,9 @@ static int check_one(const char *who, size_t i, const rl_tokenizer *t, const cha
 		if (rc || strlen(want) != tl || memcmp(want, text, tl) != 0) {
 			ok = 0;
 			if (bad_shown++ < 12)
-				fprintf(stderr, "%s: string %zu decode(skip=%d) differs:\n    got  '%s'\n    want '%s'\n",
+				fprintf(stderr,
+					"%s: string %zu decode(skip=%d) differs:\n    got  '%s'\n  "
+					"  want '%s'\n",
 					who, i, skip, rc ? rl_errmsg() : text, want);
 		}
 		free(text);
@@ -168,6 +171,8 @@ static const char *jstr_or(const cJSON *o, const char *k, const char *dflt)
 	const cJSON *v = cJSON_GetObjectItem(o, k);
 	return cJSON_IsString(v) ? v->valuestring : dflt;
 }
+
+static void check_templates(const char *name, rl_tokenizer *t);
 
 static void check_real(const char *name, const corpus *c, const char *json, size_t len,
 		       const char *cfg, size_t clen)
@@ -194,8 +199,8 @@ static void check_real(const char *name, const corpus *c, const char *json, size
 		if (sp) {
 			rl_ids got = {0};
 			int rc = rl_tok_encode(t, s, c->len[i], RL_TOK_ADD_SPECIAL, &got);
-			CHECKF(rc == RL_OK && ids_equal(&got, sp), "%s: string %zu with special tokens",
-			       name, i);
+			CHECKF(rc == RL_OK && ids_equal(&got, sp),
+			       "%s: string %zu with special tokens", name, i);
 			rl_ids_free(&got);
 			nspecial++;
 		}
@@ -223,7 +228,9 @@ static void check_real(const char *name, const corpus *c, const char *json, size
 			if (rc || strlen(want) != tl || memcmp(want, text, tl) != 0) {
 				ok = 0;
 				if (bad_shown++ < 12) {
-					fprintf(stderr, "%s: decode case %zu (skip=%d) differs:\n    got  '%s'\n    want '%s'\n",
+					fprintf(stderr,
+						"%s: decode case %zu (skip=%d) differs:\n    got  "
+						"'%s'\n    want '%s'\n",
 						name, nd, skip, rc ? rl_errmsg() : text, want);
 					print_ids("ids", v, n);
 				}
@@ -240,17 +247,93 @@ static void check_real(const char *name, const corpus *c, const char *json, size
 	printf("%-13s vocab %7d  load %.2fs  %zu strings (%zu with specials) %.3fs  %zu/%zu ok, "
 	       "%zu/%zu decodes ok\n",
 	       name, rl_tok_n_vocab(t), t_load, i, nspecial, t_enc, good, i, dgood, nd);
+	check_templates(name, t);
+}
+
+/* Built-in templates against the goldens of templates.jsonl (Jinja-verified by the
+ * generator, except the documented differences), and detection from the model's
+ * own chat_template. Takes over t. */
+static void check_templates(const char *name, rl_tokenizer *t)
+{
+	static const struct {
+		const char *model, *detect;
+	} detect[] = {{"mistral_v01", NULL},
+		      {"llama3_2", "llama-3"},
+		      {"qwen2_5", "qwen2.5"},
+		      {"gemma3", "gemma"},
+		      {"mistral_nemo", "mistral-tekken"}};
+	for (size_t k = 0; k < sizeof detect / sizeof detect[0]; k++) {
+		if (strcmp(detect[k].model, name) != 0)
+			continue;
+		const char *got;
+		int rc = rl_template_detect(rl_tok_chat_template(t), &got);
+		if (detect[k].detect)
+			CHECKF(rc == RL_OK && got && strcmp(got, detect[k].detect) == 0,
+			       "%s: detected template %s", name, got ? got : "(none)");
+		else
+			CHECKF(rc == RL_NO, "%s: no template to detect", name);
+	}
+	rl_jsonl j;
+	REQUIRE(rl_jsonl_open(&j, check_fixture("tokenizer/templates.jsonl")) == RL_OK);
+	cJSON *it;
+	size_t n = 0, good = 0;
+	while (rl_jsonl_next(&j, &it) == RL_OK && it) {
+		if (strcmp(jstr_or(it, "model", ""), name) != 0) {
+			cJSON_Delete(it);
+			continue;
+		}
+		const cJSON *sys = cJSON_GetObjectItem(it, "system");
+		rl_chat_opts o = {.template_spec = jstr_or(it, "template", ""),
+				  .system = cJSON_IsString(sys) ? sys->valuestring : NULL};
+		rl_chat c;
+		/* rl_chat takes over the tokenizer: lend it by swapping back afterwards */
+		REQUIRE(rl_chat_init(&c, t, &o) == RL_OK);
+		char *text;
+		size_t len, np = 0;
+		int ok = 1;
+		REQUIRE(rl_chat_text(&c, jstr_or(it, "prompt", ""), &text, &len) == RL_OK);
+		ok &= strcmp(text, jstr_or(it, "text", "")) == 0;
+		free(text);
+		rl_ids ids = {0}, tids = {0};
+		ok &= rl_chat_encode(&c, jstr_or(it, "prompt", ""), &ids) == RL_OK &&
+		      ids_equal(&ids, cJSON_GetObjectItem(it, "ids"));
+		ok &= rl_chat_encode_train(&c, jstr_or(it, "prompt", ""), jstr_or(it, "answer", ""),
+					   &tids, &np, &text) == RL_OK &&
+		      ids_equal(&tids, cJSON_GetObjectItem(it, "train_ids")) &&
+		      strcmp(text, jstr_or(it, "train_text", "")) == 0 &&
+		      (double)np == cJSON_GetObjectItem(it, "n_prompt")->valuedouble;
+		free(text);
+		CHECKF(ok, "%s: template %s system %s prompt '%s'", name, o.template_spec,
+		       o.system ? o.system : "(default)", jstr_or(it, "prompt", ""));
+		good += ok;
+		n++;
+		rl_ids_free(&ids);
+		rl_ids_free(&tids);
+		c.tok = NULL; /* keep the tokenizer for the next row */
+		rl_chat_close(&c);
+		cJSON_Delete(it);
+	}
+	rl_jsonl_close(&j);
+	CHECKF(n > 0 || strcmp(name, "mistral_v01") != 0, "%s: no template rows", name);
+	printf("%-13s templates %zu/%zu ok\n", name, good, n);
 	rl_tokenizer_free(t);
 }
 
 /* Variant = a base tokenizer.json with the parts named in its spec replaced. */
 static void check_variants(const char *base, const corpus *c, const char *json, size_t len)
 {
-	static const char *const names[] = {
-		"sp_metaspace_first", "sp_metaspace_always_split", "sp_metaspace_never",
-		"sp_nfkc_lower_strip", "sp_nfd_digits_punct", "sp_no_fuse_unk", "sp_fuse_unk",
-		"sp_added_flags", "bl_gpt2", "bl_split_merged", "bl_whitespace_lower",
-		"bl_added_flags"};
+	static const char *const names[] = {"sp_metaspace_first",
+					    "sp_metaspace_always_split",
+					    "sp_metaspace_never",
+					    "sp_nfkc_lower_strip",
+					    "sp_nfd_digits_punct",
+					    "sp_no_fuse_unk",
+					    "sp_fuse_unk",
+					    "sp_added_flags",
+					    "bl_gpt2",
+					    "bl_split_merged",
+					    "bl_whitespace_lower",
+					    "bl_added_flags"};
 	for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
 		char path[256];
 		snprintf(path, sizeof path, "tokenizer/variants/%s.json", names[v]);
@@ -289,7 +372,8 @@ static void check_variants(const char *base, const corpus *c, const char *json, 
 			continue;
 		}
 		rl_jsonl j;
-		REQUIRE(rl_jsonl_open(&j, check_fixture("tokenizer/variants.golden.jsonl")) == RL_OK);
+		REQUIRE(rl_jsonl_open(&j, check_fixture("tokenizer/variants.golden.jsonl")) ==
+			RL_OK);
 		cJSON *it;
 		size_t n = 0, good = 0;
 		while (rl_jsonl_next(&j, &it) == RL_OK && it) {
