@@ -1398,22 +1398,21 @@ static int load_generation_config(rl_tokenizer *t, const char *dir)
 		if (!rc) {
 			const cJSON *e = jget(g, "eos_token_id"), *x;
 			long long v;
-			rl_ids ids = {0};
-			if (jint(e, 0, INT32_MAX - 1, &v))
-				rc = rl_ids_push(&ids, (int32_t)v);
-			else if (cJSON_IsArray(e))
-				cJSON_ArrayForEach(x, e) if (!rc && jint(x, 0, INT32_MAX - 1, &v))
-					rc = rl_ids_push(&ids, (int32_t)v);
 			/* generation_config's ids first, then the config's eos */
-			if (!rc && ids.n) {
-				rl_ids old = t->end;
-				t->end = ids;
-				for (size_t i = 0; i < old.n && !rc; i++)
-					rc = add_end(t, old.v[i]);
-				rl_ids_free(&old);
-			} else {
-				rl_ids_free(&ids);
+			rl_ids old = t->end;
+			t->end = (rl_ids){0};
+			if (jint(e, 0, INT32_MAX - 1, &v)) {
+				rc = add_end(t, (int32_t)v);
+			} else if (cJSON_IsArray(e)) {
+				cJSON_ArrayForEach(x, e)
+				{
+					if (!rc && jint(x, 0, INT32_MAX - 1, &v))
+						rc = add_end(t, (int32_t)v);
+				}
 			}
+			for (size_t i = 0; i < old.n && !rc; i++)
+				rc = add_end(t, old.v[i]);
+			rl_ids_free(&old);
 			cJSON_Delete(g);
 		}
 	}

@@ -6,8 +6,9 @@ add_special_tokens=False, decode) and transformers' apply_chat_template (Jinja).
 
 Writes:
   <name>/tokenizer.json.xz, <name>/tokenizer_config.json.xz
-        byte-identical xz copies of the real files in shared/tokenizers/<name>/ (their
-        sha256 in MANIFEST); the C tests decompress them with xz(1).
+        byte-identical xz copies of the Apache-2.0 files in shared/tokenizers/<name>/
+        (COMMIT below); the sha256 of all five in MANIFEST; the C tests decompress
+        them with xz(1).
   corpus.jsonl          {"s": text} per line: the conformance corpus (>= 300 strings)
   <name>.golden.jsonl   line i: {"ids": [...]} for corpus line i; "dec" (decode, special
                         tokens kept) and "dec_skip" (skip_special_tokens=True) only when
@@ -34,6 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 OUT = os.path.join(ROOT, "tests", "fixtures", "tokenizer")
 NAMES = ["mistral_v01", "llama3_2", "qwen2_5", "gemma3", "mistral_nemo"]
+# Committed as xz copies (Apache-2.0). Llama 3.2 (community licence: a copy of the
+# agreement and "Built with Llama" on the project's documentation) and Gemma (Gemma
+# Terms of Use, with use restrictions passed on to every recipient) are not; their
+# goldens are, and the test reads their files from shared/tokenizers.
+COMMIT = ["mistral_v01", "qwen2_5", "mistral_nemo"]
 
 
 def shared_dir():
@@ -517,9 +523,10 @@ def main():
     manifest = []
     for name in NAMES:
         d = os.path.join(OUT, name)
-        os.makedirs(d, exist_ok=True)
         for f in ["tokenizer.json", "tokenizer_config.json"]:
-            xz_copy(os.path.join(src, name, f), os.path.join(d, f + ".xz"))
+            if name in COMMIT:
+                os.makedirs(d, exist_ok=True)
+                xz_copy(os.path.join(src, name, f), os.path.join(d, f + ".xz"))
             manifest.append("%s  %s/%s" % (sha256(os.path.join(src, name, f)), name, f))
         tok = Tokenizer.from_file(os.path.join(src, name, "tokenizer.json"))
         write_jsonl(os.path.join(OUT, name + ".golden.jsonl"), goldens(tok, strings))

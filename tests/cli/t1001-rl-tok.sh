@@ -1,0 +1,155 @@
+#!/bin/sh
+# rl-tok: the whole corpus through the tool equals HuggingFace tokenizers' ids and
+# decodes (tests/fixtures/tokenizer/*.golden.jsonl), the templates equal the
+# Jinja-verified goldens, --train's n_prompt, the refusals (exit 2/3, message naming
+# the file and line, nothing on stdout), and the man page's EXAMPLES.
+. "$RL_TESTS/lib.sh"
+command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
+command -v xz >/dev/null || fail "xz is not installed (make deps installs it)"
+TF="$F/tokenizer"
+for m in mistral_v01 qwen2_5; do
+	mkdir -p "$T/$m"
+	xz -dc "$TF/$m/tokenizer.json.xz" >"$T/$m/tokenizer.json"
+	xz -dc "$TF/$m/tokenizer_config.json.xz" >"$T/$m/tokenizer_config.json"
+done
+
+# ---- the corpus, raw: ids and decodes as tokenizers gives them
+jq -c '{prompt: .s}' "$TF/corpus.jsonl" >"$T/corpus-prompts.jsonl"
+for m in mistral_v01 qwen2_5; do
+	must_pass rl-tok -m "$T/$m" --raw -p "$T/corpus-prompts.jsonl"
+	jq -c .ids "$T/stdout" >"$T/got-ids"
+	jq -c .ids "$TF/$m.golden.jsonl" >"$T/want-ids"
+	test_cmp "$T/want-ids" "$T/got-ids"
+	# decode(encode(s)) = tokenizers' decode (the string itself unless "dec" says otherwise)
+	paste -d '\t' "$TF/corpus.jsonl" "$TF/$m.golden.jsonl" |
+		while IFS='	' read -r s g; do
+			printf '%s\n' "$g" | jq -c "{ids: .ids, want: (.dec // $(printf '%s' "$s" | jq .s))}"
+		done >"$T/dec-in"
+	must_pass rl-tok -m "$T/$m" --decode -p "$T/dec-in"
+	jq -c .want "$T/stdout" >"$T/want-dec"
+	jq -c .text "$T/stdout" >"$T/got-dec"
+	test_cmp "$T/want-dec" "$T/got-dec"
+	ok "$m: $(wc -l <"$T/want-ids") corpus strings encode and decode as tokenizers does"
+done
+# --add-special: the post-processor's BOS for Mistral, nothing for Qwen
+echo '{"prompt": "Hi"}' | rl-tok -m "$T/mistral_v01" --raw --add-special >"$T/out"
+[ "$(jq -c .ids "$T/out")" = "[1,15359]" ] || fail "--add-special: $(cat "$T/out")"
+echo '{"prompt": "Hi"}' | rl-tok -m "$T/qwen2_5" --raw --add-special >"$T/out"
+[ "$(jq -c .ids "$T/out")" = "[13048]" ] || fail "--add-special qwen: $(cat "$T/out")"
+ok "--add-special follows the post-processor"
+
+# ---- templates: text and ids equal the goldens (Jinja-rendered by transformers)
+for tm in "mistral_v01 llama-2" "mistral_v01 mistral" "qwen2_5 chatml" "qwen2_5 qwen2.5"; do
+	set -- $tm
+	for sys in null '"Be brief."' '""'; do
+		jq -c --arg t "$2" --arg m "$1" --argjson s "$sys" \
+			'select(.template == $t and .model == $m and .system == $s)' \
+			"$TF/templates.jsonl" >"$T/rows"
+		[ -s "$T/rows" ] || continue
+		jq -c '{prompt}' "$T/rows" >"$T/in"
+		if [ "$sys" = null ]; then
+			run rl-tok -m "$T/$1" --template "$2" -p "$T/in"
+		else
+			run rl-tok -m "$T/$1" --template "$2" --system "$(echo "$sys" | jq -r .)" -p "$T/in"
+		fi
+		[ "$rc" -eq 0 ] || fail "template $2: exit $rc: $(cat "$T/stderr")"
+		jq -c '[.text, .ids]' "$T/rows" >"$T/want"
+		jq -c '[.text, .ids]' "$T/stdout" >"$T/got"
+		test_cmp "$T/want" "$T/got"
+		jq -c '{prompt, response: .answer}' "$T/rows" >"$T/train-in"
+		if [ "$sys" = null ]; then
+			run rl-tok -m "$T/$1" --template "$2" --train -p "$T/train-in"
+		else
+			run rl-tok -m "$T/$1" --template "$2" --system "$(echo "$sys" | jq -r .)" \
+				--train -p "$T/train-in"
+		fi
+		[ "$rc" -eq 0 ] || fail "template $2 --train: exit $rc: $(cat "$T/stderr")"
+		jq -c '[.train_text, .train_ids, .n_prompt]' "$T/rows" >"$T/want"
+		jq -c '[.text, .ids, .n_prompt]' "$T/stdout" >"$T/got"
+		test_cmp "$T/want" "$T/got"
+	done
+done
+# detection: Qwen2.5's own chat_template means qwen2.5; -v says so
+echo '{"prompt": "Hi"}' >"$T/hi.jsonl"
+must_pass rl-tok -v -m "$T/qwen2_5" -p "$T/hi.jsonl"
+stderr_has "template: qwen2.5 (detected from the chat_template)"
+must_pass rl-tok -m "$T/qwen2_5" --template qwen2.5 -p "$T/hi.jsonl"
+cp "$T/stdout" "$T/explicit"
+run rl-tok -m "$T/qwen2_5" -p "$T/hi.jsonl"
+test_cmp "$T/explicit" "$T/stdout"
+# a template file with {system}, {prompt} and {answer}
+printf 'SYS={system}|Q: {prompt}\nA:{answer}<END>' >"$T/my.tmpl"
+must_pass rl-tok -m "$T/qwen2_5" --template "$T/my.tmpl" --system S -p "$T/hi.jsonl"
+[ "$(jq -r .text "$T/stdout")" = "$(printf 'SYS=S|Q: Hi\nA:')" ] || fail "file template: $(cat "$T/stdout")"
+echo '{"prompt": "Hi", "response": " yes"}' |
+	rl-tok -m "$T/qwen2_5" --template "$T/my.tmpl" --train >"$T/out"
+[ "$(jq -r .text "$T/out")" = "$(printf 'SYS=|Q: Hi\nA: yes<END>')" ] || fail "file template --train"
+ok "template file"
+# other fields are kept; {"ids"} items are decoded
+printf '{"id": 7, "prompt": "Hi"}\n{"ids": [13048, 151645]}\n' |
+	rl-tok -m "$T/qwen2_5" --raw >"$T/out"
+[ "$(jq -c '[.id, .text]' "$T/out" | tr '\n' ' ')" = '[7,"Hi"] [null,"Hi<|im_end|>"] ' ] ||
+	fail "fields: $(cat "$T/out")"
+echo '{"ids": [13048, 151645]}' | rl-tok -m "$T/qwen2_5" --decode --skip-special >"$T/out"
+[ "$(jq -r .text "$T/out")" = Hi ] || fail "--skip-special: $(cat "$T/out")"
+ok "fields kept, ids decoded, --skip-special"
+
+# ---- refusals: exit code, message, nothing on stdout
+must_fail 3 rl-tok -m "$T" -p "$T/hi.jsonl"
+stderr_has "tokenizer.json': no tokenizer.json"
+must_fail 3 rl-tok -m "$T/mistral_v01" -p "$T/hi.jsonl"
+stderr_has "no chat_template in the model's tokenizer_config.json (use --template NAME|FILE or --raw)"
+for type in WordPiece Unigram; do
+	mkdir -p "$T/$type"
+	printf '{"model": {"type": "%s", "vocab": {"a": 0}}}\n' "$type" >"$T/$type/tokenizer.json"
+	must_fail 3 rl-tok -m "$T/$type" --raw -p "$T/hi.jsonl"
+	stderr_has "unsupported model type '$type'"
+done
+mkdir -p "$T/bad"
+printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]},\n  "normalizer": {"type": ' \
+	>"$T/bad/tokenizer.json"
+must_fail 3 rl-tok -m "$T/bad" --raw -p "$T/hi.jsonl"
+stderr_has "bad/tokenizer.json': malformed JSON near line 2"
+printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}' >"$T/bad/tokenizer.json"
+must_fail 3 rl-tok -m "$T/bad" --raw -p "$T/hi.jsonl"
+stderr_has "BPE model has an empty merges list"
+printf '{"prompt": "fine"}\n{"prompt": "broken"\n' >"$T/malformed.jsonl"
+must_fail 3 rl-tok -m "$T/qwen2_5" -p "$T/malformed.jsonl"
+stderr_has "malformed.jsonl' line 2: malformed JSON"
+printf '{"prompt": "fine"}\n\n{"prompt": "bad \377 byte"}\n' >"$T/badutf.jsonl"
+must_fail 3 rl-tok -m "$T/qwen2_5" -p "$T/badutf.jsonl"
+stderr_has "badutf.jsonl' line 3: invalid UTF-8"
+printf '{"prompt": "a\\u0000b"}\n' >"$T/nul.jsonl"
+must_fail 3 rl-tok -m "$T/qwen2_5" -p "$T/nul.jsonl"
+stderr_has "line 1: text with U+0000"
+printf '{"text": "no prompt"}\n' >"$T/noprompt.jsonl"
+must_fail 3 rl-tok -m "$T/qwen2_5" -p "$T/noprompt.jsonl"
+stderr_has "noprompt.jsonl' line 1: no \"prompt\" string"
+printf '{"ids": [1, 151665]}\n' >"$T/badid.jsonl"
+must_fail 3 rl-tok -m "$T/qwen2_5" --decode -p "$T/badid.jsonl"
+stderr_has "line 1: \"ids\" element 1 is not a token id in [0, 151665)"
+must_fail 2 rl-tok -m "$T/qwen2_5" --template nosuch -p "$T/hi.jsonl"
+stderr_has "'nosuch': neither a built-in template"
+must_fail 2 rl-tok -m "$T/qwen2_5" --raw --template chatml
+must_fail 2 rl-tok -p "$T/hi.jsonl"
+must_fail 2 rl-tok -m "$T/qwen2_5" --skip-special
+must_pass rl-tok --help
+stdout_has "usage: rl-tok -m MODEL"
+
+# ---- the man page's EXAMPLES (Qwen2.5-7B-Instruct's tokenizer is Qwen2.5's)
+ln -s "$T/qwen2_5" "$T/Qwen2.5-7B-Instruct"
+cd "$T"
+echo '{"prompt": "How do I bake bread?"}' | rl-tok -m Qwen2.5-7B-Instruct >"$T/ex1"
+jq -e '.text | startswith("<|im_start|>system\nYou are Qwen")' "$T/ex1" >/dev/null || fail "example 1"
+echo '{"prompt": "How do I bake bread?"}' |
+	rl-tok -v -m Qwen2.5-7B-Instruct --template chatml --system '' >"$T/ex2" 2>"$T/ex2err"
+jq -e '.text == "<|im_start|>user\nHow do I bake bread?<|im_end|>\n<|im_start|>assistant\n"' \
+	"$T/ex2" >/dev/null || fail "example 2"
+grep -q "template: chatml (built-in, as asked)" "$T/ex2err" || fail "example 2 stderr"
+echo '{"ids": [151644, 872, 198, 9707]}' |
+	rl-tok -m Qwen2.5-7B-Instruct --decode --skip-special >"$T/ex3"
+[ "$(jq -r .text "$T/ex3")" = "$(printf 'user\nHello')" ] || fail "example 3: $(cat "$T/ex3")"
+printf '{"prompt": "Hi", "response": "Hello!"}\n' >task.jsonl
+[ "$(rl-tok -m Qwen2.5-7B-Instruct --train -p task.jsonl | jq .n_prompt)" = 30 ] || fail "example 4"
+ok "man page examples"
+finish

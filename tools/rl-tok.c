@@ -1,0 +1,294 @@
+/* rl-tok — what the model sees: prompts through the chat template and tokenizer.
+ *
+ * Reads JSON lines ({"prompt": ...} or {"ids": [...]}) and writes each item back
+ * with "text" (the templated text) and "ids" (its token ids, as HuggingFace
+ * tokenizers gives them); with --decode, {"ids": [...]} items get "text", the
+ * decoded ids; with --train, {"prompt", "response"} items become the training text
+ * (prompt + answer + end of turn) with "n_prompt", the ids of the prompt part.
+ * Other fields of an item are kept. Output is written only when the whole input
+ * was read without error, so a bad line leaves stdout empty.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "chat.h"
+#include "cli.h"
+#include "jsonl.h"
+
+struct opts {
+	const char *model;
+	const char *prompts;
+	rl_chat_opts chat;
+	int decode, skip_special, train, add_special;
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: rl-tok -m MODEL [--template NAME|FILE | --raw] [--system TEXT]\n"
+		"              [--decode [--skip-special]] [--train] [-p FILE|-]\n"
+		"Turn JSON-lines prompts into the templated text and token ids the model sees.\n"
+		"\n"
+		"  -m, --model DIR        model directory with tokenizer.json (and "
+		"tokenizer_config.json)\n"
+		"  -p, --prompts FILE     JSON lines to read (default -, stdin)\n"
+		"  -t, --template NAME|FILE  chat template: llama-2, llama-3, mistral, "
+		"mistral-tekken,\n"
+		"                         chatml, qwen2.5, gemma, or a file with {prompt} "
+		"(default:\n"
+		"                         detected from the model's chat_template)\n"
+		"      --raw              no template: the prompt text as it is\n"
+		"  -s, --system TEXT      system prompt (default: the template's; \"\" for none)\n"
+		"      --add-special      add the tokenizer's BOS/EOS (post-processor) around the "
+		"text\n"
+		"  -d, --decode           {\"ids\": [...]} in, {\"ids\", \"text\"} out\n"
+		"      --skip-special     with --decode: drop special tokens\n"
+		"      --train            {\"prompt\", \"response\"} in: training text and ids, "
+		"n_prompt\n"
+		"  -v, --verbose          say which template was chosen\n"
+		"  -q, --quiet            no messages but errors\n"
+		"  -h, --help             this help\n"
+		"      --version          print the version\n");
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	enum { OPT_VERSION = 256, OPT_RAW, OPT_SKIP, OPT_TRAIN, OPT_ADD };
+	static const struct option longopts[] = {
+		{"model", required_argument, NULL, 'm'},
+		{"prompts", required_argument, NULL, 'p'},
+		{"template", required_argument, NULL, 't'},
+		{"raw", no_argument, NULL, OPT_RAW},
+		{"system", required_argument, NULL, 's'},
+		{"add-special", no_argument, NULL, OPT_ADD},
+		{"decode", no_argument, NULL, 'd'},
+		{"skip-special", no_argument, NULL, OPT_SKIP},
+		{"train", no_argument, NULL, OPT_TRAIN},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	o->prompts = "-";
+	int c;
+	while ((c = getopt_long(argc, argv, "m:p:t:s:dvqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o->model = optarg;
+			break;
+		case 'p':
+			o->prompts = optarg;
+			break;
+		case 't':
+			o->chat.template_spec = optarg;
+			break;
+		case OPT_RAW:
+			o->chat.raw = 1;
+			break;
+		case 's':
+			o->chat.system = optarg;
+			break;
+		case OPT_ADD:
+			o->add_special = 1;
+			break;
+		case 'd':
+			o->decode = 1;
+			break;
+		case OPT_SKIP:
+			o->skip_special = 1;
+			break;
+		case OPT_TRAIN:
+			o->train = 1;
+			break;
+		case 'v':
+			rl_set_verbose(1);
+			break;
+		case 'q':
+			rl_set_quiet(1);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(rl_cli_exit());
+		case OPT_VERSION:
+			printf("rl-tok %s\n", RL_VERSION);
+			exit(rl_cli_exit());
+		default:
+			rl_usage("unknown option");
+		}
+	}
+	if (optind != argc)
+		rl_usage("unexpected argument '%s'", argv[optind]);
+	if (!o->model)
+		rl_usage("missing -m MODEL");
+	if (o->chat.raw && o->chat.template_spec)
+		rl_usage("--raw and --template exclude each other");
+	if (o->decode && o->train)
+		rl_usage("--decode and --train exclude each other");
+	if (o->skip_special && !o->decode)
+		rl_usage("--skip-special goes with --decode");
+	if (o->decode && (o->chat.raw || o->chat.template_spec || o->chat.system || o->add_special))
+		rl_usage("--decode takes no template options");
+	if (o->add_special && !o->chat.raw)
+		rl_usage("--add-special goes with --raw (the templates carry their own BOS)");
+}
+
+/* 1 if the JSON text has a \u0000 escape (cJSON would cut the string there). */
+static int has_nul_escape(const char *s)
+{
+	for (const char *p = strstr(s, "u0000"); p; p = strstr(p + 1, "u0000")) {
+		size_t bs = 0;
+		for (const char *q = p - 1; q >= s && *q == '\\'; q--)
+			bs++;
+		if (bs % 2 == 1)
+			return 1;
+	}
+	return 0;
+}
+
+static cJSON *ids_json(const int32_t *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; a && i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+	return a;
+}
+
+static void set(cJSON *item, const char *key, cJSON *v)
+{
+	if (cJSON_GetObjectItemCaseSensitive(item, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(item, key, v);
+	else
+		cJSON_AddItemToObject(item, key, v);
+}
+
+static int string_field(const cJSON *item, const char *key, const char *path, long line,
+			const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
+	if (!cJSON_IsString(v))
+		return rl_error(RL_EDATA, "'%s' line %ld: %s \"%s\" string", path, line,
+				v ? "expected a" : "no", key);
+	*out = v->valuestring;
+	return RL_OK;
+}
+
+/* One item: fills "text" and "ids" (and "n_prompt" with --train). */
+static int process(const struct opts *o, const rl_chat *c, cJSON *item, const char *path, long line)
+{
+	rl_ids ids = {0};
+	char *text = NULL;
+	size_t len = 0, n_prompt = 0;
+	int rc = RL_OK;
+	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(item, "ids");
+	if (!cJSON_IsObject(item))
+		return rl_error(RL_EDATA, "'%s' line %ld: expected a JSON object", path, line);
+	if (o->decode || (idv && !o->train)) {
+		/* ids -> text */
+		if (!idv)
+			return rl_error(RL_EDATA, "'%s' line %ld: no \"ids\" to decode", path,
+					line);
+		rc = rl_chat_item(c, item, path, line, &ids);
+		if (!rc)
+			rc = rl_tok_decode(c->tok, ids.v, ids.n, o->skip_special, &text, &len);
+	} else if (o->train) {
+		const char *prompt = NULL, *answer = NULL;
+		if (!(rc = string_field(item, "prompt", path, line, &prompt)) &&
+		    !(rc = string_field(item, "response", path, line, &answer)))
+			rc = rl_chat_encode_train(c, prompt, answer, &ids, &n_prompt, &text);
+		if (!rc)
+			len = strlen(text);
+	} else {
+		const char *prompt = NULL;
+		if (!(rc = string_field(item, "prompt", path, line, &prompt))) {
+			rc = rl_chat_text(c, prompt, &text, &len);
+			if (!rc)
+				rc = rl_tok_encode(c->tok, text, len,
+						   o->add_special ? RL_TOK_ADD_SPECIAL : 0, &ids);
+		}
+	}
+	if (rc && !strstr(rl_errmsg(), " line "))
+		rc = rl_error_prefix(rc, "'%s' line %ld", path, line);
+	if (!rc) {
+		cJSON *t = cJSON_CreateString(text), *a = ids_json(ids.v, ids.n);
+		if (!t || !a) {
+			cJSON_Delete(t);
+			cJSON_Delete(a);
+			rc = rl_error(RL_ESYS, "out of memory");
+		} else {
+			set(item, "text", t);
+			set(item, "ids", a);
+			if (o->train)
+				set(item, "n_prompt", cJSON_CreateNumber((double)n_prompt));
+		}
+	}
+	free(text);
+	rl_ids_free(&ids);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	rl_cli_init("rl-tok", argc, argv);
+	struct opts o;
+	parse_args(&o, argc, argv);
+	rl_chat c;
+	int rc;
+	if (o.decode) {
+		rl_tokenizer *t;
+		rl_chat_opts raw = {.raw = 1};
+		if ((rc = rl_tokenizer_load(o.model, &t)) || (rc = rl_chat_init(&c, t, &raw)))
+			rl_die_err(rc);
+	} else if ((rc = rl_chat_open(&c, o.model, &o.chat))) {
+		rl_die_err(rc);
+	} else {
+		rl_note("%s", c.how);
+	}
+	rl_jsonl j;
+	if ((rc = rl_jsonl_open(&j, o.prompts)))
+		rl_die_err(rc);
+	/* everything goes to memory first: a bad line leaves stdout empty */
+	char *out = NULL;
+	size_t out_len = 0;
+	FILE *mem = open_memstream(&out, &out_len);
+	if (!mem)
+		rl_die(RL_ESYS, "cannot buffer the output");
+	long n = 0;
+	for (;;) {
+		cJSON *item;
+		if ((rc = rl_jsonl_next(&j, &item)) || !item)
+			break;
+		if (has_nul_escape(j.line))
+			rc = rl_error(RL_EDATA,
+				      "'%s' line %ld: text with U+0000 (\\u0000) is not supported",
+				      j.path, j.lineno);
+		if (!rc)
+			rc = process(&o, &c, item, j.path, j.lineno);
+		if (!rc)
+			rc = rl_jsonl_write(mem, item);
+		cJSON_Delete(item);
+		if (rc)
+			break;
+		n++;
+	}
+	rl_jsonl_close(&j);
+	rl_chat_close(&c);
+	if (fclose(mem) != 0 && !rc)
+		rc = rl_error(RL_ESYS, "cannot buffer the output");
+	if (rc) {
+		free(out);
+		rl_die_err(rc);
+	}
+	if (out_len && fwrite(out, 1, out_len, stdout) != out_len) {
+		free(out);
+		rl_die(RL_ESYS, "write error on stdout");
+	}
+	free(out);
+	rl_note("%ld items", n);
+	return rl_cli_exit();
+}
