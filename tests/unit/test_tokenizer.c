@@ -466,11 +466,10 @@ static void test_items(void)
 	char *text;
 	CHECK(rl_chat_encode_train(&c, "ab", "cd", &ids, &np, &text) == RL_OK);
 	CHECK(ids.n == 2 && ids.v[0] == 4 && ids.v[1] == 7 && np == 1);
-	CHECK(rl_chat_encode_train(&c, "abc", "d", &ids, &np, &text) == RL_OK);
+	free(text);
+	CHECK(rl_chat_encode_train(&c, "abc", "d", &ids, &np, NULL) == RL_OK);
 	/* "abc" alone is [abc]; "abcd" is [ab, cd]: the merge crosses the boundary */
 	CHECK(ids.n == 4 && np == 0);
-	CHECK_STR(text, "abcd");
-	free(text);
 	rl_ids_free(&ids);
 	rl_chat_close(&c);
 }

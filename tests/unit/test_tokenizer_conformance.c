@@ -320,6 +320,14 @@ static void check_templates(const char *name, rl_tokenizer *t)
 	rl_tokenizer_free(t);
 }
 
+/* obj[key] = a copy of v (replaced or added). */
+static void put(cJSON *obj, const char *key, const cJSON *v)
+{
+	cJSON *d = cJSON_Duplicate(v, 1);
+	if (!cJSON_ReplaceItemInObject(obj, key, d))
+		cJSON_AddItemToObject(obj, key, d);
+}
+
 /* Variant = a base tokenizer.json with the parts named in its spec replaced. */
 static void check_variants(const char *base, const corpus *c, const char *json, size_t len)
 {
@@ -354,11 +362,10 @@ static void check_variants(const char *base, const corpus *c, const char *json, 
 		for (int p = 0; p < 3; p++) {
 			cJSON *x = cJSON_GetObjectItem(spec, parts[p]);
 			if (x)
-				cJSON_ReplaceItemInObject(root, parts[p], cJSON_Duplicate(x, 1));
+				put(root, parts[p], x);
 		}
 		cJSON *model = cJSON_GetObjectItem(root, "model"), *x;
-		cJSON_ArrayForEach(x, cJSON_GetObjectItem(spec, "model"))
-			cJSON_ReplaceItemInObject(model, x->string, cJSON_Duplicate(x, 1));
+		cJSON_ArrayForEach(x, cJSON_GetObjectItem(spec, "model")) put(model, x->string, x);
 		cJSON *added = cJSON_GetObjectItem(root, "added_tokens");
 		cJSON_ArrayForEach(x, cJSON_GetObjectItem(spec, "add_tokens"))
 			cJSON_AddItemToArray(added, cJSON_Duplicate(x, 1)); /* ids are assigned */
