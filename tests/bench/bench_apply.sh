@@ -9,7 +9,7 @@ D=${1:-/work/models/restore-7b}
 B=$(pwd)/bin
 python3 tests/bench/gen_7b.py "$D"
 dev=$(df --output=source "$D" | tail -1 | sed 's|/dev/||')
-written() { awk -v d="$dev" '$3 == d { print $10 * 512 }' /proc/diskstats; }
+written() { awk -v d="$dev" '$3 == d { printf "%.0f\n", $10 * 512 }' /proc/diskstats; }
 echo "load: $(uptime)"
 rm -rf "$D/work" "$D/copy"
 cp -r "$D/finetuned" "$D/work" && sync
