@@ -1,6 +1,7 @@
 /* train.c — f32 training of a decoder model: parameters, forward/backward of
  * the next-token cross-entropy over a packed batch, AdamW (see train.h). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,7 +295,26 @@ static float *G(const rl_tmodel *m, int l, rl_role r)
 }
 
 /* Buffers sized for capT rows and sequences up to maxlen, grown on demand. */
+/* A data-parallel worker: its own workspace and gradient accumulators. */
+typedef struct worker {
+	rl_tws *ws;
+	rl_layer_w *lg; /* [NL] */
+	float *gE, *gF, *gH;
+	float *gmem;
+	rl_tbatch sub;
+	int *start;
+	int cap;
+	float scale;
+	int grad, rc;
+	double loss;
+	long n;
+	const rl_tmodel *m;
+	char err[512];
+} worker;
+
 struct rl_tws {
+	int nthreads;
+	worker *w; /* [nthreads - 1]: workers 1..n-1 (worker 0 is the caller) */
 	int capT, maxlen, NL;
 	rl_layer_act *act; /* [NL] */
 	rl_layer_ws lws;
@@ -308,6 +328,8 @@ struct rl_tws {
 int rl_tws_new(rl_tws **ws)
 {
 	*ws = rl_calloc(1, sizeof **ws);
+	if (*ws)
+		(*ws)->nthreads = 1;
 	return *ws ? RL_OK : RL_ESYS;
 }
 
@@ -327,10 +349,27 @@ static void tws_release(rl_tws *ws)
 	ws->capT = ws->maxlen = ws->NL = 0;
 }
 
+static void workers_free(rl_tws *ws)
+{
+	for (int i = 0; ws->w && i < ws->nthreads - 1; i++) {
+		worker *w = &ws->w[i];
+		rl_tws_free(w->ws);
+		for (int l = 0; w->lg && l < ws->NL; l++)
+			rl_layer_w_free(&w->lg[l]);
+		free(w->lg);
+		free(w->gmem);
+		free(w->start);
+	}
+	free(ws->w);
+	ws->w = NULL;
+	ws->nthreads = 1;
+}
+
 void rl_tws_free(rl_tws *ws)
 {
 	if (!ws)
 		return;
+	workers_free(ws);
 	tws_release(ws);
 	free(ws);
 }
@@ -367,8 +406,10 @@ static int tws_reserve(rl_tws *ws, const rl_tmodel *m, int T, int maxlen)
 	return RL_OK;
 }
 
-int rl_tmodel_forward_backward(rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_tws *ws,
-			       double *loss_sum, long *n_labelled)
+/* Forward and backward of b, gradients accumulating into lg (per layer), gE,
+ * gF, gH (embedding, final norm, lm_head; gH == gE when tied). */
+static int fb(const rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_tws *ws,
+	      rl_layer_w *lg, float *gE, float *gF, float *gH, double *loss_sum, long *n_labelled)
 {
 	const rl_config *c = &m->cfg;
 	const rl_dims *d = &m->d;
@@ -442,23 +483,145 @@ int rl_tmodel_forward_backward(rl_tmodel *m, const rl_tbatch *b, float scale, in
 
 	/* Backward: dlogits (in logits) -> lm_head, final norm -> dy [T,C]. */
 	memset(dxf, 0, (size_t)R * C * sizeof *dxf);
-	rl_linear_backward(dxf, C, G(m, -1, RL_R_LM_HEAD), NULL, logits, V, xf, C, Wh, R, C, V);
+	rl_linear_backward(dxf, C, gH, NULL, logits, V, xf, C, Wh, R, C, V);
 	float *dxr = xf; /* xf is dead */
 	memset(dxr, 0, (size_t)R * C * sizeof *dxr);
-	rl_rmsnorm_backward(dxr, G(m, -1, RL_R_FINAL_NORM), dxf, xr, Wf, rstd, R, C, d->plus_one);
+	rl_rmsnorm_backward(dxr, gF, dxf, xr, Wf, rstd, R, C, d->plus_one);
 	float *dy = ws->dA, *dx = ws->dB;
 	memset(dy, 0, TC * sizeof *dy);
 	for (int i = 0; i < R; i++)
 		memcpy(dy + (size_t)rows[i] * C, dxr + (size_t)i * C, (size_t)C * sizeof *dy);
 	for (int l = NL - 1; l >= 0 && !rc; l--) {
 		rc = rl_layer_backward(d, l, &m->lw[l], &m->rope, &seqs, &ws->act[l], dy, dx,
-				       &m->lg[l], RL_GRAD_LINEAR | RL_GRAD_NORMS, &ws->lws);
+				       &lg[l], RL_GRAD_LINEAR | RL_GRAD_NORMS, &ws->lws);
 		float *t = dy;
 		dy = dx;
 		dx = t;
 	}
 	if (rc)
 		return rc;
-	rl_embed_backward(G(m, -1, RL_R_EMBED), dy, b->ids, T, C, escale);
+	rl_embed_backward(gE, dy, b->ids, T, C, escale);
 	return RL_OK;
+}
+
+/* ---- data-parallel threads ---- */
+
+int rl_tws_set_threads(rl_tws *ws, const rl_tmodel *m, int n)
+{
+	workers_free(ws);
+	if (n > 64)
+		n = 64;
+	if (n <= 1)
+		return RL_OK;
+	ws->w = rl_calloc((size_t)n - 1, sizeof *ws->w);
+	if (!ws->w)
+		return RL_ESYS;
+	ws->nthreads = n;
+	ws->NL = m->cfg.n_layers;
+	size_t nE = P(m, -1, RL_R_EMBED)->numel, nF = P(m, -1, RL_R_FINAL_NORM)->numel;
+	size_t nH = m->cfg.tie_word_embeddings ? 0 : P(m, -1, RL_R_LM_HEAD)->numel;
+	for (int i = 0; i < n - 1; i++) {
+		worker *w = &ws->w[i];
+		int rc = rl_tws_new(&w->ws);
+		w->lg = rc ? NULL : rl_calloc((size_t)ws->NL, sizeof *w->lg);
+		w->gmem = rl_calloc(nE + nF + nH, sizeof(float));
+		if (rc || !w->lg || !w->gmem) {
+			workers_free(ws);
+			return RL_ESYS;
+		}
+		for (int l = 0; l < ws->NL && !rc; l++)
+			rc = rl_layer_w_alloc(&w->lg[l], &m->d);
+		if (rc) {
+			workers_free(ws);
+			return rc;
+		}
+		w->gE = w->gmem;
+		w->gF = w->gE + nE;
+		w->gH = nH ? w->gF + nF : w->gE;
+	}
+	return RL_OK;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	rl_tmodel *m = (rl_tmodel *)w->m;
+	for (int l = 0; l < m->cfg.n_layers && w->grad; l++)
+		rl_layer_w_zero(&w->lg[l]);
+	if (w->grad) {
+		size_t nE = P(m, -1, RL_R_EMBED)->numel, nF = P(m, -1, RL_R_FINAL_NORM)->numel;
+		size_t nH = m->cfg.tie_word_embeddings ? 0 : P(m, -1, RL_R_LM_HEAD)->numel;
+		memset(w->gmem, 0, (nE + nF + nH) * sizeof(float));
+	}
+	w->rc = fb(m, &w->sub, w->scale, w->grad, w->ws, w->lg, w->gE, w->gF, w->gH, &w->loss,
+		   &w->n);
+	if (w->rc)
+		snprintf(w->err, sizeof w->err, "%s", rl_errmsg());
+	return NULL;
+}
+
+int rl_tmodel_forward_backward(rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_tws *ws,
+			       double *loss_sum, long *n_labelled)
+{
+	float *gE = G(m, -1, RL_R_EMBED), *gF = G(m, -1, RL_R_FINAL_NORM),
+	      *gH = G(m, -1, RL_R_LM_HEAD);
+	int nt = ws->nthreads < b->n ? ws->nthreads : b->n;
+	if (nt <= 1)
+		return fb(m, b, scale, grad, ws, m->lg, gE, gF, gH, loss_sum, n_labelled);
+
+	/* Split the sequences into nt contiguous chunks of about equal tokens;
+	 * chunk 0 runs here, the others on their threads. */
+	int T = b->start[b->n], cut[65], k = 1;
+	cut[0] = 0;
+	for (int s = 1; s < b->n && k < nt; s++)
+		if ((long)b->start[s] * nt >= (long)T * k)
+			cut[k++] = s;
+	nt = k;
+	cut[nt] = b->n;
+	pthread_t th[64];
+	int started[64] = {0};
+	for (int i = 1; i < nt; i++) {
+		worker *w = &ws->w[i - 1];
+		int ns = cut[i + 1] - cut[i];
+		if (ns + 1 > w->cap) {
+			free(w->start);
+			w->start = rl_malloc_array((size_t)ns + 1, sizeof *w->start);
+			if (!w->start)
+				return RL_ESYS;
+			w->cap = ns + 1;
+		}
+		int off = b->start[cut[i]];
+		for (int s = 0; s <= ns; s++)
+			w->start[s] = b->start[cut[i] + s] - off;
+		w->sub = (rl_tbatch){
+			.n = ns, .start = w->start, .ids = b->ids + off, .target = b->target + off};
+		w->m = m;
+		w->scale = scale;
+		w->grad = grad;
+		started[i] = pthread_create(&th[i], NULL, worker_main, w) == 0;
+		if (!started[i])
+			worker_main(w);
+	}
+	rl_tbatch b0 = {.n = cut[1], .start = b->start, .ids = b->ids, .target = b->target};
+	int rc = fb(m, &b0, scale, grad, ws, m->lg, gE, gF, gH, loss_sum, n_labelled);
+	for (int i = 1; i < nt; i++) {
+		worker *w = &ws->w[i - 1];
+		if (started[i])
+			pthread_join(th[i], NULL);
+		if (!rc && w->rc) {
+			rc = rl_error(w->rc, "%s", w->err);
+			continue;
+		}
+		*loss_sum += w->loss;
+		*n_labelled += w->n;
+		if (!grad || rc)
+			continue;
+		for (int l = 0; l < m->cfg.n_layers; l++)
+			rl_add_inplace(m->lg[l].mem, w->lg[l].mem, m->lg[l].nfloats);
+		rl_add_inplace(gE, w->gE, P(m, -1, RL_R_EMBED)->numel);
+		rl_add_inplace(gF, w->gF, P(m, -1, RL_R_FINAL_NORM)->numel);
+		if (!m->cfg.tie_word_embeddings)
+			rl_add_inplace(gH, w->gH, P(m, -1, RL_R_LM_HEAD)->numel);
+	}
+	return rc;
 }

@@ -96,6 +96,12 @@ typedef struct rl_tbatch {
 typedef struct rl_tws rl_tws; /* activations and scratch, reused across steps */
 int rl_tws_new(rl_tws **ws);
 void rl_tws_free(rl_tws *ws);
+/* Data parallelism: with n > 1 (at most 64), rl_tmodel_forward_backward
+ * splits a batch's sequences into n chunks of about equal tokens, runs them
+ * on n threads (each with its own activations and gradient accumulators) and
+ * sums the gradients; BLAS should then run one thread per call. The result
+ * equals the one-thread result up to the order of float sums. */
+int rl_tws_set_threads(rl_tws *ws, const rl_tmodel *m, int n);
 
 /* Forward and backward over b: *loss_sum = sum over labelled positions of the
  * cross-entropy, *n_labelled their count; the gradient of scale * loss_sum

@@ -63,7 +63,7 @@ static void usage(void)
 	       "      --template T       chat template (name or file), as rl-tok\n"
 	       "      --log FILE         per-step TSV: step lr loss grad_norm tokens seconds\n"
 	       "      --log-every N      loss line on stderr every N steps (default: 20 lines)\n"
-	       "  -t, --threads N        OpenBLAS threads (default: OpenBLAS's)\n"
+	       "  -t, --threads N        threads, each on a share of a batch (default 1)\n"
 	       "      --force            replace OUT if it exists\n"
 	       "  -q, --quiet            no loss curve on stderr\n"
 	       "  -h, --help             this help\n"
@@ -368,8 +368,9 @@ int main(int argc, char **argv)
 	rl_blas_setup(note, sizeof note);
 	if (note[0])
 		rl_note("%s", note);
-	if (o.threads)
-		rl_blas_threads(o.threads);
+	/* Threads: data parallel over a batch's sequences, one BLAS thread each
+	 * (the toy world's matrices are too small for BLAS threads to pay). */
+	rl_blas_threads(1);
 
 	struct stat st;
 	if (!o.force && stat(o.out, &st) == 0)
@@ -457,7 +458,8 @@ int main(int argc, char **argv)
 	/* Training. */
 	rl_sampler smp;
 	rl_tws *ws;
-	if ((rc = rl_sampler_init(&smp, &data, o.seed)) || (rc = rl_tws_new(&ws)))
+	if ((rc = rl_sampler_init(&smp, &data, o.seed)) || (rc = rl_tws_new(&ws)) ||
+	    (rc = rl_tws_set_threads(ws, &m, o.threads ? o.threads : 1)))
 		rl_die_err(rc);
 	rl_adamw_hp hp = {.beta1 = o.b1, .beta2 = o.b2, .eps = o.eps, .weight_decay = o.wd};
 	double t0 = rl_now(), run_loss = 0;

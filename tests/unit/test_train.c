@@ -149,6 +149,16 @@ static void test_arch(const char *arch)
 	       want);
 	compare(arch, "grads.safetensors", &m, 1);
 
+	/* Two and three data-parallel threads give the same gradient. */
+	for (int nt = 2; nt <= 3; nt++) {
+		REQUIRE(rl_tws_set_threads(ws, &m, nt) == 0);
+		rl_tmodel_zero_grad(&m);
+		REQUIRE(rl_tmodel_forward_backward(&m, &b, 1.0f / (float)R, 1, ws, &sum, &R) == 0);
+		CHECKF(fabs(sum / R - want) <= 1e-5 * fabs(want), "%s %d threads loss", arch, nt);
+		compare(arch, "grads.safetensors", &m, 1);
+	}
+	REQUIRE(rl_tws_set_threads(ws, &m, 1) == 0);
+
 	/* Accumulation: two half-batches add up to the whole. */
 	rl_tmodel_zero_grad(&m);
 	rl_tbatch b1 = {.n = 1, .start = f.start, .ids = f.ids, .target = f.target};
