@@ -6,6 +6,9 @@
 
 #include <cJSON.h>
 
+#include <unistd.h>
+
+#include "chat.h"
 #include "error.h"
 #include "jsonl.h"
 #include "tdata.h"
@@ -284,24 +287,53 @@ int rl_sampler_next(rl_sampler *s, int B, const rl_tbatch **b)
 
 int rl_tencode_open(rl_tencode_ctx *c, const char *dir, const char *template_name)
 {
-	(void)dir;
-	(void)template_name;
 	c->tok = NULL;
-	return RL_NO; /* until the tokenizer lands */
+	char path[4096];
+	if (snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= (int)sizeof path)
+		return rl_error(RL_USAGE, "'%s': path too long", dir);
+	if (access(path, F_OK) != 0 && !template_name)
+		return RL_NO; /* token ids only */
+	rl_chat *ch = rl_malloc(sizeof *ch);
+	if (!ch)
+		return RL_ESYS;
+	rl_chat_opts o = {.template_spec = template_name, .raw = 0, .system = NULL};
+	int rc = rl_chat_open(ch, dir, &o);
+	if (rc) {
+		free(ch);
+		return rc;
+	}
+	c->tok = ch;
+	return RL_OK;
 }
 
 int rl_tencode(void *ctx, const char *prompt, const char *response, int32_t **ids, int *n,
 	       int *plen)
 {
-	(void)ctx;
-	(void)prompt;
-	(void)response;
+	const rl_tencode_ctx *c = ctx;
+	rl_ids a = {0};
+	size_t np = 0;
 	*ids = NULL;
 	*n = *plen = 0;
-	return rl_error(RL_EDATA, "no tokenizer");
+	int rc = rl_chat_encode_train(c->tok, prompt, response, &a, &np, NULL);
+	if (rc) {
+		rl_ids_free(&a);
+		return rc;
+	}
+	if (a.n > INT_MAX / 2) {
+		rl_ids_free(&a);
+		return rl_error(RL_EDATA, "example too long");
+	}
+	*ids = a.v;
+	*n = (int)a.n;
+	*plen = (int)np;
+	return RL_OK;
 }
 
 void rl_tencode_close(rl_tencode_ctx *c)
 {
+	if (c->tok) {
+		rl_chat_close(c->tok);
+		free(c->tok);
+	}
 	c->tok = NULL;
 }

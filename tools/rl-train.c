@@ -18,6 +18,7 @@
 #include "jsonl.h"
 #include "model.h"
 #include "ops.h"
+#include "par.h"
 #include "tdata.h"
 #include "train.h"
 
@@ -371,6 +372,7 @@ int main(int argc, char **argv)
 	/* Threads: data parallel over a batch's sequences, one BLAS thread each
 	 * (the toy world's matrices are too small for BLAS threads to pay). */
 	rl_blas_threads(1);
+	rl_par_set_threads(1);
 
 	struct stat st;
 	if (!o.force && stat(o.out, &st) == 0)

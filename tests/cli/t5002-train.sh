@@ -61,6 +61,20 @@ cmp -s "$T/m4/model.safetensors" "$T/m5/model.safetensors" && fail "--force did 
 ok "--force replaces"
 ls -d "$T"/m4.* 2>/dev/null && fail "temporary directories left behind"
 
+# Text examples go through the model's tokenizer and chat template (the
+# training variant: templated prompt, response, end of turn) and give exactly
+# the ids transformers gives (tests/gen/gen_toy.py): same model bytes.
+toy=$F/toy
+jq -c '{prompt, response}' "$toy/train-ids.jsonl" >"$T/text.jsonl"
+jq -c '{prompt_ids, response_ids}' "$toy/train-ids.jsonl" >"$T/ids.jsonl"
+must_pass rl-train -q -m "$toy/aligned" -p "$T/text.jsonl" -o "$T/t1" -b 8 --steps 3
+must_pass rl-train -q -m "$toy/aligned" -p "$T/ids.jsonl" -o "$T/t2" -b 8 --steps 3
+cmp -s "$T/t1/model.safetensors" "$T/t2/model.safetensors" || fail "text and ids differ"
+ok "text examples tokenized as transformers does"
+must_pass rl-info "$T/t1"
+stdout_has "dtype           BF16"
+[ -f "$T/t1/tokenizer.json" ] && [ -f "$T/t1/tokenizer_config.json" ] || fail "tokenizer not copied"
+
 # Bad data: exit 3, the line named, nothing written.
 printf '%s\n' '{"prompt_ids": [1, 2], "response_ids": []}' >"$T/bad1.jsonl"
 must_fail 3 rl-train -m "$fx" -p "$T/bad1.jsonl" -o "$T/x"
@@ -75,6 +89,9 @@ stderr_has "line 1: 70 tokens, longer than the model's 64 positions"
 printf '{"prompt": 3}\n' >"$T/bad4.jsonl"
 must_fail 3 rl-train -m "$fx" -p "$T/bad4.jsonl" -o "$T/x"
 stderr_has "line 1: expected \"prompt\" and \"response\" strings"
+printf '{"prompt": "hi", "response": "there"}\n' >"$T/bad5.jsonl"
+must_fail 3 rl-train -m "$fx" -p "$T/bad5.jsonl" -o "$T/x"
+stderr_has "line 1: text examples need a tokenizer"
 : >"$T/empty.jsonl"
 must_fail 3 rl-train -m "$fx" -p "$T/empty.jsonl" -o "$T/x"
 stderr_has "no examples"
