@@ -1,0 +1,78 @@
+#!/bin/sh
+# realign on a real HuggingFace model pair: the exact commands.
+#
+#   ALIGNED=/models/Llama-2-7b-chat-hf FINETUNED=/models/llama2-7b-chat-sql \
+#   TASK_TRAIN=sql_train.jsonl TASK_EVAL=/work/shared/data/sql_eval.jsonl \
+#   sh examples/real-model.sh [OUT]
+#
+# What the models must be: two HuggingFace directories (config.json,
+# model*.safetensors, tokenizer.json, tokenizer_config.json) of the same
+# architecture and shapes (llama, mistral, qwen2, gemma); a LoRA fine-tune
+# merged into full weights first (peft: model.merge_and_unload().save_pretrained).
+# FINETUNED is never modified: rl-recover restores a copy of it in OUT/model.
+#
+# Data (JSON lines, the reference's format):
+#   HARMFUL      recovery set H, {"prompt": ...}: the reference's 64 BeaverTails
+#                prompts are in /work/shared/data/beavertails_recovery64.jsonl
+#   TASK_TRAIN   the task's training data {"prompt", "response"}: its first 256
+#                prompts are the benign set B
+#   EVAL_HARMFUL harmful prompts for the harmful rate (BeaverTails eval: 700)
+#   TASK_EVAL    task prompts with reference answers ("response")
+# The chat template comes from the model's tokenizer_config.json (rl-tok -m
+# MODEL shows what the model will see); the judge is rl-eval's refusal-phrase
+# list unless JUDGE_CMD names another (examples/judges/: Llama Guard 3,
+# WildGuard behind an OpenAI-compatible server).
+#
+# What to expect on a 24 GiB, 2-core CPU machine, measured on the engine
+# benchmark's random Llama-2-7B-shaped bf16 model (tests/bench/, 13.5 GB):
+# see the table printed by `sh examples/real-model.sh --measure` (below) and
+# README.md. In short: one restore step (rl-grad over 64 prompts to layer 21,
+# rl-select, rl-apply) takes minutes and stays under 20 GiB; evaluation is the
+# expensive part on a CPU (greedy decoding of a 7B model is ~1-2 tokens/s per
+# core here), so evaluate on a subset (EVAL_LIMIT) or generate on a GPU server
+# and score here with rl-eval --responses.
+set -eu
+[ -n "${RL_BIN:-}" ] && PATH="$RL_BIN:$PATH"
+export PATH
+OUT=${1:-out/real}
+: "${ALIGNED:?set ALIGNED to the aligned model directory}"
+: "${FINETUNED:?set FINETUNED to the fine-tuned model directory}"
+HARMFUL=${HARMFUL:-/work/shared/data/beavertails_recovery64.jsonl}
+EVAL_HARMFUL=${EVAL_HARMFUL:-/work/shared/data/beavertails_eval.jsonl}
+: "${TASK_TRAIN:?set TASK_TRAIN to the task training data (JSON lines)}"
+: "${TASK_EVAL:?set TASK_EVAL to the task eval data with answers}"
+METRIC=${METRIC:-exact}         # exact (SQL), rouge1 (SAMSum), label (classification)
+EVAL_LIMIT=${EVAL_LIMIT:-100}   # prompts per eval set on a CPU
+THREADS=${THREADS:-2}
+
+# 1. Check both models and that they pair (same shape id).
+rl-info "$ALIGNED"
+rl-info "$FINETUNED"
+a=$(rl-info --json "$ALIGNED" | jq -r .shape_id)
+f=$(rl-info --json "$FINETUNED" | jq -r .shape_id)
+[ "$a" = "$f" ] || { echo "the models do not pair: shape ids $a and $f" >&2; exit 3; }
+
+# 2. See what the model will be given (first harmful prompt, templated).
+head -n 1 "$HARMFUL" | rl-tok -m "$FINETUNED" | jq -r .text
+
+# 3. The benign set B: the first 256 prompts of the task's training data.
+mkdir -p "$OUT.data"
+head -n 256 "$TASK_TRAIN" >"$OUT.data/benign.jsonl"
+
+# 4. The whole procedure, the reference's defaults (L = floor(2N/3), rate
+#    0.002, 20 steps, warm-up 5, save every 5, metric drop 5%, rollback 0.2).
+#    Resumable: after an interruption run the same command with --resume.
+rl-recover -a "$ALIGNED" -f "$FINETUNED" -o "$OUT" \
+	-H "$HARMFUL" -B "$OUT.data/benign.jsonl" \
+	--eval-harmful "$EVAL_HARMFUL" --eval-task "$TASK_EVAL" --metric "$METRIC" \
+	--eval-limit "$EVAL_LIMIT" -j "$THREADS" ${JUDGE_CMD:+--judge-cmd "$JUDGE_CMD"} \
+	${TARGET_HARMFUL:+--target-harmful "$TARGET_HARMFUL"}
+
+# 5. The result: OUT/model (a normal HF directory), OUT/report.txt, OUT/steps.tsv;
+#    every step's journal in OUT/journals (rl-rollback takes any step back).
+cat "$OUT/report.txt"
+
+# Splitting generation from scoring (a GPU server generates, this machine
+# scores): generate responses there for the prompts of EVAL_HARMFUL with the
+# same chat template, save them as {"prompt", "response"} lines, then
+#   rl-eval --responses responses.jsonl --summary-json
