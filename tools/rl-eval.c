@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "cli.h"
 #include "eval.h"
 #include "jsonl.h"
+#include "model.h"
+#include "ops.h"
 
 struct opts {
 	rl_eval_opts e;
@@ -23,7 +26,8 @@ struct opts {
 	const char *save;   /* -o: responses JSON lines */
 	const char *output; /* -O: the stream (default stdout) */
 	int summary_json;
-	int max_new_tokens, max_prompt_tokens, batch_size;
+	rl_eval_gen_opts gen;
+	rl_chat_opts chat;
 };
 
 static void usage(void)
@@ -50,6 +54,9 @@ static void usage(void)
 	       "      --max-prompt-tokens N  longer prompts keep their first tokens and the\n"
 	       "                             template's closing tokens (default 512)\n"
 	       "  -b, --batch-size N         prompts decoded together (default 16)\n"
+	       "      --template NAME|FILE   chat template (default: detected from the model)\n"
+	       "      --raw                  the prompt as it is, no template\n"
+	       "      --system TEXT          system prompt (default: the template's)\n"
 	       "Judge:\n"
 	       "      --judge refusal|none   built-in refusal-phrase judge (default) or none\n"
 	       "      --judge-cmd CMD        external judge (JSON lines contract, rl-eval(1))\n"
@@ -89,6 +96,9 @@ enum {
 	OPT_POSITIVE,
 	OPT_SUMMARY_JSON,
 	OPT_VERSION,
+	OPT_TEMPLATE,
+	OPT_RAW,
+	OPT_SYSTEM,
 };
 
 static void parse_args(struct opts *o, int argc, char **argv)
@@ -104,6 +114,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{"max-new-tokens", required_argument, 0, OPT_MAX_NEW},
 		{"max-prompt-tokens", required_argument, 0, OPT_MAX_PROMPT},
 		{"batch-size", required_argument, 0, 'b'},
+		{"template", required_argument, 0, OPT_TEMPLATE},
+		{"raw", no_argument, 0, OPT_RAW},
+		{"system", required_argument, 0, OPT_SYSTEM},
 		{"judge", required_argument, 0, OPT_JUDGE},
 		{"judge-cmd", required_argument, 0, OPT_JUDGE_CMD},
 		{"refusals", required_argument, 0, OPT_REFUSALS},
@@ -123,9 +136,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	};
 	memset(o, 0, sizeof *o);
 	rl_eval_opts_init(&o->e);
-	o->max_new_tokens = 128;
-	o->max_prompt_tokens = 512;
-	o->batch_size = 16;
+	rl_eval_gen_opts_init(&o->gen);
 	int judge_set = 0, metric_set = 0, c;
 	while ((c = getopt_long(argc, argv, "m:p:n:o:b:O:qvh", lo, NULL)) != -1) {
 		switch (c) {
@@ -151,15 +162,24 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->save = optarg;
 			break;
 		case OPT_MAX_NEW:
-			o->max_new_tokens =
+			o->gen.max_new_tokens =
 				(int)rl_parse_int("--max-new-tokens", optarg, 1, 1 << 20);
 			break;
 		case OPT_MAX_PROMPT:
-			o->max_prompt_tokens =
+			o->gen.max_prompt_tokens =
 				(int)rl_parse_int("--max-prompt-tokens", optarg, 1, 1 << 20);
 			break;
 		case 'b':
-			o->batch_size = (int)rl_parse_int("--batch-size", optarg, 1, 4096);
+			o->gen.batch_size = (int)rl_parse_int("--batch-size", optarg, 1, 4096);
+			break;
+		case OPT_TEMPLATE:
+			o->chat.template_spec = optarg;
+			break;
+		case OPT_RAW:
+			o->chat.raw = 1;
+			break;
+		case OPT_SYSTEM:
+			o->chat.system = optarg;
 			break;
 		case OPT_JUDGE:
 			if (judge_set)
@@ -242,6 +262,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("give a model to generate with (-m DIR), or --responses FILE");
 	if (o->e.responses && o->model)
 		rl_usage("-m and --responses exclude each other (nothing to generate)");
+	if (o->chat.raw && o->chat.template_spec)
+		rl_usage("--raw and --template exclude each other");
+	if (!o->model && (o->chat.raw || o->chat.template_spec || o->chat.system))
+		rl_usage("--template, --raw and --system go with -m");
 	if (o->e.refusals && o->e.judge != RL_JUDGE_REFUSAL)
 		rl_usage("--refusals goes with the refusal judge");
 	if (o->e.metric != RL_METRIC_NONE && !o->e.prompts)
@@ -267,6 +291,40 @@ static void on_progress(void *ctx, size_t done, size_t n)
 	rl_progress("%s: %zu/%zu items", (const char *)ctx, done, n);
 }
 
+/* Progress of generation: items done, tokens/s, time left. */
+static void on_gen_progress(void *ctx, size_t done, size_t n, uint64_t tokens)
+{
+	double t = rl_now() - *(const double *)ctx;
+	char eta[32] = "";
+	if (done > 0 && done < n) {
+		double left = t / (double)done * (double)(n - done);
+		snprintf(eta, sizeof eta, ", %dm%02ds left", (int)(left / 60), (int)left % 60);
+	}
+	rl_progress("generating: %zu/%zu items, %.1f tokens/s%s", done, n,
+		    t > 0 ? (double)tokens / t : 0.0, eta);
+}
+
+/* Fills the responses with model m (open) and its tokenizer and template. */
+static int generate(rl_eval *e, const rl_model *m, struct opts *o)
+{
+	char note[256];
+	rl_blas_setup(note, sizeof note);
+	if (note[0])
+		rl_note("%s", note);
+	rl_chat c;
+	int rc = rl_chat_open(&c, o->model, &o->chat);
+	if (rc)
+		return rc;
+	rl_note("%s", c.how);
+	double t0 = rl_now();
+	o->gen.progress = on_gen_progress;
+	o->gen.progress_ctx = &t0;
+	rc = rl_eval_generate(e, m, &c, &o->gen);
+	rl_progress_end();
+	rl_chat_close(&c);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	rl_cli_init("rl-eval", argc, argv);
@@ -275,10 +333,13 @@ int main(int argc, char **argv)
 	o.e.progress = on_progress;
 
 	rl_eval e;
+	rl_model m; /* open while the stream (whose header names it) is written */
+	int have_model = 0;
 	int rc = rl_eval_load(&e, &o.e);
-	if (!rc && o.model)
-		rc = rl_error(RL_USAGE, "-m: generation needs the tokenizer, not built yet: use "
-					"--responses FILE");
+	if (!rc && o.model && !(rc = rl_model_open(&m, o.model, RL_MODEL_READ))) {
+		have_model = 1;
+		rc = generate(&e, &m, &o);
+	}
 	/* Saved before judging: a judge that fails does not cost the generation. */
 	if (!rc && o.save)
 		rc = rl_eval_save_responses(&e, o.save);
@@ -317,5 +378,7 @@ int main(int argc, char **argv)
 	rl_eval_summary_line(&e, line, sizeof line);
 	rl_info("%s", line);
 	rl_eval_free(&e);
+	if (have_model)
+		rl_model_close(&m);
 	return rl_cli_exit();
 }
