@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "error.h"
@@ -63,9 +64,16 @@ int main(int argc, char **argv)
 	o.max_new_tokens = max_new;
 	o.batch_size = batch;
 	o.weight_cache_bytes = (uint64_t)(cache_gib * (1u << 30));
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
 	double t0 = rl_now();
 	int rc = rl_generate(&m, s, (size_t)n, &o);
 	double dt = rl_now() - t0;
+	getrusage(RUSAGE_SELF, &r1);
+	double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) +
+		     1e-6 * (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+		     (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+		     1e-6 * (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
 	if (rc) {
 		fprintf(stderr, "generate: %s\n", rl_errmsg());
 		return rc;
@@ -77,6 +85,7 @@ int main(int argc, char **argv)
 		cJSON_AddItemToArray(outs, cJSON_CreateIntArray(s[i].out, s[i].n_out));
 	}
 	cJSON_AddNumberToObject(res, "seconds", dt);
+	cJSON_AddNumberToObject(res, "cpu_seconds", cpu);
 	cJSON_AddNumberToObject(res, "new_tokens", (double)toks);
 	cJSON_AddNumberToObject(res, "tokens_per_s", (double)toks / dt);
 	cJSON_AddNumberToObject(res, "peak_rss", (double)rl_peak_rss());

@@ -24,11 +24,12 @@ print(json.dumps({"max_new_tokens": new,
                   "prompts": [[r.randrange(1000, 120000) for _ in range(r.randint(24, 72))]
                               for _ in range(n)]}))
 PY
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; threads $threads"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; threads $threads"
 OPENBLAS_NUM_THREADS=$threads "$root/build/bench/generate" "$model" "$tmp/prompts.json" \
 	"$tmp/rl.json" "$batch"
 python3 "$here/generate_hf.py" "$model" "$tmp/prompts.json" "$tmp/hf.json" "$threads" 2>&1 |
 	grep -v -i -E "warn|loading"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$tmp/rl.json" "$tmp/hf.json" <<'PY'
 import json, sys
 a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
@@ -38,7 +39,8 @@ pre = sum(next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), len(x))
 print("| | realign | transformers (fp32) |")
 print("| --- | --- | --- |")
 print("| tokens/s | %.1f | %.1f |" % (a["tokens_per_s"], b["tokens_per_s"]))
-print("| seconds | %.2f | %.2f |" % (a["seconds"], b["seconds"]))
+print("| seconds (wall) | %.2f | %.2f |" % (a["seconds"], b["seconds"]))
+print("| CPU seconds | %.2f | %.2f |" % (a["cpu_seconds"], b["cpu_seconds"]))
 print("| peak RSS | %.2f GiB | %.2f GiB |" % (a["peak_rss"] / 2**30, b["peak_rss"] / 2**30))
 print("speed-up %.2fx; memory %.2fx; BLAS kernels %s; identical sequences %d/%d, "
       "identical leading tokens %d/%d" % (a["tokens_per_s"] / b["tokens_per_s"],

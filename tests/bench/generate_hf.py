@@ -22,15 +22,18 @@ width = max(len(p) for p in prompts)
 pad = 0
 ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
 mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.monotonic()
 with torch.no_grad():
     out = model.generate(ids, attention_mask=mask, max_new_tokens=max_new, min_new_tokens=max_new,
                          do_sample=False, use_cache=True, eos_token_id=None, pad_token_id=pad)
 dt = time.monotonic() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 new = out[:, width:].tolist()
 toks = sum(len(x) for x in new)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-json.dump({"outputs": new, "seconds": dt, "new_tokens": toks, "tokens_per_s": toks / dt,
+json.dump({"outputs": new, "seconds": dt, "cpu_seconds": cpu, "new_tokens": toks, "tokens_per_s": toks / dt,
            "peak_rss": rss, "torch": torch.__version__,
            "threads": torch.get_num_threads()}, open(out_path, "w"))
 print("transformers: %d prompts, %d new tokens in %.2f s: %.1f tokens/s, peak RSS %.2f GiB"
