@@ -2,6 +2,7 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
@@ -78,36 +79,65 @@ void rl_wgemm_force_portable(int on)
 
 enum { D_BF16, D_F16, D_F32 };
 
-/* 16 weights starting at p, widened to f32 (mask: which lanes to load). */
-KERN_INLINE __m512 load_w(int D, const uint8_t *p, __mmask16 mask)
+/* Weights are multiplied KC columns at a time: a block of 6 rows x KC columns
+ * is widened once into an f32 buffer (6 KiB, in L1) and then meets every input
+ * row, so the widening costs once per weight, not once per input row. */
+#define KC 256
+
+/* Widens n weights at p (dtype D) to f32 at dst. */
+static TGT void widen_chunk(int D, const uint8_t *p, float *dst, int n)
 {
-	if (D == D_F32)
-		return _mm512_maskz_loadu_ps(mask, p);
-	__m256i h = _mm256_maskz_loadu_epi16(mask, p);
-	if (D == D_F16)
-		return _mm512_cvtph_ps(h);
-	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+	int k = 0;
+	for (; k + 16 <= n; k += 16) {
+		__m512 v;
+		if (D == D_F32)
+			v = _mm512_loadu_ps(p + (size_t)k * 4);
+		else if (D == D_F16)
+			v = _mm512_cvtph_ps(
+				_mm256_loadu_si256((const __m256i *)(p + (size_t)k * 2)));
+		else
+			v = _mm512_castsi512_ps(
+				_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
+							  (const __m256i *)(p + (size_t)k * 2))),
+						  16));
+		_mm512_store_ps(dst + k, v);
+	}
+	if (k < n) {
+		__mmask16 mask = (__mmask16)((1u << (n - k)) - 1);
+		__m512 v;
+		if (D == D_F32)
+			v = _mm512_maskz_loadu_ps(mask, p + (size_t)k * 4);
+		else if (D == D_F16)
+			v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p + (size_t)k * 2));
+		else
+			v = _mm512_castsi512_ps(
+				_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+							  mask, p + (size_t)k * 2)),
+						  16));
+		_mm512_store_ps(dst + k, v); /* lanes past n are zero */
+	}
 }
 
-/* out[m, o] = sum_k x[m, k] w[o, k] (+ bias[o]) for o < RW, m < RX; RW, RX
- * and D are constants where this is inlined, so acc[][] lives in registers
- * (at most 6 x 4 = 24 of the 32). */
-KERN_INLINE void kern(int RW, int RX, int D, const uint8_t *w, size_t ws, const float *x, int ldx,
-		      float *out, int ldo, int K, const float *bias)
+/* acc[o][m] += sum_{k < kl} wf[o][k] x[m][k] for o < RW, m < RX, with wf the
+ * widened block (rows of KC floats) and x rows at ldx. The accumulators start
+ * at zero (first) or from sums[], and end in sums[] or, after the last block
+ * (last), reduced, plus bias[o], in out[m, o]. RW and RX are constants where
+ * this is inlined, so acc[][] lives in registers (at most 24 of the 32). */
+KERN_INLINE void kern(int RW, int RX, const float *wf, const float *x, int ldx, int kl,
+		      __m512 *sums, int first, int last, float *out, int ldo, const float *bias)
 {
-	const size_t es = D == D_F32 ? 4 : 2;
 	__m512 acc[6][4];
 #pragma GCC unroll 6
 	for (int o = 0; o < RW; o++)
 #pragma GCC unroll 6
 		for (int m = 0; m < RX; m++)
-			acc[o][m] = _mm512_setzero_ps();
+			acc[o][m] = first ? _mm512_setzero_ps() : sums[o * 4 + m];
 	int k = 0;
-	for (; k + 16 <= K; k += 16) {
+	for (; k + 16 <= kl; k += 16) {
 		__m512 wv[6];
 #pragma GCC unroll 6
 		for (int o = 0; o < RW; o++)
-			wv[o] = load_w(D, w + o * ws + (size_t)k * es, 0xFFFF);
+			wv[o] = _mm512_load_ps(wf + o * KC + k);
 #pragma GCC unroll 6
 		for (int m = 0; m < RX; m++) {
 			__m512 xv = _mm512_loadu_ps(x + (size_t)m * ldx + k);
@@ -116,12 +146,12 @@ KERN_INLINE void kern(int RW, int RX, int D, const uint8_t *w, size_t ws, const 
 				acc[o][m] = _mm512_fmadd_ps(wv[o], xv, acc[o][m]);
 		}
 	}
-	if (k < K) {
-		__mmask16 mask = (__mmask16)((1u << (K - k)) - 1);
+	if (k < kl) {
+		__mmask16 mask = (__mmask16)((1u << (kl - k)) - 1);
 		__m512 wv[6];
 #pragma GCC unroll 6
 		for (int o = 0; o < RW; o++)
-			wv[o] = load_w(D, w + o * ws + (size_t)k * es, mask);
+			wv[o] = _mm512_load_ps(wf + o * KC + k);
 #pragma GCC unroll 6
 		for (int m = 0; m < RX; m++) {
 			__m512 xv = _mm512_maskz_loadu_ps(mask, x + (size_t)m * ldx + k);
@@ -134,36 +164,39 @@ KERN_INLINE void kern(int RW, int RX, int D, const uint8_t *w, size_t ws, const 
 	for (int o = 0; o < RW; o++)
 #pragma GCC unroll 6
 		for (int m = 0; m < RX; m++) {
+			if (!last) {
+				sums[o * 4 + m] = acc[o][m];
+				continue;
+			}
 			float s = _mm512_reduce_add_ps(acc[o][m]);
 			out[(size_t)m * ldo + o] = bias ? s + bias[o] : s;
 		}
 }
 
-typedef void (*kern_fn)(const uint8_t *w, size_t ws, const float *x, int ldx, float *out, int ldo,
-			int K, const float *bias);
+typedef void (*kern_fn)(const float *wf, const float *x, int ldx, int kl, __m512 *sums, int first,
+			int last, float *out, int ldo, const float *bias);
 
-#define KDEF(RW, RX, D)                                                                            \
-	static TGT void k_##RW##_##RX##_##D(const uint8_t *w, size_t ws, const float *x, int ldx,  \
-					    float *out, int ldo, int K, const float *bias)         \
+#define KDEF(RW, RX)                                                                               \
+	static TGT void k_##RW##_##RX(const float *wf, const float *x, int ldx, int kl,            \
+				      __m512 *sums, int first, int last, float *out, int ldo,      \
+				      const float *bias)                                           \
 	{                                                                                          \
-		kern(RW, RX, D, w, ws, x, ldx, out, ldo, K, bias);                                 \
+		kern(RW, RX, wf, x, ldx, kl, sums, first, last, out, ldo, bias);                   \
 	}
-#define KROW(RW, D) KDEF(RW, 1, D) KDEF(RW, 2, D) KDEF(RW, 3, D) KDEF(RW, 4, D)
-#define KDT(D) KROW(1, D) KROW(2, D) KROW(3, D) KROW(4, D) KROW(5, D) KROW(6, D)
-KDT(D_BF16)
-KDT(D_F16)
-KDT(D_F32)
+#define KROW(RW) KDEF(RW, 1) KDEF(RW, 2) KDEF(RW, 3) KDEF(RW, 4)
+KROW(1)
+KROW(2)
+KROW(3)
+KROW(4)
+KROW(5)
+KROW(6)
 
-#define KREF_ROW(RW, D)                                                                            \
+#define KREF_ROW(RW)                                                                               \
 	{                                                                                          \
-		k_##RW##_1_##D, k_##RW##_2_##D, k_##RW##_3_##D, k_##RW##_4_##D                     \
+		k_##RW##_1, k_##RW##_2, k_##RW##_3, k_##RW##_4                                     \
 	}
-#define KREF_DT(D)                                                                                 \
-	{                                                                                          \
-		KREF_ROW(1, D), KREF_ROW(2, D), KREF_ROW(3, D), KREF_ROW(4, D), KREF_ROW(5, D),    \
-			KREF_ROW(6, D)                                                             \
-	}
-static const kern_fn kernels[3][6][4] = {KREF_DT(D_BF16), KREF_DT(D_F16), KREF_DT(D_F32)};
+static const kern_fn kernels[6][4] = {KREF_ROW(1), KREF_ROW(2), KREF_ROW(3),
+				      KREF_ROW(4), KREF_ROW(5), KREF_ROW(6)};
 
 struct job {
 	float *out;
@@ -176,20 +209,46 @@ struct job {
 	int M, K, n0, n1;
 };
 
-/* Rows [n0, n1) of W: 6 at a time, every input row against them. */
-static void run_job(const struct job *j)
+/* Rows [n0, n1) of W, 6 at a time; for each, KC columns at a time, widened
+ * once and met by every input row (partial sums kept in sums[] between
+ * column blocks). */
+static TGT void run_job(const struct job *j)
 {
 	size_t es = j->D == D_F32 ? 4 : 2, ws = (size_t)j->K * es;
-	for (int o = j->n0; o < j->n1; o += 6) {
-		int rw = j->n1 - o < 6 ? j->n1 - o : 6;
-		for (int m = 0; m < j->M; m += 4) {
-			int rx = j->M - m < 4 ? j->M - m : 4;
-			kernels[j->D][rw - 1][rx - 1](j->w + (size_t)o * ws, ws,
-						      j->x + (size_t)m * j->ldx, j->ldx,
-						      j->out + (size_t)m * j->ldo + o, j->ldo, j->K,
-						      j->bias ? j->bias + o : NULL);
+	int mb = (j->M + 3) / 4;
+	float wf[6 * KC] __attribute__((aligned(64)));
+	__m512 *sums = NULL;
+	if (j->K > KC) {
+		sums = aligned_alloc(64, sizeof(__m512) * 24 * (size_t)mb);
+		if (!sums) { /* no memory for partial sums: the reference loop */
+			rl_wgemm_naive(j->out + j->n0, j->ldo, j->x, j->ldx,
+				       j->w + (size_t)j->n0 * ws,
+				       j->D == D_F32   ? RL_DT_F32
+				       : j->D == D_F16 ? RL_DT_F16
+						       : RL_DT_BF16,
+				       j->bias ? j->bias + j->n0 : NULL, j->M, j->n1 - j->n0, j->K);
+			return;
 		}
 	}
+	for (int o = j->n0; o < j->n1; o += 6) {
+		int rw = j->n1 - o < 6 ? j->n1 - o : 6;
+		for (int kc = 0; kc < j->K; kc += KC) {
+			int kl = j->K - kc < KC ? j->K - kc : KC;
+			for (int r = 0; r < rw; r++)
+				widen_chunk(j->D, j->w + (size_t)(o + r) * ws + (size_t)kc * es,
+					    wf + r * KC, kl);
+			int first = kc == 0, last = kc + kl == j->K;
+			for (int b = 0; b < mb; b++) {
+				int m = b * 4, rx = j->M - m < 4 ? j->M - m : 4;
+				kernels[rw - 1][rx - 1](wf, j->x + (size_t)m * j->ldx + kc, j->ldx,
+							kl, sums ? sums + 24 * (size_t)b : NULL,
+							first, last,
+							j->out + (size_t)m * j->ldo + o, j->ldo,
+							j->bias ? j->bias + o : NULL);
+			}
+		}
+	}
+	free(sums);
 }
 
 static void *job_thread(void *p)
