@@ -6,6 +6,7 @@
  * writes it), generates every prompt with no stop token (each gets exactly N
  * new tokens, as transformers' side does), and writes {"outputs": [[ids]...],
  * "seconds", "new_tokens", "tokens_per_s", "peak_rss", "blas"} to OUT.json.
+ * CACHE_GIB: f32 weight copies for prompt steps (default 0, as rl-eval).
  * Time is generation only (the model is opened, not read, before the clock
  * starts; the f32 weight copies are made inside it). */
 #include <stdio.h>
@@ -32,7 +33,7 @@ int main(int argc, char **argv)
 	if (note[0])
 		fprintf(stderr, "generate: %s\n", note);
 	int batch = argc > 4 ? atoi(argv[4]) : 32;
-	double cache_gib = argc > 5 ? atof(argv[5]) : 64;
+	double cache_gib = argc > 5 ? atof(argv[5]) : 0;
 	rl_model m;
 	if (rl_model_open(&m, argv[1], RL_MODEL_READ)) {
 		fprintf(stderr, "generate: %s\n", rl_errmsg());
