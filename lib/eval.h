@@ -127,6 +127,7 @@ typedef struct rl_eval_gen_opts {
 				  template's closing tokens */
 	int batch_size;		     /* 16 */
 	uint64_t weight_cache_bytes; /* see generate.h; 0 */
+	uint64_t kv_budget_bytes;    /* see generate.h; 0: no limit */
 	rl_gen_progress progress;
 	void *progress_ctx;
 } rl_eval_gen_opts;

@@ -16,7 +16,7 @@ void rl_eval_gen_opts_init(rl_eval_gen_opts *o)
 	memset(o, 0, sizeof *o);
 	o->max_new_tokens = 128;
 	o->max_prompt_tokens = 512;
-	o->batch_size = 16;
+	o->batch_size = 32;
 }
 
 /* The ids of what the template puts after the prompt (end of the user turn,
@@ -99,6 +99,7 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 		g.stop = stop_i;
 		g.n_stop = (int)stop.n;
 		g.weight_cache_bytes = o->weight_cache_bytes;
+		g.kv_budget_bytes = o->kv_budget_bytes;
 		g.progress = o->progress;
 		g.progress_ctx = o->progress_ctx;
 		double t0 = rl_now();

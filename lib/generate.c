@@ -471,6 +471,12 @@ static void slot_free(struct slot *z)
 	free(z);
 }
 
+/* Bytes of key/value cache for a sequence of cap tokens. */
+static uint64_t kv_bytes(const struct gen *g, int cap)
+{
+	return 2 * (uint64_t)g->L * (uint64_t)cap * (uint64_t)g->KV * sizeof(float);
+}
+
 static int is_stop(const rl_gen_opts *o, int tok)
 {
 	for (int i = 0; i < o->n_stop; i++)
@@ -514,12 +520,17 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 		rc = RL_ESYS;
 	int ns = 0;
 	size_t next = 0, done = 0;
+	uint64_t kv_used = 0;
 	uint64_t new_tokens = 0;
 	while (!rc && (done < n)) {
-		/* Admit prompts into free slots. */
+		/* Admit prompts into free slots, while their key/value caches fit
+		 * the budget (one sequence always runs, whatever its size). */
 		while (ns < B && next < n) {
-			struct slot *z = rl_calloc(1, sizeof *z);
 			rl_gen_seq *q = &seqs[next];
+			uint64_t need = kv_bytes(&g, q->n_prompt + o->max_new_tokens);
+			if (ns > 0 && o->kv_budget_bytes && kv_used + need > o->kv_budget_bytes)
+				break;
+			struct slot *z = rl_calloc(1, sizeof *z);
 			if (!z) {
 				rc = RL_ESYS;
 				break;
@@ -538,6 +549,7 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 			memcpy(z->pending, q->prompt, sizeof(int) * (size_t)q->n_prompt);
 			z->n_pending = q->n_prompt;
 			sl[ns++] = z;
+			kv_used += need;
 		}
 		if (rc)
 			break;
@@ -585,6 +597,7 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 			z->n_pending = 1;
 			if (is_stop(o, tok) || q->n_out == o->max_new_tokens) {
 				q->stopped = is_stop(o, tok);
+				kv_used -= kv_bytes(&g, z->cap);
 				slot_free(z);
 				done++;
 			} else {

@@ -27,7 +27,8 @@
  * layer), else rows widened block by block at each use. A model of any size
  * runs in bounded memory. The key/value cache holds
  * 2 x n_layers x n_kv_heads x head_dim f32 per token of each sequence in
- * flight (prompt + new tokens).
+ * flight (its prompt + max_new_tokens, reserved when it enters), and
+ * kv_budget_bytes bounds the total: prompts wait for room.
  */
 #ifndef RL_GENERATE_H
 #define RL_GENERATE_H
@@ -58,6 +59,9 @@ typedef struct rl_gen_opts {
 	int direct_rows;	     /* steps of at most this many packed rows multiply the
 			    stored weights directly (rl_wgemm); more rows use f32
 			    weights. 0: 64; < 0: never */
+	uint64_t kv_budget_bytes;    /* key/value caches in flight at most this big
+				     (a prompt waits for room; one always runs);
+				     0: no limit but batch_size */
 	int no_cache;		     /* reference mode for tests: no KV cache, every step recomputes
 			 every position of every sequence */
 	rl_gen_progress progress;

@@ -53,7 +53,9 @@ static void usage(void)
 	       "      --max-new-tokens N     at most N new tokens per response (default 128)\n"
 	       "      --max-prompt-tokens N  longer prompts keep their first tokens and the\n"
 	       "                             template's closing tokens (default 512)\n"
-	       "  -b, --batch-size N         prompts decoded together (default 16)\n"
+	       "  -b, --batch-size N         prompts decoded together (default 32)\n"
+	       "      --kv-mem GIB           key/value caches in flight at most this big\n"
+	       "                             (default: a quarter of the RAM)\n"
 	       "      --template NAME|FILE   chat template (default: detected from the model)\n"
 	       "      --raw                  the prompt as it is, no template\n"
 	       "      --system TEXT          system prompt (default: the template's)\n"
@@ -99,6 +101,7 @@ enum {
 	OPT_TEMPLATE,
 	OPT_RAW,
 	OPT_SYSTEM,
+	OPT_KV_MEM,
 };
 
 static void parse_args(struct opts *o, int argc, char **argv)
@@ -117,6 +120,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{"template", required_argument, 0, OPT_TEMPLATE},
 		{"raw", no_argument, 0, OPT_RAW},
 		{"system", required_argument, 0, OPT_SYSTEM},
+		{"kv-mem", required_argument, 0, OPT_KV_MEM},
 		{"judge", required_argument, 0, OPT_JUDGE},
 		{"judge-cmd", required_argument, 0, OPT_JUDGE_CMD},
 		{"refusals", required_argument, 0, OPT_REFUSALS},
@@ -137,6 +141,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof *o);
 	rl_eval_opts_init(&o->e);
 	rl_eval_gen_opts_init(&o->gen);
+	o->gen.kv_budget_bytes = rl_phys_mem() / 4;
 	int judge_set = 0, metric_set = 0, c;
 	while ((c = getopt_long(argc, argv, "m:p:n:o:b:O:qvh", lo, NULL)) != -1) {
 		switch (c) {
@@ -180,6 +185,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case OPT_SYSTEM:
 			o->chat.system = optarg;
+			break;
+		case OPT_KV_MEM:
+			o->gen.kv_budget_bytes =
+				(uint64_t)(rl_parse_double("--kv-mem", optarg, 0.001, 1 << 20) *
+					   (double)(1u << 30));
 			break;
 		case OPT_JUDGE:
 			if (judge_set)

@@ -18,7 +18,7 @@ jq -c 'select(.t == "item") | [.prompt_tokens, .new_tokens, .truncated]' "$T/std
 jq -c '[.prompt_tokens, .new_tokens, .truncated]' "$E/expected.jsonl" >want-counts
 test_cmp want-counts got-counts
 [ "$(jq -c 'select(.t == "header") | [.model.arch, .max_new_tokens, .max_prompt_tokens, .batch_size]' "$T/stdout")" = \
-	'["Qwen2ForCausalLM",16,64,16]' ] || fail "generation header"
+	'["Qwen2ForCausalLM",16,64,32]' ] || fail "generation header"
 [ "$(jq -c 'select(.t == "summary") | .new_tokens' "$T/stdout")" = 73 ] || fail "summary new_tokens"
 ok "stream: counts, header, summary"
 
@@ -27,6 +27,11 @@ must_pass gen --judge none -o out1.jsonl -O /dev/null -b 1
 test_cmp out.jsonl out1.jsonl
 must_pass gen --judge none -o out2.jsonl -O /dev/null -b 2 --template chatml
 test_cmp out.jsonl out2.jsonl
+
+# A key/value budget for one sequence at a time: the same responses.
+must_pass gen --judge none -o out3.jsonl -O /dev/null --kv-mem 0.001
+test_cmp out.jsonl out3.jsonl
+must_fail 2 gen --kv-mem 0
 
 # Judging generated responses is judging the saved ones.
 must_pass gen --summary-json -q

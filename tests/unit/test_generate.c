@@ -178,6 +178,14 @@ static void test_model(const char *name)
 		free_seqs(v, 1);
 	}
 
+	/* A key/value budget too small for two sequences: one at a time. */
+	rl_gen_opts kb = o;
+	kb.kv_budget_bytes = 1;
+	rl_gen_seq *q = run(&m, &k, 0, k.n, &kb);
+	for (int i = 0; i < k.n; i++)
+		CHECKF(same_ids(&s[i], &q[i]), "%s prompt %d: kv budget", name, i);
+	free_seqs(q, k.n);
+
 	/* The other weight paths: f32 copies with one GEMM per weight, and rows
 	 * widened block by block at each use (no copies), for every step. */
 	for (int path = 0; path < 2; path++) {
