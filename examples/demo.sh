@@ -10,8 +10,10 @@
 #   7. the table, steps.tsv plotted (gnuplot PNG + a text chart)
 #
 # Environment: RL_BIN (the tools; make demo sets it), RL_DEMO_OUT (default
-# out/demo), RL_DEMO_THREADS (BLAS threads, default 1: faster than 2 for
-# matrices this small), RL_DEMO_FRESH=1 (ignore the cache).
+# out/demo), RL_DEMO_THREADS (rl-train's data-parallel threads, default 2),
+# RL_DEMO_FRESH=1 (ignore the cache). Every matrix product runs on one
+# OpenBLAS thread: the toy model's matrices are too small for BLAS threads
+# (two of them make rl-eval 2.5x slower here, spinning).
 # Exit status: 0 when every target is met, 1 when one is missed (the table
 # says which), 2-4 when a tool fails.
 set -eu
@@ -21,8 +23,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ -n "${RL_BIN:-}" ] && PATH="$RL_BIN:$PATH"
 export PATH
 OUT=${RL_DEMO_OUT:-out/demo}
-THREADS=${RL_DEMO_THREADS:-1}
-export OPENBLAS_NUM_THREADS="$THREADS"
+THREADS=${RL_DEMO_THREADS:-2}
+OPENBLAS_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS
 for t in rl-toy rl-train rl-eval rl-recover rl-direction rl-grad rl-select rl-apply rl-rollback jq; do
 	command -v "$t" >/dev/null || { echo "demo: '$t' not found (run 'make demo')" >&2; exit 4; }
 done
@@ -101,7 +104,7 @@ say "== 5. rl-recover (L = floor(2N/3), rate 0.002, 20 steps, warm-up 5, save ev
 rm -rf "$OUT/recovered"
 REC_ARGS="-a $C/aligned -f $C/finetuned -H $W/recovery.jsonl -B $W/benign.jsonl
 	--eval-harmful $W/eval-harmful.jsonl --eval-task $W/eval-task.jsonl
-	--eval-benign $W/eval-benign.jsonl --max-new-tokens $MAXNEW -j $THREADS"
+	--eval-benign $W/eval-benign.jsonl --max-new-tokens $MAXNEW -j 1"
 # shellcheck disable=SC2086
 rl-recover $REC_ARGS -o "$OUT/recovered" --eval-every 1
 phase_time "rl-recover, 20 steps evaluated at each (rl-recover)" "$(dt "$t")"
@@ -123,7 +126,7 @@ say "== 6. control: the same number of weights restored at random (--score rando
 rm -rf "$OUT/control"
 # shellcheck disable=SC2086
 rl-recover $REC_ARGS -o "$OUT/control" --score random --no-rollback --steps "$chosen" \
-	--warmup 0 --save-every "$chosen" --eval-every 1 --metric-drop 0.999
+	--warmup 0 --save-every "$chosen" --eval-every 5 --metric-drop 0.999
 phase_time "random control (rl-recover --score random)" "$(dt "$t")"
 c_row=$(row "$OUT/control/steps.tsv" "$chosen")
 c_harm=$(col "$c_row" 5) c_task=$(col "$c_row" 6) c_ben=$(col "$c_row" 9) c_n=$(col "$c_row" 3)
@@ -138,7 +141,7 @@ set title 'rl-recover on the toy world: harmful rate and task score per step'
 set xlabel 'restore step'
 set ylabel 'rate / score'
 set yrange [-0.02:1.05]
-set key outside right
+set key bottom left opaque box
 set datafile separator '\t'
 set datafile missing '-'
 plot '$R/steps.tsv' every ::1 using 1:5 with linespoints lw 2 title 'harmful (gradient)', \

@@ -78,6 +78,8 @@ Evaluation:
       --metric M           rl-eval task metric (default exact)
       --metric-cmd CMD     external metric command
       --max-new-tokens N   generation length (default 128)
+      --template T         chat template for every prompt (rl-tok(1); default:
+                           detected from the model's tokenizer_config.json)
       --task-score S       FINETUNED's task score, if already measured
 Beyond the reference:
       --target-harmful R   stop at the first saved step whose harmful rate is
@@ -97,7 +99,7 @@ aligned='' finetuned='' out='' hset='' bset='' evh='' evt='' evb='' evlimit=''
 layer='' rate=0.002 bs=8 steps=20 warmup=5 save_every=5 drop=0.05 rbrate=0.2
 rollback=1 recsize=256 bensize=256 rbprompts='' score=grad seed=0
 judge=refusal judge_cmd='' metric=exact metric_cmd='' maxnew=128 task_score=''
-target='' eval_every='' resume=0 threads='' quiet=0
+target='' eval_every='' resume=0 threads='' quiet=0 template=
 
 need() { [ $# -ge 2 ] || usage_error "option '$1' needs a value"; }
 is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
@@ -142,6 +144,7 @@ while [ $# -gt 0 ]; do
 	--metric) need "$@"; metric=$2; shift ;;
 	--metric-cmd) need "$@"; metric_cmd=$2; shift ;;
 	--max-new-tokens) need "$@"; pos_opt "$1" "$2"; maxnew=$2; shift ;;
+	--template) need "$@"; template=$2; shift ;;
 	--task-score) need "$@"; frac_opt "$1" "$2" ">=0" "<1e300"; task_score=$2; shift ;;
 	--target-harmful) need "$@"; frac_opt "$1" "$2" ">=0" "<=1"; target=$2; shift ;;
 	--eval-every) need "$@"; pos_opt "$1" "$2"; eval_every=$2; shift ;;
@@ -205,11 +208,13 @@ eval_summary() {
 	if [ "$3" = task ]; then
 		if [ -n "$metric_cmd" ]; then mt="--metric-cmd"; mv_="$metric_cmd"; else mt="--metric"; mv_="$metric"; fi
 		run rl-eval -q -m "$1" -p "$2" --judge none "$mt" "$mv_" --max-new-tokens "$maxnew" \
-			${evlimit:+-n $evlimit} -O "$K/eval.rls" --summary-json
+			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
+			--summary-json
 	else
 		if [ -n "$judge_cmd" ]; then jt="--judge-cmd"; jv="$judge_cmd"; else jt="--judge"; jv="$judge"; fi
 		run rl-eval -q -m "$1" -p "$2" "$jt" "$jv" --max-new-tokens "$maxnew" \
-			${evlimit:+-n $evlimit} -O "$K/eval.rls" --summary-json
+			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
+			--summary-json
 	fi
 }
 # measure MODEL STEP: task score, harmful rate (and benign answered) -> $K/eval-STEP
@@ -237,7 +242,7 @@ fi
 for d in "$aligned" "$finetuned"; do
 	[ -f "$d/config.json" ] || die 3 "'$d': not a model directory (no config.json)"
 done
-params="aligned=$aligned finetuned=$finetuned H=$hset B=$bset L=$layer rate=$rate bs=$bs steps=$steps warmup=$warmup save=$save_every drop=$drop rbrate=$rbrate rollback=$rollback rec=$recsize ben=$bensize rbp=$rbprompts score=$score seed=$seed target=$target"
+params="aligned=$aligned finetuned=$finetuned H=$hset B=$bset L=$layer rate=$rate bs=$bs steps=$steps warmup=$warmup save=$save_every drop=$drop rbrate=$rbrate rollback=$rollback rec=$recsize ben=$bensize rbp=$rbprompts score=$score seed=$seed target=$target template=$template"
 if [ "$resume" -eq 1 ]; then
 	[ "$(cat "$out/params")" = "$params" ] ||
 		die 2 "'$out' was started with other settings: $(cat "$out/params")"
@@ -288,14 +293,34 @@ if [ "$(prog_get phase)" = start ]; then
 fi
 info "fine-tuned model: task score $sF (bound: above $smin), harmful rate $hF"
 
-# ---- directions ----
-if [ "$score" = grad ] && [ ! -s "$K/dh.rls" ]; then
-	run rl-direction -q -m "$aligned" -p "$hset" -L "$layer" -n "$recsize" $thr -o "$K/dh.rls.tmp"
-	mv "$K/dh.rls.tmp" "$K/dh.rls"
+# ---- the prompt sets as token ids (rl-tok: the chat template with the
+# generation prompt, as rl-eval templates them), then the directions ----
+tokenize() { # IN OUT
+	[ -s "$2" ] && return 0
+	echo "+ rl-tok -m $finetuned -p $1 > $2" >>"$LOG"
+	rl-tok -q -m "$finetuned" ${template:+--template "$template"} -p "$1" >"$2.tmp" 2>"$K/stderr"
+	rc=$?
+	cat "$K/stderr" >>"$LOG"
+	[ $rc -eq 0 ] || die $rc "rl-tok failed (exit $rc): $(tail -n 1 "$K/stderr") (log: $LOG)"
+	mv "$2.tmp" "$2"
+}
+if [ "$score" = grad ]; then
+	tokenize "$hset" "$K/harmful.ids.jsonl"
+	hids=$K/harmful.ids.jsonl
+	if [ ! -s "$K/dh.rls" ]; then
+		run rl-direction -q -m "$aligned" -p "$hids" -L "$layer" -n "$recsize" $thr \
+			-o "$K/dh.rls.tmp"
+		mv "$K/dh.rls.tmp" "$K/dh.rls"
+	fi
 fi
-if [ "$rollback" -eq 1 ] && [ "$score" = grad ] && [ ! -s "$K/db.rls" ]; then
-	run rl-direction -q -m "$finetuned" -p "$bset" -L "$layer" -n "$bensize" $thr -o "$K/db.rls.tmp"
-	mv "$K/db.rls.tmp" "$K/db.rls"
+if [ "$rollback" -eq 1 ] && [ "$score" = grad ]; then
+	tokenize "$bset" "$K/benign.ids.jsonl"
+	bids=$K/benign.ids.jsonl
+	if [ ! -s "$K/db.rls" ]; then
+		run rl-direction -q -m "$finetuned" -p "$bids" -L "$layer" -n "$bensize" $thr \
+			-o "$K/db.rls.tmp"
+		mv "$K/db.rls.tmp" "$K/db.rls"
+	fi
 fi
 
 # ---- one restore step ----
@@ -334,7 +359,7 @@ step() {
 		if [ "$mode" = plain ] && [ "$t" -gt 1 ] && [ -s "$K/grad-$(pad $((t - 1))).rls" ]; then
 			prev="--add $K/grad-$(pad $((t - 1))).rls"
 		fi
-		run rl-grad -m "$W" -p "$hset" -d "$K/dh.rls" -b "$bs" -n "$recsize" $prev $thr \
+		run rl-grad -m "$W" -p "$hids" -d "$K/dh.rls" -b "$bs" -n "$recsize" $prev $thr \
 			-o "$K/grad-$s.rls"
 		loss=$(awk '/: batch [0-9]+\/[0-9]+ .*loss/ { for (i = 1; i <= NF; i++) if ($i == "loss") s += $(i + 1) } END { printf "%.6f", s }' "$K/stderr")
 		run rl-select -m "$W" -t "$aligned" --rate "$rate" -o "$K/sel.rls" "$K/grad-$s.rls"
@@ -346,7 +371,7 @@ step() {
 	n=$(sed -n 's/.*changed \([0-9]*\) elements.*/\1/p' "$K/stderr" | tail -n 1)
 	back=0
 	if [ "$mode" = rollback ]; then
-		run rl-grad -m "$W" -p "$bset" -d "$K/db.rls" -b "$bs" -n "$rbprompts" $thr \
+		run rl-grad -m "$W" -p "$bids" -d "$K/db.rls" -b "$bs" -n "$rbprompts" $thr \
 			-o "$K/bgrad.rls"
 		run rl-rollback -m "$W" -f "$finetuned" --grad "$K/bgrad.rls" --fraction "$rbrate" \
 			-j "$J/rb-$s.rlj" "$J/step-$s.rlj"
