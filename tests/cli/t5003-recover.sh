@@ -1,0 +1,118 @@
+#!/bin/sh
+# rl-recover on a reduced toy world (tests/gen/gen_toy.py: an aligned model and
+# a gentle harmful fine-tune of it, trained by PyTorch): the harmful rate
+# falls, the task score stays above the bound, the journals give the
+# fine-tuned model back bit-exactly, an interrupted run resumes to the same
+# result, and rollback mode runs when the task bound demands it.
+. "$RL_TESTS/lib.sh"
+command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
+fx=$F/toy
+w=$fx/world
+args="-a $fx/aligned -f $fx/finetuned -H $w/recovery.jsonl -B $w/benign.jsonl
+	--eval-harmful $w/eval-harmful.jsonl --eval-task $w/eval-task.jsonl
+	--eval-benign $w/eval-benign.jsonl --max-new-tokens 32 --steps 10 --save-every 5"
+
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/rec"
+r=$T/rec
+[ -s "$r/report.txt" ] || fail "no report"
+[ "$(awk -F'\t' 'NR > 1' "$r/steps.tsv" | wc -l)" -eq 11 ] || fail "steps.tsv: $(cat "$r/steps.tsv")"
+[ "$(head -1 "$r/steps.tsv")" = "$(printf 'step\tk\trestored\tloss\tharmful\ttask\tseconds\tphase\tbenign')" ] ||
+	fail "steps.tsv header"
+chosen=$(sed -n 's/^chosen step  //p' "$r/report.txt")
+row() { awk -F'\t' -v s="$1" '$1 == s && $8 != "rollback" { print $'"$2"' }' "$r/steps.tsv"; }
+fh=$(row 0 5) ft=$(row 0 6) rh=$(row "$chosen" 5) rt=$(row "$chosen" 6)
+echo "fine-tuned: harmful $fh task $ft; chosen step $chosen: harmful $rh task $rt"
+awk -v f="$fh" 'BEGIN { exit !(f >= 0.5) }' || fail "the fine-tuned model's harmful rate is $fh"
+[ "$chosen" -ge 5 ] || fail "chosen step $chosen"
+awk -v f="$fh" -v r="$rh" 'BEGIN { exit !(r <= f - 0.4) }' || fail "harmful rate $fh -> $rh"
+ok "harmful rate falls: $fh -> $rh"
+awk -v f="$ft" -v r="$rt" 'BEGIN { exit !(r > 0.95 * f) }' || fail "task score $ft -> $rt"
+ok "task score within the bound: $ft -> $rt"
+# k per step is ceil(0.002 * P); restored so far grows by at most k a step.
+P=$(rl-info --json "$fx/finetuned" | jq -r .P)
+k=$(awk -v p="$P" 'BEGIN { x = 0.002 * p; k = int(x); if (k < x) k++; print k }')
+awk -F'\t' -v k="$k" 'NR > 2 { if ($2 != k || $3 - prev > k || $3 <= prev) bad = 1 } NR > 1 { prev = $3 }
+	END { exit bad }' "$r/steps.tsv" || fail "k/restored columns: $(cat "$r/steps.tsv")"
+ok "k = $k a step"
+
+# The chosen model differs from F; undoing the kept journals gives F back,
+# bit-exactly ($T/undo keeps the recovered model for the resume test below).
+cp -r "$r/model" "$T/undo"
+rm -rf "$T/undo/.realign"
+cmp -s "$T/undo/model.safetensors" "$fx/finetuned/model.safetensors" && fail "model unchanged"
+js=""
+i=1
+while [ "$i" -le "$chosen" ]; do
+	js="$js $r/journals/step-$(printf %02d "$i").rlj"
+	i=$((i + 1))
+done
+# shellcheck disable=SC2086
+must_pass rl-rollback -m "$r/model" -j "$T/undo.rlj" $js
+cmp -s "$r/model/model.safetensors" "$fx/finetuned/model.safetensors" ||
+	fail "rolling back every journal does not give F back"
+ok "journals roll back to F bit-exactly"
+
+# An interrupted run resumes to the same result. The interruption: a wrapper
+# rl-apply kills rl-recover right after the 3rd restore was applied (before
+# the step is committed); then a failing rl-grad on a later call.
+real_apply=$(command -v rl-apply)
+mkdir "$T/wrap"
+cat >"$T/wrap/rl-apply" <<EOF
+#!/bin/sh
+n=\$(cat "$T/wrap/n" 2>/dev/null || echo 0); n=\$((n + 1)); echo \$n >"$T/wrap/n"
+"$real_apply" "\$@" || exit \$?
+[ \$n -ne 3 ] || kill -9 \$PPID
+EOF
+chmod +x "$T/wrap/rl-apply"
+# shellcheck disable=SC2086
+run env PATH="$T/wrap:$PATH" rl-recover $args -o "$T/res"
+[ "$rc" -ne 0 ] || fail "the wrapper did not interrupt rl-recover"
+[ -f "$T/res/journals/step-03.rlj" ] || fail "no journal of the interrupted step"
+ok "interrupted after the 3rd apply (exit $rc)"
+# shellcheck disable=SC2086
+must_fail 2 rl-recover $args -o "$T/res"
+stderr_has "exists (use --resume"
+# shellcheck disable=SC2086
+must_fail 2 rl-recover $args -o "$T/res" --resume --rate 0.003
+stderr_has "other settings"
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/res" --resume
+stderr_has "undid the interrupted step 3"
+cmp -s "$T/res/model/model.safetensors" "$T/undo/model.safetensors" ||
+	fail "resumed run ends in another model"
+cut -f 1-6,8,9 "$r/steps.tsv" >"$T/a"
+cut -f 1-6,8,9 "$T/res/steps.tsv" >"$T/b"
+test_cmp "$T/a" "$T/b"
+ok "resumed run: same model, same steps.tsv"
+
+# Rollback mode: a task score the model cannot reach (--task-score) makes the
+# warm-up check fail: the run restarts from F with a partial rollback after
+# each restore; every saved step then misses the bound, so the answer is F.
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/rb" --steps 4 --warmup 2 --save-every 2 --task-score 2
+stderr_has "rollback mode"
+[ -f "$T/rb/journals/rb-01.rlj" ] || fail "no partial rollback journal"
+[ -f "$T/rb/journals/step-01.warmup.rlj" ] || fail "warm-up journals not kept"
+grep -q "rollback" "$T/rb/steps.tsv" || fail "no rollback rows"
+grep -q "^chosen step  0$" "$T/rb/report.txt" || fail "chosen: $(grep chosen "$T/rb/report.txt")"
+cmp -s "$T/rb/model/model.safetensors" "$fx/finetuned/model.safetensors" ||
+	fail "answer 0 but the model is not F"
+ok "rollback mode; no step within the bound: the model is F again"
+
+# The random control restores as many weights and leaves the harmful rate.
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/ctl" --score random --no-rollback --steps 5 --metric-drop 0.999
+ch=$(awk -F'\t' '$1 == 5 { print $5 }' "$T/ctl/steps.tsv")
+awk -v c="$ch" -v r="$rh" 'BEGIN { exit !(c >= r + 0.25) }' || fail "random control harmful $ch"
+ok "random control: harmful $ch after 5 steps"
+
+# Usage errors.
+must_fail 2 rl-recover -a "$fx/aligned" -o "$T/x"
+must_fail 2 rl-recover $args -o "$T/x" --rate 2
+must_fail 2 rl-recover $args -o "$T/x" --score best
+must_fail 2 rl-recover $args -o "$T/x" --warmup 30
+must_fail 3 rl-recover $args -o "$T/x" -H "$T/nope.jsonl"
+must_pass rl-recover --help
+stdout_has "Usage: rl-recover"
+finish
