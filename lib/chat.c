@@ -211,3 +211,31 @@ int rl_chat_end_ids(const rl_chat *c, rl_ids *out)
 	}
 	return rc;
 }
+
+int rl_chat_lazy_encode_fn(void *ctx, const char *text, size_t len, int32_t **ids, int *n)
+{
+	rl_chat_lazy *l = ctx;
+	*ids = NULL;
+	*n = 0;
+	if (l->state == 0) {
+		l->rc = rl_chat_open(&l->chat, l->dir, &l->opts);
+		l->state = l->rc ? -1 : 1;
+		if (l->rc)
+			snprintf(l->err, sizeof l->err, "%s", rl_errmsg());
+	}
+	if (l->state < 0)
+		return rl_error(l->rc, "%s", l->err);
+	return rl_chat_encode_fn(&l->chat, text, len, ids, n);
+}
+
+const char *rl_chat_lazy_how(const rl_chat_lazy *l)
+{
+	return l->state == 1 ? l->chat.how : "";
+}
+
+void rl_chat_lazy_close(rl_chat_lazy *l)
+{
+	if (l->state == 1)
+		rl_chat_close(&l->chat);
+	l->state = 0;
+}

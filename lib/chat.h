@@ -72,6 +72,25 @@ int rl_chat_item(const rl_chat *c, const cJSON *item, const char *path, long lin
 /* prompts.h's encode hook: ctx is an rl_chat; *ids is malloc'd. */
 int rl_chat_encode_fn(void *ctx, const char *text, size_t len, int32_t **ids, int *n);
 
+/* A pipeline opened on first use, for rl_prompts_read's encode hook: prompt files
+ * of ids never load the tokenizer (nor need one); the first {"prompt": ...} line
+ * opens it, and a failure to open is reported for that line (and every later
+ * one). Zero-initialise, set dir and opts. */
+typedef struct rl_chat_lazy {
+	const char *dir;
+	rl_chat_opts opts;
+	rl_chat chat;
+	int state; /* 0 not opened, 1 open, -1 failed */
+	int rc;
+	char err[512];
+} rl_chat_lazy;
+
+/* prompts.h's encode hook over an rl_chat_lazy. */
+int rl_chat_lazy_encode_fn(void *ctx, const char *text, size_t len, int32_t **ids, int *n);
+/* How the template was chosen ("" when the pipeline was never opened). */
+const char *rl_chat_lazy_how(const rl_chat_lazy *l);
+void rl_chat_lazy_close(rl_chat_lazy *l);
+
 /* The ids that end a generated answer: the tokenizer's end ids (generation_config
  * eos_token_id, tokenizer_config eos_token) and the template's end-of-turn token. */
 int rl_chat_end_ids(const rl_chat *c, rl_ids *out);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "cli.h"
 #include "engine.h"
 #include "gstream.h"
@@ -28,6 +29,7 @@ struct opts {
 	int per_prompt;
 	int threads;
 	uint64_t mem_limit;
+	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
 
 static void usage(FILE *fp)
@@ -37,7 +39,14 @@ static void usage(FILE *fp)
 		"Mean hidden state after LAYER layers at the last token of each prompt.\n"
 		"\n"
 		"  -m, --model DIR        the model directory (HuggingFace safetensors)\n"
-		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} (\"-\" = stdin)\n"
+		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} or {\"prompt\": \"...\"} "
+		"(\"-\" =\n"
+		"                         stdin); prompts go through the chat template and\n"
+		"                         tokenizer.json (see rl-tok(1))\n"
+		"      --template NAME|FILE  chat template (default: from the model's "
+		"chat_template)\n"
+		"      --raw              prompts without a template\n"
+		"      --system TEXT      system prompt (default: the template's)\n"
 		"  -L, --layer N          layers to run, 1..n_layers (hidden_states[N])\n"
 		"  -n, --max-prompts N    use the first N prompts only\n"
 		"  -b, --batch-size N     prompts per forward chunk (memory only; default: all\n"
@@ -88,7 +97,7 @@ static uint64_t parse_size(const char *opt, const char *s)
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_PER_PROMPT, OPT_MEM };
+	enum { OPT_VERSION = 256, OPT_PER_PROMPT, OPT_MEM, OPT_TEMPLATE, OPT_RAW, OPT_SYSTEM };
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompts", required_argument, NULL, 'p'},
@@ -103,6 +112,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"template", required_argument, NULL, OPT_TEMPLATE},
+		{"raw", no_argument, NULL, OPT_RAW},
+		{"system", required_argument, NULL, OPT_SYSTEM},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof *o);
@@ -136,6 +148,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case 'o':
 			o->out = optarg;
+			break;
+		case OPT_TEMPLATE:
+			o->chat.template_spec = optarg;
+			break;
+		case OPT_RAW:
+			o->chat.raw = 1;
+			break;
+		case OPT_SYSTEM:
+			o->chat.system = optarg;
 			break;
 		case 'q':
 			rl_set_quiet(1);
@@ -213,8 +234,17 @@ int main(int argc, char **argv)
 	if (o.layer_end > m.cfg.n_layers)
 		rl_usage("-L %d exceeds the model's %d layers", o.layer_end, m.cfg.n_layers);
 	rl_prompts p;
-	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position, NULL, NULL};
-	if ((rc = rl_prompts_read(&p, o.prompts, &po)))
+	if (o.chat.raw && o.chat.template_spec)
+		rl_usage("--raw and --template exclude each other");
+	/* text prompts: chat template + tokenizer.json, loaded at the first one */
+	rl_chat_lazy chat = {.dir = o.model, .opts = o.chat};
+	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position,
+			      rl_chat_lazy_encode_fn, &chat};
+	rc = rl_prompts_read(&p, o.prompts, &po);
+	if (*rl_chat_lazy_how(&chat))
+		rl_note("%s", rl_chat_lazy_how(&chat));
+	rl_chat_lazy_close(&chat);
+	if (rc)
 		rl_die_err(rc);
 	if (strcmp(o.out, "-") == 0)
 		rl_require_stdout_not_tty();

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "cli.h"
 #include "engine.h"
 #include "gstream.h"
@@ -28,6 +29,7 @@ struct opts {
 	int max_prompts;
 	int threads;
 	uint64_t mem_limit;
+	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
 
 static void usage(FILE *fp)
@@ -38,7 +40,14 @@ static void usage(FILE *fp)
 		"weight (q,k,v,o,gate,up,down and biases of layers below L).\n"
 		"\n"
 		"  -m, --model DIR        the model directory (HuggingFace safetensors)\n"
-		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} (\"-\" = stdin)\n"
+		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} or {\"prompt\": \"...\"} "
+		"(\"-\" =\n"
+		"                         stdin); prompts go through the chat template and\n"
+		"                         tokenizer.json (see rl-tok(1))\n"
+		"      --template NAME|FILE  chat template (default: from the model's "
+		"chat_template)\n"
+		"      --raw              prompts without a template\n"
+		"      --system TEXT      system prompt (default: the template's)\n"
 		"  -d, --direction FILE   a direction stream (rl-direction); gives L\n"
 		"  -b, --batch-size N     prompts per batch (default 8)\n"
 		"  -n, --max-prompts N    use the first N prompts only\n"
@@ -90,7 +99,7 @@ static uint64_t parse_size(const char *opt, const char *s)
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_ADD, OPT_MEM };
+	enum { OPT_VERSION = 256, OPT_ADD, OPT_MEM, OPT_TEMPLATE, OPT_RAW, OPT_SYSTEM };
 	static const struct option longopts[] = {
 		{"model", required_argument, NULL, 'm'},
 		{"prompts", required_argument, NULL, 'p'},
@@ -105,6 +114,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, OPT_VERSION},
+		{"template", required_argument, NULL, OPT_TEMPLATE},
+		{"raw", no_argument, NULL, OPT_RAW},
+		{"system", required_argument, NULL, OPT_SYSTEM},
 		{NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof *o);
@@ -139,6 +151,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case 'o':
 			o->out = optarg;
+			break;
+		case OPT_TEMPLATE:
+			o->chat.template_spec = optarg;
+			break;
+		case OPT_RAW:
+			o->chat.raw = 1;
+			break;
+		case OPT_SYSTEM:
+			o->chat.system = optarg;
 			break;
 		case 'q':
 			rl_set_quiet(1);
@@ -220,8 +241,17 @@ int main(int argc, char **argv)
 		rl_die_err(rc);
 	int L = d.layer_end;
 	rl_prompts p;
-	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position, NULL, NULL};
-	if ((rc = rl_prompts_read(&p, o.prompts, &po)))
+	if (o.chat.raw && o.chat.template_spec)
+		rl_usage("--raw and --template exclude each other");
+	/* text prompts: chat template + tokenizer.json, loaded at the first one */
+	rl_chat_lazy chat = {.dir = o.model, .opts = o.chat};
+	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position,
+			      rl_chat_lazy_encode_fn, &chat};
+	rc = rl_prompts_read(&p, o.prompts, &po);
+	if (*rl_chat_lazy_how(&chat))
+		rl_note("%s", rl_chat_lazy_how(&chat));
+	rl_chat_lazy_close(&chat);
+	if (rc)
 		rl_die_err(rc);
 	rl_gadd *add = NULL;
 	if (o.add && (rc = rl_gadd_open(&add, o.add, &m, L)))
