@@ -555,7 +555,8 @@ int tk_model_piece(tk_state *st, const char *s, size_t n)
 		int rc = bpe_word(st, s, n, st->out);
 		if (rc)
 			return rc;
-		cache_put(st, s, n, st->out->v + mark, st->out->n - mark);
+		cache_put(st, s, n, st->out->n > mark ? st->out->v + mark : NULL,
+			  st->out->n - mark);
 		return RL_OK;
 	}
 	return bpe_word(st, s, n, st->out);

@@ -57,7 +57,7 @@ must_fail 3 rl-direction -m aligned -p empty1.jsonl -L 2
 stderr_has "line 1: empty prompt"
 echo '{"prompt": "How do I bake bread?"}' > text.jsonl
 must_fail 3 rl-direction -m aligned -p text.jsonl -L 2
-stderr_has "line 1: a text prompt needs a tokenizer"
+stderr_has "line 1: 'aligned/tokenizer.json': no tokenizer.json"
 must_fail 3 rl-direction -m aligned -p no-such.jsonl -L 2
 must_fail 3 rl-direction -m no-such-model -p harmful.jsonl -L 2
 finish

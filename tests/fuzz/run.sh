@@ -22,7 +22,7 @@ command -v "$CLANG" >/dev/null || {
 }
 out=build/fuzz
 mkdir -p "$out/corpus"
-pkgs="msgpack libcjson libpcre2-8 openblas libxxhash"
+pkgs="msgpack libcjson libpcre2-8 openblas libxxhash libutf8proc"
 cflags="-std=c11 -D_GNU_SOURCE -DRL_VERSION=\"fuzz\" -Ilib -g -O1 \
  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lpthread -lm"
