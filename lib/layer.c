@@ -173,13 +173,13 @@ size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int 
 {
 	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
 	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
-	return T * C		    /* n1 */
-	       + R * C		    /* n2 */
-	       + R * (size_t)d->qd  /* att */
-	       + R * (size_t)d->nh  /* lse */
-	       + R * hq		    /* h, then datt */
-	       + T * (size_t)d->qkv /* dqkv */
-	       + R * C		    /* dxm */
+	return T * C				 /* n1 */
+	       + R * C				 /* n2 */
+	       + R * (size_t)d->qd		 /* att */
+	       + R * (size_t)d->nh		 /* lse */
+	       + R * hq				 /* h, then datt */
+	       + (size_t)maxlen * (size_t)d->qkv /* dqkv of one sequence */
+	       + R * C				 /* dxm */
 	       + rl_attention_scratch(maxlen, maxkv);
 }
 
@@ -200,7 +200,7 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 	ws->lse = p, p += R * (size_t)d->nh;
 	ws->h = p, p += R * hq;
 	ws->datt = ws->h; /* h is dead when datt is written */
-	ws->dqkv = p, p += T * (size_t)d->qkv;
+	ws->dqkv = p, p += (size_t)maxlen * (size_t)d->qkv;
 	ws->dxm = p, p += R * C;
 	ws->attn = p;
 	ws->capT = capT;
@@ -348,34 +348,39 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 				   d->qd, C);
 	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, ws->dxm, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
 
-	/* attention backward per sequence -> dqkv (dq zero where no query was kept) */
-	if (last_only)
-		memset(ws->dqkv, 0, (size_t)T * qkv * sizeof(float));
+	/* attention backward per sequence into a scratch, then over that sequence's
+	 * q, k, v rows (no longer needed): dqkv [T, qkv] lives in a->qkv. dq is
+	 * zero where no query was kept (last-only). */
+	float *dqkv = a->qkv;
 	for (int i = 0; i < s->n; i++) {
 		int r0 = s->start[i], len = s->start[i + 1] - r0;
-		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
-		int o0 = last_only ? i : r0;
+		int nq = last_only ? 1 : len, o0 = last_only ? i : r0;
+		const float *q = a->qkv + (size_t)(r0 + len - nq) * qkv;
 		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
-		float *dk = ws->dqkv + (size_t)r0 * qkv + d->qd, *dv = dk + d->kvd;
-		rl_attention_backward(
-			ws->dqkv + (size_t)q0 * qkv, qkv, dk, dv, qkv,
-			ws->datt + (size_t)o0 * d->qd, d->qd, ws->att + (size_t)o0 * d->qd, d->qd,
-			ws->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv, k, v, qkv, nq,
-			len, d->nh, d->nkvh, d->hd, window, d->scale, ws->attn);
+		float *sc = ws->dqkv, *dk = sc + d->qd, *dv = dk + d->kvd;
+		if (last_only)
+			for (int t = 0; t < len - 1; t++)
+				memset(sc + (size_t)t * qkv, 0, (size_t)d->qd * sizeof(float));
+		rl_attention_backward(sc + (size_t)(len - nq) * qkv, qkv, dk, dv, qkv,
+				      ws->datt + (size_t)o0 * d->qd, d->qd,
+				      ws->att + (size_t)o0 * d->qd, d->qd,
+				      ws->lse + (size_t)o0 * d->nh, q, qkv, k, v, qkv, nq, len,
+				      d->nh, d->nkvh, d->hd, window, d->scale, ws->attn);
+		memcpy(dqkv + (size_t)r0 * qkv, sc, (size_t)len * qkv * sizeof(float));
 	}
-	rl_rope_backward(ws->dqkv, qkv, s->pos, T, d->nh, rope);
-	rl_rope_backward(ws->dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
+	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 
 	/* dWqkv += dqkv^T n1 */
 	rl_rmsnorm_forward(ws->n1, NULL, a->x, w->norm1, T, C, d->eps, d->plus_one);
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, ws->dqkv, qkv, ws->n1, C, w->wqkv, T,
-				   C, qkv);
+		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, dqkv, qkv, ws->n1, C, w->wqkv, T, C,
+				   qkv);
 	if (!dx && !norms)
 		return RL_OK; /* nothing below needs the input's gradient */
 
 	/* dn1 = dqkv Wqkv; dx = dxm (residual, at the output rows) + rmsnorm1 backward */
-	rl_gemm(RL_N, RL_N, T, C, qkv, 1.0f, ws->dqkv, qkv, w->wqkv, C, 0.0f, ws->n1, C);
+	rl_gemm(RL_N, RL_N, T, C, qkv, 1.0f, dqkv, qkv, w->wqkv, C, 0.0f, ws->n1, C);
 	if (dx) {
 		if (last_only) {
 			memset(dx, 0, (size_t)T * C * sizeof(float));

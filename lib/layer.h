@@ -113,8 +113,8 @@ typedef struct rl_kv {
  *   rstd2  [R]
  *   gu     [R, 2F]  gate | up projections (before the activation)
  * The attention output is not kept: the backward recomputes it from qkv (a
- * small cost next to the GEMMs). The backward CONSUMES the act (gu is
- * overwritten by its gradient); a second backward needs a new forward. */
+ * small cost next to the GEMMs). The backward CONSUMES the act (gu and qkv
+ * are overwritten by their gradients); a second backward needs a new forward. */
 typedef struct rl_layer_act {
 	int T, R, capT, capR;
 	int last_only;
@@ -138,7 +138,7 @@ typedef struct rl_layer_ws {
 	float *lse;  /* [capR, nh] its softmax log-sum-exp */
 	float *h;    /* [capR, max(F, qd)] h, then dh */
 	float *datt; /* [capR, qd], aliases h (dead by then) */
-	float *dqkv; /* [capT, qkv] */
+	float *dqkv; /* [maxlen, qkv]: one sequence's (the layer's goes over act->qkv) */
 	float *dxm;  /* [capR, C] */
 	float *attn; /* rl_attention_scratch(maxlen, maxkv) */
 	float *mem;
