@@ -51,6 +51,8 @@ void rl_gemm_naive(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, c
 /* Useful floating-point operations done by rl_gemm since the process started
  * (2*m*n*k per call), for the benchmarks' GFLOP/s. Not exact under threads. */
 double rl_gemm_flops(void);
+/* Wall-clock seconds spent in BLAS GEMM calls (same caveat). */
+double rl_gemm_seconds(void);
 
 /* OpenBLAS with DYNAMIC_ARCH falls back to its slowest x86-64 kernels ("Prescott",
  * about 1/5 of the speed) on CPUs it does not know, such as Xeons newer than its

@@ -377,6 +377,30 @@ static void test_glu(void)
 		}
 		free(gu), free(h1), free(h2), free(dh), free(d1), free(d2);
 	}
+	/* SiLU over a dense sweep (the vectorised exp included) against double */
+	{
+		int T = 1, F = 4001;
+		float *gu = zeros((size_t)2 * F), *h = zeros((size_t)F), *dh = zeros((size_t)F),
+		      *dg = zeros((size_t)2 * F);
+		for (int i = 0; i < F; i++) {
+			gu[i] = -100.0f + 200.0f * (float)i / (float)(F - 1);
+			gu[F + i] = 1.0f;
+			dh[i] = 1.0f;
+		}
+		rl_glu_forward(h, gu, T, F, RL_ACT_SILU);
+		rl_glu_backward(dg, dh, gu, T, F, RL_ACT_SILU);
+		float *want = zeros((size_t)F), *wantd = zeros((size_t)F);
+		for (int i = 0; i < F; i++) {
+			double x = gu[i], sg = 1 / (1 + exp(-x));
+			want[i] = (float)(x * sg);
+			wantd[i] = (float)(sg * (1 + x * (1 - sg)));
+		}
+		check_close("silu sweep", h, want, (size_t)F, 1e-30, 4e-7);
+		/* 1 + g(1 - s) cancels near g = -1.28 (torch's formula too): absolute there */
+		check_close("silu derivative sweep", dg, wantd, (size_t)F, 2e-6, 4e-7);
+		check_close("silu du sweep", dg + F, want, (size_t)F, 1e-30, 4e-7);
+		free(gu), free(h), free(dh), free(dg), free(want), free(wantd);
+	}
 	/* spot values: torch.nn.functional.silu / gelu(approximate="tanh") / gelu */
 	float got[3] = {rl_act_f(RL_ACT_SILU, 1.5f), rl_act_f(RL_ACT_GELU_TANH, 1.5f),
 			rl_act_f(RL_ACT_GELU, 1.5f)};
