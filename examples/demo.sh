@@ -20,7 +20,8 @@ set -eu
 LC_ALL=C
 export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
-[ -n "${RL_BIN:-}" ] && PATH="$RL_BIN:$PATH"
+# The tools: RL_BIN (make demo sets it), else the repository's bin/.
+PATH="${RL_BIN:-$here/../bin}:$PATH"
 export PATH
 OUT=${RL_DEMO_OUT:-out/demo}
 THREADS=${RL_DEMO_THREADS:-2}
