@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/bench/recover-7b.sh — one restore step of rl-recover on a random
 # Llama-2-7B-shaped bf16 pair, the figures examples/real-model.sh quotes:
-# rl-direction (A, 64 prompts of 150-200 tokens, L = 21), then one step as
+# rl-direction (A, NH prompts of 150-200 tokens, L = 21), then one step as
 # rl-recover runs it with the gradient piped (rl-grad | rl-select --rate 0.002),
 # rl-apply, the partial rollback's benign gradient and rl-rollback -f, and an
 # exact rl-rollback of both journals; wall time and peak RSS of each, next to
@@ -22,14 +22,15 @@ A=${A:-/work/models/llama2-7b-random}
 F=${F:-/work/models/llama2-7b-random-ft}
 W=${W:-/work/models/llama2-7b-random-w}
 THREADS=${THREADS:-$(nproc)}
+NH=${NH:-16} # prompts in H and B (the reference's H has 64: gradient time scales with it)
 OUT=${OUT:-$root/tests/bench/out/recover-7b}
 PYTHON=${PYTHON:-python3}
 PATH="$root/bin:$PATH"
 mkdir -p "$OUT"
 [ -f "$A/config.json" ] || "$PYTHON" "$here/make_model.py" llama2-7b "$A"
 [ -f "$F/config.json" ] || "$PYTHON" "$here/make_finetune.py" "$A" "$F"
-"$PYTHON" "$here/make_model.py" --prompts 64 150 200 "$OUT/harmful.jsonl"
-"$PYTHON" "$here/make_model.py" --prompts 64 40 120 "$OUT/benign.jsonl"
+"$PYTHON" "$here/make_model.py" --prompts "$NH" 150 200 "$OUT/harmful.jsonl"
+"$PYTHON" "$here/make_model.py" --prompts "$NH" 40 120 "$OUT/benign.jsonl"
 echo "== $(date -u +%FT%TZ) $(uname -n): $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== A $A, F $F, W $W (a copy of F); $THREADS threads"
 sha_before=$(cat "$F"/*.safetensors | sha256sum | cut -c1-16)
@@ -45,6 +46,7 @@ timed() { # NAME CMD... : wall time and peak RSS of CMD (pipelines via sh -c)
 rm -rf "$W"
 mkdir -p "$W"
 timed "copy F to W (the reference saves one a step)" sh -c "cp '$F'/* '$W/' && sync"
+echo "== $NH harmful prompts of 150-200 tokens, $NH benign of 40-120"
 timed "rl-direction A (H, L=21)" rl-direction -j "$THREADS" -m "$A" -p "$OUT/harmful.jsonl" -L 21 \
 	-o "$OUT/dh.rls"
 timed "rl-direction F (B, L=21)" rl-direction -j "$THREADS" -m "$F" -p "$OUT/benign.jsonl" -L 21 \
