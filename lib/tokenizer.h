@@ -26,6 +26,22 @@
  *
  * Thread safety: a loaded tokenizer is read-only except for its word cache, which
  * is guarded by a mutex; encode and decode may run on several threads at once.
+ *
+ * Known limits (none met by the five real tokenizers or the test variants):
+ * - Metaspace with prepend_scheme "first" decides "at the start of the input" per
+ *   split; after a normalizer, a split that does not start the normalized segment
+ *   counts as not at the start (tokenizers maps it back through its alignments).
+ * - Regexes: Oniguruma's \s \S \w \W \h \H and \uXXXX are translated; \S and \W
+ *   inside a character class keep PCRE2's meaning (which differs only for U+180E
+ *   and a few symbol classes); other Oniguruma-only syntax is refused by PCRE2.
+ * - Unicode data come from utf8proc 2.8 (NFC/NFD/NFKC/NFKD, categories) and PCRE2
+ *   10.42 (\p{...}); characters assigned after tokenizers' own tables may differ.
+ * - Strings reach us through cJSON except model.vocab and model.merges (read by
+ *   a length-aware scanner): an added token or config string containing U+0000
+ *   is cut there.
+ * - Added tokens get tokenizers' ids (the model's id of the same string, else the
+ *   next after the vocabulary, in file order); the file's "id" fields are not
+ *   trusted, as in tokenizers.
  */
 #ifndef RL_TOKENIZER_H
 #define RL_TOKENIZER_H
