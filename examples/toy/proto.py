@@ -85,7 +85,7 @@ def collate(batch, pad=2):
     return ids, att, lab
 
 
-def train(m, data, steps, lr, bs, seed, wd=0.1, warmup=None, log=""):
+def train(m, data, steps, lr, bs, seed, wd=0.1, warmup=None, log="", quiet=False):
     m.train()
     opt = torch.optim.AdamW(m.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=wd)
     warmup = warmup if warmup is not None else max(1, steps // 20)
@@ -103,9 +103,10 @@ def train(m, data, steps, lr, bs, seed, wd=0.1, warmup=None, log=""):
         torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
         opt.step()
         sched.step()
-        if s % 100 == 0 or s == steps - 1:
+        if not quiet and (s % 100 == 0 or s == steps - 1):
             print(f"  {log} step {s} loss {loss.item():.4f} ({time.time()-t0:.0f}s)", flush=True)
     m.eval()
+    return loss.item()
 
 
 @torch.no_grad()
