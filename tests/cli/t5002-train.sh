@@ -75,6 +75,17 @@ must_pass rl-info "$T/t1"
 stdout_has "dtype           BF16"
 [ -f "$T/t1/tokenizer.json" ] && [ -f "$T/t1/tokenizer_config.json" ] || fail "tokenizer not copied"
 
+# The man page's example, shortened: the toy world's aligned model from
+# scratch on text, then a fine-tune of it.
+must_pass rl-toy -q -o "$T/world" --aligned 600 --task 300 --harmful 60 --eval 50
+must_pass rl-train -q --init random --arch "$T/world/arch.json" -p "$T/world/aligned.jsonl" \
+	-o "$T/aligned" --steps 4 -b 64 --lr 3e-3
+must_pass rl-train -q -m "$T/aligned" -p "$T/world/finetune.jsonl" -o "$T/finetuned" \
+	--steps 3 -b 32 --lr 3e-4 --log "$T/ft.tsv"
+[ "$(wc -l <"$T/ft.tsv")" -eq 4 ] || fail "ft.tsv"
+must_pass rl-info "$T/finetuned"
+stdout_has "vocab_size      $(jq .vocab_size "$T/world/arch.json")"
+
 # Bad data: exit 3, the line named, nothing written.
 printf '%s\n' '{"prompt_ids": [1, 2], "response_ids": []}' >"$T/bad1.jsonl"
 must_fail 3 rl-train -m "$fx" -p "$T/bad1.jsonl" -o "$T/x"
