@@ -3,9 +3,24 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "layer.h"
+
+static double attn_secs;
+
+double rl_layer_attention_seconds(void)
+{
+	return attn_secs;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 void rl_dims_init(rl_dims *d, const rl_config *c)
 {
@@ -286,7 +301,9 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 
+	double t0 = now_s();
 	attention(d, window, s, kv, a, ws);
+	attn_secs += now_s() - t0;
 
 	/* xm = x + att Wo^T + bo (x at the output rows) */
 	rl_linear_forward(a->xm, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
@@ -342,6 +359,7 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 
 	/* attention output, recomputed (cheap next to the GEMMs; saves R x qd floats
 	 * per cached layer): dWo += dxm^T att; datt = dxm Wo */
+	double t0 = now_s();
 	attention(d, window, s, NULL, a, ws);
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
@@ -368,6 +386,7 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 				      d->nh, d->nkvh, d->hd, window, d->scale, ws->attn);
 		memcpy(dqkv + (size_t)r0 * qkv, sc, (size_t)len * qkv * sizeof(float));
 	}
+	attn_secs += now_s() - t0;
 	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 

@@ -174,6 +174,10 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		      const rl_seqs *s, const rl_layer_act *act, const float *dy, float *dx,
 		      rl_layer_w *g, int want, rl_layer_ws *ws);
 
+/* Wall-clock seconds spent in attention (forward, recomputation, backward)
+ * since the process started: for the benchmarks. */
+double rl_layer_attention_seconds(void);
+
 /* ---- embeddings (the lookup from the model is rl_embed_forward, engine.h) ---- */
 
 /* dE[V, C] += scatter of dx[T, C] rows to ids (times the embedding scale). */

@@ -436,6 +436,95 @@ void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, con
 		}
 }
 
+/* SiLU rows with AVX-512 where the CPU has it: exp by the Cephes expf
+ * polynomial (relative error about 2e-7, torch's vectorised exp is within
+ * 1 ulp too), sigmoid by an exact division. Scalar loops elsewhere. */
+#if defined(__x86_64__)
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+
+static inline AVX512 __m512 exp512(__m512 x)
+{
+	x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),
+			  _mm512_set1_ps(-88.3762626647949f));
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	__m512 p = _mm512_set1_ps(1.9875691500E-4f);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	return _mm512_scalef_ps(p, n);
+}
+
+static inline AVX512 __m512 sigmoid512(__m512 g)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	return _mm512_div_ps(one,
+			     _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+}
+
+/* o = silu(g) * u for n elements (n % 16 handled with masks) */
+static AVX512 void silu_fwd_avx512(float *o, const float *g, const float *u, int n)
+{
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+		__m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+		__m512 s = sigmoid512(gv);
+		_mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_mul_ps(gv, s), uv));
+	}
+}
+
+/* dg = d u s (1 + g (1 - s)), du = d g s; dg/du may alias g/u */
+static AVX512 void silu_bwd_avx512(float *dg, float *du, const float *d, const float *g,
+				   const float *u, int n)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+		__m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+		__m512 dv = _mm512_maskz_loadu_ps(m, d + i);
+		__m512 s = sigmoid512(gv);
+		__m512 dsilu = _mm512_mul_ps(
+			s, _mm512_add_ps(one, _mm512_mul_ps(gv, _mm512_sub_ps(one, s))));
+		_mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(dv, _mm512_mul_ps(gv, s)));
+		_mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(dv, uv), dsilu));
+	}
+}
+
+static int simd_off;
+
+static int have_avx512(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		__builtin_cpu_init();
+		v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+	}
+	return v && !simd_off;
+}
+
+int rl_ops_simd(int on)
+{
+	simd_off = !on;
+	return have_avx512();
+}
+#else
+static int have_avx512(void)
+{
+	return 0;
+}
+
+int rl_ops_simd(int on)
+{
+	(void)on;
+	return 0;
+}
+#endif
+
 /* ---- attention ---- */
 
 size_t rl_attention_scratch(int nq, int nkv)
@@ -449,9 +538,9 @@ static inline int attn_lo(int p, int window)
 	return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
 }
 
-void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
-			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
-			  int window, float scale, float *scratch)
+static void attention_forward_blas(float *out, int ldo, float *lse, const float *q, int ldq,
+				   const float *k, const float *v, int ldk, int nq, int nkv, int nh,
+				   int nkvh, int hd, int window, float scale, float *scratch)
 {
 	int rep = nh / nkvh;
 	float *S = scratch; /* [nq, nkv] */
@@ -531,10 +620,11 @@ void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q,
 	}
 }
 
-void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
-			   int ldd, const float *out, int ldo, const float *lse, const float *q,
-			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
-			   int nh, int nkvh, int hd, int window, float scale, float *scratch)
+static void attention_backward_blas(float *dq, int lddq, float *dk, float *dv, int lddk,
+				    const float *dout, int ldd, const float *out, int ldo,
+				    const float *lse, const float *q, int ldq, const float *k,
+				    const float *v, int ldk, int nq, int nkv, int nh, int nkvh,
+				    int hd, int window, float scale, float *scratch)
 {
 	int rep = nh / nkvh;
 	float *P = scratch, *dP = scratch + (size_t)nq * nkv; /* [nq, nkv] each */
@@ -574,6 +664,23 @@ void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, 
 		rl_gemm(RL_T, RL_N, nkv, hd, nq, 1.0f, P, nkv, doh, ldd, beta, dv + (size_t)g * hd,
 			lddk);
 	}
+}
+
+void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
+			  int window, float scale, float *scratch)
+{
+	attention_forward_blas(out, ldo, lse, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd, window,
+			       scale, scratch);
+}
+
+void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
+			   int ldd, const float *out, int ldo, const float *lse, const float *q,
+			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
+			   int nh, int nkvh, int hd, int window, float scale, float *scratch)
+{
+	attention_backward_blas(dq, lddq, dk, dv, lddk, dout, ldd, out, ldo, lse, q, ldq, k, v, ldk,
+				nq, nkv, nh, nkvh, hd, window, scale, scratch);
 }
 
 void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int lddk,
@@ -691,81 +798,6 @@ float rl_act_df(rl_act act, float x)
 	}
 	return 0;
 }
-
-/* SiLU rows with AVX-512 where the CPU has it: exp by the Cephes expf
- * polynomial (relative error about 2e-7, torch's vectorised exp is within
- * 1 ulp too), sigmoid by an exact division. Scalar loops elsewhere. */
-#if defined(__x86_64__)
-#define AVX512 __attribute__((target("avx512f,avx512dq")))
-
-static inline AVX512 __m512 exp512(__m512 x)
-{
-	x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),
-			  _mm512_set1_ps(-88.3762626647949f));
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.9875691500E-4f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-	return _mm512_scalef_ps(p, n);
-}
-
-static inline AVX512 __m512 sigmoid512(__m512 g)
-{
-	__m512 one = _mm512_set1_ps(1.0f);
-	return _mm512_div_ps(one,
-			     _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
-}
-
-/* o = silu(g) * u for n elements (n % 16 handled with masks) */
-static AVX512 void silu_fwd_avx512(float *o, const float *g, const float *u, int n)
-{
-	for (int i = 0; i < n; i += 16) {
-		__mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-		__m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
-		__m512 s = sigmoid512(gv);
-		_mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_mul_ps(gv, s), uv));
-	}
-}
-
-/* dg = d u s (1 + g (1 - s)), du = d g s; dg/du may alias g/u */
-static AVX512 void silu_bwd_avx512(float *dg, float *du, const float *d, const float *g,
-				   const float *u, int n)
-{
-	__m512 one = _mm512_set1_ps(1.0f);
-	for (int i = 0; i < n; i += 16) {
-		__mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-		__m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
-		__m512 dv = _mm512_maskz_loadu_ps(m, d + i);
-		__m512 s = sigmoid512(gv);
-		__m512 dsilu = _mm512_mul_ps(
-			s, _mm512_add_ps(one, _mm512_mul_ps(gv, _mm512_sub_ps(one, s))));
-		_mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(dv, _mm512_mul_ps(gv, s)));
-		_mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(dv, uv), dsilu));
-	}
-}
-
-static int have_avx512(void)
-{
-	static int v = -1;
-	if (v < 0) {
-		__builtin_cpu_init();
-		v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-	}
-	return v;
-}
-#else
-static int have_avx512(void)
-{
-	return 0;
-}
-#endif
 
 typedef struct glu_job {
 	float *out;

@@ -48,6 +48,11 @@ void rl_gemm(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const f
 void rl_gemm_naive(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const float *a,
 		   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+/* The AVX-512 kernels (SiLU) are used when the CPU has AVX-512; rl_ops_simd(0)
+ * falls back to the portable ones for the whole process (tests). Returns 1 if
+ * the AVX-512 kernels are now in use. */
+int rl_ops_simd(int on);
+
 /* Useful floating-point operations done by rl_gemm since the process started
  * (2*m*n*k per call), for the benchmarks' GFLOP/s. Not exact under threads. */
 double rl_gemm_flops(void);

@@ -334,9 +334,10 @@ int main(int argc, char **argv)
 		written, L - 1, rl_now() - t0, e.t_forward, e.t_backward);
 	double t = rl_now() - t0;
 	rl_note("GEMM %.1f GFLOP, %.1f GFLOP/s over the whole run (%.1f s in GEMM calls, %.1f "
-		"GFLOP/s there); weights widened in %.2f s; peak RSS %.2f GiB; OpenBLAS core %s",
+		"GFLOP/s there; %.1f s in attention, GEMMs included); weights widened in %.2f s; "
+		"peak RSS %.2f GiB; OpenBLAS core %s",
 		rl_gemm_flops() / 1e9, rl_gemm_flops() / 1e9 / t, rl_gemm_seconds(),
-		rl_gemm_flops() / 1e9 / rl_gemm_seconds(), e.t_load,
+		rl_gemm_flops() / 1e9 / rl_gemm_seconds(), rl_layer_attention_seconds(), e.t_load,
 		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
 	rl_grad_end(&g);
 	rl_engine_free(&e);

@@ -334,6 +334,7 @@ static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window)
 
 static void test_attention(void)
 {
+	attn_case(24, 24, 4, 2, 64, 0); /* Llama's head_dim */
 	attn_case(1, 1, 2, 1, 8, 0);	/* one token */
 	attn_case(9, 9, 4, 2, 8, 0);	/* GQA, whole prompt */
 	attn_case(9, 9, 3, 3, 6, 0);	/* MHA */
@@ -515,8 +516,14 @@ int main(void)
 	test_linear();
 	test_rmsnorm();
 	test_rope();
+	int simd = rl_ops_simd(1);
 	test_attention();
 	test_glu();
+	if (simd) { /* again with the portable kernels (scalar SiLU) */
+		rl_ops_simd(0);
+		test_glu();
+		rl_ops_simd(1);
+	}
 	test_cos();
 	return check_done("test_ops");
 }
