@@ -7,7 +7,8 @@
  *   RL_FAULT=enospc:CLASS:N  the N-th point of CLASS fails with ENOSPC
  *   RL_FAULT=eio:CLASS:N     ... with EIO
  * CLASS is one of journal (hot journal and its directory), model (pwrite and
- * fsync of the weight files), output (the journal copy on stdout / -j), state
+ * fsync of the weight files, and the read-back of a span's bytes before its
+ * pwrite), output (the journal copy on stdout / -j), state
  * (the state sidecar, the commit rename), or any. RL_FAULT_TRACE=FILE appends
  * "N CLASS LABEL" for each point reached, so a test can count the points and
  * then kill at each one.

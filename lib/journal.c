@@ -21,11 +21,18 @@
  *     and read back from disk to drive the writes: what is applied is what
  *     was journaled, nothing else.
  *
- *  2. Weight files are changed only by pwrite(2) at the elements' offsets,
- *     within the data section, through a descriptor on the same file the
- *     read-only MAP_SHARED view maps. Never truncate, never rewrite a whole
- *     mapped file (the official safetensors library once zero-filled files
- *     that way), never create a new file in its place.
+ *  2. Weight files are changed only by pwrite(2) of spans (span.h), within
+ *     the data section, through a descriptor on the same file the read-only
+ *     MAP_SHARED view maps. A span runs from a journaled element to a
+ *     journaled element of one tensor and covers no page its elements do not
+ *     touch. Its bytes that belong to no journaled element are read back from
+ *     the file just before (under the lock) and written with the values they
+ *     hold, so only journaled elements ever change value, and a span torn
+ *     anywhere (kill, short write, power loss) leaves each element old or new
+ *     and every other byte as it was: the states recovery (invariant 4)
+ *     repairs. Never truncate, never rewrite a whole mapped file (the
+ *     official safetensors library once zero-filled files that way), never
+ *     create a new file in its place.
  *
  *  3. A hot journal (.realign/journal) exists exactly while a transaction has
  *     not committed. Its presence means the model's bytes may be anywhere
@@ -81,6 +88,7 @@
 #include "fault.h"
 #include "journal.h"
 #include "lockfile.h"
+#include "span.h"
 
 #define PATCH_MAX ((uint64_t)1 << 19) /* elements per journal record (<= 8 MiB) */
 
@@ -416,54 +424,130 @@ static int patch_tensor(const rl_model *m, const rl_jpatch *p, const char *what,
 	return RL_OK;
 }
 
-/* pwrites bytes (old or new) of every patch in journal path into m, one call
- * per run of consecutive indices; then fsyncs the touched shards. */
-static int write_patches(rl_model *m, const char *path, int use_new, uint64_t *bytes)
+/* Span writes (span.h): a span's bytes are built in a buffer of at most
+ * SPAN_MAX bytes; every KICK_BYTES written to a shard, the range written
+ * since the last kick is handed to writeback (sync_file_range), so the disk
+ * works while the next spans are built and the final fsync finds little left
+ * to do (and the dirty pages of a 13 GB model never pile up to the kernel's
+ * throttling limits). */
+#define SPAN_MAX ((uint64_t)4 << 20)
+#define KICK_BYTES ((uint64_t)64 << 20)
+
+typedef struct shard_io {
+	uint8_t touched;
+	uint64_t kick_lo, kick_hi, kick_bytes; /* written since the last kick */
+} shard_io;
+
+typedef struct span_ctx {
+	uint64_t page;
+	uint8_t *buf;  /* SPAN_MAX */
+	uint64_t *idx; /* PATCH_MAX decoded indices */
+	shard_io *io;  /* [nshards] */
+	uint64_t *bytes, *writes, *wbytes;
+} span_ctx;
+
+/* Starts writeback of what was written to shard s since the last kick.
+ * Advisory: an I/O error surfaces in the fsync that follows. */
+static void kick(const rl_st_file *f, shard_io *io)
+{
+	if (io->kick_bytes < KICK_BYTES)
+		return;
+	(void)sync_file_range(f->fd, (off_t)io->kick_lo, (off_t)(io->kick_hi - io->kick_lo),
+			      SYNC_FILE_RANGE_WRITE);
+	io->kick_bytes = 0;
+}
+
+/* Writes span sp of elements idx[] of tensor t (bytes src, es each) into f:
+ * one pwrite; a span of several runs is first read back from the file and the
+ * runs laid over it (invariant 2). */
+static int write_span(span_ctx *c, rl_st_file *f, shard_io *io, const rl_tensor *t,
+		      const rl_span *sp, const uint8_t *src, size_t es)
+{
+	size_t len = (size_t)(sp->hi - sp->lo);
+	const uint8_t *out = src + sp->first * es;
+	int rc;
+	if (sp->runs > 1) {
+		if (rl_fault("model", "pread"))
+			return rl_error_errno(RL_ESYS, "'%s': read", f->path);
+		if ((rc = rl_st_pread(f, sp->lo, c->buf, len)))
+			return rc;
+		for (uint64_t i = sp->first; i < sp->end;) {
+			uint64_t e = i + 1;
+			while (e < sp->end && c->idx[e] == c->idx[i] + (e - i))
+				e++;
+			memcpy(c->buf + (t->offset + c->idx[i] * es - sp->lo), src + i * es,
+			       (size_t)((e - i) * es));
+			i = e;
+		}
+		out = c->buf;
+	}
+	if (rl_fault("model", sp->runs > 1 ? "pwrite-span" : "pwrite"))
+		return rl_error_errno(RL_ESYS, "'%s': write", f->path);
+	if ((rc = rl_st_pwrite(f, sp->lo, out, len)))
+		return rc;
+	if (c->bytes)
+		*c->bytes += (sp->end - sp->first) * es;
+	if (c->writes)
+		(*c->writes)++;
+	if (c->wbytes)
+		*c->wbytes += len;
+	if (!io->kick_bytes || sp->lo < io->kick_lo)
+		io->kick_lo = sp->lo;
+	if (!io->kick_bytes || sp->hi > io->kick_hi)
+		io->kick_hi = sp->hi;
+	io->kick_bytes += len;
+	kick(f, io);
+	return RL_OK;
+}
+
+/* Writes the bytes (old or new) of every patch in journal path into m, one
+ * pwrite per span (span.h), then fsyncs the touched shards. Counts into st
+ * when not NULL: model_bytes (elements' bytes), model_writes, write_bytes. */
+static int write_patches(rl_model *m, const char *path, int use_new, rl_txn_stats *st)
 {
 	rl_jr j;
 	rl_jpatch p;
 	int rc = rl_jr_open(&j, path);
 	if (rc)
 		return rc;
-	char *touched = rl_calloc((size_t)m->nshards + 1, 1);
-	if (!touched) {
-		rl_jr_close(&j);
-		return RL_ESYS;
-	}
-	while ((rc = rl_jr_next(&j, &p)) == 0 && p.name[0]) {
+	long pg = sysconf(_SC_PAGESIZE);
+	span_ctx c = {.page = pg > 0 ? (uint64_t)pg : 4096,
+		      .buf = rl_malloc((size_t)SPAN_MAX),
+		      .idx = rl_malloc_array(PATCH_MAX, sizeof(uint64_t)),
+		      .io = rl_calloc((size_t)m->nshards + 1, sizeof(shard_io)),
+		      .bytes = st ? &st->model_bytes : NULL,
+		      .writes = st ? &st->model_writes : NULL,
+		      .wbytes = st ? &st->write_bytes : NULL};
+	if (!c.buf || !c.idx || !c.io)
+		rc = RL_ESYS;
+	while (!rc && (rc = rl_jr_next(&j, &p)) == 0 && p.name[0]) {
 		const rl_tensor *t;
 		if ((rc = patch_tensor(m, &p, path, &t)))
 			break;
 		rl_st_file *f = &m->shards[t->shard];
+		shard_io *io = &c.io[t->shard];
 		size_t es = rl_dtype_size(t->dtype);
 		const uint8_t *src = use_new ? p.newb : p.oldb;
-		for (uint64_t i = 0; i < p.n && !rc;) {
-			uint64_t start = rl_le64(p.idx, i), e = i + 1;
-			while (e < p.n && rl_le64(p.idx, e) == start + (e - i))
-				e++;
-			if (rl_fault("model", "pwrite")) {
-				rc = rl_error_errno(RL_ESYS, "'%s': write", f->path);
-				break;
-			}
-			rc = rl_st_pwrite(f, t->offset + start * es, src + i * es,
-					  (size_t)((e - i) * es));
-			if (bytes)
-				*bytes += (e - i) * es;
-			i = e;
+		for (uint64_t i = 0; i < p.n; i++)
+			c.idx[i] = rl_le64(p.idx, i);
+		io->touched = 1;
+		rl_span sp;
+		for (uint64_t pos = 0; pos < p.n && !rc; pos = sp.end) {
+			rl_span_next(c.idx, p.n, pos, t->offset, es, c.page, SPAN_MAX, &sp);
+			rc = write_span(&c, f, io, t, &sp, src, es);
 		}
-		touched[t->shard] = 1;
-		if (rc)
-			break;
 	}
 	rl_jr_close(&j);
 	for (int s = 0; s < m->nshards && !rc; s++)
-		if (touched[s]) {
+		if (c.io[s].touched) {
 			if (rl_fault("model", "fsync"))
 				rc = rl_error_errno(RL_ESYS, "'%s': fsync", m->shards[s].path);
 			else
 				rc = rl_st_sync(&m->shards[s]);
 		}
-	free(touched);
+	free(c.buf);
+	free(c.idx);
+	free(c.io);
 	return rc;
 }
 
@@ -807,7 +891,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 		return rc;
 	}
 	/* SYNCED -> WRITING -> DURABLE (invariants 2, 5, 8) */
-	rc = write_patches(m, tx->hot, 1, &st->model_bytes);
+	rc = write_patches(m, tx->hot, 1, st);
 	if (!rc)
 		rc = write_state(m, tx->after);
 	if (rc) {

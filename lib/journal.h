@@ -31,7 +31,9 @@
 #ifndef RL_JOURNAL_H
 #define RL_JOURNAL_H
 
+#include <endian.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "model.h"
 #include "stream.h"
@@ -64,7 +66,10 @@ typedef struct rl_txn_opts {
 
 typedef struct rl_txn_stats {
 	uint64_t tensors, elements;
-	uint64_t model_bytes;	/* bytes pwritten into the weight files */
+	uint64_t model_bytes;	/* stored bytes of the elements changed */
+	uint64_t model_writes;	/* pwrite calls into the weight files (span.h) */
+	uint64_t write_bytes;	/* bytes those calls wrote: model_bytes plus the
+				   unchanged bytes between elements of a span */
 	uint64_t journal_bytes; /* size of the journal stream */
 	int recovered;		/* a hot journal was rolled back first */
 	int stale_lock;		/* a dead writer's lock was taken over */
@@ -125,13 +130,12 @@ int rl_jr_open(rl_jr *j, const char *path);
  * once the summary and end records are verified. */
 int rl_jr_next(rl_jr *j, rl_jpatch *p);
 void rl_jr_close(rl_jr *j);
-/* Little-endian u64 at p[i]. */
+/* Little-endian u64 at p[i] (p need not be aligned: one unaligned load). */
 static inline uint64_t rl_le64(const uint8_t *p, uint64_t i)
 {
-	uint64_t v = 0;
-	for (int b = 7; b >= 0; b--)
-		v = (v << 8) | p[i * 8 + (uint64_t)b];
-	return v;
+	uint64_t v;
+	memcpy(&v, p + i * 8, 8);
+	return le64toh(v);
 }
 
 #endif

@@ -88,6 +88,16 @@ static void drop_pages(const void *p, size_t n)
 		madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
+/* The same for the pages between elements idx[0] and idx[n-1] of t, once
+ * read (a step reads each page of both models once while journaling, and the
+ * page cache, not this process, should keep what the writes need next). */
+static void drop_range(const rl_tensor *t, const uint64_t *idx, uint64_t n)
+{
+	if (n)
+		drop_pages(rl_tensor_elem(t, idx[0]),
+			   (size_t)((idx[n - 1] - idx[0] + 1) * rl_dtype_size(t->dtype)));
+}
+
 int rl_selection_init(rl_selection *sel, const rl_model *cur, const rl_model *tgt,
 		      const rl_sel_params *p)
 {
@@ -397,6 +407,8 @@ int rl_apply_selector(rl_txn *tx, const rl_selection *sel, const rl_model *src)
 				memcpy(nb + i * es, rl_tensor_elem(st, idx[i]), es);
 			}
 			rc = rl_txn_patch(tx, wt, idx, n, nb, NULL);
+			drop_range(wt, idx, n);
+			drop_range(st, idx, n);
 		}
 	}
 	free(idx);
@@ -547,6 +559,8 @@ int rl_apply_select_stream(rl_model *m, const rl_model *src, const char *path, c
 			continue;
 		}
 		rc = rl_txn_patch(tx, wt, idx, s.n, nb, s.cur);
+		drop_range(wt, idx, s.n);
+		drop_range(stt, idx, s.n);
 	}
 	free(idx);
 	free(nb);
@@ -646,7 +660,12 @@ int rl_rollback_journals(rl_model *m, const char *const *paths, int n, int force
 		free(e);
 		return rc;
 	}
-	if (ne > 1)
+	/* One journal is already in order (tensors in name order, indices
+	 * ascending): skip the sort and its copy of the array. */
+	uint64_t sorted = 1;
+	while (sorted < ne && cmp_undo(&e[sorted - 1], &e[sorted]) < 0)
+		sorted++;
+	if (sorted < ne)
 		qsort(e, (size_t)ne, sizeof *e, cmp_undo);
 	/* Collapse each element's history: expect the last journal's new bytes,
 	 * restore the first journal's old bytes; consecutive journals must agree. */
@@ -697,6 +716,7 @@ int rl_rollback_journals(rl_model *m, const char *const *paths, int n, int force
 			c++;
 		}
 		rc = rl_txn_patch(tx, t, idx, c, nb, eb);
+		drop_range(t, idx, c);
 		b += c;
 	}
 	free(idx);

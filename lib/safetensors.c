@@ -1017,6 +1017,31 @@ int rl_st_pwrite(rl_st_file *f, uint64_t off, const void *buf, size_t nbytes)
 	return RL_OK;
 }
 
+int rl_st_pread(const rl_st_file *f, uint64_t off, void *buf, size_t nbytes)
+{
+	if (off < f->data_start || off > f->size || nbytes > f->size - off)
+		return rl_error(RL_ESYS,
+				"'%s': read of %zu bytes at offset %" PRIu64
+				" falls outside the data section",
+				f->path, nbytes, off);
+	uint8_t *p = buf;
+	while (nbytes > 0) {
+		size_t chunk = nbytes > (1u << 30) ? (1u << 30) : nbytes;
+		ssize_t r = pread(f->fd, p, chunk, (off_t)off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return rl_error_errno(RL_ESYS, "'%s': read", f->path);
+		}
+		if (r == 0)
+			return rl_error(RL_ESYS, "'%s': unexpected end of file", f->path);
+		p += r;
+		off += (uint64_t)r;
+		nbytes -= (size_t)r;
+	}
+	return RL_OK;
+}
+
 int rl_st_sync(rl_st_file *f)
 {
 	if (fsync(f->fd) != 0)

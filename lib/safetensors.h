@@ -76,6 +76,9 @@ const rl_st_tensor *rl_st_find(const rl_st_file *f, const char *name);
 /* Writes nbytes at absolute file offset off (only in a file opened RL_ST_WRITE);
  * refuses a range outside the data section. */
 int rl_st_pwrite(rl_st_file *f, uint64_t off, const void *buf, size_t nbytes);
+/* Reads nbytes at absolute file offset off through the descriptor (what the
+ * file holds now, without faulting pages into the map); same range check. */
+int rl_st_pread(const rl_st_file *f, uint64_t off, void *buf, size_t nbytes);
 /* fsync the file. */
 int rl_st_sync(rl_st_file *f);
 

@@ -110,10 +110,11 @@ int main(int argc, char **argv)
 			(unsigned long long)rep.elements, (unsigned long long)rep.tensors,
 			(unsigned long long)rep.bytes);
 	else
-		rl_info("changed %llu elements in %llu tensors (%llu model bytes, journal %llu "
-			"bytes), state %s -> %s, %.2f s",
+		rl_info("changed %llu elements in %llu tensors (%llu model bytes, written as %llu "
+			"bytes in %llu writes; journal %llu bytes), state %s -> %s, %.2f s",
 			(unsigned long long)st.elements, (unsigned long long)st.tensors,
-			(unsigned long long)st.model_bytes, (unsigned long long)st.journal_bytes,
+			(unsigned long long)st.model_bytes, (unsigned long long)st.write_bytes,
+			(unsigned long long)st.model_writes, (unsigned long long)st.journal_bytes,
 			st.before, st.after, rl_now() - t0);
 	rl_model_close(&m);
 	rl_model_close(&src);

@@ -218,9 +218,11 @@ int main(int argc, char **argv)
 	}
 	if (rc)
 		rl_die_err(rc);
-	rl_info("changed %llu elements in %llu tensors (%llu model bytes), state %s -> %s, %.2f s",
+	rl_info("changed %llu elements in %llu tensors (%llu model bytes, written as %llu bytes in "
+		"%llu writes), state %s -> %s, %.2f s",
 		(unsigned long long)st.elements, (unsigned long long)st.tensors,
-		(unsigned long long)st.model_bytes, st.before, st.after, rl_now() - t0);
+		(unsigned long long)st.model_bytes, (unsigned long long)st.write_bytes,
+		(unsigned long long)st.model_writes, st.before, st.after, rl_now() - t0);
 	rl_model_close(&m);
 	return rl_cli_exit();
 }

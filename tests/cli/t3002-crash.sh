@@ -11,18 +11,22 @@ sha() { sha256sum "$1/model.safetensors" | cut -d' ' -f1; }
 sha0=$(sha "$R/finetuned")
 # A fresh copy is another state of the model (new inode and times), so each
 # copy gets its own selection (the same elements: the bytes are the same).
-# 30 elements over several tensors: every run of the loops below is a process.
+# 30 elements spread over the tensors of all layers (every run of the loops
+# below is a process): the model is written in 15 spans (span.h), some one
+# element, some several elements with the unchanged bytes between them.
 fresh() {
 	rm -rf "$T/m" && cp -r "$R/finetuned" "$T/m"
-	rl-select -q -m "$T/m" -t "$R/aligned" --count 30 "$T/gh.rls" >"$T/sel.rls"
+	rl-select -q -m "$T/m" -t "$R/aligned" --score random --seed 2 -L 3 --count 30 >"$T/sel.rls"
 }
 cp -r "$R/finetuned" "$T/m"
 "$H" grad "$T/m" "$R/grad_harmful.safetensors" "$T/gh.rls"
 fresh
 RL_FAULT_TRACE="$T/trace" rl-apply -q -m "$T/m" -s "$R/aligned" "$T/sel.rls" >"$T/step.rlj"
 npoints=$(wc -l <"$T/trace")
-[ "$npoints" -gt 20 ] || fail "only $npoints fault points traced"
-ok "rl-apply passes $npoints fault points"
+nrun=$(grep -c ' model pwrite$' "$T/trace") nspan=$(grep -c ' model pwrite-span$' "$T/trace")
+[ "$npoints" -ge 35 ] || fail "only $npoints fault points traced"
+[ "$nrun" -ge 3 ] && [ "$nspan" -ge 3 ] || fail "model writes: $nrun of one run, $nspan spans"
+ok "rl-apply passes $npoints fault points ($nrun one-run writes, $nspan multi-run spans)"
 sha1=$(sha "$T/m")
 
 # --- SIGKILL at every point of rl-apply, then recover ---
@@ -81,8 +85,13 @@ done
 ok "SIGKILL at each of $nrb points of rl-rollback: recovered, sha256-identical"
 
 # --- injected ENOSPC / EIO: clear error, model unchanged, nothing left ---
+# (model points: each span's read-back, its pwrite, then the fsync, last)
+grep ' model ' "$T/trace" >"$T/mtrace"
+nmodel=$(wc -l <"$T/mtrace")
+npread=$(grep -n ' pread$' "$T/mtrace" | sed -n 2p | cut -d: -f1)
+[ -n "$npread" ] || fail "no second span read-back traced"
 for f in enospc:journal:1 enospc:journal:2 eio:journal:4 eio:output:1 eio:model:1 eio:model:7 \
-	enospc:state:1 eio:state:3; do
+	eio:model:$npread eio:model:$nmodel enospc:state:1 eio:state:3; do
 	fresh
 	# (after the journal's copy went out, a failure leaves that copy on stdout:
 	# it describes a step that is not in the model, and rl-rollback refuses it)

@@ -11,7 +11,8 @@
  * The unit tests: state ids (stable, changed by a commit, restored by an exact
  * undo), a transaction's journal read back, verification refusing a stale
  * expectation, abort leaving nothing behind, and the lock refusing a second
- * writer while the first holds it. */
+ * writer while the first holds it; span writes (span.h) against a brute-force
+ * byte-by-byte patch of the whole file, undone bit-exactly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,10 @@ static void test_txn(void)
 	REQUIRE(rl_txn_commit(tx, jpath, &st) == 0);
 	CHECK_EQ_INT(st.elements, 3);
 	CHECK_EQ_INT(st.model_bytes, 6);
+	/* elements 1, 2 and 700 lie within two adjacent pages: one write of the
+	 * bytes from element 1 to the end of element 700 */
+	CHECK_EQ_INT(st.model_writes, 1);
+	CHECK_EQ_INT(st.write_bytes, 700 * 2);
 	CHECK(memcmp(rl_tensor_elem(t, 700), nb + 4, 2) == 0);
 	REQUIRE(rl_model_state(&m, s1) == 0);
 	CHECK(strcmp(s1, s0) != 0);
@@ -186,6 +191,100 @@ static void test_txn(void)
 	unlink(jpath);
 }
 
+static uint8_t *read_file(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	REQUIRE(f != NULL);
+	REQUIRE(fseek(f, 0, SEEK_END) == 0);
+	long len = ftell(f);
+	REQUIRE(len > 0);
+	rewind(f);
+	uint8_t *b = malloc((size_t)len);
+	REQUIRE(b && fread(b, 1, (size_t)len, f) == (size_t)len);
+	fclose(f);
+	*n = (size_t)len;
+	return b;
+}
+
+/* A transaction over every candidate tensor with element sets from sparse to
+ * dense (clusters of adjacent elements, lone elements pages apart, a tensor
+ * patched by two calls whose records share a page): the file afterwards must
+ * equal the original with each element's bytes replaced one by one, every
+ * other byte unchanged; the exact undo must give back the original file. */
+static void test_spans(void)
+{
+	char src[4096], file[600];
+	snprintf(src, sizeof src, "%s", check_fixture("restore/finetuned"));
+	copy_model(src, scratch);
+	snprintf(file, sizeof file, "%s/model.safetensors", scratch);
+	size_t len, len2;
+	uint8_t *orig = read_file(file, &len), *want = malloc(len);
+	REQUIRE(want != NULL);
+	memcpy(want, orig, len);
+	rl_model m;
+	REQUIRE(rl_model_open(&m, scratch, RL_MODEL_WRITE) == 0);
+	rl_txn *tx;
+	rl_txn_opts o = {.op = "apply", .tool = "test"};
+	REQUIRE(rl_txn_begin(&tx, &m, &o) == 0);
+	uint64_t *idx = malloc(8192 * sizeof *idx), elements = 0, runs = 0, seed = 12345;
+	uint8_t *nb = malloc(8192 * 8);
+	REQUIRE(idx && nb);
+	int shape = 0;
+	for (size_t ti = 0; ti < m.ntensors; ti++) {
+		const rl_tensor *t = &m.tensors[ti];
+		if (!rl_role_is_candidate(t->role))
+			continue;
+		size_t es = rl_dtype_size(t->dtype);
+		uint64_t n = 0;
+		for (uint64_t i = 0; i < t->numel && n < 8192; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t r = seed >> 33;
+			int take = shape % 4 == 0   ? r % 3 == 0		   /* dense */
+				   : shape % 4 == 1 ? r % 700 == 0		   /* sparse */
+				   : shape % 4 == 2 ? (i / 64) % 9 == 0 && r % 2   /* clusters */
+						    : i == 3 || i + 1 == t->numel; /* far apart */
+			if (take)
+				idx[n++] = i;
+		}
+		shape++;
+		for (uint64_t i = 0; i < n * es; i++) {
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			nb[i] = (uint8_t)(seed >> 40);
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			memcpy(want + t->offset + idx[i] * es, nb + i * es, es);
+			runs += i == 0 || idx[i] != idx[i - 1] + 1;
+		}
+		/* two calls (two journal records) split in the middle of the set */
+		uint64_t h = n / 2;
+		REQUIRE(rl_txn_patch(tx, t, idx, h, nb, NULL) == 0);
+		REQUIRE(rl_txn_patch(tx, t, idx + h, n - h, nb + h * es, NULL) == 0);
+		elements += n;
+	}
+	rl_txn_stats st;
+	char jpath[300];
+	snprintf(jpath, sizeof jpath, "%s.spans.rlj", scratch);
+	REQUIRE(rl_txn_commit(tx, jpath, &st) == 0);
+	CHECK_EQ_INT(st.elements, elements);
+	CHECK_EQ_INT(st.model_bytes, elements * 2);
+	CHECK(st.write_bytes >= st.model_bytes);
+	CHECK(st.model_writes > 0 && st.model_writes <= runs);
+	uint8_t *got = read_file(file, &len2);
+	CHECK(len2 == len && memcmp(got, want, len) == 0);
+	free(got);
+	const char *paths[1] = {jpath};
+	REQUIRE(rl_rollback_journals(&m, paths, 1, 0, NULL, "test", &st) == 0);
+	got = read_file(file, &len2);
+	CHECK(len2 == len && memcmp(got, orig, len) == 0);
+	free(got);
+	rl_model_close(&m);
+	unlink(jpath);
+	free(idx);
+	free(nb);
+	free(orig);
+	free(want);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && strcmp(argv[1], "grad") == 0)
@@ -197,6 +296,7 @@ int main(int argc, char **argv)
 	snprintf(scratch, sizeof scratch, "%s/rl-test-restore.%ld", tmp ? tmp : "/tmp",
 		 (long)getpid());
 	test_txn();
+	test_spans();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
 	if (system(cmd) != 0)
