@@ -1,30 +1,57 @@
 #!/bin/sh
-# bench_apply.sh [DIR] — rl-apply + rl-rollback of a k = 0.2% step (k = ceil(0.002 P),
-# random elements of all 32 layers) on a Llama-2-7B-shaped bf16 model, next to
-# writing a full copy of the model (what the reference does to save a step):
-# wall time, bytes the tools wrote (their summaries) and bytes the disk saw
-# (/proc/diskstats of the device holding DIR: approximate on a shared machine).
+# bench_apply.sh [SRC] [DIR] — rl-apply + rl-rollback of a k = 0.2% step
+# (k = ceil(0.002 P), candidates of all layers) on a Llama-2-7B-shaped bf16
+# model, next to writing a full copy of the model (what the reference does to
+# save a step), for two selections:
+#   random  uniform over the candidate elements (nearly every page gets one)
+#   diff    the largest |fine-tuned - aligned| of a gradient-shaped perturbation
+#           (tests/bench/perturb_model.py): clustered in rows, striped along
+#           columns, as a gradient's top-k is
+# SRC (default /work/models/llama2-7b-random, from make_model.py llama2-7b) is the
+# "aligned" source, only read; DIR/ft (default DIR /work/models/restore-bench-7b)
+# is its perturbed copy, the "fine-tuned" model changed in place and restored.
+# BINS="name:dir ..." compares builds (default: this tree's bin/) on the same
+# selections, in the same run. Each step is timed by tests/bench/iorun.py: wall,
+# CPU, the bytes the kernel accounted to the process, the bytes the disk saw.
+# Needs about 27 GB free in DIR's filesystem; run it under
+# `flock /work/notes/bigmem.lock` (it reads two 13.5 GB models); removes DIR/ft
+# and the copy at the end unless KEEP=1.
 set -eu
-D=${1:-/work/models/restore-7b}
-B=$(pwd)/bin
-python3 tests/bench/gen_7b.py "$D"
-dev=$(df --output=source "$D" | tail -1 | sed 's|/dev/||')
-written() { awk -v d="$dev" '$3 == d { printf "%.0f\n", $10 * 512 }' /proc/diskstats; }
+SRC=${1:-/work/models/llama2-7b-random}
+D=${2:-/work/models/restore-bench-7b}
+here=$(cd "$(dirname "$0")" && pwd)
+BINS=${BINS:-"new:$(cd "$here/../.." && pwd)/bin"}
+mkdir -p "$D"
+dev=$(basename "$(df --output=source "$D" | tail -1)")
+io() { python3 "$here/iorun.py" "$@"; }
 echo "load: $(uptime)"
-rm -rf "$D/work" "$D/copy"
-cp -r "$D/finetuned" "$D/work" && sync
-"$B/rl-select" -m "$D/work" -t "$D/aligned" --score random --seed 1 -L 32 --rate 0.002 -o "$D/sel.rls"
+python3 "$here/perturb_model.py" "$SRC" "$D/ft"
 sync
-w0=$(written); t0=$(date +%s.%N)
-"$B/rl-apply" -m "$D/work" -s "$D/aligned" "$D/sel.rls" >"$D/step.rlj"
-t1=$(date +%s.%N); w1=$(written)
-"$B/rl-rollback" -m "$D/work" "$D/step.rlj" >"$D/undo.rlj"
-t2=$(date +%s.%N); w2=$(written)
-cp -r "$D/work" "$D/copy" && sync
-t3=$(date +%s.%N); w3=$(written)
-echo "rl-apply:    $(echo "$t1 - $t0" | bc) s, disk writes $(((w1 - w0) / 1048576)) MiB, journal $(($(wc -c <"$D/step.rlj") / 1048576)) MiB"
-echo "rl-rollback: $(echo "$t2 - $t1" | bc) s, disk writes $(((w2 - w1) / 1048576)) MiB"
-echo "full copy:   $(echo "$t3 - $t2" | bc) s, disk writes $(((w3 - w2) / 1048576)) MiB, size $(du -sm "$D/copy" | cut -f1) MiB"
-cmp "$D/work/model-00002-of-00033.safetensors" "$D/finetuned/model-00002-of-00033.safetensors" &&
-	echo "rollback bit-exact (layer 0 shard compared)"
+B0=$(echo "$BINS" | cut -d' ' -f1 | cut -d: -f2)
+L=$(jq .num_hidden_layers "$SRC/config.json")
+for score in random diff; do
+	[ -f "$D/sel-$score.rls" ] ||
+		io "rl-select --score $score" "$dev" "$B0/rl-select" -m "$D/ft" -t "$SRC" \
+			--score "$score" --seed 1 -L "$L" --rate 0.002 -o "$D/sel-$score.rls"
+done
+for score in random diff; do
+	for b in $BINS; do
+		name=${b%%:*} B=${b#*:}
+		sync
+		echo "load: $(uptime)"
+		io "$name rl-apply ($score)" "$dev" "$B/rl-apply" -m "$D/ft" -s "$SRC" \
+			"$D/sel-$score.rls" >"$D/step.rlj"
+		io "$name rl-rollback ($score)" "$dev" "$B/rl-rollback" -m "$D/ft" "$D/step.rlj" \
+			>"$D/undo.rlj"
+		echo "journal: $(wc -c <"$D/step.rlj") bytes"
+	done
+done
+# the exact rollback left the model in the state the selections were made for
+"$B0/rl-apply" -n -q -m "$D/ft" -s "$SRC" "$D/sel-diff.rls"
 rm -rf "$D/copy"
+sync
+echo "load: $(uptime)"
+io "full copy (cp -r + sync)" "$dev" sh -c "cp -r '$D/ft' '$D/copy' && sync"
+echo "model size: $(du -sb "$D/copy" | cut -f1) bytes"
+rm -rf "$D/copy" "$D/step.rlj" "$D/undo.rlj"
+[ "${KEEP:-0}" = 1 ] || rm -rf "$D/ft" "$D"/sel-*.rls
