@@ -666,12 +666,98 @@ static void attention_backward_blas(float *dq, int lddq, float *dk, float *dv, i
 	}
 }
 
+/* One query row (nq == 1: the last token, a decoding step) with plain loops in
+ * a fixed order. BLAS routes such M = 1 products to GEMV kernels whose
+ * summation order depends on the vectors' alignment, which made results differ
+ * in the last bits from run to run (address-space randomisation). */
+static float dotf(const float *a, const float *b, int n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	int i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+static void attention_row_forward(float *out, float *lse, const float *q, const float *k,
+				  const float *v, int ldk, int nkv, int nh, int nkvh, int hd,
+				  int window, float scale, float *row)
+{
+	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
+	for (int h = 0; h < nh; h++) {
+		const float *qh = q + (size_t)h * hd, *kg = k + (size_t)(h / rep) * hd,
+			    *vg = v + (size_t)(h / rep) * hd;
+		float mx = -INFINITY;
+		for (int t = lo; t <= p; t++) {
+			row[t] = dotf(qh, kg + (size_t)t * ldk, hd) * scale;
+			mx = row[t] > mx ? row[t] : mx;
+		}
+		float sum = 0;
+		for (int t = lo; t <= p; t++) {
+			row[t] = expf(row[t] - mx);
+			sum += row[t];
+		}
+		float inv = 1.0f / sum, *o = out + (size_t)h * hd;
+		for (int d = 0; d < hd; d++)
+			o[d] = 0;
+		for (int t = lo; t <= p; t++) {
+			float pt = row[t] * inv;
+			const float *vt = vg + (size_t)t * ldk;
+			for (int d = 0; d < hd; d++)
+				o[d] += pt * vt[d];
+		}
+		if (lse)
+			lse[h] = mx + logf(sum);
+	}
+}
+
+static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, const float *dout,
+				   const float *out, const float *lse, const float *q,
+				   const float *k, const float *v, int ldk, int nkv, int nh,
+				   int nkvh, int hd, int window, float scale)
+{
+	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
+	for (int t = 0; t < nkv; t++)
+		for (int c = 0; c < nkvh * hd; c++)
+			dk[(size_t)t * lddk + c] = dv[(size_t)t * lddk + c] = 0;
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		const float *qh = q + (size_t)h * hd, *dh = dout + (size_t)h * hd;
+		float *dqh = dq + (size_t)h * hd, D = dotf(dh, out + (size_t)h * hd, hd);
+		for (int d = 0; d < hd; d++)
+			dqh[d] = 0;
+		for (int t = lo; t <= p; t++) {
+			const float *kt = k + (size_t)t * ldk + (size_t)g * hd;
+			const float *vt = v + (size_t)t * ldk + (size_t)g * hd;
+			float P = expf(dotf(qh, kt, hd) * scale - lse[h]);
+			float dS = P * (dotf(dh, vt, hd) - D);
+			float *dkt = dk + (size_t)t * lddk + (size_t)g * hd;
+			float *dvt = dv + (size_t)t * lddk + (size_t)g * hd;
+			for (int d = 0; d < hd; d++) {
+				dqh[d] += scale * dS * kt[d];
+				dkt[d] += scale * dS * qh[d];
+				dvt[d] += P * dh[d];
+			}
+		}
+	}
+}
+
 void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
 			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
 			  int window, float scale, float *scratch)
 {
-	attention_forward_blas(out, ldo, lse, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd, window,
-			       scale, scratch);
+	if (nq == 1)
+		attention_row_forward(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window, scale,
+				      scratch);
+	else
+		attention_forward_blas(out, ldo, lse, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd,
+				       window, scale, scratch);
 }
 
 void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
@@ -679,8 +765,12 @@ void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, 
 			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
 			   int nh, int nkvh, int hd, int window, float scale, float *scratch)
 {
-	attention_backward_blas(dq, lddq, dk, dv, lddk, dout, ldd, out, ldo, lse, q, ldq, k, v, ldk,
-				nq, nkv, nh, nkvh, hd, window, scale, scratch);
+	if (nq == 1)
+		attention_row_backward(dq, dk, dv, lddk, dout, out, lse, q, k, v, ldk, nkv, nh,
+				       nkvh, hd, window, scale);
+	else
+		attention_backward_blas(dq, lddq, dk, dv, lddk, dout, ldd, out, ldo, lse, q, ldq, k,
+					v, ldk, nq, nkv, nh, nkvh, hd, window, scale, scratch);
 }
 
 void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int lddk,
