@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "layer.h"
+#include "par.h"
 
 static double attn_secs;
 
@@ -188,14 +189,14 @@ size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int 
 {
 	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
 	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
-	return T * C				 /* n1 */
-	       + R * C				 /* n2 */
-	       + R * (size_t)d->qd		 /* att */
-	       + R * (size_t)d->nh		 /* lse */
-	       + R * hq				 /* h, then datt */
-	       + (size_t)maxlen * (size_t)d->qkv /* dqkv of one sequence */
-	       + R * C				 /* dxm */
-	       + rl_attention_scratch(maxlen, maxkv);
+	return T * C							    /* n1 */
+	       + R * C							    /* n2 */
+	       + R * (size_t)d->qd					    /* att */
+	       + R * (size_t)d->nh					    /* lse */
+	       + R * hq							    /* h, then datt */
+	       + (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* per thread */
+	       + R * C							    /* dxm */
+	       + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv);
 }
 
 int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
@@ -215,7 +216,8 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 	ws->lse = p, p += R * (size_t)d->nh;
 	ws->h = p, p += R * hq;
 	ws->datt = ws->h; /* h is dead when datt is written */
-	ws->dqkv = p, p += (size_t)maxlen * (size_t)d->qkv;
+	ws->nscr = rl_par_threads();
+	ws->dqkv = p, p += (size_t)ws->nscr * (size_t)maxlen * (size_t)d->qkv;
 	ws->dxm = p, p += R * C;
 	ws->attn = p;
 	ws->capT = capT;
@@ -252,11 +254,27 @@ static int check_rows(const rl_seqs *s, const rl_layer_act *a, const rl_layer_ws
 /* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
  * (queries: all rows, or each sequence's last row in last-only mode). With kv,
  * this call's keys and values are appended to the cache first. */
-static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_kv *kv,
-		      const rl_layer_act *a, rl_layer_ws *ws)
+typedef struct attn_job {
+	const rl_dims *d;
+	int window;
+	const rl_seqs *s;
+	const rl_kv *kv;
+	const rl_layer_act *a;
+	rl_layer_ws *ws;
+	const float *dy; /* backward: unused here */
+} attn_job;
+
+static void attention_seqs(void *ctx, int idx, size_t i0, size_t i1)
 {
+	const attn_job *j = ctx;
+	const rl_dims *d = j->d;
+	const rl_seqs *s = j->s;
+	const rl_kv *kv = j->kv;
+	const rl_layer_act *a = j->a;
+	rl_layer_ws *ws = j->ws;
 	int qkv = d->qkv, last_only = a->last_only;
-	for (int i = 0; i < s->n; i++) {
+	float *scr = ws->attn + (size_t)idx * rl_attention_scratch(ws->maxlen, ws->maxkv);
+	for (size_t i = i0; i < i1; i++) {
 		int r0 = s->start[i], len = s->start[i + 1] - r0;
 		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
 		int ldk = qkv, nkv = len;
@@ -272,12 +290,38 @@ static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_k
 			k = kv->k[i], v = kv->v[i], ldk = d->kvd, nkv = kv->past[i] + len;
 		}
 		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
-		int o0 = last_only ? i : r0;
+		int o0 = last_only ? (int)i : r0;
 		rl_attention_forward(ws->att + (size_t)o0 * d->qd, d->qd,
 				     ws->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv,
-				     k, v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, window, d->scale,
-				     ws->attn);
+				     k, v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, j->window, d->scale,
+				     scr);
 	}
+}
+
+/* Runs fn over the sequences, spread over the thread pool with OpenBLAS held
+ * to one thread meanwhile: concurrent single-threaded BLAS calls are safe,
+ * concurrent multi-threaded level-3 calls are not (OpenBLAS issue #5836). */
+static void over_sequences(attn_job *j, rl_par_fn_idx fn)
+{
+	int n = j->s->n, slots = j->ws->nscr;
+	if (n < 2 || slots < 2 || rl_par_threads() < 2) {
+		fn(j, 0, 0, (size_t)n);
+		return;
+	}
+	int blas = rl_blas_get_threads();
+	rl_blas_threads(1);
+	rl_par_for_idx((size_t)n, ((size_t)n + (size_t)slots - 1) / (size_t)slots, fn, j);
+	rl_blas_threads(blas);
+}
+
+/* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
+ * (queries: all rows, or each sequence's last row in last-only mode). With kv,
+ * this call's keys and values are appended to the cache first. */
+static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_kv *kv,
+		      const rl_layer_act *a, rl_layer_ws *ws)
+{
+	attn_job j = {d, window, s, kv, a, ws, NULL};
+	over_sequences(&j, attention_seqs);
 }
 
 int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
@@ -326,6 +370,36 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 
 /* ---- backward ---- */
 
+/* The attention backward of sequences [i0, i1): into this thread's scratch,
+ * then over those sequences' q, k, v rows (see rl_layer_backward). */
+static void attention_back_seqs(void *ctx, int idx, size_t i0, size_t i1)
+{
+	const attn_job *j = ctx;
+	const rl_dims *d = j->d;
+	const rl_seqs *s = j->s;
+	const rl_layer_act *a = j->a;
+	rl_layer_ws *ws = j->ws;
+	int qkv = d->qkv, last_only = a->last_only;
+	float *sc = ws->dqkv + (size_t)idx * (size_t)ws->maxlen * (size_t)qkv;
+	float *scr = ws->attn + (size_t)idx * rl_attention_scratch(ws->maxlen, ws->maxkv);
+	for (size_t i = i0; i < i1; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		int nq = last_only ? 1 : len, o0 = last_only ? (int)i : r0;
+		const float *q = a->qkv + (size_t)(r0 + len - nq) * qkv;
+		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
+		float *dk = sc + d->qd, *dv = dk + d->kvd;
+		if (last_only)
+			for (int t = 0; t < len - 1; t++)
+				memset(sc + (size_t)t * qkv, 0, (size_t)d->qd * sizeof(float));
+		rl_attention_backward(sc + (size_t)(len - nq) * qkv, qkv, dk, dv, qkv,
+				      ws->datt + (size_t)o0 * d->qd, d->qd,
+				      ws->att + (size_t)o0 * d->qd, d->qd,
+				      ws->lse + (size_t)o0 * d->nh, q, qkv, k, v, qkv, nq, len,
+				      d->nh, d->nkvh, d->hd, j->window, d->scale, scr);
+		memcpy(a->qkv + (size_t)r0 * qkv, sc, (size_t)len * qkv * sizeof(float));
+	}
+}
+
 int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
 		      const rl_seqs *s, const rl_layer_act *a, const float *dy, float *dx,
 		      rl_layer_w *g, int want, rl_layer_ws *ws)
@@ -361,6 +435,7 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	 * per cached layer): dWo += dxm^T att; datt = dxm Wo */
 	double t0 = now_s();
 	attention(d, window, s, NULL, a, ws);
+	attn_secs += now_s() - t0;
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
 				   d->qd, C);
@@ -370,22 +445,9 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	 * q, k, v rows (no longer needed): dqkv [T, qkv] lives in a->qkv. dq is
 	 * zero where no query was kept (last-only). */
 	float *dqkv = a->qkv;
-	for (int i = 0; i < s->n; i++) {
-		int r0 = s->start[i], len = s->start[i + 1] - r0;
-		int nq = last_only ? 1 : len, o0 = last_only ? i : r0;
-		const float *q = a->qkv + (size_t)(r0 + len - nq) * qkv;
-		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
-		float *sc = ws->dqkv, *dk = sc + d->qd, *dv = dk + d->kvd;
-		if (last_only)
-			for (int t = 0; t < len - 1; t++)
-				memset(sc + (size_t)t * qkv, 0, (size_t)d->qd * sizeof(float));
-		rl_attention_backward(sc + (size_t)(len - nq) * qkv, qkv, dk, dv, qkv,
-				      ws->datt + (size_t)o0 * d->qd, d->qd,
-				      ws->att + (size_t)o0 * d->qd, d->qd,
-				      ws->lse + (size_t)o0 * d->nh, q, qkv, k, v, qkv, nq, len,
-				      d->nh, d->nkvh, d->hd, window, d->scale, ws->attn);
-		memcpy(dqkv + (size_t)r0 * qkv, sc, (size_t)len * qkv * sizeof(float));
-	}
+	attn_job j = {d, window, s, NULL, a, ws, NULL};
+	t0 = now_s();
+	over_sequences(&j, attention_back_seqs);
 	attn_secs += now_s() - t0;
 	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);

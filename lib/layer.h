@@ -138,12 +138,14 @@ typedef struct rl_layer_ws {
 	float *lse;  /* [capR, nh] its softmax log-sum-exp */
 	float *h;    /* [capR, max(F, qd)] h, then dh */
 	float *datt; /* [capR, qd], aliases h (dead by then) */
-	float *dqkv; /* [maxlen, qkv]: one sequence's (the layer's goes over act->qkv) */
+	float *dqkv; /* [nscr, maxlen, qkv]: one sequence's per thread (the layer's
+		      * goes over act->qkv) */
 	float *dxm;  /* [capR, C] */
-	float *attn; /* rl_attention_scratch(maxlen, maxkv) */
+	float *attn; /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
 	float *mem;
 	size_t nfloats;
 	int capT, capR, maxlen, maxkv;
+	int nscr; /* threads the scratch is sized for (rl_par_threads() at alloc) */
 } rl_layer_ws;
 
 size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv);

@@ -103,6 +103,11 @@ const char *rl_blas_core(void)
 	return s ? s : "unknown";
 }
 
+int rl_blas_get_threads(void)
+{
+	return openblas_get_num_threads();
+}
+
 void rl_blas_threads(int n)
 {
 	if (n > 0)

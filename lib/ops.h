@@ -70,6 +70,8 @@ void rl_blas_setup(char *note, size_t cap);
 const char *rl_blas_core(void);
 /* OpenBLAS threads (openblas_set_num_threads); n <= 0 leaves the default. */
 void rl_blas_threads(int n);
+/* OpenBLAS's current thread count. */
+int rl_blas_get_threads(void);
 
 /* ---- linear layers: y = x · W^T + b (nn.Linear) ---- */
 

@@ -19,6 +19,7 @@ static struct {
 	int quit;
 	/* the current job */
 	rl_par_fn fn;
+	rl_par_fn_idx fni;
 	void *ctx;
 	size_t n, chunk;
 	int active; /* workers taking part (ranges 1..active) */
@@ -50,8 +51,12 @@ static void run_range(int idx)
 	size_t i0 = (size_t)idx * pool.chunk, i1 = i0 + pool.chunk;
 	if (i1 > pool.n)
 		i1 = pool.n;
-	if (i0 < i1)
-		pool.fn(pool.ctx, i0, i1);
+	if (i0 < i1) {
+		if (pool.fni)
+			pool.fni(pool.ctx, idx, i0, i1);
+		else
+			pool.fn(pool.ctx, i0, i1);
+	}
 }
 
 static void *worker(void *arg)
@@ -88,7 +93,7 @@ static void shutdown_pool(void)
 	pool.nworkers = 0;
 }
 
-void rl_par_for(size_t n, size_t grain, rl_par_fn fn, void *ctx)
+static void par_run(size_t n, size_t grain, rl_par_fn fn, rl_par_fn_idx fni, void *ctx)
 {
 	if (grain < 1)
 		grain = 1;
@@ -97,7 +102,9 @@ void rl_par_for(size_t n, size_t grain, rl_par_fn fn, void *ctx)
 	if (parts > (size_t)threads)
 		parts = (size_t)threads;
 	if (parts < 2) {
-		if (n)
+		if (n && fni)
+			fni(ctx, 0, 0, n);
+		else if (n)
 			fn(ctx, 0, n);
 		return;
 	}
@@ -118,6 +125,7 @@ void rl_par_for(size_t n, size_t grain, rl_par_fn fn, void *ctx)
 		parts = (size_t)pool.nworkers + 1;
 	pthread_mutex_lock(&pool.mu);
 	pool.fn = fn;
+	pool.fni = fni;
 	pool.ctx = ctx;
 	pool.n = n;
 	pool.chunk = (n + parts - 1) / parts;
@@ -132,4 +140,14 @@ void rl_par_for(size_t n, size_t grain, rl_par_fn fn, void *ctx)
 		pthread_cond_wait(&pool.done, &pool.mu);
 	pthread_mutex_unlock(&pool.mu);
 	pthread_mutex_unlock(&pool.call);
+}
+
+void rl_par_for(size_t n, size_t grain, rl_par_fn fn, void *ctx)
+{
+	par_run(n, grain, fn, NULL, ctx);
+}
+
+void rl_par_for_idx(size_t n, size_t grain, rl_par_fn_idx fn, void *ctx)
+{
+	par_run(n, grain, NULL, fn, ctx);
 }

@@ -18,6 +18,9 @@
 #include <stddef.h>
 
 typedef void (*rl_par_fn)(void *ctx, size_t i0, size_t i1);
+/* The same with the range's index (0 .. rl_par_threads()-1, unique among the
+ * ranges running at once): for per-thread scratch. */
+typedef void (*rl_par_fn_idx)(void *ctx, int idx, size_t i0, size_t i1);
 
 /* Threads to use (the caller included); n <= 0: the online CPUs. Takes effect
  * at the next rl_par_for (a larger count starts more workers). */
@@ -25,5 +28,6 @@ void rl_par_set_threads(int n);
 int rl_par_threads(void);
 
 void rl_par_for(size_t n, size_t grain, rl_par_fn fn, void *ctx);
+void rl_par_for_idx(size_t n, size_t grain, rl_par_fn_idx fn, void *ctx);
 
 #endif
