@@ -182,7 +182,8 @@ static int check_model_map(const msgpack_object *h, const char *what, const rl_m
 	if (so && so->type == MSGPACK_OBJECT_STR) {
 		if (state && !rl_obj_streq(so, state))
 			return rl_error(RL_EDATA,
-					"%s: made for state %.*s of '%s', which is now in state %s",
+					"%s: made for state %.*s of '%s', which is now in state %s "
+					"(the model changed since; make it again)",
 					what, (int)(so->via.str.size > 64 ? 64 : so->via.str.size),
 					so->via.str.ptr, m->dir, state);
 		if (got_state && (rc = rl_obj_strcpy(so, got_state, cap)))

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "engine.h"
 #include "gstream.h"
+#include "journal.h"
 #include "model.h"
 #include "par.h"
 #include "prompts.h"
@@ -199,12 +200,13 @@ static const rl_role out_roles[] = {
 	RL_R_UP,     RL_R_UP_BIAS, RL_R_DOWN,	RL_R_DOWN_BIAS,
 };
 
-static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const rl_prompts *p,
-			const rl_direction *d, int sum_of)
+static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const char *state,
+			const rl_prompts *p, const rl_direction *d, int sum_of)
 {
 	rl_sw_header_begin(w, 7);
 	msgpack_packer *pk = rl_sw_packer(w);
-	rl_pack_kv_model(pk, "model", m);
+	rl_pack_str(pk, "model"); /* identity and state: rl-select refuses a stale gradient */
+	rl_pack_model_id(pk, m, state);
 	rl_pack_kv_int(pk, "layer_end", d->layer_end);
 	rl_pack_kv_int(pk, "batch_size", o->batch);
 	rl_pack_kv_int(pk, "n_prompts", p->n);
@@ -235,6 +237,10 @@ int main(int argc, char **argv)
 	rl_model m;
 	int rc = rl_model_open(&m, o.model, RL_MODEL_READ);
 	if (rc)
+		rl_die_err(rc);
+	/* the state the gradient is computed for (refused while a write is in flux) */
+	char state[RL_STATE_HEX + 1];
+	if ((rc = rl_model_state(&m, state)))
 		rl_die_err(rc);
 	rl_direction d;
 	if ((rc = rl_direction_read(&d, o.direction, &m)))
@@ -282,7 +288,7 @@ int main(int argc, char **argv)
 	rl_sw *w;
 	if ((rc = rl_sw_open(&w, o.out, "grad", "rl-grad")))
 		rl_die_err(rc);
-	write_header(w, &o, &m, &p, &d, 1 + (add ? rl_gadd_sum_of(add) : 0));
+	write_header(w, &o, &m, state, &p, &d, 1 + (add ? rl_gadd_sum_of(add) : 0));
 	msgpack_packer *pk = rl_sw_packer(w);
 	for (int b = 0; b < g.nbatch; b++) {
 		int nb = b + 1 < g.nbatch ? o.batch : p.n - b * o.batch;
