@@ -13,9 +13,9 @@
 # BINS="name:dir ..." compares builds (default: this tree's bin/) on the same
 # selections, in the same run. Each step is timed by tests/bench/iorun.py: wall,
 # CPU, the bytes the kernel accounted to the process, the bytes the disk saw.
-# Needs about 27 GB free in DIR's filesystem; run it under
+# Needs room for one more model in DIR's filesystem; run it under
 # `flock /work/notes/bigmem.lock` (it reads two 13.5 GB models); removes DIR/ft
-# and the copy at the end unless KEEP=1.
+# and the selections at the end unless KEEP=1.
 set -eu
 SRC=${1:-/work/models/llama2-7b-random}
 D=${2:-/work/models/restore-bench-7b}
@@ -23,8 +23,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 BINS=${BINS:-"new:$(cd "$here/../.." && pwd)/bin"}
 mkdir -p "$D"
 dev=$(basename "$(df --output=source "$D" | tail -1)")
+need=$(($(du -sb "$SRC" | cut -f1) + (2 << 30)))
+[ -d "$D/ft" ] && need=$((2 << 30))
+avail=$(($(df --output=avail -B1 "$D" | tail -1)))
+[ "$avail" -ge "$need" ] || { echo "bench_apply: $avail bytes free in $D, $need needed" >&2; exit 4; }
 io() { python3 "$here/iorun.py" "$@"; }
+# the reference: a full copy of the model (written first, then removed, so the
+# bench needs room for one model only)
+rm -rf "$D/copy"
+sync
 echo "load: $(uptime)"
+io "full copy (cp -r + sync)" "$dev" sh -c "cp -r '$SRC' '$D/copy' && sync"
+echo "model size: $(du -sb "$D/copy" | cut -f1) bytes"
+rm -rf "$D/copy"
 python3 "$here/perturb_model.py" "$SRC" "$D/ft"
 sync
 B0=$(echo "$BINS" | cut -d' ' -f1 | cut -d: -f2)
@@ -48,10 +59,5 @@ for score in random diff; do
 done
 # the exact rollback left the model in the state the selections were made for
 "$B0/rl-apply" -n -q -m "$D/ft" -s "$SRC" "$D/sel-diff.rls"
-rm -rf "$D/copy"
-sync
-echo "load: $(uptime)"
-io "full copy (cp -r + sync)" "$dev" sh -c "cp -r '$D/ft' '$D/copy' && sync"
-echo "model size: $(du -sb "$D/copy" | cut -f1) bytes"
-rm -rf "$D/copy" "$D/step.rlj" "$D/undo.rlj"
+rm -f "$D/step.rlj" "$D/undo.rlj"
 [ "${KEEP:-0}" = 1 ] || rm -rf "$D/ft" "$D"/sel-*.rls
