@@ -23,14 +23,30 @@
 # list unless JUDGE_CMD names another (examples/judges/: Llama Guard 3,
 # WildGuard behind an OpenAI-compatible server).
 #
-# What to expect on a 24 GiB, 2-core CPU machine, measured on the engine
-# benchmark's random Llama-2-7B-shaped bf16 model (tests/bench/, 13.5 GB):
-# see the table printed by `sh examples/real-model.sh --measure` (below) and
-# README.md. In short: one restore step (rl-grad over 64 prompts to layer 21,
-# rl-select, rl-apply) takes minutes and stays under 20 GiB; evaluation is the
-# expensive part on a CPU (greedy decoding of a 7B model is ~1-2 tokens/s per
-# core here), so evaluate on a subset (EVAL_LIMIT) or generate on a GPU server
-# and score here with rl-eval --responses.
+# What to expect on a 24 GiB, 2-core CPU machine: one restore step measured by
+# tests/bench/recover-7b.sh on a random Llama-2-7B-shaped bf16 pair (13.5 GB
+# each; P = 6.48e9, k = ceil(0.002 P) = 12.95M weights a step), 2 threads,
+# with the machine shared (load 4-6), 16 harmful prompts of 150-200 tokens:
+#
+#   rl-direction (A, H, L = 21)              295 s    1.7 GiB peak RSS
+#   rl-grad | rl-select --rate 0.002         925 s   11.1 GiB
+#   rl-apply (journal 155 MB)                 18 s    1.6 GiB
+#   rollback mode only: rl-grad on B         326 s    6.3 GiB (16 prompts, 40-120 tokens)
+#                       rl-rollback -f        25 s    0.7 GiB
+#   rl-rollback of a step (exact)             15 s    1.2 GiB
+#   (the reference writes a full copy:        21 s, 13.5 GB a saved step)
+#
+# Gradient time grows with the prompts' tokens: the reference's 64 prompts
+# make a step about 4x the above (about an hour on two loaded cores; fewer
+# minutes on more cores: rl-grad -j), so 20 steps take most of a day on such a
+# machine. Memory stays under 12 GiB throughout (the engine keeps or
+# recomputes activations within --mem-limit). Disk: OUT/model is a full copy
+# of FINETUNED, plus, for the reference's accumulated gradient (no rollback),
+# two gradient streams of 4 bytes per candidate weight (17 GB each for L = 21
+# of a 7B model) — rl-recover keeps only the latest.
+# Evaluation (greedy decoding) is the slow part on a CPU: see rl-eval(1) and
+# tests/bench/generate.sh; evaluate on a subset (EVAL_LIMIT) or generate on a GPU server and
+# score here with rl-eval --responses.
 set -eu
 [ -n "${RL_BIN:-}" ] && PATH="$RL_BIN:$PATH"
 export PATH
