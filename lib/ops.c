@@ -93,9 +93,12 @@ void rl_gemm(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const f
 }
 
 /* OpenBLAS internals used only when present (DYNAMIC_ARCH builds export them):
- * re-running the kernel selection after setting OPENBLAS_CORETYPE. */
+ * re-running the kernel selection after setting OPENBLAS_CORETYPE, and the
+ * buffer allocator whose first call does OpenBLAS's one-time memory set-up. */
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+extern void *blas_memory_alloc(int procpos) __attribute__((weak));
+extern void blas_memory_free(void *buffer) __attribute__((weak));
 
 const char *rl_blas_core(void)
 {
@@ -146,10 +149,26 @@ void rl_blas_setup(char *note, size_t cap)
 		return;
 	char was[32];
 	snprintf(was, sizeof was, "%s", core);
-	gotoblas_dynamic_quit();
-	setenv("OPENBLAS_CORETYPE", want, 1);
-	gotoblas_dynamic_init();
-	unsetenv("OPENBLAS_CORETYPE");
+	/* OpenBLAS's worker threads, started when the library loaded, each begin
+	 * with blas_memory_alloc, whose first call anywhere runs the one-time
+	 * memory set-up, and that calls gotoblas_dynamic_init. A worker that
+	 * starts late (a loaded machine) and lands between the quit and the init
+	 * below re-detects the CPU without OPENBLAS_CORETYPE: the process then
+	 * ran on the Prescott kernels, whose sums differ in the last bits (about
+	 * one run in 500 here; rl-train's output differed from run to run). So
+	 * the set-up is done here first, on this thread (the workers then skip
+	 * it), and the switch is checked and tried once more if it did not take. */
+	if (blas_memory_alloc && blas_memory_free) {
+		void *b = blas_memory_alloc(0);
+		if (b)
+			blas_memory_free(b);
+	}
+	for (int attempt = 0; attempt < 2 && strcmp(rl_blas_core(), want) != 0; attempt++) {
+		gotoblas_dynamic_quit();
+		setenv("OPENBLAS_CORETYPE", want, 1);
+		gotoblas_dynamic_init();
+		unsetenv("OPENBLAS_CORETYPE");
+	}
 	if (cap)
 		snprintf(note, cap, "OpenBLAS chose '%s' kernels for this CPU; using '%s'", was,
 			 rl_blas_core());
