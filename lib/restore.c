@@ -557,9 +557,9 @@ int rl_apply_select_stream(rl_model *m, const rl_model *src, const char *path, c
 						      "'%s' element %llu: the model holds other "
 						      "bytes than expected (it changed since)",
 						      s.name, (unsigned long long)idx[i]);
-			continue;
+		} else {
+			rc = rl_txn_patch(tx, wt, idx, s.n, nb, s.cur);
 		}
-		rc = rl_txn_patch(tx, wt, idx, s.n, nb, s.cur);
 		drop_range(wt, idx, s.n);
 		drop_range(stt, idx, s.n);
 	}
