@@ -58,16 +58,16 @@ static void portable(float *out, int ldo, const float *x, int ldx, const void *w
 /* ---- AVX-512 kernel ---- */
 
 static int threads_set;
-static int force_portable;
+static rl_wgemm_path forced;
 
 void rl_wgemm_set_threads(int n)
 {
 	threads_set = n;
 }
 
-void rl_wgemm_force_portable(int on)
+void rl_wgemm_force(rl_wgemm_path p)
 {
-	force_portable = on;
+	forced = p;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -79,10 +79,21 @@ void rl_wgemm_force_portable(int on)
 
 enum { D_BF16, D_F16, D_F32 };
 
-/* Weights are multiplied KC columns at a time: a block of 6 rows x KC columns
- * is widened once into an f32 buffer (6 KiB, in L1) and then meets every input
- * row, so the widening costs once per weight, not once per input row. */
-#define KC 256
+/* Two kernels, both widening blocks of weight rows into an L1 buffer once
+ * and meeting every input with them, both summing each output in an order
+ * that depends on K only:
+ *   dot    (fewer than 16 inputs: decoding a few prompts) vectors along K, 6
+ *          weight rows x 4 inputs at a time, 16 partial sums per output
+ *          reduced at the end; no lane idles whatever M.
+ *   outer  (16 inputs or more) vectors along the inputs: x is transposed
+ *          first (xt[k][m], padded to a multiple of 16 with zeros) and RO
+ *          weight rows are broadcast one weight at a time against 32 inputs,
+ *          a tile of RO x 32 outputs in 24 registers over the whole of K: no
+ *          partial sums spilled, no reductions; but lanes idle when M is
+ *          not a multiple of 16, hence dot below 16 (tests/bench/wgemm.c). */
+#define KC 256 /* the dot kernel's column block: 6 x 256 floats */
+#define RO 12  /* the outer kernel's weight rows */
+#define KCO 64 /* its column block: RO x 64 floats, with 64 x 32 of xt, in L1 */
 
 /* Widens n weights at p (dtype D) to f32 at dst. */
 static TGT void widen_chunk(int D, const uint8_t *p, float *dst, int n)
@@ -195,14 +206,16 @@ KROW(6)
 	{                                                                                          \
 		k_##RW##_1, k_##RW##_2, k_##RW##_3, k_##RW##_4                                     \
 	}
-static const kern_fn kernels[6][4] = {KREF_ROW(1), KREF_ROW(2), KREF_ROW(3),
-				      KREF_ROW(4), KREF_ROW(5), KREF_ROW(6)};
+static const kern_fn dot_kernels[6][4] = {KREF_ROW(1), KREF_ROW(2), KREF_ROW(3),
+					  KREF_ROW(4), KREF_ROW(5), KREF_ROW(6)};
 
 struct job {
 	float *out;
 	int ldo;
-	const float *x;
+	const float *x; /* dot: the input rows */
 	int ldx;
+	const float *xt; /* outer: the input transposed, [K][ldt] */
+	int ldt;
 	const uint8_t *w;
 	int D;
 	const float *bias;
@@ -212,7 +225,7 @@ struct job {
 /* Rows [n0, n1) of W, 6 at a time; for each, KC columns at a time, widened
  * once and met by every input row (partial sums kept in sums[] between
  * column blocks). */
-static TGT void run_job(const struct job *j)
+static TGT void run_dot(const struct job *j)
 {
 	size_t es = j->D == D_F32 ? 4 : 2, ws = (size_t)j->K * es;
 	int mb = (j->M + 3) / 4;
@@ -240,15 +253,93 @@ static TGT void run_job(const struct job *j)
 			int first = kc == 0, last = kc + kl == j->K;
 			for (int b = 0; b < mb; b++) {
 				int m = b * 4, rx = j->M - m < 4 ? j->M - m : 4;
-				kernels[rw - 1][rx - 1](wf, j->x + (size_t)m * j->ldx + kc, j->ldx,
-							kl, sums ? sums + 24 * (size_t)b : NULL,
-							first, last,
-							j->out + (size_t)m * j->ldo + o, j->ldo,
-							j->bias ? j->bias + o : NULL);
+				dot_kernels[rw - 1][rx - 1](
+					wf, j->x + (size_t)m * j->ldx + kc, j->ldx, kl,
+					sums ? sums + 24 * (size_t)b : NULL, first, last,
+					j->out + (size_t)m * j->ldo + o, j->ldo,
+					j->bias ? j->bias + o : NULL);
 			}
 		}
 	}
 	free(sums);
+}
+
+/* out[m0 + m, o + r] = sum_k x[m0 + m, k] w[o + r, k] (+ bias) for r < rw
+ * and m < min(16 MV, M - m0); wf is the widening buffer (RO x KCO floats). */
+KERN_INLINE void tile(int MV, const struct job *j, int o, int rw, int m0, float *wf)
+{
+	size_t es = j->D == D_F32 ? 4 : 2, ws = (size_t)j->K * es;
+	__m512 acc[RO][2];
+#pragma GCC unroll 12
+	for (int r = 0; r < RO; r++)
+		acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+	for (int kc = 0; kc < j->K; kc += KCO) {
+		int kl = j->K - kc < KCO ? j->K - kc : KCO;
+		for (int r = 0; r < rw; r++)
+			widen_chunk(j->D, j->w + (size_t)(o + r) * ws + (size_t)kc * es,
+				    wf + r * KCO, kl);
+		const float *xt = j->xt + (size_t)kc * j->ldt + m0;
+		for (int k = 0; k < kl; k++, xt += j->ldt) {
+			__m512 x0 = _mm512_load_ps(xt);
+			__m512 x1 = MV > 1 ? _mm512_load_ps(xt + 16) : x0;
+#pragma GCC unroll 12
+			for (int r = 0; r < RO; r++) {
+				__m512 wv = _mm512_set1_ps(wf[r * KCO + k]);
+				acc[r][0] = _mm512_fmadd_ps(wv, x0, acc[r][0]);
+				if (MV > 1)
+					acc[r][1] = _mm512_fmadd_ps(wv, x1, acc[r][1]);
+			}
+		}
+	}
+	float t[RO][32] __attribute__((aligned(64)));
+#pragma GCC unroll 12
+	for (int r = 0; r < RO; r++) {
+		_mm512_store_ps(t[r], acc[r][0]);
+		if (MV > 1)
+			_mm512_store_ps(t[r] + 16, acc[r][1]);
+	}
+	int nm = j->M - m0 < 16 * MV ? j->M - m0 : 16 * MV;
+	for (int m = 0; m < nm; m++) {
+		float *out = j->out + (size_t)(m0 + m) * j->ldo + o;
+		for (int r = 0; r < rw; r++)
+			out[r] = j->bias ? t[r][m] + j->bias[o + r] : t[r][m];
+	}
+}
+
+static TGT void tile16(const struct job *j, int o, int rw, int m0, float *wf)
+{
+	tile(1, j, o, rw, m0, wf);
+}
+
+static TGT void tile32(const struct job *j, int o, int rw, int m0, float *wf)
+{
+	tile(2, j, o, rw, m0, wf);
+}
+
+/* Rows [n0, n1) of W, RO at a time, against every input, 32 at a time. In
+ * the last block the buffer's rows past the weights hold stale values whose
+ * sums are not stored. */
+static TGT void run_outer(const struct job *j)
+{
+	float wf[RO * KCO] __attribute__((aligned(64)));
+	memset(wf, 0, sizeof wf);
+	for (int o = j->n0; o < j->n1; o += RO) {
+		int rw = j->n1 - o < RO ? j->n1 - o : RO;
+		for (int m0 = 0; m0 < j->M; m0 += 32) {
+			if (j->M - m0 > 16)
+				tile32(j, o, rw, m0, wf);
+			else
+				tile16(j, o, rw, m0, wf);
+		}
+	}
+}
+
+static TGT void run_job(const struct job *j)
+{
+	if (j->xt)
+		run_outer(j);
+	else
+		run_dot(j);
 }
 
 static void *job_thread(void *p)
@@ -270,7 +361,7 @@ static int cpu_ok(void)
 
 int rl_wgemm_fast(void)
 {
-	return !force_portable && cpu_ok();
+	return forced != RL_WGEMM_PORTABLE && cpu_ok();
 }
 
 void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
@@ -289,20 +380,33 @@ void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dt
 		nt = 1;
 	if (nt > 64)
 		nt = 64;
-	/* Each thread gets at least 48 rows (8 blocks of 6). */
+	float *xt = NULL;
+	int ldt = (M + 15) / 16 * 16, blk = 6;
+	if (forced == RL_WGEMM_OUTER || (forced != RL_WGEMM_DOT && M >= 16)) {
+		xt = aligned_alloc(64, sizeof(float) * (size_t)K * (size_t)ldt);
+		if (!xt) { /* no memory for the transposed input: the portable path */
+			portable(out, ldo, x, ldx, w, dt, bias, M, N, K, scratch);
+			return;
+		}
+		for (int m = 0; m < ldt; m++)
+			for (int k = 0; k < K; k++)
+				xt[(size_t)k * ldt + m] = m < M ? x[(size_t)m * ldx + k] : 0.0f;
+		blk = RO;
+	}
+	/* Each thread gets at least 48 rows. */
 	while (nt > 1 && N / nt < 48)
 		nt--;
 	struct job jobs[64];
 	pthread_t th[64];
 	int started[64] = {0};
-	int per = (N / nt + 5) / 6 * 6;
+	int per = (N / nt + blk - 1) / blk * blk;
 	for (int t = 0; t < nt; t++) {
 		int n0 = t * per, n1 = t == nt - 1 ? N : (t + 1) * per;
 		if (n0 > N)
 			n0 = N;
 		if (n1 > N)
 			n1 = N;
-		jobs[t] = (struct job){out, ldo, x, ldx, w, D, bias, M, K, n0, n1};
+		jobs[t] = (struct job){out, ldo, x, ldx, xt, ldt, w, D, bias, M, K, n0, n1};
 	}
 	for (int t = 1; t < nt; t++)
 		started[t] = pthread_create(&th[t], NULL, job_thread, &jobs[t]) == 0;
@@ -313,6 +417,7 @@ void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dt
 		else
 			run_job(&jobs[t]); /* no thread: do it here */
 	}
+	free(xt);
 }
 
 #else /* not x86-64 */

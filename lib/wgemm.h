@@ -8,11 +8,12 @@
  * f16 are subsets of f32) and accumulates in f32 FMAs. Only the order of the
  * additions differs from an f32 GEMM on widened weights.
  *
- * The AVX-512 kernel (chosen at run time when the CPU has AVX-512F/BW/VL)
- * computes 6 weight rows x 4 input rows at a time, the 6 weight rows staying
- * in L1/L2 while every input row passes; the rows of W are split among the
- * threads. Elsewhere (or without AVX-512), rows of W are widened in blocks
- * and multiplied with rl_gemm. rl_wgemm_naive is the reference.
+ * The AVX-512 kernels (chosen at run time when the CPU has AVX-512F/BW/VL)
+ * widen a block of weight rows into L1 once and meet every input row with it;
+ * "dot" (vectors along K) serves fewer than 16 input rows, "outer" (vectors
+ * along the input rows) 16 or more (see wgemm.c); the rows of W are split
+ * among the threads. Elsewhere (or without AVX-512), rows of W are widened in
+ * blocks and multiplied with rl_gemm. rl_wgemm_naive is the reference.
  */
 #ifndef RL_WGEMM_H
 #define RL_WGEMM_H
@@ -33,9 +34,15 @@ size_t rl_wgemm_scratch(int K);
 
 /* Threads for the AVX-512 kernel (default: OpenBLAS's thread count). */
 void rl_wgemm_set_threads(int n);
-/* 1 when the AVX-512 kernel is used on this CPU; rl_wgemm_force_portable(1)
- * turns it off (tests). */
+/* 1 when the AVX-512 kernels are used on this CPU. */
 int rl_wgemm_fast(void);
-void rl_wgemm_force_portable(int on);
+/* For tests and benchmarks: one path for every call (AUTO: by M and CPU). */
+typedef enum rl_wgemm_path {
+	RL_WGEMM_AUTO,
+	RL_WGEMM_PORTABLE,
+	RL_WGEMM_DOT,
+	RL_WGEMM_OUTER
+} rl_wgemm_path;
+void rl_wgemm_force(rl_wgemm_path p);
 
 #endif

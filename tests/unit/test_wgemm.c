@@ -1,6 +1,7 @@
-/* test_wgemm.c — x · W^T with bf16/f16/f32 weights: the AVX-512 kernel (all
- * 6 x 4 edge shapes, K tails, threads, unaligned weights) and the portable
- * path against the naive double-accumulating loop.
+/* test_wgemm.c — x · W^T with bf16/f16/f32 weights: both AVX-512 kernels
+ * (dot: all 6 x 4 edge shapes; outer: 12-row and 16/32-input edges; K tails,
+ * threads, unaligned weights), the automatic choice between them and the
+ * portable path against the naive double-accumulating loop.
  *
  * Tolerance |got - want| <= 1e-5 * (1 + sum_k |x_k w_k|): f32 accumulation in
  * another order than the double reference differs by a few ulp of the
@@ -51,8 +52,11 @@ static int one(int M, int N, int K, rl_dtype dt, int with_bias, int misalign)
 		}
 	rl_wgemm_naive(want, ldo, x, ldx, w, dt, bias, M, N, K);
 	int bad = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		rl_wgemm_force_portable(pass);
+	static const rl_wgemm_path paths[4] = {RL_WGEMM_AUTO, RL_WGEMM_PORTABLE, RL_WGEMM_DOT,
+					       RL_WGEMM_OUTER};
+	static const char *const path_names[4] = {"auto", "portable", "dot", "outer"};
+	for (int pass = 0; pass < 4; pass++) {
+		rl_wgemm_force(paths[pass]);
 		memset(got, 0, sizeof(float) * (size_t)M * ldo);
 		rl_wgemm(got, ldo, x, ldx, w, dt, bias, M, N, K, scratch);
 		for (int m = 0; m < M; m++)
@@ -61,13 +65,12 @@ static int one(int M, int N, int K, rl_dtype dt, int with_bias, int misalign)
 				if (d > 1e-5 * (1 + mag[m * N + n]) && bad++ < 3)
 					fprintf(stderr,
 						"%s M=%d N=%d K=%d %s: [%d,%d] got %g want %g\n",
-						rl_dtype_name(dt), M, N, K,
-						pass ? "portable" : "fast", m, n,
+						rl_dtype_name(dt), M, N, K, path_names[pass], m, n,
 						(double)got[m * ldo + n],
 						(double)want[m * ldo + n]);
 			}
 	}
-	rl_wgemm_force_portable(0);
+	rl_wgemm_force(RL_WGEMM_AUTO);
 	free(x);
 	free(wf);
 	free(wraw);
@@ -88,11 +91,23 @@ int main(void)
 			for (int N = 1; N <= 13; N += 2)
 				for (int K = 1; K <= 49; K += 16)
 					CHECK(one(M, N, K, dts[d], (M + N) % 2, (M + K) % 2 * 2));
+	/* The outer kernel's edges: 16 and 32 inputs and either side, 12 weight
+	 * rows and either side, K around its 64-column blocks. */
+	static const int Ms[] = {15, 16, 17, 31, 32, 33, 48, 50};
+	static const int Ns[] = {1, 11, 12, 13, 25};
+	static const int Ks[] = {1, 63, 64, 65, 130};
+	for (int d = 0; d < 3; d++)
+		for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+			for (size_t b = 0; b < sizeof Ns / sizeof Ns[0]; b++)
+				for (size_t c = 0; c < sizeof Ks / sizeof Ks[0]; c++)
+					CHECK(one(Ms[a], Ns[b], Ks[c], dts[d], (a + b) % 2,
+						  (a + c) % 2 * 2));
 	/* Threads split the rows; large K. */
 	rl_wgemm_set_threads(2);
 	for (int d = 0; d < 3; d++) {
 		CHECK(one(5, 301, 257, dts[d], 1, 0));
 		CHECK(one(32, 200, 2048, dts[d], 0, 2));
+		CHECK(one(40, 203, 1000, dts[d], 1, 1));
 	}
 	rl_wgemm_set_threads(3);
 	CHECK(one(3, 150, 64, RL_DT_BF16, 1, 0));
