@@ -62,8 +62,8 @@ struct gen {
 	struct layer *layers;
 	struct mat lm;
 	float *final_norm;
-	float *wblock; /* [wblock_rows, max cols]: streamed widening */
-	int wblock_rows;
+	float *wblock; /* wblock_elems floats: streamed widening */
+	size_t wblock_elems;
 	int direct_rows; /* steps of at most this many rows use rl_wgemm */
 	rl_rope rope;
 	float scale, eps, embed_mul;
@@ -176,7 +176,7 @@ static int vec_load(const rl_tensor *t, float **out)
 
 /* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias. A few rows (decoding):
  * rl_wgemm on the stored weights, read once. Many rows (prompts): one GEMM on
- * cached or F32 weights, else block by block, widening wblock_rows rows at a
+ * cached or F32 weights, else block by block, widening as many rows at a
  * time. */
 static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, int T,
 		  const struct mat *w, const float *bias)
@@ -190,7 +190,7 @@ static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, i
 		rl_linear_forward(out, ldo, x, ldx, w->f32, bias, T, w->cols, w->rows);
 		return RL_OK;
 	}
-	int R = g->wblock_rows;
+	int R = (int)(g->wblock_elems / (size_t)w->cols);
 	for (int r0 = 0; r0 < w->rows; r0 += R) {
 		int rr = w->rows - r0 < R ? w->rows - r0 : R;
 		int rc = rl_tensor_read_f32(w->t, (uint64_t)r0 * (uint64_t)w->cols,
@@ -307,14 +307,17 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 			if ((rc = mat_cache(ms[i], &budget)))
 				return rc;
 	}
-	/* About 4 MiB of widened rows at a time for the others (and at least
+	/* 32 MiB of widened rows at a time for the others: each GEMM call packs
+	 * the prompts' rows again, so fewer, larger blocks (at least one row, and
 	 * what rl_wgemm's portable path needs). */
 	g->direct_rows = o->direct_rows == 0 ? 64 : o->direct_rows;
-	g->wblock_rows = (int)((4u << 20) / (sizeof(float) * (size_t)maxcols));
-	if (g->wblock_rows < 1)
-		g->wblock_rows = 1;
-	size_t nb = (size_t)g->wblock_rows * (size_t)maxcols, nw = rl_wgemm_scratch(maxcols);
-	g->wblock = rl_malloc_array(nb > nw ? nb : nw, sizeof(float));
+	size_t nb = (32u << 20) / sizeof(float), nw = rl_wgemm_scratch(maxcols);
+	if (nb < nw)
+		nb = nw;
+	if (nb < (size_t)maxcols)
+		nb = (size_t)maxcols;
+	g->wblock_elems = nb;
+	g->wblock = rl_malloc_array(nb, sizeof(float));
 	return g->wblock ? RL_OK : RL_ESYS;
 }
 
