@@ -196,6 +196,38 @@ double rl_parse_double(const char *opt, const char *s, double lo, double hi)
 	return v;
 }
 
+uint64_t rl_parse_size(const char *opt, const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mul = 1;
+	if (end == s || v <= 0)
+		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1024.0, end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1024.0 * 1024, end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1024.0 * 1024 * 1024, end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1024.0 * 1024 * 1024 * 1024, end++;
+		break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || v * mul >= 1.8e19 || v * mul < 1)
+		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
+	return (uint64_t)(v * mul);
+}
+
 double rl_now(void)
 {
 	struct timespec ts;

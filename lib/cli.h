@@ -68,6 +68,9 @@ void rl_require_stdout_not_tty(void);
  * usage error naming the option. Never clamps silently. */
 long long rl_parse_int(const char *opt, const char *s, long long lo, long long hi);
 double rl_parse_double(const char *opt, const char *s, double lo, double hi);
+/* A size in bytes with an optional K, M, G or T suffix (powers of 1024) and an
+ * optional B: "512M", "8G", "1.5GB"; anything else is a usage error. */
+uint64_t rl_parse_size(const char *opt, const char *s);
 
 /* Monotonic seconds. */
 double rl_now(void);

@@ -65,39 +65,6 @@ static void usage(FILE *fp)
 		"      --version          print the version\n");
 }
 
-/* SIZE: bytes with an optional K, M, G or T suffix (powers of 1024). */
-static uint64_t parse_size(const char *opt, const char *s)
-{
-	char *end;
-	double v = strtod(s, &end);
-	double mul = 1;
-	if (end == s || v <= 0)
-		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mul = 1024.0, end++;
-		break;
-	case 'm':
-	case 'M':
-		mul = 1024.0 * 1024, end++;
-		break;
-	case 'g':
-	case 'G':
-		mul = 1024.0 * 1024 * 1024, end++;
-		break;
-	case 't':
-	case 'T':
-		mul = 1024.0 * 1024 * 1024 * 1024, end++;
-		break;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || v * mul >= 1.8e19 || v * mul < 1)
-		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
-	return (uint64_t)(v * mul);
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
 	enum { OPT_VERSION = 256, OPT_ADD, OPT_MEM, OPT_TEMPLATE, OPT_RAW, OPT_SYSTEM };
@@ -145,7 +112,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			o->add = optarg;
 			break;
 		case OPT_MEM:
-			o->mem_limit = parse_size("--mem-limit", optarg);
+			o->mem_limit = rl_parse_size("--mem-limit", optarg);
 			break;
 		case 'j':
 			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
