@@ -12,8 +12,9 @@
  * through the layers together, packed without padding (one GEMM per weight
  * over all of them; attention per sequence over its own cache). A sequence
  * that stops leaves at once and the next prompt takes its place in the next
- * step, so the batch stays full. A sequence's tokens never depend on which
- * others share its steps (batch vs single is tested).
+ * step, so the batch stays full. Which others share its steps changes a
+ * sequence's logits by float rounding only (the step's row count picks the
+ * GEMM path and kernel); batch vs single is tested: the same ids.
  *
  * Greedy: the highest logit, the lowest id on an exact tie (torch.argmax; a
  * NaN counts as the maximum). A sequence stops after a stop token (kept in
