@@ -36,6 +36,11 @@
 #   rl-rollback of a step (exact)             15 s    1.2 GiB
 #   (the reference writes a full copy:        21 s, 13.5 GB a saved step)
 #
+# On an idle machine the gradient side is about 3x faster: rl-direction 105 s
+# (1.7 GiB), rl-grad 347 s (11.1 GiB, 200 GFLOP/s) on the same 16 prompts
+# (tests/bench/grad-7b.sh); rl-apply 24 s and rl-rollback 13 s on a selection
+# spread over all layers (tests/bench/bench_apply.sh).
+#
 # Gradient time grows with the prompts' tokens: the reference's 64 prompts
 # make a step about 4x the above (about an hour on two loaded cores; fewer
 # minutes on more cores: rl-grad -j), so 20 steps take most of a day on such a
