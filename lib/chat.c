@@ -239,3 +239,16 @@ void rl_chat_lazy_close(rl_chat_lazy *l)
 		rl_chat_close(&l->chat);
 	l->state = 0;
 }
+
+int rl_chat_prompts_read(rl_prompts *p, const char *path, rl_prompts_opts o, const char *dir,
+			 const rl_chat_opts *opts, char *how, size_t how_cap)
+{
+	rl_chat_lazy chat = {.dir = dir, .opts = *opts};
+	o.encode = rl_chat_lazy_encode_fn;
+	o.encode_ctx = &chat;
+	int rc = rl_prompts_read(p, path, &o);
+	if (how_cap)
+		snprintf(how, how_cap, "%s", rl_chat_lazy_how(&chat));
+	rl_chat_lazy_close(&chat);
+	return rc;
+}

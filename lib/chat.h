@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "prompts.h"
 #include "template.h"
 #include "tokenizer.h"
 
@@ -90,6 +91,13 @@ int rl_chat_lazy_encode_fn(void *ctx, const char *text, size_t len, int32_t **id
 /* How the template was chosen ("" when the pipeline was never opened). */
 const char *rl_chat_lazy_how(const rl_chat_lazy *l);
 void rl_chat_lazy_close(rl_chat_lazy *l);
+
+/* rl_prompts_read with text prompts through the model directory dir's chat
+ * pipeline (opened only if a line needs it, closed before returning). o's
+ * encode hook is replaced. how (how_cap bytes) receives how the template was
+ * chosen, "" when no line needed it. */
+int rl_chat_prompts_read(rl_prompts *p, const char *path, rl_prompts_opts o, const char *dir,
+			 const rl_chat_opts *opts, char *how, size_t how_cap);
 
 /* The ids that end a generated answer: the tokenizer's end ids (generation_config
  * eos_token_id, tokenizer_config eos_token) and the template's end-of-turn token. */

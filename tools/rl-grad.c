@@ -217,13 +217,11 @@ int main(int argc, char **argv)
 	if (o.chat.raw && o.chat.template_spec)
 		rl_usage("--raw and --template exclude each other");
 	/* text prompts: chat template + tokenizer.json, loaded at the first one */
-	rl_chat_lazy chat = {.dir = o.model, .opts = o.chat};
-	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position,
-			      rl_chat_lazy_encode_fn, &chat};
-	rc = rl_prompts_read(&p, o.prompts, &po);
-	if (*rl_chat_lazy_how(&chat))
-		rl_note("%s", rl_chat_lazy_how(&chat));
-	rl_chat_lazy_close(&chat);
+	char how[256];
+	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position, NULL, NULL};
+	rc = rl_chat_prompts_read(&p, o.prompts, po, o.model, &o.chat, how, sizeof how);
+	if (*how)
+		rl_note("%s", how);
 	if (rc)
 		rl_die_err(rc);
 	rl_gadd *add = NULL;
