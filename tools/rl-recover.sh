@@ -304,23 +304,21 @@ tokenize() { # IN OUT
 	[ $rc -eq 0 ] || die $rc "rl-tok failed (exit $rc): $(tail -n 1 "$K/stderr") (log: $LOG)"
 	mv "$2.tmp" "$2"
 }
+# direction MODEL IDS N OUT: rl-direction, once (kept for --resume)
+direction() {
+	[ -s "$4" ] && return 0
+	run rl-direction -q -m "$1" -p "$2" -L "$layer" -n "$3" $thr -o "$4.tmp"
+	mv "$4.tmp" "$4"
+}
 if [ "$score" = grad ]; then
 	tokenize "$hset" "$K/harmful.ids.jsonl"
 	hids=$K/harmful.ids.jsonl
-	if [ ! -s "$K/dh.rls" ]; then
-		run rl-direction -q -m "$aligned" -p "$hids" -L "$layer" -n "$recsize" $thr \
-			-o "$K/dh.rls.tmp"
-		mv "$K/dh.rls.tmp" "$K/dh.rls"
-	fi
+	direction "$aligned" "$hids" "$recsize" "$K/dh.rls"
 fi
 if [ "$rollback" -eq 1 ] && [ "$score" = grad ]; then
 	tokenize "$bset" "$K/benign.ids.jsonl"
 	bids=$K/benign.ids.jsonl
-	if [ ! -s "$K/db.rls" ]; then
-		run rl-direction -q -m "$finetuned" -p "$bids" -L "$layer" -n "$bensize" $thr \
-			-o "$K/db.rls.tmp"
-		mv "$K/db.rls.tmp" "$K/db.rls"
-	fi
+	direction "$finetuned" "$bids" "$bensize" "$K/db.rls"
 fi
 
 # ---- one restore step ----
