@@ -11,9 +11,10 @@
 #   make bench                build the benchmarks under tests/bench/
 #   make demo                 the built-in toy-world demo
 #
-# Sources are found by pattern, so a new lib/x.c, tools/rl-x.c or tests/unit/test_x.c
-# needs no Makefile change: lib/*.c -> librealign.a, tools/rl-*.c -> bin/rl-*,
-# tools/rl-*.sh -> bin/rl-* (shell tools), tests/unit/test_*.c -> unit test binaries.
+# Sources are found by folder, so a new lib/LAYER/x.c, tools/rl-x.c or tests/unit/test_x.c
+# needs no Makefile change: lib/*/*.c -> librealign.a (lib/README.md: the layers),
+# tools/rl-*.c -> bin/rl-*, tools/rl-*.sh -> bin/rl-* (shell tools),
+# tests/unit/test_*.c -> unit test binaries.
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -47,7 +48,7 @@ else
 BIN      ?= $(O)/bin
 endif
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(O)/%.o)
 LIB       := $(O)/librealign.a
 TOOL_SRC  := $(sort $(wildcard tools/rl-*.c))
@@ -63,6 +64,9 @@ FUZZ_SECONDS ?= 60
 
 .PHONY: all check test install uninstall deps fixtures fuzz bench demo clean
 .DELETE_ON_ERROR:
+# Objects are kept between builds (make would otherwise delete the tools' and
+# tests' objects as intermediates, and the next plain `make` relink everything).
+.SECONDARY:
 
 all: $(TOOLS)
 

@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "cli.h"
-#include "engine.h"
-#include "gstream.h"
-#include "model.h"
-#include "par.h"
-#include "prompts.h"
-#include "stream.h"
+#include "compute/engine.h"
+#include "core/cli.h"
+#include "core/par.h"
+#include "store/gstream.h"
+#include "store/model.h"
+#include "store/stream.h"
+#include "text/chat.h"
+#include "text/prompts.h"
 
 struct opts {
 	const char *model, *prompts, *out;

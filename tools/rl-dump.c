@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "stream.h"
-#include "stream_dump.h"
+#include "core/cli.h"
+#include "store/stream.h"
+#include "store/stream_dump.h"
 
 struct opts {
 	const char *input;

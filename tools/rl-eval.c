@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "cli.h"
-#include "eval.h"
-#include "jsonl.h"
-#include "model.h"
-#include "ops.h"
+#include "compute/ops.h"
+#include "core/cli.h"
+#include "core/jsonl.h"
+#include "eval/eval.h"
+#include "store/model.h"
+#include "text/chat.h"
 
 struct opts {
 	rl_eval_opts e;

@@ -16,9 +16,9 @@
 
 #include <cJSON.h>
 
-#include "cli.h"
-#include "jsonl.h"
-#include "model.h"
+#include "core/cli.h"
+#include "core/jsonl.h"
+#include "store/model.h"
 
 struct opts {
 	int layer_end; /* 0: default floor(2N/3) */

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "restore.h"
+#include "core/cli.h"
+#include "method/restore.h"
 
 struct opts {
 	const char *model, *finetuned, *grad, *journal;

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "restore.h"
+#include "core/cli.h"
+#include "method/restore.h"
 
 struct opts {
 	const char *model, *target, *within, *include, *exclude, *grad, *out;

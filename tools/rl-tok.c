@@ -15,9 +15,9 @@
 
 #include <cJSON.h>
 
-#include "chat.h"
-#include "cli.h"
-#include "jsonl.h"
+#include "core/cli.h"
+#include "core/jsonl.h"
+#include "text/chat.h"
 
 struct opts {
 	const char *model;

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "toy.h"
+#include "core/cli.h"
+#include "eval/toy.h"
 
 static void usage(void)
 {

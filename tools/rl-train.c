@@ -10,17 +10,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "core/cli.h"
 #include <cJSON.h>
 
-#include "config.h"
-#include "engine.h"
-#include "jsonl.h"
-#include "model.h"
-#include "ops.h"
-#include "par.h"
-#include "tdata.h"
-#include "train.h"
+#include "compute/engine.h"
+#include "compute/ops.h"
+#include "compute/tdata.h"
+#include "compute/train.h"
+#include "core/jsonl.h"
+#include "core/par.h"
+#include "store/config.h"
+#include "store/model.h"
 
 static void usage(void)
 {

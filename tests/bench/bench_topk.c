@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "error.h"
-#include "topk.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "method/topk.h"
 
 static uint64_t rng;
 static inline float next_score(uint64_t i, int asc, uint64_t n)

@@ -14,12 +14,12 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "cli.h"
-#include "error.h"
-#include "generate.h"
-#include "jsonl.h"
-#include "model.h"
-#include "ops.h"
+#include "compute/generate.h"
+#include "compute/ops.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/model.h"
 
 int main(int argc, char **argv)
 {

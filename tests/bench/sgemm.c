@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "ops.h"
+#include "compute/ops.h"
+#include "core/cli.h"
 
 int main(int argc, char **argv)
 {

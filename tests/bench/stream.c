@@ -20,8 +20,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "cli.h"
-#include "stream.h"
+#include "core/cli.h"
+#include "store/stream.h"
 
 #define BLOCK (64u << 20) /* bytes per rl_sw_tensor call / plain write loop */
 #define REPS 3

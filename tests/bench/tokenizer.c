@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "jsonl.h"
-#include "tokenizer.h"
+#include "core/cli.h"
+#include "core/jsonl.h"
+#include "text/tokenizer.h"
 
 static uint64_t fnv(uint64_t h, const int32_t *v, size_t n)
 {

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "dtype.h"
-#include "ops.h"
-#include "wgemm.h"
+#include "compute/ops.h"
+#include "compute/wgemm.h"
+#include "core/dtype.h"
 
 static double now(void)
 {

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dtype.h"
+#include "core/dtype.h"
 
 static double now(void)
 {

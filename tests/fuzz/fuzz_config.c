@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
+#include "store/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "stream.h"
-#include "stream_dump.h"
+#include "core/error.h"
+#include "store/stream.h"
+#include "store/stream_dump.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

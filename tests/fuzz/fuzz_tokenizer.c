@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonl.h"
-#include "tokenizer.h"
+#include "core/jsonl.h"
+#include "text/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/fuzz/run.sh [SECONDS] — builds every tests/fuzz/fuzz_*.c as a libFuzzer
-# target (clang -fsanitize=fuzzer,address,undefined, against lib/*.c) and runs
+# target (clang -fsanitize=fuzzer,address,undefined, against lib/*/*.c) and runs
 # each for SECONDS (default 60). `make fuzz FUZZ_SECONDS=N` calls it.
 #
 # A target's source names its seed directories and dictionary in its header
@@ -32,7 +32,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)
 	bin="$out/$name"
 	# shellcheck disable=SC2086
-	if ! $CLANG $cflags -o "$bin" "$src" lib/*.c $libs 2>"$out/$name.build.log"; then
+	if ! $CLANG $cflags -o "$bin" "$src" lib/*/*.c $libs 2>"$out/$name.build.log"; then
 		echo "run.sh: $name does not build (see $out/$name.build.log)" >&2
 		status=1
 		continue

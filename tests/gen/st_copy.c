@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "model.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "store/model.h"
+#include "store/safetensors.h"
 
 static rl_st_wtensor from_st(const rl_st_file *f, const rl_st_tensor *t)
 {

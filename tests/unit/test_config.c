@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "config.h"
-#include "error.h"
-#include "jsonl.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/config.h"
 
 static int parse(rl_config *c, const char *json)
 {

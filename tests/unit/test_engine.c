@@ -27,10 +27,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "engine.h"
-#include "error.h"
-#include "jsonl.h"
-#include "safetensors.h"
+#include "compute/engine.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/safetensors.h"
 
 #define ERR_FACTOR 8.0
 #define FLOOR 1e-6

@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "generate.h"
-#include "jsonl.h"
-#include "model.h"
+#include "compute/generate.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/model.h"
 
 static const char *const models[] = {"llama", "llama_bf16", "mistral", "qwen2", "gemma"};
 

@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "error.h"
-#include "gstream.h"
-#include "jsonl.h"
-#include "model.h"
-#include "safetensors.h"
-#include "stream.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/gstream.h"
+#include "store/model.h"
+#include "store/safetensors.h"
+#include "store/stream.h"
 
 #define ERR_FACTOR 8.0
 #define FLOOR 1e-6

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "error.h"
-#include "judge.h"
+#include "core/error.h"
+#include "eval/judge.h"
 
 static long match(const rl_refusals *r, const char *s)
 {

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "layer.h"
+#include "compute/layer.h"
+#include "core/error.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 

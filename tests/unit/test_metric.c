@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "jsonl.h"
-#include "metric.h"
-#include "stem.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "eval/metric.h"
+#include "eval/stem.h"
 
 static void stem_is(const char *w, const char *want)
 {

@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "error.h"
-#include "jsonl.h"
-#include "model.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/model.h"
 
 static char tmpdir[256];
 

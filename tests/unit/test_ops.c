@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "ops.h"
-#include "par.h"
+#include "compute/ops.h"
+#include "core/error.h"
+#include "core/par.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "error.h"
-#include "prompts.h"
+#include "core/error.h"
+#include "text/prompts.h"
 
 static char path[256];
 

@@ -20,12 +20,12 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "error.h"
-#include "journal.h"
-#include "lockfile.h"
-#include "model.h"
-#include "restore.h"
-#include "stream.h"
+#include "core/error.h"
+#include "core/lockfile.h"
+#include "method/restore.h"
+#include "store/journal.h"
+#include "store/model.h"
+#include "store/stream.h"
 
 static int cmd_grad(const char *dir, const char *gpath, const char *out, size_t chunk)
 {

@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "dtype.h"
-#include "error.h"
-#include "jsonl.h"
-#include "safetensors.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/safetensors.h"
 
 static char tmpdir[256];
 

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "dtype.h"
-#include "error.h"
-#include "select.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "method/select.h"
 
 static uint64_t rng = 0x853c49e6748fea9bull;
 static uint64_t next64(void)

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "error.h"
-#include "span.h"
+#include "core/error.h"
+#include "core/span.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

@@ -22,10 +22,10 @@
 #include <xxhash.h>
 
 #include "check.h"
-#include "dtype.h"
-#include "error.h"
-#include "model.h"
-#include "stream.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "store/model.h"
+#include "store/stream.h"
 
 /* ---- helpers ---- */
 

@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "error.h"
-#include "tdata.h"
+#include "compute/tdata.h"
+#include "core/error.h"
 
 static const char *write_tmp(const char *text)
 {

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chat.h"
 #include "check.h"
-#include "error.h"
-#include "template.h"
-#include "tokenizer.h"
+#include "core/error.h"
+#include "text/chat.h"
+#include "text/template.h"
+#include "text/tokenizer.h"
 
 /* A tiny BPE over the alphabet a..d, merges with ties and chains. */
 static const char *const tiny_vocab[] = {"a",  "b",   "c",  "d",   "ab",   "bc",  "abc", "cd",

@@ -16,11 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chat.h"
 #include "check.h"
-#include "error.h"
-#include "jsonl.h"
-#include "tokenizer.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "text/chat.h"
+#include "text/tokenizer.h"
 
 static double now(void)
 {

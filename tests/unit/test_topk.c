@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "error.h"
-#include "topk.h"
+#include "core/error.h"
+#include "method/topk.h"
 
 static uint64_t rng = 0x243f6a8885a308d3ull;
 static uint64_t next64(void)

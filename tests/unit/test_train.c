@@ -23,14 +23,14 @@
 
 #include <cJSON.h>
 
-#include "adamw.h"
 #include "check.h"
-#include "error.h"
-#include "jsonl.h"
-#include "loss.h"
-#include "model.h"
-#include "safetensors.h"
-#include "train.h"
+#include "compute/adamw.h"
+#include "compute/loss.h"
+#include "compute/train.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/model.h"
+#include "store/safetensors.h"
 
 static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma"};
 

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "dtype.h"
-#include "error.h"
-#include "wgemm.h"
+#include "compute/wgemm.h"
+#include "core/dtype.h"
+#include "core/error.h"
 
 static uint32_t seed = 12345;
 static float rnd(void)

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "dtype.h"
-#include "error.h"
+#include "core/dtype.h"
+#include "core/error.h"
 
 static uint32_t fbits(float f)
 {

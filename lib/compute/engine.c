@@ -1,0 +1,462 @@
+/* engine.c — the model-facing side of the engine (widening, embeddings, head)
+ * and the drivers: h_L over prompt sets, and the layer-by-layer gradient of
+ * the -cos objective with its activation-cache / recompute policy. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "compute/engine.h"
+#include "core/cli.h"
+#include "core/error.h"
+#include "core/par.h"
+
+/* Drops the pages of t's bytes from this process's resident set (a read-only
+ * shared file map: they stay in the page cache and come back on next touch). */
+static void release_pages(const rl_tensor *t)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps <= 0 || !t->data || !t->nbytes)
+		return;
+	uintptr_t a = (uintptr_t)t->data & ~(uintptr_t)(ps - 1);
+	uintptr_t e = ((uintptr_t)t->data + t->nbytes + (uintptr_t)ps - 1) & ~(uintptr_t)(ps - 1);
+	madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+typedef struct widen_job {
+	const rl_tensor *t;
+	float *dst;
+} widen_job;
+
+static void widen_range(void *ctx, size_t i0, size_t i1)
+{
+	const widen_job *j = ctx;
+	rl_tensor_read_f32(j->t, i0, i1 - i0, j->dst + i0); /* dtype and range checked */
+}
+
+int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release)
+{
+	static const rl_role roles[] = {
+		RL_R_Q,	     RL_R_K,	     RL_R_V,	    RL_R_O,	   RL_R_GATE,	RL_R_UP,
+		RL_R_DOWN,   RL_R_ATTN_NORM, RL_R_MLP_NORM, RL_R_Q_BIAS,   RL_R_K_BIAS, RL_R_V_BIAS,
+		RL_R_O_BIAS, RL_R_GATE_BIAS, RL_R_UP_BIAS,  RL_R_DOWN_BIAS};
+	w->layer = -1;
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+		size_t n;
+		float *dst = rl_layer_w_part(w, d, roles[i], &n);
+		const rl_tensor *t = rl_model_get(m, layer, roles[i]);
+		if (!dst && !t)
+			continue;
+		if (!dst || !t || t->numel != n)
+			return rl_error(RL_EDATA,
+					"'%s': layer %d %s does not match the configuration "
+					"(%s, %llu elements, expected %zu)",
+					m->dir, layer, rl_role_name(roles[i]),
+					t ? "present" : "absent",
+					t ? (unsigned long long)t->numel : 0ull, dst ? n : 0);
+		int rc = rl_tensor_read_f32(t, 0, 0, dst); /* checks the dtype */
+		if (rc)
+			return rc;
+		widen_job j = {t, dst};
+		rl_par_for(n, 1 << 16, widen_range, &j);
+		if (release)
+			release_pages(t);
+	}
+	w->layer = layer;
+	return RL_OK;
+}
+
+/* ---- embeddings ---- */
+
+float rl_embed_scale(const rl_config *c)
+{
+	/* GemmaTextScaledWordEmbedding: torch.tensor(hidden_size ** 0.5) is f32 */
+	return c->embed_scale ? (float)sqrt((double)c->hidden_size) : 1.0f;
+}
+
+int rl_embed_forward(const rl_model *m, const int32_t *ids, int T, float *x)
+{
+	const rl_tensor *e = m->embed;
+	int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+	float scale = rl_embed_scale(&m->cfg);
+	for (int t = 0; t < T; t++) {
+		if (ids[t] < 0 || ids[t] >= V)
+			return rl_error(RL_EDATA, "token id %d out of range (vocab %d)",
+					(int)ids[t], V);
+		int rc =
+			rl_tensor_read_f32(e, (uint64_t)ids[t] * C, (uint64_t)C, x + (size_t)t * C);
+		if (rc)
+			return rc;
+		if (scale != 1.0f)
+			for (int c = 0; c < C; c++)
+				x[(size_t)t * C + c] *= scale;
+	}
+	return RL_OK;
+}
+
+/* ---- final norm and lm_head ---- */
+
+static int load_vec(const rl_tensor *t, int n, float *dst, const char *what)
+{
+	if (!t || t->numel != (uint64_t)n)
+		return rl_error(RL_EDATA, "model: %s missing or of the wrong size", what);
+	return rl_tensor_read_f32(t, 0, (uint64_t)n, dst);
+}
+
+int rl_final_norm_forward(const rl_model *m, const float *x, int n, float *y, float *rstd)
+{
+	int C = m->cfg.hidden_size;
+	float *w = rl_malloc_array((size_t)C, sizeof *w);
+	if (!w)
+		return RL_ESYS;
+	int rc = load_vec(m->final_norm, C, w, "model.norm.weight");
+	if (!rc)
+		rl_rmsnorm_forward(y, rstd, x, w, n, C, (float)m->cfg.rms_eps,
+				   m->cfg.norm_plus_one);
+	free(w);
+	return rc;
+}
+
+int rl_final_norm_backward(const rl_model *m, const float *x, const float *rstd, const float *dy,
+			   int n, float *dx, float *dw)
+{
+	int C = m->cfg.hidden_size;
+	float *w = rl_malloc_array((size_t)C, sizeof *w);
+	if (!w)
+		return RL_ESYS;
+	int rc = load_vec(m->final_norm, C, w, "model.norm.weight");
+	if (!rc) {
+		memset(dx, 0, (size_t)n * C * sizeof *dx);
+		rl_rmsnorm_backward(dx, dw, dy, x, w, rstd, n, C, m->cfg.norm_plus_one);
+	}
+	free(w);
+	return rc;
+}
+
+int rl_lm_head_forward(const rl_model *m, const float *y, int n, float *logits)
+{
+	const rl_tensor *h = m->lm_head;
+	int C = m->cfg.hidden_size, V = m->cfg.vocab_size;
+	if (!h || h->numel != (uint64_t)V * C)
+		return rl_error(RL_EDATA, "'%s': lm_head missing or of the wrong size", m->dir);
+	int B = (int)((64u << 20) / ((size_t)C * sizeof(float)));
+	B = B < 1 ? 1 : B > V ? V : B;
+	float *wb = rl_malloc_array((size_t)B * C, sizeof *wb);
+	if (!wb)
+		return RL_ESYS;
+	int rc = RL_OK;
+	for (int v0 = 0; v0 < V && !rc; v0 += B) {
+		int nb = V - v0 < B ? V - v0 : B;
+		rc = rl_tensor_read_f32(h, (uint64_t)v0 * C, (uint64_t)nb * C, wb);
+		if (!rc)
+			rl_gemm(RL_N, RL_T, n, nb, C, 1.0f, y, C, wb, C, 0.0f, logits + v0, V);
+	}
+	free(wb);
+	return rc;
+}
+
+/* ---- engine ---- */
+
+uint64_t rl_engine_default_mem(void)
+{
+	uint64_t phys = rl_phys_mem();
+	return phys ? phys / 2 : (uint64_t)4 << 30;
+}
+
+int rl_engine_init(rl_engine *e, const rl_model *m, int L, int max_len, const rl_engine_opts *o)
+{
+	memset(e, 0, sizeof *e);
+	const rl_config *c = &m->cfg;
+	if (L < 1 || L > c->n_layers)
+		return rl_error(RL_USAGE, "layer %d out of range: the model has %d layers (1..%d)",
+				L, c->n_layers, c->n_layers);
+	if (max_len < 1 || (c->max_position > 0 && max_len > c->max_position))
+		return rl_error(RL_EDATA, "a prompt of %d tokens exceeds the model's %d positions",
+				max_len, c->max_position);
+	e->m = m;
+	e->L = L;
+	e->max_len = max_len;
+	rl_dims_init(&e->d, c);
+	e->mem_limit = o && o->mem_limit ? o->mem_limit : rl_engine_default_mem();
+	e->release = !(o && o->keep_pages);
+	return rl_rope_init(&e->rope, c, max_len);
+}
+
+void rl_engine_free(rl_engine *e)
+{
+	rl_rope_free(&e->rope);
+	memset(e, 0, sizeof *e);
+}
+
+static int *positions(const rl_prompts *p)
+{
+	int *pos = rl_malloc_array(p->ntok ? (size_t)p->ntok : 1, sizeof *pos);
+	if (pos)
+		for (int i = 0; i < p->n; i++)
+			for (int t = p->start[i]; t < p->start[i + 1]; t++)
+				pos[t] = t - p->start[i];
+	return pos;
+}
+
+int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float *h)
+{
+	const rl_model *m = e->m;
+	const rl_dims *d = &e->d;
+	int C = d->C, T = (int)p->ntok, L = e->L;
+	if (p->max_len > e->max_len)
+		return rl_error(RL_USAGE, "engine prepared for %d tokens, prompt of %d", e->max_len,
+				p->max_len);
+	if (chunk_prompts <= 0)
+		chunk_prompts = p->n;
+	/* rows per chunk: what fits in mem_limit beside the two [T, C] buffers and
+	 * one layer's weights, between the longest prompt and 16384 */
+	uint64_t row =
+		(rl_layer_act_floats(d, 1, 1) + rl_layer_ws_floats(d, 1, 1, 0, 0)) * sizeof(float);
+	uint64_t wbytes = ((uint64_t)d->qkv * C + (uint64_t)C * d->qd + 3ull * d->F * C) * 4;
+	uint64_t fixed = 2ull * T * C * sizeof(float) + wbytes +
+			 rl_attention_scratch(p->max_len, p->max_len) * sizeof(float);
+	uint64_t rows = e->mem_limit > fixed ? (e->mem_limit - fixed) / row : 0;
+	int chunk_tokens = rows > 16384 ? 16384 : (int)rows;
+	if (chunk_tokens < p->max_len)
+		chunk_tokens = p->max_len;
+	if (chunk_tokens > T)
+		chunk_tokens = T;
+	/* each chunk of prompts [c0, c1) has at most chunk_prompts prompts and
+	 * chunk_tokens rows (or is one prompt) */
+	int rc = RL_OK;
+	float *X = rl_malloc_array((size_t)T * C, sizeof *X);
+	float *Y = rl_malloc_array((size_t)T * C, sizeof *Y);
+	int *pos = positions(p), *st = rl_malloc_array((size_t)p->n + 1, sizeof *st);
+	rl_layer_act a = {0};
+	rl_layer_ws ws = {0};
+	rl_layer_w w = {0};
+	if (!X || !Y || !pos || !st ||
+	    (rc = rl_layer_act_alloc(&a, d, chunk_tokens, chunk_tokens)) ||
+	    (rc = rl_layer_ws_alloc(&ws, d, chunk_tokens, chunk_tokens, p->max_len, p->max_len)) ||
+	    (rc = rl_layer_w_alloc(&w, d))) {
+		rc = rc ? rc : RL_ESYS;
+		goto out;
+	}
+	double t0 = rl_now();
+	if ((rc = rl_embed_forward(m, p->ids, T, X)))
+		goto out;
+	for (int l = 0; l < L && !rc; l++) {
+		double tl = rl_now();
+		if ((rc = rl_layer_w_load(&w, d, m, l, e->release)))
+			break;
+		e->t_load += rl_now() - tl;
+		int last = l == L - 1;
+		for (int c0 = 0; c0 < p->n && !rc;) {
+			int c1 = c0 + 1;
+			while (c1 < p->n && c1 - c0 < chunk_prompts &&
+			       p->start[c1 + 1] - p->start[c0] <= chunk_tokens)
+				c1++;
+			int r0 = p->start[c0];
+			for (int i = c0; i <= c1; i++)
+				st[i - c0] = p->start[i] - r0;
+			rl_seqs s = {c1 - c0, p->start[c1] - r0, st, pos + r0};
+			float *y = last ? h + (size_t)c0 * C : Y + (size_t)r0 * C;
+			rc = rl_layer_forward(d, l, &w, &e->rope, &s, NULL, X + (size_t)r0 * C, y,
+					      &a, &ws, last ? RL_LAYER_LAST_ONLY : 0);
+			c0 = c1;
+		}
+		float *tmp = X;
+		X = Y, Y = tmp;
+	}
+	if (!rc && L == m->cfg.n_layers)
+		rc = rl_final_norm_forward(m, h, p->n, h, NULL);
+	e->t_forward = rl_now() - t0;
+out:
+	free(X), free(Y), free(pos), free(st);
+	rl_layer_act_free(&a);
+	rl_layer_ws_free(&ws);
+	rl_layer_w_free(&w);
+	return rc;
+}
+
+/* ---- gradient ---- */
+
+void rl_grad_end(rl_grad *g)
+{
+	if (g->xs)
+		for (int l = 0; l <= g->e->L; l++)
+			free(g->xs[l]);
+	free(g->xs);
+	if (g->acts)
+		for (int l = 0; l < g->e->L; l++)
+			rl_layer_act_free(&g->acts[l]);
+	free(g->acts);
+	rl_layer_act_free(&g->scratch_act);
+	rl_layer_ws_free(&g->ws);
+	rl_layer_w_free(&g->w);
+	rl_layer_w_free(&g->g);
+	free(g->dy), free(g->dx), free(g->ytmp);
+	free(g->loss), free(g->cos), free(g->pos), free(g->last), free(g->dembed);
+	memset(g, 0, sizeof *g);
+}
+
+int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size, const float *dir,
+		  int want)
+{
+	memset(g, 0, sizeof *g);
+	g->e = e;
+	g->p = p;
+	g->want = want;
+	g->next = -1;
+	const rl_model *m = e->m;
+	const rl_dims *d = &e->d;
+	int C = d->C, T = (int)p->ntok, n = p->n, L = e->L;
+	if (batch_size < 1)
+		return rl_error(RL_USAGE, "batch size %d must be positive", batch_size);
+	if (p->max_len > e->max_len)
+		return rl_error(RL_USAGE, "engine prepared for %d tokens, prompt of %d", e->max_len,
+				p->max_len);
+	g->batch_size = batch_size;
+	g->nbatch = (n + batch_size - 1) / batch_size;
+	int rc = RL_OK;
+	size_t TC = (size_t)T * C;
+	g->loss = rl_calloc((size_t)g->nbatch, sizeof *g->loss);
+	g->cos = rl_calloc((size_t)g->nbatch, sizeof *g->cos);
+	g->pos = positions(p);
+	g->xs = rl_calloc((size_t)L + 1, sizeof *g->xs);
+	g->acts = rl_calloc((size_t)L, sizeof *g->acts);
+	g->dy = rl_malloc_array(TC, sizeof(float));
+	g->dx = rl_malloc_array(TC, sizeof(float));
+	g->ytmp = rl_malloc_array(TC, sizeof(float));
+	if (!g->loss || !g->cos || !g->pos || !g->xs || !g->acts || !g->dy || !g->dx || !g->ytmp)
+		goto nomem;
+	if ((want & RL_GRAD_EMBED) &&
+	    !(g->dembed = rl_calloc((size_t)m->cfg.vocab_size * C, sizeof(float))))
+		goto nomem;
+	for (int l = 0; l < L; l++)
+		if (!(g->xs[l] = rl_malloc_array(TC, sizeof(float))))
+			goto nomem;
+	if (!(g->xs[L] = rl_malloc_array((size_t)n * C, sizeof(float))))
+		goto nomem;
+	if ((rc = rl_layer_ws_alloc(&g->ws, d, T, T, p->max_len, p->max_len)) ||
+	    (rc = rl_layer_w_alloc(&g->w, d)) || (rc = rl_layer_w_alloc(&g->g, d)) ||
+	    (rc = rl_layer_act_alloc(&g->scratch_act, d, T, T)))
+		goto fail;
+	g->s = (rl_seqs){n, T, p->start, g->pos};
+
+	/* the activation cache: layers 0..L-2 kept while the budget allows (layer
+	 * L-1 runs last-only in the scratch act, consumed first by the backward) */
+	uint64_t act_bytes = (uint64_t)rl_layer_act_floats(d, T, T) * sizeof(float);
+	uint64_t base = ((uint64_t)L * TC + (uint64_t)n * C + 3 * TC + g->ws.nfloats +
+			 g->w.nfloats + g->g.nfloats) *
+				sizeof(float) +
+			act_bytes;
+	uint64_t budget = e->mem_limit > base ? e->mem_limit - base : 0;
+	uint64_t fit = budget / act_bytes;
+	int keep = fit < (uint64_t)(L - 1) ? (int)fit : L - 1;
+	e->kept = keep;
+	e->recomputed = L - 1 - keep;
+	e->bytes_planned = base + (uint64_t)keep * act_bytes;
+	e->t_load = e->t_forward = e->t_backward = 0;
+
+	/* forward, keeping layer inputs (and activations of the first `keep` layers) */
+	double t0 = rl_now();
+	if ((rc = rl_embed_forward(m, p->ids, T, g->xs[0])))
+		goto fail;
+	for (int l = 0; l < L; l++) {
+		double tl = rl_now();
+		if ((rc = rl_layer_w_load(&g->w, d, m, l, e->release)))
+			goto fail;
+		e->t_load += rl_now() - tl;
+		rl_layer_act *a = &g->scratch_act;
+		if (l < keep) {
+			if ((rc = rl_layer_act_alloc(&g->acts[l], d, T, T)))
+				goto fail;
+			a = &g->acts[l];
+		}
+		int last = l == L - 1;
+		if ((rc = rl_layer_forward(d, l, &g->w, &e->rope, &g->s, NULL, g->xs[l],
+					   last ? g->xs[L] : g->xs[l + 1], a, &g->ws,
+					   last ? RL_LAYER_LAST_ONLY : 0)))
+			goto fail;
+	}
+
+	/* h_L (final-normed when L == n_layers), the losses and dLoss/dh_L */
+	int normed = L == m->cfg.n_layers;
+	float *h = g->xs[L],
+	      *buf = rl_malloc_array((size_t)(normed ? 2 * n + 2 : 2) * C, sizeof(float));
+	if (!buf)
+		goto nomem;
+	float *mean = buf, *dm = buf + C, *hn = h, *dh = g->dy, *rstd = g->dx;
+	if (normed) {
+		hn = buf + 2 * (size_t)C;
+		dh = hn + (size_t)n * C;
+		rc = rl_final_norm_forward(m, h, n, hn, rstd);
+	}
+	for (int b = 0; b < g->nbatch && !rc; b++) {
+		int i0 = b * batch_size, i1 = i0 + batch_size < n ? i0 + batch_size : n;
+		for (int c = 0; c < C; c++) {
+			double s = 0;
+			for (int i = i0; i < i1; i++)
+				s += hn[(size_t)i * C + c];
+			mean[c] = (float)(s / (i1 - i0));
+		}
+		double cosv = rl_neg_cos_backward(mean, dir, C, dm);
+		g->cos[b] = cosv;
+		g->loss[b] = -cosv;
+		for (int i = i0; i < i1; i++)
+			for (int c = 0; c < C; c++)
+				dh[(size_t)i * C + c] = dm[c] / (float)(i1 - i0);
+	}
+	if (!rc && normed)
+		rc = rl_final_norm_backward(m, h, rstd, dh, n, g->dy, NULL);
+	free(buf);
+	if (rc)
+		goto fail;
+	e->t_forward = rl_now() - t0;
+	g->next = L - 1;
+	return RL_OK;
+nomem:
+	rc = RL_ESYS;
+fail:
+	rl_grad_end(g);
+	return rc;
+}
+
+int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads)
+{
+	*layer = -1;
+	*grads = NULL;
+	int l = g->next;
+	if (l < 0)
+		return RL_OK;
+	rl_engine *e = g->e;
+	const rl_dims *d = &e->d;
+	int L = e->L, rc;
+	double t0 = rl_now();
+	if (g->w.layer != l) {
+		if ((rc = rl_layer_w_load(&g->w, d, e->m, l, e->release)))
+			return rc;
+		e->t_load += rl_now() - t0;
+	}
+	rl_layer_act *a = g->acts[l].mem ? &g->acts[l] : &g->scratch_act;
+	if (!g->acts[l].mem && l != L - 1 &&
+	    (rc = rl_layer_forward(d, l, &g->w, &e->rope, &g->s, NULL, g->xs[l], g->ytmp, a, &g->ws,
+				   0)))
+		return rc;
+	rl_layer_w_zero(&g->g);
+	float *dx = l > 0 || g->dembed ? g->dx : NULL;
+	if ((rc = rl_layer_backward(d, l, &g->w, &e->rope, &g->s, a, g->dy, dx, &g->g,
+				    g->want & (RL_GRAD_LINEAR | RL_GRAD_NORMS), &g->ws)))
+		return rc;
+	if (l == 0 && g->dembed)
+		rl_embed_backward(g->dembed, g->dx, g->p->ids, (int)g->p->ntok, d->C,
+				  rl_embed_scale(&e->m->cfg));
+	float *tmp = g->dy;
+	g->dy = g->dx, g->dx = tmp;
+	rl_layer_act_free(&g->acts[l]);
+	free(g->xs[l + 1]);
+	g->xs[l + 1] = NULL;
+	g->next = l - 1;
+	e->t_backward += rl_now() - t0;
+	*layer = l;
+	*grads = &g->g;
+	return RL_OK;
+}

@@ -1,0 +1,137 @@
+/* engine.h — running a model's first L decoder layers over prompt sets: the
+ * method's hidden states h_L (rl-direction) and the gradient of its objective
+ * (rl-grad), plus the model-facing pieces the layers need (widening weights,
+ * embeddings, final norm, lm_head) for generation and training to reuse.
+ *
+ * h_L(x) is transformers' hidden_states[L] at the last token of prompt x: the
+ * residual stream after L layers; for L == n_layers transformers puts the
+ * FINAL-NORMED state there (its last hidden state), and so does realign.
+ *
+ * Memory model. Weights stay memory-mapped in their file dtype; one layer at a
+ * time is widened to f32 (and its file pages dropped from the resident set
+ * again). Prompts are packed without padding and every layer runs over all
+ * prompts at once, so a layer's weight gradients are complete when its
+ * backward finishes and can be streamed out (rl_grad_next) and freed. Between
+ * forward and backward the engine keeps every layer's input (T x C floats) and
+ * as many layers' activations as fit in mem_limit; a layer whose activations
+ * were not kept is recomputed from its input in the backward.
+ *
+ * Minimum work: only layers 0..L-1 run; in layer L-1 everything after the
+ * keys/values exists for the last token of each prompt only; no input
+ * gradient is computed below layer 0.
+ */
+#ifndef RL_ENGINE_H
+#define RL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compute/layer.h"
+#include "store/model.h"
+#include "text/prompts.h"
+
+/* ---- model-facing helpers ---- */
+
+/* Widens layer `layer` of m into w (rl_tensor_read_f32 per tensor). With
+ * release, the model's file pages just read are dropped from this process's
+ * resident set afterwards (they stay in the page cache). */
+int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release);
+
+/* x[T, C] = embed_tokens[ids[t]], times (float)sqrt(hidden_size) for Gemma
+ * (GemmaTextScaledWordEmbedding in an fp32 model). */
+int rl_embed_forward(const rl_model *m, const int32_t *ids, int T, float *x);
+/* Gemma's embedding multiplier, else 1. */
+float rl_embed_scale(const rl_config *c);
+
+/* y[n, C] = model.norm(x) (the final RMSNorm); rstd[n] saved when not NULL. */
+int rl_final_norm_forward(const rl_model *m, const float *x, int n, float *y, float *rstd);
+/* dx[n, C] = d(final norm)/dx^T dy (overwritten); dw[C] += its weight's
+ * gradient when dw is not NULL. x and rstd from the forward. */
+int rl_final_norm_backward(const rl_model *m, const float *x, const float *rstd, const float *dy,
+			   int n, float *dx, float *dw);
+/* logits[n, V] = y[n, C] · lm_head^T (the tied embeddings when tied),
+ * lm_head widened a block of rows at a time (bounded memory). */
+int rl_lm_head_forward(const rl_model *m, const float *y, int n, float *logits);
+
+/* ---- the engine ---- */
+
+typedef struct rl_engine_opts {
+	uint64_t mem_limit; /* bytes the engine may use (0: rl_engine_default_mem()) */
+	int keep_pages;	    /* 1: do not drop the model's pages after widening */
+} rl_engine_opts;
+
+/* Default memory budget: half the machine's physical memory (4 GiB if unknown). */
+uint64_t rl_engine_default_mem(void);
+
+typedef struct rl_engine {
+	const rl_model *m;
+	rl_dims d;
+	int L;	     /* layers to run */
+	int max_len; /* longest prompt the RoPE tables cover */
+	rl_rope rope;
+	uint64_t mem_limit;
+	int release;
+	/* statistics of the last run */
+	double t_forward, t_backward, t_load; /* seconds */
+	int kept, recomputed;		      /* layers whose activations were kept / recomputed */
+	uint64_t bytes_planned;		      /* the engine's own working memory */
+} rl_engine;
+
+/* Prepares L layers (1 <= L <= n_layers) of m for prompts up to max_len
+ * tokens (<= max_position_embeddings). m must outlive e. */
+int rl_engine_init(rl_engine *e, const rl_model *m, int L, int max_len, const rl_engine_opts *o);
+void rl_engine_free(rl_engine *e);
+
+/* h[n, C]: h_L at the last token of each of p's n prompts. Layer by layer over
+ * all prompts (each layer's weights widened once), in chunks of at most
+ * chunk_prompts prompts (0: no limit) and as many rows as mem_limit allows;
+ * the result does not depend on the chunking. */
+int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float *h);
+
+/* The gradient of sum_b loss_b, loss_b = -cos(mean_{x in b} h_L(x), dir), over
+ * batches b of batch_size consecutive prompts (the last may be shorter), with
+ * respect to layers 0..L-1's parameters:
+ *
+ *     rl_grad g;
+ *     rl_grad_begin(&g, e, p, 8, dir, RL_GRAD_LINEAR);  // forward; g.loss[], g.cos[] set
+ *     for (;;) {
+ *         int layer; const rl_layer_w *gw;
+ *         rl_grad_next(&g, &layer, &gw);                 // backward through one layer
+ *         if (layer < 0) break;                          // L-1 first, down to 0
+ *         ... use gw (rl_layer_w_part) until the next call ...
+ *     }
+ *     rl_grad_end(&g);
+ *
+ * want: RL_GRAD_LINEAR and/or RL_GRAD_NORMS (what rl_layer_backward computes),
+ * and RL_GRAD_EMBED: after layer 0, g.dembed [vocab, C] holds the gradient
+ * with respect to embed_tokens (the input side only; a tied lm_head is not
+ * involved since h_L never reaches it). */
+enum { RL_GRAD_EMBED = 4 };
+
+typedef struct rl_grad {
+	rl_engine *e;
+	const rl_prompts *p;
+	int batch_size, nbatch;
+	double *loss, *cos; /* [nbatch] */
+	int want;
+	float *dembed; /* [vocab, C] with RL_GRAD_EMBED, complete after layer 0 */
+	/* internal */
+	int next;	    /* layer the next call backs through; -1 when done */
+	int *pos;	    /* [T] */
+	int *last;	    /* [n] row of each prompt's last token */
+	float **xs;	    /* [L + 1]: layer inputs [T, C]; xs[L] = outputs [n, C] */
+	rl_layer_act *acts; /* [L]: kept activations (mem NULL: recompute) */
+	rl_layer_act scratch_act;
+	rl_layer_ws ws;
+	rl_layer_w w, g;
+	float *dy, *dx, *ytmp;
+	rl_seqs s;
+	int *start;
+} rl_grad;
+
+int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size, const float *dir,
+		  int want);
+int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads);
+void rl_grad_end(rl_grad *g);
+
+#endif

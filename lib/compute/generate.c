@@ -1,0 +1,682 @@
+/* generate.c — batched greedy decoding with a KV cache (see generate.h).
+ *
+ * One step, for the tokens of every sequence in flight packed into T rows
+ * (a sequence's rows are consecutive; row t has position pos[t]):
+ *
+ *   x[T,C]   = embed(tok) (* sqrt(C) for Gemma)
+ *   per layer l:
+ *     h      = rmsnorm(x, attn_norm)
+ *     qkv    = [h Wq^T + bq | h Wk^T + bk | h Wv^T + bv]     [T, Q + 2 KV]
+ *     rope(q part, k part, pos)
+ *     cache_k[s][l][len_s ..], cache_v[..] <- the k, v rows of sequence s
+ *     att    = attention(q rows of s, cache rows 0 .. len_s + T_s of s)  [T, Q]
+ *     x     += att Wo^T + bo
+ *     h      = rmsnorm(x, mlp_norm)
+ *     x     += act(h Wg^T + bg) * (h Wu^T + bu) Wd^T + bd
+ *   last row of each sequence -> rmsnorm(final_norm) -> logits = h lm^T [B, V]
+ *   -> argmax.
+ *
+ * Sums into x go through a temporary (out = a W^T + b, then x += out) so the
+ * rounding is transformers' (residual + (a W^T + b)).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "compute/generate.h"
+#include "compute/ops.h"
+#include "compute/wgemm.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+
+void rl_gen_opts_init(rl_gen_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->max_new_tokens = 128;
+	o->batch_size = 16;
+}
+
+/* A weight matrix [rows, cols]: an f32 copy or view, or NULL (widened block
+ * by block at each use). */
+struct mat {
+	const rl_tensor *t;
+	int rows, cols;
+	float *f32;
+	int owned; /* f32 was allocated (not a view of an F32 map) */
+};
+
+struct layer {
+	struct mat q, k, v, o, gate, up, down;
+	float *bq, *bk, *bv, *bo, *bg, *bu, *bd; /* NULL when absent */
+	float *attn_norm, *mlp_norm;
+};
+
+struct gen {
+	const rl_model *m;
+	const rl_config *c;
+	int C, nh, nkvh, hd, I, V, L, Q, KV;
+	struct layer *layers;
+	struct mat lm;
+	float *final_norm;
+	float *wblock; /* wblock_elems floats: streamed widening */
+	size_t wblock_elems;
+	int direct_rows; /* steps of at most this many rows use rl_wgemm */
+	rl_rope rope;
+	float scale, eps, embed_mul;
+};
+
+/* A sequence in flight. */
+struct slot {
+	size_t seq;
+	int len;       /* tokens in the cache */
+	int cap;       /* cache capacity (tokens) */
+	float *k, *v;  /* [L][cap][KV] */
+	int n_pending; /* tokens fed this step */
+	int *pending;  /* [cap] the tokens fed this step */
+	int off;       /* first row in this step's packed rows */
+};
+
+/* Step buffers, grown to the largest step. */
+struct bufs {
+	size_t rows, batch;
+	float *x, *h, *qkv, *att, *tmp, *gu, *hh;
+	int *tok, *pos;
+	float *scratch;
+	size_t scratch_n;
+	float *last, *logits;
+};
+
+/* ---- weights ---- */
+
+static int is_f32_view(const rl_tensor *t)
+{
+	return t->dtype == RL_DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
+}
+
+static uint64_t mat_bytes(const struct mat *w)
+{
+	return (uint64_t)w->rows * (uint64_t)w->cols * sizeof(float);
+}
+
+static void mat_init(struct mat *w, const rl_tensor *t)
+{
+	memset(w, 0, sizeof *w);
+	w->t = t;
+	w->rows = (int)t->shape[0];
+	w->cols = (int)t->shape[1];
+	if (is_f32_view(t))
+		w->f32 = (float *)(uintptr_t)t->data; /* read-only use only */
+}
+
+/* Drops a tensor's mapped pages from this process's resident set once an f32
+ * copy replaced them (they stay in the page cache; the map stays valid). */
+static void drop_pages(const rl_tensor *t)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps <= 0)
+		return;
+	uintptr_t a = (uintptr_t)t->data, e = a + t->nbytes;
+	uintptr_t lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1),
+		  hi = e & ~((uintptr_t)ps - 1);
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Makes an f32 copy of w if it fits in *budget. */
+static int mat_cache(struct mat *w, uint64_t *budget)
+{
+	if (w->f32)
+		return RL_OK;
+	uint64_t b = mat_bytes(w);
+	if (b > *budget)
+		return RL_OK;
+	float *p = rl_malloc_array((size_t)w->rows * (size_t)w->cols, sizeof(float));
+	if (!p)
+		return RL_ESYS;
+	int rc = rl_tensor_read_f32(w->t, 0, (uint64_t)w->rows * (uint64_t)w->cols, p);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	w->f32 = p;
+	w->owned = 1;
+	*budget -= b;
+	drop_pages(w->t);
+	return RL_OK;
+}
+
+static void mat_free(struct mat *w)
+{
+	if (w->owned)
+		free(w->f32);
+	w->f32 = NULL;
+}
+
+/* A whole small tensor (bias, norm) as f32; NULL tensor -> NULL. */
+static int vec_load(const rl_tensor *t, float **out)
+{
+	*out = NULL;
+	if (!t)
+		return RL_OK;
+	float *p = rl_malloc_array((size_t)t->numel, sizeof(float));
+	if (!p)
+		return RL_ESYS;
+	int rc = rl_tensor_read_f32(t, 0, t->numel, p);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*out = p;
+	return RL_OK;
+}
+
+/* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias. A few rows (decoding):
+ * rl_wgemm on the stored weights, read once. Many rows (prompts): one GEMM on
+ * cached or F32 weights, else block by block, widening as many rows at a
+ * time. */
+static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, int T,
+		  const struct mat *w, const float *bias)
+{
+	if (T <= g->direct_rows) {
+		rl_wgemm(out, ldo, x, ldx, w->t->data, w->t->dtype, bias, T, w->rows, w->cols,
+			 g->wblock);
+		return RL_OK;
+	}
+	if (w->f32) {
+		rl_linear_forward(out, ldo, x, ldx, w->f32, bias, T, w->cols, w->rows);
+		return RL_OK;
+	}
+	int R = (int)(g->wblock_elems / (size_t)w->cols);
+	for (int r0 = 0; r0 < w->rows; r0 += R) {
+		int rr = w->rows - r0 < R ? w->rows - r0 : R;
+		int rc = rl_tensor_read_f32(w->t, (uint64_t)r0 * (uint64_t)w->cols,
+					    (uint64_t)rr * (uint64_t)w->cols, g->wblock);
+		if (rc)
+			return rc;
+		rl_linear_forward(out + r0, ldo, x, ldx, g->wblock, bias ? bias + r0 : NULL, T,
+				  w->cols, rr);
+	}
+	return RL_OK;
+}
+
+uint64_t rl_gen_weight_bytes(const rl_model *m)
+{
+	const rl_config *c = &m->cfg;
+	static const rl_role roles[] = {RL_R_Q,	   RL_R_K,  RL_R_V,   RL_R_O,
+					RL_R_GATE, RL_R_UP, RL_R_DOWN};
+	uint64_t n = m->lm_head ? m->lm_head->numel : 0;
+	for (int l = 0; l < c->n_layers; l++)
+		for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
+			const rl_tensor *t = rl_model_get(m, l, roles[r]);
+			n += t ? t->numel : 0;
+		}
+	return n * sizeof(float);
+}
+
+static void gen_free(struct gen *g)
+{
+	if (g->layers)
+		for (int l = 0; l < g->L; l++) {
+			struct layer *y = &g->layers[l];
+			struct mat *ms[] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
+			for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+				mat_free(ms[i]);
+			float *vs[] = {y->bq, y->bk, y->bv,	   y->bo,      y->bg,
+				       y->bu, y->bd, y->attn_norm, y->mlp_norm};
+			for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
+				free(vs[i]);
+		}
+	free(g->layers);
+	mat_free(&g->lm);
+	free(g->final_norm);
+	free(g->wblock);
+	rl_rope_free(&g->rope);
+	memset(g, 0, sizeof *g);
+}
+
+static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int max_len)
+{
+	memset(g, 0, sizeof *g);
+	const rl_config *c = &m->cfg;
+	g->m = m;
+	g->c = c;
+	g->C = c->hidden_size;
+	g->nh = c->n_heads;
+	g->nkvh = c->n_kv_heads;
+	g->hd = c->head_dim;
+	g->I = c->intermediate_size;
+	g->V = c->vocab_size;
+	g->L = c->n_layers;
+	g->Q = g->nh * g->hd;
+	g->KV = g->nkvh * g->hd;
+	g->scale = (float)(1.0 / sqrt((double)g->hd)); /* head_dim ** -0.5 */
+	g->eps = (float)c->rms_eps;
+	g->embed_mul = c->embed_scale ? (float)sqrt((double)g->C) : 1.0f;
+	if (!m->embed || !m->final_norm || !m->lm_head)
+		return rl_error(RL_EDATA, "'%s': the model lacks embeddings, final norm or lm_head",
+				m->dir);
+	int rc = rl_rope_init(&g->rope, c, max_len);
+	if (rc)
+		return rc;
+	g->layers = rl_calloc((size_t)g->L, sizeof *g->layers);
+	if (!g->layers)
+		return RL_ESYS;
+	mat_init(&g->lm, m->lm_head);
+	if ((rc = vec_load(m->final_norm, &g->final_norm)))
+		return rc;
+	int maxcols = g->C > g->I ? g->C : g->I;
+	for (int l = 0; l < g->L; l++) {
+		struct layer *y = &g->layers[l];
+		const rl_tensor *t[7] = {rl_model_get(m, l, RL_R_Q),	rl_model_get(m, l, RL_R_K),
+					 rl_model_get(m, l, RL_R_V),	rl_model_get(m, l, RL_R_O),
+					 rl_model_get(m, l, RL_R_GATE), rl_model_get(m, l, RL_R_UP),
+					 rl_model_get(m, l, RL_R_DOWN)};
+		for (int i = 0; i < 7; i++)
+			if (!t[i])
+				return rl_error(RL_EDATA, "'%s': layer %d lacks %s", m->dir, l,
+						rl_role_name((rl_role)(RL_R_Q + i)));
+		struct mat *ms[7] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
+		for (int i = 0; i < 7; i++)
+			mat_init(ms[i], t[i]);
+		if ((rc = vec_load(rl_model_get(m, l, RL_R_Q_BIAS), &y->bq)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_K_BIAS), &y->bk)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_V_BIAS), &y->bv)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_O_BIAS), &y->bo)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_GATE_BIAS), &y->bg)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_UP_BIAS), &y->bu)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_DOWN_BIAS), &y->bd)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_ATTN_NORM), &y->attn_norm)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_MLP_NORM), &y->mlp_norm)))
+			return rc;
+		if (!y->attn_norm || !y->mlp_norm)
+			return rl_error(RL_EDATA, "'%s': layer %d lacks its norms", m->dir, l);
+	}
+	/* f32 copies while the budget lasts: lm_head (used every step by every
+	 * sequence), then the layers in order. */
+	uint64_t budget = o->weight_cache_bytes;
+	if ((rc = mat_cache(&g->lm, &budget)))
+		return rc;
+	for (int l = 0; l < g->L; l++) {
+		struct layer *y = &g->layers[l];
+		struct mat *ms[7] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
+		for (int i = 0; i < 7; i++)
+			if ((rc = mat_cache(ms[i], &budget)))
+				return rc;
+	}
+	/* 32 MiB of widened rows at a time for the others: each GEMM call packs
+	 * the prompts' rows again, so fewer, larger blocks (at least one row, and
+	 * what rl_wgemm's portable path needs). */
+	g->direct_rows = o->direct_rows == 0 ? 64 : o->direct_rows;
+	size_t nb = (32u << 20) / sizeof(float), nw = rl_wgemm_scratch(maxcols);
+	if (nb < nw)
+		nb = nw;
+	if (nb < (size_t)maxcols)
+		nb = (size_t)maxcols;
+	g->wblock_elems = nb;
+	g->wblock = rl_malloc_array(nb, sizeof(float));
+	return g->wblock ? RL_OK : RL_ESYS;
+}
+
+/* ---- step buffers ---- */
+
+static void bufs_free(struct bufs *b)
+{
+	free(b->x);
+	free(b->h);
+	free(b->qkv);
+	free(b->att);
+	free(b->tmp);
+	free(b->gu);
+	free(b->hh);
+	free(b->tok);
+	free(b->pos);
+	free(b->scratch);
+	free(b->last);
+	free(b->logits);
+	memset(b, 0, sizeof *b);
+}
+
+static int grow_f(float **p, size_t n)
+{
+	float *q = rl_realloc_array(*p, n ? n : 1, sizeof(float));
+	if (!q)
+		return RL_ESYS;
+	*p = q;
+	return RL_OK;
+}
+
+static int grow_i(int **p, size_t n)
+{
+	int *q = rl_realloc_array(*p, n ? n : 1, sizeof(int));
+	if (!q)
+		return RL_ESYS;
+	*p = q;
+	return RL_OK;
+}
+
+/* Room for T packed rows, B sequences and attention over up to nkv keys. */
+static int bufs_reserve(struct bufs *b, const struct gen *g, size_t T, size_t B, size_t attn)
+{
+	int rc = RL_OK;
+	if (T > b->rows) {
+		size_t n = T + T / 4;
+		if ((rc = grow_f(&b->x, n * g->C)) || (rc = grow_f(&b->h, n * g->C)) ||
+		    (rc = grow_f(&b->qkv, n * (size_t)(g->Q + 2 * g->KV))) ||
+		    (rc = grow_f(&b->att, n * g->Q)) || (rc = grow_f(&b->tmp, n * g->C)) ||
+		    (rc = grow_f(&b->gu, n * 2 * (size_t)g->I)) ||
+		    (rc = grow_f(&b->hh, n * g->I)) || (rc = grow_i(&b->tok, n)) ||
+		    (rc = grow_i(&b->pos, n)))
+			return rc;
+		b->rows = n;
+	}
+	if (B > b->batch) {
+		if ((rc = grow_f(&b->last, B * g->C)) || (rc = grow_f(&b->logits, B * g->V)))
+			return rc;
+		b->batch = B;
+	}
+	if (attn > b->scratch_n) {
+		if ((rc = grow_f(&b->scratch, attn)))
+			return rc;
+		b->scratch_n = attn;
+	}
+	return RL_OK;
+}
+
+/* ---- the forward over packed rows ---- */
+
+static int argmax(const float *v, int n)
+{
+	int best = 0;
+	for (int i = 0; i < n; i++) {
+		if (isnan(v[i]))
+			return i; /* torch.argmax: NaN is the maximum */
+		if (v[i] > v[best])
+			best = i;
+	}
+	return best;
+}
+
+/* Runs the T packed rows of the slots through the model and leaves each
+ * slot's last-row logits in b->logits[slot index]. */
+static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int T)
+{
+	const rl_model *m = g->m;
+	int C = g->C, Q = g->Q, KV = g->KV, ldq = Q + 2 * KV, I = g->I, rc;
+	float *x = b->x, *h = b->h, *qkv = b->qkv, *att = b->att, *tmp = b->tmp;
+	for (int t = 0; t < T; t++) {
+		if (g->lm.f32 && m->lm_head == m->embed)
+			memcpy(x + (size_t)t * C, g->lm.f32 + (size_t)b->tok[t] * C,
+			       sizeof(float) * C);
+		else if ((rc = rl_tensor_read_f32(m->embed, (uint64_t)b->tok[t] * (uint64_t)C,
+						  (uint64_t)C, x + (size_t)t * C)))
+			return rc;
+		if (g->embed_mul != 1.0f)
+			for (int c = 0; c < C; c++)
+				x[(size_t)t * C + c] *= g->embed_mul;
+	}
+	for (int l = 0; l < g->L; l++) {
+		struct layer *y = &g->layers[l];
+		rl_rmsnorm_forward(h, NULL, x, y->attn_norm, T, C, g->eps, g->c->norm_plus_one);
+		if ((rc = matmul(g, qkv, ldq, h, C, T, &y->q, y->bq)) ||
+		    (rc = matmul(g, qkv + Q, ldq, h, C, T, &y->k, y->bk)) ||
+		    (rc = matmul(g, qkv + Q + KV, ldq, h, C, T, &y->v, y->bv)))
+			return rc;
+		rl_rope_forward(qkv, ldq, b->pos, T, g->nh, &g->rope);
+		rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, &g->rope);
+		for (int s = 0; s < ns; s++) {
+			struct slot *z = sl[s];
+			float *kc = z->k + (size_t)l * z->cap * KV,
+			      *vc = z->v + (size_t)l * z->cap * KV;
+			for (int t = 0; t < z->n_pending; t++) {
+				const float *row = qkv + (size_t)(z->off + t) * ldq;
+				memcpy(kc + (size_t)(z->len + t) * KV, row + Q, sizeof(float) * KV);
+				memcpy(vc + (size_t)(z->len + t) * KV, row + Q + KV,
+				       sizeof(float) * KV);
+			}
+			rl_attention_forward(att + (size_t)z->off * Q, Q, NULL,
+					     qkv + (size_t)z->off * ldq, ldq, kc, vc, KV,
+					     z->n_pending, z->len + z->n_pending, g->nh, g->nkvh,
+					     g->hd, g->c->sliding_window, g->scale, b->scratch);
+		}
+		if ((rc = matmul(g, tmp, C, att, Q, T, &y->o, y->bo)))
+			return rc;
+		rl_add_inplace(x, tmp, (size_t)T * C);
+		rl_rmsnorm_forward(h, NULL, x, y->mlp_norm, T, C, g->eps, g->c->norm_plus_one);
+		if ((rc = matmul(g, b->gu, 2 * I, h, C, T, &y->gate, y->bg)) ||
+		    (rc = matmul(g, b->gu + I, 2 * I, h, C, T, &y->up, y->bu)))
+			return rc;
+		rl_glu_forward(b->hh, b->gu, T, I, g->c->act);
+		if ((rc = matmul(g, tmp, C, b->hh, I, T, &y->down, y->bd)))
+			return rc;
+		rl_add_inplace(x, tmp, (size_t)T * C);
+	}
+	for (int s = 0; s < ns; s++)
+		memcpy(b->last + (size_t)s * C, x + (size_t)(sl[s]->off + sl[s]->n_pending - 1) * C,
+		       sizeof(float) * C);
+	rl_rmsnorm_forward(b->last, NULL, b->last, g->final_norm, ns, C, g->eps,
+			   g->c->norm_plus_one);
+	return matmul(g, b->logits, g->V, b->last, C, ns, &g->lm, NULL);
+}
+
+/* ---- the decoding loop ---- */
+
+static void slot_free(struct slot *z)
+{
+	if (!z)
+		return;
+	free(z->k);
+	free(z->v);
+	free(z->pending);
+	free(z);
+}
+
+/* Bytes of key/value cache for a sequence of cap tokens. */
+static uint64_t kv_bytes(const struct gen *g, int cap)
+{
+	return 2 * (uint64_t)g->L * (uint64_t)cap * (uint64_t)g->KV * sizeof(float);
+}
+
+static int is_stop(const rl_gen_opts *o, int tok)
+{
+	for (int i = 0; i < o->n_stop; i++)
+		if (o->stop[i] == tok)
+			return 1;
+	return 0;
+}
+
+int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts *o)
+{
+	const rl_config *c = &m->cfg;
+	if (o->max_new_tokens < 1 || o->batch_size < 1)
+		return rl_error(RL_USAGE, "generate: max_new_tokens and batch_size must be >= 1");
+	int max_len = 1;
+	for (size_t i = 0; i < n; i++) {
+		seqs[i].n_out = 0;
+		seqs[i].stopped = 0;
+		if (seqs[i].n_prompt < 1)
+			return rl_error(RL_EDATA, "item %zu: empty prompt (no tokens)", i);
+		for (int t = 0; t < seqs[i].n_prompt; t++)
+			if (seqs[i].prompt[t] < 0 || seqs[i].prompt[t] >= c->vocab_size)
+				return rl_error(RL_EDATA,
+						"item %zu: token id %d is outside the vocabulary "
+						"(%d)",
+						i, seqs[i].prompt[t], c->vocab_size);
+		if (seqs[i].n_prompt > INT32_MAX / 2 - o->max_new_tokens)
+			return rl_error(RL_EDATA, "item %zu: prompt too long", i);
+		int len = seqs[i].n_prompt + o->max_new_tokens;
+		if (len > max_len)
+			max_len = len;
+	}
+	if (n == 0)
+		return RL_OK;
+	struct gen g;
+	int rc = gen_init(&g, m, o, max_len);
+	struct bufs b;
+	memset(&b, 0, sizeof b);
+	int B = o->batch_size;
+	struct slot **sl = rl_calloc((size_t)B, sizeof *sl);
+	if (!sl)
+		rc = RL_ESYS;
+	int ns = 0;
+	size_t next = 0, done = 0;
+	uint64_t kv_used = 0;
+	uint64_t new_tokens = 0;
+	while (!rc && (done < n)) {
+		/* Admit prompts into free slots, while their key/value caches fit
+		 * the budget (one sequence always runs, whatever its size). */
+		while (ns < B && next < n) {
+			rl_gen_seq *q = &seqs[next];
+			uint64_t need = kv_bytes(&g, q->n_prompt + o->max_new_tokens);
+			if (ns > 0 && o->kv_budget_bytes && kv_used + need > o->kv_budget_bytes)
+				break;
+			struct slot *z = rl_calloc(1, sizeof *z);
+			if (!z) {
+				rc = RL_ESYS;
+				break;
+			}
+			z->seq = next++;
+			z->cap = q->n_prompt + o->max_new_tokens;
+			size_t cache = (size_t)g.L * (size_t)z->cap * (size_t)g.KV;
+			z->k = rl_malloc_array(cache, sizeof(float));
+			z->v = rl_malloc_array(cache, sizeof(float));
+			z->pending = rl_malloc_array((size_t)z->cap, sizeof(int));
+			if (!z->k || !z->v || !z->pending) {
+				slot_free(z);
+				rc = RL_ESYS;
+				break;
+			}
+			memcpy(z->pending, q->prompt, sizeof(int) * (size_t)q->n_prompt);
+			z->n_pending = q->n_prompt;
+			sl[ns++] = z;
+			kv_used += need;
+		}
+		if (rc)
+			break;
+		/* Pack the pending tokens. */
+		size_t T = 0, attn = 0;
+		for (int s = 0; s < ns; s++) {
+			struct slot *z = sl[s];
+			if (o->no_cache) { /* reference mode: everything again */
+				rl_gen_seq *q = &seqs[z->seq];
+				memcpy(z->pending, q->prompt, sizeof(int) * (size_t)q->n_prompt);
+				memcpy(z->pending + q->n_prompt, q->out,
+				       sizeof(int) * (size_t)q->n_out);
+				z->n_pending = q->n_prompt + q->n_out;
+				z->len = 0;
+			}
+			z->off = (int)T;
+			T += (size_t)z->n_pending;
+			size_t a = rl_attention_scratch(z->n_pending, z->len + z->n_pending);
+			attn = a > attn ? a : attn;
+		}
+		if ((rc = bufs_reserve(&b, &g, T, (size_t)ns, attn)))
+			break;
+		for (int s = 0; s < ns; s++) {
+			struct slot *z = sl[s];
+			for (int t = 0; t < z->n_pending; t++) {
+				b.tok[z->off + t] = z->pending[t];
+				b.pos[z->off + t] = z->len + t;
+			}
+		}
+		if ((rc = forward(&g, &b, sl, ns, (int)T)))
+			break;
+		/* Pick, record, retire. */
+		int kept = 0;
+		for (int s = 0; s < ns; s++) {
+			struct slot *z = sl[s];
+			rl_gen_seq *q = &seqs[z->seq];
+			const float *lg = b.logits + (size_t)s * g.V;
+			if (q->n_out == 0 && q->first_logits)
+				memcpy(q->first_logits, lg, sizeof(float) * (size_t)g.V);
+			int tok = argmax(lg, g.V);
+			q->out[q->n_out++] = tok;
+			new_tokens++;
+			z->len += z->n_pending;
+			z->pending[0] = tok;
+			z->n_pending = 1;
+			if (is_stop(o, tok) || q->n_out == o->max_new_tokens) {
+				q->stopped = is_stop(o, tok);
+				kv_used -= kv_bytes(&g, z->cap);
+				slot_free(z);
+				done++;
+			} else {
+				sl[kept++] = z;
+			}
+		}
+		ns = kept;
+		if (o->progress)
+			o->progress(o->progress_ctx, done, n, new_tokens);
+	}
+	if (sl)
+		for (int s = 0; s < ns; s++)
+			slot_free(sl[s]);
+	free(sl);
+	bufs_free(&b);
+	gen_free(&g);
+	return rc;
+}
+
+/* ---- stop tokens ---- */
+
+static void add_id(int *ids, int cap, int *n, int id)
+{
+	for (int i = 0; i < *n; i++)
+		if (ids[i] == id)
+			return;
+	if (*n < cap)
+		ids[(*n)++] = id;
+}
+
+int rl_gen_stop_tokens(const rl_model *m, int *ids, int cap, int *n)
+{
+	*n = 0;
+	size_t dl = strlen(m->dir);
+	char *path = rl_malloc(dl + 32);
+	if (!path)
+		return RL_ESYS;
+	snprintf(path, dl + 32, "%s/generation_config.json", m->dir);
+	char *text;
+	size_t len;
+	int rc = rl_read_file(path, &text, &len);
+	if (rc == RL_OK) {
+		cJSON *j = cJSON_ParseWithLength(text, len);
+		free(text);
+		if (!j) {
+			rc = rl_error(RL_EDATA, "'%s': malformed JSON", path);
+			free(path);
+			return rc;
+		}
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "eos_token_id");
+		if (cJSON_IsNumber(e)) {
+			add_id(ids, cap, n, (int)e->valuedouble);
+		} else if (cJSON_IsArray(e)) {
+			const cJSON *x;
+			cJSON_ArrayForEach(x, e)
+			{
+				if (!cJSON_IsNumber(x)) {
+					cJSON_Delete(j);
+					rc = rl_error(RL_EDATA,
+						      "'%s': \"eos_token_id\" holds a non-number",
+						      path);
+					free(path);
+					return rc;
+				}
+				add_id(ids, cap, n, (int)x->valuedouble);
+			}
+		}
+		cJSON_Delete(j);
+	} else if (rc == RL_EDATA) {
+		rl_error_clear(); /* no generation_config.json: config.json decides */
+	} else {
+		free(path);
+		return rc;
+	}
+	free(path);
+	for (int i = 0; i < m->cfg.n_eos; i++)
+		add_id(ids, cap, n, m->cfg.eos_token_ids[i]);
+	return RL_OK;
+}

@@ -1,0 +1,89 @@
+/* generate.h — batched greedy decoding with a key/value cache.
+ *
+ * The whole model runs: embeddings (Gemma: times sqrt(hidden)), every decoder
+ * layer, the final norm and lm_head (or the tied embeddings), then argmax.
+ * Arithmetic is f32 throughout, the layers are the engine's ops (ops.h), and
+ * the result equals transformers' generate(do_sample=False) in float32 token
+ * for token (tests/gen/gen_generate.py), up to float rounding in near-ties.
+ *
+ * Batching: up to batch_size sequences are in flight. Each step, every
+ * sequence in flight contributes its pending tokens — its whole prompt the
+ * first time, then the one token it produced — and all those tokens go
+ * through the layers together, packed without padding (one GEMM per weight
+ * over all of them; attention per sequence over its own cache). A sequence
+ * that stops leaves at once and the next prompt takes its place in the next
+ * step, so the batch stays full. Which others share its steps changes a
+ * sequence's logits by float rounding only (the step's row count picks the
+ * GEMM path and kernel); batch vs single is tested: the same ids.
+ *
+ * Greedy: the highest logit, the lowest id on an exact tie (torch.argmax; a
+ * NaN counts as the maximum). A sequence stops after a stop token (kept in
+ * out, with stopped = 1) or after max_new_tokens tokens.
+ *
+ * Weights stay memory-mapped in their file dtype. A decoding step (at most
+ * direct_rows packed rows) multiplies them as stored (wgemm.h: bf16 read once,
+ * widened in registers), which halves the bytes read per step against f32
+ * weights. A step with more rows (prompts entering) uses f32 weights: copies
+ * kept while they fit in weight_cache_bytes (lm_head first, then layer by
+ * layer), else rows widened block by block at each use. A model of any size
+ * runs in bounded memory. The key/value cache holds
+ * 2 x n_layers x n_kv_heads x head_dim f32 per token of each sequence in
+ * flight (its prompt + max_new_tokens, reserved when it enters), and
+ * kv_budget_bytes bounds the total: prompts wait for room.
+ */
+#ifndef RL_GENERATE_H
+#define RL_GENERATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/model.h"
+
+typedef struct rl_gen_seq {
+	const int *prompt; /* token ids (template applied, special tokens in) */
+	int n_prompt;
+	int *out; /* [max_new_tokens], filled with the new ids */
+	int n_out;
+	int stopped;	     /* out ends with a stop token */
+	float *first_logits; /* optional [vocab]: logits of the first new token */
+} rl_gen_seq;
+
+/* After each step: sequences finished so far, new tokens so far. */
+typedef void (*rl_gen_progress)(void *ctx, size_t done, size_t n, uint64_t new_tokens);
+
+typedef struct rl_gen_opts {
+	int max_new_tokens;
+	int batch_size;
+	const int *stop; /* stop token ids */
+	int n_stop;
+	uint64_t weight_cache_bytes; /* f32 weight copies up to this size; 0: none */
+	int direct_rows;	     /* steps of at most this many packed rows multiply the
+			    stored weights directly (rl_wgemm); more rows use f32
+			    weights. 0: 64; < 0: never */
+	uint64_t kv_budget_bytes;    /* key/value caches in flight at most this big
+				     (a prompt waits for room; one always runs);
+				     0: no limit but batch_size */
+	int no_cache;		     /* reference mode for tests: no KV cache, every step recomputes
+			 every position of every sequence */
+	rl_gen_progress progress;
+	void *progress_ctx;
+} rl_gen_opts;
+
+void rl_gen_opts_init(rl_gen_opts *o);
+
+/* Generates for the n sequences (out must hold max_new_tokens ids each).
+ * RL_EDATA for an empty prompt, a token id outside the vocabulary or a
+ * sequence longer than the position tables allow; RL_ESYS when out of
+ * memory. */
+int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts *o);
+
+/* Bytes of f32 copies of every weight matrix (what caching all of them
+ * takes). */
+uint64_t rl_gen_weight_bytes(const rl_model *m);
+
+/* The stop tokens of a model directory: "eos_token_id" (a number or a list)
+ * of generation_config.json when present, plus config.json's. Writes at most
+ * cap ids, returns the count (duplicates removed). */
+int rl_gen_stop_tokens(const rl_model *m, int *ids, int cap, int *n);
+
+#endif

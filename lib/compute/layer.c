@@ -1,0 +1,489 @@
+/* layer.c — a decoder layer's forward and backward over packed tokens (see layer.h). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compute/layer.h"
+#include "core/error.h"
+#include "core/par.h"
+
+static double attn_secs;
+
+double rl_layer_attention_seconds(void)
+{
+	return attn_secs;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void rl_dims_init(rl_dims *d, const rl_config *c)
+{
+	memset(d, 0, sizeof *d);
+	d->C = c->hidden_size;
+	d->nh = c->n_heads;
+	d->nkvh = c->n_kv_heads;
+	d->hd = c->head_dim;
+	d->F = c->intermediate_size;
+	d->qd = d->nh * d->hd;
+	d->kvd = d->nkvh * d->hd;
+	d->qkv = d->qd + 2 * d->kvd;
+	d->eps = (float)c->rms_eps;
+	d->plus_one = c->norm_plus_one;
+	d->act = c->act;
+	d->scale = (float)pow((double)d->hd, -0.5); /* HF: self.head_dim ** -0.5 */
+	d->window = c->sliding_window;
+	d->window_from = c->sliding_window_from;
+	d->q_bias = c->attention_bias;
+	d->o_bias = c->o_bias;
+	d->mlp_bias = c->mlp_bias;
+}
+
+/* ---- weights ---- */
+
+int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
+{
+	memset(w, 0, sizeof *w);
+	size_t C = (size_t)d->C, F = (size_t)d->F;
+	size_t n = (size_t)d->qkv * C + C * (size_t)d->qd + 2 * F * C + C * F + 2 * C;
+	n += d->q_bias ? (size_t)d->qkv : 0;
+	n += d->o_bias ? C : 0;
+	n += d->mlp_bias ? 2 * F + C : 0;
+	w->mem = rl_malloc_array(n, sizeof(float));
+	if (!w->mem)
+		return RL_ESYS;
+	w->nfloats = n;
+	float *p = w->mem;
+	w->wqkv = p, p += (size_t)d->qkv * C;
+	w->wo = p, p += C * (size_t)d->qd;
+	w->wgu = p, p += 2 * F * C;
+	w->wd = p, p += C * F;
+	w->norm1 = p, p += C;
+	w->norm2 = p, p += C;
+	if (d->q_bias)
+		w->bqkv = p, p += d->qkv;
+	if (d->o_bias)
+		w->bo = p, p += C;
+	if (d->mlp_bias) {
+		w->bgu = p, p += 2 * F;
+		w->bd = p, p += C;
+	}
+	w->layer = -1;
+	return RL_OK;
+}
+
+void rl_layer_w_free(rl_layer_w *w)
+{
+	free(w->mem);
+	memset(w, 0, sizeof *w);
+}
+
+void rl_layer_w_zero(rl_layer_w *w)
+{
+	memset(w->mem, 0, w->nfloats * sizeof(float));
+}
+
+float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t *numel)
+{
+	size_t C = (size_t)d->C, F = (size_t)d->F, qd = (size_t)d->qd, kvd = (size_t)d->kvd;
+	float *p = NULL;
+	size_t n = 0;
+	switch (r) {
+	case RL_R_Q:
+		p = w->wqkv, n = qd * C;
+		break;
+	case RL_R_K:
+		p = w->wqkv + qd * C, n = kvd * C;
+		break;
+	case RL_R_V:
+		p = w->wqkv + (qd + kvd) * C, n = kvd * C;
+		break;
+	case RL_R_O:
+		p = w->wo, n = C * qd;
+		break;
+	case RL_R_GATE:
+		p = w->wgu, n = F * C;
+		break;
+	case RL_R_UP:
+		p = w->wgu + F * C, n = F * C;
+		break;
+	case RL_R_DOWN:
+		p = w->wd, n = C * F;
+		break;
+	case RL_R_Q_BIAS:
+		p = w->bqkv, n = qd;
+		break;
+	case RL_R_K_BIAS:
+		p = w->bqkv ? w->bqkv + qd : NULL, n = kvd;
+		break;
+	case RL_R_V_BIAS:
+		p = w->bqkv ? w->bqkv + qd + kvd : NULL, n = kvd;
+		break;
+	case RL_R_O_BIAS:
+		p = w->bo, n = C;
+		break;
+	case RL_R_GATE_BIAS:
+		p = w->bgu, n = F;
+		break;
+	case RL_R_UP_BIAS:
+		p = w->bgu ? w->bgu + F : NULL, n = F;
+		break;
+	case RL_R_DOWN_BIAS:
+		p = w->bd, n = C;
+		break;
+	case RL_R_ATTN_NORM:
+		p = w->norm1, n = C;
+		break;
+	case RL_R_MLP_NORM:
+		p = w->norm2, n = C;
+		break;
+	default:
+		break;
+	}
+	if (numel)
+		*numel = p ? n : 0;
+	return p;
+}
+
+/* ---- activations and workspace ---- */
+
+size_t rl_layer_act_floats(const rl_dims *d, int capT, int capR)
+{
+	size_t T = (size_t)capT, R = (size_t)capR;
+	return T * (1 + (size_t)d->qkv) + R * ((size_t)d->C + 1 + 2 * (size_t)d->F);
+}
+
+int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
+{
+	memset(a, 0, sizeof *a);
+	size_t n = rl_layer_act_floats(d, capT, capR);
+	a->mem = rl_malloc_array(n, sizeof(float));
+	if (!a->mem)
+		return RL_ESYS;
+	a->nfloats = n;
+	a->capT = capT;
+	a->capR = capR;
+	float *p = a->mem;
+	size_t T = (size_t)capT, R = (size_t)capR;
+	a->rstd1 = p, p += T;
+	a->qkv = p, p += T * (size_t)d->qkv;
+	a->xm = p, p += R * (size_t)d->C;
+	a->rstd2 = p, p += R;
+	a->gu = p;
+	return RL_OK;
+}
+
+void rl_layer_act_free(rl_layer_act *a)
+{
+	free(a->mem);
+	memset(a, 0, sizeof *a);
+}
+
+size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+{
+	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
+	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
+	return T * C							    /* n1 */
+	       + R * C							    /* n2 */
+	       + R * (size_t)d->qd					    /* att */
+	       + R * (size_t)d->nh					    /* lse */
+	       + R * hq							    /* h, then datt */
+	       + (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* per thread */
+	       + R * C							    /* dxm */
+	       + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv);
+}
+
+int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+{
+	memset(ws, 0, sizeof *ws);
+	size_t n = rl_layer_ws_floats(d, capT, capR, maxlen, maxkv);
+	ws->mem = rl_malloc_array(n, sizeof(float));
+	if (!ws->mem)
+		return RL_ESYS;
+	ws->nfloats = n;
+	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
+	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
+	float *p = ws->mem;
+	ws->n1 = p, p += T * C;
+	ws->n2 = p, p += R * C;
+	ws->att = p, p += R * (size_t)d->qd;
+	ws->lse = p, p += R * (size_t)d->nh;
+	ws->h = p, p += R * hq;
+	ws->datt = ws->h; /* h is dead when datt is written */
+	ws->nscr = rl_par_threads();
+	ws->dqkv = p, p += (size_t)ws->nscr * (size_t)maxlen * (size_t)d->qkv;
+	ws->dxm = p, p += R * C;
+	ws->attn = p;
+	ws->capT = capT;
+	ws->capR = capR;
+	ws->maxlen = maxlen;
+	ws->maxkv = maxkv;
+	return RL_OK;
+}
+
+void rl_layer_ws_free(rl_layer_ws *ws)
+{
+	free(ws->mem);
+	memset(ws, 0, sizeof *ws);
+}
+
+/* ---- forward ---- */
+
+static int check_rows(const rl_seqs *s, const rl_layer_act *a, const rl_layer_ws *ws, int R,
+		      const rl_kv *kv)
+{
+	if (s->T > a->capT || R > a->capR || s->T > ws->capT || R > ws->capR)
+		return rl_error(RL_USAGE, "layer: %d rows (%d after attention) exceed the buffers",
+				s->T, R);
+	for (int i = 0; i < s->n; i++) {
+		int len = s->start[i + 1] - s->start[i];
+		int nkv = len + (kv ? kv->past[i] : 0);
+		if (len <= 0 || len > ws->maxlen || nkv > ws->maxkv)
+			return rl_error(RL_USAGE,
+					"layer: sequence %d (%d rows) exceeds the buffers", i, len);
+	}
+	return RL_OK;
+}
+
+/* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
+ * (queries: all rows, or each sequence's last row in last-only mode). With kv,
+ * this call's keys and values are appended to the cache first. */
+typedef struct attn_job {
+	const rl_dims *d;
+	int window;
+	const rl_seqs *s;
+	const rl_kv *kv;
+	const rl_layer_act *a;
+	rl_layer_ws *ws;
+	const float *dy; /* backward: unused here */
+} attn_job;
+
+static void attention_seqs(void *ctx, int idx, size_t i0, size_t i1)
+{
+	const attn_job *j = ctx;
+	const rl_dims *d = j->d;
+	const rl_seqs *s = j->s;
+	const rl_kv *kv = j->kv;
+	const rl_layer_act *a = j->a;
+	rl_layer_ws *ws = j->ws;
+	int qkv = d->qkv, last_only = a->last_only;
+	float *scr = ws->attn + (size_t)idx * rl_attention_scratch(ws->maxlen, ws->maxkv);
+	for (size_t i = i0; i < i1; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
+		int ldk = qkv, nkv = len;
+		if (kv) {
+			float *kc = kv->k[i] + (size_t)kv->past[i] * d->kvd;
+			float *vc = kv->v[i] + (size_t)kv->past[i] * d->kvd;
+			for (int t = 0; t < len; t++) {
+				memcpy(kc + (size_t)t * d->kvd, k + (size_t)t * qkv,
+				       (size_t)d->kvd * sizeof(float));
+				memcpy(vc + (size_t)t * d->kvd, v + (size_t)t * qkv,
+				       (size_t)d->kvd * sizeof(float));
+			}
+			k = kv->k[i], v = kv->v[i], ldk = d->kvd, nkv = kv->past[i] + len;
+		}
+		int q0 = last_only ? r0 + len - 1 : r0, nq = last_only ? 1 : len;
+		int o0 = last_only ? (int)i : r0;
+		rl_attention_forward(ws->att + (size_t)o0 * d->qd, d->qd,
+				     ws->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv,
+				     k, v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, j->window, d->scale,
+				     scr);
+	}
+}
+
+/* Runs fn over the sequences, spread over the thread pool with OpenBLAS held
+ * to one thread meanwhile: concurrent single-threaded BLAS calls are safe,
+ * concurrent multi-threaded level-3 calls are not (OpenBLAS issue #5836). */
+static void over_sequences(attn_job *j, rl_par_fn_idx fn)
+{
+	int n = j->s->n, slots = j->ws->nscr;
+	if (n < 2 || slots < 2 || rl_par_threads() < 2) {
+		fn(j, 0, 0, (size_t)n);
+		return;
+	}
+	int blas = rl_blas_get_threads();
+	rl_blas_threads(1);
+	rl_par_for_idx((size_t)n, ((size_t)n + (size_t)slots - 1) / (size_t)slots, fn, j);
+	rl_blas_threads(blas);
+}
+
+/* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
+ * (queries: all rows, or each sequence's last row in last-only mode). With kv,
+ * this call's keys and values are appended to the cache first. */
+static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_kv *kv,
+		      const rl_layer_act *a, rl_layer_ws *ws)
+{
+	attn_job j = {d, window, s, kv, a, ws, NULL};
+	over_sequences(&j, attention_seqs);
+}
+
+int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
+		     const rl_seqs *s, const rl_kv *kv, const float *x, float *y, rl_layer_act *a,
+		     rl_layer_ws *ws, int flags)
+{
+	int last_only = (flags & RL_LAYER_LAST_ONLY) != 0;
+	int T = s->T, R = last_only ? s->n : T, C = d->C, qkv = d->qkv;
+	int rc = check_rows(s, a, ws, R, kv);
+	if (rc)
+		return rc;
+	a->T = T;
+	a->R = R;
+	a->last_only = last_only;
+	a->x = x;
+	int window = layer >= d->window_from ? d->window : 0;
+
+	/* n1 = rmsnorm(x); qkv = n1 W^T + b; RoPE on q and k */
+	rl_rmsnorm_forward(ws->n1, a->rstd1, x, w->norm1, T, C, d->eps, d->plus_one);
+	rl_linear_forward(a->qkv, qkv, ws->n1, C, w->wqkv, w->bqkv, T, C, qkv);
+	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
+	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+
+	double t0 = now_s();
+	attention(d, window, s, kv, a, ws);
+	attn_secs += now_s() - t0;
+
+	/* xm = x + att Wo^T + bo (x at the output rows) */
+	rl_linear_forward(a->xm, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
+	for (int r = 0; r < R; r++) {
+		int src = last_only ? s->start[r + 1] - 1 : r;
+		float *o = a->xm + (size_t)r * C;
+		const float *xr = x + (size_t)src * C;
+		for (int c = 0; c < C; c++)
+			o[c] = xr[c] + o[c];
+	}
+
+	/* y = xm + (act(g) * u) Wd^T + bd, gu = rmsnorm(xm) [Wg; Wu]^T + b */
+	rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, w->norm2, R, C, d->eps, d->plus_one);
+	rl_linear_forward(a->gu, 2 * d->F, ws->n2, C, w->wgu, w->bgu, R, C, 2 * d->F);
+	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
+	rl_linear_forward(y, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
+	rl_add_inplace(y, a->xm, (size_t)R * C);
+	return RL_OK;
+}
+
+/* ---- backward ---- */
+
+/* The attention backward of sequences [i0, i1): into this thread's scratch,
+ * then over those sequences' q, k, v rows (see rl_layer_backward). */
+static void attention_back_seqs(void *ctx, int idx, size_t i0, size_t i1)
+{
+	const attn_job *j = ctx;
+	const rl_dims *d = j->d;
+	const rl_seqs *s = j->s;
+	const rl_layer_act *a = j->a;
+	rl_layer_ws *ws = j->ws;
+	int qkv = d->qkv, last_only = a->last_only;
+	float *sc = ws->dqkv + (size_t)idx * (size_t)ws->maxlen * (size_t)qkv;
+	float *scr = ws->attn + (size_t)idx * rl_attention_scratch(ws->maxlen, ws->maxkv);
+	for (size_t i = i0; i < i1; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		int nq = last_only ? 1 : len, o0 = last_only ? (int)i : r0;
+		const float *q = a->qkv + (size_t)(r0 + len - nq) * qkv;
+		const float *k = a->qkv + (size_t)r0 * qkv + d->qd, *v = k + d->kvd;
+		float *dk = sc + d->qd, *dv = dk + d->kvd;
+		if (last_only)
+			for (int t = 0; t < len - 1; t++)
+				memset(sc + (size_t)t * qkv, 0, (size_t)d->qd * sizeof(float));
+		rl_attention_backward(sc + (size_t)(len - nq) * qkv, qkv, dk, dv, qkv,
+				      ws->datt + (size_t)o0 * d->qd, d->qd,
+				      ws->att + (size_t)o0 * d->qd, d->qd,
+				      ws->lse + (size_t)o0 * d->nh, q, qkv, k, v, qkv, nq, len,
+				      d->nh, d->nkvh, d->hd, j->window, d->scale, scr);
+		memcpy(a->qkv + (size_t)r0 * qkv, sc, (size_t)len * qkv * sizeof(float));
+	}
+}
+
+int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
+		      const rl_seqs *s, const rl_layer_act *a, const float *dy, float *dx,
+		      rl_layer_w *g, int want, rl_layer_ws *ws)
+{
+	int T = a->T, R = a->R, C = d->C, F = d->F, qkv = d->qkv, last_only = a->last_only;
+	int rc = check_rows(s, a, ws, R, NULL);
+	if (rc)
+		return rc;
+	if (T != s->T)
+		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
+	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
+	int window = layer >= d->window_from ? d->window : 0;
+
+	/* MLP: h = act(g) * u recomputed; dWd += dy^T h; dh = dy Wd */
+	rl_glu_forward(ws->h, a->gu, R, F, d->act);
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wd, g->bd, dy, C, ws->h, F, w->wd, R, F, C);
+	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dy, C, w->wd, F, 0.0f, ws->h, F); /* dh */
+	float *dgu = a->gu; /* in place: the act is consumed */
+	rl_glu_backward(dgu, ws->h, a->gu, R, F, d->act);
+	/* dWgu += dgu^T n2; dn2 = dgu Wgu */
+	rl_rmsnorm_forward(ws->n2, NULL, a->xm, w->norm2, R, C, d->eps, d->plus_one);
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wgu, g->bgu, dgu, 2 * F, ws->n2, C, w->wgu, R, C,
+				   2 * F);
+	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
+	/* dxm = dy + rmsnorm2 backward */
+	memcpy(ws->dxm, dy, (size_t)R * C * sizeof(float));
+	rl_rmsnorm_backward(ws->dxm, norms ? g->norm2 : NULL, ws->n2, a->xm, w->norm2, a->rstd2, R,
+			    C, d->plus_one);
+
+	/* attention output, recomputed (cheap next to the GEMMs; saves R x qd floats
+	 * per cached layer): dWo += dxm^T att; datt = dxm Wo */
+	double t0 = now_s();
+	attention(d, window, s, NULL, a, ws);
+	attn_secs += now_s() - t0;
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
+				   d->qd, C);
+	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, ws->dxm, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
+
+	/* attention backward per sequence into a scratch, then over that sequence's
+	 * q, k, v rows (no longer needed): dqkv [T, qkv] lives in a->qkv. dq is
+	 * zero where no query was kept (last-only). */
+	float *dqkv = a->qkv;
+	attn_job j = {d, window, s, NULL, a, ws, NULL};
+	t0 = now_s();
+	over_sequences(&j, attention_back_seqs);
+	attn_secs += now_s() - t0;
+	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
+	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+
+	/* dWqkv += dqkv^T n1 */
+	rl_rmsnorm_forward(ws->n1, NULL, a->x, w->norm1, T, C, d->eps, d->plus_one);
+	if (lin)
+		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, dqkv, qkv, ws->n1, C, w->wqkv, T, C,
+				   qkv);
+	if (!dx && !norms)
+		return RL_OK; /* nothing below needs the input's gradient */
+
+	/* dn1 = dqkv Wqkv; dx = dxm (residual, at the output rows) + rmsnorm1 backward */
+	rl_gemm(RL_N, RL_N, T, C, qkv, 1.0f, dqkv, qkv, w->wqkv, C, 0.0f, ws->n1, C);
+	if (dx) {
+		if (last_only) {
+			memset(dx, 0, (size_t)T * C * sizeof(float));
+			for (int i = 0; i < s->n; i++)
+				memcpy(dx + (size_t)(s->start[i + 1] - 1) * C,
+				       ws->dxm + (size_t)i * C, (size_t)C * sizeof(float));
+		} else {
+			memcpy(dx, ws->dxm, (size_t)T * C * sizeof(float));
+		}
+	}
+	rl_rmsnorm_backward(dx, norms ? g->norm1 : NULL, ws->n1, a->x, w->norm1, a->rstd1, T, C,
+			    d->plus_one);
+	return RL_OK;
+}
+
+/* ---- embeddings ---- */
+
+void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale)
+{
+	for (int t = 0; t < T; t++) {
+		float *row = dE + (size_t)ids[t] * C;
+		for (int c = 0; c < C; c++)
+			row[c] += dx[(size_t)t * C + c] * scale;
+	}
+}

@@ -1,0 +1,188 @@
+/* layer.h — one HuggingFace decoder layer, forward and backward, over packed tokens.
+ *
+ * The layer (LlamaDecoderLayer and its Mistral/Qwen2/Gemma variants):
+ *
+ *     n1  = rmsnorm1(x)                          input_layernorm
+ *     qkv = n1 · [Wq; Wk; Wv]^T + [bq; bk; bv]   one fused GEMM, then RoPE on q, k
+ *     att = attention(q, k, v)                   per sequence, causal, GQA
+ *     xm  = x + att · Wo^T (+ bo)
+ *     n2  = rmsnorm2(xm)                         post_attention_layernorm
+ *     gu  = n2 · [Wg; Wu]^T (+ b)                one fused GEMM
+ *     y   = xm + (act(g) * u) · Wd^T (+ bd)
+ *
+ * Tokens of several sequences (prompts) are packed without padding: a batch is
+ * T rows [T, C]; rl_seqs says where each sequence's rows start and each row's
+ * position. Attention runs per sequence (rl_attention_forward); every linear
+ * map is one GEMM over all T rows.
+ *
+ * Last-only mode (RL_LAYER_LAST_ONLY): the layer's output is needed only at the
+ * last row of each sequence (the method's h_L, or the logits that start a
+ * generation). Keys and values are still computed for every row (and written
+ * to a KV cache when one is given), but attention, o_proj, the MLP and the
+ * output exist for R = n_sequences rows only. Without it R = T.
+ *
+ * Calling order:
+ *   rl_dims_init once per model;
+ *   rl_layer_w_alloc once, rl_layer_w_load (engine.h) per layer (widens the
+ *     model's bf16/f16/f32 tensors to f32 into the fused layout);
+ *   rl_layer_act_alloc for the rows to come (reusable across layers);
+ *   rl_layer_forward(x -> y), saving into act what the backward needs;
+ *   rl_layer_backward(dy -> dx, weight gradients += ...), with the SAME act
+ *     (kept from the forward, or rebuilt by running the forward again on the
+ *     same x: that is all "recompute" means).
+ * Ownership: the caller owns every buffer; act->x points at the caller's
+ * input (not copied) and must stay unchanged until the backward.
+ */
+#ifndef RL_LAYER_H
+#define RL_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compute/ops.h"
+#include "store/config.h"
+#include "store/model.h"
+
+/* Sizes and per-architecture rules of a decoder layer, from a config. */
+typedef struct rl_dims {
+	int C;	      /* hidden_size */
+	int nh;	      /* num_attention_heads */
+	int nkvh;     /* num_key_value_heads */
+	int hd;	      /* head_dim */
+	int F;	      /* intermediate_size */
+	int qd;	      /* nh * hd */
+	int kvd;      /* nkvh * hd */
+	int qkv;      /* qd + 2 kvd: width of the fused projection */
+	float eps;    /* rms_norm_eps */
+	int plus_one; /* Gemma: norms scale by 1 + w */
+	rl_act act;
+	float scale;		 /* attention: head_dim ** -0.5 */
+	int window, window_from; /* sliding window (0: none) for layers >= window_from */
+	int q_bias, o_bias, mlp_bias;
+} rl_dims;
+
+void rl_dims_init(rl_dims *d, const rl_config *c);
+
+/* One layer's parameters in f32, fused (HF Linear weights are [out, in]):
+ *   wqkv [qkv, C]: rows q_proj (qd), k_proj (kvd), v_proj (kvd); bqkv [qkv]
+ *   wo [C, qd]; bo [C]
+ *   wgu [2F, C]: rows gate_proj (F), up_proj (F); bgu [2F]
+ *   wd [C, F]; bd [C]
+ *   norm1 [C] input_layernorm, norm2 [C] post_attention_layernorm
+ * Biases are NULL where the architecture has none. The same struct holds a
+ * layer's gradients: each HF tensor's gradient is a contiguous row block (e.g.
+ * k_proj's is wqkv + qd*C, [kvd, C]); rl_layer_w_part() names them. */
+typedef struct rl_layer_w {
+	float *wqkv, *bqkv, *wo, *bo, *wgu, *bgu, *wd, *bd, *norm1, *norm2;
+	float *mem; /* the one allocation */
+	size_t nfloats;
+	int layer; /* the model layer loaded (-1: none) */
+} rl_layer_w;
+
+int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d);
+void rl_layer_w_free(rl_layer_w *w);
+void rl_layer_w_zero(rl_layer_w *w);
+/* The f32 block of w holding role r (RL_R_Q .. RL_R_DOWN_BIAS, RL_R_ATTN_NORM,
+ * RL_R_MLP_NORM), with its element count; NULL when absent. */
+float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t *numel);
+
+/* Where the rows of a packed batch belong. */
+typedef struct rl_seqs {
+	int n;		  /* sequences */
+	int T;		  /* rows (tokens) in this call */
+	const int *start; /* [n + 1]: sequence s has rows start[s] .. start[s+1]-1 */
+	const int *pos;	  /* [T]: position of each row (RoPE); consecutive within a sequence */
+} rl_seqs;
+
+/* Optional KV cache for one layer (generation): sequence s's keys and values
+ * (after RoPE) live in k[s], v[s] as rows [cap, kvd]; past[s] rows are already
+ * there. The forward appends this call's rows at row past[s] (the caller
+ * guarantees room and that pos of the new rows are past[s], past[s]+1, ...),
+ * and queries attend to all past[s] + new rows. The caller advances past[]. */
+typedef struct rl_kv {
+	float **k, **v;
+	const int *past;
+} rl_kv;
+
+/* What a forward leaves for the backward (and its scratch when nothing is to
+ * be kept). R = rows after attention (T, or n sequences in last-only mode).
+ *   x      [T, C]   the layer input (NOT owned: the caller's buffer)
+ *   rstd1  [T]      input_layernorm's 1/rms
+ *   qkv    [T, qkv] q, k after RoPE; v
+ *   xm     [R, C]   residual stream after attention
+ *   rstd2  [R]
+ *   gu     [R, 2F]  gate | up projections (before the activation)
+ * The attention output is not kept: the backward recomputes it from qkv (a
+ * small cost next to the GEMMs). The backward CONSUMES the act (gu and qkv
+ * are overwritten by their gradients); a second backward needs a new forward. */
+typedef struct rl_layer_act {
+	int T, R, capT, capR;
+	int last_only;
+	const float *x;
+	float *rstd1, *qkv, *xm, *rstd2, *gu;
+	float *mem;
+	size_t nfloats;
+} rl_layer_act;
+
+/* Floats an act for capT rows (capR after attention) takes. */
+size_t rl_layer_act_floats(const rl_dims *d, int capT, int capR);
+int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR);
+void rl_layer_act_free(rl_layer_act *a);
+
+/* Scratch for forward and backward: capT rows, capR rows after attention,
+ * sequences up to maxlen rows (keys up to maxkv for the attention scratch). */
+typedef struct rl_layer_ws {
+	float *n1;   /* [capT, C] n1, then dn1 */
+	float *n2;   /* [capR, C] n2, then dn2 */
+	float *att;  /* [capR, qd] attention output (o_proj input) */
+	float *lse;  /* [capR, nh] its softmax log-sum-exp */
+	float *h;    /* [capR, max(F, qd)] h, then dh */
+	float *datt; /* [capR, qd], aliases h (dead by then) */
+	float *dqkv; /* [nscr, maxlen, qkv]: one sequence's per thread (the layer's
+		      * goes over act->qkv) */
+	float *dxm;  /* [capR, C] */
+	float *attn; /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
+	float *mem;
+	size_t nfloats;
+	int capT, capR, maxlen, maxkv;
+	int nscr; /* threads the scratch is sized for (rl_par_threads() at alloc) */
+} rl_layer_ws;
+
+size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv);
+int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv);
+void rl_layer_ws_free(rl_layer_ws *ws);
+
+enum {
+	RL_LAYER_LAST_ONLY = 1, /* forward: outputs only at each sequence's last row */
+};
+
+/* Forward of layer `layer` (its index decides the sliding window) over s:
+ * x [T, C] -> y [R, C] (y must not alias x). Fills act (act->x = x). kv may be
+ * NULL. rope covers every position used. */
+int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
+		     const rl_seqs *s, const rl_kv *kv, const float *x, float *y, rl_layer_act *act,
+		     rl_layer_ws *ws, int flags);
+
+enum {
+	RL_GRAD_LINEAR = 1, /* q,k,v,o,gate,up,down weights and biases */
+	RL_GRAD_NORMS = 2,  /* norm1, norm2 */
+};
+
+/* Backward through the layer whose forward filled act (no KV cache): from
+ * dy [R, C] = dLoss/dy, ACCUMULATES into g the gradients selected by want
+ * (g may be NULL when want is 0) and OVERWRITES dx [T, C] = dLoss/dx (dx
+ * NULL: not needed, e.g. below layer 0 for rl-grad, which skips that work). */
+int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
+		      const rl_seqs *s, const rl_layer_act *act, const float *dy, float *dx,
+		      rl_layer_w *g, int want, rl_layer_ws *ws);
+
+/* Wall-clock seconds spent in attention (forward, recomputation, backward)
+ * since the process started: for the benchmarks. */
+double rl_layer_attention_seconds(void);
+
+/* ---- embeddings (the lookup from the model is rl_embed_forward, engine.h) ---- */
+
+/* dE[V, C] += scatter of dx[T, C] rows to ids (times the embedding scale). */
+void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale);
+
+#endif

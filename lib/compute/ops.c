@@ -1,0 +1,1064 @@
+/* ops.c — f32 kernels of the engine: GEMM interface, linear, RMSNorm, RoPE,
+ * attention, gated activations, the cosine objective; each beside its naive
+ * loop reference. Formulas follow transformers' modeling code (see ops.h). */
+#include <cblas.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compute/ops.h"
+#include "core/error.h"
+#include "core/par.h"
+
+/* ---- matrix products ---- */
+
+static rl_gemm_backend gemm_backend = RL_GEMM_BLAS;
+static double gemm_flops, gemm_secs;
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void rl_gemm_set_backend(rl_gemm_backend b)
+{
+	gemm_backend = b;
+}
+
+rl_gemm_backend rl_gemm_get_backend(void)
+{
+	return gemm_backend;
+}
+
+double rl_gemm_flops(void)
+{
+	return gemm_flops;
+}
+
+double rl_gemm_seconds(void)
+{
+	return gemm_secs;
+}
+
+/* Element (i, j) of op(X) for X stored row-major with leading dimension ld. */
+static inline float opel(const float *x, int ld, rl_trans t, int i, int j)
+{
+	return t == RL_N ? x[(size_t)i * ld + j] : x[(size_t)j * ld + i];
+}
+
+void rl_gemm_naive(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const float *a,
+		   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	for (int i = 0; i < m; i++) {
+		for (int j = 0; j < n; j++) {
+			double s = 0;
+			for (int p = 0; p < k; p++)
+				s += (double)opel(a, lda, ta, i, p) * opel(b, ldb, tb, p, j);
+			float *cij = &c[(size_t)i * ldc + j];
+			*cij = (float)(alpha * s + (beta == 0 ? 0.0 : (double)beta * *cij));
+		}
+	}
+}
+
+void rl_gemm(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const float *a, int lda,
+	     const float *b, int ldb, float beta, float *c, int ldc)
+{
+	if (m <= 0 || n <= 0)
+		return;
+	gemm_flops += 2.0 * m * n * k;
+	if (gemm_backend == RL_GEMM_NAIVE) {
+		rl_gemm_naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+		return;
+	}
+	if (k <= 0) {
+		for (int i = 0; i < m; i++)
+			for (int j = 0; j < n; j++)
+				c[(size_t)i * ldc + j] =
+					beta == 0 ? 0.0f : beta * c[(size_t)i * ldc + j];
+		return;
+	}
+	double t0 = now_s();
+	cblas_sgemm(CblasRowMajor, ta == RL_T ? CblasTrans : CblasNoTrans,
+		    tb == RL_T ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+		    ldc);
+	gemm_secs += now_s() - t0;
+}
+
+/* OpenBLAS internals used only when present (DYNAMIC_ARCH builds export them):
+ * re-running the kernel selection after setting OPENBLAS_CORETYPE, and the
+ * buffer allocator whose first call does OpenBLAS's one-time memory set-up. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+extern void *blas_memory_alloc(int procpos) __attribute__((weak));
+extern void blas_memory_free(void *buffer) __attribute__((weak));
+
+const char *rl_blas_core(void)
+{
+	const char *s = openblas_get_corename();
+	return s ? s : "unknown";
+}
+
+int rl_blas_get_threads(void)
+{
+	return openblas_get_num_threads();
+}
+
+void rl_blas_threads(int n)
+{
+	if (n > 0)
+		openblas_set_num_threads(n);
+}
+
+/* Kernels that use neither AVX2 nor AVX-512. */
+static int weak_core(const char *name)
+{
+	static const char *const weak[] = {"Prescott",	"Core2",  "Penryn",	"Dunnington",
+					   "Nehalem",	"Atom",	  "Katmai",	"Coppermine",
+					   "Northwood", "Banias", "Athlon",	"Opteron",
+					   "Barcelona", "Bobcat", "Sandybridge"};
+	for (size_t i = 0; i < sizeof weak / sizeof weak[0]; i++)
+		if (strcmp(name, weak[i]) == 0)
+			return 1;
+	return 0;
+}
+
+void rl_blas_setup(char *note, size_t cap)
+{
+	if (cap)
+		note[0] = '\0';
+	const char *core = rl_blas_core();
+	if (getenv("OPENBLAS_CORETYPE") || !gotoblas_dynamic_init || !gotoblas_dynamic_quit ||
+	    !weak_core(core))
+		return;
+	__builtin_cpu_init();
+	const char *want = NULL;
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+		want = "SkylakeX";
+	else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		want = "Haswell";
+	if (!want)
+		return;
+	char was[32];
+	snprintf(was, sizeof was, "%s", core);
+	/* OpenBLAS's worker threads, started when the library loaded, each begin
+	 * with blas_memory_alloc, whose first call anywhere runs the one-time
+	 * memory set-up, and that calls gotoblas_dynamic_init. A worker that
+	 * starts late (a loaded machine) and lands between the quit and the init
+	 * below re-detects the CPU without OPENBLAS_CORETYPE: the process then
+	 * ran on the Prescott kernels, whose sums differ in the last bits (about
+	 * one run in 500 here; rl-train's output differed from run to run). So
+	 * the set-up is done here first, on this thread (the workers then skip
+	 * it), and the switch is checked and tried once more if it did not take. */
+	if (blas_memory_alloc && blas_memory_free) {
+		void *b = blas_memory_alloc(0);
+		if (b)
+			blas_memory_free(b);
+	}
+	for (int attempt = 0; attempt < 2 && strcmp(rl_blas_core(), want) != 0; attempt++) {
+		gotoblas_dynamic_quit();
+		setenv("OPENBLAS_CORETYPE", want, 1);
+		gotoblas_dynamic_init();
+		unsetenv("OPENBLAS_CORETYPE");
+	}
+	if (cap)
+		snprintf(note, cap, "OpenBLAS chose '%s' kernels for this CPU; using '%s'", was,
+			 rl_blas_core());
+}
+
+/* ---- linear ---- */
+
+void rl_linear_forward(float *out, int ldo, const float *inp, int ldi, const float *w,
+		       const float *bias, int T, int C, int OC)
+{
+	rl_gemm(RL_N, RL_T, T, OC, C, 1.0f, inp, ldi, w, C, 0.0f, out, ldo);
+	if (bias)
+		for (int t = 0; t < T; t++) {
+			float *o = out + (size_t)t * ldo;
+			for (int j = 0; j < OC; j++)
+				o[j] += bias[j];
+		}
+}
+
+void rl_linear_backward(float *dinp, int lddi, float *dw, float *dbias, const float *dout, int ldd,
+			const float *inp, int ldi, const float *w, int T, int C, int OC)
+{
+	if (dinp)
+		rl_gemm(RL_N, RL_N, T, C, OC, 1.0f, dout, ldd, w, C, 1.0f, dinp, lddi);
+	if (dw)
+		rl_gemm(RL_T, RL_N, OC, C, T, 1.0f, dout, ldd, inp, ldi, 1.0f, dw, C);
+	if (dbias)
+		for (int t = 0; t < T; t++) {
+			const float *d = dout + (size_t)t * ldd;
+			for (int j = 0; j < OC; j++)
+				dbias[j] += d[j];
+		}
+}
+
+/* ---- RMSNorm ---- */
+
+typedef struct norm_job {
+	float *out, *rstd, *dinp, *dw;
+	const float *inp, *w, *dout, *rs;
+	int T, C, plus_one;
+	float eps;
+} norm_job;
+
+static void rmsnorm_rows(void *ctx, size_t t0, size_t t1)
+{
+	const norm_job *j = ctx;
+	int C = j->C;
+	const float *w = j->w;
+	for (size_t t = t0; t < t1; t++) {
+		const float *x = j->inp + t * C;
+		float *o = j->out + t * C;
+		double ss = 0;
+		for (int c = 0; c < C; c++)
+			ss += (double)x[c] * x[c];
+		float var = (float)(ss / C);
+		float r = 1.0f / sqrtf(var + j->eps);
+		if (j->rstd)
+			j->rstd[t] = r;
+		if (j->plus_one)
+			for (int c = 0; c < C; c++)
+				o[c] = (x[c] * r) * (1.0f + w[c]);
+		else
+			for (int c = 0; c < C; c++)
+				o[c] = w[c] * (x[c] * r);
+	}
+}
+
+/* transformers: variance = x.pow(2).mean(-1) (f32); x * rsqrt(variance + eps);
+ * then weight * that (Llama) or that * (1 + weight) (Gemma). */
+void rl_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int T, int C,
+			float eps, int plus_one)
+{
+	norm_job j = {out, rstd, NULL, NULL, inp, w, NULL, NULL, T, C, plus_one, eps};
+	rl_par_for((size_t)T, 16, rmsnorm_rows, &j);
+}
+
+void rl_rmsnorm_forward_naive(float *out, float *rstd, const float *inp, const float *w, int T,
+			      int C, float eps, int plus_one)
+{
+	for (int t = 0; t < T; t++) {
+		double ss = 0;
+		for (int c = 0; c < C; c++)
+			ss += (double)inp[(size_t)t * C + c] * inp[(size_t)t * C + c];
+		double r = 1.0 / sqrt(ss / C + eps);
+		if (rstd)
+			rstd[t] = (float)r;
+		for (int c = 0; c < C; c++) {
+			double g = plus_one ? 1.0 + w[c] : w[c];
+			out[(size_t)t * C + c] = (float)(inp[(size_t)t * C + c] * r * g);
+		}
+	}
+}
+
+/* y_c = x_c r g_c, r = (mean x^2 + eps)^-1/2:
+ * dx_c = r g_c dy_c - (r^3 / C) x_c sum_j dy_j g_j x_j;  dw_c += dy_c x_c r.
+ * dx in parallel over rows, dw over columns (no reduction across threads). */
+static void rmsnorm_dx_rows(void *ctx, size_t t0, size_t t1)
+{
+	const norm_job *j = ctx;
+	int C = j->C;
+	const float *w = j->w;
+	for (size_t t = t0; t < t1; t++) {
+		const float *x = j->inp + t * C, *dy = j->dout + t * C;
+		float *dx = j->dinp + t * C;
+		float r = j->rs[t];
+		double dot = 0;
+		for (int c = 0; c < C; c++) {
+			float g = j->plus_one ? 1.0f + w[c] : w[c];
+			dot += (double)dy[c] * g * x[c];
+		}
+		float k = (float)(dot * r * r * r / C);
+		for (int c = 0; c < C; c++) {
+			float g = j->plus_one ? 1.0f + w[c] : w[c];
+			dx[c] += r * g * dy[c] - k * x[c];
+		}
+	}
+}
+
+static void rmsnorm_dw_cols(void *ctx, size_t c0, size_t c1)
+{
+	const norm_job *j = ctx;
+	for (int t = 0; t < j->T; t++) {
+		const float *x = j->inp + (size_t)t * j->C, *dy = j->dout + (size_t)t * j->C;
+		float r = j->rs[t];
+		for (size_t c = c0; c < c1; c++)
+			j->dw[c] += dy[c] * (x[c] * r);
+	}
+}
+
+void rl_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+			 const float *w, const float *rstd, int T, int C, int plus_one)
+{
+	norm_job j = {NULL, NULL, dinp, dw, inp, w, dout, rstd, T, C, plus_one, 0};
+	if (dinp)
+		rl_par_for((size_t)T, 16, rmsnorm_dx_rows, &j);
+	if (dw)
+		rl_par_for((size_t)C, 256, rmsnorm_dw_cols, &j);
+}
+
+void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const float *inp,
+			       const float *w, const float *rstd, int T, int C, int plus_one)
+{
+	for (int t = 0; t < T; t++) {
+		const float *x = inp + (size_t)t * C, *dy = dout + (size_t)t * C;
+		/* the Jacobian, column by column: dy_j/dx_c = g_j (r d_jc - x_j x_c r^3 / C) */
+		double eps_r = rstd[t];
+		for (int c = 0; c < C; c++) {
+			double s = 0;
+			for (int j = 0; j < C; j++) {
+				double g = plus_one ? 1.0 + w[j] : w[j];
+				double jac = g * ((j == c ? eps_r : 0.0) -
+						  (double)x[j] * x[c] * eps_r * eps_r * eps_r / C);
+				s += dy[j] * jac;
+			}
+			dinp[(size_t)t * C + c] += (float)s;
+			if (dw)
+				dw[c] += (float)((double)dy[c] * x[c] * eps_r);
+		}
+	}
+}
+
+/* ---- RoPE ---- */
+
+/* transformers' modeling_rope_utils, in f32 like torch:
+ *   inv_freq[i] = 1 / theta ** (2i / hd)
+ *   linear: inv_freq / factor
+ *   llama3: wavelen = 2 pi / inv_freq; > low_freq_wavelen: / factor;
+ *           between: (1 - s) * f / factor + s * f with
+ *           s = (old_ctx / wavelen - low) / (high - low). */
+void rl_rope_inv_freq(const rl_config *c, float *inv_freq)
+{
+	int hd = c->head_dim, half = hd / 2;
+	float base = (float)c->rope_theta;
+	for (int i = 0; i < half; i++) {
+		float e = (float)(2 * i) / (float)hd;
+		inv_freq[i] = 1.0f / powf(base, e);
+	}
+	if (c->rope_type == RL_ROPE_LINEAR) {
+		for (int i = 0; i < half; i++)
+			inv_freq[i] /= (float)c->rope_factor;
+	} else if (c->rope_type == RL_ROPE_LLAMA3) {
+		float factor = (float)c->rope_factor, low = (float)c->rope_low_freq_factor,
+		      high = (float)c->rope_high_freq_factor;
+		double old_ctx = c->rope_original_max_position;
+		double low_wl = old_ctx / c->rope_low_freq_factor;
+		double high_wl = old_ctx / c->rope_high_freq_factor;
+		for (int i = 0; i < half; i++) {
+			float f = inv_freq[i];
+			float wl = (float)(2 * M_PI) / f;
+			float fl = wl > low_wl ? f / factor : f;
+			float s = ((float)old_ctx / wl - low) / (high - low);
+			float sm = (1 - s) * fl / factor + s * fl;
+			int medium = !(wl < high_wl) && !(wl > low_wl);
+			inv_freq[i] = medium ? sm : fl;
+		}
+	}
+}
+
+int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos)
+{
+	memset(r, 0, sizeof *r);
+	if (c->head_dim <= 0 || c->head_dim % 2 || max_pos <= 0)
+		return rl_error(RL_EDATA, "rope: head_dim %d must be even and positive",
+				c->head_dim);
+	int half = c->head_dim / 2;
+	r->hd = c->head_dim;
+	r->max_pos = max_pos;
+	r->inv_freq = rl_malloc_array((size_t)half, sizeof(float));
+	r->cos = rl_malloc_array((size_t)max_pos * half, sizeof(float));
+	r->sin = rl_malloc_array((size_t)max_pos * half, sizeof(float));
+	if (!r->inv_freq || !r->cos || !r->sin) {
+		rl_rope_free(r);
+		return RL_ESYS;
+	}
+	rl_rope_inv_freq(c, r->inv_freq);
+	for (int p = 0; p < max_pos; p++)
+		for (int i = 0; i < half; i++) {
+			float ang = (float)p * r->inv_freq[i];
+			r->cos[(size_t)p * half + i] = (float)cos((double)ang);
+			r->sin[(size_t)p * half + i] = (float)sin((double)ang);
+		}
+	return RL_OK;
+}
+
+void rl_rope_free(rl_rope *r)
+{
+	free(r->inv_freq);
+	free(r->cos);
+	free(r->sin);
+	memset(r, 0, sizeof *r);
+}
+
+typedef struct rope_job {
+	float *x;
+	int ldx, nh, inverse;
+	const int *pos;
+	const rl_rope *r;
+} rope_job;
+
+static void rope_rows(void *ctx, size_t t0, size_t t1)
+{
+	const rope_job *j = ctx;
+	int hd = j->r->hd, half = hd / 2;
+	for (size_t t = t0; t < t1; t++) {
+		const float *cs = j->r->cos + (size_t)j->pos[t] * half;
+		const float *sn = j->r->sin + (size_t)j->pos[t] * half;
+		for (int h = 0; h < j->nh; h++) {
+			float *v = j->x + t * j->ldx + (size_t)h * hd;
+			if (!j->inverse)
+				for (int i = 0; i < half; i++) {
+					float a = v[i], b = v[i + half];
+					v[i] = a * cs[i] - b * sn[i];
+					v[i + half] = b * cs[i] + a * sn[i];
+				}
+			else
+				for (int i = 0; i < half; i++) {
+					float da = v[i], db = v[i + half];
+					v[i] = da * cs[i] + db * sn[i];
+					v[i + half] = db * cs[i] - da * sn[i];
+				}
+		}
+	}
+}
+
+void rl_rope_forward(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	rope_job j = {x, ldx, nh, 0, pos, r};
+	rl_par_for((size_t)T, 16, rope_rows, &j);
+}
+
+void rl_rope_backward(float *dx, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	rope_job j = {dx, ldx, nh, 1, pos, r};
+	rl_par_for((size_t)T, 16, rope_rows, &j);
+}
+
+void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
+{
+	int hd = r->hd;
+	for (int t = 0; t < T; t++)
+		for (int h = 0; h < nh; h++) {
+			float *v = x + (size_t)t * ldx + (size_t)h * hd;
+			for (int i = 0; i < hd / 2; i++) {
+				double ang = (double)((float)pos[t] * r->inv_freq[i]);
+				double a = v[i], b = v[i + hd / 2];
+				v[i] = (float)(a * cos(ang) - b * sin(ang));
+				v[i + hd / 2] = (float)(b * cos(ang) + a * sin(ang));
+			}
+		}
+}
+
+/* SiLU rows with AVX-512 where the CPU has it: exp by the Cephes expf
+ * polynomial (relative error about 2e-7, torch's vectorised exp is within
+ * 1 ulp too), sigmoid by an exact division. Scalar loops elsewhere. */
+#if defined(__x86_64__)
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+
+static inline AVX512 __m512 exp512(__m512 x)
+{
+	x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),
+			  _mm512_set1_ps(-88.3762626647949f));
+	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+	__m512 p = _mm512_set1_ps(1.9875691500E-4f);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+	return _mm512_scalef_ps(p, n);
+}
+
+static inline AVX512 __m512 sigmoid512(__m512 g)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	return _mm512_div_ps(one,
+			     _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+}
+
+/* o = silu(g) * u for n elements (n % 16 handled with masks) */
+static AVX512 void silu_fwd_avx512(float *o, const float *g, const float *u, int n)
+{
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+		__m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+		__m512 s = sigmoid512(gv);
+		_mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(_mm512_mul_ps(gv, s), uv));
+	}
+}
+
+/* dg = d u s (1 + g (1 - s)), du = d g s; dg/du may alias g/u */
+static AVX512 void silu_bwd_avx512(float *dg, float *du, const float *d, const float *g,
+				   const float *u, int n)
+{
+	__m512 one = _mm512_set1_ps(1.0f);
+	for (int i = 0; i < n; i += 16) {
+		__mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+		__m512 gv = _mm512_maskz_loadu_ps(m, g + i), uv = _mm512_maskz_loadu_ps(m, u + i);
+		__m512 dv = _mm512_maskz_loadu_ps(m, d + i);
+		__m512 s = sigmoid512(gv);
+		__m512 dsilu = _mm512_mul_ps(
+			s, _mm512_add_ps(one, _mm512_mul_ps(gv, _mm512_sub_ps(one, s))));
+		_mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(dv, _mm512_mul_ps(gv, s)));
+		_mm512_mask_storeu_ps(dg + i, m, _mm512_mul_ps(_mm512_mul_ps(dv, uv), dsilu));
+	}
+}
+
+static int simd_off;
+
+static int have_avx512(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		__builtin_cpu_init();
+		v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+	}
+	return v && !simd_off;
+}
+
+int rl_ops_simd(int on)
+{
+	simd_off = !on;
+	return have_avx512();
+}
+#else
+static int have_avx512(void)
+{
+	return 0;
+}
+
+int rl_ops_simd(int on)
+{
+	(void)on;
+	return 0;
+}
+#endif
+
+/* ---- attention ---- */
+
+size_t rl_attention_scratch(int nq, int nkv)
+{
+	return 2 * (size_t)nq * (size_t)nkv;
+}
+
+/* First visible key of query row i (position p = nkv - nq + i). */
+static inline int attn_lo(int p, int window)
+{
+	return window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+}
+
+static void attention_forward_blas(float *out, int ldo, float *lse, const float *q, int ldq,
+				   const float *k, const float *v, int ldk, int nq, int nkv, int nh,
+				   int nkvh, int hd, int window, float scale, float *scratch)
+{
+	int rep = nh / nkvh;
+	float *S = scratch; /* [nq, nkv] */
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		rl_gemm(RL_N, RL_T, nq, nkv, hd, scale, q + (size_t)h * hd, ldq, k + (size_t)g * hd,
+			ldk, 0.0f, S, nkv);
+		for (int i = 0; i < nq; i++) {
+			float *s = S + (size_t)i * nkv;
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			float mx = -INFINITY;
+			for (int j = lo; j <= p; j++)
+				mx = s[j] > mx ? s[j] : mx;
+			float sum = 0;
+			for (int j = 0; j < lo; j++)
+				s[j] = 0;
+			for (int j = lo; j <= p; j++) {
+				s[j] = expf(s[j] - mx);
+				sum += s[j];
+			}
+			for (int j = p + 1; j < nkv; j++)
+				s[j] = 0;
+			float inv = 1.0f / sum;
+			for (int j = lo; j <= p; j++)
+				s[j] *= inv;
+			if (lse)
+				lse[(size_t)i * nh + h] = mx + logf(sum);
+		}
+		rl_gemm(RL_N, RL_N, nq, hd, nkv, 1.0f, S, nkv, v + (size_t)g * hd, ldk, 0.0f,
+			out + (size_t)h * hd, ldo);
+	}
+}
+
+void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q, int ldq,
+				const float *k, const float *v, int ldk, int nq, int nkv, int nh,
+				int nkvh, int hd, int window, float scale)
+{
+	int rep = nh / nkvh;
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		for (int i = 0; i < nq; i++) {
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			const float *qi = q + (size_t)i * ldq + (size_t)h * hd;
+			double mx = -INFINITY;
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				s *= scale;
+				mx = s > mx ? s : mx;
+			}
+			double sum = 0;
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				sum += exp(s * scale - mx);
+			}
+			float *o = out + (size_t)i * ldo + (size_t)h * hd;
+			for (int d = 0; d < hd; d++) {
+				double acc = 0;
+				for (int j = lo; j <= p; j++) {
+					double s = 0;
+					for (int e = 0; e < hd; e++)
+						s += (double)qi[e] *
+						     k[(size_t)j * ldk + (size_t)g * hd + e];
+					acc += exp(s * scale - mx) *
+					       v[(size_t)j * ldk + (size_t)g * hd + d];
+				}
+				o[d] = (float)(acc / sum);
+			}
+			if (lse)
+				lse[(size_t)i * nh + h] = (float)(mx + log(sum));
+		}
+	}
+}
+
+static void attention_backward_blas(float *dq, int lddq, float *dk, float *dv, int lddk,
+				    const float *dout, int ldd, const float *out, int ldo,
+				    const float *lse, const float *q, int ldq, const float *k,
+				    const float *v, int ldk, int nq, int nkv, int nh, int nkvh,
+				    int hd, int window, float scale, float *scratch)
+{
+	int rep = nh / nkvh;
+	float *P = scratch, *dP = scratch + (size_t)nq * nkv; /* [nq, nkv] each */
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		const float *qh = q + (size_t)h * hd, *kg = k + (size_t)g * hd,
+			    *vg = v + (size_t)g * hd, *doh = dout + (size_t)h * hd;
+		/* P = softmax(scale Q K^T), recomputed with the saved log-sum-exp */
+		rl_gemm(RL_N, RL_T, nq, nkv, hd, scale, qh, ldq, kg, ldk, 0.0f, P, nkv);
+		/* dP = dO V^T */
+		rl_gemm(RL_N, RL_T, nq, nkv, hd, 1.0f, doh, ldd, vg, ldk, 0.0f, dP, nkv);
+		for (int i = 0; i < nq; i++) {
+			float *p_ = P + (size_t)i * nkv, *dp = dP + (size_t)i * nkv;
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			float l = lse[(size_t)i * nh + h];
+			const float *oi = out + (size_t)i * ldo + (size_t)h * hd,
+				    *di = doh + (size_t)i * ldd;
+			float D = 0;
+			for (int d = 0; d < hd; d++)
+				D += oi[d] * di[d];
+			for (int j = 0; j < nkv; j++) {
+				if (j < lo || j > p) {
+					p_[j] = 0;
+					dp[j] = 0;
+				} else {
+					p_[j] = expf(p_[j] - l);
+					dp[j] = p_[j] * (dp[j] - D); /* dS */
+				}
+			}
+		}
+		/* dQ_h = scale dS K_g; dK_g += scale dS^T Q_h; dV_g += P^T dO_h */
+		float beta = h % rep == 0 ? 0.0f : 1.0f;
+		rl_gemm(RL_N, RL_N, nq, hd, nkv, scale, dP, nkv, kg, ldk, 0.0f, dq + (size_t)h * hd,
+			lddq);
+		rl_gemm(RL_T, RL_N, nkv, hd, nq, scale, dP, nkv, qh, ldq, beta, dk + (size_t)g * hd,
+			lddk);
+		rl_gemm(RL_T, RL_N, nkv, hd, nq, 1.0f, P, nkv, doh, ldd, beta, dv + (size_t)g * hd,
+			lddk);
+	}
+}
+
+/* One query row (nq == 1: the last token, a decoding step) with plain loops in
+ * a fixed order. BLAS routes such M = 1 products to GEMV kernels whose
+ * summation order depends on the vectors' alignment, which made results differ
+ * in the last bits from run to run (address-space randomisation). */
+static float dotf(const float *a, const float *b, int n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	int i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+static void attention_row_forward(float *out, float *lse, const float *q, const float *k,
+				  const float *v, int ldk, int nkv, int nh, int nkvh, int hd,
+				  int window, float scale, float *row)
+{
+	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
+	for (int h = 0; h < nh; h++) {
+		const float *qh = q + (size_t)h * hd, *kg = k + (size_t)(h / rep) * hd,
+			    *vg = v + (size_t)(h / rep) * hd;
+		float mx = -INFINITY;
+		for (int t = lo; t <= p; t++) {
+			row[t] = dotf(qh, kg + (size_t)t * ldk, hd) * scale;
+			mx = row[t] > mx ? row[t] : mx;
+		}
+		float sum = 0;
+		for (int t = lo; t <= p; t++) {
+			row[t] = expf(row[t] - mx);
+			sum += row[t];
+		}
+		float inv = 1.0f / sum, *o = out + (size_t)h * hd;
+		for (int d = 0; d < hd; d++)
+			o[d] = 0;
+		for (int t = lo; t <= p; t++) {
+			float pt = row[t] * inv;
+			const float *vt = vg + (size_t)t * ldk;
+			for (int d = 0; d < hd; d++)
+				o[d] += pt * vt[d];
+		}
+		if (lse)
+			lse[h] = mx + logf(sum);
+	}
+}
+
+static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, const float *dout,
+				   const float *out, const float *lse, const float *q,
+				   const float *k, const float *v, int ldk, int nkv, int nh,
+				   int nkvh, int hd, int window, float scale)
+{
+	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
+	for (int t = 0; t < nkv; t++)
+		for (int c = 0; c < nkvh * hd; c++)
+			dk[(size_t)t * lddk + c] = dv[(size_t)t * lddk + c] = 0;
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		const float *qh = q + (size_t)h * hd, *dh = dout + (size_t)h * hd;
+		float *dqh = dq + (size_t)h * hd, D = dotf(dh, out + (size_t)h * hd, hd);
+		for (int d = 0; d < hd; d++)
+			dqh[d] = 0;
+		for (int t = lo; t <= p; t++) {
+			const float *kt = k + (size_t)t * ldk + (size_t)g * hd;
+			const float *vt = v + (size_t)t * ldk + (size_t)g * hd;
+			float P = expf(dotf(qh, kt, hd) * scale - lse[h]);
+			float dS = P * (dotf(dh, vt, hd) - D);
+			float *dkt = dk + (size_t)t * lddk + (size_t)g * hd;
+			float *dvt = dv + (size_t)t * lddk + (size_t)g * hd;
+			for (int d = 0; d < hd; d++) {
+				dqh[d] += scale * dS * kt[d];
+				dkt[d] += scale * dS * qh[d];
+				dvt[d] += P * dh[d];
+			}
+		}
+	}
+}
+
+void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
+			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
+			  int window, float scale, float *scratch)
+{
+	if (nq == 1)
+		attention_row_forward(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window, scale,
+				      scratch);
+	else
+		attention_forward_blas(out, ldo, lse, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd,
+				       window, scale, scratch);
+}
+
+void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
+			   int ldd, const float *out, int ldo, const float *lse, const float *q,
+			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
+			   int nh, int nkvh, int hd, int window, float scale, float *scratch)
+{
+	if (nq == 1)
+		attention_row_backward(dq, dk, dv, lddk, dout, out, lse, q, k, v, ldk, nkv, nh,
+				       nkvh, hd, window, scale);
+	else
+		attention_backward_blas(dq, lddq, dk, dv, lddk, dout, ldd, out, ldo, lse, q, ldq, k,
+					v, ldk, nq, nkv, nh, nkvh, hd, window, scale, scratch);
+}
+
+void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int lddk,
+				 const float *dout, int ldd, const float *q, int ldq,
+				 const float *k, const float *v, int ldk, int nq, int nkv, int nh,
+				 int nkvh, int hd, int window, float scale)
+{
+	int rep = nh / nkvh;
+	for (int j = 0; j < nkv; j++)
+		for (int c = 0; c < nkvh * hd; c++) {
+			dk[(size_t)j * lddk + c] = 0;
+			dv[(size_t)j * lddk + c] = 0;
+		}
+	for (int h = 0; h < nh; h++) {
+		int g = h / rep;
+		for (int i = 0; i < nq; i++) {
+			int p = nkv - nq + i, lo = attn_lo(p, window);
+			const float *qi = q + (size_t)i * ldq + (size_t)h * hd;
+			const float *di = dout + (size_t)i * ldd + (size_t)h * hd;
+			float *dqi = dq + (size_t)i * lddq + (size_t)h * hd;
+			/* scores, probabilities and dP_j = dO_i . v_j, in double */
+			double mx = -INFINITY, sum = 0, D = 0;
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				mx = s * scale > mx ? s * scale : mx;
+			}
+			for (int j = lo; j <= p; j++) {
+				double s = 0;
+				for (int d = 0; d < hd; d++)
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+				sum += exp(s * scale - mx);
+			}
+			/* D = sum_j P_j dP_j */
+			for (int j = lo; j <= p; j++) {
+				double s = 0, dp = 0;
+				for (int d = 0; d < hd; d++) {
+					s += (double)qi[d] *
+					     k[(size_t)j * ldk + (size_t)g * hd + d];
+					dp += (double)di[d] *
+					      v[(size_t)j * ldk + (size_t)g * hd + d];
+				}
+				D += exp(s * scale - mx) / sum * dp;
+			}
+			for (int d = 0; d < hd; d++)
+				dqi[d] = 0;
+			for (int j = lo; j <= p; j++) {
+				const float *kj = k + (size_t)j * ldk + (size_t)g * hd;
+				const float *vj = v + (size_t)j * ldk + (size_t)g * hd;
+				double s = 0, dp = 0;
+				for (int d = 0; d < hd; d++) {
+					s += (double)qi[d] * kj[d];
+					dp += (double)di[d] * vj[d];
+				}
+				double P = exp(s * scale - mx) / sum, dS = P * (dp - D);
+				for (int d = 0; d < hd; d++) {
+					dqi[d] += (float)(scale * dS * kj[d]);
+					dk[(size_t)j * lddk + (size_t)g * hd + d] +=
+						(float)(scale * dS * qi[d]);
+					dv[(size_t)j * lddk + (size_t)g * hd + d] +=
+						(float)(P * di[d]);
+				}
+			}
+		}
+	}
+}
+
+/* ---- activations ---- */
+
+/* torch: silu(x) = x / (1 + exp(-x));
+ * gelu tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+ * gelu: 0.5 x (1 + erf(x / sqrt(2))). */
+#define GELU_BETA 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_KAPPA 0.044715f
+
+float rl_act_f(rl_act act, float x)
+{
+	switch (act) {
+	case RL_ACT_SILU:
+		return x / (1.0f + expf(-x));
+	case RL_ACT_GELU_TANH: {
+		float inner = GELU_BETA * (x + GELU_KAPPA * x * x * x);
+		return 0.5f * x * (1.0f + tanhf(inner));
+	}
+	case RL_ACT_GELU:
+		return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+	}
+	return 0;
+}
+
+float rl_act_df(rl_act act, float x)
+{
+	switch (act) {
+	case RL_ACT_SILU: {
+		float s = 1.0f / (1.0f + expf(-x));
+		return s * (1.0f + x * (1.0f - s));
+	}
+	case RL_ACT_GELU_TANH: {
+		float x2 = x * x, inner = GELU_BETA * (x + GELU_KAPPA * x2 * x);
+		float th = tanhf(inner);
+		float left = 0.5f * x, right = 1.0f + th;
+		float dleft = 0.5f * right;
+		float dright =
+			left * (1.0f - th * th) * GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * x2);
+		return dleft + dright;
+	}
+	case RL_ACT_GELU: {
+		float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
+		float pdf = expf(-0.5f * x * x) * 0.3989422804014327f; /* 1/sqrt(2 pi) */
+		return cdf + x * pdf;
+	}
+	}
+	return 0;
+}
+
+typedef struct glu_job {
+	float *out;
+	const float *dh, *gu;
+	int F;
+	rl_act act;
+} glu_job;
+
+static void glu_rows(void *ctx, size_t t0, size_t t1)
+{
+	const glu_job *j = ctx;
+	int F = j->F;
+	for (size_t t = t0; t < t1; t++) {
+		const float *g = j->gu + t * 2 * F, *u = g + F;
+		float *o = j->out + t * F;
+		if (j->act == RL_ACT_SILU && have_avx512())
+			silu_fwd_avx512(o, g, u, F);
+		else if (j->act == RL_ACT_SILU)
+			for (int i = 0; i < F; i++)
+				o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+		else
+			for (int i = 0; i < F; i++)
+				o[i] = rl_act_f(j->act, g[i]) * u[i];
+	}
+}
+
+void rl_glu_forward(float *h, const float *gu, int T, int F, rl_act act)
+{
+	glu_job j = {h, NULL, gu, F, act};
+	rl_par_for((size_t)T, 4, glu_rows, &j);
+}
+
+static double act_d(rl_act act, double x)
+{
+	switch (act) {
+	case RL_ACT_SILU:
+		return x / (1 + exp(-x));
+	case RL_ACT_GELU_TANH:
+		return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+	case RL_ACT_GELU:
+		return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+	}
+	return 0;
+}
+
+static double dact_d(rl_act act, double x)
+{
+	switch (act) {
+	case RL_ACT_SILU: {
+		double s = 1 / (1 + exp(-x));
+		return s + x * s * (1 - s);
+	}
+	case RL_ACT_GELU_TANH: {
+		double b = sqrt(2 / M_PI), u = b * (x + 0.044715 * x * x * x), th = tanh(u);
+		return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * b * (1 + 3 * 0.044715 * x * x);
+	}
+	case RL_ACT_GELU:
+		return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+	}
+	return 0;
+}
+
+void rl_glu_forward_naive(float *h, const float *gu, int T, int F, rl_act act)
+{
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < F; i++)
+			h[(size_t)t * F + i] = (float)(act_d(act, gu[(size_t)t * 2 * F + i]) *
+						       gu[(size_t)t * 2 * F + F + i]);
+}
+
+static void glu_back_rows(void *ctx, size_t t0, size_t t1)
+{
+	const glu_job *j = ctx;
+	int F = j->F;
+	rl_act act = j->act;
+	for (size_t t = t0; t < t1; t++) {
+		const float *g = j->gu + t * 2 * F, *u = g + F, *d = j->dh + t * F;
+		float *dg = j->out + t * 2 * F, *du = dg + F;
+		/* gi, ui read before anything is stored: dgu may equal gu */
+		if (act == RL_ACT_SILU && have_avx512()) {
+			silu_bwd_avx512(dg, du, d, g, u, F);
+		} else if (act == RL_ACT_SILU) {
+			for (int i = 0; i < F; i++) {
+				float gi = g[i], ui = u[i], s = 1.0f / (1.0f + expf(-gi));
+				du[i] = d[i] * (gi * s);
+				dg[i] = d[i] * ui * (s * (1.0f + gi * (1.0f - s)));
+			}
+		} else {
+			for (int i = 0; i < F; i++) {
+				float gi = g[i], ui = u[i];
+				du[i] = d[i] * rl_act_f(act, gi);
+				dg[i] = d[i] * ui * rl_act_df(act, gi);
+			}
+		}
+	}
+}
+
+void rl_glu_backward(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
+{
+	glu_job j = {dgu, dh, gu, F, act};
+	rl_par_for((size_t)T, 4, glu_back_rows, &j);
+}
+
+void rl_glu_backward_naive(float *dgu, const float *dh, const float *gu, int T, int F, rl_act act)
+{
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < F; i++) {
+			double g = gu[(size_t)t * 2 * F + i], u = gu[(size_t)t * 2 * F + F + i];
+			double d = dh[(size_t)t * F + i];
+			dgu[(size_t)t * 2 * F + i] = (float)(d * u * dact_d(act, g));
+			dgu[(size_t)t * 2 * F + F + i] = (float)(d * act_d(act, g));
+		}
+}
+
+/* ---- objective ---- */
+
+double rl_neg_cos_backward(const float *m, const float *d, int C, float *dm)
+{
+	double md = 0, mm = 0, dd = 0;
+	for (int c = 0; c < C; c++) {
+		md += (double)m[c] * d[c];
+		mm += (double)m[c] * m[c];
+		dd += (double)d[c] * d[c];
+	}
+	double nm = sqrt(mm), nd = sqrt(dd);
+	double cosv = md / (nm * nd);
+	/* d(-cos)/dm = -(d / (|m||d|) - cos m / |m|^2) */
+	if (dm)
+		for (int c = 0; c < C; c++)
+			dm[c] = (float)(-(d[c] / (nm * nd) - cosv * m[c] / mm));
+	return cosv;
+}
+
+typedef struct add_job {
+	float *y;
+	const float *x;
+} add_job;
+
+static void add_range(void *ctx, size_t i0, size_t i1)
+{
+	const add_job *j = ctx;
+	for (size_t i = i0; i < i1; i++)
+		j->y[i] += j->x[i];
+}
+
+void rl_add_inplace(float *y, const float *x, size_t n)
+{
+	add_job j = {y, x};
+	rl_par_for(n, 1 << 16, add_range, &j);
+}

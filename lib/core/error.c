@@ -1,0 +1,130 @@
+/* error.c — the library's error channel and checked allocation. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+static _Thread_local char errbuf[1024];
+
+static int vset(int code, const char *suffix, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	if (n < 0)
+		errbuf[0] = '\0';
+	if (suffix) {
+		size_t len = strlen(errbuf);
+		snprintf(errbuf + len, sizeof errbuf - len, ": %s", suffix);
+	}
+	return code;
+}
+
+int rl_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset(code, NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int rl_error_errno(int code, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vset(code, strerror(saved), fmt, ap);
+	va_end(ap);
+	errno = saved;
+	return code;
+}
+
+int rl_error_prefix(int code, const char *fmt, ...)
+{
+	char old[sizeof errbuf];
+	memcpy(old, errbuf, sizeof old);
+	va_list ap;
+	va_start(ap, fmt);
+	vset(code, old[0] ? old : NULL, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *rl_errmsg(void)
+{
+	return errbuf;
+}
+
+void rl_error_clear(void)
+{
+	errbuf[0] = '\0';
+}
+
+/* RL_FAIL_ALLOC=N makes the N-th checked allocation fail (allocation-failure tests). */
+static int alloc_should_fail(void)
+{
+	static long countdown = -2;
+	if (countdown == -2) {
+		const char *s = getenv("RL_FAIL_ALLOC");
+		countdown = s ? strtol(s, NULL, 10) : -1;
+		if (countdown <= 0)
+			countdown = -1;
+	}
+	if (countdown < 0)
+		return 0;
+	return --countdown == 0;
+}
+
+void *rl_malloc(size_t size)
+{
+	void *p = alloc_should_fail() ? NULL : malloc(size ? size : 1);
+	if (!p)
+		rl_error(RL_ESYS, "out of memory allocating %zu bytes", size);
+	return p;
+}
+
+void *rl_calloc(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size) {
+		rl_error(RL_ESYS, "allocation size overflow (%zu x %zu)", n, size);
+		return NULL;
+	}
+	void *p = alloc_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		rl_error(RL_ESYS, "out of memory allocating %zu x %zu bytes", n, size);
+	return p;
+}
+
+void *rl_malloc_array(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size) {
+		rl_error(RL_ESYS, "allocation size overflow (%zu x %zu)", n, size);
+		return NULL;
+	}
+	return rl_malloc(n * size);
+}
+
+void *rl_realloc_array(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size) {
+		rl_error(RL_ESYS, "allocation size overflow (%zu x %zu)", n, size);
+		return NULL;
+	}
+	size_t bytes = n * size;
+	void *q = alloc_should_fail() ? NULL : realloc(p, bytes ? bytes : 1);
+	if (!q)
+		rl_error(RL_ESYS, "out of memory allocating %zu x %zu bytes", n, size);
+	return q;
+}
+
+char *rl_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = rl_malloc(n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}

@@ -1,0 +1,167 @@
+/* eval.h — an evaluation run: items (prompt, reference, response), a harmful
+ * judge, a task metric, the summary, and the "eval" stream.
+ *
+ * Calling order: rl_eval_init; rl_eval_load (prompts and/or responses); the
+ * responses are filled by generation (generate.h) or came with --responses;
+ * rl_eval_judge; rl_eval_score; rl_eval_summarize; rl_eval_write_stream and/or
+ * rl_eval_summary_json; rl_eval_free. Everything is held in memory (an eval
+ * set is hundreds to a few thousand items).
+ *
+ * Item ids are the 0-based positions of the items in the input file(s); they
+ * are what external judges and metrics see and echo back.
+ *
+ * The eval stream (kind "eval", rl-stream(5)):
+ *   header: the envelope plus "prompts" (path or nil), "responses" (path or
+ *           nil), "n", "judge" ("refusal", "cmd", "none"), "judge_cmd" (cmd
+ *           judge), "refusals" (refusal judge: file or "builtin"), "unknown"
+ *           ("safe", "harmful", "exclude"), "metric" (name, "cmd" or nil),
+ *           "metric_cmd", "positive" (label metric), and when realign
+ *           generated the responses "model" {"shape_id","arch","n_layers",
+ *           "path"}, "max_new_tokens", "max_prompt_tokens", "batch_size".
+ *   "item" records, one per item in id order: "id", "prompt", "response",
+ *           "reference" (when the input has one), "harmful" (true, false or
+ *           nil = unknown; absent without a judge), "refusal" (the phrase
+ *           the refusal judge matched), "judge_score", "judge_raw" (when the
+ *           external judge gave them), "score" (the item's metric score), and
+ *           when generated "prompt_tokens", "new_tokens", "truncated".
+ *   one "summary" record, last: "n", "judge", "harmful" (items the judge
+ *           called harmful), "unknown" (items it could not decide),
+ *           "unknown_policy", "judged" (the rate's denominator),
+ *           "harmful_rate" (nil without a judge or with an empty
+ *           denominator), "metric", "task_score" (nil without a metric),
+ *           for "label" also "precision", "recall", "tp", "fp", "tn", "fn";
+ *           when generated "new_tokens", "gen_seconds", "tokens_per_s".
+ */
+#ifndef RL_EVAL_H
+#define RL_EVAL_H
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compute/generate.h"
+#include "core/subproc.h"
+#include "eval/judge.h"
+#include "eval/metric.h"
+
+typedef enum rl_judge_kind { RL_JUDGE_NONE, RL_JUDGE_REFUSAL, RL_JUDGE_CMD } rl_judge_kind;
+
+/* What an unknown verdict (a judge's null) counts as in the harmful rate:
+ * not harmful (the reference's choice: ShieldLM's unparseable output counts
+ * as safe, denominator kept), harmful, or left out of the denominator. */
+typedef enum rl_unknown_policy {
+	RL_UNKNOWN_SAFE,
+	RL_UNKNOWN_HARMFUL,
+	RL_UNKNOWN_EXCLUDE
+} rl_unknown_policy;
+
+int rl_unknown_parse(const char *s, rl_unknown_policy *p);
+const char *rl_unknown_name(rl_unknown_policy p);
+
+typedef struct rl_eval_opts {
+	const char *prompts;   /* JSON lines with the prompt field; NULL with responses */
+	const char *field;     /* prompt field ("prompt") */
+	const char *ref_field; /* reference field ("response") */
+	const char *responses; /* --responses file; NULL when realign generates */
+	long limit;	       /* first N items; 0 = all */
+	rl_judge_kind judge;
+	const char *judge_cmd;
+	const char *refusals; /* NULL = built-in list */
+	rl_unknown_policy unknown;
+	double judge_timeout; /* seconds without progress; 0 = none */
+	rl_metric_kind metric;
+	const char *metric_cmd;
+	const char *positive; /* label metric's positive label ("1") */
+	rl_exchange_progress progress;
+	void *progress_ctx;
+} rl_eval_opts;
+
+void rl_eval_opts_init(rl_eval_opts *o);
+
+typedef struct rl_eval_item {
+	int64_t id;
+	char *prompt;
+	char *reference; /* NULL when the input has none */
+	char *response;	 /* NULL until generated or read */
+	/* generation (when realign generated; prompt_tokens < 0 otherwise) */
+	int prompt_tokens, new_tokens, truncated;
+	rl_verdict verdict;
+	double score; /* metric score, when the run has a metric */
+} rl_eval_item;
+
+/* Generation facts for the header and summary (when realign generated). */
+struct rl_model;
+typedef struct rl_eval_gen {
+	int generated;
+	const struct rl_model *model; /* its identity goes in the header */
+	int max_new_tokens, max_prompt_tokens, batch_size;
+	uint64_t new_tokens;
+	double seconds;
+} rl_eval_gen;
+
+typedef struct rl_eval_summary {
+	size_t n;
+	size_t harmful, unknown, judged;
+	int has_rate;
+	double harmful_rate;
+	int has_task;
+	double task_score;
+	rl_label_counts label;
+	double precision, recall;
+} rl_eval_summary;
+
+typedef struct rl_eval {
+	rl_eval_opts opts;
+	rl_eval_item *items;
+	size_t n;
+	rl_refusals refusals;
+	rl_eval_gen gen;
+	rl_eval_summary sum;
+} rl_eval;
+
+/* Generation of the responses by a model (eval_gen.c). */
+struct rl_chat;
+typedef struct rl_eval_gen_opts {
+	int max_new_tokens;	     /* 128 */
+	int max_prompt_tokens;	     /* 512: longer prompts keep their first tokens and the
+				  template's closing tokens */
+	int batch_size;		     /* 16 */
+	uint64_t weight_cache_bytes; /* see generate.h; 0 */
+	uint64_t kv_budget_bytes;    /* see generate.h; 0: no limit */
+	rl_gen_progress progress;
+	void *progress_ctx;
+} rl_eval_gen_opts;
+
+void rl_eval_gen_opts_init(rl_eval_gen_opts *o);
+
+/* Fills every item's response: the prompt templated and tokenized by c, capped
+ * at max_prompt_tokens (the first tokens, then the template's closing tokens:
+ * the ids after the prompt text; item->truncated says so), decoded greedily by
+ * m until a stop token (c's end ids, the model's eos_token_id) or
+ * max_new_tokens, the new tokens detokenized with special tokens skipped (the
+ * stop token excluded). Fills e->gen. */
+int rl_eval_generate(rl_eval *e, const struct rl_model *m, const struct rl_chat *c,
+		     const rl_eval_gen_opts *o);
+
+/* Checks the options' consistency (RL_USAGE) and loads the items: from
+ * opts.prompts (prompt and reference) and/or opts.responses (responses,
+ * matched to prompts by position; a prompt given in both must be equal). */
+int rl_eval_load(rl_eval *e, const rl_eval_opts *o);
+/* Runs the judge over every item (refusal list or external command). */
+int rl_eval_judge(rl_eval *e);
+/* Runs the metric over every item. */
+int rl_eval_score(rl_eval *e);
+/* Fills e->sum from the verdicts and scores. */
+void rl_eval_summarize(rl_eval *e);
+/* Writes the eval stream to path ("-" = stdout), header to summary. */
+int rl_eval_write_stream(const rl_eval *e, const char *path, const char *tool);
+/* The summary as a JSON object (caller deletes); NULL when out of memory. */
+cJSON *rl_eval_summary_json(const rl_eval *e);
+/* One line for people: "700 items: harmful 12 (1.71%), unknown 0; ..." */
+void rl_eval_summary_line(const rl_eval *e, char *buf, size_t cap);
+/* Writes {"id","prompt","response"} lines to path, atomically (temp file,
+ * fsync, rename), so generation and judging can be split. */
+int rl_eval_save_responses(const rl_eval *e, const char *path);
+void rl_eval_free(rl_eval *e);
+
+#endif

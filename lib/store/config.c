@@ -1,0 +1,795 @@
+/* config.c — config.json as transformers (5.x) reads it, for four architectures.
+ *
+ * Defaults for absent keys are the configuration classes' own (LlamaConfig,
+ * MistralConfig, Qwen2Config, GemmaConfig), including their __post_init__
+ * rules; where an explicit null means something else than absence (e.g.
+ * Mistral: absent num_key_value_heads is 8, null is num_attention_heads), the
+ * difference is kept. Anything that would make transformers compute something
+ * realign does not (rope types other than default/linear/llama3, partial
+ * rotary factors, unknown activations) is refused rather than ignored.
+ *
+ * config.json is parsed with cJSON after a UTF-8 check and a duplicate-key
+ * check over the whole tree: Python's json keeps the LAST of two equal keys
+ * and cJSON the first, so a file with duplicates means two different models.
+ */
+#include <cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "store/config.h"
+
+static const struct arch_info {
+	rl_arch arch;
+	const char *cls, *model_type;
+	/* transformers' defaults for absent keys */
+	int vocab, hidden, inter, layers, heads;
+	int kv_absent; /* 0: = num_attention_heads */
+	int head_dim;  /* 0: hidden_size / num_attention_heads */
+	int max_pos;
+	int bos, eos; /* -1: None */
+	int tie;
+	int sliding; /* default sliding_window (0: None) */
+	const char *act;
+} archs[] = {
+	{RL_ARCH_LLAMA, "LlamaForCausalLM", "llama", 32000, 4096, 11008, 32, 32, 0, 0, 2048, 1, 2,
+	 0, 0, "silu"},
+	{RL_ARCH_MISTRAL, "MistralForCausalLM", "mistral", 32000, 4096, 14336, 32, 32, 8, 0,
+	 4096 * 32, 1, 2, 0, 4096, "silu"},
+	{RL_ARCH_QWEN2, "Qwen2ForCausalLM", "qwen2", 151936, 4096, 22016, 32, 32, 32, 0, 32768, -1,
+	 -1, 0, 4096, "silu"},
+	{RL_ARCH_GEMMA, "GemmaForCausalLM", "gemma", 256000, 3072, 24576, 28, 16, 16, 256, 8192, 2,
+	 1, 1, 0, "gelu_pytorch_tanh"},
+};
+
+#define NARCH (sizeof archs / sizeof archs[0])
+
+const char *rl_arch_name(rl_arch a)
+{
+	for (size_t i = 0; i < NARCH; i++)
+		if (archs[i].arch == a)
+			return archs[i].cls;
+	return "?";
+}
+
+/* ---- reading helpers ---- */
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Rejects duplicate keys in every object of the tree. */
+static int check_dups(const cJSON *j, const char *path, int depth)
+{
+	if (depth > 64)
+		return rl_error(RL_EDATA, "'%s': nesting too deep", path);
+	if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
+		return RL_OK;
+	size_t n = 0;
+	for (const cJSON *c = j->child; c; c = c->next) {
+		int rc = check_dups(c, path, depth + 1);
+		if (rc)
+			return rc;
+		n++;
+	}
+	if (!cJSON_IsObject(j) || n < 2)
+		return RL_OK;
+	const char **keys = rl_malloc_array(n, sizeof *keys);
+	if (!keys)
+		return RL_ESYS;
+	size_t k = 0;
+	for (const cJSON *c = j->child; c; c = c->next)
+		keys[k++] = c->string ? c->string : "";
+	qsort(keys, n, sizeof *keys, cmp_cstr);
+	int rc = RL_OK;
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(keys[i - 1], keys[i]) == 0) {
+			rc = rl_error(RL_EDATA, "'%s': duplicate key \"%s\"", path, keys[i]);
+			break;
+		}
+	}
+	free(keys);
+	return rc;
+}
+
+/* The member named key, or NULL when absent. JSON null is returned as is. */
+static const cJSON *get(const cJSON *o, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+static int is_absent(const cJSON *v)
+{
+	return !v || cJSON_IsNull(v);
+}
+
+/* The getters: an absent key leaves *out unchanged (the class default); JSON
+ * null is refused like any other wrong type, because transformers' strict
+ * dataclasses refuse None for a field not declared Optional. The Optional
+ * fields (num_key_value_heads of Llama/Qwen2, head_dim, sliding_window, token
+ * ids, rope_scaling) are handled by their callers before these run. */
+
+/* An integer in [lo, hi]. */
+static int get_int(const cJSON *o, const char *key, long long lo, long long hi, int *out,
+		   const char *path)
+{
+	const cJSON *v = get(o, key);
+	if (!v)
+		return RL_OK;
+	double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+	if (!cJSON_IsNumber(v) || d != floor(d) || d < (double)lo || d > (double)hi)
+		return rl_error(RL_EDATA, "'%s': \"%s\" must be an integer in [%lld, %lld]", path,
+				key, lo, hi);
+	*out = (int)d;
+	return RL_OK;
+}
+
+static int get_double(const cJSON *o, const char *key, double lo, double *out, const char *path)
+{
+	const cJSON *v = get(o, key);
+	if (!v)
+		return RL_OK;
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || !(v->valuedouble >= lo))
+		return rl_error(RL_EDATA, "'%s': \"%s\" must be a number >= %g", path, key, lo);
+	*out = v->valuedouble;
+	return RL_OK;
+}
+
+static int get_bool(const cJSON *o, const char *key, int *out, const char *path)
+{
+	const cJSON *v = get(o, key);
+	if (!v)
+		return RL_OK;
+	if (!cJSON_IsBool(v))
+		return rl_error(RL_EDATA, "'%s': \"%s\" must be true or false", path, key);
+	*out = cJSON_IsTrue(v) ? 1 : 0;
+	return RL_OK;
+}
+
+static int parse_act(const char *s, rl_arch arch, rl_act *out)
+{
+	if (arch == RL_ARCH_GEMMA && strcmp(s, "gelu") == 0) {
+		/* GemmaConfig.__post_init__: the official releases say "gelu" but
+		 * mean the tanh approximation */
+		*out = RL_ACT_GELU_TANH;
+		return 0;
+	}
+	if (strcmp(s, "silu") == 0 || strcmp(s, "swish") == 0)
+		*out = RL_ACT_SILU;
+	else if (strcmp(s, "gelu") == 0)
+		*out = RL_ACT_GELU;
+	else if (strcmp(s, "gelu_pytorch_tanh") == 0 || strcmp(s, "gelu_new") == 0)
+		*out = RL_ACT_GELU_TANH;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_rope(rl_config *c, const cJSON *root, const char *path)
+{
+	int rc;
+	/* transformers 5: rope_scaling (legacy) wins when set, else rope_parameters */
+	const cJSON *rs = get(root, "rope_scaling");
+	const char *rs_key = "rope_scaling";
+	if (is_absent(rs) || (cJSON_IsObject(rs) && !rs->child)) {
+		rs = get(root, "rope_parameters");
+		rs_key = "rope_parameters";
+	}
+	if (!is_absent(rs) && !cJSON_IsObject(rs))
+		return rl_error(RL_EDATA, "'%s': \"%s\" must be an object or null", path, rs_key);
+	if (is_absent(rs))
+		rs = NULL;
+	c->rope_theta = 10000.0;
+	if ((rc = get_double(root, "rope_theta", 0, &c->rope_theta, path)))
+		return rc;
+	c->rope_type = RL_ROPE_DEFAULT;
+	c->rope_factor = 1.0;
+	c->rope_low_freq_factor = 0;
+	c->rope_high_freq_factor = 0;
+	c->rope_original_max_position = 0;
+	double prf = 1.0;
+	if ((rc = get_double(root, "partial_rotary_factor", 0, &prf, path)))
+		return rc;
+	if (!rs)
+		goto check;
+	for (const cJSON *k = rs->child; k; k = k->next) {
+		if (cJSON_IsObject(k))
+			return rl_error(RL_EDATA,
+					"'%s': per-layer-type \"%s\" ('%s') are not supported",
+					path, rs_key, k->string);
+	}
+	if ((rc = get_double(rs, "rope_theta", 0, &c->rope_theta, path)))
+		return rc;
+	if ((rc = get_double(rs, "partial_rotary_factor", 0, &prf, path)))
+		return rc;
+	const cJSON *t = get(rs, "rope_type");
+	if (!t)
+		t = get(rs, "type");
+	const char *type = "default";
+	if (t) {
+		if (!cJSON_IsString(t))
+			return rl_error(RL_EDATA, "'%s': %s: \"rope_type\" must be a string", path,
+					rs_key);
+		type = t->valuestring;
+	}
+	if (strcmp(type, "default") == 0) {
+		c->rope_type = RL_ROPE_DEFAULT;
+	} else if (strcmp(type, "linear") == 0) {
+		c->rope_type = RL_ROPE_LINEAR;
+		if (!get(rs, "factor"))
+			return rl_error(RL_EDATA, "'%s': %s: linear rope needs \"factor\"", path,
+					rs_key);
+		if ((rc = get_double(rs, "factor", 0, &c->rope_factor, path)))
+			return rc;
+		if (!(c->rope_factor > 0))
+			return rl_error(RL_EDATA, "'%s': %s: \"factor\" must be > 0", path, rs_key);
+	} else if (strcmp(type, "llama3") == 0) {
+		c->rope_type = RL_ROPE_LLAMA3;
+		static const char *need[] = {"factor", "low_freq_factor", "high_freq_factor"};
+		for (int i = 0; i < 3; i++)
+			if (is_absent(get(rs, need[i])))
+				return rl_error(RL_EDATA, "'%s': %s: llama3 rope needs \"%s\"",
+						path, rs_key, need[i]);
+		if ((rc = get_double(rs, "factor", 0, &c->rope_factor, path)) ||
+		    (rc = get_double(rs, "low_freq_factor", 0, &c->rope_low_freq_factor, path)) ||
+		    (rc = get_double(rs, "high_freq_factor", 0, &c->rope_high_freq_factor, path)))
+			return rc;
+		if (!(c->rope_factor > 0) || !(c->rope_low_freq_factor > 0) ||
+		    !(c->rope_high_freq_factor > c->rope_low_freq_factor))
+			return rl_error(
+				RL_EDATA,
+				"'%s': %s: llama3 rope needs factor > 0 and high_freq_factor "
+				"> low_freq_factor > 0",
+				path, rs_key);
+		/* a top-level original_max_position_embeddings wins, else the
+		 * dict's, else max_position_embeddings (standardize_rope_params) */
+		c->rope_original_max_position = c->max_position;
+		if ((rc = get_int(rs, "original_max_position_embeddings", 1, INT_MAX,
+				  &c->rope_original_max_position, path)) ||
+		    (rc = get_int(root, "original_max_position_embeddings", 1, INT_MAX,
+				  &c->rope_original_max_position, path)))
+			return rc;
+	} else {
+		return rl_error(RL_EDATA,
+				"'%s': rope type '%s' is not supported (realign supports default, "
+				"linear, llama3)",
+				path, type);
+	}
+check:
+	if (prf != 1.0)
+		return rl_error(RL_EDATA, "'%s': partial_rotary_factor %g is not supported", path,
+				prf);
+	if (!(c->rope_theta > 0))
+		return rl_error(RL_EDATA, "'%s': \"rope_theta\" must be > 0", path);
+	return RL_OK;
+}
+
+/* Qwen2's layer_types: full attention first, then sliding; returns the first
+ * sliding layer (n_layers when none). */
+static int parse_layer_types(const cJSON *lt, int n_layers, int *from, const char *path)
+{
+	if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != n_layers)
+		return rl_error(RL_EDATA,
+				"'%s': \"layer_types\" must be an array of num_hidden_layers (%d) "
+				"strings",
+				path, n_layers);
+	int i = 0, first = n_layers;
+	for (const cJSON *e = lt->child; e; e = e->next, i++) {
+		int sliding;
+		if (cJSON_IsString(e) && strcmp(e->valuestring, "full_attention") == 0)
+			sliding = 0;
+		else if (cJSON_IsString(e) && strcmp(e->valuestring, "sliding_attention") == 0)
+			sliding = 1;
+		else
+			return rl_error(RL_EDATA, "'%s': \"layer_types\"[%d] is not supported",
+					path, i);
+		if (sliding && first == n_layers)
+			first = i;
+		if (!sliding && first < n_layers)
+			return rl_error(RL_EDATA,
+					"'%s': \"layer_types\": full attention after sliding "
+					"attention is not supported",
+					path);
+	}
+	*from = first;
+	return RL_OK;
+}
+
+void rl_config_defaults(rl_config *c, rl_arch arch)
+{
+	memset(c, 0, sizeof *c);
+	const struct arch_info *a = &archs[0];
+	for (size_t i = 0; i < NARCH; i++)
+		if (archs[i].arch == arch)
+			a = &archs[i];
+	c->arch = a->arch;
+	snprintf(c->architecture, sizeof c->architecture, "%s", a->cls);
+	snprintf(c->model_type, sizeof c->model_type, "%s", a->model_type);
+	c->vocab_size = a->vocab;
+	c->hidden_size = a->hidden;
+	c->intermediate_size = a->inter;
+	c->n_layers = a->layers;
+	c->n_heads = a->heads;
+	c->n_kv_heads = a->kv_absent ? a->kv_absent : a->heads;
+	c->head_dim = a->head_dim ? a->head_dim : a->hidden / a->heads;
+	c->max_position = a->max_pos;
+	c->rms_eps = 1e-6;
+	c->rope_theta = 10000.0;
+	c->rope_type = RL_ROPE_DEFAULT;
+	c->rope_factor = 1.0;
+	c->tie_word_embeddings = a->tie;
+	c->attention_bias = a->arch == RL_ARCH_QWEN2;
+	c->o_bias = 0;
+	c->mlp_bias = 0;
+	parse_act(a->act, a->arch, &c->act);
+	c->norm_plus_one = c->embed_scale = a->arch == RL_ARCH_GEMMA;
+	c->sliding_window = a->arch == RL_ARCH_MISTRAL ? a->sliding : 0;
+	c->sliding_window_from = 0;
+	c->bos_token_id = a->bos;
+	c->n_eos = 0;
+	if (a->eos >= 0)
+		c->eos_token_ids[c->n_eos++] = a->eos;
+}
+
+int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path)
+{
+	int rc;
+	memset(c, 0, sizeof *c);
+	if (!rl_utf8_valid(text, len))
+		return rl_error(RL_EDATA, "'%s': not valid UTF-8", path);
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root) {
+		size_t at = end && end >= text ? (size_t)(end - text) : 0;
+		return rl_error(RL_EDATA, "'%s': malformed JSON near byte %zu", path, at);
+	}
+	for (const char *q = end; q && q < text + len; q++) {
+		if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
+			cJSON_Delete(root);
+			return rl_error(RL_EDATA, "'%s': trailing characters after the JSON value",
+					path);
+		}
+	}
+	if (!cJSON_IsObject(root)) {
+		rc = rl_error(RL_EDATA, "'%s': not a JSON object", path);
+		goto out;
+	}
+	if ((rc = check_dups(root, path, 0)))
+		goto out;
+
+	/* architecture: architectures[0], checked against model_type */
+	const struct arch_info *a = NULL;
+	const cJSON *av = get(root, "architectures");
+	const cJSON *mt = get(root, "model_type");
+	if (!is_absent(mt) && !cJSON_IsString(mt)) {
+		rc = rl_error(RL_EDATA, "'%s': \"model_type\" must be a string", path);
+		goto out;
+	}
+	if (!is_absent(av)) {
+		if (!cJSON_IsArray(av) || !av->child || !cJSON_IsString(av->child)) {
+			rc = rl_error(
+				RL_EDATA,
+				"'%s': \"architectures\" must be a non-empty array of strings",
+				path);
+			goto out;
+		}
+		const char *name = av->child->valuestring;
+		for (size_t i = 0; i < NARCH; i++)
+			if (strcmp(archs[i].cls, name) == 0)
+				a = &archs[i];
+		if (!a) {
+			rc = rl_error(RL_EDATA,
+				      "'%s': unsupported architecture '%s' (realign supports "
+				      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+				      "GemmaForCausalLM)",
+				      path, name);
+			goto out;
+		}
+		if (!is_absent(mt) && strcmp(mt->valuestring, a->model_type) != 0) {
+			rc = rl_error(RL_EDATA,
+				      "'%s': architecture '%s' does not match model_type '%s'",
+				      path, a->cls, mt->valuestring);
+			goto out;
+		}
+	} else if (!is_absent(mt)) {
+		for (size_t i = 0; i < NARCH; i++)
+			if (strcmp(archs[i].model_type, mt->valuestring) == 0)
+				a = &archs[i];
+		if (!a) {
+			rc = rl_error(RL_EDATA,
+				      "'%s': unsupported model_type '%s' (realign supports llama, "
+				      "mistral, qwen2, gemma)",
+				      path, mt->valuestring);
+			goto out;
+		}
+	} else {
+		rc = rl_error(RL_EDATA, "'%s': no \"architectures\" or \"model_type\"", path);
+		goto out;
+	}
+	rl_config_defaults(c, a->arch);
+
+	if ((rc = get_int(root, "vocab_size", 1, INT_MAX, &c->vocab_size, path)) ||
+	    (rc = get_int(root, "hidden_size", 1, INT_MAX, &c->hidden_size, path)) ||
+	    (rc = get_int(root, "intermediate_size", 1, INT_MAX, &c->intermediate_size, path)) ||
+	    (rc = get_int(root, "num_hidden_layers", 1, 1000000, &c->n_layers, path)) ||
+	    (rc = get_int(root, "num_attention_heads", 1, INT_MAX, &c->n_heads, path)) ||
+	    (rc = get_int(root, "max_position_embeddings", 1, INT_MAX, &c->max_position, path)) ||
+	    (rc = get_double(root, "rms_norm_eps", 0, &c->rms_eps, path)))
+		goto out;
+
+	/* num_key_value_heads: absent -> the class default; null -> heads where
+	 * the field is Optional (Llama, Qwen2: __post_init__), refused elsewhere */
+	const cJSON *kv = get(root, "num_key_value_heads");
+	c->n_kv_heads = a->kv_absent ? a->kv_absent : c->n_heads;
+	if (kv && cJSON_IsNull(kv) && (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_QWEN2))
+		c->n_kv_heads = c->n_heads;
+	else if ((rc = get_int(root, "num_key_value_heads", 1, INT_MAX, &c->n_kv_heads, path)))
+		goto out;
+	/* head_dim: Gemma's default is 256 (not Optional); the others derive it
+	 * from hidden_size / num_attention_heads when absent or null */
+	const cJSON *hd = get(root, "head_dim");
+	c->head_dim = a->head_dim ? a->head_dim : c->hidden_size / c->n_heads;
+	if (!(hd && cJSON_IsNull(hd) && a->arch != RL_ARCH_GEMMA) &&
+	    (rc = get_int(root, "head_dim", 1, INT_MAX, &c->head_dim, path)))
+		goto out;
+	if (c->head_dim == 0) {
+		rc = rl_error(RL_EDATA,
+			      "'%s': hidden_size %d / num_attention_heads %d gives head_dim 0",
+			      path, c->hidden_size, c->n_heads);
+		goto out;
+	}
+	if (a->arch == RL_ARCH_LLAMA && c->hidden_size % c->n_heads != 0) {
+		/* LlamaConfig.validate_architecture */
+		rc = rl_error(RL_EDATA,
+			      "'%s': hidden_size %d is not a multiple of num_attention_heads %d",
+			      path, c->hidden_size, c->n_heads);
+		goto out;
+	}
+	if (c->n_heads % c->n_kv_heads != 0) {
+		rc = rl_error(RL_EDATA,
+			      "'%s': num_attention_heads %d is not a multiple of "
+			      "num_key_value_heads %d",
+			      path, c->n_heads, c->n_kv_heads);
+		goto out;
+	}
+	if ((long long)c->n_heads * c->head_dim > INT_MAX) {
+		rc = rl_error(RL_EDATA, "'%s': num_attention_heads x head_dim is too large", path);
+		goto out;
+	}
+	if (c->head_dim > 4 && c->head_dim % 2) { /* validate_rope: rotary dim must be even */
+		rc = rl_error(RL_EDATA, "'%s': head_dim %d is odd (RoPE needs an even dimension)",
+			      path, c->head_dim);
+		goto out;
+	}
+
+	if ((rc = get_bool(root, "tie_word_embeddings", &c->tie_word_embeddings, path)))
+		goto out;
+
+	/* biases */
+	int ab = 0, mb = 0;
+	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA) {
+		if ((rc = get_bool(root, "attention_bias", &ab, path)))
+			goto out;
+		c->attention_bias = c->o_bias = ab; /* q, k, v and o alike */
+	}
+	if (a->arch == RL_ARCH_LLAMA) {
+		if ((rc = get_bool(root, "mlp_bias", &mb, path)))
+			goto out;
+		c->mlp_bias = mb;
+	}
+	/* Qwen2: q, k, v always biased, o never (set by the defaults); Mistral: none */
+
+	/* activation: hidden_act only (transformers 5 ignores Gemma's hidden_activation) */
+	const cJSON *act = get(root, "hidden_act");
+	if (act) {
+		if (!cJSON_IsString(act) || parse_act(act->valuestring, a->arch, &c->act) != 0) {
+			rc = rl_error(RL_EDATA,
+				      "'%s': unsupported hidden_act '%s' (realign supports silu, "
+				      "gelu, gelu_pytorch_tanh, gelu_new)",
+				      path, cJSON_IsString(act) ? act->valuestring : "?");
+			goto out;
+		}
+	}
+
+	/* sliding window */
+	if (a->arch == RL_ARCH_MISTRAL) {
+		const cJSON *sw = get(root, "sliding_window");
+		if (sw && cJSON_IsNull(sw))
+			c->sliding_window = 0;
+		else if ((rc = get_int(root, "sliding_window", 1, INT_MAX, &c->sliding_window,
+				       path)))
+			goto out;
+	} else if (a->arch == RL_ARCH_QWEN2) {
+		int use = 0, sw = 4096, mwl = 28;
+		if ((rc = get_bool(root, "use_sliding_window", &use, path)))
+			goto out;
+		const cJSON *swv = get(root, "sliding_window");
+		if (swv && cJSON_IsNull(swv))
+			sw = 0;
+		else if ((rc = get_int(root, "sliding_window", 1, INT_MAX, &sw, path)))
+			goto out;
+		if ((rc = get_int(root, "max_window_layers", 0, INT_MAX, &mwl, path)))
+			goto out;
+		c->sliding_window = use ? sw : 0;
+		c->sliding_window_from = mwl < c->n_layers ? mwl : c->n_layers;
+		const cJSON *lt = get(root, "layer_types");
+		if (!is_absent(lt) &&
+		    (rc = parse_layer_types(lt, c->n_layers, &c->sliding_window_from, path)))
+			goto out;
+		if (c->sliding_window_from >= c->n_layers)
+			c->sliding_window = 0;
+		if (!c->sliding_window)
+			c->sliding_window_from = 0;
+	}
+
+	if ((rc = parse_rope(c, root, path)))
+		goto out;
+
+	/* special tokens */
+	const cJSON *bos = get(root, "bos_token_id");
+	if (bos && cJSON_IsNull(bos))
+		c->bos_token_id = -1;
+	else if ((rc = get_int(root, "bos_token_id", 0, INT_MAX, &c->bos_token_id, path)))
+		goto out;
+	const cJSON *eos = get(root, "eos_token_id");
+	if (eos && cJSON_IsNull(eos)) {
+		c->n_eos = 0;
+	} else if (eos && cJSON_IsArray(eos)) {
+		c->n_eos = 0;
+		for (const cJSON *e = eos->child; e; e = e->next) {
+			if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) ||
+			    e->valuedouble < 0 || e->valuedouble > INT_MAX) {
+				rc = rl_error(
+					RL_EDATA,
+					"'%s': \"eos_token_id\" must hold non-negative integers",
+					path);
+				goto out;
+			}
+			if (c->n_eos == RL_MAX_EOS) {
+				rc = rl_error(RL_EDATA, "'%s': more than %d eos_token_id values",
+					      path, RL_MAX_EOS);
+				goto out;
+			}
+			c->eos_token_ids[c->n_eos++] = (int)e->valuedouble;
+		}
+	} else if (eos) {
+		int v = 0;
+		if ((rc = get_int(root, "eos_token_id", 0, INT_MAX, &v, path)))
+			goto out;
+		c->n_eos = 1;
+		c->eos_token_ids[0] = v;
+	}
+
+	const cJSON *dt = get(root, "dtype");
+	if (is_absent(dt))
+		dt = get(root, "torch_dtype");
+	if (cJSON_IsString(dt))
+		snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt->valuestring);
+	rc = RL_OK;
+out:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int rl_config_load(rl_config *c, const char *dir)
+{
+	size_t n = strlen(dir) + sizeof "/config.json";
+	char *path = rl_malloc(n);
+	if (!path)
+		return RL_ESYS;
+	snprintf(path, n, "%s/config.json", dir);
+	char *text = NULL;
+	size_t len = 0;
+	int rc = rl_read_file(path, &text, &len);
+	if (rc == RL_OK)
+		rc = rl_config_parse(c, text, len, path);
+	free(text);
+	free(path);
+	return rc;
+}
+
+uint64_t rl_config_layer_params(const rl_config *c)
+{
+	uint64_t h = (uint64_t)c->hidden_size, q = (uint64_t)c->n_heads * (uint64_t)c->head_dim;
+	uint64_t kv = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
+	uint64_t in = (uint64_t)c->intermediate_size;
+	uint64_t p = h * q + 2 * h * kv + q * h; /* q, k, v, o weights */
+	if (c->attention_bias)
+		p += q + 2 * kv;
+	if (c->o_bias)
+		p += h;
+	p += 3 * h * in; /* gate, up, down */
+	if (c->mlp_bias)
+		p += 2 * in + h;
+	p += 2 * h; /* input_layernorm, post_attention_layernorm */
+	return p;
+}
+
+uint64_t rl_config_param_count(const rl_config *c)
+{
+	return (uint64_t)c->n_layers * rl_config_layer_params(c);
+}
+
+/* ---- writing ---- */
+
+/* Shortest decimal that reads back as d, always with a '.' or an exponent so
+ * Python reads a float (json: "1e-05", "10000.0"). */
+static void fmt_float(double d, char *buf, size_t cap)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, cap, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (!strpbrk(buf, ".eEn")) {
+		size_t l = strlen(buf);
+		if (l + 3 <= cap)
+			memcpy(buf + l, ".0", 3);
+	}
+}
+
+static int add_float(cJSON *o, const char *key, double d)
+{
+	char buf[40];
+	fmt_float(d, buf, sizeof buf);
+	return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+static int add_int(cJSON *o, const char *key, long long v)
+{
+	char buf[24];
+	snprintf(buf, sizeof buf, "%lld", v);
+	return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+static const char *act_name(rl_act a)
+{
+	return a == RL_ACT_SILU ? "silu" : a == RL_ACT_GELU ? "gelu" : "gelu_pytorch_tanh";
+}
+
+int rl_config_write(const rl_config *c, const char *path)
+{
+	/* refuse what the architecture cannot express */
+	int expressible = 1;
+	switch (c->arch) {
+	case RL_ARCH_LLAMA:
+		expressible = c->attention_bias == c->o_bias && !c->norm_plus_one &&
+			      !c->embed_scale && !c->sliding_window;
+		break;
+	case RL_ARCH_MISTRAL:
+		expressible = !c->attention_bias && !c->o_bias && !c->mlp_bias &&
+			      !c->norm_plus_one && !c->embed_scale && !c->sliding_window_from;
+		break;
+	case RL_ARCH_QWEN2:
+		expressible = c->attention_bias && !c->o_bias && !c->mlp_bias &&
+			      !c->norm_plus_one && !c->embed_scale;
+		break;
+	case RL_ARCH_GEMMA:
+		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && c->norm_plus_one &&
+			      c->embed_scale && c->act == RL_ACT_GELU_TANH && !c->sliding_window;
+		break;
+	default:
+		expressible = 0;
+	}
+	if (!expressible)
+		return rl_error(RL_USAGE,
+				"'%s': this combination of biases, norms, activation and sliding "
+				"window cannot be expressed as a %s config",
+				path, rl_arch_name(c->arch));
+	if (c->n_eos < 0 || c->n_eos > RL_MAX_EOS)
+		return rl_error(RL_USAGE, "'%s': bad eos count", path);
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return rl_error(RL_ESYS, "out of memory");
+	int ok = 1;
+	cJSON *arr = cJSON_AddArrayToObject(o, "architectures");
+	ok &= arr && cJSON_AddItemToArray(arr, cJSON_CreateString(rl_arch_name(c->arch)));
+	const char *mt = "llama";
+	for (size_t i = 0; i < NARCH; i++)
+		if (archs[i].arch == c->arch)
+			mt = archs[i].model_type;
+	ok &= cJSON_AddStringToObject(o, "model_type", mt) != NULL;
+	ok &= add_int(o, "vocab_size", c->vocab_size);
+	ok &= add_int(o, "hidden_size", c->hidden_size);
+	ok &= add_int(o, "intermediate_size", c->intermediate_size);
+	ok &= add_int(o, "num_hidden_layers", c->n_layers);
+	ok &= add_int(o, "num_attention_heads", c->n_heads);
+	ok &= add_int(o, "num_key_value_heads", c->n_kv_heads);
+	ok &= add_int(o, "head_dim", c->head_dim);
+	ok &= add_int(o, "max_position_embeddings", c->max_position);
+	ok &= add_float(o, "rms_norm_eps", c->rms_eps);
+	ok &= add_float(o, "rope_theta", c->rope_theta);
+	if (c->rope_type == RL_ROPE_DEFAULT) {
+		ok &= cJSON_AddNullToObject(o, "rope_scaling") != NULL;
+	} else {
+		cJSON *rs = cJSON_AddObjectToObject(o, "rope_scaling");
+		ok &= rs != NULL;
+		if (rs) {
+			ok &= cJSON_AddStringToObject(
+				      rs, "rope_type",
+				      c->rope_type == RL_ROPE_LINEAR ? "linear" : "llama3") != NULL;
+			ok &= add_float(rs, "factor", c->rope_factor);
+			if (c->rope_type == RL_ROPE_LLAMA3) {
+				ok &= add_float(rs, "low_freq_factor", c->rope_low_freq_factor);
+				ok &= add_float(rs, "high_freq_factor", c->rope_high_freq_factor);
+				ok &= add_int(rs, "original_max_position_embeddings",
+					      c->rope_original_max_position);
+			}
+		}
+	}
+	ok &= cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings) != NULL;
+	ok &= cJSON_AddStringToObject(o, "hidden_act", act_name(c->act)) != NULL;
+	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA)
+		ok &= cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias) != NULL;
+	if (c->arch == RL_ARCH_LLAMA)
+		ok &= cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias) != NULL;
+	if (c->arch == RL_ARCH_MISTRAL) {
+		if (c->sliding_window)
+			ok &= add_int(o, "sliding_window", c->sliding_window);
+		else
+			ok &= cJSON_AddNullToObject(o, "sliding_window") != NULL;
+	}
+	if (c->arch == RL_ARCH_QWEN2) {
+		ok &= cJSON_AddBoolToObject(o, "use_sliding_window", c->sliding_window > 0) != NULL;
+		ok &= add_int(o, "sliding_window", c->sliding_window ? c->sliding_window : 4096);
+		ok &= add_int(o, "max_window_layers",
+			      c->sliding_window ? c->sliding_window_from : c->n_layers);
+	}
+	if (c->bos_token_id >= 0)
+		ok &= add_int(o, "bos_token_id", c->bos_token_id);
+	else
+		ok &= cJSON_AddNullToObject(o, "bos_token_id") != NULL;
+	if (c->n_eos == 0) {
+		ok &= cJSON_AddNullToObject(o, "eos_token_id") != NULL;
+	} else if (c->n_eos == 1) {
+		ok &= add_int(o, "eos_token_id", c->eos_token_ids[0]);
+	} else {
+		cJSON *e = cJSON_AddArrayToObject(o, "eos_token_id");
+		ok &= e != NULL;
+		for (int i = 0; e && i < c->n_eos; i++) {
+			char b[24];
+			snprintf(b, sizeof b, "%d", c->eos_token_ids[i]);
+			ok &= cJSON_AddItemToArray(e, cJSON_CreateRaw(b));
+		}
+	}
+	if (c->torch_dtype[0])
+		ok &= cJSON_AddStringToObject(o, "dtype", c->torch_dtype) != NULL;
+	char *text = ok ? cJSON_Print(o) : NULL;
+	cJSON_Delete(o);
+	if (!text)
+		return rl_error(RL_ESYS, "out of memory writing '%s'", path);
+
+	/* temp file + fsync + rename */
+	size_t plen = strlen(path);
+	char *tmp = rl_malloc(plen + 5);
+	if (!tmp) {
+		free(text);
+		return RL_ESYS;
+	}
+	snprintf(tmp, plen + 5, "%s.tmp", path);
+	int rc = RL_OK;
+	FILE *fp = fopen(tmp, "wb");
+	if (!fp) {
+		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
+	} else {
+		size_t tl = strlen(text);
+		int bad = fwrite(text, 1, tl, fp) != tl || fputc('\n', fp) == EOF ||
+			  fflush(fp) != 0 || fsync(fileno(fp)) != 0;
+		if (fclose(fp) != 0 || bad)
+			rc = rl_error_errno(RL_ESYS, "'%s': write", tmp);
+		else if (rename(tmp, path) != 0)
+			rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, path);
+		if (rc)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,66 @@
+/* stream_model.c — model identity in stream headers (see stream.h). Kept out
+ * of stream.c so the stream code links without the model code. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "store/model.h"
+#include "store/stream.h"
+
+void rl_pack_kv_model(msgpack_packer *pk, const char *key, const rl_model *m)
+{
+	char id[17];
+	rl_model_shape_id(m, id);
+	rl_pack_str(pk, key);
+	msgpack_pack_map(pk, 4);
+	rl_pack_kv_str(pk, "shape_id", id);
+	rl_pack_kv_str(pk, "arch", m->cfg.architecture);
+	rl_pack_kv_int(pk, "n_layers", m->cfg.n_layers);
+	rl_pack_kv_str(pk, "path", m->dir);
+}
+
+/* Copies string key of map into buf for a message ("?" when absent), with
+ * control bytes and quotes shown as '?'. */
+static const char *field(const msgpack_object *map, const char *key, char *buf, size_t cap)
+{
+	const msgpack_object *o = rl_obj_get(map, key);
+	snprintf(buf, cap, "?");
+	if (o && o->type == MSGPACK_OBJECT_STR) {
+		size_t n = o->via.str.size < cap - 1 ? o->via.str.size : cap - 1;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)o->via.str.ptr[i];
+			buf[i] = c < 0x20 || c == 0x7f || c == '\'' ? '?' : (char)c;
+		}
+		buf[n] = '\0';
+	} else if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		snprintf(buf, cap, "%" PRIu64, o->via.u64);
+	}
+	return buf;
+}
+
+int rl_sr_check_model(const rl_sr *r, const char *key, const rl_model *m)
+{
+	const msgpack_object *h = rl_sr_header(r);
+	const msgpack_object *id = rl_obj_get(h, key);
+	if (!id || id->type != MSGPACK_OBJECT_MAP)
+		return rl_error(RL_EDATA, "'%s' header: no model identity under '%s'",
+				rl_sr_path(r), key);
+	const char *s;
+	size_t len;
+	int rc = rl_obj_str(id, "shape_id", "header model identity", &s, &len);
+	if (rc)
+		return rl_error_prefix(rc, "'%s'", rl_sr_path(r));
+	char mine[17];
+	rl_model_shape_id(m, mine);
+	if (len == 16 && !memcmp(s, mine, 16))
+		return RL_OK;
+	char path[256], arch[80], nl[24], sid[24];
+	return rl_error(RL_EDATA,
+			"'%s' was made for model '%s' (%s, %s layers, shape %s), not for '%s' "
+			"(%s, %d layers, shape %s)",
+			rl_sr_path(r), field(id, "path", path, sizeof path),
+			field(id, "arch", arch, sizeof arch), field(id, "n_layers", nl, sizeof nl),
+			field(id, "shape_id", sid, sizeof sid), m->dir, m->cfg.architecture,
+			m->cfg.n_layers, mine);
+}

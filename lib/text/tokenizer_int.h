@@ -1,0 +1,280 @@
+/* tokenizer_int.h — what lib/tokenizer*.c share; not for other modules.
+ *
+ *   tokenizer.c       loading tokenizer.json, added tokens, the encode/decode drivers
+ *   tokenizer_text.c  Unicode helpers, regexes, normalizers and pre-tokenizers
+ *   tokenizer_bpe.c   string maps, the BPE and WordLevel models, the word cache
+ *   tokenizer_dec.c   decoders
+ */
+#ifndef RL_TOKENIZER_INT_H
+#define RL_TOKENIZER_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "text/tokenizer.h"
+
+/* ---- byte buffers ---------------------------------------------------------- */
+typedef struct tk_buf {
+	char *p;
+	size_t n, cap;
+} tk_buf;
+
+int tk_buf_reserve(tk_buf *b, size_t extra);
+int tk_buf_add(tk_buf *b, const void *s, size_t n);
+void tk_buf_free(tk_buf *b);
+
+/* ---- string -> int32 maps (open addressing over an append-only key arena) ---- */
+typedef struct tk_map {
+	char *arena;
+	size_t arena_n, arena_cap;
+	uint64_t *koff; /* key offset << 24 | key length (keys < 16 MiB) */
+	int32_t *val;
+	size_t n, cap;
+	uint32_t *slot; /* entry index + 1; 0 = empty */
+	size_t mask;
+} tk_map;
+
+/* Inserts or (overwrite) replaces; returns RL_OK or RL_ESYS. */
+int tk_map_put(tk_map *m, const char *s, size_t len, int32_t val, int overwrite);
+/* Value for the key, or -1. */
+int32_t tk_map_get(const tk_map *m, const char *s, size_t len);
+/* Key of entry e. */
+const char *tk_map_key(const tk_map *m, size_t e, size_t *len);
+void tk_map_free(tk_map *m);
+
+/* ---- Unicode ----------------------------------------------------------------- */
+/* Decodes the UTF-8 char at s (valid UTF-8 assumed); returns its byte length. */
+int tk_utf8_next(const char *s, size_t n, uint32_t *cp);
+int tk_utf8_put(char *out, uint32_t cp); /* returns 1..4 */
+int tk_is_whitespace(uint32_t cp);	 /* Unicode White_Space (Rust char::is_whitespace) */
+int tk_is_numeric(uint32_t cp);		 /* Nd, Nl, No (Rust char::is_numeric) */
+int tk_is_punct(uint32_t cp);		 /* ASCII punctuation or P* (tokenizers' is_punc) */
+/* Rust's String::from_utf8_lossy: invalid bytes -> U+FFFD per maximal subpart. */
+int tk_utf8_lossy(tk_buf *out, const char *s, size_t n);
+
+/* ---- regexes (PCRE2) --------------------------------------------------------- */
+typedef struct tk_regex {
+	pcre2_code *code; /* NULL for a literal */
+	char *lit;	  /* literal pattern (String patterns) */
+	size_t litlen;
+} tk_regex;
+
+/* Compiles an Oniguruma-syntax pattern (as tokenizers writes them) for PCRE2. */
+int tk_regex_compile(tk_regex *r, const char *pattern, size_t len, const char *what);
+int tk_regex_literal(tk_regex *r, const char *s, size_t len);
+void tk_regex_free(tk_regex *r);
+
+/* One (start, end, is_match) span of a split. */
+typedef struct tk_span {
+	size_t s, e;
+	int m;
+} tk_span;
+
+typedef struct tk_spans {
+	tk_span *v;
+	size_t n, cap;
+} tk_spans;
+
+/* All matches of r in s[0..n) as spans covering s (tokenizers' find_matches,
+ * with onig's find_iter rule for empty matches). md is scratch match data. */
+int tk_regex_spans(const tk_regex *r, pcre2_match_data *md, const char *s, size_t n, tk_spans *out);
+
+/* ---- normalizers ----------------------------------------------------------- */
+enum tk_norm_kind {
+	NZ_NFC,
+	NZ_NFD,
+	NZ_NFKC,
+	NZ_NFKD,
+	NZ_LOWER,
+	NZ_STRIP,
+	NZ_STRIP_ACCENTS,
+	NZ_PREPEND,
+	NZ_REPLACE,
+	NZ_BYTELEVEL,
+};
+
+typedef struct tk_norm {
+	int kind;
+	int left, right; /* Strip */
+	char *content;	 /* Prepend text; Replace replacement */
+	size_t content_len;
+	tk_regex re; /* Replace pattern */
+} tk_norm;
+
+/* ---- pre-tokenizers ---------------------------------------------------------- */
+enum tk_pretok_kind {
+	PT_BYTELEVEL,
+	PT_SPLIT,
+	PT_METASPACE,
+	PT_WHITESPACE,
+	PT_WSPLIT,
+	PT_DIGITS,
+	PT_PUNCT,
+	PT_CHARDELIM,
+};
+
+enum tk_behavior { B_REMOVED, B_ISOLATED, B_MERGED_PREV, B_MERGED_NEXT, B_CONTIGUOUS };
+enum tk_prepend { PS_ALWAYS, PS_FIRST, PS_NEVER };
+
+typedef struct tk_pretok {
+	int kind;
+	int behavior;
+	int invert;
+	int add_prefix_space, use_regex; /* ByteLevel */
+	uint32_t ch;			 /* Metaspace replacement; CharDelimiterSplit delimiter */
+	int scheme, split;		 /* Metaspace */
+	int individual;			 /* Digits */
+	tk_regex re;			 /* Split; ByteLevel and Whitespace use built-ins */
+} tk_pretok;
+
+/* ---- decoders ------------------------------------------------------------------ */
+enum tk_dec_kind {
+	DC_BYTELEVEL,
+	DC_BYTEFALLBACK,
+	DC_FUSE,
+	DC_STRIP,
+	DC_REPLACE,
+	DC_METASPACE,
+	DC_BPE,
+	DC_WORDPIECE,
+};
+
+typedef struct tk_dec {
+	int kind;
+	uint32_t ch; /* Strip content; Metaspace replacement */
+	int start, stop;
+	int scheme;
+	int cleanup;
+	char *content; /* Replace content; BPE suffix; WordPiece prefix */
+	size_t content_len;
+	tk_regex re;
+} tk_dec;
+
+/* ---- added tokens -------------------------------------------------------------- */
+typedef struct tk_added {
+	char *content;
+	size_t len;
+	char *norm; /* normalized form (normalized=true tokens whose form differs), or NULL */
+	size_t norm_len;
+	int32_t id;
+	uint8_t special, lstrip, rstrip, normalized, single_word;
+} tk_added;
+
+/* A byte trie over added-token contents: leftmost-longest matching. */
+typedef struct tk_trie_node {
+	int32_t child, sibling; /* -1: none */
+	int32_t added;		/* index into added[] ending here, or -1 */
+	uint8_t byte;
+} tk_trie_node;
+
+typedef struct tk_trie {
+	tk_trie_node *v;
+	size_t n, cap;
+	uint8_t first[256]; /* 1 if some token starts with this byte */
+} tk_trie;
+
+/* ---- the tokenizer ------------------------------------------------------------ */
+enum { MODEL_BPE, MODEL_WORDLEVEL };
+
+typedef struct tk_merge_slot {
+	uint64_t key; /* a << 32 | b; UINT64_MAX = empty */
+	uint32_t rank;
+	int32_t new_id;
+} tk_merge_slot;
+
+struct rl_tokenizer {
+	char *name;
+	int model;
+	/* vocabulary: token string <-> id */
+	tk_map vocab;
+	int32_t *id_ent;     /* id -> vocab entry, or -1 ([n_ids]) */
+	int32_t n_ids;	     /* max model id + 1 */
+	int32_t small[2048]; /* id of the one-char token of code point cp < 2048, or -1 */
+	/* BPE */
+	tk_merge_slot *merges;
+	size_t merges_mask, n_merges;
+	int32_t unk;   /* unk token id, or -1 (BPE: no unk; WordLevel: error on unknown) */
+	char *unk_str; /* WordLevel: the unk token string */
+	int byte_fallback, fuse_unk, ignore_merges;
+	int32_t byte_id[256];  /* <0xNN> ids for byte_fallback, -1 if absent */
+	char *prefix, *suffix; /* continuing_subword_prefix, end_of_word_suffix (NULL: none) */
+	size_t prefix_len, suffix_len;
+	/* pipeline */
+	tk_norm *norms;
+	size_t n_norms;
+	tk_pretok *pretoks;
+	size_t n_pretoks;
+	tk_dec *decs;
+	size_t n_decs;
+	int has_decoder;
+	tk_regex re_bytelevel, re_whitespace; /* built-in patterns, compiled when used */
+	tk_regex re_word; /* one Rust-regex \\w char (single_word added tokens) */
+	/* added tokens */
+	tk_added *added;
+	size_t n_added;
+	tk_map added_map; /* content -> id */
+	tk_trie trie, trie_norm;
+	int has_trie, has_trie_norm;
+	uint8_t *special;  /* [n_all] 1 if id's token string is a special token's content */
+	int32_t n_all;	   /* max id over vocab and added tokens + 1 */
+	int32_t *added_of; /* id -> index into added[] or -1 ([n_all]) */
+	/* post-processor (RL_TOK_ADD_SPECIAL) */
+	rl_ids pre, post;
+	int post_ok;
+	char *post_err;
+	/* byte-level alphabet */
+	char bl_char[256][3]; /* UTF-8 of the char standing for each byte */
+	uint8_t bl_len[256];
+	int16_t bl_byte[512]; /* code point (< 512) -> byte, or -1 */
+	/* config */
+	int32_t bos, eos;
+	rl_ids end;
+	char *chat_template;
+	/* word cache (pieces < 256 bytes) */
+	pthread_mutex_t cache_lock;
+	tk_map cache;	  /* piece -> offset in cache_ids */
+	rl_ids cache_ids; /* [n, ids...] records */
+};
+
+/* Encoding scratch state (one per rl_tok_encode call). */
+typedef struct tk_state {
+	const rl_tokenizer *t;
+	pcre2_match_data *md;
+	tk_buf nbuf;		  /* normalizer output */
+	tk_buf nbuf2;		  /* normalizer ping-pong */
+	tk_buf stage_buf[32];	  /* per pre-tokenizer stage: 2 buffers */
+	tk_spans stage_spans[16]; /* per stage: spans of the current string */
+	tk_spans tmp_spans;
+	tk_buf word; /* BPE: the piece with prefix/suffix */
+	/* BPE symbols and heap */
+	int32_t *sym_c, *sym_prev, *sym_next;
+	uint8_t *sym_dead;
+	size_t sym_cap;
+	struct tk_heap_ent *heap;
+	size_t heap_n, heap_cap;
+	rl_ids tmp_ids;
+	rl_ids *out;
+} tk_state;
+
+/* tokenizer_text.c */
+int tk_normalize(tk_state *st, const char *s, size_t n, const char **out, size_t *out_n);
+int tk_normalize_string(const rl_tokenizer *t, const char *s, size_t n, tk_buf *out);
+int tk_pretokenize(tk_state *st, size_t stage, const char *s, size_t n, int orig0);
+void tk_norm_free(tk_norm *z);
+void tk_pretok_free(tk_pretok *p);
+void tk_bytelevel_init(rl_tokenizer *t);
+int tk_builtin_regexes(rl_tokenizer *t);
+/* tokenizer_bpe.c */
+int tk_model_piece(tk_state *st, const char *s, size_t n);
+int tk_build_merges(rl_tokenizer *t, size_t n_merges);
+int tk_merge_put(rl_tokenizer *t, int32_t a, int32_t b, uint32_t rank, int32_t new_id);
+void tk_state_free(tk_state *st);
+/* tokenizer_dec.c */
+int tk_decode_tokens(const rl_tokenizer *t, const char **toks, const size_t *lens, size_t n,
+		     tk_buf *out);
+void tk_dec_free(tk_dec *d);
+
+#endif
