@@ -16,7 +16,9 @@
 #include "compute/ops.h"
 #include "core/cli.h"
 #include "core/jsonl.h"
+#include "core/par.h"
 #include "eval/eval.h"
+#include "eval/responses_log.h"
 #include "store/model.h"
 #include "text/chat.h"
 
@@ -26,6 +28,9 @@ struct opts {
 	const char *save;   /* -o: responses JSON lines */
 	const char *output; /* -O: the stream (default stdout) */
 	int summary_json;
+	int resume;	    /* --resume: go on from -o FILE's log */
+	int full_responses; /* --full-responses: no refusal early stop */
+	int threads;
 	rl_eval_gen_opts gen;
 	rl_chat_opts chat;
 };
@@ -48,7 +53,11 @@ static void usage(void)
 	       "      --responses FILE       score these responses (\"prompt\", \"response\" "
 	       "lines)\n"
 	       "                             instead of generating; needs no model\n"
-	       "  -o, --save-responses FILE  also write the responses as JSON lines\n"
+	       "  -o, --save-responses FILE  also write the responses as JSON lines; while\n"
+	       "                             generating, each finished one is kept in\n"
+	       "                             FILE.partial at once\n"
+	       "      --resume               go on from FILE.partial (or a complete FILE) of an\n"
+	       "                             interrupted run: its responses are not redone\n"
 	       "Generation:\n"
 	       "      --max-new-tokens N     at most N new tokens per response (default 128)\n"
 	       "      --max-prompt-tokens N  longer prompts keep their first tokens and the\n"
@@ -59,6 +68,10 @@ static void usage(void)
 	       "      --template NAME|FILE   chat template (default: detected from the model)\n"
 	       "      --raw                  the prompt as it is, no template\n"
 	       "      --system TEXT          system prompt (default: the template's)\n"
+	       "      --full-responses       never end a response early (by default, with the\n"
+	       "                             refusal judge and no metric, a response ends once\n"
+	       "                             it holds a refusal phrase: its verdict is final)\n"
+	       "  -t, --threads N            compute threads (default: every online CPU)\n"
 	       "Judge:\n"
 	       "      --judge refusal|none   built-in refusal-phrase judge (default) or none\n"
 	       "      --judge-cmd CMD        external judge (JSON lines contract, rl-eval(1))\n"
@@ -98,6 +111,8 @@ enum {
 	OPT_POSITIVE,
 	OPT_SUMMARY_JSON,
 	OPT_VERSION,
+	OPT_RESUME,
+	OPT_FULL_RESPONSES,
 	OPT_TEMPLATE,
 	OPT_RAW,
 	OPT_SYSTEM,
@@ -132,6 +147,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		{"positive", required_argument, 0, OPT_POSITIVE},
 		{"output", required_argument, 0, 'O'},
 		{"summary-json", no_argument, 0, OPT_SUMMARY_JSON},
+		{"resume", no_argument, 0, OPT_RESUME},
+		{"full-responses", no_argument, 0, OPT_FULL_RESPONSES},
+		{"threads", required_argument, 0, 't'},
 		{"quiet", no_argument, 0, 'q'},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
@@ -143,7 +161,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	rl_eval_gen_opts_init(&o->gen);
 	o->gen.kv_budget_bytes = rl_phys_mem() / 4;
 	int judge_set = 0, metric_set = 0, c;
-	while ((c = getopt_long(argc, argv, "m:p:n:o:b:O:qvh", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:p:n:o:b:O:t:qvh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			o->model = optarg;
@@ -248,6 +266,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		case OPT_SUMMARY_JSON:
 			o->summary_json = 1;
 			break;
+		case OPT_RESUME:
+			o->resume = 1;
+			break;
+		case OPT_FULL_RESPONSES:
+			o->full_responses = 1;
+			break;
+		case 't':
+			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
+			break;
 		case 'q':
 			rl_set_quiet(1);
 			break;
@@ -291,6 +318,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	if (o->save && strcmp(o->save, "-") == 0 && (stream_to_stdout || o->summary_json))
 		rl_usage("-o -: stdout already carries the %s",
 			 o->summary_json ? "summary" : "stream (write it with -O FILE)");
+	if (o->resume && (!o->save || strcmp(o->save, "-") == 0 || !o->model))
+		rl_usage("--resume goes on from -o FILE's responses: give -m and -o FILE");
 	if (stream_to_stdout)
 		rl_require_stdout_not_tty();
 }
@@ -314,25 +343,62 @@ static void on_gen_progress(void *ctx, size_t done, size_t n, uint64_t tokens)
 		    t > 0 ? (double)tokens / t : 0.0, eta);
 }
 
-/* Fills the responses with model m (open) and its tokenizer and template. */
+static int log_item(void *ctx, const rl_eval_item *it);
+
+/* Fills the responses with model m (open) and its tokenizer and template;
+ * with -o FILE, writes FILE (and keeps each response in FILE.partial as it
+ * comes). */
 static int generate(rl_eval *e, const rl_model *m, struct opts *o)
 {
 	char note[256];
 	rl_blas_setup(note, sizeof note);
 	if (note[0])
 		rl_note("%s", note);
+	rl_blas_threads(o->threads);
+	if (o->threads)
+		rl_par_set_threads(o->threads);
 	rl_chat c;
 	int rc = rl_chat_open(&c, o->model, &o->chat);
 	if (rc)
 		return rc;
 	rl_note("%s", c.how);
+	/* Finished responses go to FILE.partial as they come (responses_log.h). */
+	rl_responses_log log = {0};
+	size_t resumed = 0;
+	if (o->save && strcmp(o->save, "-") != 0 &&
+	    (rc = rl_responses_log_open(&log, o->save, e, o->resume, &resumed))) {
+		rl_chat_close(&c);
+		return rc;
+	}
+	if (o->resume)
+		rl_info("resuming: %zu of %zu responses kept from the interrupted run", resumed,
+			e->n);
+	if (log.fp) {
+		o->gen.item_done = log_item;
+		o->gen.item_ctx = &log;
+	}
+	if (e->opts.judge == RL_JUDGE_REFUSAL && e->opts.metric == RL_METRIC_NONE &&
+	    !o->full_responses)
+		o->gen.early_refusals = &e->refusals;
 	double t0 = rl_now();
 	o->gen.progress = on_gen_progress;
 	o->gen.progress_ctx = &t0;
 	rc = rl_eval_generate(e, m, &c, &o->gen);
 	rl_progress_end();
 	rl_chat_close(&c);
+	/* The log goes once FILE holds every response. */
+	if (!rc && o->save)
+		rc = rl_eval_save_responses(e, o->save);
+	if (log.fp) {
+		int rc2 = rl_responses_log_close(&log, !rc);
+		rc = rc ? rc : rc2;
+	}
 	return rc;
+}
+
+static int log_item(void *ctx, const rl_eval_item *it)
+{
+	return rl_responses_log_add(ctx, it);
 }
 
 int main(int argc, char **argv)
@@ -351,7 +417,7 @@ int main(int argc, char **argv)
 		rc = generate(&e, &m, &o);
 	}
 	/* Saved before judging: a judge that fails does not cost the generation. */
-	if (!rc && o.save)
+	if (!rc && o.save && !have_model)
 		rc = rl_eval_save_responses(&e, o.save);
 	if (!rc) {
 		e.opts.progress_ctx = "judging";

@@ -497,6 +497,7 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 	for (size_t i = 0; i < n; i++) {
 		seqs[i].n_out = 0;
 		seqs[i].stopped = 0;
+		seqs[i].ended_early = 0;
 		if (seqs[i].n_prompt < 1)
 			return rl_error(RL_EDATA, "item %zu: empty prompt (no tokens)", i);
 		for (int t = 0; t < seqs[i].n_prompt; t++)
@@ -598,11 +599,16 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 			z->len += z->n_pending;
 			z->pending[0] = tok;
 			z->n_pending = 1;
-			if (is_stop(o, tok) || q->n_out == o->max_new_tokens) {
-				q->stopped = is_stop(o, tok);
+			q->stopped = is_stop(o, tok);
+			if (!q->stopped && q->n_out < o->max_new_tokens && o->early_stop)
+				q->ended_early = o->early_stop(o->seq_ctx, z->seq, q) == 1;
+			if (q->stopped || q->ended_early || q->n_out == o->max_new_tokens) {
+				size_t i = z->seq;
 				kv_used -= kv_bytes(&g, z->cap);
 				slot_free(z);
 				done++;
+				if (o->finished && !rc)
+					rc = o->finished(o->seq_ctx, i, q);
 			} else {
 				sl[kept++] = z;
 			}

@@ -45,8 +45,17 @@ typedef struct rl_gen_seq {
 	int *out; /* [max_new_tokens], filled with the new ids */
 	int n_out;
 	int stopped;	     /* out ends with a stop token */
+	int ended_early;     /* the early_stop hook ended it */
 	float *first_logits; /* optional [vocab]: logits of the first new token */
 } rl_gen_seq;
+
+/* Per-sequence hooks (ctx is rl_gen_opts.seq_ctx, i the index in seqs):
+ * early_stop runs after each new token of a sequence that did not stop by
+ * itself; returning 1 ends it there (ended_early = 1), as its budget would.
+ * finished runs once per sequence, in the order they finish, when its out is
+ * final; a nonzero return (an rl_status) ends the run with that status. */
+typedef int (*rl_gen_early_stop)(void *ctx, size_t i, const rl_gen_seq *q);
+typedef int (*rl_gen_finished)(void *ctx, size_t i, const rl_gen_seq *q);
 
 /* After each step: sequences finished so far, new tokens so far. */
 typedef void (*rl_gen_progress)(void *ctx, size_t done, size_t n, uint64_t new_tokens);
@@ -67,6 +76,9 @@ typedef struct rl_gen_opts {
 			 every position of every sequence */
 	rl_gen_progress progress;
 	void *progress_ctx;
+	rl_gen_early_stop early_stop; /* NULL: none */
+	rl_gen_finished finished;     /* NULL: none */
+	void *seq_ctx;
 } rl_gen_opts;
 
 void rl_gen_opts_init(rl_gen_opts *o);

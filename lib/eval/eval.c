@@ -457,6 +457,7 @@ static uint32_t item_pairs(const rl_eval *e, const rl_eval_item *it, msgpack_pac
 		PAIR(rl_pack_kv_int(pk, "prompt_tokens", it->prompt_tokens));
 		PAIR(rl_pack_kv_int(pk, "new_tokens", it->new_tokens));
 		PAIR(rl_pack_kv_bool(pk, "truncated", it->truncated));
+		PAIR(rl_pack_kv_bool(pk, "ended_early", it->ended_early));
 	}
 	return n;
 }
@@ -500,7 +501,7 @@ static uint32_t summary_pairs(const rl_eval *e, msgpack_packer *pk)
 		PAIR(rl_pack_kv_uint(pk, "new_tokens", e->gen.new_tokens));
 		PAIR(rl_pack_kv_f64(pk, "gen_seconds", e->gen.seconds));
 		PAIR(rl_pack_kv_f64(pk, "tokens_per_s",
-				    e->gen.seconds > 0 ? (double)e->gen.new_tokens / e->gen.seconds
+				    e->gen.seconds > 0 ? (double)e->gen.run_tokens / e->gen.seconds
 						       : 0));
 	}
 #undef PAIR
@@ -569,7 +570,7 @@ cJSON *rl_eval_summary_json(const rl_eval *e)
 		cJSON_AddNumberToObject(j, "gen_seconds", e->gen.seconds);
 		cJSON_AddNumberToObject(
 			j, "tokens_per_s",
-			e->gen.seconds > 0 ? (double)e->gen.new_tokens / e->gen.seconds : 0);
+			e->gen.seconds > 0 ? (double)e->gen.run_tokens / e->gen.seconds : 0);
 	}
 	return j;
 }
@@ -595,6 +596,24 @@ void rl_eval_summary_line(const rl_eval *e, char *buf, size_t cap)
 			 (unsigned long long)e->gen.new_tokens, e->gen.seconds);
 }
 
+cJSON *rl_eval_response_json(const rl_eval *e, const rl_eval_item *it)
+{
+	cJSON *o = cJSON_CreateObject();
+	int ok = o && cJSON_AddNumberToObject(o, "id", (double)it->id) &&
+		 cJSON_AddStringToObject(o, e->opts.field, it->prompt) &&
+		 cJSON_AddStringToObject(o, "response", it->response ? it->response : "");
+	if (ok && it->prompt_tokens >= 0)
+		ok = cJSON_AddNumberToObject(o, "prompt_tokens", it->prompt_tokens) &&
+		     cJSON_AddNumberToObject(o, "new_tokens", it->new_tokens) &&
+		     cJSON_AddBoolToObject(o, "truncated", it->truncated) &&
+		     cJSON_AddBoolToObject(o, "ended_early", it->ended_early);
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 int rl_eval_save_responses(const rl_eval *e, const char *path)
 {
 	int to_stdout = strcmp(path, "-") == 0;
@@ -614,14 +633,11 @@ int rl_eval_save_responses(const rl_eval *e, const char *path)
 	}
 	int rc = RL_OK;
 	for (size_t i = 0; i < e->n && !rc; i++) {
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o = rl_eval_response_json(e, &e->items[i]);
 		if (!o) {
 			rc = rl_error(RL_ESYS, "out of memory");
 			break;
 		}
-		cJSON_AddNumberToObject(o, "id", (double)e->items[i].id);
-		cJSON_AddStringToObject(o, e->opts.field, e->items[i].prompt);
-		cJSON_AddStringToObject(o, "response", e->items[i].response);
 		rc = rl_jsonl_write(fp, o);
 		cJSON_Delete(o);
 	}

@@ -46,12 +46,70 @@ static int add_stop(rl_ids *stop, int32_t id)
 	return rl_ids_push(stop, id);
 }
 
+/* What the generation hooks need: the run, the tokenizer, the options. */
+struct gen_ctx {
+	rl_eval *e;
+	const rl_chat *c;
+	const rl_eval_gen_opts *o;
+	size_t *item_of; /* sequence -> item index */
+	rl_gen_seq *seqs;
+};
+
+/* The new tokens as text, without a stop token, special tokens skipped. */
+static int response_text(const rl_chat *c, const rl_gen_seq *q, char **text)
+{
+	int n = q->n_out - (q->stopped ? 1 : 0);
+	int32_t *v = rl_malloc_array((size_t)(n > 0 ? n : 1), sizeof(int32_t));
+	if (!v)
+		return RL_ESYS;
+	for (int t = 0; t < n; t++)
+		v[t] = q->out[t];
+	size_t len;
+	*text = NULL;
+	int rc = rl_tok_decode(c->tok, v, (size_t)n, 1, text, &len);
+	free(v);
+	return rc;
+}
+
+/* Early stop: the response so far holds a refusal phrase. */
+static int early_stop(void *ctx, size_t i, const rl_gen_seq *q)
+{
+	const struct gen_ctx *g = ctx;
+	(void)i;
+	char *text;
+	long hit = -1;
+	if (response_text(g->c, q, &text))
+		return 0; /* out of memory: go on; the end will say so */
+	if (rl_refusal_match(g->o->early_refusals, text, &hit))
+		hit = -1;
+	free(text);
+	return hit >= 0;
+}
+
+/* A sequence is done: its item's response, then the caller's hook. */
+static int finished(void *ctx, size_t i, const rl_gen_seq *q)
+{
+	struct gen_ctx *g = ctx;
+	rl_eval_item *it = &g->e->items[g->item_of[i]];
+	free(it->response);
+	it->response = NULL;
+	int rc = response_text(g->c, q, &it->response);
+	if (rc)
+		return rc;
+	it->new_tokens = q->n_out;
+	it->ended_early = q->ended_early;
+	g->e->gen.run_tokens += (uint64_t)q->n_out;
+	return g->o->item_done ? g->o->item_done(g->o->item_ctx, it) : RL_OK;
+}
+
 int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_eval_gen_opts *o)
 {
 	rl_ids tail = {0}, stop = {0};
-	rl_ids *ids = rl_calloc(e->n ? e->n : 1, sizeof *ids);
-	rl_gen_seq *seqs = rl_calloc(e->n ? e->n : 1, sizeof *seqs);
-	int *stop_i = NULL, rc = (!ids || !seqs) ? RL_ESYS : RL_OK;
+	size_t cap = e->n ? e->n : 1, ns = 0;
+	rl_ids *ids = rl_calloc(cap, sizeof *ids);
+	rl_gen_seq *seqs = rl_calloc(cap, sizeof *seqs);
+	size_t *item_of = rl_calloc(cap, sizeof *item_of);
+	int *stop_i = NULL, rc = (!ids || !seqs || !item_of) ? RL_ESYS : RL_OK;
 	if (!rc)
 		rc = template_tail(c, &tail);
 	if (!rc && (size_t)o->max_prompt_tokens <= tail.n)
@@ -59,23 +117,28 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 			      "--max-prompt-tokens %d leaves no room for a prompt: the template "
 			      "closes with %zu tokens",
 			      o->max_prompt_tokens, tail.n);
-	/* Prompts: templated ids, capped to the first tokens + the template's tail. */
+	/* Prompts without a response: templated ids, capped to the first tokens
+	 * + the template's tail. */
 	for (size_t i = 0; !rc && i < e->n; i++) {
 		rl_eval_item *it = &e->items[i];
-		if ((rc = rl_chat_encode(c, it->prompt, &ids[i]))) {
+		if (it->response)
+			continue;
+		rl_ids *d = &ids[ns];
+		if ((rc = rl_chat_encode(c, it->prompt, d))) {
 			rl_error_prefix(rc, "item %zu", i);
 			break;
 		}
-		it->truncated = ids[i].n > (size_t)o->max_prompt_tokens;
+		it->truncated = d->n > (size_t)o->max_prompt_tokens;
 		if (it->truncated) {
 			size_t keep = (size_t)o->max_prompt_tokens - tail.n;
-			memcpy(ids[i].v + keep, tail.v, tail.n * sizeof(int32_t));
-			ids[i].n = (size_t)o->max_prompt_tokens;
+			memcpy(d->v + keep, tail.v, tail.n * sizeof(int32_t));
+			d->n = (size_t)o->max_prompt_tokens;
 		}
-		it->prompt_tokens = (int)ids[i].n;
-		seqs[i].prompt = ids[i].v;
-		seqs[i].n_prompt = (int)ids[i].n;
-		if (!(seqs[i].out = rl_malloc_array((size_t)o->max_new_tokens, sizeof(int))))
+		it->prompt_tokens = (int)d->n;
+		seqs[ns].prompt = d->v;
+		seqs[ns].n_prompt = (int)d->n;
+		item_of[ns] = i;
+		if (!(seqs[ns++].out = rl_malloc_array((size_t)o->max_new_tokens, sizeof(int))))
 			rc = RL_ESYS;
 	}
 	/* Stop tokens: the tokenizer's and template's end ids, and the model's
@@ -91,40 +154,25 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 		rc = RL_ESYS;
 	for (size_t i = 0; !rc && i < stop.n; i++)
 		stop_i[i] = stop.v[i];
+	e->gen.run_tokens = 0;
 	if (!rc) {
-		rl_gen_opts g;
-		rl_gen_opts_init(&g);
-		g.max_new_tokens = o->max_new_tokens;
-		g.batch_size = o->batch_size;
-		g.stop = stop_i;
-		g.n_stop = (int)stop.n;
-		g.weight_cache_bytes = o->weight_cache_bytes;
-		g.kv_budget_bytes = o->kv_budget_bytes;
-		g.progress = o->progress;
-		g.progress_ctx = o->progress_ctx;
+		struct gen_ctx g = {e, c, o, item_of, seqs};
+		rl_gen_opts go;
+		rl_gen_opts_init(&go);
+		go.max_new_tokens = o->max_new_tokens;
+		go.batch_size = o->batch_size;
+		go.stop = stop_i;
+		go.n_stop = (int)stop.n;
+		go.weight_cache_bytes = o->weight_cache_bytes;
+		go.kv_budget_bytes = o->kv_budget_bytes;
+		go.progress = o->progress;
+		go.progress_ctx = o->progress_ctx;
+		go.early_stop = o->early_refusals ? early_stop : NULL;
+		go.finished = finished;
+		go.seq_ctx = &g;
 		double t0 = rl_now();
-		rc = rl_generate(m, seqs, e->n, &g);
+		rc = rl_generate(m, seqs, ns, &go);
 		e->gen.seconds = rl_now() - t0;
-	}
-	/* Responses: the new tokens without the stop token, special tokens
-	 * skipped. */
-	for (size_t i = 0; !rc && i < e->n; i++) {
-		rl_eval_item *it = &e->items[i];
-		int n = seqs[i].n_out - (seqs[i].stopped ? 1 : 0);
-		int32_t *v = rl_malloc_array((size_t)(n > 0 ? n : 1), sizeof(int32_t));
-		if (!v) {
-			rc = RL_ESYS;
-			break;
-		}
-		for (int t = 0; t < n; t++)
-			v[t] = seqs[i].out[t];
-		size_t len;
-		free(it->response);
-		it->response = NULL;
-		rc = rl_tok_decode(c->tok, v, (size_t)n, 1, &it->response, &len);
-		free(v);
-		it->new_tokens = seqs[i].n_out;
-		e->gen.new_tokens += (uint64_t)seqs[i].n_out;
 	}
 	if (!rc) {
 		e->gen.generated = 1;
@@ -132,15 +180,17 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 		e->gen.max_new_tokens = o->max_new_tokens;
 		e->gen.max_prompt_tokens = o->max_prompt_tokens;
 		e->gen.batch_size = o->batch_size;
+		e->gen.new_tokens = 0;
+		for (size_t i = 0; i < e->n; i++)
+			e->gen.new_tokens += (uint64_t)e->items[i].new_tokens;
 	}
-	if (ids)
-		for (size_t i = 0; i < e->n; i++)
-			rl_ids_free(&ids[i]);
-	if (seqs)
-		for (size_t i = 0; i < e->n; i++)
-			free(seqs[i].out);
+	for (size_t i = 0; i < ns; i++) {
+		rl_ids_free(&ids[i]);
+		free(seqs[i].out);
+	}
 	free(ids);
 	free(seqs);
+	free(item_of);
 	free(stop_i);
 	rl_ids_free(&tail);
 	rl_ids_free(&stop);
