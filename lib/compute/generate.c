@@ -488,6 +488,59 @@ static int is_stop(const rl_gen_opts *o, int tok)
 	return 0;
 }
 
+/* The number of tokens every prompt begins with, each prompt keeping at least
+ * its last token to feed. */
+static int shared_prefix_len(const rl_gen_seq *seqs, size_t n)
+{
+	int p = seqs[0].n_prompt - 1;
+	for (size_t i = 1; i < n && p > 0; i++) {
+		if (seqs[i].n_prompt - 1 < p)
+			p = seqs[i].n_prompt - 1;
+		int j = 0;
+		while (j < p && seqs[i].prompt[j] == seqs[0].prompt[j])
+			j++;
+		p = j;
+	}
+	return p;
+}
+
+/* Runs the shared prefix through the model once: pre holds its keys and
+ * values ([L][P][KV]) for admissions to copy. */
+static int prefix_run(struct gen *g, struct bufs *b, const rl_gen_seq *q, int P, struct slot *pre)
+{
+	memset(pre, 0, sizeof *pre);
+	pre->cap = P;
+	size_t cache = (size_t)g->L * (size_t)P * (size_t)g->KV;
+	pre->k = rl_malloc_array(cache, sizeof(float));
+	pre->v = rl_malloc_array(cache, sizeof(float));
+	pre->pending = rl_malloc_array((size_t)P, sizeof(int));
+	if (!pre->k || !pre->v || !pre->pending)
+		return RL_ESYS;
+	memcpy(pre->pending, q->prompt, sizeof(int) * (size_t)P);
+	pre->n_pending = P;
+	int rc = bufs_reserve(b, g, (size_t)P, 1, rl_attention_scratch(P, P));
+	for (int t = 0; !rc && t < P; t++) {
+		b->tok[t] = q->prompt[t];
+		b->pos[t] = t;
+	}
+	struct slot *one = pre;
+	return rc ? rc : forward(g, b, &one, 1, P);
+}
+
+/* A new sequence starts after the shared prefix: its keys and values copied
+ * (the cache rows are [layer][position]). */
+static void prefix_copy(const struct gen *g, const struct slot *pre, struct slot *z)
+{
+	size_t row = (size_t)pre->cap * (size_t)g->KV;
+	for (int l = 0; l < g->L; l++) {
+		memcpy(z->k + (size_t)l * z->cap * g->KV, pre->k + (size_t)l * row,
+		       row * sizeof(float));
+		memcpy(z->v + (size_t)l * z->cap * g->KV, pre->v + (size_t)l * row,
+		       row * sizeof(float));
+	}
+	z->len = pre->cap;
+}
+
 int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts *o)
 {
 	const rl_config *c = &m->cfg;
@@ -524,6 +577,12 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 		rc = RL_ESYS;
 	int ns = 0;
 	size_t next = 0, done = 0;
+	struct slot pre = {0};
+	int P = n > 1 && !o->no_cache && !o->no_shared_prefix ? shared_prefix_len(seqs, n) : 0;
+	if (P < RL_GEN_SHARED_PREFIX_MIN)
+		P = 0;
+	if (!rc && P)
+		rc = prefix_run(&g, &b, &seqs[0], P, &pre);
 	uint64_t kv_used = 0;
 	uint64_t new_tokens = 0;
 	while (!rc && (done < n)) {
@@ -550,8 +609,10 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 				rc = RL_ESYS;
 				break;
 			}
-			memcpy(z->pending, q->prompt, sizeof(int) * (size_t)q->n_prompt);
-			z->n_pending = q->n_prompt;
+			memcpy(z->pending, q->prompt + P, sizeof(int) * (size_t)(q->n_prompt - P));
+			z->n_pending = q->n_prompt - P;
+			if (P)
+				prefix_copy(&g, &pre, z);
 			sl[ns++] = z;
 			kv_used += need;
 		}
@@ -621,6 +682,9 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 		for (int s = 0; s < ns; s++)
 			slot_free(sl[s]);
 	free(sl);
+	free(pre.k);
+	free(pre.v);
+	free(pre.pending);
 	bufs_free(&b);
 	gen_free(&g);
 	return rc;

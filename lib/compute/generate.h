@@ -30,7 +30,14 @@
  * 2 x n_layers x n_kv_heads x head_dim f32 per token of each sequence in
  * flight (its prompt + max_new_tokens, reserved when it enters), and
  * kv_budget_bytes bounds the total: prompts wait for room.
+ *
+ * Shared prefix: the tokens every prompt begins with (a template's system turn
+ * and headers; at least RL_GEN_SHARED_PREFIX_MIN of them, and not a prompt's
+ * last token) run through the layers once, before the loop; each sequence
+ * starts with their keys and values copied into its cache. As with batching,
+ * only rounding can differ from computing them with each prompt.
  */
+#define RL_GEN_SHARED_PREFIX_MIN 8
 #ifndef RL_GENERATE_H
 #define RL_GENERATE_H
 
@@ -74,6 +81,7 @@ typedef struct rl_gen_opts {
 				     0: no limit but batch_size */
 	int no_cache;		     /* reference mode for tests: no KV cache, every step recomputes
 			 every position of every sequence */
+	int no_shared_prefix;	     /* compute every prompt's shared prefix again (below) */
 	rl_gen_progress progress;
 	void *progress_ctx;
 	rl_gen_early_stop early_stop; /* NULL: none */

@@ -205,6 +205,38 @@ static void test_model(const char *name)
 		free_seqs(w, k.n);
 	}
 
+	/* A shared prefix (the first prompt's first tokens, long enough to be
+	 * shared, put before every prompt): computed once and copied into each
+	 * cache gives the ids of computing it with each prompt, and first
+	 * logits equal to rounding. */
+	int P = RL_GEN_SHARED_PREFIX_MIN + 2;
+	struct cases pk = k;
+	pk.prompts = calloc((size_t)k.n, sizeof(int *));
+	pk.n_prompt = calloc((size_t)k.n, sizeof(int));
+	for (int i = 0; i < k.n; i++) {
+		pk.n_prompt[i] = P + k.n_prompt[i];
+		pk.prompts[i] = calloc((size_t)pk.n_prompt[i], sizeof(int));
+		for (int t = 0; t < P; t++)
+			pk.prompts[i][t] = k.prompts[0][t % k.n_prompt[0]];
+		memcpy(pk.prompts[i] + P, k.prompts[i], sizeof(int) * (size_t)k.n_prompt[i]);
+	}
+	rl_gen_opts ns = o;
+	ns.no_shared_prefix = 1;
+	rl_gen_seq *a = run(&m, &pk, 0, k.n, &o);
+	rl_gen_seq *c = run(&m, &pk, 0, k.n, &ns);
+	for (int i = 0; i < k.n; i++) {
+		CHECKF(same_ids(&a[i], &c[i]), "%s prompt %d: shared prefix", name, i);
+		char what[64];
+		snprintf(what, sizeof what, "%s prompt %d shared-prefix logits", name, i);
+		check_close(what, a[i].first_logits, c[i].first_logits, (size_t)k.V, 1e-4, 1e-4);
+	}
+	free_seqs(a, k.n);
+	free_seqs(c, k.n);
+	for (int i = 0; i < k.n; i++)
+		free(pk.prompts[i]);
+	free(pk.prompts);
+	free(pk.n_prompt);
+
 	free_seqs(s, k.n);
 	free_cases(&k);
 	rl_model_close(&m);
