@@ -1295,9 +1295,38 @@ static int sync_parent_dir(const char *path)
 	return rc;
 }
 
-int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
-		size_t nmeta)
+/* The writer keeps, per tensor, its name, where its bytes go and how many it
+ * has been given (pieces come in order). */
+struct rl_st_wslot {
+	char *name;
+	uint64_t off, nbytes, done;
+};
+
+static int cmp_wslot(const void *a, const void *b)
 {
+	return strcmp(((const struct rl_st_wslot *)a)->name, ((const struct rl_st_wslot *)b)->name);
+}
+
+void rl_st_writer_abort(rl_st_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp)
+		unlink(w->tmp);
+	for (size_t i = 0; i < w->n; i++)
+		free(w->slots[i].name);
+	free(w->slots);
+	free(w->tmp);
+	free(w->path);
+	memset(w, 0, sizeof *w);
+	w->fd = -1;
+}
+
+int rl_st_writer_open(rl_st_writer *w, const char *path, const rl_st_wtensor *t, size_t n,
+		      const char *const *meta_kv, size_t nmeta)
+{
+	memset(w, 0, sizeof *w);
+	w->fd = -1;
 	sbuf hb = {0};
 	const rl_st_wtensor **order = NULL;
 	uint64_t data_len = 0;
@@ -1307,58 +1336,120 @@ int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *
 		return rc;
 	}
 	size_t plen = strlen(path);
-	char *tmp = rl_malloc(plen + 5);
-	if (!tmp) {
-		free(hb.p);
-		free(order);
-		return RL_ESYS;
+	w->path = rl_strdup(path);
+	w->tmp = rl_malloc(plen + 5);
+	w->slots = rl_calloc(n ? n : 1, sizeof *w->slots);
+	if (!w->path || !w->tmp || !w->slots) {
+		rc = RL_ESYS;
+		goto out;
 	}
-	memcpy(tmp, path, plen);
-	memcpy(tmp + plen, ".tmp", 5);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
+	memcpy(w->tmp, path, plen);
+	memcpy(w->tmp + plen, ".tmp", 5);
+	uint64_t off = 8 + hb.n;
+	for (size_t i = 0; i < n; i++, w->n++) {
+		struct rl_st_wslot *z = &w->slots[i];
+		rl_st_wtensor_nbytes(order[i], &z->nbytes); /* validated by build_header */
+		z->off = off;
+		off += z->nbytes;
+		if (!(z->name = rl_strdup(order[i]->name))) {
+			rc = RL_ESYS;
+			goto out;
+		}
+	}
+	qsort(w->slots, n, sizeof *w->slots, cmp_wslot);
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = rl_error_errno(RL_ESYS, "'%s'", w->tmp);
+		free(w->tmp); /* nothing to unlink */
+		w->tmp = NULL;
 		goto out;
 	}
 	uint8_t len8[8];
-	uint64_t hn = hb.n;
 	for (int k = 0; k < 8; k++)
-		len8[k] = (uint8_t)(hn >> (8 * k));
-	if ((rc = write_all(fd, len8, 8, tmp)) || (rc = write_all(fd, hb.p, hb.n, tmp)))
-		goto out_close;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t nb;
-		rl_st_wtensor_nbytes(order[i], &nb); /* validated by build_header */
-		if (nb && !order[i]->data) {
-			rc = rl_error(RL_USAGE, "tensor '%s': no data", order[i]->name);
-			goto out_close;
-		}
-		if ((rc = write_all(fd, order[i]->data, (size_t)nb, tmp)))
-			goto out_close;
-	}
-	if (fsync(fd) != 0) {
-		rc = rl_error_errno(RL_ESYS, "'%s': fsync", tmp);
-		goto out_close;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = rl_error_errno(RL_ESYS, "'%s': close", tmp);
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, path);
-		goto out_unlink;
-	}
-	rc = sync_parent_dir(path);
-	goto out;
-out_close:
-	close(fd);
-out_unlink:
-	unlink(tmp);
+		len8[k] = (uint8_t)((uint64_t)hb.n >> (8 * k));
+	if (!(rc = write_all(w->fd, len8, 8, w->tmp)) &&
+	    !(rc = write_all(w->fd, hb.p, hb.n, w->tmp)) &&
+	    ftruncate(w->fd, (off_t)(8 + hb.n + data_len)) != 0)
+		rc = rl_error_errno(RL_ESYS, "'%s'", w->tmp);
 out:
-	free(tmp);
 	free(hb.p);
 	free(order);
+	if (rc)
+		rl_st_writer_abort(w);
 	return rc;
+}
+
+int rl_st_writer_put(rl_st_writer *w, const char *name, const void *data, uint64_t nbytes)
+{
+	struct rl_st_wslot key = {.name = (char *)name};
+	struct rl_st_wslot *z = bsearch(&key, w->slots, w->n, sizeof *w->slots, cmp_wslot);
+	if (!z)
+		return rl_error(RL_USAGE, "'%s': no tensor '%s' was declared", w->path, name);
+	if (nbytes > z->nbytes - z->done)
+		return rl_error(RL_USAGE, "'%s': tensor '%s' given %llu bytes more than its %llu",
+				w->path, name, (unsigned long long)(nbytes - (z->nbytes - z->done)),
+				(unsigned long long)z->nbytes);
+	uint64_t at = z->off + z->done;
+	const uint8_t *p = data;
+	for (uint64_t left = nbytes; left > 0;) {
+		size_t chunk = left > (1u << 30) ? 1u << 30 : (size_t)left;
+		ssize_t k = pwrite(w->fd, p, chunk, (off_t)at);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return rl_error_errno(RL_ESYS, "'%s'", w->tmp);
+		p += k;
+		at += (uint64_t)k;
+		left -= (uint64_t)k;
+	}
+	z->done += nbytes;
+	return RL_OK;
+}
+
+int rl_st_writer_close(rl_st_writer *w)
+{
+	int rc = RL_OK;
+	for (size_t i = 0; i < w->n && !rc; i++)
+		if (w->slots[i].done != w->slots[i].nbytes)
+			rc = rl_error(RL_USAGE, "'%s': tensor '%s' has %llu of its %llu bytes",
+				      w->path, w->slots[i].name,
+				      (unsigned long long)w->slots[i].done,
+				      (unsigned long long)w->slots[i].nbytes);
+	if (!rc && fsync(w->fd) != 0)
+		rc = rl_error_errno(RL_ESYS, "'%s': fsync", w->tmp);
+	if (!rc) {
+		int fd = w->fd;
+		w->fd = -1;
+		if (close(fd) != 0)
+			rc = rl_error_errno(RL_ESYS, "'%s': close", w->tmp);
+	}
+	if (!rc && rename(w->tmp, w->path) != 0)
+		rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", w->tmp, w->path);
+	if (!rc) {
+		free(w->tmp); /* renamed: nothing to remove */
+		w->tmp = NULL;
+		rc = sync_parent_dir(w->path);
+	}
+	rl_st_writer_abort(w);
+	return rc;
+}
+
+int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
+		size_t nmeta)
+{
+	rl_st_writer w;
+	int rc = rl_st_writer_open(&w, path, t, n, meta_kv, nmeta);
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint64_t nb;
+		rl_st_wtensor_nbytes(&t[i], &nb);
+		if (nb && !t[i].data)
+			rc = rl_error(RL_USAGE, "tensor '%s': no data", t[i].name);
+		else
+			rc = rl_st_writer_put(&w, t[i].name, t[i].data, nb);
+	}
+	if (rc) {
+		rl_st_writer_abort(&w);
+		return rc;
+	}
+	return rl_st_writer_close(&w);
 }

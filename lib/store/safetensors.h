@@ -104,6 +104,26 @@ typedef struct rl_st_wtensor {
 int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
 		size_t nmeta);
 
+/* The same file written one tensor (or piece of one) at a time, in bounded
+ * memory: rl_st_writer_open takes every tensor's declaration (data unused),
+ * writes the header to "<path>.tmp" and sizes the file; rl_st_writer_put
+ * appends the next nbytes of a tensor's data (pieces of one tensor in order,
+ * tensors in any order); rl_st_writer_close checks that every tensor got all
+ * its bytes, fsyncs and renames to path (and frees w, also on failure);
+ * rl_st_writer_abort removes the temporary file. A put of more bytes than a
+ * tensor has, a name not declared or a short tensor at close is RL_USAGE. */
+typedef struct rl_st_writer {
+	char *path, *tmp;
+	int fd;
+	struct rl_st_wslot *slots; /* by name */
+	size_t n;
+} rl_st_writer;
+int rl_st_writer_open(rl_st_writer *w, const char *path, const rl_st_wtensor *t, size_t n,
+		      const char *const *meta_kv, size_t nmeta);
+int rl_st_writer_put(rl_st_writer *w, const char *name, const void *data, uint64_t nbytes);
+int rl_st_writer_close(rl_st_writer *w);
+void rl_st_writer_abort(rl_st_writer *w);
+
 /* Bytes of t's data (numel x dtype size); RL_USAGE on a negative dimension,
  * a bad dtype or rank, or overflow. */
 int rl_st_wtensor_nbytes(const rl_st_wtensor *t, uint64_t *nbytes);

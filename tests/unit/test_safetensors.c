@@ -484,6 +484,61 @@ static void test_byte_identical(void)
 	CHECKF(nfiles >= 3, "only %d byte-identity fixtures", nfiles);
 }
 
+/* The streaming writer: tensors given in pieces, in another order than the
+ * file's, make the bytes rl_st_write makes; misuse is refused and leaves no
+ * file under the final name. */
+static void test_streaming_writer(void)
+{
+	enum { N = 3000 };
+	uint16_t *a = malloc(N * 2);
+	float *b = malloc(N * 4);
+	for (int i = 0; i < N; i++) {
+		a[i] = (uint16_t)next32();
+		b[i] = (float)i * 0.5f - 7.0f;
+	}
+	rl_st_wtensor t[] = {
+		{"model.layers.0.mlp.up_proj.weight", RL_DT_BF16, 2, {30, 100}, a},
+		{"model.norm.weight", RL_DT_F32, 1, {N}, b},
+		{"empty", RL_DT_F32, 1, {0}, NULL},
+	};
+	const char *whole = tpath("whole.safetensors"), *parts = tpath("parts.safetensors");
+	REQUIRE(rl_st_write(whole, t, 3, NULL, 0) == RL_OK);
+	rl_st_writer w;
+	REQUIRE(rl_st_writer_open(&w, parts, t, 3, NULL, 0) == RL_OK);
+	/* the f32 tensor in three uneven pieces first, then the bf16 one in rows */
+	CHECK(rl_st_writer_put(&w, "model.norm.weight", b, 4 * 1000) == RL_OK);
+	CHECK(rl_st_writer_put(&w, "model.norm.weight", b + 1000, 4 * 1) == RL_OK);
+	CHECK(rl_st_writer_put(&w, "model.norm.weight", b + 1001, 4 * 1999) == RL_OK);
+	for (int r = 0; r < 30; r++)
+		CHECK(rl_st_writer_put(&w, "model.layers.0.mlp.up_proj.weight", a + r * 100, 200) ==
+		      RL_OK);
+	CHECK(access(parts, F_OK) != 0); /* only the .tmp until close */
+	REQUIRE(rl_st_writer_close(&w) == RL_OK);
+	size_t n1, n2;
+	uint8_t *x = slurp(whole, &n1), *y = slurp(parts, &n2);
+	CHECK(n1 == n2 && memcmp(x, y, n1) == 0);
+	free(x);
+	free(y);
+
+	const char *bad = tpath("bad.safetensors");
+	char tmp[600];
+	snprintf(tmp, sizeof tmp, "%s.tmp", bad);
+	REQUIRE(rl_st_writer_open(&w, bad, t, 3, NULL, 0) == RL_OK);
+	CHECK(rl_st_writer_put(&w, "no.such.tensor", a, 2) == RL_USAGE);
+	CHECK(strstr(rl_errmsg(), "no tensor 'no.such.tensor' was declared") != NULL);
+	CHECK(rl_st_writer_put(&w, "model.norm.weight", b, 4 * N + 4) == RL_USAGE);
+	CHECK(strstr(rl_errmsg(), "given 4 bytes more than its 12000") != NULL);
+	CHECK(rl_st_writer_put(&w, "model.norm.weight", b, 4 * N) == RL_OK);
+	CHECK(rl_st_writer_close(&w) == RL_USAGE); /* the bf16 tensor never came */
+	CHECK(strstr(rl_errmsg(), "has 0 of its 6000 bytes") != NULL);
+	CHECK(access(bad, F_OK) != 0 && access(tmp, F_OK) != 0);
+	REQUIRE(rl_st_writer_open(&w, bad, t, 3, NULL, 0) == RL_OK);
+	rl_st_writer_abort(&w);
+	CHECK(access(bad, F_OK) != 0 && access(tmp, F_OK) != 0);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "%s/rl-st.XXXXXX",
@@ -496,6 +551,7 @@ int main(void)
 	test_open_errors();
 	test_official_files();
 	test_byte_identical();
+	test_streaming_writer();
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
