@@ -21,6 +21,7 @@
 #include "core/par.h"
 #include "store/config.h"
 #include "store/model.h"
+#include "store/model_files.h"
 
 static void usage(void)
 {
@@ -280,69 +281,6 @@ static void parse_args(opts *o, int argc, char **argv)
 		rl_usage("AdamW betas must be below 1");
 }
 
-/* Files of a model directory that are not weights, copied next to the new
- * weights (absent ones skipped). */
-static const char *const side_files[] = {
-	"tokenizer.json",	  "tokenizer_config.json", "special_tokens_map.json",
-	"generation_config.json", "tokenizer.model",	   "chat_template.jinja",
-	"added_tokens.json",
-};
-
-static int copy_file(const char *from, const char *to)
-{
-	char *buf;
-	size_t len;
-	int rc = rl_read_file(from, &buf, &len);
-	if (rc)
-		return rc;
-	FILE *fp = fopen(to, "wb");
-	if (!fp) {
-		free(buf);
-		return rl_error_errno(RL_ESYS, "'%s'", to);
-	}
-	int bad = fwrite(buf, 1, len, fp) != len;
-	bad |= fflush(fp) != 0 || fsync(fileno(fp)) != 0;
-	bad |= fclose(fp) != 0;
-	free(buf);
-	return bad ? rl_error_errno(RL_ESYS, "'%s': write error", to) : RL_OK;
-}
-
-static int copy_side_files(const char *src, const char *dst)
-{
-	for (size_t i = 0; i < sizeof side_files / sizeof *side_files; i++) {
-		char a[4096], b[4096];
-		if (snprintf(a, sizeof a, "%s/%s", src, side_files[i]) >= (int)sizeof a ||
-		    snprintf(b, sizeof b, "%s/%s", dst, side_files[i]) >= (int)sizeof b)
-			return rl_error(RL_USAGE, "'%s': path too long", src);
-		if (access(a, F_OK) != 0)
-			continue;
-		int rc = copy_file(a, b);
-		if (rc)
-			return rc;
-	}
-	return RL_OK;
-}
-
-/* Removes the regular files of dir, then dir (nothing recursive: a directory
- * rl-train did not make is left alone). */
-static void remove_dir_files(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char p[4096];
-		if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
-			continue;
-		struct stat st;
-		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
-			unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static char *dir_of(const char *path)
 {
 	char *s = rl_strdup(path);
@@ -507,36 +445,18 @@ int main(int argc, char **argv)
 
 	/* Output: a fresh directory renamed into place, so OUT is never half
 	 * written. */
-	char tmp[4096], old[4096];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", o.out, (int)getpid()) >= (int)sizeof tmp ||
-	    snprintf(old, sizeof old, "%s.old.%d", o.out, (int)getpid()) >= (int)sizeof old)
-		rl_die(RL_USAGE, "'%s': path too long", o.out);
-	if (mkdir(tmp, 0755) != 0)
-		rl_die(RL_ESYS, "'%s': %s", tmp, strerror(errno));
-	rc = rl_tmodel_save(&m, tmp, out_dt);
+	rl_outdir od;
+	if ((rc = rl_outdir_begin(&od, o.out, o.force)))
+		rl_die_err(rc);
+	rc = rl_tmodel_save(&m, od.tmp, out_dt);
 	if (!rc)
-		rc = copy_side_files(tokdir, tmp);
+		rc = rl_model_copy_side_files(tokdir, od.tmp);
 	if (rc) {
-		remove_dir_files(tmp);
+		rl_outdir_abort(&od);
 		rl_die_err(rc);
 	}
-	int replaced = 0;
-	if (o.force && stat(o.out, &st) == 0) {
-		if (rename(o.out, old) != 0) {
-			remove_dir_files(tmp);
-			rl_die(RL_ESYS, "'%s': %s", o.out, strerror(errno));
-		}
-		replaced = 1;
-	}
-	if (rename(tmp, o.out) != 0) {
-		int e = errno;
-		if (replaced)
-			rename(old, o.out);
-		remove_dir_files(tmp);
-		rl_die(RL_ESYS, "'%s': %s", o.out, strerror(e));
-	}
-	if (replaced)
-		remove_dir_files(old);
+	if ((rc = rl_outdir_commit(&od)))
+		rl_die_err(rc);
 	rl_info("wrote '%s' (%s) after %ld steps in %.1f s (%.0f tokens/s)", o.out,
 		rl_dtype_name(out_dt), steps, secs, (double)tokens / (secs > 0 ? secs : 1));
 

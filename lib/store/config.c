@@ -572,6 +572,9 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		dt = get(root, "torch_dtype");
 	if (cJSON_IsString(dt))
 		snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt->valuestring);
+	const cJSON *np = get(root, "_name_or_path");
+	if (cJSON_IsString(np))
+		snprintf(c->name_or_path, sizeof c->name_or_path, "%s", np->valuestring);
 	rc = RL_OK;
 out:
 	cJSON_Delete(root);

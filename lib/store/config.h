@@ -81,6 +81,7 @@ typedef struct rl_config {
 	int eos_token_ids[RL_MAX_EOS];
 	int n_eos;
 	char torch_dtype[16];
+	char name_or_path[256]; /* "_name_or_path" (the hub id it was saved from), or "" */
 } rl_config;
 
 /* "LlamaForCausalLM", ... */

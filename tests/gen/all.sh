@@ -6,8 +6,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${PYTHON:-python3}
-"$PYTHON" -c 'import torch, transformers, safetensors, tokenizers, msgpack, xxhash, rouge_score' 2>/dev/null || {
-	echo "make fixtures needs: pip install torch transformers safetensors tokenizers msgpack xxhash rouge_score" >&2
+"$PYTHON" -c 'import torch, transformers, safetensors, tokenizers, msgpack, xxhash, rouge_score, peft' 2>/dev/null || {
+	echo "make fixtures needs: pip install torch transformers safetensors tokenizers msgpack xxhash rouge_score peft" >&2
 	exit 4
 }
 for g in "$here"/gen_*.py; do
