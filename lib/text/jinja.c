@@ -1559,6 +1559,32 @@ static int call_value(ctx *c, int line, jv f, const args *a, jv *out)
 
 /* ---- tests -------------------------------------------------------------- */
 
+static const char *const TESTS[] = {
+	"defined",  "undefined", "none",    "boolean",	   "false",    "true",	      "integer",
+	"float",    "number",	 "string",  "mapping",	   "iterable", "sequence",    "callable",
+	"sameas",   "eq",	 "equalto", "==",	   "ne",       "!=",	      "lt",
+	"lessthan", "<",	 "le",	    "<=",	   "gt",       "greaterthan", ">",
+	"ge",	    ">=",	 "in",	    "divisibleby", "odd",      "even",	      "lower",
+	"upper",    "escaped",	 NULL};
+
+static const char *const FILTERS[] = {
+	"abs",	  "attr",	"capitalize", "count",	   "d",	      "default", "dictsort",
+	"e",	  "escape",	"first",      "float",	   "indent",  "int",	 "items",
+	"join",	  "last",	"length",     "list",	   "lower",   "map",	 "max",
+	"min",	  "reject",	"rejectattr", "replace",   "reverse", "round",	 "safe",
+	"select", "selectattr", "sort",	      "string",	   "sum",     "title",	 "tojson",
+	"trim",	  "unique",	"upper",      "wordcount", NULL};
+
+int rl_jinja__is_filter(const char *s, size_t n)
+{
+	return in_names(FILTERS, s, n);
+}
+
+int rl_jinja__is_test(const char *s, size_t n)
+{
+	return in_names(TESTS, s, n);
+}
+
 static int apply_test(ctx *c, int line, const char *s, size_t n, jv v, const args *a, int *out)
 {
 	jv x = a->npos ? a->pos[0] : jv_undef(NULL);

@@ -99,8 +99,8 @@ int rl_jinja_parse(const char *src, size_t len, const char *name, rl_jinja **out
 void rl_jinja_free(rl_jinja *t);
 
 /* Renders t with vars (a cJSON object: each member a template variable; JSON
- * null is None, a number without fraction or exponent that fits 64 bits is an
- * int, other numbers floats) into a malloc'd NUL-terminated *out of *len
+ * null is None; a number with an integral value of magnitude up to 2^53 is an
+ * int, any other a float: cJSON keeps no trace of "2.0" against "2") into a malloc'd NUL-terminated *out of *len
  * bytes. o may be NULL. t is not modified: one template may be rendered by
  * several threads at once. */
 int rl_jinja_render(const rl_jinja *t, const cJSON *vars, const rl_jinja_opts *o, char **out,

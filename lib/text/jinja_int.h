@@ -206,5 +206,9 @@ struct rl_jinja {
 };
 
 int rl_jinja__parse(rl_jinja *t, const char *src, size_t len);
+/* the filters and tests jinja.c implements (the parser refuses others, as
+ * jinja2 refuses unknown ones when it compiles) */
+int rl_jinja__is_filter(const char *s, size_t n);
+int rl_jinja__is_test(const char *s, size_t n);
 
 #endif

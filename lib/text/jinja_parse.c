@@ -973,6 +973,8 @@ static int parse_filter(parser *p, jnode **node, int start_inline)
 			return nomem(p);
 		if ((rc = dotted_name(p, &n->s, &n->n)))
 			return rc;
+		if (!rl_jinja__is_filter(n->s, n->n))
+			return perr(p, line, "no filter named '%.*s'", (int)n->n, n->s);
 		nlist args = {0};
 		if (is_op(cur(p), "(") && (rc = parse_call_args(p, &args)))
 			return rc;
@@ -997,6 +999,8 @@ static int parse_test(parser *p, jnode **node)
 		return nomem(p);
 	if ((rc = dotted_name(p, &n->s, &n->n)))
 		return rc;
+	if (!rl_jinja__is_test(n->s, n->n))
+		return perr(p, line, "no test named '%.*s'", (int)n->n, n->s);
 	nlist args = {0};
 	tok *t = cur(p);
 	if (is_op(t, "(")) {

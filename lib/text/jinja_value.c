@@ -87,11 +87,6 @@ char *ja_strdup(jarena *a, const char *s, size_t n)
 
 static int jb_grow(jbuf *b, size_t need)
 {
-	if (b->limit && b->n + need > b->limit) {
-		b->over = 1;
-		return rl_error(RL_EDATA, "template output exceeds its limit of %zu bytes",
-				b->limit);
-	}
 	if (b->n + need <= b->cap)
 		return RL_OK;
 	size_t cap = b->cap ? b->cap * 2 : 256;
@@ -116,6 +111,11 @@ static int jb_grow(jbuf *b, size_t need)
 
 int jb_put(jbuf *b, const char *s, size_t n)
 {
+	if (b->limit && b->n + n > b->limit) {
+		b->over = 1;
+		return rl_error(RL_EDATA, "template output exceeds its limit of %zu bytes",
+				b->limit);
+	}
 	int rc = jb_grow(b, n + 1);
 	if (rc)
 		return rc;
@@ -583,7 +583,7 @@ static int str_or_repr(jbuf *b, jv v, int repr)
 	int rc = RL_OK;
 	switch (v.k) {
 	case JV_UNDEF:
-		return RL_OK;
+		return repr ? jb_put(b, "Undefined", 9) : RL_OK;
 	case JV_NONE:
 		return jb_put(b, "None", 4);
 	case JV_BOOL:
