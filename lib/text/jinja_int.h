@@ -1,12 +1,14 @@
 /* jinja_int.h — internals shared by jinja_parse.c (lexer, parser),
- * jinja_value.c (values, arena, str/repr/JSON, Python string helpers) and
- * jinja.c (the evaluator, filters, tests, methods). Not a public interface.
+ * jinja_value.c (values, arena, str/repr/JSON, UTF-8), jinja_lib.c (Python
+ * semantics: methods, operators, access, filters, tests) and jinja.c (the
+ * evaluator and the API). Not a public interface.
  */
 #ifndef RL_JINJA_INT_H
 #define RL_JINJA_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "text/jinja.h"
 
@@ -210,5 +212,139 @@ int rl_jinja__parse(rl_jinja *t, const char *src, size_t len);
  * jinja2 refuses unknown ones when it compiles) */
 int rl_jinja__is_filter(const char *s, size_t n);
 int rl_jinja__is_test(const char *s, size_t n);
+
+/* ---- rendering (jinja.c, jinja_lib.c) ----------------------------------- */
+
+typedef struct frame frame;
+struct frame {
+	struct frame *up;
+	jdict *vars;
+};
+
+struct jmacro {
+	const jnode *def;
+	frame *scope;
+};
+
+struct jloop {
+	jlist *items;
+	size_t i;
+	int depth;
+};
+
+struct jfunc {
+	int id;
+	jv self;
+	const char *name;
+};
+
+typedef struct ctx {
+	const rl_jinja *t;
+	jarena a;
+	jbuf *out;
+	frame *f;
+	int depth, max_depth, loop_depth;
+	long iters, max_iters;
+	size_t max_output;
+	struct tm now;
+	jv hole; /* the body text a filter block or block set filters */
+} ctx;
+
+typedef struct jargs {
+	jv *pos;
+	size_t npos;
+	const char **kn;
+	size_t *kl;
+	jv *kv;
+	size_t nkw;
+} jargs;
+
+/* builtin functions and methods (jfunc.id) */
+enum {
+	F_RANGE = 1,
+	F_DICT,
+	F_NAMESPACE,
+	F_RAISE,
+	F_STRFTIME,
+	F_CYCLE,
+	/* str methods */
+	M_STRIP,
+	M_LSTRIP,
+	M_RSTRIP,
+	M_SPLIT,
+	M_RSPLIT,
+	M_STARTSWITH,
+	M_ENDSWITH,
+	M_REPLACE,
+	M_UPPER,
+	M_LOWER,
+	M_TITLE,
+	M_CAPITALIZE,
+	M_FIND,
+	M_RFIND,
+	M_COUNT,
+	M_JOIN,
+	M_SPLITLINES,
+	M_ISDIGIT,
+	M_ISSPACE,
+	M_ISALPHA,
+	M_ISALNUM,
+	M_ISLOWER,
+	M_ISUPPER,
+	/* dict methods */
+	M_GET,
+	M_ITEMS,
+	M_KEYS,
+	M_VALUES,
+	/* list methods */
+	M_LINDEX,
+	M_LCOUNT,
+};
+
+static inline int name_eq(const char *a, const char *s, size_t n)
+{
+	return strlen(a) == n && memcmp(a, s, n) == 0;
+}
+
+static inline int64_t num_i(jv v)
+{
+	return v.k == JV_INT ? v.u.i : v.u.b;
+}
+
+static inline double num_f(jv v)
+{
+	return v.k == JV_FLOAT ? v.u.f : (double)num_i(v);
+}
+
+static inline int is_num(jv v)
+{
+	return v.k == JV_INT || v.k == JV_FLOAT || v.k == JV_BOOL;
+}
+
+static inline int is_intlike(jv v)
+{
+	return v.k == JV_INT || v.k == JV_BOOL;
+}
+
+/* errors: "'NAME' line N: message" (RL_EDATA); RL_ESYS or the memory
+ * limit's RL_EDATA when an allocation failed; an Undefined's own message */
+int jx_err(ctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int jx_nomem(ctx *c);
+int jx_undef_err(ctx *c, int line, jv u);
+/* an Undefined carrying a printf-formatted message; a builtin function */
+jv jx_undef(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+jv jx_func(ctx *c, int id, jv self, const char *name);
+/* the items a for loop walks: a list as it is, dict keys, characters, none
+ * for Undefined; an error for anything else */
+int jx_iter(ctx *c, int line, jv v, jlist **out);
+int jx_getattr(ctx *c, int line, jv obj, const char *s, size_t n, jv *out);
+int jx_getitem(ctx *c, int line, jv obj, jv key, jv *out);
+int jx_slice(ctx *c, int line, jv obj, const jv *parts, jv *out);
+int jx_binop(ctx *c, int line, int op, jv a, jv b, jv *out);
+int jx_cmp(ctx *c, int line, jv a, jv b, int *out, const char *op);
+int jx_contains(ctx *c, int line, jv hay, jv needle, int *out);
+int jx_call_func(ctx *c, int line, jfunc *fn, const jargs *a, jv *out);
+int jx_test(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, int *out);
+int jx_filter(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, jv *out);
 
 #endif

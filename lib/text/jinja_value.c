@@ -1,6 +1,6 @@
 /* jinja_value.c — the values of lib/text/jinja.c: the arena they live in,
- * Python's str(), repr() and json.dumps() of them, and the UTF-8 and Python
- * string helpers the evaluator needs (see jinja_int.h).
+ * Python's str(), repr() and json.dumps() of them, and UTF-8 helpers (see
+ * jinja_int.h).
  */
 #include <math.h>
 #include <stdarg.h>
@@ -302,21 +302,6 @@ int jv_truthy(jv v)
 	default:
 		return 1;
 	}
-}
-
-static int is_num(jv v)
-{
-	return v.k == JV_BOOL || v.k == JV_INT || v.k == JV_FLOAT;
-}
-
-static double num_f(jv v)
-{
-	return v.k == JV_FLOAT ? v.u.f : v.k == JV_INT ? (double)v.u.i : (double)v.u.b;
-}
-
-static int64_t num_i(jv v)
-{
-	return v.k == JV_INT ? v.u.i : v.u.b;
 }
 
 /* Python ==: numbers across int/float/bool, strings, lists elementwise, dicts
