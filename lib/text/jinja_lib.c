@@ -290,9 +290,7 @@ static int py_split(ctx *c, int line, jv s, jv sep, int64_t maxsplit, int right,
 				if (i >= n)
 					break;
 				if (maxsplit == 0) {
-					jv rest = jv_str(p + i, n - i);
-					rest = py_strip(rest, NULL, 0, 1);
-					rc = jl_push(&c->a, l, rest);
+					rc = jl_push(&c->a, l, jv_str(p + i, n - i));
 					break;
 				}
 				size_t b = i;

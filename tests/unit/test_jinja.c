@@ -388,6 +388,9 @@ static const struct {
 	{"{{ 'x\302\240 \\t'.strip() | length }}{{ '\302\240a\342\200\203'.strip() }}|{{ "
 	 "'\307\206emo'.capitalize() }}|",
 	 "{}", "1a|\307\205emo|"},
+	{"{{ '  a b  '.split(none, 0) }}{{ 'a b c  '.split(none, 1) }}{{ '  a b'.rsplit(none, 0) }}"
+	 "{{ ' x  y '.rsplit(none, 1) }}{% generation %}G{% endgeneration %}",
+	 "{}", "['a b  ']['a', 'b c  ']['  a b'][' x', 'y']G"},
 };
 
 static void semantics(void)
