@@ -52,6 +52,16 @@ const char *rl_gguf_vtype_name(rl_gguf_vtype t)
 	return (unsigned)t < RL_GGUF_VTYPE_COUNT ? vtype_names[t] : "unknown type";
 }
 
+/* "a u32", "an i8", "an f32", "a string": the type with its article, for messages */
+static const char *a_vtype(rl_gguf_vtype t)
+{
+	static const char *const with_article[RL_GGUF_VTYPE_COUNT] = {
+		"a u8",	  "an i8",    "a u16",	  "an i16", "a u32",  "an i32", "an f32",
+		"a bool", "a string", "an array", "a u64",  "an i64", "an f64",
+	};
+	return (unsigned)t < RL_GGUF_VTYPE_COUNT ? with_article[t] : "an unknown type";
+}
+
 /* ---- cursor ---- */
 
 typedef struct rd {
@@ -312,8 +322,8 @@ static int read_alignment(const rd *r, rl_gguf_file *f)
 	if (!kv)
 		return RL_OK;
 	if (kv->val.type != RL_GGUF_U32)
-		return rl_error(RL_EDATA, "'%s': key 'general.alignment' is a %s, expected u32",
-				r->path, vtype_names[kv->val.type]);
+		return rl_error(RL_EDATA, "'%s': key 'general.alignment' is %s, expected u32",
+				r->path, a_vtype(kv->val.type));
 	uint64_t a = kv->val.as.u;
 	if (a == 0 || (a & (a - 1)) != 0)
 		return rl_error(RL_EDATA,
@@ -677,8 +687,8 @@ static int file_uint(const rl_gguf_file *f, const char *key, uint64_t *out)
 		return rl_error(RL_EDATA, "'%s': key '%s' is negative (%" PRId64 ")", f->path, key,
 				v->as.i);
 	default:
-		return rl_error(RL_EDATA, "'%s': key '%s' is a %s, expected an unsigned integer",
-				f->path, key, vtype_names[v->type]);
+		return rl_error(RL_EDATA, "'%s': key '%s' is %s, expected an unsigned integer",
+				f->path, key, a_vtype(v->type));
 	}
 }
 
@@ -908,8 +918,8 @@ static int type_error(const rl_gguf *g, const char *key, const rl_gguf_val *v, c
 	if (v->type == RL_GGUF_ARRAY)
 		return rl_error(RL_EDATA, "'%s': key '%s' is an array of %s, expected %s",
 				model_path(g), key, vtype_names[v->as.arr.type], want);
-	return rl_error(RL_EDATA, "'%s': key '%s' is a %s, expected %s", model_path(g), key,
-			vtype_names[v->type], want);
+	return rl_error(RL_EDATA, "'%s': key '%s' is %s, expected %s", model_path(g), key,
+			a_vtype(v->type), want);
 }
 
 static int is_unsigned(rl_gguf_vtype t)
