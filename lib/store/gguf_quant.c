@@ -9,11 +9,16 @@
  *    statement. Separate statements matter: ISO C mode (-std=c11) makes GCC
  *    keep them apart, and clang contracts a*b+c into an FMA only within one
  *    expression, so no compiler fuses them and the rounding stays gguf-py's.
+ *    NaN payloads: a product with one NaN operand carries that NaN (quieted)
+ *    whatever the operand order; the one sum of two possible NaNs (Q4_1,
+ *    Q5_1: d * q + m) pins the first operand's, as numpy's does; a difference
+ *    is not commutative, so compilers keep its order.
  * 2. Speed. Blocks are read bytewise (no alignment, endianness-independent);
  *    the inner loops have constant trip counts over 16 or 32 elements with
  *    integer unpacking and one multiply (and subtract), which GCC and clang
  *    vectorize at -O2.
  */
+#include <math.h>
 #include <string.h>
 
 #include "core/dtype.h"
@@ -131,6 +136,16 @@ void rl_dequant_q4_0(const void *restrict src, float *restrict dst, uint64_t nbl
 	}
 }
 
+/* a + b, and a itself when a is NaN. IEEE leaves open which NaN a sum of two
+ * NaNs carries; x86 (and so numpy) returns the first operand's, but a compiler
+ * may swap the operands of a commutative add (clang -O3 -march=native does),
+ * so the choice is made explicit. Same value for every other input. */
+static inline float nan_first_add(float a, float b)
+{
+	float s = a + b; /* computed unconditionally: a select, not a branch, vectorizes */
+	return isnan(a) ? a : s;
+}
+
 /* block_q4_1: f16 d, m; u8 qs[16]. y = d * q + m */
 void rl_dequant_q4_1(const void *restrict src, float *restrict dst, uint64_t nblocks)
 {
@@ -141,21 +156,31 @@ void rl_dequant_q4_1(const void *restrict src, float *restrict dst, uint64_t nbl
 		for (int j = 0; j < 16; j++) {
 			float lo = d * (float)(qs[j] & 0x0F);
 			float hi = d * (float)(qs[j] >> 4);
-			dst[j] = lo + m;
-			dst[j + 16] = hi + m;
+			dst[j] = nan_first_add(lo, m);
+			dst[j + 16] = nan_first_add(hi, m);
 		}
 	}
 }
 
-/* The fifth bits of a Q5 block, bit j of the little-endian u32 at qh, as
- * 0 or 16 in hb[j]. Written per byte against a constant mask (no per-lane
- * variable shift), so it vectorizes with plain SSE2. */
-static inline void q5_high_bits(const uint8_t *restrict qh, uint8_t *restrict hb)
+/* bit_j[j] = 1 << j: the fifth bit of Q5 element j is qh & bit_j[j]. A mask
+ * loaded from a table (not a per-lane variable shift, which plain SSE2 lacks)
+ * keeps the element loops vectorized. */
+static const uint32_t bit_j[32] = {
+	1u << 0,  1u << 1,  1u << 2,  1u << 3,	1u << 4,  1u << 5,  1u << 6,  1u << 7,
+	1u << 8,  1u << 9,  1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15,
+	1u << 16, 1u << 17, 1u << 18, 1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23,
+	1u << 24, 1u << 25, 1u << 26, 1u << 27, 1u << 28, 1u << 29, 1u << 30, 1u << 31,
+};
+
+/* 16 if bit j of qh is set, else 0 (branch-free: a select vectorizes) */
+static inline int q5_high(uint32_t qh, int j)
 {
-	static const uint8_t bit[8] = {1, 2, 4, 8, 16, 32, 64, 128};
-	for (int g = 0; g < 4; g++)
-		for (int k = 0; k < 8; k++)
-			hb[8 * g + k] = (uint8_t)(-((qh[g] & bit[k]) != 0) & 16);
+	return -(int)((qh & bit_j[j]) != 0) & 16;
+}
+
+static inline uint32_t u32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* block_q5_0: f16 d; u32 qh (bit j: the 5th bit of element j); u8 qs[16].
@@ -165,12 +190,11 @@ void rl_dequant_q5_0(const void *restrict src, float *restrict dst, uint64_t nbl
 	const uint8_t *b = src;
 	for (uint64_t i = 0; i < nblocks; i++, b += 22, dst += 32) {
 		const float d = f16_at(b);
-		uint8_t hb[32];
-		q5_high_bits(b + 2, hb);
+		const uint32_t qh = u32_at(b + 2);
 		const uint8_t *qs = b + 6;
 		for (int j = 0; j < 16; j++) {
-			dst[j] = d * (float)(((qs[j] & 0x0F) | hb[j]) - 16);
-			dst[j + 16] = d * (float)(((qs[j] >> 4) | hb[j + 16]) - 16);
+			dst[j] = d * (float)(((qs[j] & 0x0F) | q5_high(qh, j)) - 16);
+			dst[j + 16] = d * (float)(((qs[j] >> 4) | q5_high(qh, j + 16)) - 16);
 		}
 	}
 }
@@ -181,14 +205,13 @@ void rl_dequant_q5_1(const void *restrict src, float *restrict dst, uint64_t nbl
 	const uint8_t *b = src;
 	for (uint64_t i = 0; i < nblocks; i++, b += 24, dst += 32) {
 		const float d = f16_at(b), m = f16_at(b + 2);
-		uint8_t hb[32];
-		q5_high_bits(b + 4, hb);
+		const uint32_t qh = u32_at(b + 4);
 		const uint8_t *qs = b + 8;
 		for (int j = 0; j < 16; j++) {
-			float lo = d * (float)((qs[j] & 0x0F) | hb[j]);
-			float hi = d * (float)((qs[j] >> 4) | hb[j + 16]);
-			dst[j] = lo + m;
-			dst[j + 16] = hi + m;
+			float lo = d * (float)((qs[j] & 0x0F) | q5_high(qh, j));
+			float hi = d * (float)((qs[j] >> 4) | q5_high(qh, j + 16));
+			dst[j] = nan_first_add(lo, m);
+			dst[j + 16] = nan_first_add(hi, m);
 		}
 	}
 }
