@@ -122,7 +122,7 @@ deps:
 	else echo "all build dependencies present"; fi
 
 # Regenerates the committed fixtures; needs torch, transformers, safetensors, tokenizers,
-# msgpack, xxhash (PyPI). Some generators run C helpers (tests/unit binaries).
+# msgpack, xxhash, rouge_score, gguf (PyPI). Some generators run C helpers (tests/unit binaries).
 fixtures: $(TOOLS) $(TESTS)
 	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) sh tests/gen/all.sh
 
