@@ -63,10 +63,17 @@ void rl_error_clear(void)
 	errbuf[0] = '\0';
 }
 
-/* RL_FAIL_ALLOC=N makes the N-th checked allocation fail (allocation-failure tests). */
+/* RL_FAIL_ALLOC=N makes the N-th checked allocation fail (allocation-failure
+ * tests); read at the first allocation, re-armed by rl_fail_alloc_at. */
+static long countdown = -2;
+
+void rl_fail_alloc_at(long n)
+{
+	countdown = n > 0 ? n : -1;
+}
+
 static int alloc_should_fail(void)
 {
-	static long countdown = -2;
 	if (countdown == -2) {
 		const char *s = getenv("RL_FAIL_ALLOC");
 		countdown = s ? strtol(s, NULL, 10) : -1;

@@ -45,6 +45,9 @@ void *rl_realloc_array(void *p, size_t n, size_t size);
 char *rl_strdup(const char *s);
 
 /* Test hook for allocation-failure tests: when the environment variable
- * RL_FAIL_ALLOC=N is set, the N-th rl_* allocation (1-based) fails. */
+ * RL_FAIL_ALLOC=N is set, the N-th rl_* allocation (1-based) fails. It is
+ * read once, at the first allocation; a test in one process re-arms it with
+ * rl_fail_alloc_at(N) (the N-th allocation from now fails; 0: none). */
+void rl_fail_alloc_at(long n);
 
 #endif

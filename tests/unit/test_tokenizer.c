@@ -483,11 +483,9 @@ static void test_alloc_failures(void)
 			  "[{\"type\": \"NFC\"}, {\"type\": \"Replace\", \"pattern\": "
 			  "{\"Regex\": \"x+\"}, \"content\": \"a\"}]}, \"pre_tokenizer\": "
 			  "{\"type\": \"Metaspace\", \"replacement\": \"d\", \"split\": true}");
-	int done = 0;
+	int done = 0, failed = 0;
 	for (int k = 1; k < 2000 && !done; k++) {
-		char env[16];
-		snprintf(env, sizeof env, "%d", k);
-		setenv("RL_FAIL_ALLOC", env, 1);
+		rl_fail_alloc_at(k);
 		rl_tokenizer *t = NULL;
 		int rc = rl_tokenizer_load_mem(j, strlen(j), NULL, 0, "tiny", &t);
 		rl_ids ids = {0};
@@ -500,12 +498,15 @@ static void test_alloc_failures(void)
 		CHECKF(rc == RL_OK || rc == RL_ESYS, "allocation %d: rc %d (%s)", k, rc,
 		       rl_errmsg());
 		done = rc == RL_OK;
+		failed += rc == RL_ESYS;
 		free(text);
 		rl_ids_free(&ids);
 		rl_tokenizer_free(t);
 	}
-	unsetenv("RL_FAIL_ALLOC");
+	rl_fail_alloc_at(0);
 	CHECK(done);
+	/* every allocation before the last one failed in its turn */
+	CHECKF(failed > 10, "only %d allocations failed", failed);
 }
 
 int main(void)
