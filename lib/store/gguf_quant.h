@@ -20,7 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ggml's type ids, as stored in a GGUF tensor info (ggml.h's enum ggml_type).
+/* ggml's type ids, as stored in a GGUF tensor info (ggml.h's enum ggml_type;
+ * gguf-py 0.19's GGMLQuantizationType and GGML_QUANT_SIZES give the ids and sizes).
  * Gaps are ids ggml retired (Q4_2, Q4_3, the Q4_0_4_4 repacks, ...): they are
  * unknown types here, as they are in ggml now. */
 typedef enum rl_ggml_type {
@@ -56,7 +57,9 @@ typedef enum rl_ggml_type {
 	RL_GGML_TQ1_0 = 34,
 	RL_GGML_TQ2_0 = 35,
 	RL_GGML_MXFP4 = 39,
-	RL_GGML_TYPE_END = 40 /* one past the largest id known here */
+	RL_GGML_NVFP4 = 40,
+	RL_GGML_Q1_0 = 41,
+	RL_GGML_TYPE_END = 42 /* one past the largest id known here */
 } rl_ggml_type;
 
 /* 1 if type is an id ggml assigns (named and sized below), else 0. */
