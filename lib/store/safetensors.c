@@ -1295,8 +1295,39 @@ static int sync_parent_dir(const char *path)
 	return rc;
 }
 
+/* A sink writes one tensor's bytes to the open temp file, counting them. */
+struct rl_st_sink {
+	int fd;
+	const char *path;
+	uint64_t left; /* bytes the current tensor still needs */
+};
+
+int rl_st_sink_write(rl_st_sink *s, const void *buf, size_t n)
+{
+	if (n > s->left)
+		return rl_error(RL_USAGE, "'%s': a tensor's data exceed its size", s->path);
+	s->left -= n;
+	return write_all(s->fd, buf, n, s->path);
+}
+
+static int copy_data(void *ctx, const rl_st_wtensor *t, rl_st_sink *sink)
+{
+	(void)ctx;
+	uint64_t nb;
+	rl_st_wtensor_nbytes(t, &nb); /* validated by build_header */
+	if (nb && !t->data)
+		return rl_error(RL_USAGE, "tensor '%s': no data", t->name);
+	return rl_st_sink_write(sink, t->data, (size_t)nb);
+}
+
 int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
 		size_t nmeta)
+{
+	return rl_st_write_fill(path, t, n, meta_kv, nmeta, NULL, NULL);
+}
+
+int rl_st_write_fill(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
+		     size_t nmeta, rl_st_fill_fn fill, void *ctx)
 {
 	sbuf hb = {0};
 	const rl_st_wtensor **order = NULL;
@@ -1327,14 +1358,15 @@ int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *
 	if ((rc = write_all(fd, len8, 8, tmp)) || (rc = write_all(fd, hb.p, hb.n, tmp)))
 		goto out_close;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t nb;
-		rl_st_wtensor_nbytes(order[i], &nb); /* validated by build_header */
-		if (nb && !order[i]->data) {
-			rc = rl_error(RL_USAGE, "tensor '%s': no data", order[i]->name);
+		rl_st_sink sink = {fd, tmp, 0};
+		rl_st_wtensor_nbytes(order[i], &sink.left); /* validated by build_header */
+		if ((rc = fill ? fill(ctx, order[i], &sink) : copy_data(NULL, order[i], &sink)))
+			goto out_close;
+		if (sink.left) {
+			rc = rl_error(RL_USAGE, "'%s': tensor '%s' is %" PRIu64 " bytes short", tmp,
+				      order[i]->name, sink.left);
 			goto out_close;
 		}
-		if ((rc = write_all(fd, order[i]->data, (size_t)nb, tmp)))
-			goto out_close;
 	}
 	if (fsync(fd) != 0) {
 		rc = rl_error_errno(RL_ESYS, "'%s': fsync", tmp);

@@ -104,6 +104,20 @@ typedef struct rl_st_wtensor {
 int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
 		size_t nmeta);
 
+/* The same, streamed: the data are not read from t[i].data but produced by
+ * fill(ctx, &t[i], sink) when the writer reaches tensor i (in packing order),
+ * which passes them on in as many rl_st_sink_write calls as it likes; exactly
+ * the tensor's byte size must arrive (more or fewer is RL_USAGE). The writer
+ * never reads t[i].data here: callers may keep their own per-tensor pointer
+ * there. A fill error stops the write and removes the temp file. So a file of
+ * any size is written holding one piece of one tensor in memory at a time.
+ * fill == NULL: t[i].data holds the bytes (rl_st_write). */
+typedef struct rl_st_sink rl_st_sink;
+typedef int (*rl_st_fill_fn)(void *ctx, const rl_st_wtensor *t, rl_st_sink *sink);
+int rl_st_sink_write(rl_st_sink *s, const void *buf, size_t n);
+int rl_st_write_fill(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
+		     size_t nmeta, rl_st_fill_fn fill, void *ctx);
+
 /* Bytes of t's data (numel x dtype size); RL_USAGE on a negative dimension,
  * a bad dtype or rank, or overflow. */
 int rl_st_wtensor_nbytes(const rl_st_wtensor *t, uint64_t *nbytes);
