@@ -4,9 +4,8 @@
  * and writes DIR: config.json, generation_config.json, tokenizer.json,
  * tokenizer_config.json and the weights dequantized to bf16 (or f16, f32) as
  * (sharded) safetensors under their HF names (lib/store/gguf_hf.h,
- * lib/text/tokenizer_gguf.h say what is mapped and how). One tensor at a time
- * is read, converted in pieces of about 4 MiB and streamed to its shard, so
- * memory stays bounded whatever the model's size. Everything is written into
+ * lib/text/tokenizer_gguf.h say what is mapped and how), streamed tensor by
+ * tensor in bounded memory (rl_gguf_hf_write). Everything is written into
  * a temporary directory beside DIR, renamed to DIR at the end: a failed or
  * interrupted import never leaves a directory named DIR.
  */
@@ -22,13 +21,9 @@
 #include <unistd.h>
 
 #include "core/cli.h"
-#include "core/dtype.h"
 #include "store/gguf.h"
 #include "store/gguf_hf.h"
-#include "store/model.h"
 #include "text/tokenizer_gguf.h"
-
-#define PIECE_BYTES (4u << 20) /* f32 bytes converted at a time */
 
 struct opts {
 	const char *gguf, *out;
@@ -117,78 +112,13 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("missing -o DIR");
 }
 
-/* ---- the tensors' bytes, streamed into the shards ---- */
-struct fill_ctx {
-	rl_dtype dtype;
-	float *f32;
-	void *narrow;
-	uint64_t done, total; /* elements, for the progress line */
-	size_t ntensors, tensors_done;
-};
-
-static int fill(void *vctx, const rl_st_wtensor *w, rl_st_sink *sink)
+/* progress of the weights (rl_gguf_hf_write's callback) */
+static void progress(void *ctx, size_t tensor, size_t ntensors, const char *name, uint64_t done,
+		     uint64_t total)
 {
-	struct fill_ctx *ctx = vctx;
-	const rl_gguf_hf_tensor *t = w->data;
-	uint64_t rows = rl_gguf_hf_rows(t), cols = rl_gguf_hf_cols(t);
-	uint64_t step = PIECE_BYTES / 4 / (cols ? cols : 1);
-	if (step == 0)
-		step = 1;
-	for (uint64_t r = 0; r < rows; r += step) {
-		uint64_t n = rows - r < step ? rows - r : step;
-		int rc = rl_gguf_hf_read(t, r, n, ctx->f32);
-		if (rc)
-			return rc;
-		size_t k = (size_t)(n * cols);
-		const void *bytes = ctx->f32;
-		if (ctx->dtype != RL_DT_F32) {
-			rl_narrow(ctx->dtype, ctx->f32, ctx->narrow, k);
-			bytes = ctx->narrow;
-		}
-		if ((rc = rl_st_sink_write(sink, bytes, k * rl_dtype_size(ctx->dtype))))
-			return rc;
-		ctx->done += k;
-		rl_progress("tensor %zu/%zu %s: %.0f%% of the weights", ctx->tensors_done + 1,
-			    ctx->ntensors, t->name,
-			    100.0 * (double)ctx->done / (double)(ctx->total ? ctx->total : 1));
-	}
-	rl_gguf_release(t->src);
-	ctx->tensors_done++;
-	return RL_OK;
-}
-
-static int write_weights(const char *dir, const rl_gguf_hf *m, const struct opts *o)
-{
-	rl_st_wtensor *w = rl_calloc(m->n ? m->n : 1, sizeof *w);
-	struct fill_ctx ctx = {o->dtype, NULL, NULL, 0, m->numel, m->n, 0};
-	uint64_t widest = 1;
-	for (size_t i = 0; i < m->n; i++)
-		widest = rl_gguf_hf_cols(&m->t[i]) > widest ? rl_gguf_hf_cols(&m->t[i]) : widest;
-	uint64_t piece = widest > PIECE_BYTES / 4 ? widest : PIECE_BYTES / 4;
-	ctx.f32 = rl_malloc_array(piece, sizeof(float));
-	ctx.narrow = rl_malloc_array(piece, sizeof(float));
-	int rc = RL_ESYS;
-	if (w && ctx.f32 && ctx.narrow) {
-		for (size_t i = 0; i < m->n; i++) {
-			w[i].name = m->t[i].name;
-			w[i].dtype = o->dtype;
-			w[i].ndim = m->t[i].ndim;
-			w[i].shape[0] = m->t[i].shape[0];
-			w[i].shape[1] = m->t[i].shape[1];
-			w[i].data = &m->t[i]; /* passed through to fill() */
-		}
-		rl_config c = m->cfg;
-		snprintf(c.torch_dtype, sizeof c.torch_dtype, "%s",
-			 o->dtype == RL_DT_BF16	 ? "bfloat16"
-			 : o->dtype == RL_DT_F16 ? "float16"
-						 : "float32");
-		rc = rl_model_write_fill(dir, &c, w, m->n, o->max_shard, fill, &ctx);
-		rl_progress_end();
-	}
-	free(w);
-	free(ctx.f32);
-	free(ctx.narrow);
-	return rc;
+	(void)ctx;
+	rl_progress("tensor %zu/%zu %s: %.0f%% of the weights", tensor + 1, ntensors, name,
+		    100.0 * (double)done / (double)(total ? total : 1));
 }
 
 /* ---- files and directories ---- */
@@ -260,7 +190,9 @@ static int import(const struct opts *o, const rl_gguf *g, const char *tmp)
 			     tf.generation_config_len)))
 		goto out_tf;
 	double t0 = rl_now();
-	if ((rc = write_weights(tmp, &m, o)))
+	rc = rl_gguf_hf_write(tmp, &m, o->dtype, o->max_shard, progress, NULL);
+	rl_progress_end();
+	if (rc)
 		goto out_tf;
 	rl_info("%s: %zu tensors, %" PRIu64 " parameters as %s in %.1f s", m.cfg.architecture, m.n,
 		m.numel, rl_dtype_name(o->dtype), rl_now() - t0);

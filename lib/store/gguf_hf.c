@@ -37,6 +37,19 @@ static int get_int(const rl_gguf *g, const char *key, int optional, int lo, int 
 	return RL_OK;
 }
 
+/* The shortest decimal that is the same f32: the value the converter was
+ * given (1e-05, not 9.99999974737875e-06), as config.json had it. */
+static double shortest(float f)
+{
+	char b[32];
+	for (int p = 1; p < 9; p++) {
+		snprintf(b, sizeof b, "%.*g", p, (double)f);
+		if ((float)strtod(b, NULL) == f)
+			return strtod(b, NULL);
+	}
+	return f;
+}
+
 static int get_float(const rl_gguf *g, const char *key, int optional, double *out)
 {
 	float v;
@@ -50,7 +63,7 @@ static int get_float(const rl_gguf *g, const char *key, int optional, double *ou
 	if (!isfinite(v) || v <= 0)
 		return rl_error(RL_EDATA, "'%s': '%s' = %g is not a positive number", gguf_path(g),
 				key, (double)v);
-	*out = v;
+	*out = shortest(v);
 	return RL_OK;
 }
 
@@ -281,7 +294,7 @@ static int add_tensor(const rl_config *c, const rl_gguf_tensor *src, const char 
 					"'%s': tensor '%s': %lld rows are not whole heads",
 					src->path, src->name, (long long)t->shape[0]);
 	}
-	if (c->arch == RL_ARCH_GEMMA && len > 12 && strcmp(name + len - 12, "norm.weight") == 0)
+	if (c->arch == RL_ARCH_GEMMA && len >= 11 && strcmp(name + len - 11, "norm.weight") == 0)
 		t->xform = RL_GX_MINUS_ONE;
 	return RL_OK;
 }
@@ -444,4 +457,83 @@ int rl_gguf_hf_read(const rl_gguf_hf_tensor *t, uint64_t row0, uint64_t nrows, f
 			dst[i] = dst[i] - 1.0f;
 	}
 	return RL_OK;
+}
+
+#define PIECE_BYTES (4u << 20) /* f32 bytes converted at a time */
+
+struct fill_ctx {
+	rl_dtype dtype;
+	float *f32;
+	void *narrow;
+	uint64_t done, total; /* elements */
+	size_t ntensors, tensors_done;
+	rl_gguf_hf_progress progress;
+	void *pctx;
+};
+
+static int fill(void *vctx, const rl_st_wtensor *w, rl_st_sink *sink)
+{
+	struct fill_ctx *ctx = vctx;
+	const rl_gguf_hf_tensor *t = w->data;
+	uint64_t rows = rl_gguf_hf_rows(t), cols = rl_gguf_hf_cols(t);
+	uint64_t step = PIECE_BYTES / 4 / (cols ? cols : 1);
+	if (step == 0)
+		step = 1;
+	for (uint64_t r = 0; r < rows; r += step) {
+		uint64_t n = rows - r < step ? rows - r : step;
+		int rc = rl_gguf_hf_read(t, r, n, ctx->f32);
+		if (rc)
+			return rc;
+		size_t k = (size_t)(n * cols);
+		const void *bytes = ctx->f32;
+		if (ctx->dtype != RL_DT_F32) {
+			rl_narrow(ctx->dtype, ctx->f32, ctx->narrow, k);
+			bytes = ctx->narrow;
+		}
+		if ((rc = rl_st_sink_write(sink, bytes, k * rl_dtype_size(ctx->dtype))))
+			return rc;
+		ctx->done += k;
+		if (ctx->progress)
+			ctx->progress(ctx->pctx, ctx->tensors_done, ctx->ntensors, t->name,
+				      ctx->done, ctx->total);
+	}
+	rl_gguf_release(t->src);
+	ctx->tensors_done++;
+	return RL_OK;
+}
+
+int rl_gguf_hf_write(const char *dir, const rl_gguf_hf *m, rl_dtype dtype, uint64_t max_shard_bytes,
+		     rl_gguf_hf_progress progress, void *pctx)
+{
+	if (dtype != RL_DT_F32 && dtype != RL_DT_F16 && dtype != RL_DT_BF16)
+		return rl_error(RL_USAGE, "weights are written as F32, F16 or BF16");
+	rl_st_wtensor *w = rl_calloc(m->n ? m->n : 1, sizeof *w);
+	struct fill_ctx ctx = {dtype, NULL, NULL, 0, m->numel, m->n, 0, progress, pctx};
+	uint64_t widest = 1;
+	for (size_t i = 0; i < m->n; i++)
+		widest = rl_gguf_hf_cols(&m->t[i]) > widest ? rl_gguf_hf_cols(&m->t[i]) : widest;
+	uint64_t piece = widest > PIECE_BYTES / 4 ? widest : PIECE_BYTES / 4;
+	ctx.f32 = rl_malloc_array(piece, sizeof(float));
+	ctx.narrow = rl_malloc_array(piece, sizeof(float));
+	int rc = RL_ESYS;
+	if (w && ctx.f32 && ctx.narrow) {
+		for (size_t i = 0; i < m->n; i++) {
+			w[i].name = m->t[i].name;
+			w[i].dtype = dtype;
+			w[i].ndim = m->t[i].ndim;
+			w[i].shape[0] = m->t[i].shape[0];
+			w[i].shape[1] = m->t[i].shape[1];
+			w[i].data = &m->t[i]; /* passed through to fill() */
+		}
+		rl_config c = m->cfg;
+		snprintf(c.torch_dtype, sizeof c.torch_dtype, "%s",
+			 dtype == RL_DT_BF16  ? "bfloat16"
+			 : dtype == RL_DT_F16 ? "float16"
+					      : "float32");
+		rc = rl_model_write_fill(dir, &c, w, m->n, max_shard_bytes, fill, &ctx);
+	}
+	free(w);
+	free(ctx.f32);
+	free(ctx.narrow);
+	return rc;
 }

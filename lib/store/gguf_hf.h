@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/dtype.h"
 #include "store/config.h"
 #include "store/gguf.h"
 
@@ -78,5 +79,16 @@ uint64_t rl_gguf_hf_cols(const rl_gguf_hf_tensor *t);
 /* Rows [row0, row0 + nrows) of t in f32, dequantized and transformed, into
  * dst (nrows x cols floats). Reads only the source rows they come from. */
 int rl_gguf_hf_read(const rl_gguf_hf_tensor *t, uint64_t row0, uint64_t nrows, float *dst);
+
+/* Writes m as a model directory (rl_model_write_fill: config.json with dtype
+ * set, the tensors in dtype as safetensors shards of at most max_shard_bytes,
+ * 0 = one file). Each tensor is read, converted in pieces of about 4 MiB and
+ * streamed to its shard, and its GGUF pages are released after it, so memory
+ * stays bounded whatever the model's size. progress (may be NULL) is called
+ * after each piece with the tensor's index and name and the elements done. */
+typedef void (*rl_gguf_hf_progress)(void *ctx, size_t tensor, size_t ntensors, const char *name,
+				    uint64_t done, uint64_t total);
+int rl_gguf_hf_write(const char *dir, const rl_gguf_hf *m, rl_dtype dtype, uint64_t max_shard_bytes,
+		     rl_gguf_hf_progress progress, void *ctx);
 
 #endif
