@@ -29,7 +29,7 @@ must_fail 2 rl-import --max-shard-size 12Q "$M/llama_f32/model.gguf" -o "$T/x"
 must_fail 2 rl-import -o "$T/x"
 
 # ---- a model: what rl-info and rl-tok see
-must_pass rl-import -q "$M/llama_f32/model.gguf" -o "$T/llama"
+must_pass rl-import -q --dtype f32 "$M/llama_f32/model.gguf" -o "$T/llama"
 [ ! -s "$T/stdout" ] || fail "rl-import wrote on stdout"
 [ ! -s "$T/stderr" ] || fail "-q: rl-import wrote on stderr: $(cat "$T/stderr")"
 for f in config.json generation_config.json tokenizer.json tokenizer_config.json \
