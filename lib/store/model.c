@@ -916,6 +916,12 @@ out:
 int rl_model_write(const char *dir, const rl_config *c, const rl_st_wtensor *t, size_t n,
 		   uint64_t max_shard_bytes)
 {
+	return rl_model_write_fill(dir, c, t, n, max_shard_bytes, NULL, NULL);
+}
+
+int rl_model_write_fill(const char *dir, const rl_config *c, const rl_st_wtensor *t, size_t n,
+			uint64_t max_shard_bytes, rl_st_fill_fn fill, void *ctx)
+{
 	int rc;
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
 		return rl_error_errno(RL_ESYS, "'%s': mkdir", dir);
@@ -946,7 +952,7 @@ int rl_model_write(const char *dir, const rl_config *c, const rl_st_wtensor *t, 
 			rc = RL_ESYS;
 			goto out;
 		}
-		rc = rl_st_write(p, t, n, NULL, 0);
+		rc = rl_st_write_fill(p, t, n, NULL, 0, fill, ctx);
 		free(p);
 		goto out;
 	}
@@ -987,7 +993,7 @@ int rl_model_write(const char *dir, const rl_config *c, const rl_st_wtensor *t, 
 			rc = RL_ESYS;
 			goto out;
 		}
-		rc = rl_st_write(p, buf, k, NULL, 0);
+		rc = rl_st_write_fill(p, buf, k, NULL, 0, fill, ctx);
 		free(p);
 		if (rc)
 			goto out;

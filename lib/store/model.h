@@ -147,6 +147,10 @@ void rl_model_content_hash(const rl_model *m, int L, char out[17]);
  * model.safetensors (it would shadow the index). */
 int rl_model_write(const char *dir, const rl_config *c, const rl_st_wtensor *t, size_t n,
 		   uint64_t max_shard_bytes);
+/* The same with the tensors' data streamed by fill (rl_st_write_fill): shard
+ * by shard, tensor by tensor, in each shard's packing order. */
+int rl_model_write_fill(const char *dir, const rl_config *c, const rl_st_wtensor *t, size_t n,
+			uint64_t max_shard_bytes, rl_st_fill_fn fill, void *ctx);
 
 /* Widens elements [start, start+n) of a compute-dtype tensor to f32. RL_EDATA
  * naming the tensor and its dtype for a non-compute dtype; RL_USAGE for a range

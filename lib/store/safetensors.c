@@ -1453,3 +1453,32 @@ int rl_st_write(const char *path, const rl_st_wtensor *t, size_t n, const char *
 	}
 	return rl_st_writer_close(&w);
 }
+
+/* A sink passes a fill's pieces on to the writer, under the tensor's name. */
+struct rl_st_sink {
+	rl_st_writer *w;
+	const char *name;
+};
+
+int rl_st_sink_write(rl_st_sink *s, const void *buf, size_t n)
+{
+	return rl_st_writer_put(s->w, s->name, buf, n);
+}
+
+int rl_st_write_fill(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
+		     size_t nmeta, rl_st_fill_fn fill, void *ctx)
+{
+	if (!fill)
+		return rl_st_write(path, t, n, meta_kv, nmeta);
+	rl_st_writer w;
+	int rc = rl_st_writer_open(&w, path, t, n, meta_kv, nmeta);
+	for (size_t i = 0; i < n && !rc; i++) {
+		rl_st_sink sink = {&w, t[i].name};
+		rc = fill(ctx, &t[i], &sink);
+	}
+	if (rc) {
+		rl_st_writer_abort(&w);
+		return rc;
+	}
+	return rl_st_writer_close(&w);
+}

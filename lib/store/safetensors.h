@@ -124,6 +124,18 @@ int rl_st_writer_put(rl_st_writer *w, const char *name, const void *data, uint64
 int rl_st_writer_close(rl_st_writer *w);
 void rl_st_writer_abort(rl_st_writer *w);
 
+/* rl_st_write with each tensor's data produced by fill(ctx, &t[i], sink) in
+ * the order of t (t[i].data unused; callers may keep their own pointer
+ * there), passed on in as many rl_st_sink_write calls as it likes: a file of
+ * any size written holding one piece of one tensor at a time. Exactly the
+ * tensor's byte size must arrive (more or fewer is RL_USAGE); a fill error
+ * stops the write and removes the temporary file. fill == NULL: rl_st_write. */
+typedef struct rl_st_sink rl_st_sink;
+typedef int (*rl_st_fill_fn)(void *ctx, const rl_st_wtensor *t, rl_st_sink *sink);
+int rl_st_sink_write(rl_st_sink *s, const void *buf, size_t n);
+int rl_st_write_fill(const char *path, const rl_st_wtensor *t, size_t n, const char *const *meta_kv,
+		     size_t nmeta, rl_st_fill_fn fill, void *ctx);
+
 /* Bytes of t's data (numel x dtype size); RL_USAGE on a negative dimension,
  * a bad dtype or rank, or overflow. */
 int rl_st_wtensor_nbytes(const rl_st_wtensor *t, uint64_t *nbytes);

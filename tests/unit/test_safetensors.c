@@ -329,6 +329,77 @@ static void test_writer_roundtrip(void)
 	free(f32);
 }
 
+/* rl_st_write_fill: data streamed in odd-sized pieces give the bytes
+ * rl_st_write gives; a fill that delivers too few or too many bytes, or fails,
+ * leaves no file behind. */
+struct pieces {
+	size_t step; /* bytes per rl_st_sink_write */
+	long extra;  /* bytes delivered beyond (> 0) or short of (< 0) the size */
+	int fail;    /* return this from the fill when not 0 */
+	int calls;
+};
+
+static int fill_pieces(void *ctx, const rl_st_wtensor *t, rl_st_sink *sink)
+{
+	struct pieces *pc = ctx;
+	pc->calls++;
+	if (pc->fail)
+		return rl_error(pc->fail, "fill refused '%s'", t->name);
+	uint64_t nb;
+	REQUIRE(rl_st_wtensor_nbytes(t, &nb) == RL_OK);
+	if (nb)
+		nb = (uint64_t)((long)nb + pc->extra);
+	const uint8_t *src = t->data; /* the writer passes data through untouched */
+	for (uint64_t off = 0; off < nb;) {
+		size_t k = nb - off < pc->step ? (size_t)(nb - off) : pc->step;
+		int rc = rl_st_sink_write(sink, src + off, k);
+		if (rc)
+			return rc;
+		off += k;
+	}
+	return RL_OK;
+}
+
+static void test_writer_fill(void)
+{
+	enum { N = 3001 };
+	uint16_t *a = malloc(N * 2);
+	uint32_t *b = malloc(N * 4);
+	REQUIRE(a && b);
+	for (int i = 0; i < N; i++)
+		a[i] = (uint16_t)next32(), b[i] = next32();
+	rl_st_wtensor t[] = {
+		{"w.bf16", RL_DT_BF16, 2, {3, 1000}, a},
+		{"v.f32", RL_DT_F32, 1, {N}, b},
+		{"e", RL_DT_F32, 1, {0}, b},
+	};
+	const char *ref = tpath("fill-ref.safetensors"), *got = tpath("fill.safetensors");
+	REQUIRE(rl_st_write(ref, t, 3, NULL, 0) == RL_OK);
+	struct pieces pc = {7, 0, 0, 0};
+	REQUIRE(rl_st_write_fill(got, t, 3, NULL, 0, fill_pieces, &pc) == RL_OK);
+	CHECK_EQ_INT(pc.calls, 3);
+	char *x, *y;
+	size_t nx, ny;
+	REQUIRE(rl_read_file(ref, &x, &nx) == RL_OK && rl_read_file(got, &y, &ny) == RL_OK);
+	CHECK(nx == ny && memcmp(x, y, nx) == 0);
+	free(x);
+	free(y);
+	unlink(got);
+	struct pieces shorter = {4096, -1, 0, 0}, longer = {4096, 1, 0, 0},
+		      fails = {1, 0, RL_EDATA, 0};
+	CHECK(rl_st_write_fill(got, t, 3, NULL, 0, fill_pieces, &shorter) == RL_USAGE);
+	CHECKF(strstr(rl_errmsg(), "has 12003 of its 12004 bytes") != NULL, "%s", rl_errmsg());
+	CHECK(rl_st_write_fill(got, t, 3, NULL, 0, fill_pieces, &longer) == RL_USAGE);
+	CHECK(rl_st_write_fill(got, t, 3, NULL, 0, fill_pieces, &fails) == RL_EDATA);
+	CHECK_STR(rl_errmsg(), "fill refused 'w.bf16'"); /* the first of t */
+	CHECK(access(got, F_OK) != 0);
+	char tmp[300];
+	snprintf(tmp, sizeof tmp, "%s.tmp", got);
+	CHECK(access(tmp, F_OK) != 0);
+	free(a);
+	free(b);
+}
+
 /* In-place writes go through the descriptor and show through the map. */
 static void test_pwrite(void)
 {
@@ -547,6 +618,7 @@ int main(void)
 	test_rules();
 	test_parsed_view();
 	test_writer_roundtrip();
+	test_writer_fill();
 	test_pwrite();
 	test_open_errors();
 	test_official_files();

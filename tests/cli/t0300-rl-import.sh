@@ -1,0 +1,113 @@
+#!/bin/sh
+# rl-import: GGUF models (tests/fixtures/import/, made by llama.cpp's converter)
+# become model directories realign reads; real vocabularies (qwen2_5 byte-level,
+# mistral_v01 SentencePiece) become tokenizers that give HuggingFace tokenizers'
+# ids on the whole conformance corpus, with the chat template byte for byte; a
+# split model reads as one; failures leave no DIR and no temporary directory;
+# options and refusals. The tensors and logits against transformers are
+# test_import's.
+. "$RL_TESTS/lib.sh"
+command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
+command -v xz >/dev/null || fail "xz is not installed (make deps installs it)"
+M="$F/import/models"
+TF="$F/tokenizer"
+
+no_leftovers() {
+	left=$(find "$T" -maxdepth 1 -name '*.rl-import-*' | head -n 1)
+	[ -z "$left" ] || fail "temporary directory left behind: $left"
+	ok "no temporary directory left"
+}
+
+# ---- options
+must_pass rl-import --help
+stdout_has "usage: rl-import"
+must_pass rl-import --version
+must_fail 2 rl-import "$M/llama_f32/model.gguf"
+stderr_has "rl-import: missing -o DIR"
+must_fail 2 rl-import --dtype f8 "$M/llama_f32/model.gguf" -o "$T/x"
+must_fail 2 rl-import --max-shard-size 12Q "$M/llama_f32/model.gguf" -o "$T/x"
+must_fail 2 rl-import -o "$T/x"
+
+# ---- a model: what rl-info and rl-tok see
+must_pass rl-import -q --dtype f32 "$M/llama_f32/model.gguf" -o "$T/llama"
+[ ! -s "$T/stdout" ] || fail "rl-import wrote on stdout"
+[ ! -s "$T/stderr" ] || fail "-q: rl-import wrote on stderr: $(cat "$T/stderr")"
+for f in config.json generation_config.json tokenizer.json tokenizer_config.json \
+	model.safetensors; do
+	[ -s "$T/llama/$f" ] || fail "no $f"
+done
+must_pass rl-info --json "$T/llama"
+[ "$(jq -r .architecture "$T/stdout")" = LlamaForCausalLM ] || fail "architecture"
+[ "$(jq -r .dtype "$T/stdout")" = F32 ] || fail "dtype $(jq -r .dtype "$T/stdout")"
+echo '{"prompt": "the lazy dog"}' >"$T/p.jsonl"
+must_pass rl-tok -m "$T/llama" --raw -p "$T/p.jsonl"
+[ "$(jq '.ids | length' "$T/stdout")" -gt 0 ] || fail "no ids"
+no_leftovers
+# without -q: one summary line on stderr (not a terminal: no progress)
+must_pass rl-import "$M/gemma_f32/model.gguf" -o "$T/gemma"
+stderr_has "rl-import: GemmaForCausalLM: 20 tensors"
+must_pass rl-info --json "$T/gemma"
+[ "$(jq -r .dtype "$T/stdout")" = BF16 ] || fail "default dtype is bf16"
+
+# ---- DIR exists: refused, untouched; --force replaces it
+must_fail 2 rl-import "$M/mistral_f16/model.gguf" -o "$T/llama"
+stderr_has "'$T/llama' exists (use --force to replace it)"
+must_pass rl-info --json "$T/llama"
+[ "$(jq -r .dtype "$T/stdout")" = F32 ] || fail "the refused import changed DIR"
+must_pass rl-import -q --force --dtype f16 "$M/mistral_f16/model.gguf" -o "$T/llama"
+must_pass rl-info --json "$T/llama"
+[ "$(jq -r .dtype "$T/stdout")" = F16 ] || fail "--force did not replace DIR"
+no_leftovers
+
+# ---- a split model from any part, and shards
+must_pass rl-import -q --max-shard-size 8K "$M/qwen2_split/model-00003-of-00004.gguf" \
+	-o "$T/qwen"
+must_pass rl-info --json "$T/qwen"
+[ "$(jq -r .architecture "$T/stdout")" = Qwen2ForCausalLM ] || fail "qwen architecture"
+[ "$(jq .n_shards "$T/stdout")" -gt 2 ] || fail "--max-shard-size 8K: one shard"
+[ -s "$T/qwen/model.safetensors.index.json" ] || fail "no shard index"
+must_pass rl-import -q "$M/qwen2_split/model-00001-of-00004.gguf" -o "$T/qwen1"
+must_pass rl-info --json --hash "$T/qwen1"
+h1=$(jq -r .content_hash "$T/stdout")
+must_pass rl-info --json --hash "$T/qwen"
+[ "$(jq -r .content_hash "$T/stdout")" = "$h1" ] || fail "shards changed the tensors"
+
+# ---- bad data: exit 3, no DIR, no temporary directory
+head -c 3000 "$M/llama_f32/model.gguf" >"$T/trunc.gguf"
+must_fail 3 rl-import "$T/trunc.gguf" -o "$T/bad"
+[ ! -e "$T/bad" ] || fail "a failed import left DIR"
+printf 'not a gguf file at all' >"$T/text.gguf"
+must_fail 3 rl-import "$T/text.gguf" -o "$T/bad"
+cp "$M/qwen2_split/model-00001-of-00004.gguf" "$T/model-00001-of-00004.gguf"
+must_fail 3 rl-import "$T/model-00001-of-00004.gguf" -o "$T/bad"
+[ ! -e "$T/bad" ] || fail "a failed import left DIR"
+no_leftovers
+
+# ---- real vocabularies: the corpus as tokenizers gives it, the template as shipped
+jq -c '{prompt: .s}' "$TF/corpus.jsonl" >"$T/corpus.jsonl"
+for v in qwen2_5 mistral_v01; do
+	xz -dc "$F/import/vocab/$v.gguf.xz" >"$T/$v.gguf"
+	must_pass rl-import --vocab-only -q "$T/$v.gguf" -o "$T/tok-$v"
+	[ ! -e "$T/tok-$v/config.json" ] || fail "--vocab-only wrote config.json"
+	must_pass rl-tok -m "$T/tok-$v" --raw -p "$T/corpus.jsonl"
+	jq -c .ids "$T/stdout" >"$T/got-ids"
+	jq -c .ids "$TF/$v.golden.jsonl" >"$T/want-ids"
+	test_cmp "$T/want-ids" "$T/got-ids"
+	xz -dc "$TF/$v/tokenizer_config.json.xz" | jq -j '.chat_template // ""' >"$T/want-tpl"
+	jq -j '.chat_template // ""' "$T/tok-$v/tokenizer_config.json" >"$T/got-tpl"
+	test_cmp "$T/want-tpl" "$T/got-tpl"
+done
+must_pass jq -r .bos_token,.eos_token,.add_bos_token "$T/tok-mistral_v01/tokenizer_config.json"
+[ "$(tr '\n' ' ' <"$T/stdout")" = "<s> </s> true " ] || fail "mistral_v01 bos/eos"
+echo '{"prompt": "Hi"}' | rl-tok -m "$T/tok-mistral_v01" --raw --add-special >"$T/out"
+[ "$(jq -c .ids "$T/out")" = "[1,15359]" ] || fail "add_special: $(jq -c .ids "$T/out")"
+# a vocabulary alone is not a model
+must_fail 3 rl-import "$T/qwen2_5.gguf" -o "$T/bad"
+stderr_has "token_embd.weight"
+# an unknown pre-tokenizer is refused by name (same length: the file stays valid)
+LC_ALL=C sed 's/tokenizer\.ggml\.pre\(.\{12\}\)qwen2/tokenizer.ggml.pre\1qwenX/' \
+	"$T/qwen2_5.gguf" >"$T/pre.gguf"
+must_fail 3 rl-import --vocab-only "$T/pre.gguf" -o "$T/bad"
+stderr_has "pre-tokenizer 'qwenX' is not one rl-import knows"
+no_leftovers
+finish

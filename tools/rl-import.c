@@ -1,0 +1,239 @@
+/* rl-import — a GGUF model (llama.cpp's format) as a HuggingFace model directory.
+ *
+ * Reads MODEL.gguf (any part of a split model opens them all), validates it,
+ * and writes DIR: config.json, generation_config.json, tokenizer.json,
+ * tokenizer_config.json and the weights dequantized to bf16 (or f16, f32) as
+ * (sharded) safetensors under their HF names (lib/store/gguf_hf.h,
+ * lib/text/tokenizer_gguf.h say what is mapped and how), streamed tensor by
+ * tensor in bounded memory (rl_gguf_hf_write). Everything is written into
+ * a temporary directory beside DIR, renamed to DIR at the end: a failed or
+ * interrupted import never leaves a directory named DIR.
+ */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/cli.h"
+#include "store/gguf.h"
+#include "store/gguf_hf.h"
+#include "text/tokenizer_gguf.h"
+
+struct opts {
+	const char *gguf, *out;
+	rl_dtype dtype;
+	uint64_t max_shard;
+	int force, vocab_only;
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: rl-import [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--force]\n"
+		    "                 [--vocab-only] [-q] MODEL.gguf -o DIR\n"
+		    "Write a GGUF model (llama, qwen2, gemma; any part of a split model) as a\n"
+		    "HuggingFace model directory: config, tokenizer and safetensors weights.\n"
+		    "\n"
+		    "  -o, --output DIR         the directory to create (refused if it exists)\n"
+		    "      --dtype T            weights as bf16 (default), f16 or f32\n"
+		    "      --max-shard-size SIZE  start a new safetensors shard past SIZE bytes\n"
+		    "                           (K, M, G suffixes; default 5G; 0: one file)\n"
+		    "      --force              replace DIR if it exists\n"
+		    "      --vocab-only         write only the tokenizer files\n"
+		    "  -q, --quiet              no progress or summary\n"
+		    "  -h, --help               this help\n"
+		    "      --version            print the version\n");
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	enum { OPT_VERSION = 256, OPT_DTYPE, OPT_SHARD, OPT_FORCE, OPT_VOCAB };
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"dtype", required_argument, NULL, OPT_DTYPE},
+		{"max-shard-size", required_argument, NULL, OPT_SHARD},
+		{"force", no_argument, NULL, OPT_FORCE},
+		{"vocab-only", no_argument, NULL, OPT_VOCAB},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	memset(o, 0, sizeof *o);
+	o->dtype = RL_DT_BF16;
+	o->max_shard = 5ull << 30;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o->out = optarg;
+			break;
+		case OPT_DTYPE:
+			if (strcmp(optarg, "bf16") == 0)
+				o->dtype = RL_DT_BF16;
+			else if (strcmp(optarg, "f16") == 0)
+				o->dtype = RL_DT_F16;
+			else if (strcmp(optarg, "f32") == 0)
+				o->dtype = RL_DT_F32;
+			else
+				rl_usage("--dtype must be bf16, f16 or f32, not '%s'", optarg);
+			break;
+		case OPT_SHARD:
+			o->max_shard = rl_parse_size("--max-shard-size", optarg);
+			break;
+		case OPT_FORCE:
+			o->force = 1;
+			break;
+		case OPT_VOCAB:
+			o->vocab_only = 1;
+			break;
+		case 'q':
+			rl_set_quiet(1);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(rl_cli_exit());
+		case OPT_VERSION:
+			printf("rl-import %s\n", RL_VERSION);
+			exit(rl_cli_exit());
+		default:
+			rl_usage("unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		rl_usage(optind == argc ? "missing MODEL.gguf" : "too many arguments");
+	o->gguf = argv[optind];
+	if (!o->out)
+		rl_usage("missing -o DIR");
+}
+
+/* progress of the weights (rl_gguf_hf_write's callback) */
+static void progress(void *ctx, size_t tensor, size_t ntensors, const char *name, uint64_t done,
+		     uint64_t total)
+{
+	(void)ctx;
+	rl_progress("tensor %zu/%zu %s: %.0f%% of the weights", tensor + 1, ntensors, name,
+		    100.0 * (double)done / (double)(total ? total : 1));
+}
+
+/* ---- files and directories ---- */
+static int write_text(const char *dir, const char *name, const char *text, size_t len)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *fp = fopen(path, "wb");
+	if (!fp)
+		return rl_error_errno(RL_ESYS, "'%s'", path);
+	int bad = fwrite(text, 1, len, fp) != len || fflush(fp) != 0 || fsync(fileno(fp)) != 0;
+	if (fclose(fp) != 0 || bad)
+		return rl_error_errno(RL_ESYS, "'%s': write", path);
+	return RL_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* tmp becomes out; an existing out (with --force) is moved aside first and
+ * removed once tmp holds its name. */
+static int publish(const char *tmp, const char *out, int force)
+{
+	char old[4200];
+	struct stat st;
+	int had = lstat(out, &st) == 0;
+	if (had && !force)
+		return rl_error(RL_USAGE, "'%s' exists (use --force to replace it)", out);
+	if (had) {
+		snprintf(old, sizeof old, "%s.old", tmp);
+		if (rename(out, old) != 0)
+			return rl_error_errno(RL_ESYS, "'%s': rename to '%s'", out, old);
+	}
+	if (rename(tmp, out) != 0) {
+		int rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, out);
+		if (had)
+			rename(old, out);
+		return rc;
+	}
+	if (had)
+		rm_tree(old);
+	return RL_OK;
+}
+
+static int import(const struct opts *o, const rl_gguf *g, const char *tmp)
+{
+	int rc;
+	rl_gguf_hf m = {0};
+	if (!o->vocab_only && (rc = rl_gguf_hf_map(g, &m)))
+		return rc;
+	rl_gguf_tok_files tf;
+	if ((rc = rl_gguf_tokenizer(g, o->vocab_only ? 0 : m.cfg.max_position, &tf)))
+		goto out;
+	if ((rc = write_text(tmp, "tokenizer.json", tf.tokenizer_json, tf.tokenizer_json_len)) ||
+	    (rc = write_text(tmp, "tokenizer_config.json", tf.tokenizer_config,
+			     tf.tokenizer_config_len)))
+		goto out_tf;
+	if (o->vocab_only)
+		goto out_tf;
+	if ((rc = write_text(tmp, "generation_config.json", tf.generation_config,
+			     tf.generation_config_len)))
+		goto out_tf;
+	double t0 = rl_now();
+	rc = rl_gguf_hf_write(tmp, &m, o->dtype, o->max_shard, progress, NULL);
+	rl_progress_end();
+	if (rc)
+		goto out_tf;
+	rl_info("%s: %zu tensors, %" PRIu64 " parameters as %s in %.1f s", m.cfg.architecture, m.n,
+		m.numel, rl_dtype_name(o->dtype), rl_now() - t0);
+out_tf:
+	rl_gguf_tok_files_free(&tf);
+out:
+	rl_gguf_hf_free(&m);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	rl_cli_init("rl-import", argc, argv);
+	struct opts o;
+	parse_args(&o, argc, argv);
+	struct stat st;
+	if (!o.force && lstat(o.out, &st) == 0)
+		rl_die(RL_USAGE, "'%s' exists (use --force to replace it)", o.out);
+	rl_gguf g;
+	int rc = rl_gguf_open(&g, o.gguf);
+	if (rc)
+		rl_die_err(rc);
+	/* beside DIR, so that the final rename stays on one file system */
+	size_t len = strlen(o.out);
+	while (len > 1 && o.out[len - 1] == '/')
+		len--;
+	char tmp[4096];
+	if (len + 32 > sizeof tmp)
+		rl_die(RL_USAGE, "'%s': path too long", o.out);
+	snprintf(tmp, sizeof tmp, "%.*s.rl-import-XXXXXX", (int)len, o.out);
+	if (!mkdtemp(tmp))
+		rl_die(RL_ESYS, "'%s': %s", tmp, strerror(errno));
+	if (chmod(tmp, 0755) != 0)
+		rl_die(RL_ESYS, "'%s': %s", tmp, strerror(errno));
+	rc = import(&o, &g, tmp);
+	rl_gguf_close(&g);
+	if (!rc)
+		rc = publish(tmp, o.out, o.force);
+	if (rc) {
+		rm_tree(tmp);
+		rl_die_err(rc);
+	}
+	return rl_cli_exit();
+}
