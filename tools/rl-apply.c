@@ -7,12 +7,12 @@
  * -j FILE), then writes the new bytes with pwrite and commits. See the
  * invariants in lib/journal.c.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/options.h"
 #include "method/restore.h"
 
 struct opts {
@@ -20,69 +20,35 @@ struct opts {
 	int dry;
 };
 
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-		"usage: rl-apply -m MODEL -s SOURCE [-j FILE] [--dry-run] [SEL.rls|-] > STEP.rlj\n"
-		"Copy the selected elements' stored bytes from SOURCE into MODEL in place,\n"
-		"journaled and crash-safe; write the undo journal (a journal stream).\n"
-		"\n"
-		"  -m, --model DIR     the model to change (in place)\n"
-		"  -s, --source DIR    the model the values come from (the selection's target)\n"
-		"  -j, --journal FILE  write the journal to FILE instead of stdout\n"
-		"  -n, --dry-run       report what would change; touch nothing, write no journal\n"
-		"  -q, --quiet         no summary on stderr\n"
-		"  -h, --help          this help\n"
-		"      --version       print the version\n");
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256 };
-	static const struct option longopts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"source", required_argument, NULL, 's'},
-		{"journal", required_argument, NULL, 'j'},
-		{"dry-run", no_argument, NULL, 'n'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
-	int c;
-	while ((c = getopt_long(argc, argv, "m:s:j:nqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 's':
-			o->source = optarg;
-			break;
-		case 'j':
-			o->journal = optarg;
-			break;
-		case 'n':
-			o->dry = 1;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-apply %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model, "the model to change (in place)"),
+		RL_OPT_STRING('s', "source", "DIR", &o->source,
+			      "the model the values come from (the selection's target)"),
+		RL_OPT_STRING('j', "journal", "FILE", &o->journal,
+			      "write the journal to FILE instead of stdout"),
+		RL_OPT_FLAG('n', "dry-run", &o->dry,
+			    "report what would change; touch nothing, write no journal"),
+		RL_OPT_QUIET("no summary on stderr"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-apply -m MODEL -s SOURCE [-j FILE] [--dry-run] [SEL.rls|-] > STEP.rlj",
+		"Copy the selected elements' stored bytes from SOURCE into MODEL in place,\n"
+		"journaled and crash-safe; write the undo journal (a journal stream).",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
 	if (!o->model || !o->source)
 		rl_usage("-m MODEL and -s SOURCE are required");
-	if (optind + 1 < argc)
+	if (i + 1 < argc)
 		rl_usage("too many arguments");
-	o->sel = optind < argc ? argv[optind] : "-";
+	o->sel = i < argc ? argv[i] : "-";
 }
 
 int main(int argc, char **argv)

@@ -5,7 +5,8 @@
  *     int main(int argc, char **argv)
  *     {
  *         rl_cli_init("rl-x", argc, argv);     // program name, SIGPIPE -> EPIPE
- *         struct opts o; parse_args(&o, argc, argv);  // getopt_long; --help; usage errors exit 2
+ *         struct opts o; parse_args(&o, argc, argv);  // an option table (core/options.h):
+ *                                              // --help; usage errors exit 2
  *         ... open inputs ("-" = stdin), loop over records, calling lib/ ...
  *         if (rc) rl_die_err(rc);              // "rl-x: <rl_errmsg()>", exit rc
  *         return rl_cli_exit();                // fflush/ferror/fclose(stdout): a full
