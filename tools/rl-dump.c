@@ -5,11 +5,11 @@
  * rl-dump(1). A corrupt stream: the records read so far, then the error on
  * stderr, exit 3.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/cli.h"
+#include "core/options.h"
 #include "store/stream.h"
 #include "store/stream_dump.h"
 
@@ -20,65 +20,35 @@ struct opts {
 	int header;
 };
 
-static void usage(void)
-{
-	printf("Usage: rl-dump [OPTION]... [FILE|-]\n"
-	       "Print a realign stream (FILE, or standard input) as JSON lines: the header,\n"
-	       "every record and the end record, verifying the stream as it goes.\n"
-	       "\n"
-	       "  -f, --full      print every tensor element and every bin byte\n"
-	       "                  (default: a summary of each payload)\n"
-	       "  -s, --stats     print only per-record-type totals, as one JSON object\n"
-	       "  -H, --header    print only the header (the rest is not read)\n"
-	       "  -q, --quiet     no messages but errors\n"
-	       "  -h, --help      this help\n"
-	       "      --version   print the version\n"
-	       "\n"
-	       "Exit status: 0 ok, 2 usage, 3 bad stream (truncated, corrupt, not a stream),\n"
-	       "4 system error. See rl-dump(1) and rl-stream(5).\n");
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"full", no_argument, NULL, 'f'},
-		{"stats", no_argument, NULL, 's'},
-		{"header", no_argument, NULL, 'H'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	const rl_opt table[] = {
+		RL_OPT_FLAG('f', "full", &o->full,
+			    "print every tensor element and every bin byte (default: a summary of "
+			    "each payload)"),
+		RL_OPT_FLAG('s', "stats", &o->stats,
+			    "print only per-record-type totals, as one JSON object"),
+		RL_OPT_FLAG('H', "header", &o->header,
+			    "print only the header (the rest is not read)"),
+		RL_OPT_QUIET("no messages but errors"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "fsHqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			o->full = 1;
-			break;
-		case 's':
-			o->stats = 1;
-			break;
-		case 'H':
-			o->header = 1;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage();
-			exit(rl_cli_exit());
-		case 'V':
-			printf("rl-dump (realign) %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
+	const rl_cmd cmd = {
+		"rl-dump [OPTION]... [FILE|-]",
+		"Print a realign stream (FILE, or standard input) as JSON lines: the header,\n"
+		"every record and the end record, verifying the stream as it goes.",
+		table,
+		"Exit status: 0 ok, 2 usage, 3 bad stream (truncated, corrupt, not a stream),\n"
+		"4 system error. See rl-dump(1) and rl-stream(5).",
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
 	if (o->stats && o->header)
 		rl_usage("--stats and --header exclude each other");
-	if (argc - optind > 1)
-		rl_usage("one input at most (got %d)", argc - optind);
-	o->input = optind < argc ? argv[optind] : "-";
+	if (argc - i > 1)
+		rl_usage("one input at most (got %d)", argc - i);
+	o->input = i < argc ? argv[i] : "-";
 }
 
 /* Prints what was written so far, then dies with the library's message. */

@@ -7,7 +7,6 @@
  * file instead, it validates and lists that file. Text by default, one JSON
  * object with --json. A model that does not validate is exit 3 with the reason.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "core/cli.h"
 #include "core/jsonl.h"
+#include "core/options.h"
 #include "store/model.h"
 
 struct opts {
@@ -28,62 +28,41 @@ struct opts {
 	const char *path;
 };
 
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-		"usage: rl-info [-L N] [--json] [--tensors] [--hash] MODEL_DIR|FILE.safetensors\n"
-		"Describe a model directory (or one safetensors file), validating all of it.\n"
-		"\n"
-		"  -L, --layer-end N  layer_end for the candidate set (default floor(2N/3))\n"
-		"  -j, --json         print one JSON object instead of text\n"
-		"  -t, --tensors      list every tensor (name, dtype, shape, shard, role)\n"
-		"      --hash         also print the content hash of all tensors (reads them all)\n"
-		"  -q, --quiet        no messages but errors\n"
-		"  -h, --help         this help\n"
-		"      --version      print the version\n");
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_HASH };
-	static const struct option longopts[] = {
-		{"layer-end", required_argument, NULL, 'L'}, {"json", no_argument, NULL, 'j'},
-		{"tensors", no_argument, NULL, 't'},	     {"hash", no_argument, NULL, OPT_HASH},
-		{"quiet", no_argument, NULL, 'q'},	     {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION}, {NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
-	int c;
-	while ((c = getopt_long(argc, argv, "L:jtqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'L':
-			o->layer_end = (int)rl_parse_int("-L", optarg, 1, 1000000);
-			break;
-		case 'j':
-			o->json = 1;
-			break;
-		case 't':
-			o->tensors = 1;
-			break;
-		case OPT_HASH:
-			o->hash = 1;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-info %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind + 1 != argc)
-		rl_usage(optind == argc ? "missing MODEL_DIR" : "too many arguments");
-	o->path = argv[optind];
+	const char *model = NULL;
+	const rl_opt table[] = {
+		RL_OPT_MODEL(
+			&model,
+			"the model directory or .safetensors file (or give it as the operand)"),
+		RL_OPT_INT('L', "layer-end", "N", &o->layer_end, 1, 1000000,
+			   "layer_end for the candidate set (default floor(2N/3))"),
+		RL_OPT_FLAG('j', "json", &o->json, "print one JSON object instead of text"),
+		RL_OPT_FLAG('t', "tensors", &o->tensors,
+			    "list every tensor (name, dtype, shape, shard, role)"),
+		RL_OPT_FLAG(0, "hash", &o->hash,
+			    "also print the content hash of all tensors (reads them all)"),
+		RL_OPT_QUIET("no messages but errors"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-info [-L N] [--json] [--tensors] [--hash] -m MODEL_DIR|FILE.safetensors\n"
+		"rl-info [-L N] [--json] [--tensors] [--hash] MODEL_DIR|FILE.safetensors",
+		"Describe a model directory (or one safetensors file), validating all of it.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (model && i < argc)
+		rl_usage("give the model once: -m %s or the operand '%s'", model, argv[i]);
+	if (!model && i == argc)
+		rl_usage("missing MODEL_DIR");
+	if (i + (model ? 0 : 1) < argc)
+		rl_usage("too many arguments");
+	o->path = model ? model : argv[i];
 }
 
 static void shape_text(int ndim, const int64_t *shape, char *buf, size_t cap)

@@ -8,13 +8,13 @@
  *         | rl-apply -m MODEL -s FINETUNED  (the same library calls, in one process)
  * Each writes the journal of what it did (stdout or -j FILE).
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/options.h"
 #include "method/restore.h"
 
 struct opts {
@@ -24,87 +24,44 @@ struct opts {
 	int force;
 };
 
-static void usage(FILE *fp)
+/* Returns the index of the first journal in argv. */
+static int parse_args(struct opts *o, int argc, char **argv)
 {
-	fprintf(fp,
-		"usage: rl-rollback -m MODEL [--force] [-j FILE] [JOURNAL.rlj...] > UNDO.rlj\n"
-		"       rl-rollback -m MODEL -f FINETUNED --grad BENIGN.rls (--fraction F | "
-		"--count K)\n"
-		"                   STEP.rlj > RB.rlj\n"
-		"Undo journals in reverse order, bit-exact, after recovering any interrupted "
-		"write;\n"
-		"or give back the part of STEP.rlj the benign gradient favours (partial "
-		"rollback).\n"
-		"\n"
-		"  -m, --model DIR      the model to change (in place)\n"
-		"  -f, --finetuned DIR  partial rollback: the model values come back from\n"
-		"      --grad FILE      partial rollback: the benign gradient stream\n"
-		"      --fraction F     partial rollback: restore ceil(F * eligible) elements\n"
-		"      --count K        partial rollback: restore K elements\n"
-		"      --force          undo even if the journals do not chain from the model's\n"
-		"                       recorded state (the bytes are still verified)\n"
-		"  -j, --journal FILE   write the journal to FILE instead of stdout\n"
-		"  -q, --quiet          no summary on stderr\n"
-		"  -h, --help           this help\n"
-		"      --version        print the version\n");
-}
-
-static void parse_args(struct opts *o, int argc, char **argv)
-{
-	enum { OPT_VERSION = 256, OPT_GRAD, OPT_FRACTION, OPT_COUNT, OPT_FORCE };
-	static const struct option longopts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"finetuned", required_argument, NULL, 'f'},
-		{"grad", required_argument, NULL, OPT_GRAD},
-		{"fraction", required_argument, NULL, OPT_FRACTION},
-		{"count", required_argument, NULL, OPT_COUNT},
-		{"force", no_argument, NULL, OPT_FORCE},
-		{"journal", required_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->fraction = -1;
 	o->count = -1;
-	int c;
-	while ((c = getopt_long(argc, argv, "m:f:j:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'f':
-			o->finetuned = optarg;
-			break;
-		case OPT_GRAD:
-			o->grad = optarg;
-			break;
-		case OPT_FRACTION:
-			o->fraction = rl_parse_double("--fraction", optarg, 0, 1);
-			break;
-		case OPT_COUNT:
-			o->count = rl_parse_int("--count", optarg, 0, (long long)1 << 53);
-			break;
-		case OPT_FORCE:
-			o->force = 1;
-			break;
-		case 'j':
-			o->journal = optarg;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-rollback %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model, "the model to change (in place)"),
+		RL_OPT_STRING('f', "finetuned", "DIR", &o->finetuned,
+			      "partial rollback: the model values come back from"),
+		RL_OPT_STRING(0, "grad", "FILE", &o->grad,
+			      "partial rollback: the benign gradient stream"),
+		RL_OPT_DOUBLE(0, "fraction", "F", &o->fraction, 0, 1,
+			      "partial rollback: restore ceil(F * eligible) elements"),
+		RL_OPT_LLONG(0, "count", "K", &o->count, 0, (long long)1 << 53,
+			     "partial rollback: restore K elements"),
+		RL_OPT_FLAG(
+			0, "force", &o->force,
+			"undo even if the journals do not chain from the model's recorded state "
+			"(the bytes are still verified)"),
+		RL_OPT_STRING('j', "journal", "FILE", &o->journal,
+			      "write the journal to FILE instead of stdout"),
+		RL_OPT_QUIET("no summary on stderr"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-rollback -m MODEL [--force] [-j FILE] [JOURNAL.rlj...] > UNDO.rlj\n"
+		"rl-rollback -m MODEL -f FINETUNED --grad BENIGN.rls (--fraction F | --count K)\n"
+		"            STEP.rlj > RB.rlj",
+		"Undo journals in reverse order, bit-exact, after recovering any interrupted "
+		"write;\n"
+		"or give back the part of STEP.rlj the benign gradient favours (partial rollback).",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
 	if (!o->model)
 		rl_usage("-m MODEL is required");
 	int partial = o->finetuned || o->grad || o->fraction >= 0 || o->count >= 0;
@@ -113,9 +70,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			rl_usage("a partial rollback needs -f FINETUNED and --grad BENIGN.rls");
 		if ((o->fraction >= 0) == (o->count >= 0))
 			rl_usage("a partial rollback needs one of --fraction and --count");
-		if (argc - optind != 1)
+		if (argc - i != 1)
 			rl_usage("a partial rollback takes exactly one journal (the step)");
 	}
+	return i;
 }
 
 static int partial(const struct opts *o, rl_model *m, const char *step, rl_txn_stats *st)
@@ -181,8 +139,8 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	rl_cli_init("rl-rollback", argc, argv);
-	parse_args(&o, argc, argv);
-	int njournals = argc - optind;
+	int first = parse_args(&o, argc, argv);
+	int njournals = argc - first;
 	if (njournals > 0 && !o.journal)
 		rl_require_stdout_not_tty();
 	rl_model m;
@@ -209,10 +167,10 @@ int main(int argc, char **argv)
 			rl_die_err(rc);
 		if (what == 1)
 			rl_info("rolled back an interrupted write first");
-		rc = partial(&o, &m, argv[optind], &st);
+		rc = partial(&o, &m, argv[first], &st);
 	} else {
-		rc = rl_rollback_journals(&m, (const char *const *)argv + optind, njournals,
-					  o.force, o.journal ? o.journal : "-", "rl-rollback", &st);
+		rc = rl_rollback_journals(&m, (const char *const *)argv + first, njournals, o.force,
+					  o.journal ? o.journal : "-", "rl-rollback", &st);
 		if (!rc && st.recovered == 1)
 			rl_info("rolled back an interrupted write first");
 	}

@@ -5,13 +5,13 @@
  * the selected element indices, scores and both models' stored bytes. All
  * logic is in lib/select.c and lib/restore.c; this file parses options.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/options.h"
 #include "method/restore.h"
 
 struct opts {
@@ -24,35 +24,6 @@ struct opts {
 	int layer_end;
 };
 
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-		"usage: rl-select -m CURRENT -t TARGET (--rate R | --count K | --fraction F |\n"
-		"                 --threshold T) [options] [GRAD.rls|-] > SEL.rls\n"
-		"Select the elements whose restore from TARGET the gradient favours: sign mask,\n"
-		"then the exact global top-k by |g| across all tensors. Writes a select stream.\n"
-		"\n"
-		"  -m, --model DIR       the current (working) model\n"
-		"  -t, --target DIR      the model values come from (aligned; fine-tuned to roll "
-		"back)\n"
-		"      --rate R          k = ceil(R * P), P = parameters of all decoder layers\n"
-		"      --count K         k = K\n"
-		"      --fraction F      k = ceil(F * eligible elements)\n"
-		"      --threshold T     every eligible element with score > T\n"
-		"      --score S         grad (default) | diff | random\n"
-		"      --seed N          seed of --score random (default 0)\n"
-		"      --layers A:B      only tensors of layers A..B-1\n"
-		"      --include RE      only tensors whose name matches RE (PCRE2)\n"
-		"      --exclude RE      no tensor whose name matches RE\n"
-		"      --within JOURNAL  only elements that JOURNAL changed\n"
-		"  -L, --layer-end L     diff/random without a grad stream: candidates of layers < "
-		"L\n"
-		"  -o, --output FILE     write the stream to FILE instead of stdout\n"
-		"  -q, --quiet           no summary on stderr\n"
-		"  -h, --help            this help\n"
-		"      --version         print the version\n");
-}
-
 static void set_budget(struct opts *o, const char *mode, double v)
 {
 	if (o->budget_set)
@@ -62,126 +33,98 @@ static void set_budget(struct opts *o, const char *mode, double v)
 	o->budget_value = v;
 }
 
+/* The budget options: one of them, named by its long name. */
+static void on_budget(const char *name, const char *arg, void *ctx)
+{
+	static const char *const modes[] = {"rate", "count", "fraction", "threshold"};
+	const char *mode = NULL;
+	for (size_t i = 0; i < sizeof modes / sizeof *modes; i++)
+		if (strcmp(name + 2, modes[i]) == 0)
+			mode = modes[i]; /* static: the mode outlives name */
+	if (!mode)
+		rl_usage("%s: not a budget option", name);
+	if (strcmp(mode, "count") == 0)
+		set_budget(ctx, mode, (double)rl_parse_int(name, arg, 0, (long long)1 << 53));
+	else if (strcmp(mode, "threshold") == 0)
+		set_budget(ctx, mode, rl_parse_double(name, arg, 0, INFINITY));
+	else
+		set_budget(ctx, mode, rl_parse_double(name, arg, 0, 1));
+}
+
+static void on_score(const char *name, const char *arg, void *ctx)
+{
+	int s = rl_score_parse(arg);
+	if (s < 0)
+		rl_usage("%s: '%s' is not grad, diff or random", name, arg);
+	((struct opts *)ctx)->p.score = (rl_score)s;
+}
+
+static void on_layers(const char *name, const char *arg, void *ctx)
+{
+	struct opts *o = ctx;
+	char lo[32];
+	size_t n = strcspn(arg, ":");
+	if (!arg[n] || n >= sizeof lo)
+		rl_usage("%s: '%s' is not A:B", name, arg);
+	memcpy(lo, arg, n);
+	lo[n] = 0;
+	o->layer_lo = (int)rl_parse_int(name, lo, 0, 1000000);
+	o->layer_hi = (int)rl_parse_int(name, arg + n + 1, 0, 1000000);
+	if (o->layer_hi <= o->layer_lo)
+		rl_usage("%s: empty range %d:%d", name, o->layer_lo, o->layer_hi);
+}
+
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum {
-		OPT_VERSION = 256,
-		OPT_RATE,
-		OPT_COUNT,
-		OPT_FRACTION,
-		OPT_THRESHOLD,
-		OPT_SCORE,
-		OPT_SEED,
-		OPT_LAYERS,
-		OPT_INCLUDE,
-		OPT_EXCLUDE,
-		OPT_WITHIN
-	};
-	static const struct option longopts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"target", required_argument, NULL, 't'},
-		{"rate", required_argument, NULL, OPT_RATE},
-		{"count", required_argument, NULL, OPT_COUNT},
-		{"fraction", required_argument, NULL, OPT_FRACTION},
-		{"threshold", required_argument, NULL, OPT_THRESHOLD},
-		{"score", required_argument, NULL, OPT_SCORE},
-		{"seed", required_argument, NULL, OPT_SEED},
-		{"layers", required_argument, NULL, OPT_LAYERS},
-		{"include", required_argument, NULL, OPT_INCLUDE},
-		{"exclude", required_argument, NULL, OPT_EXCLUDE},
-		{"within", required_argument, NULL, OPT_WITHIN},
-		{"layer-end", required_argument, NULL, 'L'},
-		{"output", required_argument, NULL, 'o'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->layer_hi = -1;
 	o->out = "-";
-	int c;
-	while ((c = getopt_long(argc, argv, "m:t:L:o:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 't':
-			o->target = optarg;
-			break;
-		case OPT_RATE:
-			set_budget(o, "rate", rl_parse_double("--rate", optarg, 0, 1));
-			break;
-		case OPT_COUNT:
-			set_budget(o, "count",
-				   (double)rl_parse_int("--count", optarg, 0, (long long)1 << 53));
-			break;
-		case OPT_FRACTION:
-			set_budget(o, "fraction", rl_parse_double("--fraction", optarg, 0, 1));
-			break;
-		case OPT_THRESHOLD:
-			set_budget(o, "threshold",
-				   rl_parse_double("--threshold", optarg, 0, INFINITY));
-			break;
-		case OPT_SCORE: {
-			int s = rl_score_parse(optarg);
-			if (s < 0)
-				rl_usage("--score: '%s' is not grad, diff or random", optarg);
-			o->p.score = (rl_score)s;
-			break;
-		}
-		case OPT_SEED:
-			o->p.seed = (uint64_t)rl_parse_int("--seed", optarg, 0, INT64_MAX);
-			break;
-		case OPT_LAYERS: {
-			char *colon = strchr(optarg, ':');
-			if (!colon)
-				rl_usage("--layers: '%s' is not A:B", optarg);
-			*colon = 0;
-			o->layer_lo = (int)rl_parse_int("--layers", optarg, 0, 1000000);
-			o->layer_hi = (int)rl_parse_int("--layers", colon + 1, 0, 1000000);
-			if (o->layer_hi <= o->layer_lo)
-				rl_usage("--layers: empty range %d:%d", o->layer_lo, o->layer_hi);
-			break;
-		}
-		case OPT_INCLUDE:
-			o->include = optarg;
-			break;
-		case OPT_EXCLUDE:
-			o->exclude = optarg;
-			break;
-		case OPT_WITHIN:
-			o->within = optarg;
-			break;
-		case 'L':
-			o->layer_end = (int)rl_parse_int("--layer-end", optarg, 1, 1000000);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-select %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model, "the current (working) model"),
+		RL_OPT_STRING('t', "target", "DIR", &o->target,
+			      "the model values come from (aligned; fine-tuned to roll back)"),
+		RL_OPT_CALL(0, "rate", "R", on_budget, o,
+			    "k = ceil(R * P), P = parameters of all decoder layers"),
+		RL_OPT_CALL(0, "count", "K", on_budget, o, "k = K"),
+		RL_OPT_CALL(0, "fraction", "F", on_budget, o, "k = ceil(F * eligible elements)"),
+		RL_OPT_CALL(0, "threshold", "T", on_budget, o,
+			    "every eligible element with score > T"),
+		RL_OPT_CALL(0, "score", "S", on_score, o, "grad (default) | diff | random"),
+		RL_OPT_U64(0, "seed", "N", &o->p.seed, 0, INT64_MAX,
+			   "seed of --score random (default 0)"),
+		RL_OPT_CALL(0, "layers", "A:B", on_layers, o, "only tensors of layers A..B-1"),
+		RL_OPT_STRING(0, "include", "RE", &o->include,
+			      "only tensors whose name matches RE (PCRE2)"),
+		RL_OPT_STRING(0, "exclude", "RE", &o->exclude, "no tensor whose name matches RE"),
+		RL_OPT_STRING(0, "within", "JOURNAL", &o->within,
+			      "only elements that JOURNAL changed"),
+		RL_OPT_INT('L', "layer-end", "L", &o->layer_end, 1, 1000000,
+			   "diff/random without a grad stream: candidates of layers < L"),
+		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
+		RL_OPT_QUIET("no summary on stderr"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-select -m CURRENT -t TARGET (--rate R | --count K | --fraction F |\n"
+		"          --threshold T) [options] [GRAD.rls|-] > SEL.rls",
+		"Select the elements whose restore from TARGET the gradient favours: sign mask,\n"
+		"then the exact global top-k by |g| across all tensors. Writes a select stream.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
 	if (!o->model || !o->target)
 		rl_usage("-m CURRENT and -t TARGET are required (the sign mask compares them)");
 	if (!o->budget_set)
 		rl_usage("give a budget: --rate, --count, --fraction or --threshold");
-	if (optind + 1 < argc)
+	if (i + 1 < argc)
 		rl_usage("too many arguments");
-	o->grad = optind < argc ? argv[optind] : "-";
+	o->grad = i < argc ? argv[i] : "-";
 	if (o->layer_end && o->p.score == RL_SCORE_GRAD)
 		rl_usage("--layer-end replaces the grad stream: only with --score diff or random");
-	if (o->layer_end && optind < argc)
+	if (o->layer_end && i < argc)
 		rl_usage("--layer-end and a grad stream exclude each other");
 }
 

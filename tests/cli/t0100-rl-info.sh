@@ -66,8 +66,17 @@ stdout_has 'metadata        note = a "quoted" value'
 
 # ---- options
 must_pass rl-info --help
-stdout_has 'usage: rl-info'
+stdout_has 'Usage: rl-info'
 must_pass rl-info --version
+# -m MODEL, as every other tool takes it: the same output as the operand
+rl-info --json models/llama-sharded >"$T/operand.json"
+must_pass rl-info -m models/llama-sharded --json
+test_cmp "$T/operand.json" "$T/stdout"
+must_pass rl-info --json --tensors --model official/dtypes.safetensors
+[ "$(jq .n_tensors "$T/stdout")" = 15 ] || fail "--model FILE.safetensors: n_tensors"
+must_fail 2 rl-info -m models/llama-sharded models/qwen2-tied
+stderr_has "give the model once"
+must_fail 2 rl-info -m
 must_fail 2 rl-info
 must_fail 2 rl-info models/llama-sharded models/qwen2-tied
 must_fail 2 rl-info --bogus models/llama-sharded

@@ -48,7 +48,7 @@ test_cmp "$T/want" "$T/out"
 must_pass rl-dump --help
 stdout_has "Usage: rl-dump"
 must_pass rl-dump --version
-stdout_has "rl-dump (realign)"
+stdout_has "rl-dump $(sed -n 's/^VERSION *:= *//p' "$RL_TESTS/../Makefile")"
 must_fail 2 rl-dump --bogus
 must_fail 2 rl-dump "$S/c-sample.rls" "$S/py-sample.rls"
 stderr_has "rl-dump: one input at most (got 2)"
