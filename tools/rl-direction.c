@@ -6,7 +6,6 @@
  * token (transformers' hidden_states[L]), and with --per-prompt every
  * prompt's own vector. See rl-direction(1) and rl-stream(5).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include "compute/engine.h"
 #include "core/cli.h"
+#include "core/options.h"
 #include "core/par.h"
 #include "store/gstream.h"
 #include "store/model.h"
@@ -32,117 +32,43 @@ struct opts {
 	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
 
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-		"usage: rl-direction -m MODEL -p PROMPTS.jsonl -L LAYER [options] > DIR.rls\n"
-		"Mean hidden state after LAYER layers at the last token of each prompt.\n"
-		"\n"
-		"  -m, --model DIR        the model directory (HuggingFace safetensors)\n"
-		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} or {\"prompt\": \"...\"} "
-		"(\"-\" =\n"
-		"                         stdin); prompts go through the chat template and\n"
-		"                         tokenizer.json (see rl-tok(1))\n"
-		"      --template NAME|FILE  chat template (default: from the model's "
-		"chat_template)\n"
-		"      --raw              prompts without a template\n"
-		"      --system TEXT      system prompt (default: the template's)\n"
-		"  -L, --layer N          layers to run, 1..n_layers (hidden_states[N])\n"
-		"  -n, --max-prompts N    use the first N prompts only\n"
-		"  -b, --batch-size N     prompts per forward chunk (memory only; default: all\n"
-		"                         that fit in --mem-limit)\n"
-		"      --per-prompt       also write each prompt's vector (\"prompt.<i>\")\n"
-		"      --mem-limit SIZE   working memory budget, e.g. 8G (default: half the RAM)\n"
-		"  -j, --threads N        threads (default: all cores, or OPENBLAS_NUM_THREADS for "
-		"BLAS)\n"
-		"  -o, --output FILE      write the stream to FILE instead of stdout\n"
-		"  -q, --quiet            no messages but errors\n"
-		"  -v, --verbose          timings and details\n"
-		"  -h, --help             this help\n"
-		"      --version          print the version\n");
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_PER_PROMPT, OPT_MEM, OPT_TEMPLATE, OPT_RAW, OPT_SYSTEM };
-	static const struct option longopts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"prompts", required_argument, NULL, 'p'},
-		{"layer", required_argument, NULL, 'L'},
-		{"max-prompts", required_argument, NULL, 'n'},
-		{"batch-size", required_argument, NULL, 'b'},
-		{"per-prompt", no_argument, NULL, OPT_PER_PROMPT},
-		{"mem-limit", required_argument, NULL, OPT_MEM},
-		{"threads", required_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"template", required_argument, NULL, OPT_TEMPLATE},
-		{"raw", no_argument, NULL, OPT_RAW},
-		{"system", required_argument, NULL, OPT_SYSTEM},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->out = "-";
-	int c;
-	while ((c = getopt_long(argc, argv, "m:p:L:n:b:j:o:qvh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'p':
-			o->prompts = optarg;
-			break;
-		case 'L':
-			o->layer_end = (int)rl_parse_int("-L", optarg, 1, 1000000);
-			break;
-		case 'n':
-			o->max_prompts = (int)rl_parse_int("-n", optarg, 1, INT32_MAX);
-			break;
-		case 'b':
-			o->batch = (int)rl_parse_int("--batch-size", optarg, 1, INT32_MAX);
-			break;
-		case OPT_PER_PROMPT:
-			o->per_prompt = 1;
-			break;
-		case OPT_MEM:
-			o->mem_limit = rl_parse_size("--mem-limit", optarg);
-			break;
-		case 'j':
-			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case OPT_TEMPLATE:
-			o->chat.template_spec = optarg;
-			break;
-		case OPT_RAW:
-			o->chat.raw = 1;
-			break;
-		case OPT_SYSTEM:
-			o->chat.system = optarg;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'v':
-			rl_set_verbose(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-direction %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind != argc)
-		rl_usage("unexpected argument '%s'", argv[optind]);
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model, "the model directory (HuggingFace safetensors)"),
+		RL_OPT_PROMPTS(&o->prompts),
+		RL_OPTS_CHAT(0, 0, &o->chat),
+		RL_OPT_INT('L', "layer", "N", &o->layer_end, 1, 1000000,
+			   "layers to run, 1..n_layers (hidden_states[N])"),
+		RL_OPT_INT('n', "max-prompts", "N", &o->max_prompts, 1, INT32_MAX,
+			   "use the first N prompts only"),
+		RL_OPT_INT('b', "batch-size", "N", &o->batch, 1, INT32_MAX,
+			   "prompts per forward chunk (memory only; default: all that fit in "
+			   "--mem-limit)"),
+		RL_OPT_FLAG(0, "per-prompt", &o->per_prompt,
+			    "also write each prompt's vector (\"prompt.<i>\")"),
+		RL_OPT_SIZE(0, "mem-limit", "SIZE", &o->mem_limit,
+			    "working memory budget, e.g. 8G (default: half the RAM)"),
+		RL_OPT_THREADS('j', &o->threads,
+			       "threads (default: all cores, or OPENBLAS_NUM_THREADS for BLAS)"),
+		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
+		RL_OPT_QUIET("no messages but errors"),
+		RL_OPT_VERBOSE("timings and details"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-direction -m MODEL -p PROMPTS.jsonl -L LAYER [options] > DIR.rls",
+		"Mean hidden state after LAYER layers at the last token of each prompt.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (i != argc)
+		rl_usage("unexpected argument '%s'", argv[i]);
 	if (!o->model)
 		rl_usage("missing -m MODEL");
 	if (!o->prompts)

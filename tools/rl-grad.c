@@ -8,7 +8,6 @@
  * from the direction stream. With --add, a previous grad stream is summed in.
  * See rl-grad(1) and rl-stream(5).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "compute/engine.h"
 #include "core/cli.h"
+#include "core/options.h"
 #include "core/par.h"
 #include "store/gstream.h"
 #include "store/journal.h"
@@ -33,120 +33,45 @@ struct opts {
 	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
 
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-		"usage: rl-grad -m MODEL -p PROMPTS.jsonl -d DIR.rls [options] > GRAD.rls\n"
-		"Gradient of sum_b -cos(mean h_L over batch b, direction) for every candidate\n"
-		"weight (q,k,v,o,gate,up,down and biases of layers below L).\n"
-		"\n"
-		"  -m, --model DIR        the model directory (HuggingFace safetensors)\n"
-		"  -p, --prompts FILE     JSON lines {\"ids\": [...]} or {\"prompt\": \"...\"} "
-		"(\"-\" =\n"
-		"                         stdin); prompts go through the chat template and\n"
-		"                         tokenizer.json (see rl-tok(1))\n"
-		"      --template NAME|FILE  chat template (default: from the model's "
-		"chat_template)\n"
-		"      --raw              prompts without a template\n"
-		"      --system TEXT      system prompt (default: the template's)\n"
-		"  -d, --direction FILE   a direction stream (rl-direction); gives L\n"
-		"  -b, --batch-size N     prompts per batch (default 8)\n"
-		"  -n, --max-prompts N    use the first N prompts only\n"
-		"      --add FILE         sum a previous grad stream (same model, same L) into\n"
-		"                         the output\n"
-		"      --mem-limit SIZE   working memory budget, e.g. 8G (default: half the RAM);\n"
-		"                         activations beyond it are recomputed\n"
-		"  -j, --threads N        threads (default: all cores, or OPENBLAS_NUM_THREADS for "
-		"BLAS)\n"
-		"  -o, --output FILE      write the stream to FILE instead of stdout\n"
-		"  -q, --quiet            no messages but errors\n"
-		"  -v, --verbose          timings and details\n"
-		"  -h, --help             this help\n"
-		"      --version          print the version\n");
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_ADD, OPT_MEM, OPT_TEMPLATE, OPT_RAW, OPT_SYSTEM };
-	static const struct option longopts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"prompts", required_argument, NULL, 'p'},
-		{"direction", required_argument, NULL, 'd'},
-		{"batch-size", required_argument, NULL, 'b'},
-		{"max-prompts", required_argument, NULL, 'n'},
-		{"add", required_argument, NULL, OPT_ADD},
-		{"mem-limit", required_argument, NULL, OPT_MEM},
-		{"threads", required_argument, NULL, 'j'},
-		{"output", required_argument, NULL, 'o'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"template", required_argument, NULL, OPT_TEMPLATE},
-		{"raw", no_argument, NULL, OPT_RAW},
-		{"system", required_argument, NULL, OPT_SYSTEM},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->out = "-";
 	o->batch = 8;
-	int c;
-	while ((c = getopt_long(argc, argv, "m:p:d:b:n:j:o:qvh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'p':
-			o->prompts = optarg;
-			break;
-		case 'd':
-			o->direction = optarg;
-			break;
-		case 'b':
-			o->batch = (int)rl_parse_int("--batch-size", optarg, 1, INT32_MAX);
-			break;
-		case 'n':
-			o->max_prompts = (int)rl_parse_int("-n", optarg, 1, INT32_MAX);
-			break;
-		case OPT_ADD:
-			o->add = optarg;
-			break;
-		case OPT_MEM:
-			o->mem_limit = rl_parse_size("--mem-limit", optarg);
-			break;
-		case 'j':
-			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case OPT_TEMPLATE:
-			o->chat.template_spec = optarg;
-			break;
-		case OPT_RAW:
-			o->chat.raw = 1;
-			break;
-		case OPT_SYSTEM:
-			o->chat.system = optarg;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'v':
-			rl_set_verbose(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-grad %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind != argc)
-		rl_usage("unexpected argument '%s'", argv[optind]);
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model, "the model directory (HuggingFace safetensors)"),
+		RL_OPT_PROMPTS(&o->prompts),
+		RL_OPTS_CHAT(0, 0, &o->chat),
+		RL_OPT_STRING('d', "direction", "FILE", &o->direction,
+			      "a direction stream (rl-direction); gives L"),
+		RL_OPT_INT('b', "batch-size", "N", &o->batch, 1, INT32_MAX,
+			   "prompts per batch (default 8)"),
+		RL_OPT_INT('n', "max-prompts", "N", &o->max_prompts, 1, INT32_MAX,
+			   "use the first N prompts only"),
+		RL_OPT_STRING(0, "add", "FILE", &o->add,
+			      "sum a previous grad stream (same model, same L) into the output"),
+		RL_OPT_SIZE(0, "mem-limit", "SIZE", &o->mem_limit,
+			    "working memory budget, e.g. 8G (default: half the RAM); activations "
+			    "beyond it are recomputed"),
+		RL_OPT_THREADS('j', &o->threads,
+			       "threads (default: all cores, or OPENBLAS_NUM_THREADS for BLAS)"),
+		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
+		RL_OPT_QUIET("no messages but errors"),
+		RL_OPT_VERBOSE("timings and details"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-grad -m MODEL -p PROMPTS.jsonl -d DIR.rls [options] > GRAD.rls",
+		"Gradient of sum_b -cos(mean h_L over batch b, direction) for every candidate\n"
+		"weight (q,k,v,o,gate,up,down and biases of layers below L).",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (i != argc)
+		rl_usage("unexpected argument '%s'", argv[i]);
 	if (!o->model)
 		rl_usage("missing -m MODEL");
 	if (!o->prompts)

@@ -8,7 +8,6 @@
  * Other fields of an item are kept. Output is written only when the whole input
  * was read without error, so a bad line leaves stdout empty.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "core/cli.h"
 #include "core/jsonl.h"
+#include "core/options.h"
 #include "text/chat.h"
 
 struct opts {
@@ -26,104 +26,40 @@ struct opts {
 	int decode, skip_special, train, add_special;
 };
 
-static void usage(FILE *fp)
-{
-	fprintf(fp,
-		"usage: rl-tok -m MODEL [--template NAME|FILE | --raw] [--system TEXT]\n"
-		"              [--decode [--skip-special]] [--train] [-p FILE|-]\n"
-		"Turn JSON-lines prompts into the templated text and token ids the model sees.\n"
-		"\n"
-		"  -m, --model DIR        model directory with tokenizer.json (and "
-		"tokenizer_config.json)\n"
-		"  -p, --prompts FILE     JSON lines to read (default -, stdin)\n"
-		"  -t, --template NAME|FILE  chat template: llama-2, llama-3, mistral, "
-		"mistral-tekken,\n"
-		"                         chatml, qwen2.5, gemma, or a file with {prompt} "
-		"(default:\n"
-		"                         detected from the model's chat_template)\n"
-		"      --raw              no template: the prompt text as it is\n"
-		"  -s, --system TEXT      system prompt (default: the template's; \"\" for none)\n"
-		"      --add-special      add the tokenizer's BOS/EOS (post-processor) around the "
-		"text\n"
-		"  -d, --decode           {\"ids\": [...]} in, {\"ids\", \"text\"} out\n"
-		"      --skip-special     with --decode: drop special tokens\n"
-		"      --train            {\"prompt\", \"response\"} in: training text and ids, "
-		"n_prompt\n"
-		"  -v, --verbose          say which template was chosen\n"
-		"  -q, --quiet            no messages but errors\n"
-		"  -h, --help             this help\n"
-		"      --version          print the version\n");
-}
-
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_RAW, OPT_SKIP, OPT_TRAIN, OPT_ADD };
-	static const struct option longopts[] = {
-		{"model", required_argument, NULL, 'm'},
-		{"prompts", required_argument, NULL, 'p'},
-		{"template", required_argument, NULL, 't'},
-		{"raw", no_argument, NULL, OPT_RAW},
-		{"system", required_argument, NULL, 's'},
-		{"add-special", no_argument, NULL, OPT_ADD},
-		{"decode", no_argument, NULL, 'd'},
-		{"skip-special", no_argument, NULL, OPT_SKIP},
-		{"train", no_argument, NULL, OPT_TRAIN},
-		{"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->prompts = "-";
-	int c;
-	while ((c = getopt_long(argc, argv, "m:p:t:s:dvqh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'p':
-			o->prompts = optarg;
-			break;
-		case 't':
-			o->chat.template_spec = optarg;
-			break;
-		case OPT_RAW:
-			o->chat.raw = 1;
-			break;
-		case 's':
-			o->chat.system = optarg;
-			break;
-		case OPT_ADD:
-			o->add_special = 1;
-			break;
-		case 'd':
-			o->decode = 1;
-			break;
-		case OPT_SKIP:
-			o->skip_special = 1;
-			break;
-		case OPT_TRAIN:
-			o->train = 1;
-			break;
-		case 'v':
-			rl_set_verbose(1);
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-tok %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind != argc)
-		rl_usage("unexpected argument '%s'", argv[optind]);
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model,
+			     "model directory with tokenizer.json (and tokenizer_config.json)"),
+		RL_OPT_STRING('p', "prompts", "FILE", &o->prompts,
+			      "JSON lines to read (default -, stdin)"),
+		RL_OPTS_CHAT('t', 's', &o->chat),
+		RL_OPT_FLAG(0, "add-special", &o->add_special,
+			    "add the tokenizer's BOS/EOS (post-processor) around the text"),
+		RL_OPT_FLAG('d', "decode", &o->decode,
+			    "{\"ids\": [...]} in, {\"ids\", \"text\"} out"),
+		RL_OPT_FLAG(0, "skip-special", &o->skip_special,
+			    "with --decode: drop special tokens"),
+		RL_OPT_FLAG(0, "train", &o->train,
+			    "{\"prompt\", \"response\"} in: training text and ids, n_prompt"),
+		RL_OPT_QUIET("no messages but errors"),
+		RL_OPT_VERBOSE("say which template was chosen"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-tok -m MODEL [--template NAME|FILE | --raw] [--system TEXT]\n"
+		"       [--decode [--skip-special]] [--train] [-p FILE|-]",
+		"Turn JSON-lines prompts into the templated text and token ids the model sees.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (i != argc)
+		rl_usage("unexpected argument '%s'", argv[i]);
 	if (!o->model)
 		rl_usage("missing -m MODEL");
 	if (o->chat.raw && o->chat.template_spec)

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/options.h"
 #include "text/prompts.h"
 #include "text/template.h"
 #include "text/tokenizer.h"
@@ -35,6 +36,26 @@ typedef struct rl_chat_opts {
 	int raw;		   /* the prompt as it is, no template */
 	const char *system;	   /* system text (NULL: the template's default) */
 } rl_chat_opts;
+
+/* The prompt options of every tool that templates prompts (core/options.h),
+ * declared once: --template, --raw, --system into the rl_chat_opts c points to;
+ * st and ss are the tool's short names for --template and --system (0: none). */
+#define RL_OPT_TEMPLATE(st, p)                                                                     \
+	RL_OPT_STRING(                                                                             \
+		st, "template", "NAME|FILE", p,                                                    \
+		"chat template: llama-2, llama-3, mistral, mistral-tekken, chatml, qwen2.5, "      \
+		"gemma, or a file with {prompt} (default: detected from the model's "              \
+		"chat_template)")
+#define RL_OPTS_CHAT(st, ss, c)                                                                    \
+	RL_OPT_TEMPLATE(st, &(c)->template_spec),                                                  \
+		RL_OPT_FLAG(0, "raw", &(c)->raw, "no template: the prompt text as it is"),         \
+		RL_OPT_STRING(ss, "system", "TEXT", &(c)->system,                                  \
+			      "system prompt (default: the template's; \"\" for none)")
+/* -p FILE of the tools that read prompt files (rl_chat_prompts_read). */
+#define RL_OPT_PROMPTS(p)                                                                          \
+	RL_OPT_STRING('p', "prompts", "FILE", p,                                                   \
+		      "JSON lines {\"ids\": [...]} or {\"prompt\": \"...\"} (\"-\" = stdin); "     \
+		      "prompts go through the chat template and tokenizer.json (see rl-tok(1))")
 
 typedef struct rl_chat {
 	rl_tokenizer *tok; /* owned */

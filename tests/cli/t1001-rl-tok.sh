@@ -132,7 +132,7 @@ must_fail 2 rl-tok -m "$T/qwen2_5" --raw --template chatml
 must_fail 2 rl-tok -p "$T/hi.jsonl"
 must_fail 2 rl-tok -m "$T/qwen2_5" --skip-special
 must_pass rl-tok --help
-stdout_has "usage: rl-tok -m MODEL"
+stdout_has "Usage: rl-tok -m MODEL"
 
 # ---- the man page's EXAMPLES (Qwen2.5-7B-Instruct's tokenizer is Qwen2.5's)
 ln -s "$T/qwen2_5" "$T/Qwen2.5-7B-Instruct"

@@ -11,7 +11,7 @@ cp "$E/dir.jsonl" harmful.jsonl
 cp "$E/grad.jsonl" task.jsonl
 
 must_pass rl-direction --help
-stdout_has "usage: rl-direction"
+stdout_has "Usage: rl-direction"
 must_pass rl-direction --version
 
 # EXAMPLES of rl-direction(1)

@@ -11,7 +11,7 @@ ln -s "$E/model" work
 cp "$E/dir.jsonl" harmful.jsonl
 
 must_pass rl-grad --help
-stdout_has "usage: rl-grad"
+stdout_has "Usage: rl-grad"
 
 # EXAMPLES of rl-grad(1)
 run sh -c 'rl-direction -m aligned -p harmful.jsonl -L 2 > dh.rls && rl-grad -m work -p harmful.jsonl -d dh.rls > g1.rls'
