@@ -8,7 +8,6 @@
  * metric, and writes an "eval" stream (or, with --summary-json, the summary as
  * one JSON line). See rl-eval(1).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 #include "compute/ops.h"
 #include "core/cli.h"
 #include "core/jsonl.h"
+#include "core/options.h"
 #include "core/par.h"
 #include "eval/eval.h"
 #include "eval/responses_log.h"
@@ -31,268 +31,151 @@ struct opts {
 	int resume;	    /* --resume: go on from -o FILE's log */
 	int full_responses; /* --full-responses: no refusal early stop */
 	int threads;
+	long long limit;
+	int judge_set, metric_set; /* one of each */
 	rl_eval_gen_opts gen;
 	rl_chat_opts chat;
 };
 
-static void usage(void)
+/* A judge or a metric: one of each, whichever option names it. */
+static void on_judge(const char *name, const char *arg, void *ctx)
 {
-	printf("Usage: rl-eval [-m MODEL] -p PROMPTS.jsonl [options] > eval.rls\n"
-	       "       rl-eval --responses RESPONSES.jsonl [-p PROMPTS.jsonl] [options] > "
-	       "eval.rls\n"
-	       "Measures the harmful rate (a judge labels each response) and the task score (a\n"
-	       "metric against the reference answer) and writes an eval stream.\n"
-	       "\n"
-	       "Items:\n"
-	       "  -m, --model DIR            generate the responses with this model\n"
-	       "  -p, --prompts FILE         JSON lines with \"prompt\" (and the reference answer\n"
-	       "                             in \"response\" for a metric); - for stdin\n"
-	       "      --field NAME           prompt field (default prompt)\n"
-	       "      --ref-field NAME       reference answer field (default response)\n"
-	       "  -n, --limit N              the first N items only\n"
-	       "      --responses FILE       score these responses (\"prompt\", \"response\" "
-	       "lines)\n"
-	       "                             instead of generating; needs no model\n"
-	       "  -o, --save-responses FILE  also write the responses as JSON lines; while\n"
-	       "                             generating, each finished one is kept in\n"
-	       "                             FILE.partial at once\n"
-	       "      --resume               go on from FILE.partial (or a complete FILE) of an\n"
-	       "                             interrupted run: its responses are not redone\n"
-	       "Generation:\n"
-	       "      --max-new-tokens N     at most N new tokens per response (default 128)\n"
-	       "      --max-prompt-tokens N  longer prompts keep their first tokens and the\n"
-	       "                             template's closing tokens (default 512)\n"
-	       "  -b, --batch-size N         prompts decoded together (default 32)\n"
-	       "      --kv-mem GIB           key/value caches in flight at most this big\n"
-	       "                             (default: a quarter of the RAM)\n"
-	       "      --template NAME|FILE   chat template (default: detected from the model)\n"
-	       "      --raw                  the prompt as it is, no template\n"
-	       "      --system TEXT          system prompt (default: the template's)\n"
-	       "      --full-responses       never end a response early (by default, with the\n"
-	       "                             refusal judge and no metric, a response ends once\n"
-	       "                             it holds a refusal phrase: its verdict is final)\n"
-	       "  -t, --threads N            compute threads (default: every online CPU)\n"
-	       "Judge:\n"
-	       "      --judge refusal|none   built-in refusal-phrase judge (default) or none\n"
-	       "      --judge-cmd CMD        external judge (JSON lines contract, rl-eval(1))\n"
-	       "      --refusals FILE        refusal phrases, one a line (replaces the list)\n"
-	       "      --print-refusals       print the built-in refusal phrases and exit\n"
-	       "      --unknown POLICY       a judge's null counts as safe (default), harmful,\n"
-	       "                             or is excluded from the rate\n"
-	       "      --judge-timeout S      stop a judge or metric command silent for S seconds\n"
-	       "Metric:\n"
-	       "      --metric NAME          exact, contains, label, rouge1, rouge2, rougeL\n"
-	       "      --metric-cmd CMD       external metric (JSON lines contract, rl-eval(1))\n"
-	       "      --positive LABEL       the label metric's positive label (default 1)\n"
-	       "Output:\n"
-	       "  -O, --output FILE          write the eval stream to FILE instead of stdout\n"
-	       "      --summary-json         print the summary as one JSON line on stdout\n"
-	       "                             (instead of the stream, which then needs -O)\n"
-	       "  -q, --quiet                no progress, no summary line on stderr\n"
-	       "  -v, --verbose              more notes on stderr\n"
-	       "  -h, --help                 this help\n"
-	       "      --version              version\n");
+	struct opts *o = ctx;
+	if (o->judge_set++)
+		rl_usage("give one judge (--judge or --judge-cmd)");
+	if (strcmp(name, "--judge-cmd") == 0) {
+		o->e.judge = RL_JUDGE_CMD;
+		o->e.judge_cmd = arg;
+	} else if (strcmp(arg, "refusal") == 0) {
+		o->e.judge = RL_JUDGE_REFUSAL;
+	} else if (strcmp(arg, "none") == 0) {
+		o->e.judge = RL_JUDGE_NONE;
+	} else {
+		rl_usage("%s: '%s' is not a judge (refusal, none; or --judge-cmd CMD)", name, arg);
+	}
 }
 
-enum {
-	OPT_FIELD = 256,
-	OPT_REF_FIELD,
-	OPT_RESPONSES,
-	OPT_MAX_NEW,
-	OPT_MAX_PROMPT,
-	OPT_JUDGE,
-	OPT_JUDGE_CMD,
-	OPT_REFUSALS,
-	OPT_PRINT_REFUSALS,
-	OPT_UNKNOWN,
-	OPT_JUDGE_TIMEOUT,
-	OPT_METRIC,
-	OPT_METRIC_CMD,
-	OPT_POSITIVE,
-	OPT_SUMMARY_JSON,
-	OPT_VERSION,
-	OPT_RESUME,
-	OPT_FULL_RESPONSES,
-	OPT_TEMPLATE,
-	OPT_RAW,
-	OPT_SYSTEM,
-	OPT_KV_MEM,
-};
+static void on_metric(const char *name, const char *arg, void *ctx)
+{
+	struct opts *o = ctx;
+	if (o->metric_set++)
+		rl_usage("give one metric (--metric or --metric-cmd)");
+	if (strcmp(name, "--metric-cmd") == 0) {
+		o->e.metric = RL_METRIC_CMD;
+		o->e.metric_cmd = arg;
+	} else if (rl_metric_parse(arg, &o->e.metric)) {
+		rl_usage("%s: %s", name, rl_errmsg());
+	}
+}
+
+static void on_unknown(const char *name, const char *arg, void *ctx)
+{
+	if (rl_unknown_parse(arg, &((struct opts *)ctx)->e.unknown))
+		rl_usage("%s: %s", name, rl_errmsg());
+}
+
+static void on_kv_mem(const char *name, const char *arg, void *ctx)
+{
+	((struct opts *)ctx)->gen.kv_budget_bytes =
+		(uint64_t)(rl_parse_double(name, arg, 0.001, 1 << 20) * (double)(1u << 30));
+}
+
+static void print_refusals(const char *name, const char *arg, void *ctx)
+{
+	(void)name, (void)arg, (void)ctx;
+	for (const char *const *p = rl_refusals_builtin(); *p; p++)
+		printf("%s\n", *p);
+	exit(rl_cli_exit());
+}
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"model", required_argument, 0, 'm'},
-		{"prompts", required_argument, 0, 'p'},
-		{"field", required_argument, 0, OPT_FIELD},
-		{"ref-field", required_argument, 0, OPT_REF_FIELD},
-		{"limit", required_argument, 0, 'n'},
-		{"responses", required_argument, 0, OPT_RESPONSES},
-		{"save-responses", required_argument, 0, 'o'},
-		{"max-new-tokens", required_argument, 0, OPT_MAX_NEW},
-		{"max-prompt-tokens", required_argument, 0, OPT_MAX_PROMPT},
-		{"batch-size", required_argument, 0, 'b'},
-		{"template", required_argument, 0, OPT_TEMPLATE},
-		{"raw", no_argument, 0, OPT_RAW},
-		{"system", required_argument, 0, OPT_SYSTEM},
-		{"kv-mem", required_argument, 0, OPT_KV_MEM},
-		{"judge", required_argument, 0, OPT_JUDGE},
-		{"judge-cmd", required_argument, 0, OPT_JUDGE_CMD},
-		{"refusals", required_argument, 0, OPT_REFUSALS},
-		{"print-refusals", no_argument, 0, OPT_PRINT_REFUSALS},
-		{"unknown", required_argument, 0, OPT_UNKNOWN},
-		{"judge-timeout", required_argument, 0, OPT_JUDGE_TIMEOUT},
-		{"metric", required_argument, 0, OPT_METRIC},
-		{"metric-cmd", required_argument, 0, OPT_METRIC_CMD},
-		{"positive", required_argument, 0, OPT_POSITIVE},
-		{"output", required_argument, 0, 'O'},
-		{"summary-json", no_argument, 0, OPT_SUMMARY_JSON},
-		{"resume", no_argument, 0, OPT_RESUME},
-		{"full-responses", no_argument, 0, OPT_FULL_RESPONSES},
-		{"threads", required_argument, 0, 't'},
-		{"quiet", no_argument, 0, 'q'},
-		{"verbose", no_argument, 0, 'v'},
-		{"help", no_argument, 0, 'h'},
-		{"version", no_argument, 0, OPT_VERSION},
-		{0, 0, 0, 0},
-	};
 	memset(o, 0, sizeof *o);
 	rl_eval_opts_init(&o->e);
 	rl_eval_gen_opts_init(&o->gen);
 	o->gen.kv_budget_bytes = rl_phys_mem() / 4;
-	int judge_set = 0, metric_set = 0, c;
-	while ((c = getopt_long(argc, argv, "m:p:n:o:b:O:t:qvh", lo, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'p':
-			o->e.prompts = optarg;
-			break;
-		case OPT_FIELD:
-			o->e.field = optarg;
-			break;
-		case OPT_REF_FIELD:
-			o->e.ref_field = optarg;
-			break;
-		case 'n':
-			o->e.limit = (long)rl_parse_int("--limit", optarg, 1, 1000000000);
-			break;
-		case OPT_RESPONSES:
-			o->e.responses = optarg;
-			break;
-		case 'o':
-			o->save = optarg;
-			break;
-		case OPT_MAX_NEW:
-			o->gen.max_new_tokens =
-				(int)rl_parse_int("--max-new-tokens", optarg, 1, 1 << 20);
-			break;
-		case OPT_MAX_PROMPT:
-			o->gen.max_prompt_tokens =
-				(int)rl_parse_int("--max-prompt-tokens", optarg, 1, 1 << 20);
-			break;
-		case 'b':
-			o->gen.batch_size = (int)rl_parse_int("--batch-size", optarg, 1, 4096);
-			break;
-		case OPT_TEMPLATE:
-			o->chat.template_spec = optarg;
-			break;
-		case OPT_RAW:
-			o->chat.raw = 1;
-			break;
-		case OPT_SYSTEM:
-			o->chat.system = optarg;
-			break;
-		case OPT_KV_MEM:
-			o->gen.kv_budget_bytes =
-				(uint64_t)(rl_parse_double("--kv-mem", optarg, 0.001, 1 << 20) *
-					   (double)(1u << 30));
-			break;
-		case OPT_JUDGE:
-			if (judge_set)
-				rl_usage("give one judge (--judge or --judge-cmd)");
-			judge_set = 1;
-			if (strcmp(optarg, "refusal") == 0)
-				o->e.judge = RL_JUDGE_REFUSAL;
-			else if (strcmp(optarg, "none") == 0)
-				o->e.judge = RL_JUDGE_NONE;
-			else
-				rl_usage("--judge: '%s' is not a judge (refusal, none; or "
-					 "--judge-cmd CMD)",
-					 optarg);
-			break;
-		case OPT_JUDGE_CMD:
-			if (judge_set)
-				rl_usage("give one judge (--judge or --judge-cmd)");
-			judge_set = 1;
-			o->e.judge = RL_JUDGE_CMD;
-			o->e.judge_cmd = optarg;
-			break;
-		case OPT_REFUSALS:
-			o->e.refusals = optarg;
-			break;
-		case OPT_PRINT_REFUSALS:
-			for (const char *const *p = rl_refusals_builtin(); *p; p++)
-				printf("%s\n", *p);
-			exit(rl_cli_exit());
-		case OPT_UNKNOWN:
-			if (rl_unknown_parse(optarg, &o->e.unknown))
-				rl_usage("--unknown: %s", rl_errmsg());
-			break;
-		case OPT_JUDGE_TIMEOUT:
-			o->e.judge_timeout = rl_parse_double("--judge-timeout", optarg, 0, 1e9);
-			break;
-		case OPT_METRIC:
-			if (metric_set)
-				rl_usage("give one metric (--metric or --metric-cmd)");
-			metric_set = 1;
-			if (rl_metric_parse(optarg, &o->e.metric))
-				rl_usage("--metric: %s", rl_errmsg());
-			break;
-		case OPT_METRIC_CMD:
-			if (metric_set)
-				rl_usage("give one metric (--metric or --metric-cmd)");
-			metric_set = 1;
-			o->e.metric = RL_METRIC_CMD;
-			o->e.metric_cmd = optarg;
-			break;
-		case OPT_POSITIVE:
-			o->e.positive = optarg;
-			break;
-		case 'O':
-			o->output = optarg;
-			break;
-		case OPT_SUMMARY_JSON:
-			o->summary_json = 1;
-			break;
-		case OPT_RESUME:
-			o->resume = 1;
-			break;
-		case OPT_FULL_RESPONSES:
-			o->full_responses = 1;
-			break;
-		case 't':
-			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'v':
-			rl_set_verbose(1);
-			break;
-		case 'h':
-			usage();
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-eval %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind < argc)
-		rl_usage("unexpected argument '%s'", argv[optind]);
+	const rl_opt table[] = {
+		RL_OPT_GROUP("Items:"),
+		RL_OPT_MODEL(&o->model, "generate the responses with this model"),
+		RL_OPT_STRING('p', "prompts", "FILE", &o->e.prompts,
+			      "JSON lines with \"prompt\" (and the reference answer in "
+			      "\"response\" for a metric); - for stdin"),
+		RL_OPT_STRING(0, "field", "NAME", &o->e.field, "prompt field (default prompt)"),
+		RL_OPT_STRING(0, "ref-field", "NAME", &o->e.ref_field,
+			      "reference answer field (default response)"),
+		RL_OPT_LLONG('n', "limit", "N", &o->limit, 1, 1000000000, "the first N items only"),
+		RL_OPT_STRING(0, "responses", "FILE", &o->e.responses,
+			      "score these responses (\"prompt\", \"response\" lines) instead of "
+			      "generating; needs no model"),
+		RL_OPT_STRING('o', "save-responses", "FILE", &o->save,
+			      "also write the responses as JSON lines; while generating, each "
+			      "finished one is kept in FILE.partial at once"),
+		RL_OPT_FLAG(0, "resume", &o->resume,
+			    "go on from FILE.partial (or a complete FILE) of an interrupted run: "
+			    "its responses are not redone"),
+		RL_OPT_GROUP("Generation:"),
+		RL_OPT_INT(0, "max-new-tokens", "N", &o->gen.max_new_tokens, 1, 1 << 20,
+			   "at most N new tokens per response (default 128)"),
+		RL_OPT_INT(0, "max-prompt-tokens", "N", &o->gen.max_prompt_tokens, 1, 1 << 20,
+			   "longer prompts keep their first tokens and the template's closing "
+			   "tokens (default 512)"),
+		RL_OPT_INT('b', "batch-size", "N", &o->gen.batch_size, 1, 4096,
+			   "prompts decoded together (default 32)"),
+		RL_OPT_CALL(0, "kv-mem", "GIB", on_kv_mem, o,
+			    "key/value caches in flight at most this big (default: a quarter of "
+			    "the RAM)"),
+		RL_OPTS_CHAT(0, 0, &o->chat),
+		RL_OPT_FLAG(
+			0, "full-responses", &o->full_responses,
+			"never end a response early (by default, with the refusal judge and no "
+			"metric, a response ends once it holds a refusal phrase: its verdict is "
+			"final)"),
+		RL_OPT_THREADS('t', &o->threads, "compute threads (default: every online CPU)"),
+		RL_OPT_GROUP("Judge:"),
+		RL_OPT_CALL(0, "judge", "refusal|none", on_judge, o,
+			    "built-in refusal-phrase judge (default) or none"),
+		RL_OPT_CALL(0, "judge-cmd", "CMD", on_judge, o,
+			    "external judge (JSON lines contract, rl-eval(1))"),
+		RL_OPT_STRING(0, "refusals", "FILE", &o->e.refusals,
+			      "refusal phrases, one a line (replaces the list)"),
+		RL_OPT_CALL(0, "print-refusals", NULL, print_refusals, NULL,
+			    "print the built-in refusal phrases and exit"),
+		RL_OPT_CALL(0, "unknown", "POLICY", on_unknown, o,
+			    "a judge's null counts as safe (default), harmful, or is excluded "
+			    "from the rate"),
+		RL_OPT_DOUBLE(0, "judge-timeout", "S", &o->e.judge_timeout, 0, 1e9,
+			      "stop a judge or metric command silent for S seconds"),
+		RL_OPT_GROUP("Metric:"),
+		RL_OPT_CALL(0, "metric", "NAME", on_metric, o,
+			    "exact, contains, label, rouge1, rouge2, rougeL"),
+		RL_OPT_CALL(0, "metric-cmd", "CMD", on_metric, o,
+			    "external metric (JSON lines contract, rl-eval(1))"),
+		RL_OPT_STRING(0, "positive", "LABEL", &o->e.positive,
+			      "the label metric's positive label (default 1)"),
+		RL_OPT_GROUP("Output:"),
+		RL_OPT_OUTPUT('O', "FILE", &o->output,
+			      "write the eval stream to FILE instead of stdout"),
+		RL_OPT_FLAG(0, "summary-json", &o->summary_json,
+			    "print the summary as one JSON line on stdout (instead of the stream, "
+			    "which then needs -O)"),
+		RL_OPT_QUIET("no progress, no summary line on stderr"),
+		RL_OPT_VERBOSE("more notes on stderr"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-eval [-m MODEL] -p PROMPTS.jsonl [options] > eval.rls\n"
+		"rl-eval --responses RESPONSES.jsonl [-p PROMPTS.jsonl] [options] > eval.rls",
+		"Measures the harmful rate (a judge labels each response) and the task score (a\n"
+		"metric against the reference answer) and writes an eval stream.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	o->e.limit = (long)o->limit;
+	if (i < argc)
+		rl_usage("unexpected argument '%s'", argv[i]);
 	if (!o->e.prompts && !o->e.responses)
 		rl_usage("give the prompts (-p FILE) or the responses (--responses FILE)");
 	if (!o->e.responses && !o->model)

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/options.h"
 #include <cJSON.h>
 
 #include "compute/engine.h"
@@ -22,129 +22,45 @@
 #include "store/config.h"
 #include "store/model.h"
 #include "store/model_files.h"
-
-static void usage(void)
-{
-	printf("Usage: rl-train (-m MODEL | --init random --arch CONFIG.json) -p DATA.jsonl -o "
-	       "OUT\n"
-	       "                [options]\n"
-	       "Fine-tunes every parameter of MODEL (or a freshly initialised model) with\n"
-	       "AdamW on the cross-entropy of the response tokens of DATA (JSON lines\n"
-	       "{\"prompt\", \"response\"}, templated with the model's chat template, or\n"
-	       "{\"prompt_ids\", \"response_ids\"}), and writes the result to OUT as a\n"
-	       "HuggingFace model directory (config.json, model.safetensors, tokenizer\n"
-	       "files copied). The loss curve goes to stderr.\n"
-	       "\n"
-	       "  -m, --model DIR        model to fine-tune\n"
-	       "      --init random      start from transformers' random initialisation\n"
-	       "      --arch FILE        config.json of the model to create (with --init)\n"
-	       "      --tokenizer DIR    tokenizer files (default: the model's directory,\n"
-	       "                         or --arch's directory)\n"
-	       "  -p, --data FILE        training examples (JSON lines; - for stdin)\n"
-	       "  -o, --output DIR       model directory to write (must not exist, unless\n"
-	       "                         --force)\n"
-	       "  -n N                   use the first N examples\n"
-	       "      --steps N          optimizer steps (default: one epoch)\n"
-	       "      --epochs E         steps = ceil(E * examples / batch size)\n"
-	       "  -b, --batch-size B     examples per step (default 32)\n"
-	       "      --lr LR            peak learning rate (default 3e-4)\n"
-	       "      --schedule S       cosine (default), linear or constant\n"
-	       "      --warmup N         linear warm-up steps (default 5%% of the steps)\n"
-	       "      --min-lr R         final learning rate as a fraction of LR (default 0.1)\n"
-	       "      --weight-decay W   decoupled weight decay of 2-D tensors (default 0.1)\n"
-	       "      --beta1 B1         AdamW beta1 (default 0.9)\n"
-	       "      --beta2 B2         AdamW beta2 (default 0.95)\n"
-	       "      --eps E            AdamW epsilon (default 1e-8)\n"
-	       "      --clip C           gradient-norm clipping, 0 for none (default 1.0)\n"
-	       "      --init-std S       std of the random initialisation (default: the\n"
-	       "                         config's initializer_range, else 0.02)\n"
-	       "  -s, --seed N           seed of the initialisation and the data order\n"
-	       "                         (default 1)\n"
-	       "      --dtype T          f32, bf16 or f16 (default: the model's; f32 with\n"
-	       "                         --init)\n"
-	       "      --template T       chat template (name or file), as rl-tok\n"
-	       "      --log FILE         per-step TSV: step lr loss grad_norm tokens seconds\n"
-	       "      --log-every N      loss line on stderr every N steps (default: 20 lines)\n"
-	       "  -t, --threads N        threads, each on a share of a batch (default 1)\n"
-	       "      --force            replace OUT if it exists\n"
-	       "  -q, --quiet            no loss curve on stderr\n"
-	       "  -h, --help             this help\n"
-	       "      --version          print the version\n");
-}
-
-enum {
-	O_INIT = 256,
-	O_ARCH,
-	O_TOK,
-	O_STEPS,
-	O_EPOCHS,
-	O_LR,
-	O_SCHED,
-	O_WARMUP,
-	O_MINLR,
-	O_WD,
-	O_B1,
-	O_B2,
-	O_EPS,
-	O_CLIP,
-	O_STD,
-	O_DTYPE,
-	O_TEMPLATE,
-	O_LOG,
-	O_LOGEVERY,
-	O_FORCE,
-	O_VERSION,
-};
+#include "text/chat.h"
 
 typedef struct opts {
 	const char *model, *arch, *tokdir, *data, *out, *template, *log;
 	int init_random;
-	long steps;
+	long long steps;
 	double epochs;
 	int batch;
 	double lr, min_lr, wd, b1, b2, eps, clip, std;
-	long warmup;
+	long long warmup;
 	rl_sched sched;
 	uint64_t seed;
 	const char *dtype;
-	long log_every;
+	long long log_every;
 	int threads, force, n;
 } opts;
 
+static void on_init(const char *name, const char *arg, void *ctx)
+{
+	if (strcmp(arg, "random") != 0)
+		rl_usage("%s: only 'random' is known, got '%s'", name, arg);
+	((opts *)ctx)->init_random = 1;
+}
+
+static void on_schedule(const char *name, const char *arg, void *ctx)
+{
+	if (rl_sched_parse(arg, &((opts *)ctx)->sched))
+		rl_usage("%s: expected cosine, linear or constant, got '%s'", name, arg);
+}
+
+static void on_dtype(const char *name, const char *arg, void *ctx)
+{
+	if (strcmp(arg, "f32") && strcmp(arg, "bf16") && strcmp(arg, "f16"))
+		rl_usage("%s: expected f32, bf16 or f16, got '%s'", name, arg);
+	((opts *)ctx)->dtype = arg;
+}
+
 static void parse_args(opts *o, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"model", required_argument, 0, 'm'},
-		{"init", required_argument, 0, O_INIT},
-		{"arch", required_argument, 0, O_ARCH},
-		{"tokenizer", required_argument, 0, O_TOK},
-		{"data", required_argument, 0, 'p'},
-		{"output", required_argument, 0, 'o'},
-		{"steps", required_argument, 0, O_STEPS},
-		{"epochs", required_argument, 0, O_EPOCHS},
-		{"batch-size", required_argument, 0, 'b'},
-		{"lr", required_argument, 0, O_LR},
-		{"schedule", required_argument, 0, O_SCHED},
-		{"warmup", required_argument, 0, O_WARMUP},
-		{"min-lr", required_argument, 0, O_MINLR},
-		{"weight-decay", required_argument, 0, O_WD},
-		{"beta1", required_argument, 0, O_B1},
-		{"beta2", required_argument, 0, O_B2},
-		{"eps", required_argument, 0, O_EPS},
-		{"clip", required_argument, 0, O_CLIP},
-		{"init-std", required_argument, 0, O_STD},
-		{"seed", required_argument, 0, 's'},
-		{"dtype", required_argument, 0, O_DTYPE},
-		{"template", required_argument, 0, O_TEMPLATE},
-		{"log", required_argument, 0, O_LOG},
-		{"log-every", required_argument, 0, O_LOGEVERY},
-		{"threads", required_argument, 0, 't'},
-		{"force", no_argument, 0, O_FORCE},
-		{"quiet", no_argument, 0, 'q'},
-		{"help", no_argument, 0, 'h'},
-		{"version", no_argument, 0, O_VERSION},
-		{0, 0, 0, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->batch = 32;
 	o->lr = 3e-4;
@@ -158,113 +74,75 @@ static void parse_args(opts *o, int argc, char **argv)
 	o->warmup = -1;
 	o->seed = 1;
 	o->sched = RL_SCHED_COSINE;
-	int c;
-	while ((c = getopt_long(argc, argv, "m:p:o:n:b:s:t:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			o->model = optarg;
-			break;
-		case O_INIT:
-			if (strcmp(optarg, "random") != 0)
-				rl_usage("--init: only 'random' is known, got '%s'", optarg);
-			o->init_random = 1;
-			break;
-		case O_ARCH:
-			o->arch = optarg;
-			break;
-		case O_TOK:
-			o->tokdir = optarg;
-			break;
-		case 'p':
-			o->data = optarg;
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case 'n':
-			o->n = (int)rl_parse_int("-n", optarg, 1, 1000000000);
-			break;
-		case O_STEPS:
-			o->steps = (long)rl_parse_int("--steps", optarg, 1, 1000000000);
-			break;
-		case O_EPOCHS:
-			o->epochs = rl_parse_double("--epochs", optarg, 1e-9, 1e6);
-			break;
-		case 'b':
-			o->batch = (int)rl_parse_int("--batch-size", optarg, 1, 1000000);
-			break;
-		case O_LR:
-			o->lr = rl_parse_double("--lr", optarg, 0, 10);
-			break;
-		case O_SCHED:
-			if (rl_sched_parse(optarg, &o->sched))
-				rl_usage(
-					"--schedule: expected cosine, linear or constant, got '%s'",
-					optarg);
-			break;
-		case O_WARMUP:
-			o->warmup = (long)rl_parse_int("--warmup", optarg, 0, 1000000000);
-			break;
-		case O_MINLR:
-			o->min_lr = rl_parse_double("--min-lr", optarg, 0, 1);
-			break;
-		case O_WD:
-			o->wd = rl_parse_double("--weight-decay", optarg, 0, 10);
-			break;
-		case O_B1:
-			o->b1 = rl_parse_double("--beta1", optarg, 0, 0.999999);
-			break;
-		case O_B2:
-			o->b2 = rl_parse_double("--beta2", optarg, 0, 0.999999999);
-			break;
-		case O_EPS:
-			o->eps = rl_parse_double("--eps", optarg, 1e-30, 1);
-			break;
-		case O_CLIP:
-			o->clip = rl_parse_double("--clip", optarg, 0, 1e9);
-			break;
-		case O_STD:
-			o->std = rl_parse_double("--init-std", optarg, 0, 10);
-			break;
-		case 's':
-			o->seed = (uint64_t)rl_parse_int("--seed", optarg, 0, 1LL << 62);
-			break;
-		case O_DTYPE:
-			if (strcmp(optarg, "f32") && strcmp(optarg, "bf16") &&
-			    strcmp(optarg, "f16"))
-				rl_usage("--dtype: expected f32, bf16 or f16, got '%s'", optarg);
-			o->dtype = optarg;
-			break;
-		case O_TEMPLATE:
-			o->template = optarg;
-			break;
-		case O_LOG:
-			o->log = optarg;
-			break;
-		case O_LOGEVERY:
-			o->log_every = (long)rl_parse_int("--log-every", optarg, 1, 1000000000);
-			break;
-		case 't':
-			o->threads = (int)rl_parse_int("--threads", optarg, 1, 4096);
-			break;
-		case O_FORCE:
-			o->force = 1;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage();
-			exit(rl_cli_exit());
-		case O_VERSION:
-			printf("rl-train %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind < argc)
-		rl_usage("unexpected argument '%s'", argv[optind]);
+	const rl_opt table[] = {
+		RL_OPT_MODEL(&o->model, "model to fine-tune"),
+		RL_OPT_CALL(0, "init", "random", on_init, o,
+			    "start from transformers' random initialisation"),
+		RL_OPT_STRING(0, "arch", "FILE", &o->arch,
+			      "config.json of the model to create (with --init)"),
+		RL_OPT_STRING(0, "tokenizer", "DIR", &o->tokdir,
+			      "tokenizer files (default: the model's directory, or --arch's "
+			      "directory)"),
+		RL_OPT_STRING('p', "data", "FILE", &o->data,
+			      "training examples (JSON lines; - for stdin)"),
+		RL_OPT_OUTPUT('o', "DIR", &o->out,
+			      "model directory to write (must not exist, unless --force)"),
+		RL_OPT_INT('n', NULL, "N", &o->n, 1, 1000000000, "use the first N examples"),
+		RL_OPT_LLONG(0, "steps", "N", &o->steps, 1, 1000000000,
+			     "optimizer steps (default: one epoch)"),
+		RL_OPT_DOUBLE(0, "epochs", "E", &o->epochs, 1e-9, 1e6,
+			      "steps = ceil(E * examples / batch size)"),
+		RL_OPT_INT('b', "batch-size", "B", &o->batch, 1, 1000000,
+			   "examples per step (default 32)"),
+		RL_OPT_DOUBLE(0, "lr", "LR", &o->lr, 0, 10, "peak learning rate (default 3e-4)"),
+		RL_OPT_CALL(0, "schedule", "S", on_schedule, o,
+			    "cosine (default), linear or constant"),
+		RL_OPT_LLONG(0, "warmup", "N", &o->warmup, 0, 1000000000,
+			     "linear warm-up steps (default 5% of the steps)"),
+		RL_OPT_DOUBLE(0, "min-lr", "R", &o->min_lr, 0, 1,
+			      "final learning rate as a fraction of LR (default 0.1)"),
+		RL_OPT_DOUBLE(0, "weight-decay", "W", &o->wd, 0, 10,
+			      "decoupled weight decay of 2-D tensors (default 0.1)"),
+		RL_OPT_DOUBLE(0, "beta1", "B1", &o->b1, 0, 0.999999, "AdamW beta1 (default 0.9)"),
+		RL_OPT_DOUBLE(0, "beta2", "B2", &o->b2, 0, 0.999999999,
+			      "AdamW beta2 (default 0.95)"),
+		RL_OPT_DOUBLE(0, "eps", "E", &o->eps, 1e-30, 1, "AdamW epsilon (default 1e-8)"),
+		RL_OPT_DOUBLE(0, "clip", "C", &o->clip, 0, 1e9,
+			      "gradient-norm clipping, 0 for none (default 1.0)"),
+		RL_OPT_DOUBLE(0, "init-std", "S", &o->std, 0, 10,
+			      "std of the random initialisation (default: the config's "
+			      "initializer_range, else 0.02)"),
+		RL_OPT_U64('s', "seed", "N", &o->seed, 0, 1LL << 62,
+			   "seed of the initialisation and the data order (default 1)"),
+		RL_OPT_CALL(0, "dtype", "T", on_dtype, o,
+			    "f32, bf16 or f16 (default: the model's; f32 with --init)"),
+		RL_OPT_TEMPLATE(0, &o->template),
+		RL_OPT_STRING(0, "log", "FILE", &o->log,
+			      "per-step TSV: step lr loss grad_norm tokens seconds"),
+		RL_OPT_LLONG(0, "log-every", "N", &o->log_every, 1, 1000000000,
+			     "loss line on stderr every N steps (default: 20 lines)"),
+		RL_OPT_THREADS('t', &o->threads, "threads, each on a share of a batch (default 1)"),
+		RL_OPT_FLAG(0, "force", &o->force, "replace OUT if it exists"),
+		RL_OPT_QUIET("no loss curve on stderr"),
+		RL_OPT_HELP,
+		RL_OPT_VERSION,
+		RL_OPT_END,
+	};
+	const rl_cmd cmd = {
+		"rl-train (-m MODEL | --init random --arch CONFIG.json) -p DATA.jsonl -o OUT\n"
+		"         [options]",
+		"Fine-tunes every parameter of MODEL (or a freshly initialised model) with\n"
+		"AdamW on the cross-entropy of the response tokens of DATA (JSON lines\n"
+		"{\"prompt\", \"response\"}, templated with the model's chat template, or\n"
+		"{\"prompt_ids\", \"response_ids\"}), and writes the result to OUT as a\n"
+		"HuggingFace model directory (config.json, model.safetensors, tokenizer\n"
+		"files copied). The loss curve goes to stderr.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (i < argc)
+		rl_usage("unexpected argument '%s'", argv[i]);
 	if (!o->model == !o->init_random)
 		rl_usage("give either -m MODEL or --init random");
 	if (o->init_random && !o->arch)
