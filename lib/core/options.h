@@ -45,7 +45,8 @@ typedef enum rl_opt_kind {
 	RL_OPTK_VERSION, /* prints "rl-x VERSION", exits 0 */
 } rl_opt_kind;
 
-/* name: the option as the user typed it ("-n" or "--max-prompts"), for messages.
+/* name: the option as the user typed it ("-n" or "--max-prompts", a long
+ * option spelled out in full), for messages; it lives only during the call.
  * A callback reports a bad argument with rl_usage() (which exits 2). */
 typedef void rl_opt_fn(const char *name, const char *arg, void *ctx);
 
