@@ -13,10 +13,12 @@
 
 #include "core/cli.h"
 #include "core/options.h"
+#include "core/summary.h"
 #include "method/restore.h"
+#include "store/txn_summary.h"
 
 struct opts {
-	const char *model, *source, *journal, *sel;
+	const char *model, *source, *journal, *sel, *summary;
 	int dry;
 };
 
@@ -31,6 +33,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			      "write the journal to FILE instead of stdout"),
 		RL_OPT_FLAG('n', "dry-run", &o->dry,
 			    "report what would change; touch nothing, write no journal"),
+		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
 		RL_OPT_HELP,
 		RL_OPT_VERSION,
@@ -49,6 +52,26 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	if (i + 1 < argc)
 		rl_usage("too many arguments");
 	o->sel = i < argc ? argv[i] : "-";
+}
+
+/* The summary as JSON: what a dry run would change, or the transaction's
+ * statistics. */
+static int write_summary(const char *path, int dry, const rl_txn_stats *st,
+			 const rl_apply_report *rep, double seconds)
+{
+	cJSON *j = rl_summary_new("rl-apply");
+	int ok = j && cJSON_AddBoolToObject(j, "dry_run", dry);
+	if (ok && dry)
+		ok = cJSON_AddNumberToObject(j, "elements", (double)rep->elements) &&
+		     cJSON_AddNumberToObject(j, "tensors", (double)rep->tensors) &&
+		     cJSON_AddNumberToObject(j, "model_bytes", (double)rep->bytes);
+	else if (ok)
+		ok = rl_txn_summary(j, st) == RL_OK;
+	if (!ok) {
+		cJSON_Delete(j);
+		return rl_error(RL_ESYS, "'%s': out of memory", path);
+	}
+	return rl_summary_write(j, path, seconds);
 }
 
 int main(int argc, char **argv)
@@ -71,6 +94,7 @@ int main(int argc, char **argv)
 				    &st, &rep);
 	if (rc)
 		rl_die_err(rc);
+	double t = rl_now() - t0;
 	if (o.dry)
 		rl_info("dry run: would change %llu elements in %llu tensors (%llu bytes)",
 			(unsigned long long)rep.elements, (unsigned long long)rep.tensors,
@@ -81,7 +105,9 @@ int main(int argc, char **argv)
 			(unsigned long long)st.elements, (unsigned long long)st.tensors,
 			(unsigned long long)st.model_bytes, (unsigned long long)st.write_bytes,
 			(unsigned long long)st.model_writes, (unsigned long long)st.journal_bytes,
-			st.before, st.after, rl_now() - t0);
+			st.before, st.after, t);
+	if (o.summary && (rc = write_summary(o.summary, o.dry, &st, &rep, t)))
+		rl_die_err(rc);
 	rl_model_close(&m);
 	rl_model_close(&src);
 	return rl_cli_exit();

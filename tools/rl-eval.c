@@ -17,6 +17,7 @@
 #include "core/jsonl.h"
 #include "core/options.h"
 #include "core/par.h"
+#include "core/summary.h"
 #include "eval/eval.h"
 #include "eval/responses_log.h"
 #include "store/model.h"
@@ -28,8 +29,9 @@ struct opts {
 	const char *save;   /* -o: responses JSON lines */
 	const char *output; /* -O: the stream (default stdout) */
 	int summary_json;
-	int resume;	    /* --resume: go on from -o FILE's log */
-	int full_responses; /* --full-responses: no refusal early stop */
+	const char *summary; /* --summary FILE */
+	int resume;	     /* --resume: go on from -o FILE's log */
+	int full_responses;  /* --full-responses: no refusal early stop */
 	int threads;
 	long long limit;
 	int judge_set, metric_set; /* one of each */
@@ -158,6 +160,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_FLAG(0, "summary-json", &o->summary_json,
 			    "print the summary as one JSON line on stdout (instead of the stream, "
 			    "which then needs -O)"),
+		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no progress, no summary line on stderr"),
 		RL_OPT_VERBOSE("more notes on stderr"),
 		RL_OPT_HELP,
@@ -290,6 +293,7 @@ int main(int argc, char **argv)
 	struct opts o;
 	parse_args(&o, argc, argv);
 	o.e.progress = on_progress;
+	double t0 = rl_now();
 
 	rl_eval e;
 	rl_model m; /* open while the stream (whose header names it) is written */
@@ -329,6 +333,18 @@ int main(int argc, char **argv)
 		rc = j ? rl_jsonl_write(stdout, j) : rl_error(RL_ESYS, "out of memory");
 		cJSON_Delete(j);
 		if (rc) {
+			rl_eval_free(&e);
+			rl_die_err(rc);
+		}
+	}
+	if (o.summary) {
+		/* the --summary-json object, with the tool, its time and memory */
+		cJSON *j = rl_eval_summary_json(&e);
+		if (j && !cJSON_AddStringToObject(j, "tool", "rl-eval")) {
+			cJSON_Delete(j);
+			j = NULL;
+		}
+		if ((rc = rl_summary_write(j, o.summary, rl_now() - t0))) {
 			rl_eval_free(&e);
 			rl_die_err(rc);
 		}

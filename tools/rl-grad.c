@@ -17,6 +17,7 @@
 #include "core/cli.h"
 #include "core/options.h"
 #include "core/par.h"
+#include "core/summary.h"
 #include "store/gstream.h"
 #include "store/journal.h"
 #include "store/model.h"
@@ -25,7 +26,7 @@
 #include "text/prompts.h"
 
 struct opts {
-	const char *model, *prompts, *direction, *add, *out;
+	const char *model, *prompts, *direction, *add, *out, *summary;
 	int batch;
 	int max_prompts;
 	int threads;
@@ -56,6 +57,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_THREADS('j', &o->threads,
 			       "threads (default: all cores, or OPENBLAS_NUM_THREADS for BLAS)"),
 		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
+		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no messages but errors"),
 		RL_OPT_VERBOSE("timings and details"),
 		RL_OPT_HELP,
@@ -111,6 +113,40 @@ static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const
 	rl_pack_kv_str(pk, "model", d->model_path);
 	rl_pack_kv_int(pk, "sum_of", sum_of);
 	return RL_OK;
+}
+
+/* The summary as JSON (rl-grad(1) lists the keys): the batches as the
+ * stream's batch records hold them, and loss, their sum (the objective). */
+static int write_summary(const struct opts *o, const rl_prompts *p, int L, const rl_grad *g,
+			 const rl_engine *e, uint64_t values, double seconds)
+{
+	cJSON *j = rl_summary_new("rl-grad");
+	cJSON *batches = j ? cJSON_AddArrayToObject(j, "batches") : NULL;
+	double loss = 0;
+	int ok = batches != NULL;
+	for (int b = 0; ok && b < g->nbatch; b++) {
+		cJSON *r = cJSON_CreateObject();
+		int nb = b + 1 < g->nbatch ? o->batch : p->n - b * o->batch;
+		ok = r && cJSON_AddItemToArray(batches, r) &&
+		     cJSON_AddNumberToObject(r, "index", b) &&
+		     cJSON_AddNumberToObject(r, "n", nb) &&
+		     cJSON_AddNumberToObject(r, "loss", g->loss[b]) &&
+		     cJSON_AddNumberToObject(r, "cos", g->cos[b]);
+		loss += g->loss[b];
+	}
+	ok = ok && cJSON_AddNumberToObject(j, "layer_end", L) &&
+	     cJSON_AddNumberToObject(j, "n_prompts", p->n) &&
+	     cJSON_AddNumberToObject(j, "tokens", (double)p->ntok) &&
+	     cJSON_AddNumberToObject(j, "batch_size", o->batch) &&
+	     cJSON_AddNumberToObject(j, "loss", loss) &&
+	     cJSON_AddNumberToObject(j, "values", (double)values) &&
+	     cJSON_AddNumberToObject(j, "forward_seconds", e->t_forward) &&
+	     cJSON_AddNumberToObject(j, "backward_seconds", e->t_backward);
+	if (!ok) {
+		cJSON_Delete(j);
+		return rl_error(RL_ESYS, "'%s': out of memory", o->summary);
+	}
+	return rl_summary_write(j, o->summary, seconds);
 }
 
 int main(int argc, char **argv)
@@ -225,10 +261,12 @@ int main(int argc, char **argv)
 	}
 	if ((rc = rl_sw_close(w)))
 		rl_die_err(rc);
+	double t = rl_now() - t0;
 	rl_info("%" PRIu64 " gradient values for layers 0..%d in %.2f s (forward %.2f, backward "
 		"%.2f)",
-		written, L - 1, rl_now() - t0, e.t_forward, e.t_backward);
-	double t = rl_now() - t0;
+		written, L - 1, t, e.t_forward, e.t_backward);
+	if (o.summary && (rc = write_summary(&o, &p, L, &g, &e, written, t)))
+		rl_die_err(rc);
 	rl_note("GEMM %.1f GFLOP, %.1f GFLOP/s over the whole run (%.1f s in GEMM calls, %.1f "
 		"GFLOP/s there; %.1f s in attention, GEMMs included); weights widened in %.2f s; "
 		"peak RSS %.2f GiB; OpenBLAS core %s",

@@ -15,10 +15,12 @@
 
 #include "core/cli.h"
 #include "core/options.h"
+#include "core/summary.h"
 #include "method/restore.h"
+#include "store/txn_summary.h"
 
 struct opts {
-	const char *model, *finetuned, *grad, *journal;
+	const char *model, *finetuned, *grad, *journal, *summary;
 	double fraction;
 	long long count;
 	int force;
@@ -46,6 +48,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			"(the bytes are still verified)"),
 		RL_OPT_STRING('j', "journal", "FILE", &o->journal,
 			      "write the journal to FILE instead of stdout"),
+		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
 		RL_OPT_HELP,
 		RL_OPT_VERSION,
@@ -76,7 +79,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	return i;
 }
 
-static int partial(const struct opts *o, rl_model *m, const char *step, rl_txn_stats *st)
+static int partial(const struct opts *o, rl_model *m, const char *step, rl_txn_stats *st,
+		   uint64_t counts[3])
 {
 	rl_model ft;
 	int rc = rl_model_open(&ft, o->finetuned, RL_MODEL_READ);
@@ -125,6 +129,9 @@ static int partial(const struct opts *o, rl_model *m, const char *step, rl_txn_s
 		rl_info("partial rollback: %llu of %llu eligible elements (of %llu in '%s')",
 			(unsigned long long)sel.s.k, (unsigned long long)sel.s.eligible,
 			(unsigned long long)sel.s.fed, step);
+		counts[0] = sel.s.k;
+		counts[1] = sel.s.eligible;
+		counts[2] = sel.s.fed;
 		rc = rl_txn_commit(tx, o->journal ? o->journal : "-", st);
 	} else {
 		rl_txn_abort(tx);
@@ -133,6 +140,27 @@ static int partial(const struct opts *o, rl_model *m, const char *step, rl_txn_s
 	rl_filter_free(&f);
 	rl_model_close(&ft);
 	return rc;
+}
+
+/* The summary as JSON (rl-rollback(1) lists the keys). */
+static int write_summary(const char *path, const char *mode, int recovered, const rl_txn_stats *st,
+			 const uint64_t *counts, double seconds)
+{
+	static const char *const what[] = {"nothing", "rolled-back", "torn-journal-removed"};
+	cJSON *j = rl_summary_new("rl-rollback");
+	int ok = j && cJSON_AddStringToObject(j, "mode", mode) &&
+		 cJSON_AddStringToObject(j, "recovered", what[recovered]);
+	if (ok && strcmp(mode, "recover") != 0)
+		ok = rl_txn_summary(j, st) == RL_OK;
+	if (ok && counts)
+		ok = cJSON_AddNumberToObject(j, "selected", (double)counts[0]) &&
+		     cJSON_AddNumberToObject(j, "eligible", (double)counts[1]) &&
+		     cJSON_AddNumberToObject(j, "considered", (double)counts[2]);
+	if (!ok) {
+		cJSON_Delete(j);
+		return rl_error(RL_ESYS, "'%s': out of memory", path);
+	}
+	return rl_summary_write(j, path, seconds);
 }
 
 int main(int argc, char **argv)
@@ -149,38 +177,42 @@ int main(int argc, char **argv)
 		rl_die_err(rc);
 	rl_txn_stats st;
 	memset(&st, 0, sizeof st);
+	uint64_t counts[3] = {0};
+	int what = 0;
 	double t0 = rl_now();
+	const char *mode = njournals == 0 ? "recover" : o.finetuned ? "partial" : "undo";
 	if (njournals == 0) {
-		int what;
 		if ((rc = rl_recover(&m, &what)))
 			rl_die_err(rc);
 		rl_info("%s", what == 1	  ? "rolled back an interrupted write"
 			      : what == 2 ? "removed a torn journal (the model was never touched)"
 					  : "nothing to recover");
-		rl_model_close(&m);
-		return rl_cli_exit();
-	}
-	if (o.finetuned) {
+	} else if (o.finetuned) {
 		/* recover first, as an exact rollback would */
-		int what;
 		if ((rc = rl_recover(&m, &what)))
 			rl_die_err(rc);
 		if (what == 1)
 			rl_info("rolled back an interrupted write first");
-		rc = partial(&o, &m, argv[first], &st);
+		rc = partial(&o, &m, argv[first], &st, counts);
 	} else {
 		rc = rl_rollback_journals(&m, (const char *const *)argv + first, njournals, o.force,
 					  o.journal ? o.journal : "-", "rl-rollback", &st);
 		if (!rc && st.recovered == 1)
 			rl_info("rolled back an interrupted write first");
+		what = st.recovered == 1;
 	}
 	if (rc)
 		rl_die_err(rc);
-	rl_info("changed %llu elements in %llu tensors (%llu model bytes, written as %llu bytes in "
-		"%llu writes), state %s -> %s, %.2f s",
-		(unsigned long long)st.elements, (unsigned long long)st.tensors,
-		(unsigned long long)st.model_bytes, (unsigned long long)st.write_bytes,
-		(unsigned long long)st.model_writes, st.before, st.after, rl_now() - t0);
+	double t = rl_now() - t0;
+	if (njournals > 0)
+		rl_info("changed %llu elements in %llu tensors (%llu model bytes, written as %llu "
+			"bytes in %llu writes), state %s -> %s, %.2f s",
+			(unsigned long long)st.elements, (unsigned long long)st.tensors,
+			(unsigned long long)st.model_bytes, (unsigned long long)st.write_bytes,
+			(unsigned long long)st.model_writes, st.before, st.after, t);
+	if (o.summary &&
+	    (rc = write_summary(o.summary, mode, what, &st, o.finetuned ? counts : NULL, t)))
+		rl_die_err(rc);
 	rl_model_close(&m);
 	return rl_cli_exit();
 }

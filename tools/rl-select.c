@@ -12,10 +12,11 @@
 
 #include "core/cli.h"
 #include "core/options.h"
+#include "core/summary.h"
 #include "method/restore.h"
 
 struct opts {
-	const char *model, *target, *within, *include, *exclude, *grad, *out;
+	const char *model, *target, *within, *include, *exclude, *grad, *out, *summary;
 	int budget_set;
 	const char *budget_mode;
 	double budget_value;
@@ -101,6 +102,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_INT('L', "layer-end", "L", &o->layer_end, 1, 1000000,
 			   "diff/random without a grad stream: candidates of layers < L"),
 		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
+		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
 		RL_OPT_HELP,
 		RL_OPT_VERSION,
@@ -126,6 +128,29 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("--layer-end replaces the grad stream: only with --score diff or random");
 	if (o->layer_end && i < argc)
 		rl_usage("--layer-end and a grad stream exclude each other");
+}
+
+/* The summary as JSON (rl-select(1) lists the keys). k is the budget's count
+ * (--rate or --count; null for --fraction and --threshold, which find theirs). */
+static int write_summary(const struct opts *o, const rl_selector *s, double seconds)
+{
+	cJSON *j = rl_summary_new("rl-select");
+	int ok = j && cJSON_AddStringToObject(j, "budget", o->budget_mode) &&
+		 cJSON_AddNumberToObject(j, "budget_value", o->budget_value) &&
+		 (o->p.budget == RL_BUDGET_COUNT
+			  ? cJSON_AddNumberToObject(j, "k", (double)o->p.count) != NULL
+			  : cJSON_AddNullToObject(j, "k") != NULL) &&
+		 cJSON_AddNumberToObject(j, "selected", (double)s->k) &&
+		 cJSON_AddNumberToObject(j, "eligible", (double)s->eligible) &&
+		 cJSON_AddNumberToObject(j, "considered", (double)s->fed) &&
+		 cJSON_AddNumberToObject(j, "nan_gradients", (double)s->nan_grad) &&
+		 cJSON_AddStringToObject(j, "score", rl_score_name(o->p.score)) &&
+		 cJSON_AddNumberToObject(j, "min_score", (double)s->min_score);
+	if (!ok) {
+		cJSON_Delete(j);
+		return rl_error(RL_ESYS, "'%s': out of memory", o->summary);
+	}
+	return rl_summary_write(j, o->summary, seconds);
 }
 
 int main(int argc, char **argv)
@@ -192,11 +217,14 @@ int main(int argc, char **argv)
 		rl_warn("%llu NaN gradients (never selected)", (unsigned long long)sel.s.nan_grad);
 	if ((rc = rl_select_write(&sel, o.out, "rl-select", &o.p, o.budget_mode, o.budget_value)))
 		rl_die_err(rc);
+	double t = rl_now() - t0;
 	rl_info("selected %llu of %llu eligible elements (%llu considered), score %s, threshold "
 		"%.9g, %.2f s",
 		(unsigned long long)sel.s.k, (unsigned long long)sel.s.eligible,
 		(unsigned long long)sel.s.fed, rl_score_name(o.p.score), (double)sel.s.min_score,
-		rl_now() - t0);
+		t);
+	if (o.summary && (rc = write_summary(&o, &sel.s, t)))
+		rl_die_err(rc);
 	rl_selection_free(&sel);
 	rl_filter_free(&f);
 	rl_model_close(&cur);

@@ -27,6 +27,13 @@ void rl_opt_set_verbose(const char *name, const char *arg, void *ctx)
 	rl_set_verbose(1);
 }
 
+void rl_opt_file(const char *name, const char *arg, void *ctx)
+{
+	if (!*arg || strcmp(arg, "-") == 0)
+		rl_usage("%s: give a file (standard output carries the stream)", name);
+	*(const char **)ctx = arg;
+}
+
 static int is_option(const rl_opt *o)
 {
 	return o->kind != RL_OPTK_GROUP;

@@ -141,6 +141,9 @@ typedef struct rl_cmd {
 /* Callbacks of RL_OPT_QUIET and RL_OPT_VERBOSE (cli.h's rl_set_quiet(1), ...). */
 void rl_opt_set_quiet(const char *name, const char *arg, void *ctx);
 void rl_opt_set_verbose(const char *name, const char *arg, void *ctx);
+/* A file argument for a second output, beside the stream on stdout: ctx is a
+ * const char **; "" and "-" are usage errors. */
+void rl_opt_file(const char *name, const char *arg, void *ctx);
 
 /* Parses argv[1..] by cmd's table (GNU getopt_long: options and operands may
  * mix, "--" ends the options, a long option may be abbreviated to a unique
