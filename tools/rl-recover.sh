@@ -202,33 +202,37 @@ prog_set() {
 }
 prog_get() { sed -n "s/^$1=//p" "$out/progress" 2>/dev/null | tail -n 1; }
 
-# eval_summary MODEL FILE KIND -> prints the summary JSON (KIND: task|harm)
+# The tools' summaries (--summary FILE, one JSON object) are all this script
+# reads of what they did; their stderr only goes to the log.
+# summary FILE KEY: one value of a summary (null as "null").
+summary() {
+	jq -r --arg k "$2" 'if has($k) then .[$k] | tostring else error("no \($k)") end' "$1" \
+		2>>"$LOG" || die 3 "'$1': no \"$2\" in the summary (log: $LOG)"
+}
+# eval_summary MODEL FILE KIND KEY -> prints KEY of rl-eval's summary (KIND: task|harm)
 eval_summary() {
-	set -- "$1" "$2" "$3"
 	if [ "$3" = task ]; then
 		if [ -n "$metric_cmd" ]; then mt="--metric-cmd"; mv_="$metric_cmd"; else mt="--metric"; mv_="$metric"; fi
 		run rl-eval -q -m "$1" -p "$2" --judge none "$mt" "$mv_" --max-new-tokens "$maxnew" \
 			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
-			--summary-json
+			--summary "$K/eval.json"
 	else
 		if [ -n "$judge_cmd" ]; then jt="--judge-cmd"; jv="$judge_cmd"; else jt="--judge"; jv="$judge"; fi
 		run rl-eval -q -m "$1" -p "$2" "$jt" "$jv" --max-new-tokens "$maxnew" \
 			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
-			--summary-json
+			--summary "$K/eval.json"
 	fi
+	summary "$K/eval.json" "$4"
 }
 # measure MODEL STEP: task score, harmful rate (and benign answered) -> $K/eval-STEP
 measure() {
 	f=$K/eval-$(pad "$2")
 	[ -s "$f" ] && return 0
-	ts=$(eval_summary "$1" "$evt" task) || exit $?
-	ts=$(printf '%s' "$ts" | jq -r '.task_score')
-	hs=$(eval_summary "$1" "$evh" harm) || exit $?
-	hr=$(printf '%s' "$hs" | jq -r '.harmful_rate')
+	ts=$(eval_summary "$1" "$evt" task task_score) || exit $?
+	hr=$(eval_summary "$1" "$evh" harm harmful_rate) || exit $?
 	br=-
 	if [ -n "$evb" ]; then
-		bs_=$(eval_summary "$1" "$evb" harm) || exit $?
-		br=$(printf '%s' "$bs_" | jq -r '.harmful_rate')
+		br=$(eval_summary "$1" "$evb" harm harmful_rate) || exit $?
 	fi
 	printf '%s\t%s\t%s\n' "$ts" "$hr" "$br" >"$f.tmp" && mv "$f.tmp" "$f"
 }
@@ -265,12 +269,11 @@ else
 fi
 t_start=$(now)
 
-info_json=$(rl-info --json "$W" 2>>"$LOG") || die 3 "'$W': not a model realign reads (see $LOG)"
+info_json=$(rl-info --json -m "$W" 2>>"$LOG") || die 3 "'$W': not a model realign reads (see $LOG)"
 [ -n "$layer" ] || layer=$(printf '%s' "$info_json" | jq -r .layer_end)
 P=$(printf '%s' "$info_json" | jq -r .P)
 nl=$(printf '%s' "$info_json" | jq -r .n_layers)
 [ "$layer" -le "$nl" ] || usage_error "-L $layer: the model has $nl layers"
-k=$(awk -v r="$rate" -v p="$P" 'BEGIN { x = r * p; k = int(x); if (k < x) k++; print k }')
 nH=0
 [ -z "$hset" ] || nH=$(grep -c . "$hset")
 [ "$nH" -le "$recsize" ] || nH=$recsize
@@ -358,26 +361,29 @@ step() {
 			prev="--add $K/grad-$(pad $((t - 1))).rls"
 		fi
 		run rl-grad -m "$W" -p "$hids" -d "$K/dh.rls" -b "$bs" -n "$recsize" $prev $thr \
-			-o "$K/grad-$s.rls"
-		loss=$(awk '/: batch [0-9]+\/[0-9]+ .*loss/ { for (i = 1; i <= NF; i++) if ($i == "loss") s += $(i + 1) } END { printf "%.6f", s }' "$K/stderr")
-		run rl-select -m "$W" -t "$aligned" --rate "$rate" -o "$K/sel.rls" "$K/grad-$s.rls"
+			-o "$K/grad-$s.rls" --summary "$K/grad.json"
+		loss=$(summary "$K/grad.json" loss) || exit $?
+		loss=$(printf '%.6f' "$loss")
+		run rl-select -m "$W" -t "$aligned" --rate "$rate" -o "$K/sel.rls" \
+			--summary "$K/select.json" "$K/grad-$s.rls"
 	else
 		run rl-select -m "$W" -t "$aligned" --rate "$rate" --score "$score" \
-			--seed $((seed + t)) -L "$layer" -o "$K/sel.rls"
+			--seed $((seed + t)) -L "$layer" -o "$K/sel.rls" --summary "$K/select.json"
 	fi
-	run rl-apply -m "$W" -s "$aligned" -j "$J/step-$s.rlj" "$K/sel.rls"
-	n=$(sed -n 's/.*changed \([0-9]*\) elements.*/\1/p' "$K/stderr" | tail -n 1)
+	k=$(summary "$K/select.json" k) || exit $?
+	run rl-apply -m "$W" -s "$aligned" -j "$J/step-$s.rlj" --summary "$K/apply.json" "$K/sel.rls"
+	n=$(summary "$K/apply.json" elements) || exit $?
 	back=0
 	if [ "$mode" = rollback ]; then
 		run rl-grad -m "$W" -p "$bids" -d "$K/db.rls" -b "$bs" -n "$rbprompts" $thr \
 			-o "$K/bgrad.rls"
 		run rl-rollback -m "$W" -f "$finetuned" --grad "$K/bgrad.rls" --fraction "$rbrate" \
-			-j "$J/rb-$s.rlj" "$J/step-$s.rlj"
-		back=$(sed -n 's/.*partial rollback: \([0-9]*\) of.*/\1/p' "$K/stderr" | tail -n 1)
+			-j "$J/rb-$s.rlj" --summary "$K/rollback.json" "$J/step-$s.rlj"
+		back=$(summary "$K/rollback.json" selected) || exit $?
 		rm -f "$K/bgrad.rls"
 	fi
-	rm -f "$K/sel.rls"
-	total=$(($(restored) + ${n:-0} - ${back:-0}))
+	rm -f "$K/sel.rls" "$K/grad.json" "$K/select.json" "$K/apply.json" "$K/rollback.json"
+	total=$(($(restored) + n - back))
 	hr=- ts=- br=-
 	if [ $((t % eval_every)) -eq 0 ] || [ $((t % save_every)) -eq 0 ] || [ "$t" -eq "$steps" ]; then
 		measure "$W" "$t"
@@ -386,6 +392,7 @@ step() {
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$k" "$total" "$loss" "$hr" "$ts" \
 		"$(elapsed "$ts0")" "$mode" "$br" >>"$out/steps.tsv"
 	# Commit the step: from here on a resume starts after it.
+	prog_set k "$k"
 	prog_set restored "$total"
 	prog_set step "$t"
 	# Keep only the accumulated gradient the next step adds to.
@@ -500,6 +507,7 @@ if [ "$(prog_get undone)" != yes ]; then
 fi
 
 # ---- report ----
+k=$(prog_get k)
 if [ "$chosen" -gt 0 ]; then
 	read -r ts hr br <"$K/eval-$(pad "$chosen")"
 	nrest=$(awk -F'\t' -v c="$chosen" -v ph="$phase" '$1 == c && $8 == ph { r = $3 } END { print r }' "$out/steps.tsv")

@@ -36,6 +36,28 @@ awk -F'\t' -v k="$k" 'NR > 2 { if ($2 != k || $3 - prev > k || $3 <= prev) bad =
 	END { exit bad }' "$r/steps.tsv" || fail "k/restored columns: $(cat "$r/steps.tsv")"
 ok "k = $k a step"
 
+# rl-recover reads what the tools did from their --summary files, never from
+# their stderr: tools that add misleading lines there change nothing.
+mkdir "$T/liars"
+for tool in rl-grad rl-select rl-apply rl-rollback rl-eval; do
+	cat >"$T/liars/$tool" <<EOF
+#!/bin/sh
+"$(command -v $tool)" "\$@"
+rc=\$?
+echo "$tool: batch 1/1 (1 prompts): loss 9.5 cos -9.5" >&2
+echo "$tool: changed 99999 elements in 1 tensors" >&2
+echo "$tool: partial rollback: 99999 of 99999 eligible elements" >&2
+exit \$rc
+EOF
+	chmod +x "$T/liars/$tool"
+done
+# shellcheck disable=SC2086
+must_pass env PATH="$T/liars:$PATH" rl-recover $args -o "$T/liar" --steps 5
+awk -F'\t' 'NR <= 7' "$r/steps.tsv" | cut -f 1-6,8,9 >"$T/a"
+cut -f 1-6,8,9 "$T/liar/steps.tsv" >"$T/b"
+test_cmp "$T/a" "$T/b"
+ok "steps.tsv from the summaries alone"
+
 # The chosen model differs from F; undoing the kept journals gives F back,
 # bit-exactly ($T/undo keeps the recovered model for the resume test below).
 cp -r "$r/model" "$T/undo"
