@@ -35,9 +35,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			    "report what would change; touch nothing, write no journal"),
 		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-apply -m MODEL -s SOURCE [-j FILE] [--dry-run] [SEL.rls|-] > STEP.rlj",

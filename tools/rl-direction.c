@@ -56,9 +56,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
 		RL_OPT_QUIET("no messages but errors"),
 		RL_OPT_VERBOSE("timings and details"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-direction -m MODEL -p PROMPTS.jsonl -L LAYER [options] > DIR.rls",

@@ -31,9 +31,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_FLAG('H', "header", &o->header,
 			    "print only the header (the rest is not read)"),
 		RL_OPT_QUIET("no messages but errors"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-dump [OPTION]... [FILE|-]",

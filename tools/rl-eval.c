@@ -163,9 +163,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no progress, no summary line on stderr"),
 		RL_OPT_VERBOSE("more notes on stderr"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-eval [-m MODEL] -p PROMPTS.jsonl [options] > eval.rls\n"

@@ -60,9 +60,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no messages but errors"),
 		RL_OPT_VERBOSE("timings and details"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-grad -m MODEL -p PROMPTS.jsonl -d DIR.rls [options] > GRAD.rls",

@@ -44,9 +44,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_FLAG(0, "hash", &o->hash,
 			    "also print the content hash of all tensors (reads them all)"),
 		RL_OPT_QUIET("no messages but errors"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-info [-L N] [--json] [--tensors] [--hash] -m MODEL_DIR|FILE.safetensors\n"

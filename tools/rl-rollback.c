@@ -50,9 +50,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			      "write the journal to FILE instead of stdout"),
 		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-rollback -m MODEL [--force] [-j FILE] [JOURNAL.rlj...] > UNDO.rlj\n"

@@ -104,9 +104,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
 		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-select -m CURRENT -t TARGET (--rate R | --count K | --fraction F |\n"

@@ -46,9 +46,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			    "{\"prompt\", \"response\"} in: training text and ids, n_prompt"),
 		RL_OPT_QUIET("no messages but errors"),
 		RL_OPT_VERBOSE("say which template was chosen"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-tok -m MODEL [--template NAME|FILE | --raw] [--system TEXT]\n"

@@ -47,9 +47,7 @@ static const char *parse_args(rl_toy_opts *o, int *kv, int argc, char **argv)
 		RL_OPT_INT(0, "max-position", "N", &o->max_position, 1, 65536,
 			   "maximum positions (default 64)"),
 		RL_OPT_QUIET("no summary on stderr"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-toy -o DIR [options]",

@@ -124,9 +124,7 @@ static void parse_args(opts *o, int argc, char **argv)
 		RL_OPT_THREADS('t', &o->threads, "threads, each on a share of a batch (default 1)"),
 		RL_OPT_FLAG(0, "force", &o->force, "replace OUT if it exists"),
 		RL_OPT_QUIET("no loss curve on stderr"),
-		RL_OPT_HELP,
-		RL_OPT_VERSION,
-		RL_OPT_END,
+		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
 		"rl-train (-m MODEL | --init random --arch CONFIG.json) -p DATA.jsonl -o OUT\n"

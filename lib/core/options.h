@@ -10,9 +10,7 @@
  *                        "prompts per batch (default 8)"),
  *             RL_OPT_FLAG(0, "dry-run", &o.dry, "change nothing"),
  *             RL_OPT_QUIET("no summary on stderr"),
- *             RL_OPT_HELP,
- *             RL_OPT_VERSION,
- *             RL_OPT_END,
+ *             RL_OPTS_END, // -h/--help, --version, the end
  *     };
  *     const rl_cmd cmd = {"rl-x -m MODEL [options] > OUT.rls", "What rl-x does.", table};
  *     int i = rl_opts_parse(&cmd, argc, argv); // argv[i..argc) are the operands
@@ -131,6 +129,8 @@ typedef struct rl_cmd {
 	{                                                                                          \
 		.kind = RL_OPTK_VERSION, .long_name = "version", .help = "print the version"       \
 	}
+/* Every table ends with these: -h/--help, --version and the end. */
+#define RL_OPTS_END RL_OPT_HELP, RL_OPT_VERSION, RL_OPT_END
 #define RL_OPT_QUIET(h) RL_OPT_CALL('q', "quiet", NULL, rl_opt_set_quiet, NULL, h)
 #define RL_OPT_VERBOSE(h) RL_OPT_CALL('v', "verbose", NULL, rl_opt_set_verbose, NULL, h)
 #define RL_OPT_MODEL(p, h) RL_OPT_STRING('m', "model", "DIR", p, h)

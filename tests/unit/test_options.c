@@ -48,9 +48,7 @@ static const rl_opt table[] = {
 	RL_OPT_OUTPUT('o', "FILE", &v.out, "write the stream to FILE instead of stdout"),
 	RL_OPT_STRING(0, "a-very-long-option-name", "ARGUMENT", &v.out, "past the column"),
 	RL_OPT_QUIET("no messages but errors"),
-	RL_OPT_HELP,
-	RL_OPT_VERSION,
-	RL_OPT_END,
+	RL_OPTS_END,
 };
 
 static const rl_cmd cmd = {"rl-test -m MODEL [options] [FILE...]\n  rl-test --help",
