@@ -12,7 +12,6 @@
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/options.h"
 #include "store/gguf.h"
 #include "store/gguf_hf.h"
 #include "text/tokenizer_gguf.h"
@@ -32,82 +32,55 @@ struct opts {
 	int force, vocab_only;
 };
 
-static void usage(FILE *fp)
+static void on_dtype(const char *name, const char *arg, void *ctx)
 {
-	fprintf(fp, "usage: rl-import [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--force]\n"
-		    "                 [--vocab-only] [-q] MODEL.gguf -o DIR\n"
-		    "Write a GGUF model (llama, qwen2, gemma; any part of a split model) as a\n"
-		    "HuggingFace model directory: config, tokenizer and safetensors weights.\n"
-		    "\n"
-		    "  -o, --output DIR         the directory to create (refused if it exists)\n"
-		    "      --dtype T            weights as bf16 (default), f16 or f32\n"
-		    "      --max-shard-size SIZE  start a new safetensors shard past SIZE bytes\n"
-		    "                           (K, M, G suffixes; default 5G; 0: one file)\n"
-		    "      --force              replace DIR if it exists\n"
-		    "      --vocab-only         write only the tokenizer files\n"
-		    "  -q, --quiet              no progress or summary\n"
-		    "  -h, --help               this help\n"
-		    "      --version            print the version\n");
+	rl_dtype *dt = ctx;
+	if (strcmp(arg, "bf16") == 0)
+		*dt = RL_DT_BF16;
+	else if (strcmp(arg, "f16") == 0)
+		*dt = RL_DT_F16;
+	else if (strcmp(arg, "f32") == 0)
+		*dt = RL_DT_F32;
+	else
+		rl_usage("%s must be bf16, f16 or f32, not '%s'", name, arg);
+}
+
+/* A size, or 0: never a second shard (rl_model_write's max_shard_bytes). */
+static void on_shard_size(const char *name, const char *arg, void *ctx)
+{
+	*(uint64_t *)ctx = strcmp(arg, "0") == 0 ? 0 : rl_parse_size(name, arg);
 }
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-	enum { OPT_VERSION = 256, OPT_DTYPE, OPT_SHARD, OPT_FORCE, OPT_VOCAB };
-	static const struct option longopts[] = {
-		{"output", required_argument, NULL, 'o'},
-		{"dtype", required_argument, NULL, OPT_DTYPE},
-		{"max-shard-size", required_argument, NULL, OPT_SHARD},
-		{"force", no_argument, NULL, OPT_FORCE},
-		{"vocab-only", no_argument, NULL, OPT_VOCAB},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{NULL, 0, NULL, 0},
-	};
 	memset(o, 0, sizeof *o);
 	o->dtype = RL_DT_BF16;
 	o->max_shard = 5ull << 30;
-	int c;
-	while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			o->out = optarg;
-			break;
-		case OPT_DTYPE:
-			if (strcmp(optarg, "bf16") == 0)
-				o->dtype = RL_DT_BF16;
-			else if (strcmp(optarg, "f16") == 0)
-				o->dtype = RL_DT_F16;
-			else if (strcmp(optarg, "f32") == 0)
-				o->dtype = RL_DT_F32;
-			else
-				rl_usage("--dtype must be bf16, f16 or f32, not '%s'", optarg);
-			break;
-		case OPT_SHARD:
-			o->max_shard = rl_parse_size("--max-shard-size", optarg);
-			break;
-		case OPT_FORCE:
-			o->force = 1;
-			break;
-		case OPT_VOCAB:
-			o->vocab_only = 1;
-			break;
-		case 'q':
-			rl_set_quiet(1);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(rl_cli_exit());
-		case OPT_VERSION:
-			printf("rl-import %s\n", RL_VERSION);
-			exit(rl_cli_exit());
-		default:
-			rl_usage("unknown option");
-		}
-	}
-	if (optind + 1 != argc)
-		rl_usage(optind == argc ? "missing MODEL.gguf" : "too many arguments");
-	o->gguf = argv[optind];
+	const rl_opt table[] = {
+		RL_OPT_OUTPUT('o', "DIR", &o->out,
+			      "the directory to create (refused if it exists)"),
+		RL_OPT_CALL(0, "dtype", "T", on_dtype, &o->dtype,
+			    "weights as bf16 (default), f16 or f32"),
+		RL_OPT_CALL(0, "max-shard-size", "SIZE", on_shard_size, &o->max_shard,
+			    "start a new safetensors shard past SIZE bytes (K, M, G suffixes; "
+			    "default 5G; 0: one file)"),
+		RL_OPT_FLAG(0, "force", &o->force, "replace DIR if it exists"),
+		RL_OPT_FLAG(0, "vocab-only", &o->vocab_only, "write only the tokenizer files"),
+		RL_OPT_QUIET("no progress or summary"),
+		RL_OPTS_END,
+	};
+	const rl_cmd cmd = {
+		"rl-import [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--force]\n"
+		"          [--vocab-only] [-q] MODEL.gguf -o DIR",
+		"Write a GGUF model (llama, qwen2, gemma; any part of a split model) as a\n"
+		"HuggingFace model directory: config, tokenizer and safetensors weights.",
+		table,
+		NULL,
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (i + 1 != argc)
+		rl_usage(i == argc ? "missing MODEL.gguf" : "too many arguments");
+	o->gguf = argv[i];
 	if (!o->out)
 		rl_usage("missing -o DIR");
 }

@@ -20,7 +20,7 @@ no_leftovers() {
 
 # ---- options
 must_pass rl-import --help
-stdout_has "usage: rl-import"
+stdout_has "Usage: rl-import"
 must_pass rl-import --version
 must_fail 2 rl-import "$M/llama_f32/model.gguf"
 stderr_has "rl-import: missing -o DIR"
@@ -71,6 +71,11 @@ must_pass rl-info --json --hash "$T/qwen1"
 h1=$(jq -r .content_hash "$T/stdout")
 must_pass rl-info --json --hash "$T/qwen"
 [ "$(jq -r .content_hash "$T/stdout")" = "$h1" ] || fail "shards changed the tensors"
+# --max-shard-size 0: one file, as the help says
+must_pass rl-import -q --max-shard-size 0 "$M/qwen2_split/model-00002-of-00004.gguf" -o "$T/qwen0"
+must_pass rl-info --json --hash "$T/qwen0"
+[ "$(jq .n_shards "$T/stdout")" -eq 1 ] || fail "--max-shard-size 0: $(jq .n_shards "$T/stdout") shards"
+[ "$(jq -r .content_hash "$T/stdout")" = "$h1" ] || fail "--max-shard-size 0 changed the tensors"
 
 # ---- bad data: exit 3, no DIR, no temporary directory
 head -c 3000 "$M/llama_f32/model.gguf" >"$T/trunc.gguf"
