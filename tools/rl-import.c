@@ -11,7 +11,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "core/options.h"
 #include "store/gguf.h"
 #include "store/gguf_hf.h"
+#include "store/model_files.h"
 #include "text/tokenizer_gguf.h"
 
 struct opts {
@@ -108,42 +108,6 @@ static int write_text(const char *dir, const char *name, const char *text, size_
 	return RL_OK;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* tmp becomes out; an existing out (with --force) is moved aside first and
- * removed once tmp holds its name. */
-static int publish(const char *tmp, const char *out, int force)
-{
-	char old[4200];
-	struct stat st;
-	int had = lstat(out, &st) == 0;
-	if (had && !force)
-		return rl_error(RL_USAGE, "'%s' exists (use --force to replace it)", out);
-	if (had) {
-		snprintf(old, sizeof old, "%s.old", tmp);
-		if (rename(out, old) != 0)
-			return rl_error_errno(RL_ESYS, "'%s': rename to '%s'", out, old);
-	}
-	if (rename(tmp, out) != 0) {
-		int rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, out);
-		if (had)
-			rename(old, out);
-		return rc;
-	}
-	if (had)
-		rm_tree(old);
-	return RL_OK;
-}
-
 static int import(const struct opts *o, const rl_gguf *g, const char *tmp)
 {
 	int rc;
@@ -181,32 +145,22 @@ int main(int argc, char **argv)
 	rl_cli_init("rl-import", argc, argv);
 	struct opts o;
 	parse_args(&o, argc, argv);
-	struct stat st;
-	if (!o.force && lstat(o.out, &st) == 0)
-		rl_die(RL_USAGE, "'%s' exists (use --force to replace it)", o.out);
-	rl_gguf g;
-	int rc = rl_gguf_open(&g, o.gguf);
+	rl_outdir od; /* a new directory beside DIR, renamed to DIR when complete */
+	int rc = rl_outdir_begin(&od, o.out, o.force);
 	if (rc)
 		rl_die_err(rc);
-	/* beside DIR, so that the final rename stays on one file system */
-	size_t len = strlen(o.out);
-	while (len > 1 && o.out[len - 1] == '/')
-		len--;
-	char tmp[4096];
-	if (len + 32 > sizeof tmp)
-		rl_die(RL_USAGE, "'%s': path too long", o.out);
-	snprintf(tmp, sizeof tmp, "%.*s.rl-import-XXXXXX", (int)len, o.out);
-	if (!mkdtemp(tmp))
-		rl_die(RL_ESYS, "'%s': %s", tmp, strerror(errno));
-	if (chmod(tmp, 0755) != 0)
-		rl_die(RL_ESYS, "'%s': %s", tmp, strerror(errno));
-	rc = import(&o, &g, tmp);
-	rl_gguf_close(&g);
-	if (!rc)
-		rc = publish(tmp, o.out, o.force);
-	if (rc) {
-		rm_tree(tmp);
+	rl_gguf g;
+	if ((rc = rl_gguf_open(&g, o.gguf))) {
+		rl_outdir_abort(&od);
 		rl_die_err(rc);
 	}
+	rc = import(&o, &g, od.tmp);
+	rl_gguf_close(&g);
+	if (rc) {
+		rl_outdir_abort(&od);
+		rl_die_err(rc);
+	}
+	if ((rc = rl_outdir_commit(&od)))
+		rl_die_err(rc);
 	return rl_cli_exit();
 }

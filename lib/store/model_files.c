@@ -112,6 +112,8 @@ int rl_outdir_begin(rl_outdir *d, const char *final, int force)
 		free(d->final);
 		return RL_ESYS;
 	}
+	for (size_t l = strlen(d->final); l > 1 && d->final[l - 1] == '/'; l--)
+		d->final[l - 1] = '\0'; /* "out/" -> "out": the temporary one is a sibling */
 	snprintf(d->tmp, n, "%s.tmp.%d", final, (int)getpid());
 	if (mkdir(d->tmp, 0755) != 0) {
 		int rc = rl_error_errno(RL_ESYS, "'%s'", d->tmp);

@@ -13,7 +13,7 @@ M="$F/import/models"
 TF="$F/tokenizer"
 
 no_leftovers() {
-	left=$(find "$T" -maxdepth 1 -name '*.rl-import-*' | head -n 1)
+	left=$(find "$T" -maxdepth 1 -name '*.tmp.*' | head -n 1)
 	[ -z "$left" ] || fail "temporary directory left behind: $left"
 	ok "no temporary directory left"
 }
