@@ -2,7 +2,7 @@
 # realign on a real HuggingFace model pair: the exact commands.
 #
 #   ALIGNED=/models/Llama-2-7b-chat-hf FINETUNED=/models/llama2-7b-chat-sql \
-#   TASK_TRAIN=sql_train.jsonl TASK_EVAL=/work/shared/data/sql_eval.jsonl \
+#   TASK_TRAIN=sql_train.jsonl TASK_EVAL=examples/data/sql_eval.jsonl \
 #   sh examples/real-model.sh [OUT]
 #
 # What the models must be: two HuggingFace directories (config.json,
@@ -12,11 +12,13 @@
 # FINETUNED is never modified: rl-recover restores a copy of it in OUT/model.
 #
 # Data (JSON lines, the reference's format):
-#   HARMFUL      recovery set H, {"prompt": ...}: the reference's 64 BeaverTails
-#                prompts are in /work/shared/data/beavertails_recovery64.jsonl
+#   HARMFUL      recovery set H, {"prompt": ...}; default: the reference's 64
+#                BeaverTails prompts, examples/data/beavertails_recovery64.jsonl
 #   TASK_TRAIN   the task's training data {"prompt", "response"}: its first 256
 #                prompts are the benign set B
-#   EVAL_HARMFUL harmful prompts for the harmful rate (BeaverTails eval: 700)
+#   EVAL_HARMFUL harmful prompts for the harmful rate; default: the 700 of
+#                BeaverTails-Evaluation, examples/data/beavertails_eval.jsonl
+#                (examples/data/README.md: licences, SAMSum)
 #   TASK_EVAL    task prompts with reference answers ("response")
 # The chat template comes from the model's tokenizer_config.json (rl-tok -m
 # MODEL shows what the model will see); the judge is rl-eval's refusal-phrase
@@ -58,8 +60,9 @@ export PATH
 OUT=${1:-out/real}
 : "${ALIGNED:?set ALIGNED to the aligned model directory}"
 : "${FINETUNED:?set FINETUNED to the fine-tuned model directory}"
-HARMFUL=${HARMFUL:-/work/shared/data/beavertails_recovery64.jsonl}
-EVAL_HARMFUL=${EVAL_HARMFUL:-/work/shared/data/beavertails_eval.jsonl}
+data=$(cd "$(dirname "$0")" && pwd)/data
+HARMFUL=${HARMFUL:-$data/beavertails_recovery64.jsonl}
+EVAL_HARMFUL=${EVAL_HARMFUL:-$data/beavertails_eval.jsonl}
 : "${TASK_TRAIN:?set TASK_TRAIN to the task training data (JSON lines)}"
 : "${TASK_EVAL:?set TASK_EVAL to the task eval data with answers}"
 METRIC=${METRIC:-exact}         # exact (SQL), rouge1 (SAMSum), label (classification)

@@ -7,18 +7,20 @@
 #   diff    the largest |fine-tuned - aligned| of a gradient-shaped perturbation
 #           (tests/bench/perturb_model.py): clustered in rows, striped along
 #           columns, as a gradient's top-k is
-# SRC (default /work/models/llama2-7b-random, from make_model.py llama2-7b) is the
-# "aligned" source, only read; DIR/ft (default DIR /work/models/restore-bench-7b)
+# SRC (default $CACHE/llama2-7b-random, from make_model.py llama2-7b) is the
+# "aligned" source, only read; DIR/ft (default DIR $CACHE/restore-bench-7b;
+# CACHE is ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models)
 # is its perturbed copy, the "fine-tuned" model changed in place and restored.
 # BINS="name:dir ..." compares builds (default: this tree's bin/) on the same
 # selections, in the same run. Each step is timed by tests/bench/iorun.py: wall,
 # CPU, the bytes the kernel accounted to the process, the bytes the disk saw.
-# Needs room for one more model in DIR's filesystem; run it under
-# `flock /work/notes/bigmem.lock` (it reads two 13.5 GB models); removes DIR/ft
+# Needs room for one more model in DIR's filesystem; on a shared machine run it
+# under a lock its users agree on (it reads two 13.5 GB models); removes DIR/ft
 # and the selections at the end unless KEEP=1.
 set -eu
-SRC=${1:-/work/models/llama2-7b-random}
-D=${2:-/work/models/restore-bench-7b}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models}
+SRC=${1:-$CACHE/llama2-7b-random}
+D=${2:-$CACHE/restore-bench-7b}
 here=$(cd "$(dirname "$0")" && pwd)
 BINS=${BINS:-"new:$(cd "$here/../.." && pwd)/bin"}
 mkdir -p "$D"

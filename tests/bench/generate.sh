@@ -1,16 +1,16 @@
 #!/bin/sh
 # Greedy generation benchmark: rl_generate (build/bench/generate) against
 # transformers' generate (fp32, KV cache, batched), same model, prompts and
-# threads, in the same run. Needs > 4 GiB: run under the bigmem lock.
+# threads, in the same run. Needs > 4 GiB.
 #
-#   make bench && flock /work/notes/bigmem.lock sh tests/bench/generate.sh [MODEL]
+#   make bench && sh tests/bench/generate.sh [MODEL]
 #
-# MODEL defaults to /work/models/llama3.2-1b-random (tests/bench/make_llama1b.py
-# writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32).
+# MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random
+# (tests/bench/make_llama1b.py writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-model=${1:-/work/models/llama3.2-1b-random}
+model=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random}
 threads=${THREADS:-2} n=${PROMPTS:-32} new=${NEW:-64} batch=${BATCH:-32}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rl-genbench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

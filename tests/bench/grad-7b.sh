@@ -4,15 +4,20 @@
 # system prompt is about that long), L = 21. The target is a peak RSS under
 # 20 GiB; prints time, RSS and rl-grad's memory plan. Exit 1 if RSS >= 20 GiB.
 #
-#     make bench && flock /work/notes/bigmem.lock sh tests/bench/grad-7b.sh
+#     make bench && sh tests/bench/grad-7b.sh
 #
-# Environment: MODEL (default /work/models/llama2-7b-random, made by
+# (on a machine shared with other memory-hungry work, under a lock its users
+# agree on: flock LOCKFILE sh tests/bench/grad-7b.sh)
+#
+# Environment: MODEL (default $CACHE/llama2-7b-random, made by
 # make_model.py when absent: 13.5 GB), THREADS, OUT, MEM_LIMIT (rl-grad's
-# --mem-limit; default: its own, half the RAM).
+# --mem-limit; default: its own, half the RAM), CACHE (default
+# ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-MODEL=${MODEL:-/work/models/llama2-7b-random}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models}
+MODEL=${MODEL:-$CACHE/llama2-7b-random}
 THREADS=${THREADS:-$(nproc)}
 OUT=${OUT:-$root/tests/bench/out/grad-7b}
 PYTHON=${PYTHON:-python3}

@@ -5,15 +5,17 @@
 # the workload's shapes. Prints wall time, peak RSS (both processes), rl-grad's
 # GEMM rate next to the sgemm peak, and how far the gradients differ.
 #
-#     make bench && flock /work/notes/bigmem.lock sh tests/bench/grad.sh
+#     make bench && sh tests/bench/grad.sh
 #
-# Environment: MODEL (default /work/models/llama32-1b-random, made by
-# make_model.py when absent), THREADS (default: all cores), OUT (results dir,
+# Environment: MODEL (default $CACHE/llama32-1b-random, made by
+# make_model.py when absent; CACHE defaults to
+# ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models), THREADS (default: all cores), OUT (results dir,
 # default tests/bench/out/grad), SKIP_TORCH=1 (rl-grad only).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-MODEL=${MODEL:-/work/models/llama32-1b-random}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models}
+MODEL=${MODEL:-$CACHE/llama32-1b-random}
 THREADS=${THREADS:-$(nproc)}
 OUT=${OUT:-$root/tests/bench/out/grad}
 L=${L:-10}

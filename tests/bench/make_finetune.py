@@ -3,10 +3,9 @@
 weight of the decoder layers gets N(0, 1e-3) noise (a fine-tune's typical
 relative change of a few percent on N(0, 0.02) weights), shard by shard, bf16.
 
-    python3 tests/bench/make_finetune.py /work/models/llama2-7b-random OUT_DIR
+    python3 tests/bench/make_finetune.py ~/.cache/realign/models/llama2-7b-random OUT_DIR
 
-Same shard names and index as the source; peak memory about one shard, so run
-it under `flock /work/notes/bigmem.lock` for the 7B shape.
+Same shard names and index as the source; peak memory about one shard (<= 5 GB).
 """
 import json
 import os

@@ -4,9 +4,9 @@ hidden 2048, 16 layers, 32 heads, 8 kv heads, intermediate 8192, vocab
 128256, tied embeddings, Llama-3 rope scaling (factor 32, theta 500000), as
 meta-llama/Llama-3.2-1B's config.json. About 2.5 GB on disk.
 
-    flock /work/notes/bigmem.lock python3 tests/bench/make_llama1b.py [DIR]
+    python3 tests/bench/make_llama1b.py [DIR]
 
-DIR defaults to /work/models/llama3.2-1b-random; nothing is done when DIR
+DIR defaults to ${XDG_CACHE_HOME:-~/.cache}/realign/models/llama3.2-1b-random; nothing is done when DIR
 already holds a model. Deterministic (seed 0)."""
 import os
 import sys
@@ -14,7 +14,8 @@ import sys
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-out = sys.argv[1] if len(sys.argv) > 1 else "/work/models/llama3.2-1b-random"
+cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(cache, "realign/models/llama3.2-1b-random")
 if os.path.exists(os.path.join(out, "config.json")):
     print("%s: already there" % out)
     sys.exit(0)

@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """make_model.py — random HuggingFace models of real shapes for the benchmarks.
 
-    python3 tests/bench/make_model.py llama32-1b /work/models/llama32-1b-random
-    python3 tests/bench/make_model.py llama2-7b  /work/models/llama2-7b-random
+    python3 tests/bench/make_model.py llama32-1b ~/.cache/realign/models/llama32-1b-random
+    python3 tests/bench/make_model.py llama2-7b  ~/.cache/realign/models/llama2-7b-random
     python3 tests/bench/make_model.py --prompts 64 40 80 OUT.jsonl   # random prompts
 
 Writes config.json (as the released checkpoints spell it) and bf16 safetensors
 shards with an index, tensor by tensor from a fixed seed, so anyone rerunning it
-gets the same bytes. Peak memory is about one shard (<= 5 GB), so run it under
-`flock /work/notes/bigmem.lock` for the 7B shape. Weights: N(0, 0.02) for
+gets the same bytes. Peak memory is about one shard (<= 5 GB). Weights: N(0, 0.02) for
 linear layers and embeddings, 1 + N(0, 0.02) for norms (the values do not
 matter for speed; they only need to be finite and non-degenerate).
 """

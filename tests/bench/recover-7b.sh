@@ -7,20 +7,22 @@
 # exact rl-rollback of both journals; wall time and peak RSS of each, next to
 # writing a full copy of the model (what the reference does to save a step).
 #
-#     make && flock /work/notes/bigmem.lock sh tests/bench/recover-7b.sh
+#     make && sh tests/bench/recover-7b.sh
 #
-# Environment: A (default /work/models/llama2-7b-random, made by make_model.py
-# when absent), F (default /work/models/llama2-7b-random-ft, made by
+# Environment: A (default $CACHE/llama2-7b-random, made by make_model.py
+# when absent), F (default $CACHE/llama2-7b-random-ft, made by
 # make_finetune.py when absent: 13.5 GB more), W (the working copy of F, default
-# /work/models/llama2-7b-random-w: 13.5 GB, removed at the end), THREADS
+# $CACHE/llama2-7b-random-w: 13.5 GB, removed at the end), CACHE (default
+# ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models), THREADS
 # (default nproc), OUT. W is restored in place, then rolled back (bit-exact,
 # checked against F).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-A=${A:-/work/models/llama2-7b-random}
-F=${F:-/work/models/llama2-7b-random-ft}
-W=${W:-/work/models/llama2-7b-random-w}
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models}
+A=${A:-$CACHE/llama2-7b-random}
+F=${F:-$CACHE/llama2-7b-random-ft}
+W=${W:-$CACHE/llama2-7b-random-w}
 THREADS=${THREADS:-$(nproc)}
 NH=${NH:-16} # prompts in H and B (the reference's H has 64: gradient time scales with it)
 OUT=${OUT:-$root/tests/bench/out/recover-7b}

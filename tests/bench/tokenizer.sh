@@ -11,7 +11,8 @@
 # first run alone (cold word caches on both sides: "whole" runs first on a freshly
 # loaded tokenizer). HF/ours > 1 means HuggingFace is faster.
 # Needs python3 with tokenizers; the Llama-3 file comes from shared/tokenizers
-# ($RL_SHARED_TOKENIZERS, shared/ beside the repository, or /work/shared).
+# ($RL_SHARED_TOKENIZERS, or shared/tokenizers beside the repository, where CI
+# lays it).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 reps=${1:-3}
@@ -29,7 +30,7 @@ find_model() { # name -> directory with tokenizer.json
 			return
 		fi
 	done
-	for d in "${RL_SHARED_TOKENIZERS:-/nonexistent}" "$root/../shared/tokenizers" /work/shared/tokenizers; do
+	for d in "${RL_SHARED_TOKENIZERS:-/nonexistent}" "$root/../shared/tokenizers"; do
 		if [ -f "$d/$1/tokenizer.json" ]; then
 			echo "$d/$1"
 			return

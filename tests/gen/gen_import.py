@@ -64,7 +64,7 @@ TEXT = ("The quick brown fox jumps over the lazy dog. How do I bake bread at hom
 
 def shared_dir():
     for d in [os.environ.get("RL_SHARED_TOKENIZERS", ""),
-              os.path.join(ROOT, "..", "shared", "tokenizers"), "/work/shared/tokenizers"]:
+              os.path.join(ROOT, "..", "shared", "tokenizers")]:
         if d and os.path.isdir(d):
             return d
     sys.exit("gen_import.py: shared/tokenizers not found (set RL_SHARED_TOKENIZERS)")

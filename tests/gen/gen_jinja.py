@@ -29,7 +29,7 @@ tokenizer's special_tokens_map, then the template keywords. No transformers impo
 `make fixtures` runs this without arguments: it re-renders the committed templates. The templates
 themselves were imported once with
 
-    python3 tests/gen/gen_jinja.py --import DIR [--shared /work/shared/tokenizers]
+    python3 tests/gen/gen_jinja.py --import DIR [--shared SHARED/tokenizers]
 
 where DIR is the unpacked llama-cpp-python 0.3.36 sdist from PyPI (`pip download --no-deps
 --no-binary :all: llama-cpp-python==0.3.36`), which vendors llama.cpp (MIT) with its
@@ -535,8 +535,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--import", dest="imp", metavar="SDIST",
                     help="unpacked llama-cpp-python 0.3.36 sdist: (re)write the templates")
-    ap.add_argument("--shared", default=os.environ.get("RL_SHARED_TOKENIZERS",
-                                                       "/work/shared/tokenizers"))
+    ap.add_argument("--shared", default=os.environ.get(
+        "RL_SHARED_TOKENIZERS",
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
+                     "tokenizers")))
     ap.add_argument("--show", nargs=2, metavar=("NAME", "INDEX"),
                     help="print one rendering (for debugging the C side)")
     args = ap.parse_args()

@@ -44,8 +44,7 @@ COMMIT = ["mistral_v01", "qwen2_5", "mistral_nemo"]
 
 def shared_dir():
     for d in [os.environ.get("RL_SHARED_TOKENIZERS", ""),
-              os.path.join(ROOT, "..", "shared", "tokenizers"),
-              "/work/shared/tokenizers"]:
+              os.path.join(ROOT, "..", "shared", "tokenizers")]:
         if d and os.path.isdir(d):
             return d
     sys.exit("gen_tokenizer.py: shared/tokenizers not found (set RL_SHARED_TOKENIZERS)")

@@ -429,7 +429,7 @@ static void check_wordlevel(const corpus *c)
 
 /* The committed xz copy, else the file in shared/tokenizers (Llama 3.2 and Gemma 3
  * are not committed, see tests/fixtures/tokenizer/README.md): $RL_SHARED_TOKENIZERS,
- * then shared/ beside the repository (where CI lays it), then /work/shared. */
+ * then shared/tokenizers beside the repository (where CI lays it). */
 static char *read_tokenizer_file(const char *name, const char *file, size_t *len)
 {
 	char rel[160], p[13000];
@@ -438,11 +438,10 @@ static char *read_tokenizer_file(const char *name, const char *file, size_t *len
 	if (access(p, R_OK) == 0)
 		return read_xz(p, len);
 	const char *env = getenv("RL_SHARED_TOKENIZERS");
-	char dirs[3][4200];
+	char dirs[2][4200];
 	snprintf(dirs[0], sizeof dirs[0], "%s", env ? env : "");
 	snprintf(dirs[1], sizeof dirs[1], "%s/../../../shared/tokenizers", check_fixture(""));
-	snprintf(dirs[2], sizeof dirs[2], "/work/shared/tokenizers");
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 2; i++) {
 		if (!dirs[i][0])
 			continue;
 		snprintf(p, sizeof p, "%s/%s/%s", dirs[i], name, file);
