@@ -35,6 +35,8 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DRL_VERSION='"$(VERSION)"' -Ilib $(WARN) $(CFLAGS) \
              $(PKG_CFLAGS) $(SAN_FLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
+# What a header needs to compile on its own (tests/cli/t0005-headers.sh).
+HEADER_CFLAGS = -std=c11 -D_GNU_SOURCE -Ilib $(WARN) $(PKG_CFLAGS)
 
 ifdef SANITIZE
 O        ?= build/san
@@ -96,7 +98,7 @@ $(O)/bench/%: $(O)/tests/bench/%.o $(LIB)
 
 check test: $(TOOLS) $(TESTS)
 	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) SANITIZE=$(SANITIZE) \
-	  sh tests/run.sh
+	  RL_CC="$(CC)" RL_HEADER_CFLAGS="$(HEADER_CFLAGS)" sh tests/run.sh
 
 bench: $(TOOLS) $(BENCHES)
 

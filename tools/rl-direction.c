@@ -15,6 +15,7 @@
 #include "core/cli.h"
 #include "core/options.h"
 #include "core/par.h"
+#include "core/util.h"
 #include "store/gstream.h"
 #include "store/model.h"
 #include "store/stream.h"

@@ -18,6 +18,7 @@
 #include "core/options.h"
 #include "core/par.h"
 #include "core/summary.h"
+#include "core/util.h"
 #include "eval/eval.h"
 #include "eval/responses_log.h"
 #include "store/model.h"

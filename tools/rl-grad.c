@@ -18,6 +18,7 @@
 #include "core/options.h"
 #include "core/par.h"
 #include "core/summary.h"
+#include "core/util.h"
 #include "store/gstream.h"
 #include "store/journal.h"
 #include "store/model.h"

@@ -20,6 +20,7 @@
 
 #include "core/cli.h"
 #include "core/options.h"
+#include "core/util.h"
 #include "store/gguf.h"
 #include "store/gguf_hf.h"
 #include "store/model_files.h"

@@ -17,6 +17,7 @@
 #include "core/cli.h"
 #include "core/options.h"
 #include "core/summary.h"
+#include "core/util.h"
 #include "method/merge.h"
 #include "store/adapter.h"
 #include "store/model.h"

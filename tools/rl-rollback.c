@@ -16,6 +16,7 @@
 #include "core/cli.h"
 #include "core/options.h"
 #include "core/summary.h"
+#include "core/util.h"
 #include "method/restore.h"
 #include "store/txn_summary.h"
 

@@ -13,6 +13,7 @@
 #include "core/cli.h"
 #include "core/options.h"
 #include "core/summary.h"
+#include "core/util.h"
 #include "method/restore.h"
 
 struct opts {

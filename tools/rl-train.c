@@ -19,6 +19,7 @@
 #include "compute/train.h"
 #include "core/jsonl.h"
 #include "core/par.h"
+#include "core/util.h"
 #include "store/config.h"
 #include "store/model.h"
 #include "store/model_files.h"

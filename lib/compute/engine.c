@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 #include "compute/engine.h"
-#include "core/cli.h"
 #include "core/error.h"
 #include "core/par.h"
+#include "core/util.h"
 
 /* Drops the pages of t's bytes from this process's resident set (a read-only
  * shared file map: they stay in the page cache and come back on next touch). */

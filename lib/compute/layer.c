@@ -3,24 +3,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "compute/layer.h"
 #include "core/error.h"
 #include "core/par.h"
+#include "core/util.h"
 
 static double attn_secs;
 
 double rl_layer_attention_seconds(void)
 {
 	return attn_secs;
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 void rl_dims_init(rl_dims *d, const rl_config *c)
@@ -345,9 +338,9 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 
-	double t0 = now_s();
+	double t0 = rl_now();
 	attention(d, window, s, kv, a, ws);
-	attn_secs += now_s() - t0;
+	attn_secs += rl_now() - t0;
 
 	/* xm = x + att Wo^T + bo (x at the output rows) */
 	rl_linear_forward(a->xm, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
@@ -433,9 +426,9 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 
 	/* attention output, recomputed (cheap next to the GEMMs; saves R x qd floats
 	 * per cached layer): dWo += dxm^T att; datt = dxm Wo */
-	double t0 = now_s();
+	double t0 = rl_now();
 	attention(d, window, s, NULL, a, ws);
-	attn_secs += now_s() - t0;
+	attn_secs += rl_now() - t0;
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
 				   d->qd, C);
@@ -446,9 +439,9 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	 * zero where no query was kept (last-only). */
 	float *dqkv = a->qkv;
 	attn_job j = {d, window, s, NULL, a, ws, NULL};
-	t0 = now_s();
+	t0 = rl_now();
 	over_sequences(&j, attention_back_seqs);
-	attn_secs += now_s() - t0;
+	attn_secs += rl_now() - t0;
 	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 

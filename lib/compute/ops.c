@@ -10,23 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "compute/ops.h"
 #include "core/error.h"
 #include "core/par.h"
+#include "core/util.h"
 
 /* ---- matrix products ---- */
 
 static rl_gemm_backend gemm_backend = RL_GEMM_BLAS;
 static double gemm_flops, gemm_secs;
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 void rl_gemm_set_backend(rl_gemm_backend b)
 {
@@ -85,11 +78,11 @@ void rl_gemm(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const f
 					beta == 0 ? 0.0f : beta * c[(size_t)i * ldc + j];
 		return;
 	}
-	double t0 = now_s();
+	double t0 = rl_now();
 	cblas_sgemm(CblasRowMajor, ta == RL_T ? CblasTrans : CblasNoTrans,
 		    tb == RL_T ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
 		    ldc);
-	gemm_secs += now_s() - t0;
+	gemm_secs += rl_now() - t0;
 }
 
 /* OpenBLAS internals used only when present (DYNAMIC_ARCH builds export them):

@@ -11,6 +11,7 @@
 #include "compute/tdata.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "core/util.h"
 #include "text/chat.h"
 
 /* ids of a JSON array of integers; RL_EDATA naming the line otherwise. */
@@ -197,21 +198,13 @@ void rl_tdata_free(rl_tdata *d)
 
 /* ---- sampler ---- */
 
-static uint64_t sm64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void reshuffle(rl_sampler *s)
 {
 	int n = s->d->n;
 	for (int i = 0; i < n; i++)
 		s->perm[i] = i;
 	for (int i = n; i > 1; i--) {
-		int j = (int)(sm64(&s->rng) % (uint64_t)i), t = s->perm[i - 1];
+		int j = (int)(rl_splitmix64(&s->rng) % (uint64_t)i), t = s->perm[i - 1];
 		s->perm[i - 1] = s->perm[j];
 		s->perm[j] = t;
 	}

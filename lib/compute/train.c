@@ -11,6 +11,7 @@
 #include "compute/loss.h"
 #include "compute/train.h"
 #include "core/error.h"
+#include "core/util.h"
 
 /* ---- parameters ---- */
 
@@ -145,17 +146,9 @@ uint64_t rl_tmodel_numel(const rl_tmodel *m)
 }
 
 /* splitmix64 and Box-Muller: the same numbers on every machine. */
-static uint64_t sm64(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static double unif(uint64_t *s)
 {
-	return ((double)(sm64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+	return ((double)(rl_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
 void rl_tmodel_randomize(rl_tmodel *m, uint64_t seed, double std)

@@ -6,11 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/util.h"
 
 static const char *prog = "realign";
 static int quiet;
@@ -226,27 +225,4 @@ uint64_t rl_parse_size(const char *opt, const char *s)
 	if (*end || v * mul >= 1.8e19 || v * mul < 1)
 		rl_usage("%s: '%s' is not a size (e.g. 512M, 8G)", opt, s);
 	return (uint64_t)(v * mul);
-}
-
-double rl_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-uint64_t rl_peak_rss(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru) != 0)
-		return 0;
-	return (uint64_t)ru.ru_maxrss * 1024u;
-}
-
-uint64_t rl_phys_mem(void)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-	if (pages <= 0 || size <= 0)
-		return 0;
-	return (uint64_t)pages * (uint64_t)size;
 }

@@ -73,13 +73,4 @@ double rl_parse_double(const char *opt, const char *s, double lo, double hi);
  * optional B: "512M", "8G", "1.5GB"; anything else is a usage error. */
 uint64_t rl_parse_size(const char *opt, const char *s);
 
-/* Monotonic seconds. */
-double rl_now(void);
-
-/* Peak resident set size of this process in bytes (from getrusage). */
-uint64_t rl_peak_rss(void);
-
-/* Total physical memory in bytes (0 if unknown). */
-uint64_t rl_phys_mem(void);
-
 #endif

@@ -12,6 +12,8 @@
 #ifndef RL_ERROR_H
 #define RL_ERROR_H
 
+#include <stddef.h>
+
 /* One exit-code table for the whole suite (mirrored in every man page). */
 enum rl_status {
 	RL_OK = 0,    /* success */

@@ -22,17 +22,11 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/subproc.h"
+#include "core/util.h"
 
 extern char **environ;
 
 #define MAX_ANSWER_LINE (64u << 20)
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void sleep_ms(int ms)
 {
@@ -44,14 +38,14 @@ static void sleep_ms(int ms)
  * (status in *st), 0 when still running. */
 static int wait_for(pid_t pid, int *st, double limit_s)
 {
-	double t0 = now_s();
+	double t0 = rl_now();
 	for (;;) {
 		pid_t r = waitpid(pid, st, limit_s < 0 ? 0 : WNOHANG);
 		if (r == pid)
 			return 1;
 		if (r < 0 && errno != EINTR)
 			return 1; /* not our child any more: nothing to wait for */
-		if (limit_s >= 0 && now_s() - t0 >= limit_s)
+		if (limit_s >= 0 && rl_now() - t0 >= limit_s)
 			return 0;
 		if (limit_s >= 0)
 			sleep_ms(10);
@@ -302,7 +296,7 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 		rc = RL_ESYS;
 		goto fail;
 	}
-	double last = now_s();
+	double last = rl_now();
 	while (rfd >= 0) {
 		struct pollfd p[2];
 		int np = 0, wi = -1, ri;
@@ -317,7 +311,7 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 			rc = rl_error_errno(RL_ESYS, "poll");
 			goto fail;
 		}
-		if (x->timeout_s > 0 && now_s() - last > x->timeout_s) {
+		if (x->timeout_s > 0 && rl_now() - last > x->timeout_s) {
 			rc = rl_error(RL_EDATA,
 				      "%s '%s': no progress for %g s (answered %zu of %zu items; "
 				      "waiting for item %lld); stopped it",
@@ -332,7 +326,7 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 			ssize_t w = write(wfd, wbuf + woff, chunk);
 			if (w > 0) {
 				woff += (size_t)w;
-				last = now_s();
+				last = rl_now();
 			} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
 				/* EPIPE: it stopped reading. Its answers (or its
 				 * death) decide what happens next. */
@@ -378,7 +372,7 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 				}
 			}
 			if (r > 0) {
-				last = now_s();
+				last = rl_now();
 				size_t start = 0, old = rlen;
 				rlen += (size_t)r;
 				for (size_t i = old; i < rlen; i++)

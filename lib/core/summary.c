@@ -7,6 +7,7 @@
 #include "core/cli.h"
 #include "core/jsonl.h"
 #include "core/summary.h"
+#include "core/util.h"
 
 cJSON *rl_summary_new(const char *tool)
 {

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "compute/generate.h"
-#include "core/cli.h"
 #include "core/error.h"
+#include "core/util.h"
 #include "eval/eval.h"
 #include "store/model.h"
 #include "text/chat.h"

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "core/util.h"
 #include "eval/toy.h"
 
 /* ---- the world's words ---- */
@@ -125,17 +126,9 @@ static int pair_harmful(size_t v, size_t o)
 
 /* ---- deterministic PRNG (splitmix64): same stream on every machine ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static size_t rng_below(uint64_t *s, size_t n)
 {
-	return (size_t)(rng_next(s) % (uint64_t)n);
+	return (size_t)(rl_splitmix64(s) % (uint64_t)n);
 }
 
 static void shuffle(uint64_t *s, size_t *a, size_t n)

@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "core/error.h"
+#include "core/util.h"
 #include "method/select.h"
 
 #define BLOCK 4096
@@ -33,22 +34,20 @@ int rl_score_parse(const char *s)
 	return -1;
 }
 
-static uint64_t splitmix64(uint64_t x)
+/* splitmix64's output for the state x (the generator's first step from x). */
+static uint64_t mix64(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return rl_splitmix64(&x);
 }
 
 static uint64_t random_tensor_seed(uint64_t seed, const char *name)
 {
-	return splitmix64(seed ^ XXH3_64bits(name, strlen(name)));
+	return mix64(seed ^ XXH3_64bits(name, strlen(name)));
 }
 
 uint32_t rl_random_key(uint64_t seed, const char *name, uint64_t index)
 {
-	return (uint32_t)(splitmix64(random_tensor_seed(seed, name) + index) >> 32);
+	return (uint32_t)(mix64(random_tensor_seed(seed, name) + index) >> 32);
 }
 
 int rl_selector_init(rl_selector *s, const rl_sel_params *p, size_t ntensors)
@@ -172,7 +171,7 @@ static inline int score_one(rl_selector *s, float w, float t, const float *g, ui
 	default:
 		if (isnan(w) || isnan(t) || w == t)
 			return 0;
-		*key = (uint32_t)(splitmix64(rseed + i) >> 32);
+		*key = (uint32_t)(mix64(rseed + i) >> 32);
 		*score = (float)((double)*key / 4294967296.0);
 		return 1;
 	}

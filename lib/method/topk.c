@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "core/error.h"
+#include "core/util.h"
 #include "method/topk.h"
 
 #define MIN_CAP 1024u
@@ -23,15 +24,6 @@ void rl_topk_free(rl_topk *t)
 	t->n = t->cap = 0;
 }
 
-static uint64_t next_rand(uint64_t *s)
-{
-	/* splitmix64 */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void swap_items(rl_topk_item *a, rl_topk_item *b)
 {
 	rl_topk_item t = *a;
@@ -47,7 +39,7 @@ void rl_topk_select(rl_topk_item *it, uint64_t n, uint64_t m, uint64_t *seed)
 	if (m == 0 || m >= n)
 		return;
 	while (hi - lo > 1) {
-		uint64_t p = lo + next_rand(seed) % (hi - lo);
+		uint64_t p = lo + rl_splitmix64(seed) % (hi - lo);
 		rl_topk_item pivot = it[p];
 		/* Three-way partition: [lo,lt) better than pivot, [lt,gt) equal to it
 		 * (only the pivot itself: the order is total and items are distinct

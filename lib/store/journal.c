@@ -88,6 +88,7 @@
 #include "core/fault.h"
 #include "core/lockfile.h"
 #include "core/span.h"
+#include "core/util.h"
 #include "store/journal.h"
 
 #define PATCH_MAX ((uint64_t)1 << 19) /* elements per journal record (<= 8 MiB) */
@@ -126,21 +127,12 @@ static int fsync_dir(const char *dir, const char *cls)
 	return RL_OK;
 }
 
+/* rl_write_all behind the fault-injection point of the file's class. */
 static int write_all(int fd, const void *buf, size_t n, const char *what, const char *cls)
 {
-	const uint8_t *p = buf;
-	while (n) {
-		if (rl_fault(cls, "write"))
-			return rl_error_errno(RL_ESYS, "'%s': write", what);
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return rl_error_errno(RL_ESYS, "'%s': write", what);
-		p += w;
-		n -= (size_t)w;
-	}
-	return RL_OK;
+	if (n && rl_fault(cls, "write"))
+		return rl_error_errno(RL_ESYS, "'%s': write error", what);
+	return rl_write_all(fd, buf, n, what);
 }
 
 static void hex128(XXH128_hash_t h, char out[RL_STATE_HEX + 1])

@@ -38,6 +38,7 @@
 
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "core/util.h"
 #include "store/safetensors.h"
 
 #define JSON_MAX_DEPTH 128
@@ -83,24 +84,13 @@ static int jp_eat(jp *p, char c)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int jp_hex4(jp *p, unsigned *out)
 {
 	if (p->n - p->i < 4)
 		return jp_fail(p, "truncated \\u escape");
 	unsigned v = 0;
 	for (int k = 0; k < 4; k++) {
-		int h = hexval(p->s[p->i + k]);
+		int h = rl_hexval(p->s[p->i + k]);
 		if (h < 0)
 			return jp_fail(p, "bad \\u escape");
 		v = v << 4 | (unsigned)h;
@@ -973,23 +963,6 @@ const rl_st_tensor *rl_st_find(const rl_st_file *f, const char *name)
 	return NULL;
 }
 
-static int write_all(int fd, const void *buf, size_t n, const char *path)
-{
-	const uint8_t *p = buf;
-	while (n > 0) {
-		size_t chunk = n > (1u << 30) ? (1u << 30) : n;
-		ssize_t w = write(fd, p, chunk);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return rl_error_errno(RL_ESYS, "'%s': write", path);
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return RL_OK;
-}
-
 int rl_st_pwrite(rl_st_file *f, uint64_t off, const void *buf, size_t nbytes)
 {
 	if (!f->writable)
@@ -1367,8 +1340,8 @@ int rl_st_writer_open(rl_st_writer *w, const char *path, const rl_st_wtensor *t,
 	uint8_t len8[8];
 	for (int k = 0; k < 8; k++)
 		len8[k] = (uint8_t)((uint64_t)hb.n >> (8 * k));
-	if (!(rc = write_all(w->fd, len8, 8, w->tmp)) &&
-	    !(rc = write_all(w->fd, hb.p, hb.n, w->tmp)) &&
+	if (!(rc = rl_write_all(w->fd, len8, 8, w->tmp)) &&
+	    !(rc = rl_write_all(w->fd, hb.p, hb.n, w->tmp)) &&
 	    ftruncate(w->fd, (off_t)(8 + hb.n + data_len)) != 0)
 		rc = rl_error_errno(RL_ESYS, "'%s'", w->tmp);
 out:

@@ -37,6 +37,7 @@
 #include <xxhash.h>
 
 #include "core/error.h"
+#include "core/util.h"
 #include "store/stream.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -250,19 +251,10 @@ static int sw_fail(rl_sw *w, int code, const char *fmt, ...)
 
 static int write_all(rl_sw *w, const void *p, size_t n)
 {
-	const char *c = p;
-	while (n) {
-		ssize_t k = write(w->fd, c, n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			w->err = rl_error_errno(RL_ESYS, "'%s': write error", w->name);
-			return w->err;
-		}
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	int rc = rl_write_all(w->fd, p, n, w->name);
+	if (rc)
+		w->err = rc;
+	return rc;
 }
 
 static int sw_flush(rl_sw *w)

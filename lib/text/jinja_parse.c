@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/util.h"
 #include "text/jinja_int.h"
 
 typedef enum {
@@ -247,12 +248,11 @@ static const char *const OPS[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", 
 				  "*",	"%",  "~",  "[",  "]",	"(",  ")", "{", "}",
 				  ">",	"<",  "=",  ".",  ":",	"|",  ",", ";", NULL};
 
-static int hex_val(char c)
+/* 1 when c is a digit of base (2, 8 or 16). */
+static int digit_in(char c, int base)
 {
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : 99;
+	int v = rl_hexval(c);
+	return v >= 0 && v < base;
 }
 
 static int is_digit(char c)
@@ -306,7 +306,7 @@ static int lex_number(parser *p, const char *s, size_t n, size_t *pos, int line)
 	    strchr("bBoOxX", s[i + 1])) { /* 0b 0o 0x */
 		int base = strchr("bB", s[i + 1]) ? 2 : strchr("oO", s[i + 1]) ? 8 : 16;
 		size_t j = i + 2;
-		while (j < n && (s[j] == '_' || hex_val(s[j]) < base)) {
+		while (j < n && (s[j] == '_' || digit_in(s[j], base))) {
 			if (s[j] != '_' && bn < sizeof buf - 1)
 				buf[bn++] = s[j];
 			j++;

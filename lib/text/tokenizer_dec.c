@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "core/util.h"
 #include "text/tokenizer_int.h"
 
 typedef struct tlist {
@@ -62,27 +63,16 @@ static void tl_free(tlist *l)
 	free(l->len);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* "<0xNN>" -> NN (u8::from_str_radix accepts a leading '+'), or -1. */
 static int byte_token(const char *s, size_t n)
 {
 	if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
 		return -1;
 	if (s[3] == '+') {
-		int v = hexval(s[4]);
+		int v = rl_hexval(s[4]);
 		return v;
 	}
-	int a = hexval(s[3]), b = hexval(s[4]);
+	int a = rl_hexval(s[3]), b = rl_hexval(s[4]);
 	return a < 0 || b < 0 ? -1 : a * 16 + b;
 }
 

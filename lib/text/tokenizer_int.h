@@ -1,9 +1,14 @@
 /* tokenizer_int.h — what lib/tokenizer*.c share; not for other modules.
  *
  *   tokenizer.c       loading tokenizer.json, added tokens, the encode/decode drivers
- *   tokenizer_text.c  Unicode helpers, regexes, normalizers and pre-tokenizers
- *   tokenizer_bpe.c   string maps, the BPE and WordLevel models, the word cache
+ *   tokenizer_text.c  regexes, normalizers and pre-tokenizers
+ *   tokenizer_bpe.c   the BPE and WordLevel models, the word cache
  *   tokenizer_dec.c   decoders
+ *   tokenizer_buf.c   byte buffers, id arrays, string maps
+ *   tokenizer_utf8.c  UTF-8 and Unicode character classes
+ *
+ * They depend on each other in that order, top down (text hands its pieces to
+ * the BPE model); buf and utf8 depend on none of them.
  */
 #ifndef RL_TOKENIZER_INT_H
 #define RL_TOKENIZER_INT_H
@@ -52,6 +57,7 @@ int tk_utf8_put(char *out, uint32_t cp); /* returns 1..4 */
 int tk_is_whitespace(uint32_t cp);	 /* Unicode White_Space (Rust char::is_whitespace) */
 int tk_is_numeric(uint32_t cp);		 /* Nd, Nl, No (Rust char::is_numeric) */
 int tk_is_punct(uint32_t cp);		 /* ASCII punctuation or P* (tokenizers' is_punc) */
+int tk_is_mark(uint32_t cp);		 /* M*: what StripAccents removes */
 /* Rust's String::from_utf8_lossy: invalid bytes -> U+FFFD per maximal subpart. */
 int tk_utf8_lossy(tk_buf *out, const char *s, size_t n);
 

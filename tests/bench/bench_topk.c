@@ -18,6 +18,7 @@
 
 #include "core/cli.h"
 #include "core/error.h"
+#include "core/util.h"
 #include "method/topk.h"
 
 static uint64_t rng;

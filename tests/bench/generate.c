@@ -19,6 +19,7 @@
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "core/util.h"
 #include "store/model.h"
 
 int main(int argc, char **argv)

@@ -12,6 +12,7 @@
 
 #include "compute/ops.h"
 #include "core/cli.h"
+#include "core/util.h"
 
 int main(int argc, char **argv)
 {

@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "core/cli.h"
+#include "core/util.h"
 #include "store/stream.h"
 
 #define BLOCK (64u << 20) /* bytes per rl_sw_tensor call / plain write loop */

@@ -15,6 +15,7 @@
 
 #include "core/cli.h"
 #include "core/jsonl.h"
+#include "core/util.h"
 #include "text/tokenizer.h"
 
 static uint64_t fnv(uint64_t h, const int32_t *v, size_t n)
