@@ -16,7 +16,7 @@
 #include "core/options.h"
 #include "core/par.h"
 #include "core/util.h"
-#include "store/gstream.h"
+#include "store/grad_stream.h"
 #include "store/model.h"
 #include "store/stream.h"
 #include "text/chat.h"

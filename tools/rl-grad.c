@@ -19,7 +19,7 @@
 #include "core/par.h"
 #include "core/summary.h"
 #include "core/util.h"
-#include "store/gstream.h"
+#include "store/grad_stream.h"
 #include "store/journal.h"
 #include "store/model.h"
 #include "store/stream.h"
@@ -184,8 +184,8 @@ int main(int argc, char **argv)
 		rl_note("%s", how);
 	if (rc)
 		rl_die_err(rc);
-	rl_gadd *add = NULL;
-	if (o.add && (rc = rl_gadd_open(&add, o.add, &m, L)))
+	rl_grad_addend *add = NULL;
+	if (o.add && (rc = rl_grad_addend_open(&add, o.add, &m, L)))
 		rl_die_err(rc);
 	if (strcmp(o.out, "-") == 0)
 		rl_require_stdout_not_tty();
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 	rl_sw *w;
 	if ((rc = rl_sw_open(&w, o.out, "grad", "rl-grad")))
 		rl_die_err(rc);
-	write_header(w, &o, &m, state, &p, &d, 1 + (add ? rl_gadd_sum_of(add) : 0));
+	write_header(w, &o, &m, state, &p, &d, 1 + (add ? rl_grad_addend_sum_of(add) : 0));
 	msgpack_packer *pk = rl_sw_packer(w);
 	for (int b = 0; b < g.nbatch; b++) {
 		int nb = b + 1 < g.nbatch ? o.batch : p.n - b * o.batch;
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 					      t->name);
 				break;
 			}
-			if (add && (rc = rl_gadd_next(add, t->name, part, n)))
+			if (add && (rc = rl_grad_addend_next(add, t->name, part, n)))
 				break;
 			rc = rl_sw_tensor(w, t->name, RL_DT_F32, t->ndim, t->shape, part, n);
 			written += n;
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
 	}
 	rl_progress_end();
 	if (!rc && add)
-		rc = rl_gadd_finish(add);
+		rc = rl_grad_addend_finish(add);
 	if (rc) {
 		rl_sw_abort(w);
 		rl_die_err(rc);
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
 	rl_grad_end(&g);
 	rl_engine_free(&e);
-	rl_gadd_close(add);
+	rl_grad_addend_close(add);
 	rl_direction_free(&d);
 	rl_prompts_free(&p);
 	rl_model_close(&m);

@@ -14,7 +14,7 @@
 #include "check.h"
 #include "core/error.h"
 #include "core/jsonl.h"
-#include "store/gstream.h"
+#include "store/grad_stream.h"
 #include "store/model.h"
 #include "store/safetensors.h"
 #include "store/stream.h"

@@ -1,4 +1,4 @@
-/* gstream.h — the engine's stream kinds, "direction" and "grad" (rl-stream(5)).
+/* grad_stream.h — the engine's stream kinds, "direction" and "grad" (rl-stream(5)).
  *
  * direction (rl-direction):
  *   header  model {shape_id, arch, n_layers, path}, layer_end, n_prompts,
@@ -26,8 +26,8 @@
  * same hidden space); a gradient stream given to --add must come from a model
  * with the same shape_id (rl_sr_check_model) and the same layer_end.
  */
-#ifndef RL_GSTREAM_H
-#define RL_GSTREAM_H
+#ifndef RL_GRAD_STREAM_H
+#define RL_GRAD_STREAM_H
 
 #include <msgpack.h>
 
@@ -50,20 +50,21 @@ typedef struct rl_direction {
 int rl_direction_read(rl_direction *d, const char *path, const rl_model *m);
 void rl_direction_free(rl_direction *d);
 
-/* A previous grad stream read in lockstep with the tensors being written
- * (rl-grad --add): its tensors must come in rl-grad's order. */
-typedef struct rl_gadd rl_gadd;
+/* The addend: a previous grad stream read in lockstep with the tensors being
+ * written and added into them (rl-grad --add); its tensors must come in
+ * rl-grad's order. */
+typedef struct rl_grad_addend rl_grad_addend;
 
 /* Opens path and checks its header: kind grad, m's shape_id, layer_end L.
  * Its batch records are skipped. */
-int rl_gadd_open(rl_gadd **a, const char *path, const rl_model *m, int L);
+int rl_grad_addend_open(rl_grad_addend **a, const char *path, const rl_model *m, int L);
 /* The stream's sum_of (1 for a plain rl-grad output). */
-int rl_gadd_sum_of(const rl_gadd *a);
+int rl_grad_addend_sum_of(const rl_grad_addend *a);
 /* Reads the next tensor, which must be `name` with numel elements, adding it
  * into dst[numel]. */
-int rl_gadd_next(rl_gadd *a, const char *name, float *dst, uint64_t numel);
+int rl_grad_addend_next(rl_grad_addend *a, const char *name, float *dst, uint64_t numel);
 /* Checks nothing but the end record follows (the end record is verified). */
-int rl_gadd_finish(rl_gadd *a);
-void rl_gadd_close(rl_gadd *a);
+int rl_grad_addend_finish(rl_grad_addend *a);
+void rl_grad_addend_close(rl_grad_addend *a);
 
 #endif

@@ -1,9 +1,9 @@
-/* gstream.c — reading and checking direction and grad streams (see gstream.h). */
+/* grad_stream.c — reading and checking direction and grad streams (see grad_stream.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
-#include "store/gstream.h"
+#include "store/grad_stream.h"
 
 /* Optional string (NUL-terminated copy, "" when absent). */
 static int opt_str(const msgpack_object *map, const char *key, const char *what, char *buf,
@@ -111,16 +111,16 @@ void rl_direction_free(rl_direction *d)
 	d->v = NULL;
 }
 
-struct rl_gadd {
+struct rl_grad_addend {
 	rl_sr *r;
 	int sum_of;
 	char path[1024];
 };
 
-int rl_gadd_open(rl_gadd **out, const char *path, const rl_model *m, int L)
+int rl_grad_addend_open(rl_grad_addend **out, const char *path, const rl_model *m, int L)
 {
 	*out = NULL;
-	rl_gadd *a = rl_calloc(1, sizeof *a);
+	rl_grad_addend *a = rl_calloc(1, sizeof *a);
 	if (!a)
 		return RL_ESYS;
 	int rc = rl_sr_open(&a->r, path, "grad");
@@ -143,19 +143,19 @@ int rl_gadd_open(rl_gadd **out, const char *path, const rl_model *m, int L)
 	if (!rc && rl_obj_get(h, "sum_of"))
 		rc = int_in(h, "sum_of", what, 1, INT32_MAX, &a->sum_of);
 	if (rc) {
-		rl_gadd_close(a);
+		rl_grad_addend_close(a);
 		return rc;
 	}
 	*out = a;
 	return RL_OK;
 }
 
-int rl_gadd_sum_of(const rl_gadd *a)
+int rl_grad_addend_sum_of(const rl_grad_addend *a)
 {
 	return a->sum_of;
 }
 
-int rl_gadd_next(rl_gadd *a, const char *name, float *dst, uint64_t numel)
+int rl_grad_addend_next(rl_grad_addend *a, const char *name, float *dst, uint64_t numel)
 {
 	uint64_t got = 0;
 	char what[1100];
@@ -195,7 +195,7 @@ int rl_gadd_next(rl_gadd *a, const char *name, float *dst, uint64_t numel)
 	return RL_OK;
 }
 
-int rl_gadd_finish(rl_gadd *a)
+int rl_grad_addend_finish(rl_grad_addend *a)
 {
 	const msgpack_object *rec;
 	int rc = rl_sr_next(a->r, &rec);
@@ -210,7 +210,7 @@ int rl_gadd_finish(rl_gadd *a)
 	return RL_OK;
 }
 
-void rl_gadd_close(rl_gadd *a)
+void rl_grad_addend_close(rl_grad_addend *a)
 {
 	if (!a)
 		return;
