@@ -181,14 +181,14 @@ int main(int argc, char **argv)
 	double t0 = rl_now();
 	const char *mode = njournals == 0 ? "recover" : o.finetuned ? "partial" : "undo";
 	if (njournals == 0) {
-		if ((rc = rl_recover(&m, &what)))
+		if ((rc = rl_txn_recover(&m, &what)))
 			rl_die_err(rc);
 		rl_info("%s", what == 1	  ? "rolled back an interrupted write"
 			      : what == 2 ? "removed a torn journal (the model was never touched)"
 					  : "nothing to recover");
 	} else if (o.finetuned) {
 		/* recover first, as an exact rollback would */
-		if ((rc = rl_recover(&m, &what)))
+		if ((rc = rl_txn_recover(&m, &what)))
 			rl_die_err(rc);
 		if (what == 1)
 			rl_info("rolled back an interrupted write first");

@@ -37,7 +37,7 @@
  *  3. A hot journal (.realign/journal) exists exactly while a transaction has
  *     not committed. Its presence means the model's bytes may be anywhere
  *     between "before" and "after": readers (rl_model_state) refuse, rl-apply
- *     refuses, rl-rollback (rl_recover) rolls it back. The commit point is
+ *     refuses, rl-rollback (rl_txn_recover) rolls it back. The commit point is
  *     the rename of the hot journal to last.rlj: before it, recovery restores
  *     "before"; after it, the transaction is done.
  *
@@ -590,7 +590,7 @@ static int recover_locked(rl_model *m, int *what)
 	return fsync_dir(dir, "journal");
 }
 
-int rl_recover(rl_model *m, int *what)
+int rl_txn_recover(rl_model *m, int *what)
 {
 	rl_lock l;
 	int rc = rl_lock_acquire(&l, m->dir);

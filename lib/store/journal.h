@@ -103,7 +103,7 @@ void rl_txn_abort(rl_txn *tx);
 /* Recovers dir's hot journal, if any, under the lock: a complete journal is
  * rolled back (old bytes restored, synced, state restored), a torn one (the
  * model was never touched) deleted. *what: 0 none, 1 rolled back, 2 torn. */
-int rl_recover(rl_model *m, int *what);
+int rl_txn_recover(rl_model *m, int *what);
 
 /* ---- reading journal streams ---- */
 
