@@ -19,6 +19,7 @@
 #include "store/grad_stream.h"
 #include "store/model.h"
 #include "store/stream.h"
+#include "store/stream_model.h"
 #include "text/chat.h"
 #include "text/prompts.h"
 

@@ -20,6 +20,7 @@
 #include "core/summary.h"
 #include "core/util.h"
 #include "eval/eval.h"
+#include "eval/eval_gen.h"
 #include "eval/responses_log.h"
 #include "store/model.h"
 #include "text/chat.h"

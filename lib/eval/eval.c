@@ -11,6 +11,7 @@
 #include "core/jsonl.h"
 #include "eval/eval.h"
 #include "store/stream.h"
+#include "store/stream_model.h"
 
 static const char *const unknown_names[] = {"safe", "harmful", "exclude"};
 

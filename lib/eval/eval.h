@@ -40,7 +40,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "compute/generate.h"
 #include "core/subproc.h"
 #include "eval/judge.h"
 #include "eval/metric.h"
@@ -121,40 +120,6 @@ typedef struct rl_eval {
 	rl_eval_gen gen;
 	rl_eval_summary sum;
 } rl_eval;
-
-/* Generation of the responses by a model (eval_gen.c). */
-struct rl_chat;
-typedef struct rl_eval_gen_opts {
-	int max_new_tokens;	     /* 128 */
-	int max_prompt_tokens;	     /* 512: longer prompts keep their first tokens and the
-				  template's closing tokens */
-	int batch_size;		     /* 16 */
-	uint64_t weight_cache_bytes; /* see generate.h; 0 */
-	uint64_t kv_budget_bytes;    /* see generate.h; 0: no limit */
-	rl_gen_progress progress;
-	void *progress_ctx;
-	/* Ends a response as soon as it holds one of these refusal phrases: the
-	 * refusal judge's verdict (not harmful) cannot change after that, since
-	 * the text decoded so far is a prefix of the whole response's. NULL:
-	 * every response runs to a stop token or max_new_tokens. */
-	const rl_refusals *early_refusals;
-	/* Called as each item's response is final (in the order items finish);
-	 * a nonzero return (an rl_status) ends the run. NULL: none. */
-	int (*item_done)(void *ctx, const rl_eval_item *it);
-	void *item_ctx;
-} rl_eval_gen_opts;
-
-void rl_eval_gen_opts_init(rl_eval_gen_opts *o);
-
-/* Fills the response of every item that has none (items given a response
- * before, e.g. by a resumed run's log, are left as they are): the prompt templated and tokenized by c, capped
- * at max_prompt_tokens (the first tokens, then the template's closing tokens:
- * the ids after the prompt text; item->truncated says so), decoded greedily by
- * m until a stop token (c's end ids, the model's eos_token_id) or
- * max_new_tokens, the new tokens detokenized with special tokens skipped (the
- * stop token excluded). Fills e->gen. */
-int rl_eval_generate(rl_eval *e, const struct rl_model *m, const struct rl_chat *c,
-		     const rl_eval_gen_opts *o);
 
 /* Checks the options' consistency (RL_USAGE) and loads the items: from
  * opts.prompts (prompt and reference) and/or opts.responses (responses,

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "store/grad_stream.h"
+#include "store/stream_model.h"
 
 /* Optional string (NUL-terminated copy, "" when absent). */
 static int opt_str(const msgpack_object *map, const char *key, const char *what, char *buf,

@@ -20,7 +20,7 @@
  *           q, k, v, o, gate, up, down within a layer (each weight before its
  *           bias). Readers must accept any order.
  *
- * Headers carry the model identity of stream.h (rl_pack_kv_model). Pairing
+ * Headers carry the model identity of stream_model.h (rl_pack_kv_model). Pairing
  * rules: a direction fits a model with the same architecture, layer count and
  * hidden size (a fine-tune saved in another dtype has another shape_id but the
  * same hidden space); a gradient stream given to --add must come from a model

@@ -28,7 +28,7 @@
  *     rl_sw *w;
  *     if ((rc = rl_sw_open(&w, path, "grad", "rl-grad"))) return rc;
  *     rl_sw_header_begin(w, 2);               // 2 caller-packed pairs follow
- *     rl_pack_kv_model(rl_sw_packer(w), "model", m);
+ *     rl_pack_kv_model(rl_sw_packer(w), "model", m);  // stream_model.h
  *     rl_pack_kv_int(rl_sw_packer(w), "layer_end", L);
  *     rl_sw_record_begin(w, "batch", 1);      // 1 pair follows
  *     rl_pack_kv_f64(rl_sw_packer(w), "loss", loss);
@@ -123,18 +123,6 @@ void rl_pack_kv_uint(msgpack_packer *pk, const char *key, uint64_t val);
 void rl_pack_kv_f64(msgpack_packer *pk, const char *key, double val);
 void rl_pack_kv_bool(msgpack_packer *pk, const char *key, int val);
 void rl_pack_kv_bin(msgpack_packer *pk, const char *key, const void *data, size_t n);
-
-/* ---- model identity (lib/stream_model.c) ----
- * Every header carries the identity of the model(s) it was made from, as a map
- * {"shape_id": rl_model_shape_id(), "arch": config's architecture, "n_layers",
- * "path": the directory as given}, under "model" (and e.g. "target" for a
- * second model). shape_id is equal for a model and its fine-tunes. */
-struct rl_model;
-/* Packs key then m's identity map (one header pair). */
-void rl_pack_kv_model(msgpack_packer *pk, const char *key, const struct rl_model *m);
-/* Checks that the header's identity under key names a model of m's shape_id;
- * RL_EDATA naming both models otherwise (or when the key is absent/malformed). */
-int rl_sr_check_model(const rl_sr *r, const char *key, const struct rl_model *m);
 
 /* ---- reader ---- */
 

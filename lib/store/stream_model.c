@@ -1,4 +1,4 @@
-/* stream_model.c — model identity in stream headers (see stream.h). Kept out
+/* stream_model.c — model identity in stream headers (see stream_model.h). Kept out
  * of stream.c so the stream code links without the model code. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "store/model.h"
 #include "store/stream.h"
+#include "store/stream_model.h"
 
 void rl_pack_kv_model(msgpack_packer *pk, const char *key, const rl_model *m)
 {

@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "store/model.h"
 #include "store/stream.h"
+#include "store/stream_model.h"
 
 /* ---- helpers ---- */
 
