@@ -20,9 +20,10 @@
 #include "core/summary.h"
 #include "core/util.h"
 #include "store/grad_stream.h"
-#include "store/journal.h"
 #include "store/model.h"
+#include "store/model_state.h"
 #include "store/stream.h"
+#include "store/stream_model.h"
 #include "text/chat.h"
 #include "text/prompts.h"
 

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/error.h"
 #include "core/fault.h"
+#include "core/util.h"
 
 static int parsed;
 static int action; /* 0 none, 1 kill, 2 errno */
@@ -76,4 +78,25 @@ int rl_fault(const char *cls, const char *label)
 		return -1;
 	}
 	return 0;
+}
+
+int rl_fault_write_all(int fd, const void *buf, size_t n, const char *what, const char *cls)
+{
+	if (n && rl_fault(cls, "write"))
+		return rl_error_errno(RL_ESYS, "'%s': write error", what);
+	return rl_write_all(fd, buf, n, what);
+}
+
+int rl_fault_fsync_dir(const char *dir, const char *cls)
+{
+	if (rl_fault(cls, "fsync-dir"))
+		return rl_error_errno(RL_ESYS, "'%s': fsync", dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return rl_error_errno(RL_ESYS, "'%s': cannot open", dir);
+	int rc = fsync(fd);
+	close(fd);
+	if (rc != 0)
+		return rl_error_errno(RL_ESYS, "'%s': fsync", dir);
+	return RL_OK;
 }

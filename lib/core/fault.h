@@ -17,8 +17,16 @@
 #ifndef RL_FAULT_H
 #define RL_FAULT_H
 
+#include <stddef.h>
+
 /* Returns 0 to go on, or -1 with errno set (ENOSPC, EIO) to simulate a
  * failed call; never returns for kill. label names the step (for traces). */
 int rl_fault(const char *cls, const char *label);
+
+/* Durable steps behind their fault point (RL_ESYS with a message on failure):
+ * rl_write_all (util.h) at label "write", and fsync(2) of a directory at
+ * label "fsync-dir". */
+int rl_fault_write_all(int fd, const void *buf, size_t n, const char *what, const char *cls);
+int rl_fault_fsync_dir(const char *dir, const char *cls);
 
 #endif

@@ -7,6 +7,8 @@
 
 #include "core/error.h"
 #include "method/restore.h"
+#include "store/model_state.h"
+#include "store/stream_model.h"
 
 #define SEL_MAX ((uint64_t)1 << 19) /* elements per "sel" record */
 

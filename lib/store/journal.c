@@ -90,205 +90,16 @@
 #include "core/span.h"
 #include "core/util.h"
 #include "store/journal.h"
+#include "store/model_state.h"
+#include "store/realign_dir.h"
+#include "store/stream_model.h"
 
 #define PATCH_MAX ((uint64_t)1 << 19) /* elements per journal record (<= 8 MiB) */
-
-/* ---- paths and small I/O helpers ---- */
-
-static void rpath(char *buf, size_t cap, const char *dir, const char *name)
-{
-	snprintf(buf, cap, "%s/.realign%s%s", dir, *name ? "/" : "", name);
-}
 
 static int exists(const char *path)
 {
 	struct stat st;
 	return lstat(path, &st) == 0;
-}
-
-int rl_journal_hot(const char *dir)
-{
-	char p[PATH_MAX];
-	rpath(p, sizeof p, dir, "journal");
-	return exists(p);
-}
-
-static int fsync_dir(const char *dir, const char *cls)
-{
-	if (rl_fault(cls, "fsync-dir"))
-		return rl_error_errno(RL_ESYS, "'%s': fsync", dir);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return rl_error_errno(RL_ESYS, "'%s': cannot open", dir);
-	int rc = fsync(fd);
-	close(fd);
-	if (rc != 0)
-		return rl_error_errno(RL_ESYS, "'%s': fsync", dir);
-	return RL_OK;
-}
-
-/* rl_write_all behind the fault-injection point of the file's class. */
-static int write_all(int fd, const void *buf, size_t n, const char *what, const char *cls)
-{
-	if (n && rl_fault(cls, "write"))
-		return rl_error_errno(RL_ESYS, "'%s': write error", what);
-	return rl_write_all(fd, buf, n, what);
-}
-
-static void hex128(XXH128_hash_t h, char out[RL_STATE_HEX + 1])
-{
-	snprintf(out, RL_STATE_HEX + 1, "%016llx%016llx", (unsigned long long)h.high64,
-		 (unsigned long long)h.low64);
-}
-
-/* ---- state ---- */
-
-/* The weight files' stat, one line each, in shard order. */
-static int stat_text(const rl_model *m, char **out)
-{
-	size_t cap = 256 * ((size_t)m->nshards + 1), len = 0;
-	char *s = rl_malloc(cap);
-	if (!s)
-		return RL_ESYS;
-	s[0] = 0;
-	for (int i = 0; i < m->nshards; i++) {
-		struct stat st;
-		const char *p = m->shards[i].path;
-		if (stat(p, &st) != 0) {
-			free(s);
-			return rl_error_errno(RL_ESYS, "'%s': stat", p);
-		}
-		const char *base = strrchr(p, '/');
-		base = base ? base + 1 : p;
-		int n = snprintf(s + len, cap - len, "%.150s %lld %llu %lld.%09ld %lld.%09ld\n",
-				 base, (long long)st.st_size, (unsigned long long)st.st_ino,
-				 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-				 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
-		if (n < 0 || (size_t)n >= cap - len) {
-			free(s);
-			return rl_error(RL_ESYS, "stat text overflow");
-		}
-		len += (size_t)n;
-	}
-	*out = s;
-	return RL_OK;
-}
-
-static int read_small(const char *path, char *buf, size_t cap, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? RL_NO : rl_error_errno(RL_ESYS, "'%s': open", path);
-	ssize_t n = read(fd, buf, cap - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0) {
-		errno = e;
-		return rl_error_errno(RL_ESYS, "'%s': read", path);
-	}
-	buf[n] = 0;
-	*len = (size_t)n;
-	return RL_OK;
-}
-
-static int state_locked(const rl_model *m, char out[RL_STATE_HEX + 1])
-{
-	char *st;
-	int rc = stat_text(m, &st);
-	if (rc)
-		return rc;
-	char path[PATH_MAX];
-	rpath(path, sizeof path, m->dir, "state");
-	size_t cap = strlen(st) + RL_STATE_HEX + 64, len = 0;
-	char *buf = rl_malloc(cap);
-	if (!buf) {
-		free(st);
-		return RL_ESYS;
-	}
-	rc = read_small(path, buf, cap, &len);
-	if (rc == RL_OK && len == RL_STATE_HEX + 1 + strlen(st) && buf[RL_STATE_HEX] == '\n' &&
-	    strcmp(buf + RL_STATE_HEX + 1, st) == 0) {
-		memcpy(out, buf, RL_STATE_HEX);
-		out[RL_STATE_HEX] = 0;
-	} else if (rc == RL_OK || rc == RL_NO) {
-		/* never written by realign, or written to since: stat-derived */
-		char sid[17];
-		rl_model_shape_id(m, sid);
-		XXH3_state_t *h = XXH3_createState();
-		if (!h) {
-			free(st);
-			free(buf);
-			return rl_error(RL_ESYS, "out of memory");
-		}
-		XXH3_128bits_reset(h);
-		XXH3_128bits_update(h, sid, 16);
-		XXH3_128bits_update(h, st, strlen(st));
-		hex128(XXH3_128bits_digest(h), out);
-		XXH3_freeState(h);
-		rc = RL_OK;
-	}
-	free(st);
-	free(buf);
-	return rc;
-}
-
-int rl_model_state(const rl_model *m, char out[RL_STATE_HEX + 1])
-{
-	if (rl_journal_hot(m->dir))
-		return rl_error(
-			RL_EDATA,
-			"'%s': an interrupted write left a hot journal; run 'rl-rollback -m "
-			"%s' to restore the model",
-			m->dir, m->dir);
-	return state_locked(m, out);
-}
-
-/* Records state in the sidecar with the weight files' current stat. */
-static int write_state(const rl_model *m, const char *state)
-{
-	char *st;
-	int rc = stat_text(m, &st);
-	if (rc)
-		return rc;
-	char path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
-	rpath(path, sizeof path, m->dir, "state");
-	rpath(tmp, sizeof tmp, m->dir, "state.tmp");
-	rpath(dir, sizeof dir, m->dir, "");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		free(st);
-		return rl_error_errno(RL_ESYS, "'%s': cannot create", tmp);
-	}
-	char head[RL_STATE_HEX + 2];
-	memcpy(head, state, RL_STATE_HEX);
-	head[RL_STATE_HEX] = '\n';
-	rc = write_all(fd, head, RL_STATE_HEX + 1, tmp, "state");
-	if (!rc)
-		rc = write_all(fd, st, strlen(st), tmp, "state");
-	free(st);
-	if (!rc && (rl_fault("state", "fsync") || fsync(fd) != 0))
-		rc = rl_error_errno(RL_ESYS, "'%s': fsync", tmp);
-	close(fd);
-	if (!rc && (rl_fault("state", "rename") || rename(tmp, path) != 0))
-		rc = rl_error_errno(RL_ESYS, "'%s': rename", tmp);
-	if (!rc)
-		rc = fsync_dir(dir, "state");
-	if (rc)
-		unlink(tmp);
-	return rc;
-}
-
-void rl_pack_model_id(msgpack_packer *pk, const rl_model *m, const char *state)
-{
-	char sid[17];
-	rl_model_shape_id(m, sid);
-	msgpack_pack_map(pk, state ? 5 : 4);
-	rl_pack_kv_str(pk, "shape_id", sid);
-	rl_pack_kv_str(pk, "arch", m->cfg.architecture);
-	rl_pack_kv_int(pk, "n_layers", m->cfg.n_layers);
-	rl_pack_kv_str(pk, "path", m->dir);
-	if (state)
-		rl_pack_kv_str(pk, "state", state);
 }
 
 /* ---- reading journals ---- */
@@ -547,8 +358,8 @@ static int write_patches(rl_model *m, const char *path, int use_new, rl_txn_stat
 static int recover_locked(rl_model *m, int *what)
 {
 	char hot[PATH_MAX], dir[PATH_MAX];
-	rpath(hot, sizeof hot, m->dir, "journal");
-	rpath(dir, sizeof dir, m->dir, "");
+	rl_realign_path(hot, sizeof hot, m->dir, "journal");
+	rl_realign_path(dir, sizeof dir, m->dir, "");
 	*what = 0;
 	if (!exists(hot))
 		return RL_OK;
@@ -577,17 +388,17 @@ static int recover_locked(rl_model *m, int *what)
 		if (rl_fault("journal", "unlink") || unlink(hot) != 0)
 			return rl_error_errno(RL_ESYS, "'%s': cannot remove", hot);
 		*what = 2;
-		return fsync_dir(dir, "journal");
+		return rl_fault_fsync_dir(dir, "journal");
 	}
 	if (rc)
 		return rl_error_prefix(rc, "cannot recover");
 	/* Pass 2: put every old byte back, then the state, then drop the journal. */
-	if ((rc = write_patches(m, hot, 0, NULL)) || (rc = write_state(m, before)))
+	if ((rc = write_patches(m, hot, 0, NULL)) || (rc = rl_model_state_write(m, before)))
 		return rl_error_prefix(rc, "recovery of '%s' failed (run it again)", m->dir);
 	if (rl_fault("journal", "unlink") || unlink(hot) != 0)
 		return rl_error_errno(RL_ESYS, "'%s': cannot remove", hot);
 	*what = 1;
-	return fsync_dir(dir, "journal");
+	return rl_fault_fsync_dir(dir, "journal");
 }
 
 int rl_txn_recover(rl_model *m, int *what)
@@ -638,9 +449,9 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 		return RL_ESYS;
 	tx->m = m;
 	tx->o = *o;
-	rpath(tx->hot, sizeof tx->hot, m->dir, "journal");
-	rpath(tx->last, sizeof tx->last, m->dir, "last.rlj");
-	rpath(tx->dir, sizeof tx->dir, m->dir, "");
+	rl_realign_path(tx->hot, sizeof tx->hot, m->dir, "journal");
+	rl_realign_path(tx->last, sizeof tx->last, m->dir, "last.rlj");
+	rl_realign_path(tx->dir, sizeof tx->dir, m->dir, "");
 	tx->patched = rl_calloc(m->ntensors + 1, 1);
 	tx->idxbuf = rl_malloc_array(PATCH_MAX, 8);
 	tx->oldbuf = rl_malloc_array(PATCH_MAX, 8);
@@ -668,7 +479,7 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 		}
 	}
 	if (!rc)
-		rc = state_locked(m, tx->before);
+		rc = rl_model_state_locked(m, tx->before);
 	if (!rc && o->expect_state && strcmp(o->expect_state, tx->before) != 0)
 		rc = rl_error(RL_EDATA,
 			      "'%s': the model is in state %s, not %s (it changed since the "
@@ -827,7 +638,7 @@ static int copy_out(const char *hot, const char *out, uint64_t *bytes)
 		}
 		if (n == 0)
 			break;
-		if ((rc = write_all(fd, buf, (size_t)n, name, "output")))
+		if ((rc = rl_fault_write_all(fd, buf, (size_t)n, name, "output")))
 			break;
 		*bytes += (uint64_t)n;
 	}
@@ -849,7 +660,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 	st->recovered = tx->recovered;
 	st->stale_lock = tx->stale;
 	if (!tx->have_after)
-		hex128(XXH3_128bits_digest(tx->h), tx->after);
+		rl_model_state_hex(XXH3_128bits_digest(tx->h), tx->after);
 	memcpy(st->before, tx->before, sizeof st->before);
 	memcpy(st->after, tx->after, sizeof st->after);
 	st->tensors = tx->tensors;
@@ -869,7 +680,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 	}
 	tx->w = NULL;
 	if (!rc)
-		rc = fsync_dir(tx->dir, "journal");
+		rc = rl_fault_fsync_dir(tx->dir, "journal");
 	/* The caller's copy, model still untouched (invariant 6). */
 	if (!rc && out)
 		rc = copy_out(tx->hot, out, &st->journal_bytes);
@@ -885,7 +696,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 	/* SYNCED -> WRITING -> DURABLE (invariants 2, 5, 8) */
 	rc = write_patches(m, tx->hot, 1, st);
 	if (!rc)
-		rc = write_state(m, tx->after);
+		rc = rl_model_state_write(m, tx->after);
 	if (rc) {
 		char msg[1024];
 		snprintf(msg, sizeof msg, "%s", rl_errmsg());
@@ -905,7 +716,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 	if (rl_fault("state", "commit") || rename(tx->hot, tx->last) != 0)
 		rc = rl_error_errno(RL_ESYS, "'%s': cannot commit (rename)", tx->hot);
 	if (!rc)
-		rc = fsync_dir(tx->dir, "state");
+		rc = rl_fault_fsync_dir(tx->dir, "state");
 	if (rc && exists(tx->hot)) {
 		char msg[1024];
 		snprintf(msg, sizeof msg, "%s", rl_errmsg());

@@ -7,26 +7,9 @@
  * invariants at the top of journal.c. The journal also goes to the caller's
  * output (a "journal" stream, rl-stream(5)), the record rl-rollback undoes.
  *
- * Files in <model>/.realign/ (same filesystem as the weights, so a rename is
- * atomic and recovery never depends on the user's copy of the journal):
- *   lock      one writer at a time (lockfile.h)
- *   journal   the hot journal: exists only while a transaction is in flight or
- *             after one was interrupted
- *   last.rlj  the last committed transaction's journal (the commit renames
- *             journal -> last.rlj); a spare copy of the newest undo record
- *   state     the model state sidecar (below)
- *
- * Model state id (32 hex digits): names the bytes a model directory holds,
- * cheaply. A directory realign never wrote has a stat-derived id: XXH3-128 of
- * its shape id and, per weight file, name, size, inode, mtime and ctime (so
- * any outside write, copy or replacement changes it). Each commit computes
- * after = XXH3-128(before, the patches' names, indices and new bytes) — or,
- * for an exact undo, the state the undone journal started from — and records
- * it in .realign/state together with the weight files' stat after the commit;
- * the recorded id is believed only while those stats still match. Selections
- * and journals carry state ids, and the bytes they expect at each element are
- * verified as well, so a selection made for another state of the model is
- * refused without reading the whole model.
+ * The hot journal, last.rlj and the state sidecar live in the model's
+ * .realign folder (realign_dir.h); the state ids journals carry are
+ * model_state.h's.
  */
 #ifndef RL_JOURNAL_H
 #define RL_JOURNAL_H
@@ -36,20 +19,8 @@
 #include <string.h>
 
 #include "store/model.h"
+#include "store/model_state.h"
 #include "store/stream.h"
-
-#define RL_STATE_HEX 32
-
-/* 1 when dir has a hot journal (an interrupted or running write). */
-int rl_journal_hot(const char *dir);
-
-/* The state id of m (33 bytes with the NUL). RL_EDATA when a hot journal
- * exists (the bytes are in flux: run rl-rollback -m DIR to recover). */
-int rl_model_state(const rl_model *m, char out[RL_STATE_HEX + 1]);
-
-/* Packs the map {"shape_id","arch","n_layers","path","state"} describing m
- * (state may be NULL: omitted). */
-void rl_pack_model_id(msgpack_packer *pk, const rl_model *m, const char *state);
 
 /* ---- transactions ---- */
 

@@ -9,16 +9,23 @@
 #include "store/stream.h"
 #include "store/stream_model.h"
 
-void rl_pack_kv_model(msgpack_packer *pk, const char *key, const rl_model *m)
+void rl_pack_model_id(msgpack_packer *pk, const rl_model *m, const char *state)
 {
-	char id[17];
-	rl_model_shape_id(m, id);
-	rl_pack_str(pk, key);
-	msgpack_pack_map(pk, 4);
-	rl_pack_kv_str(pk, "shape_id", id);
+	char sid[17];
+	rl_model_shape_id(m, sid);
+	msgpack_pack_map(pk, state ? 5 : 4);
+	rl_pack_kv_str(pk, "shape_id", sid);
 	rl_pack_kv_str(pk, "arch", m->cfg.architecture);
 	rl_pack_kv_int(pk, "n_layers", m->cfg.n_layers);
 	rl_pack_kv_str(pk, "path", m->dir);
+	if (state)
+		rl_pack_kv_str(pk, "state", state);
+}
+
+void rl_pack_kv_model(msgpack_packer *pk, const char *key, const rl_model *m)
+{
+	rl_pack_str(pk, key);
+	rl_pack_model_id(pk, m, NULL);
 }
 
 /* Copies string key of map into buf for a message ("?" when absent), with

@@ -14,6 +14,9 @@
 #include "store/model.h"
 #include "store/stream.h"
 
+/* Packs the map {"shape_id","arch","n_layers","path","state"} describing m
+ * (state may be NULL: omitted). */
+void rl_pack_model_id(msgpack_packer *pk, const rl_model *m, const char *state);
 /* Packs key then m's identity map (one header pair). */
 void rl_pack_kv_model(msgpack_packer *pk, const char *key, const rl_model *m);
 /* Checks that the header's identity under key names a model of m's shape_id;

@@ -25,7 +25,10 @@
 #include "method/restore.h"
 #include "store/journal.h"
 #include "store/model.h"
+#include "store/model_state.h"
+#include "store/realign_dir.h"
 #include "store/stream.h"
+#include "store/stream_model.h"
 
 static int cmd_grad(const char *dir, const char *gpath, const char *out, size_t chunk)
 {
