@@ -17,7 +17,9 @@
 #include "core/options.h"
 #include "core/summary.h"
 #include "core/util.h"
+#include "method/filter.h"
 #include "method/restore.h"
+#include "method/selection.h"
 #include "store/txn_summary.h"
 
 struct opts {

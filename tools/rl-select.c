@@ -14,7 +14,8 @@
 #include "core/options.h"
 #include "core/summary.h"
 #include "core/util.h"
-#include "method/restore.h"
+#include "method/filter.h"
+#include "method/selection.h"
 
 struct opts {
 	const char *model, *target, *within, *include, *exclude, *grad, *out, *summary;

@@ -274,3 +274,11 @@ int rl_selector_finish(rl_selector *s)
 		     : 0.0f;
 	return RL_OK;
 }
+
+uint64_t rl_selector_group_end(const rl_selector *s, uint64_t b)
+{
+	uint64_t i = b;
+	while (i < s->k && s->topk.buf[i].tensor == s->topk.buf[b].tensor)
+		i++;
+	return i;
+}

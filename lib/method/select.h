@@ -104,6 +104,9 @@ int rl_selector_feed(rl_selector *s, uint32_t tid, const char *name, rl_dtype dt
  * RL_EDATA when a count budget exceeds the eligible elements. */
 int rl_selector_finish(rl_selector *s);
 float rl_selector_item_score(const rl_selector *s, const rl_topk_item *it);
+/* After finish: the end of the run of items of one tensor that starts at item
+ * b (items [b, end) share a tensor). */
+uint64_t rl_selector_group_end(const rl_selector *s, uint64_t b);
 
 /* The random score's key of one element (documented above). */
 uint32_t rl_random_key(uint64_t seed, const char *name, uint64_t index);

@@ -1015,3 +1015,15 @@ out:
 	free(buf);
 	return rc;
 }
+
+void rl_tensor_drop_pages(const rl_tensor *t, uint64_t first, uint64_t count)
+{
+	static uintptr_t pg;
+	if (!pg)
+		pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	size_t es = rl_dtype_size(t->dtype);
+	uintptr_t p = (uintptr_t)rl_tensor_elem(t, first), n = (uintptr_t)(count * es);
+	uintptr_t a = (p + pg - 1) & ~(pg - 1), b = (p + n) & ~(pg - 1);
+	if (b > a)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}

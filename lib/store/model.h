@@ -161,5 +161,11 @@ static inline const uint8_t *rl_tensor_elem(const rl_tensor *t, uint64_t i)
 {
 	return t->data + i * rl_dtype_size(t->dtype);
 }
+/* Drops the whole pages of elements [first, first + count) of t from this
+ * process (the page cache keeps them): a restore step reads each weight once,
+ * so a 7B model's pages need not all stay resident, and the page cache, not
+ * this process, should keep what the writes need next. Advisory; errors
+ * ignored. */
+void rl_tensor_drop_pages(const rl_tensor *t, uint64_t first, uint64_t count);
 
 #endif

@@ -72,3 +72,35 @@ int rl_sr_check_model(const rl_sr *r, const char *key, const rl_model *m)
 			field(id, "shape_id", sid, sizeof sid), m->dir, m->cfg.architecture,
 			m->cfg.n_layers, mine);
 }
+
+int rl_header_check_model(const msgpack_object *h, const char *what, const rl_model *m,
+			  const char *state, char *got_state, size_t cap)
+{
+	const msgpack_object *mo = rl_obj_get(h, "model");
+	const char *s;
+	size_t len;
+	char sid[17];
+	if (!mo || mo->type != MSGPACK_OBJECT_MAP)
+		return rl_error(RL_EDATA, "%s: header lacks the 'model' map", what);
+	int rc = rl_obj_str(mo, "shape_id", what, &s, &len);
+	if (rc)
+		return rc;
+	rl_model_shape_id(m, sid);
+	if (len != 16 || memcmp(s, sid, 16) != 0)
+		return rl_error(RL_EDATA, "%s: made for model shape %.*s, but '%s' is %s", what,
+				(int)(len > 64 ? 64 : len), s, m->dir, sid);
+	if (got_state)
+		got_state[0] = 0;
+	const msgpack_object *so = rl_obj_get(mo, "state");
+	if (so && so->type == MSGPACK_OBJECT_STR) {
+		if (state && !rl_obj_streq(so, state))
+			return rl_error(RL_EDATA,
+					"%s: made for state %.*s of '%s', which is now in state %s "
+					"(the model changed since; make it again)",
+					what, (int)(so->via.str.size > 64 ? 64 : so->via.str.size),
+					so->via.str.ptr, m->dir, state);
+		if (got_state && (rc = rl_obj_strcpy(so, got_state, cap)))
+			return rc;
+	}
+	return RL_OK;
+}

@@ -22,5 +22,11 @@ void rl_pack_kv_model(msgpack_packer *pk, const char *key, const rl_model *m);
 /* Checks that the header's identity under key names a model of m's shape_id;
  * RL_EDATA naming both models otherwise (or when the key is absent/malformed). */
 int rl_sr_check_model(const rl_sr *r, const char *key, const rl_model *m);
+/* Checks the "model" map of stream header h (what names the stream in
+ * messages): m's shape_id, and when the map has a "state" and state is not
+ * NULL, that state. got_state (cap bytes, or NULL) receives the map's state,
+ * "" when it has none. RL_EDATA on a mismatch. */
+int rl_header_check_model(const msgpack_object *h, const char *what, const rl_model *m,
+			  const char *state, char *got_state, size_t cap);
 
 #endif
