@@ -1,4 +1,6 @@
 /* stream.h — realign's record streams (msgpack), the format tools exchange.
+ * Implemented by stream_writer.c, stream_reader.c and stream_validate.c
+ * (stream_int.h says what each holds).
  *
  * The format is specified in man/rl-stream.5; in short, a stream is a sequence
  * of msgpack maps, each with the string key "t" FIRST, naming the record type:

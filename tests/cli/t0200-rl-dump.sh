@@ -1,7 +1,7 @@
 #!/bin/sh
 # rl-dump: streams as JSON lines. Golden outputs were rendered by
 # tests/gen/gen_stream.py from its own decoding (Python msgpack + xxhash) of
-# c-sample.rls (written by lib/stream.c) and py-sample.rls (written by Python):
+# c-sample.rls (written by lib/store/stream_writer.c) and py-sample.rls (written by Python):
 # the reader and the JSON mapping against an independent implementation.
 . "$RL_TESTS/lib.sh"
 S="$F/stream"

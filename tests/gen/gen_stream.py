@@ -8,7 +8,7 @@
    right record count and an XXH64 (seed 0) equal to xxhash's over every byte before it,
    nothing after it.
 2. Writes tests/fixtures/stream/py-sample.rls with msgpack.packb and xxhash alone: an
-   encoder that shares no code with lib/stream.c, which test_stream reads back.
+   encoder that shares no code with lib/store/stream_*.c, which test_stream reads back.
 3. For both streams writes what rl-dump must print (<name>.dump.jsonl, <name>.full.jsonl,
    <name>.stats.json), rendered here from the Python decoding by the rules of rl-dump(1);
    tests/cli/t0200-rl-dump.sh compares rl-dump's output with them.
