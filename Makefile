@@ -22,7 +22,7 @@ CC       ?= cc
 PKGS     := msgpack libcjson libpcre2-8 openblas libxxhash libutf8proc
 DEBS     := build-essential pkg-config libopenblas-dev libmsgpack-dev libcjson-dev \
             libpcre2-dev libxxhash-dev libutf8proc-dev xz-utils jq clang-format gnuplot-nox \
-            groff-base
+            groff-base bsdextrautils python3-msgpack python3-xxhash
 PYTHON   ?= python3
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
