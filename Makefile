@@ -1,7 +1,7 @@
 # realign — plain Makefile.
 #
 #   make                      build lib/librealign.a and every tool into bin/
-#   make check                run the whole test suite (unit, CLI, oracle tests)
+#   make check                run the whole test suite (unit, integration, CLI tests)
 #   make SANITIZE=address,undefined check
 #                             the same under ASan/UBSan (separate build tree)
 #   make install PREFIX=/usr/local
@@ -11,10 +11,11 @@
 #   make bench                build the benchmarks under tests/bench/
 #   make demo                 the built-in toy-world demo
 #
-# Sources are found by folder, so a new lib/LAYER/x.c, tools/rl-x.c or tests/unit/test_x.c
-# needs no Makefile change: lib/*/*.c -> librealign.a (lib/README.md: the layers),
-# tools/rl-*.c -> bin/rl-*, tools/rl-*.sh -> bin/rl-* (shell tools),
-# tests/unit/test_*.c -> unit test binaries.
+# Sources are found by folder, so a new lib/LAYER/x.c, tools/rl-x.c, tests/unit/test_x.c or
+# tests/integration/test_x.c needs no Makefile change: lib/*/*.c -> librealign.a
+# (lib/README.md: the layers), tools/rl-*.c -> bin/rl-*, tools/rl-*.sh -> bin/rl-* (shell
+# tools), tests/unit/test_*.c -> unit test binaries, tests/integration/test_*.c -> test
+# binaries that drive the built tools.
 
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
@@ -58,6 +59,8 @@ TOOL_SH   := $(sort $(wildcard tools/rl-*.sh))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%) $(TOOL_SH:tools/%.sh=$(BIN)/%)
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 TESTS     := $(TEST_SRC:tests/unit/%.c=$(O)/tests/%)
+ITEST_SRC := $(sort $(wildcard tests/integration/test_*.c))
+ITESTS    := $(ITEST_SRC:tests/integration/%.c=$(O)/integration/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
 BENCHES   := $(BENCH_SRC:tests/bench/%.c=$(O)/bench/%)
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -92,12 +95,17 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+$(O)/integration/%: $(O)/tests/integration/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 $(O)/bench/%: $(O)/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-check test: $(TOOLS) $(TESTS)
-	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) SANITIZE=$(SANITIZE) \
+check test: $(TOOLS) $(TESTS) $(ITESTS)
+	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) \
+	  RL_ITESTBIN=$(abspath $(O)/integration) SANITIZE=$(SANITIZE) \
 	  RL_CC="$(CC)" RL_HEADER_CFLAGS="$(HEADER_CFLAGS)" sh tests/run.sh
 
 bench: $(TOOLS) $(BENCHES)
@@ -137,4 +145,5 @@ demo: $(TOOLS)
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(O)/%.d) $(TEST_SRC:%.c=$(O)/%.d) $(BENCH_SRC:%.c=$(O)/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(O)/%.d) $(TEST_SRC:%.c=$(O)/%.d) \
+  $(ITEST_SRC:%.c=$(O)/%.d) $(BENCH_SRC:%.c=$(O)/%.d)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "../unit/check.h"
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "store/grad_stream.h"
