@@ -50,6 +50,26 @@ int rl_write_all(int fd, const void *buf, size_t n, const char *what)
 	return RL_OK;
 }
 
+int rl_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, const char *what)
+{
+	const char *p = buf;
+	while (n > 0) {
+		size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+		ssize_t w = pwrite(fd, p, chunk, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return rl_error_errno(RL_ESYS, "'%s': write error", what);
+		}
+		p += w;
+		off += (uint64_t)w;
+		n -= (size_t)w;
+	}
+	return RL_OK;
+}
+
 int rl_hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -19,6 +19,8 @@ uint64_t rl_phys_mem(void);
 /* Writes all n bytes to fd, resuming after short writes and EINTR. On failure
  * records "'what': write error: <strerror>" and returns RL_ESYS. */
 int rl_write_all(int fd, const void *buf, size_t n, const char *what);
+/* The same with pwrite(2) at file offset off. */
+int rl_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, const char *what);
 
 /* splitmix64 (Steele, Lea and Flood; Vigna's constants): advances *state and
  * returns the next number, the same stream on every machine. Inline: it sits

@@ -972,22 +972,7 @@ int rl_st_pwrite(rl_st_file *f, uint64_t off, const void *buf, size_t nbytes)
 				"'%s': write of %zu bytes at offset %" PRIu64
 				" falls outside the data section",
 				f->path, nbytes, off);
-	const uint8_t *p = buf;
-	while (nbytes > 0) {
-		size_t chunk = nbytes > (1u << 30) ? (1u << 30) : nbytes;
-		ssize_t w = pwrite(f->fd, p, chunk, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return rl_error_errno(RL_ESYS, "'%s': write", f->path);
-		}
-		if (w == 0)
-			return rl_error(RL_ESYS, "'%s': write returned 0", f->path);
-		p += w;
-		off += (uint64_t)w;
-		nbytes -= (size_t)w;
-	}
-	return RL_OK;
+	return rl_pwrite_all(f->fd, buf, nbytes, off, f->path);
 }
 
 int rl_st_pread(const rl_st_file *f, uint64_t off, void *buf, size_t nbytes)
@@ -1362,19 +1347,12 @@ int rl_st_writer_put(rl_st_writer *w, const char *name, const void *data, uint64
 		return rl_error(RL_USAGE, "'%s': tensor '%s' given %llu bytes more than its %llu",
 				w->path, name, (unsigned long long)(nbytes - (z->nbytes - z->done)),
 				(unsigned long long)z->nbytes);
-	uint64_t at = z->off + z->done;
-	const uint8_t *p = data;
-	for (uint64_t left = nbytes; left > 0;) {
-		size_t chunk = left > (1u << 30) ? 1u << 30 : (size_t)left;
-		ssize_t k = pwrite(w->fd, p, chunk, (off_t)at);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return rl_error_errno(RL_ESYS, "'%s'", w->tmp);
-		p += k;
-		at += (uint64_t)k;
-		left -= (uint64_t)k;
-	}
+	if (nbytes > SIZE_MAX)
+		return rl_error(RL_ESYS, "'%s': %llu bytes at once", w->tmp,
+				(unsigned long long)nbytes);
+	int rc = rl_pwrite_all(w->fd, data, (size_t)nbytes, z->off + z->done, w->tmp);
+	if (rc)
+		return rc;
 	z->done += nbytes;
 	return RL_OK;
 }

@@ -1,5 +1,6 @@
 /* test_util.c — lib/core/util.c: splitmix64 against its published outputs,
- * rl_write_all on a large buffer and on a full device, hex digits, the clock. */
+ * rl_write_all and rl_pwrite_all on a large buffer and on a full device, hex
+ * digits, the clock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,7 +35,7 @@ static void test_write_all(void)
 	int fd = mkstemp(path);
 	REQUIRE(fd >= 0);
 	size_t n = (size_t)3 << 20;
-	unsigned char *buf = malloc(n), *back = malloc(n);
+	unsigned char *buf = malloc(n), *back = malloc(n + 1000);
 	REQUIRE(buf && back);
 	for (size_t i = 0; i < n; i++)
 		buf[i] = (unsigned char)(i * 131 + (i >> 13));
@@ -42,12 +43,18 @@ static void test_write_all(void)
 	CHECK_EQ_INT(rl_write_all(fd, buf, 0, path), RL_OK);
 	CHECK(lseek(fd, 0, SEEK_END) == (off_t)n);
 	CHECK(pread(fd, back, n, 0) == (ssize_t)n && memcmp(buf, back, n) == 0);
+	/* pwrite at an offset: the bytes before it stay, the file grows past it */
+	CHECK_EQ_INT(rl_pwrite_all(fd, buf + 5, 1000, n - 10, path), RL_OK);
+	CHECK(pread(fd, back, n + 990, 0) == (ssize_t)(n + 990));
+	CHECK(memcmp(back, buf, n - 10) == 0 && memcmp(back + n - 10, buf + 5, 1000) == 0);
 	close(fd);
 	unlink(path);
 
 	int full = open("/dev/full", O_WRONLY);
 	REQUIRE(full >= 0);
 	CHECK_EQ_INT(rl_write_all(full, buf, 10, "/dev/full"), RL_ESYS);
+	CHECK_STR(rl_errmsg(), "'/dev/full': write error: No space left on device");
+	CHECK_EQ_INT(rl_pwrite_all(full, buf, 10, 0, "/dev/full"), RL_ESYS);
 	CHECK_STR(rl_errmsg(), "'/dev/full': write error: No space left on device");
 	close(full);
 	CHECK_EQ_INT(rl_write_all(full, buf, 10, "closed"), RL_ESYS);
