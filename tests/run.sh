@@ -49,7 +49,8 @@ run_one() {
 for t in "$RL_TESTBIN"/test_* "$RL_ITESTBIN"/test_*; do
 	[ -x "$t" ] || continue
 	n=$(basename "$t")
-	[ -f "$here/unit/$n.c" ] || [ -f "$here/integration/$n.c" ] || continue
+	case $t in "$RL_TESTBIN"/*) src=unit ;; *) src=integration ;; esac
+	[ -f "$here/$src/$n.c" ] || continue
 	run_one "$n" "$t"
 done
 for t in "$here"/cli/t*.sh; do
