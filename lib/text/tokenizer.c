@@ -1023,12 +1023,10 @@ static int load_added(rl_tokenizer *t, const cJSON *list)
 		t->added_of[i] = -1;
 	for (size_t i = 0; i < t->n_added; i++)
 		t->added_of[t->added[i].id] = (int32_t)i;
-	int need_word = 0;
 	for (int32_t id = 0; id < t->n_all && !rc; id++) {
 		int32_t k = t->added_of[id];
 		if (k >= 0) {
 			const tk_added *a = &t->added[k];
-			need_word |= a->single_word;
 			if (a->normalized) {
 				rc = trie_add(&t->trie_norm, a->norm ? a->norm : a->content,
 					      a->norm ? a->norm_len : a->len, k);
@@ -1044,24 +1042,16 @@ static int load_added(rl_tokenizer *t, const cJSON *list)
 			t->special[id] = 1;
 	}
 	tk_map_free(&special_set);
-	if (!rc && need_word) {
-		static const char w[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]";
-		int err;
-		PCRE2_SIZE off;
-		t->re_word.code = pcre2_compile((PCRE2_SPTR)w, sizeof w - 1, PCRE2_UTF | PCRE2_UCP,
-						&err, &off, NULL);
-		if (!t->re_word.code)
-			rc = rl_error(RL_ESYS, "cannot compile the word-char pattern");
-	}
 	return rc;
 }
 
-/* 1 if the char starting at s[i] (or ending at s[i], backwards) is a Rust \w. */
-static int word_char_at(const rl_tokenizer *t, pcre2_match_data *md, const char *s, size_t n,
-			size_t i)
+/* 1 if the char starting at s[i] is a word char for single_word (tokenizers asks
+ * the regex crate's \w). */
+static int word_char_at(const char *s, size_t n, size_t i)
 {
-	return pcre2_match(t->re_word.code, (PCRE2_SPTR)s, n, i,
-			   PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md, NULL) > 0;
+	uint32_t cp;
+	tk_utf8_next(s + i, n - i, &cp);
+	return (tk_uni(cp) & TK_U_RWORD) != 0;
 }
 
 static size_t char_start_before(const char *s, size_t i)
@@ -1075,8 +1065,8 @@ static size_t char_start_before(const char *s, size_t i)
 /* AddedVocabulary::find_matches: spans with m = 0 for text, m = index + 1 for a
  * token. Matching restarts after each match's own end (even when lstrip/rstrip
  * widened the span or single_word discarded it), as the automaton's iterator does. */
-static int find_added(const rl_tokenizer *t, const tk_trie *tr, pcre2_match_data *md, const char *s,
-		      size_t n, int skip_special, tk_spans *out)
+static int find_added(const rl_tokenizer *t, const tk_trie *tr, const char *s, size_t n,
+		      int skip_special, tk_spans *out)
 {
 	out->n = 0;
 	size_t start_offset = 0;
@@ -1109,9 +1099,8 @@ static int find_added(const rl_tokenizer *t, const tk_trie *tr, pcre2_match_data
 		if (skip_special && a->special)
 			continue;
 		if (a->single_word) {
-			int start_space =
-				ms == 0 || !word_char_at(t, md, s, n, char_start_before(s, ms));
-			int stop_space = me == n || !word_char_at(t, md, s, n, me);
+			int start_space = ms == 0 || !word_char_at(s, n, char_start_before(s, ms));
+			int stop_space = me == n || !word_char_at(s, n, me);
 			if (!start_space || !stop_space)
 				continue;
 		}
@@ -1485,7 +1474,6 @@ void rl_tokenizer_free(rl_tokenizer *t)
 	free(t->decs);
 	tk_regex_free(&t->re_bytelevel);
 	tk_regex_free(&t->re_whitespace);
-	tk_regex_free(&t->re_word);
 	for (size_t i = 0; i < t->n_added; i++) {
 		free(t->added[i].content);
 		free(t->added[i].norm);
@@ -1518,7 +1506,7 @@ static int encode_segment(tk_state *st, const char *s, size_t n, int orig0)
 	if (!t->has_trie_norm)
 		return tk_pretokenize(st, 0, ns, nn, orig0);
 	tk_spans sp = {0};
-	rc = find_added(t, &t->trie_norm, st->md, ns, nn, 0, &sp);
+	rc = find_added(t, &t->trie_norm, ns, nn, 0, &sp);
 	for (size_t k = 0; k < sp.n && !rc; k++) {
 		tk_span x = sp.v[k];
 		if (x.m)
@@ -1548,8 +1536,7 @@ int rl_tok_encode(const rl_tokenizer *t, const char *text, size_t len, unsigned 
 		rc = rl_ids_append(out, t->pre.v, t->pre.n);
 	if (!rc && t->has_trie) {
 		tk_spans sp = {0};
-		rc = find_added(t, &t->trie, st.md, text, len, !!(flags & RL_TOK_NO_SPECIAL_SPLIT),
-				&sp);
+		rc = find_added(t, &t->trie, text, len, !!(flags & RL_TOK_NO_SPECIAL_SPLIT), &sp);
 		for (size_t k = 0; k < sp.n && !rc; k++) {
 			tk_span x = sp.v[k];
 			if (x.m)
@@ -1566,6 +1553,24 @@ int rl_tok_encode(const rl_tokenizer *t, const char *text, size_t len, unsigned 
 	tk_state_free(&st);
 	if (rc)
 		out->n = mark;
+	return rc;
+}
+
+int rl_tok_pretokenize(const rl_tokenizer *t, const char *text, size_t len, rl_tok_piece_fn fn,
+		       void *ctx)
+{
+	if (!rl_utf8_valid(text, len))
+		return rl_error(RL_EDATA, "text is not valid UTF-8");
+	tk_state st = {.t = t, .piece_fn = fn, .piece_ctx = ctx};
+	st.md = pcre2_match_data_create(1, NULL);
+	if (!st.md)
+		return rl_error(RL_ESYS, "out of memory");
+	const char *ns;
+	size_t nn;
+	int rc = tk_normalize(&st, text, len, &ns, &nn);
+	if (!rc)
+		rc = tk_pretokenize(&st, 0, ns, nn, 1);
+	tk_state_free(&st);
 	return rc;
 }
 

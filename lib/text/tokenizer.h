@@ -16,7 +16,7 @@
  *   3. pre-tokenizers split the rest (ByteLevel, Split with String or Regex pattern
  *      and any behaviour, Metaspace, Whitespace, WhitespaceSplit, Digits,
  *      Punctuation, CharDelimiterSplit, Sequence); regexes run on PCRE2 (UTF, UCP,
- *      JIT) after translating Oniguruma's \s \w \h to the same Unicode sets;
+ *      JIT) with Oniguruma's classes spelled out as code point ranges;
  *   4. the model maps each piece to ids: BPE (merge ranks through a binary heap,
  *      byte_fallback, ignore_merges, unk/fuse_unk, continuing_subword_prefix,
  *      end_of_word_suffix) or WordLevel.
@@ -31,11 +31,19 @@
  * - Metaspace with prepend_scheme "first" decides "at the start of the input" per
  *   split; after a normalizer, a split that does not start the normalized segment
  *   counts as not at the start (tokenizers maps it back through its alignments).
- * - Regexes: Oniguruma's \s \S \w \W \h \H and \uXXXX are translated; \S and \W
- *   inside a character class keep PCRE2's meaning (which differs only for U+180E
- *   and a few symbol classes); other Oniguruma-only syntax is refused by PCRE2.
- * - Unicode data come from utf8proc 2.8 (NFC/NFD/NFKC/NFKD, categories) and PCRE2
- *   10.42 (\p{...}); characters assigned after tokenizers' own tables may differ.
+ * - Characters are classed by tokenizers' own Unicode data, which is not one
+ *   Unicode version (Oniguruma's 16.0 for regexes, 9.0 for normalization, Rust's
+ *   for Digits and Lowercase...): tokenizer_unicode.c holds what tokenizers
+ *   answers for every code point (tests/gen/gen_unicode.py asks it), and the
+ *   conformance test checks every code point of every plane against it.
+ * - Regexes: Oniguruma's \s \S \w \W \d \D \h \H and \p{..} \P{..} \p{^..} of a
+ *   general category become those ranges, in and out of brackets; \uXXXX is
+ *   translated. Other properties (scripts, Alphabetic...), POSIX brackets and \b
+ *   keep PCRE2's meaning and Unicode 14 data; other Oniguruma-only syntax is
+ *   refused by PCRE2.
+ * - Normalization runs on utf8proc (Unicode 15) except across the characters it
+ *   knows and tokenizers' normalizer (Unicode 9) does not: those stay as they are
+ *   and nothing composes or reorders across them, as in tokenizers.
  * - Strings reach us through cJSON except model.vocab and model.merges (read by
  *   a length-aware scanner): an added token or config string containing U+0000
  *   is cut there.
@@ -87,6 +95,16 @@ enum {
  * otherwise). Without RL_TOK_ADD_SPECIAL no BOS/EOS is added: special tokens come
  * only from their literal text (as the chat templates contain them). */
 int rl_tok_encode(const rl_tokenizer *t, const char *text, size_t len, unsigned flags, rl_ids *out);
+
+/* The pieces the model is given for text, in order, each passed to fn: the text
+ * normalized, then split by the pre-tokenizer, as tokenizers'
+ * pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)) gives them (a
+ * ByteLevel pre-tokenizer's pieces are in its byte alphabet). Added tokens are not
+ * looked for. text must be valid UTF-8 (RL_EDATA otherwise). A nonzero return
+ * from fn stops the split and is returned. */
+typedef int (*rl_tok_piece_fn)(void *ctx, const char *piece, size_t len);
+int rl_tok_pretokenize(const rl_tokenizer *t, const char *text, size_t len, rl_tok_piece_fn fn,
+		       void *ctx);
 
 /* Decodes n ids into a malloc'd NUL-terminated string (*text, *len without the
  * NUL) through the tokenizer's decoder. skip_special drops special added tokens.

@@ -6,9 +6,10 @@
  *   tokenizer_dec.c   decoders
  *   tokenizer_buf.c   byte buffers, id arrays, string maps
  *   tokenizer_utf8.c  UTF-8 and Unicode character classes
+ *   tokenizer_unicode.c  tokenizers' Unicode data (generated: tests/gen/gen_unicode.py)
  *
  * They depend on each other in that order, top down (text hands its pieces to
- * the BPE model); buf and utf8 depend on none of them.
+ * the BPE model); buf and utf8 depend on none of them but the data.
  */
 #ifndef RL_TOKENIZER_INT_H
 #define RL_TOKENIZER_INT_H
@@ -50,14 +51,86 @@ int32_t tk_map_get(const tk_map *m, const char *s, size_t len);
 const char *tk_map_key(const tk_map *m, size_t e, size_t *len);
 void tk_map_free(tk_map *m);
 
+/* ---- the reference's Unicode data (tokenizer_unicode.c) ---------------------------
+ * tokenizers classes characters by several Unicode versions at once: Oniguruma's
+ * for regexes, an older one for normalization, Rust's for char methods (see
+ * tests/gen/gen_unicode.py, which generates the tables by asking it about every
+ * code point). Properties come in runs: from tk_uni_start[i] up to the next start,
+ * every code point has tk_uni_props[i]: its general category as Oniguruma sees it
+ * in the low five bits (enum tk_gc), and the flags above them. */
+enum tk_gc {
+	TK_GC_CN,
+	TK_GC_LU,
+	TK_GC_LL,
+	TK_GC_LT,
+	TK_GC_LM,
+	TK_GC_LO,
+	TK_GC_MN,
+	TK_GC_MC,
+	TK_GC_ME,
+	TK_GC_ND,
+	TK_GC_NL,
+	TK_GC_NO,
+	TK_GC_PC,
+	TK_GC_PD,
+	TK_GC_PS,
+	TK_GC_PE,
+	TK_GC_PI,
+	TK_GC_PF,
+	TK_GC_PO,
+	TK_GC_SM,
+	TK_GC_SC,
+	TK_GC_SK,
+	TK_GC_SO,
+	TK_GC_ZS,
+	TK_GC_ZL,
+	TK_GC_ZP,
+	TK_GC_CC,
+	TK_GC_CF,
+	TK_GC_CS,
+	TK_GC_CO,
+	TK_GC_COUNT
+};
+
+enum {
+	TK_U_GC = 0x1F,	       /* mask of the general category */
+	TK_U_WORD = 1 << 5,    /* Oniguruma's \w */
+	TK_U_SPACE = 1 << 6,   /* White_Space: \s in both regex engines, char::is_whitespace */
+	TK_U_NORM = 1 << 7,    /* the normalizers know it: a decomposition, a combining
+				  class or a part in a composition */
+	TK_U_NUMERIC = 1 << 8, /* char::is_numeric (Digits) */
+	TK_U_PUNCT = 1 << 9,   /* is_punc (Punctuation): ASCII punctuation or P* */
+	TK_U_MARK = 1 << 10,   /* is_combining_mark (StripAccents) */
+	TK_U_RWORD = 1 << 11,  /* the regex crate's \w (Whitespace, single_word) */
+	TK_U_CWORD = 1 << 12,  /* Oniguruma's \w inside brackets ([\w] leaves out six
+				  Latin-1 digits \w has: U+00B2 U+00B3 U+00B9 U+00BC-BE) */
+};
+
+extern const size_t tk_uni_n;
+extern const uint32_t tk_uni_start[];
+extern const uint16_t tk_uni_props[];
+
+/* Lowercase (char::to_lowercase) as runs: first..last, every step-th code point
+ * (step 0: first alone) maps to itself + delta. U+0130 (to "i\u0307") is not in
+ * them. */
+typedef struct tk_lower_run {
+	uint32_t first, last, step;
+	int32_t delta;
+} tk_lower_run;
+
+extern const size_t tk_lower_n;
+extern const tk_lower_run tk_lower[];
+
 /* ---- Unicode ----------------------------------------------------------------- */
 /* Decodes the UTF-8 char at s (valid UTF-8 assumed); returns its byte length. */
 int tk_utf8_next(const char *s, size_t n, uint32_t *cp);
 int tk_utf8_put(char *out, uint32_t cp); /* returns 1..4 */
-int tk_is_whitespace(uint32_t cp);	 /* Unicode White_Space (Rust char::is_whitespace) */
-int tk_is_numeric(uint32_t cp);		 /* Nd, Nl, No (Rust char::is_numeric) */
+unsigned tk_uni(uint32_t cp);		 /* the properties of cp (TK_U_*, enum tk_gc) */
+int tk_is_whitespace(uint32_t cp);	 /* White_Space (Rust char::is_whitespace) */
+int tk_is_numeric(uint32_t cp);		 /* Rust char::is_numeric */
 int tk_is_punct(uint32_t cp);		 /* ASCII punctuation or P* (tokenizers' is_punc) */
-int tk_is_mark(uint32_t cp);		 /* M*: what StripAccents removes */
+int tk_is_mark(uint32_t cp);		 /* is_combining_mark: what StripAccents removes */
+uint32_t tk_lowercase(uint32_t cp);	 /* char::to_lowercase but for U+0130 (two chars) */
 /* Rust's String::from_utf8_lossy: invalid bytes -> U+FFFD per maximal subpart. */
 int tk_utf8_lossy(tk_buf *out, const char *s, size_t n);
 
@@ -217,7 +290,6 @@ struct rl_tokenizer {
 	size_t n_decs;
 	int has_decoder;
 	tk_regex re_bytelevel, re_whitespace; /* built-in patterns, compiled when used */
-	tk_regex re_word; /* one Rust-regex \\w char (single_word added tokens) */
 	/* added tokens */
 	tk_added *added;
 	size_t n_added;
@@ -263,6 +335,8 @@ typedef struct tk_state {
 	size_t heap_n, heap_cap;
 	rl_ids tmp_ids;
 	rl_ids *out;
+	rl_tok_piece_fn piece_fn; /* rl_tok_pretokenize: pieces go here, not to the model */
+	void *piece_ctx;
 } tk_state;
 
 /* tokenizer_text.c */

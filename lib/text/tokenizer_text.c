@@ -8,10 +8,20 @@
  *
  * Regexes: tokenizers compiles its patterns with Oniguruma (Ruby syntax). PCRE2
  * with UTF+UCP agrees on the constructs these files use once Oniguruma's classes
- * are spelled out: \s is White_Space ([\t-\r\x85\p{Z}], without U+180E, which
- * PCRE2's \s has), \w is [\p{L}\p{M}\p{N}\p{Pc}], \h is a hex digit, and ^ $
- * match at line boundaries. The translation is in onig_to_pcre2().
+ * are spelled out: \s \w \d and the general categories (\p{L}...) become ranges
+ * of code points from the reference's tables (tokenizer_unicode.c: Oniguruma's
+ * Unicode 16, where PCRE2 10.42 has 14), \h is a hex digit, and ^ $ match at line
+ * boundaries. The translation is in onig_to_pcre2(). Spelling the classes out
+ * rather than keeping PCRE2's \p{..} and patching the difference keeps the
+ * result independent of the PCRE2 build: the pattern alone says what matches.
+ *
+ * Other Unicode data are the reference's too: Digits, Punctuation, StripAccents,
+ * Lowercase, WhitespaceSplit and Whitespace class by tokenizer_unicode.c, and
+ * normalization uses utf8proc only where tokenizers' older tables agree with it
+ * (nz_utf8proc).
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -20,8 +30,455 @@
 #include "text/tokenizer_int.h"
 
 /* ---- regexes ------------------------------------------------------------------------ */
-#define WS_CLASS "\\t-\\r\\x{85}\\p{Z}"
-#define WORD_CLASS "\\p{L}\\p{M}\\p{N}\\p{Pc}"
+/* A set of code points by the reference's properties: the union of its terms, each
+ * the general categories in gc (bit k: enum tk_gc k) or any of flags, or the
+ * complement of that. Surrogates are in no set (UTF-8 cannot hold them). */
+typedef struct uset {
+	struct {
+		uint32_t gc;
+		unsigned flags;
+		int negate;
+	} term[8];
+	int n;
+} uset;
+
+#define GC(x) (1u << TK_GC_##x)
+#define GC_L (GC(LU) | GC(LL) | GC(LT) | GC(LM) | GC(LO))
+#define GC_M (GC(MN) | GC(MC) | GC(ME))
+#define GC_N (GC(ND) | GC(NL) | GC(NO))
+#define GC_P (GC(PC) | GC(PD) | GC(PS) | GC(PE) | GC(PI) | GC(PF) | GC(PO))
+#define GC_S (GC(SM) | GC(SC) | GC(SK) | GC(SO))
+#define GC_Z (GC(ZS) | GC(ZL) | GC(ZP))
+#define GC_C (GC(CC) | GC(CF) | GC(CS) | GC(CO) | GC(CN))
+
+/* Oniguruma's general-category property names, matched as it matches them:
+ * case, spaces, '-' and '_' ignored. */
+static const struct {
+	const char *name;
+	uint32_t gc;
+} gc_names[] = {
+	{"l", GC_L},
+	{"letter", GC_L},
+	{"lu", GC(LU)},
+	{"uppercaseletter", GC(LU)},
+	{"ll", GC(LL)},
+	{"lowercaseletter", GC(LL)},
+	{"lt", GC(LT)},
+	{"titlecaseletter", GC(LT)},
+	{"lc", GC(LU) | GC(LL) | GC(LT)},
+	{"casedletter", GC(LU) | GC(LL) | GC(LT)},
+	{"lm", GC(LM)},
+	{"modifierletter", GC(LM)},
+	{"lo", GC(LO)},
+	{"otherletter", GC(LO)},
+	{"m", GC_M},
+	{"mark", GC_M},
+	{"combiningmark", GC_M},
+	{"mn", GC(MN)},
+	{"nonspacingmark", GC(MN)},
+	{"mc", GC(MC)},
+	{"spacingmark", GC(MC)},
+	{"me", GC(ME)},
+	{"enclosingmark", GC(ME)},
+	{"n", GC_N},
+	{"number", GC_N},
+	{"nd", GC(ND)},
+	{"decimalnumber", GC(ND)},
+	{"nl", GC(NL)},
+	{"letternumber", GC(NL)},
+	{"no", GC(NO)},
+	{"othernumber", GC(NO)},
+	{"p", GC_P},
+	{"punctuation", GC_P},
+	{"pc", GC(PC)},
+	{"connectorpunctuation", GC(PC)},
+	{"pd", GC(PD)},
+	{"dashpunctuation", GC(PD)},
+	{"ps", GC(PS)},
+	{"openpunctuation", GC(PS)},
+	{"pe", GC(PE)},
+	{"closepunctuation", GC(PE)},
+	{"pi", GC(PI)},
+	{"initialpunctuation", GC(PI)},
+	{"pf", GC(PF)},
+	{"finalpunctuation", GC(PF)},
+	{"po", GC(PO)},
+	{"otherpunctuation", GC(PO)},
+	{"s", GC_S},
+	{"symbol", GC_S},
+	{"sm", GC(SM)},
+	{"mathsymbol", GC(SM)},
+	{"sc", GC(SC)},
+	{"currencysymbol", GC(SC)},
+	{"sk", GC(SK)},
+	{"modifiersymbol", GC(SK)},
+	{"so", GC(SO)},
+	{"othersymbol", GC(SO)},
+	{"z", GC_Z},
+	{"separator", GC_Z},
+	{"zs", GC(ZS)},
+	{"spaceseparator", GC(ZS)},
+	{"zl", GC(ZL)},
+	{"lineseparator", GC(ZL)},
+	{"zp", GC(ZP)},
+	{"paragraphseparator", GC(ZP)},
+	{"c", GC_C},
+	{"other", GC_C},
+	{"cc", GC(CC)},
+	{"control", GC(CC)},
+	{"cf", GC(CF)},
+	{"format", GC(CF)},
+	{"cs", GC(CS)},
+	{"surrogate", GC(CS)},
+	{"co", GC(CO)},
+	{"privateuse", GC(CO)},
+	{"cn", GC(CN)},
+	{"unassigned", GC(CN)},
+	{"any", ~0u},
+	{"assigned", ~0u & ~GC(CN)},
+};
+
+/* The categories of a \p{...} name, or 0 for a property that is not one. */
+static uint32_t gc_by_name(const char *p, size_t n)
+{
+	char key[32];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == ' ' || c == '_' || c == '-')
+			continue;
+		if (k + 1 == sizeof key)
+			return 0;
+		key[k++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	key[k] = 0;
+	for (size_t i = 0; i < sizeof gc_names / sizeof gc_names[0]; i++)
+		if (strcmp(key, gc_names[i].name) == 0)
+			return gc_names[i].gc;
+	return 0;
+}
+
+static int uset_add(uset *u, uint32_t gc, unsigned flags, int negate)
+{
+	if (u->n == (int)(sizeof u->term / sizeof u->term[0]))
+		return 0;
+	u->term[u->n].gc = gc;
+	u->term[u->n].flags = flags;
+	u->term[u->n].negate = negate;
+	u->n++;
+	return 1;
+}
+
+static int uset_has(const uset *u, unsigned props)
+{
+	unsigned g = props & TK_U_GC;
+	if (g == TK_GC_CS)
+		return 0;
+	for (int k = 0; k < u->n; k++) {
+		int in = ((u->term[k].gc >> g) & 1) || (props & u->term[k].flags);
+		if (in != u->term[k].negate)
+			return 1;
+	}
+	return 0;
+}
+
+static int regex_compile_raw(tk_regex *r, const char *pat, size_t len, const char *what);
+
+typedef struct urange {
+	uint32_t lo, hi;
+} urange;
+
+static int by_size(const void *a, const void *b)
+{
+	const urange *x = a, *y = b;
+	uint32_t nx = x->hi - x->lo, ny = y->hi - y->lo;
+	if (nx != ny)
+		return nx > ny ? -1 : 1;
+	return x->lo < y->lo ? -1 : 1;
+}
+
+#define N_CP 0x110000
+
+/* Appends the code points set in map (one byte each) as class items
+ * (\x{A}-\x{B}...), the largest ranges first: PCRE2 10.42's JIT tries a class's
+ * ranges one after the other, and the large ones (CJK, Hangul) hold most text.
+ * Sets *n to how many ranges. */
+static int map_items(const uint8_t *map, tk_buf *o, size_t *n)
+{
+	size_t cap = 64;
+	urange *r = rl_malloc_array(cap, sizeof *r);
+	if (!r)
+		return RL_ESYS;
+	*n = 0;
+	for (uint32_t c = 0; c < N_CP; c++) {
+		if (!map[c])
+			continue;
+		if (*n && r[*n - 1].hi + 1 == c) {
+			r[*n - 1].hi = c;
+			continue;
+		}
+		if (*n == cap) {
+			urange *m = rl_realloc_array(r, cap *= 2, sizeof *r);
+			if (!m) {
+				free(r);
+				return RL_ESYS;
+			}
+			r = m;
+		}
+		r[(*n)++] = (urange){c, c};
+	}
+	qsort(r, *n, sizeof *r, by_size);
+	int rc = RL_OK;
+	for (size_t i = 0; i < *n && !rc; i++) {
+		char item[40];
+		int k = r[i].lo == r[i].hi
+				? snprintf(item, sizeof item, "\\x{%X}", (unsigned)r[i].lo)
+				: snprintf(item, sizeof item, "\\x{%X}-\\x{%X}", (unsigned)r[i].lo,
+					   (unsigned)r[i].hi);
+		rc = tk_buf_add(o, item, (size_t)k);
+	}
+	free(r);
+	return rc;
+}
+
+/* PCRE2's own spelling of the categories in mask ("\p{L}\p{Nd}"). */
+static int native_items(uint32_t mask, tk_buf *o)
+{
+	static const struct {
+		const char *name;
+		uint32_t gc;
+	} groups[] = {{"L", GC_L}, {"M", GC_M}, {"N", GC_N}, {"P", GC_P},
+		      {"S", GC_S}, {"Z", GC_Z}, {"C", GC_C}};
+	static const char *const names[TK_GC_COUNT] = {
+		"Cn", "Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd",
+		"Nl", "No", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm",
+		"Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Co"};
+	char item[16];
+	for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+		if ((mask & groups[g].gc) == groups[g].gc) {
+			if (tk_buf_add(
+				    o, item,
+				    (size_t)snprintf(item, sizeof item, "\\p{%s}", groups[g].name)))
+				return RL_ESYS;
+			mask &= ~groups[g].gc;
+		}
+	for (int k = 0; k < TK_GC_COUNT; k++)
+		if (mask >> k & 1) {
+			if (tk_buf_add(o, item,
+				       (size_t)snprintf(item, sizeof item, "\\p{%s}", names[k])))
+				return RL_ESYS;
+		}
+	return RL_OK;
+}
+
+/* Sets map[c] for every code point PCRE2's class [items] matches, by matching it
+ * against all of them. */
+static int pcre2_map(const char *items, size_t n, uint8_t *map)
+{
+	tk_buf pat = {0}, all = {0};
+	tk_regex r = {0};
+	int rc = RL_OK;
+	if (tk_buf_add(&pat, "[", 1) || tk_buf_add(&pat, items, n) || tk_buf_add(&pat, "]+", 2) ||
+	    tk_buf_reserve(&all, 4 * N_CP))
+		rc = RL_ESYS;
+	for (uint32_t c = 0; !rc && c < N_CP; c++)
+		if (c < 0xD800 || c > 0xDFFF)
+			all.n += (size_t)tk_utf8_put(all.p + all.n, c);
+	pcre2_match_data *md = rc ? NULL : pcre2_match_data_create(1, NULL);
+	if (!rc && !md)
+		rc = rl_error(RL_ESYS, "out of memory");
+	if (!rc)
+		rc = regex_compile_raw(&r, pat.p, pat.n, "character class");
+	for (size_t at = 0; !rc && at < all.n;) {
+		int m = pcre2_match(r.code, (PCRE2_SPTR)all.p, all.n, at, PCRE2_NO_UTF_CHECK, md,
+				    NULL);
+		if (m == PCRE2_ERROR_NOMATCH)
+			break;
+		if (m < 0) {
+			rc = rl_error(RL_ESYS, "character class probe failed (%d)", m);
+			break;
+		}
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+		for (size_t i = ov[0]; i < ov[1];) {
+			uint32_t c;
+			i += (size_t)tk_utf8_next(all.p + i, ov[1] - i, &c);
+			map[c] = 1;
+		}
+		at = ov[1];
+	}
+	if (md)
+		pcre2_match_data_free(md);
+	tk_regex_free(&r);
+	tk_buf_free(&pat);
+	tk_buf_free(&all);
+	return rc;
+}
+
+/* What PCRE2 needs added to its own class to be the reference's, per class:
+ * measured once per process (it depends on the PCRE2 build only). */
+typedef struct native_fix {
+	uint32_t mask;
+	int usable;  /* PCRE2 has no code point the reference leaves out */
+	char *extra; /* the reference's code points PCRE2 lacks, as items */
+	struct native_fix *next;
+} native_fix;
+
+static native_fix *native_fixes;
+static pthread_mutex_t native_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int native_fix_get(uint32_t mask, const native_fix **out)
+{
+	pthread_mutex_lock(&native_lock);
+	native_fix *f = native_fixes;
+	while (f && f->mask != mask)
+		f = f->next;
+	int rc = RL_OK;
+	if (!f) {
+		uset u = {.n = 0};
+		uset_add(&u, mask, 0, 0);
+		tk_buf nat = {0}, extra = {0};
+		uint8_t *ref = rl_calloc(N_CP, 1), *got = rl_calloc(N_CP, 1);
+		f = rl_calloc(1, sizeof *f);
+		rc = ref && got && f ? native_items(mask, &nat) : RL_ESYS;
+		if (!rc)
+			rc = pcre2_map(nat.p, nat.n, got);
+		if (!rc) {
+			for (size_t i = 0; i < tk_uni_n; i++)
+				if (uset_has(&u, tk_uni_props[i])) {
+					uint32_t hi = i + 1 < tk_uni_n ? tk_uni_start[i + 1] : N_CP;
+					memset(ref + tk_uni_start[i], 1, hi - tk_uni_start[i]);
+				}
+			f->usable = 1;
+			for (uint32_t c = 0; c < N_CP; c++) {
+				f->usable &= !got[c] || ref[c];
+				ref[c] &= !got[c];
+			}
+			size_t n;
+			rc = map_items(ref, &extra, &n);
+		}
+		if (!rc) {
+			f->mask = mask;
+			f->extra = extra.p ? extra.p : rl_strdup("");
+			extra.p = NULL;
+			rc = f->extra ? RL_OK : RL_ESYS;
+		}
+		if (!rc) {
+			f->next = native_fixes;
+			native_fixes = f;
+		} else {
+			free(f);
+			f = NULL;
+		}
+		free(ref);
+		free(got);
+		tk_buf_free(&nat);
+		tk_buf_free(&extra);
+	}
+	pthread_mutex_unlock(&native_lock);
+	*out = f;
+	return rc;
+}
+
+/* Appends u as PCRE2 class items. A set of few ranges is spelled out. A larger
+ * one is PCRE2's own properties (a table lookup) for its categories plus, spelled
+ * out, the code points of u they miss (characters newer than PCRE2's tables, and
+ * u's other terms) when PCRE2 puts nothing in them that u leaves out; else it is
+ * spelled out whole: correct, but PCRE2 10.42's JIT tries the ranges one by one.
+ * An empty set is \p{Cs}, which no UTF-8 text matches. */
+static int uset_items(const uset *u, tk_buf *o)
+{
+	uint8_t *map = rl_calloc(N_CP, 1);
+	if (!map)
+		return RL_ESYS;
+	uint32_t mask = 0;
+	for (int k = 0; k < u->n; k++)
+		if (!u->term[k].negate)
+			mask |= u->term[k].gc;
+	mask &= ~GC(CS);
+	for (size_t i = 0; i < tk_uni_n; i++)
+		if (uset_has(u, tk_uni_props[i])) {
+			uint32_t hi = i + 1 < tk_uni_n ? tk_uni_start[i + 1] : N_CP;
+			memset(map + tk_uni_start[i], 1, hi - tk_uni_start[i]);
+		}
+	tk_buf spelled = {0};
+	size_t n;
+	int rc = map_items(map, &spelled, &n);
+	const native_fix *f = NULL;
+	if (!rc && n > 32 && mask)
+		rc = native_fix_get(mask, &f);
+	if (!rc && f && f->usable) {
+		/* u's code points that the categories do not hold, spelled out */
+		for (size_t i = 0; i < tk_uni_n; i++)
+			if ((mask >> (tk_uni_props[i] & TK_U_GC)) & 1) {
+				uint32_t hi = i + 1 < tk_uni_n ? tk_uni_start[i + 1] : N_CP;
+				memset(map + tk_uni_start[i], 0, hi - tk_uni_start[i]);
+			}
+		spelled.n = 0;
+		rc = native_items(mask, o);
+		if (!rc)
+			rc = tk_buf_add(o, f->extra, strlen(f->extra));
+		if (!rc)
+			rc = map_items(map, &spelled, &n);
+	} else if (!rc && n == 0) {
+		rc = tk_buf_add(o, "\\p{Cs}", 6);
+	}
+	if (!rc)
+		rc = tk_buf_add(o, spelled.p ? spelled.p : "", spelled.n);
+	tk_buf_free(&spelled);
+	free(map);
+	return rc;
+}
+
+/* Appends u as a whole class, "[...]". */
+static int uset_class(const uset *u, tk_buf *o)
+{
+	if (tk_buf_add(o, "[", 1))
+		return RL_ESYS;
+	int rc = uset_items(u, o);
+	return rc ? rc : tk_buf_add(o, "]", 1);
+}
+
+/* If p[0..n) starts with an escape for a set of code points (\s \S \w \W \d \D,
+ * \p{...} \P{...} \p{^...} with a general category), adds the set to u and
+ * returns the escape's length; 0 otherwise. */
+static size_t set_escape(const char *p, size_t n, int in_class, uset *u)
+{
+	if (n < 2 || p[0] != '\\')
+		return 0;
+	char e = p[1];
+	int neg = e >= 'A' && e <= 'Z';
+	switch (e) {
+	case 's':
+	case 'S':
+		return uset_add(u, 0, TK_U_SPACE, neg) ? 2 : 0;
+	case 'w':
+	case 'W':
+		return uset_add(u, 0, in_class ? TK_U_CWORD : TK_U_WORD, neg) ? 2 : 0;
+	case 'd':
+	case 'D':
+		return uset_add(u, GC(ND), 0, neg) ? 2 : 0;
+	case 'p':
+	case 'P': {
+		const char *end = n > 3 && p[2] == '{' ? memchr(p + 3, '}', n - 3) : NULL;
+		if (!end)
+			return 0;
+		const char *name = p + 3;
+		if (*name == '^') {
+			neg = !neg;
+			name++;
+		}
+		uint32_t gc = gc_by_name(name, (size_t)(end - name));
+		return gc && uset_add(u, gc, 0, neg) ? (size_t)(end - p) + 1 : 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* Oniguruma's \h (an ASCII hex digit) and its complement, as class items. */
+#define HEX_ITEMS "0-9a-fA-F"
+#define NOT_HEX_ITEMS                                                                              \
+	"\\x{0}-\\x{2F}\\x{3A}-\\x{40}\\x{47}-\\x{60}\\x{67}-\\x{D7FF}\\x{E000}-\\x{10FFFF}"
 
 static int onig_to_pcre2(const char *p, size_t n, tk_buf *o)
 {
@@ -29,38 +486,40 @@ static int onig_to_pcre2(const char *p, size_t n, tk_buf *o)
 	size_t class_start = 0;
 	for (size_t i = 0; i < n;) {
 		char c = p[i];
+		uset u = {.n = 0};
+		size_t l = set_escape(p + i, n - i, in_class, &u);
+		if (l) {
+			/* inside a class, a run of set escapes becomes one list of ranges */
+			while (in_class && i + l < n) {
+				if (u.n == (int)(sizeof u.term / sizeof u.term[0])) {
+					if (uset_items(&u, o))
+						return RL_ESYS;
+					u.n = 0;
+				}
+				size_t more = set_escape(p + i + l, n - i - l, in_class, &u);
+				if (!more)
+					break;
+				l += more;
+			}
+			if (u.n && (in_class ? uset_items(&u, o) : uset_class(&u, o)))
+				return RL_ESYS;
+			i += l;
+			continue;
+		}
 		if (c == '\\' && i + 1 < n) {
 			char d = p[i + 1];
 			const char *rep = NULL;
-			switch (d) {
-			case 's':
-				rep = in_class ? WS_CLASS : "[" WS_CLASS "]";
-				break;
-			case 'S':
-				rep = in_class ? NULL : "[^" WS_CLASS "]";
-				break;
-			case 'w':
-				rep = in_class ? WORD_CLASS : "[" WORD_CLASS "]";
-				break;
-			case 'W':
-				rep = in_class ? NULL : "[^" WORD_CLASS "]";
-				break;
-			case 'h':
-				rep = in_class ? "0-9a-fA-F" : "[0-9a-fA-F]";
-				break;
-			case 'H':
-				rep = in_class ? NULL : "[^0-9a-fA-F]";
-				break;
-			default:
-				break;
-			}
+			if (d == 'h')
+				rep = in_class ? HEX_ITEMS : "[" HEX_ITEMS "]";
+			else if (d == 'H')
+				rep = in_class ? NOT_HEX_ITEMS : "[^" HEX_ITEMS "]";
 			if (rep) {
 				if (tk_buf_add(o, rep, strlen(rep)))
 					return RL_ESYS;
 				i += 2;
 				continue;
 			}
-			if (d == 'u' && i + 5 < n + 0 && i + 6 <= n) {
+			if (d == 'u' && i + 6 <= n) {
 				int hex = 1;
 				for (size_t k = 2; k < 6; k++) {
 					char h = p[i + k];
@@ -76,10 +535,10 @@ static int onig_to_pcre2(const char *p, size_t n, tk_buf *o)
 				}
 			}
 			uint32_t cp;
-			int l = tk_utf8_next(p + i + 1, n - i - 1, &cp);
-			if (tk_buf_add(o, p + i, 1 + (size_t)l))
+			int cl = tk_utf8_next(p + i + 1, n - i - 1, &cp);
+			if (tk_buf_add(o, p + i, 1 + (size_t)cl))
 				return RL_ESYS;
-			i += 1 + (size_t)l;
+			i += 1 + (size_t)cl;
 			continue;
 		}
 		if (!in_class && c == '[') {
@@ -97,10 +556,10 @@ static int onig_to_pcre2(const char *p, size_t n, tk_buf *o)
 		}
 		if (in_class && c == '[' && i + 1 < n && p[i + 1] == ':') {
 			const char *end = memchr(p + i, ']', n - i);
-			size_t l = end ? (size_t)(end - (p + i)) + 1 : n - i;
-			if (tk_buf_add(o, p + i, l))
+			size_t pl = end ? (size_t)(end - (p + i)) + 1 : n - i;
+			if (tk_buf_add(o, p + i, pl))
 				return RL_ESYS;
-			i += l;
+			i += pl;
 			continue;
 		}
 		if (in_class && c == ']' && i != class_start)
@@ -334,7 +793,21 @@ static int apply_behavior(const tk_spans *in, int behavior, int invert, tk_spans
 }
 
 /* ---- normalizers ---------------------------------------------------------------------- */
-static int nz_utf8proc(const char *s, size_t n, int opts, tk_buf *o)
+/* 1 if utf8proc (Unicode 15) would decompose, reorder or compose cp but the
+ * reference's normalizer (Unicode 9) has no data for it: to the reference, cp is
+ * an unassigned character. */
+static int norm_unknown(uint32_t cp)
+{
+	if (cp < 0x80)
+		return 0;
+	const utf8proc_property_t *p = utf8proc_get_property((utf8proc_int32_t)cp);
+	if (p->decomp_seqindex == UINT16_MAX && p->combining_class == 0 &&
+	    p->comb_index == UINT16_MAX)
+		return 0;
+	return !(tk_uni(cp) & TK_U_NORM);
+}
+
+static int nz_utf8proc_run(const char *s, size_t n, int opts, tk_buf *o)
 {
 	utf8proc_uint8_t *dst = NULL;
 	utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
@@ -344,6 +817,29 @@ static int nz_utf8proc(const char *s, size_t n, int opts, tk_buf *o)
 	int rc = tk_buf_add(o, dst, (size_t)k);
 	free(dst);
 	return rc;
+}
+
+/* Normalizes as the reference does: an unassigned character has combining class
+ * 0 and no decomposition and composes with nothing, so nothing reorders or
+ * composes across it. The text between two such characters normalizes on its own
+ * and the characters themselves stay as they are. */
+static int nz_utf8proc(const char *s, size_t n, int opts, tk_buf *o)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t l = (size_t)tk_utf8_next(s + i, n - i, &cp);
+		if (norm_unknown(cp)) {
+			int rc = i > start ? nz_utf8proc_run(s + start, i - start, opts, o) : RL_OK;
+			if (rc || (rc = tk_buf_add(o, s + i, l)))
+				return rc;
+			start = i + l;
+		}
+		i += l;
+	}
+	if (n > start)
+		return nz_utf8proc_run(s + start, n - start, opts, o);
+	return tk_buf_add(o, "", 0);
 }
 
 static int nz_one(const rl_tokenizer *t, pcre2_match_data *md, tk_spans *sp, const tk_norm *z,
@@ -378,8 +874,7 @@ static int nz_one(const rl_tokenizer *t, pcre2_match_data *md, tk_spans *sp, con
 				memcpy(u, "i\xCC\x87", 3);
 				k = 3;
 			} else {
-				k = tk_utf8_put(u,
-						(uint32_t)utf8proc_tolower((utf8proc_int32_t)cp));
+				k = tk_utf8_put(u, tk_lowercase(cp));
 			}
 			if (tk_buf_add(o, u, (size_t)k))
 				return RL_ESYS;
@@ -514,7 +1009,7 @@ int tk_pretokenize(tk_state *st, size_t stage, const char *s, size_t n, int orig
 	if (n == 0)
 		return RL_OK;
 	if (stage == t->n_pretoks)
-		return tk_model_piece(st, s, n);
+		return st->piece_fn ? st->piece_fn(st->piece_ctx, s, n) : tk_model_piece(st, s, n);
 	const tk_pretok *p = &t->pretoks[stage];
 	tk_buf *buf = &st->stage_buf[stage * 2];
 	tk_spans *sp = &st->stage_spans[stage], *tmp = &st->tmp_spans;
@@ -637,14 +1132,21 @@ int tk_builtin_regexes(rl_tokenizer *t)
 	static const char gpt2[] =
 		"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|"
 		"\\s+(?!\\S)|\\s+";
-	/* Rust regex's \w (Alphabetic, M, Nd, Pc, Join_Control) and \s (White_Space). */
-	static const char ws[] =
-		"[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]+|"
-		"[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}" WS_CLASS "]+";
 	int rc = RL_OK;
 	if (need_bl && !t->re_bytelevel.code)
 		rc = tk_regex_compile(&t->re_bytelevel, gpt2, sizeof gpt2 - 1, "ByteLevel");
-	if (!rc && need_ws && !t->re_whitespace.code)
-		rc = regex_compile_raw(&t->re_whitespace, ws, sizeof ws - 1, "Whitespace");
+	if (!rc && need_ws && !t->re_whitespace.code) {
+		/* \w+|[^\w\s]+ with the regex crate's \w and \s */
+		uset word = {.n = 0}, other = {.n = 0};
+		uset_add(&word, 0, TK_U_RWORD, 0);
+		uset_add(&other, 0, TK_U_RWORD | TK_U_SPACE, 1);
+		tk_buf b = {0};
+		if (uset_class(&word, &b) || tk_buf_add(&b, "+|", 2) || uset_class(&other, &b) ||
+		    tk_buf_add(&b, "+", 1))
+			rc = RL_ESYS;
+		else
+			rc = regex_compile_raw(&t->re_whitespace, b.p, b.n, "Whitespace");
+		tk_buf_free(&b);
+	}
 	return rc;
 }

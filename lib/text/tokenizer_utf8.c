@@ -1,7 +1,6 @@
 /* tokenizer_utf8.c — UTF-8 decoding and encoding, Rust's lossy conversion and
- * the Unicode character classes tokenizers tests (as Rust's char methods do). */
-#include <utf8proc.h>
-
+ * the Unicode character classes tokenizers tests, from its own data
+ * (tokenizer_unicode.c). */
 #include "core/error.h"
 #include "text/tokenizer_int.h"
 
@@ -53,34 +52,59 @@ int tk_utf8_put(char *o, uint32_t cp)
 	return 4;
 }
 
+unsigned tk_uni(uint32_t cp)
+{
+	size_t lo = 0, hi = tk_uni_n; /* the last run starting at or before cp */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (tk_uni_start[mid] <= cp)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return tk_uni_props[lo];
+}
+
 int tk_is_whitespace(uint32_t c)
 {
-	return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-	       (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-	       c == 0x205F || c == 0x3000;
+	if (c < 0x80)
+		return c == 0x20 || (c >= 0x09 && c <= 0x0D);
+	return (tk_uni(c) & TK_U_SPACE) != 0;
 }
 
 int tk_is_numeric(uint32_t c)
 {
-	utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
-	return k == UTF8PROC_CATEGORY_ND || k == UTF8PROC_CATEGORY_NL || k == UTF8PROC_CATEGORY_NO;
+	if (c < 0x80)
+		return c >= '0' && c <= '9';
+	return (tk_uni(c) & TK_U_NUMERIC) != 0;
 }
 
 int tk_is_punct(uint32_t c)
 {
-	if (c < 0x80)
-		return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) ||
-		       (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
-	utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
-	return k == UTF8PROC_CATEGORY_PC || k == UTF8PROC_CATEGORY_PD ||
-	       k == UTF8PROC_CATEGORY_PS || k == UTF8PROC_CATEGORY_PE ||
-	       k == UTF8PROC_CATEGORY_PI || k == UTF8PROC_CATEGORY_PF || k == UTF8PROC_CATEGORY_PO;
+	return (tk_uni(c) & TK_U_PUNCT) != 0;
 }
 
 int tk_is_mark(uint32_t c)
 {
-	utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
-	return k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+	return (tk_uni(c) & TK_U_MARK) != 0;
+}
+
+uint32_t tk_lowercase(uint32_t c)
+{
+	size_t lo = 0, hi = tk_lower_n;
+	while (lo < hi) { /* the first run ending at or after c */
+		size_t mid = lo + (hi - lo) / 2;
+		if (tk_lower[mid].last < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == tk_lower_n)
+		return c;
+	const tk_lower_run *r = &tk_lower[lo];
+	if (c < r->first || (r->step ? (c - r->first) % r->step : c != r->first))
+		return c;
+	return (uint32_t)((int32_t)c + r->delta);
 }
 
 /* Length of the valid UTF-8 sequence at s, or 0 with *bad = bytes of its maximal

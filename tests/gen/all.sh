@@ -3,7 +3,8 @@
 # stack (torch, transformers, safetensors, tokenizers, msgpack, xxhash, rouge_score,
 # peft, jinja2, gguf, numpy, sentencepiece, accelerate from PyPI; gen_import.py also
 # needs LLAMA_CPP, llama.cpp's converter: see its docstring). Runs each
-# tests/gen/gen_*.py in name order; each writes under tests/fixtures/.
+# tests/gen/gen_*.py in name order; each writes under tests/fixtures/ (gen_unicode.py
+# writes lib/text/tokenizer_unicode.c, tokenizers' Unicode data).
 # `make check` never needs this: the fixtures are committed.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

@@ -19,6 +19,7 @@
 #include "check.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "real_tokenizers.h"
 #include "text/chat.h"
 #include "text/tokenizer.h"
 
@@ -27,37 +28,6 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Decompresses path with xz(1); fails the test loudly if that does not work. */
-static char *read_xz(const char *path, size_t *len)
-{
-	char cmd[13100];
-	snprintf(cmd, sizeof cmd, "xz -dc '%s'", path);
-	FILE *p = popen(cmd, "r");
-	REQUIRE(p != NULL);
-	size_t cap = 1 << 20, n = 0;
-	char *buf = malloc(cap);
-	REQUIRE(buf != NULL);
-	for (;;) {
-		if (cap - n < 65536) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			REQUIRE(buf != NULL);
-		}
-		size_t got = fread(buf + n, 1, cap - n - 1, p);
-		if (!got)
-			break;
-		n += got;
-	}
-	int st = pclose(p);
-	if (st != 0 || n == 0) {
-		fprintf(stderr, "cannot decompress '%s' (is xz installed? make deps)\n", path);
-		exit(1);
-	}
-	buf[n] = 0;
-	*len = n;
-	return buf;
 }
 
 typedef struct {
@@ -427,60 +397,21 @@ static void check_wordlevel(const corpus *c)
 	rl_tokenizer_free(t);
 }
 
-/* The committed xz copy, else the file in shared/tokenizers (Llama 3.2 and Gemma 3
- * are not committed, see tests/fixtures/tokenizer/README.md): $RL_SHARED_TOKENIZERS,
- * then shared/tokenizers beside the repository (where CI lays it). */
-static char *read_tokenizer_file(const char *name, const char *file, size_t *len)
-{
-	char rel[160], p[13000];
-	snprintf(rel, sizeof rel, "tokenizer/%s/%s.xz", name, file);
-	snprintf(p, sizeof p, "%s", check_fixture(rel));
-	if (access(p, R_OK) == 0)
-		return read_xz(p, len);
-	const char *env = getenv("RL_SHARED_TOKENIZERS");
-	char dirs[2][4200];
-	snprintf(dirs[0], sizeof dirs[0], "%s", env ? env : "");
-	snprintf(dirs[1], sizeof dirs[1], "%s/../../../shared/tokenizers", check_fixture(""));
-	for (int i = 0; i < 2; i++) {
-		if (!dirs[i][0])
-			continue;
-		snprintf(p, sizeof p, "%s/%s/%s", dirs[i], name, file);
-		char *buf;
-		if (access(p, R_OK) == 0 && rl_read_file(p, &buf, len) == RL_OK)
-			return buf;
-	}
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
-	static const char *const names[] = {"mistral_v01", "llama3_2", "qwen2_5", "gemma3",
-					    "mistral_nemo"};
 	const char *only = argc > 1 ? argv[1] : NULL;
-	const char *optout = getenv("RL_TOK_ONLY_COMMITTED");
 	corpus c = read_corpus();
 	REQUIRE(c.n >= 300);
-	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-		if (only && !strstr(names[k], only))
+	for (size_t k = 0; k < sizeof real_tokenizer_names / sizeof real_tokenizer_names[0]; k++) {
+		const char *name = real_tokenizer_names[k];
+		if (only && !strstr(name, only))
 			continue;
 		size_t len, clen;
-		char *json = read_tokenizer_file(names[k], "tokenizer.json", &len);
-		char *cfg = read_tokenizer_file(names[k], "tokenizer_config.json", &clen);
-		if (!json || !cfg) {
-			/* never a silent skip: missing is a failure unless explicitly waived */
-			fprintf(stderr,
-				"%s: tokenizer.json not found (not committed for its licence; put "
-				"shared/tokenizers beside the repository or set "
-				"RL_SHARED_TOKENIZERS)%s\n",
-				names[k],
-				optout ? ": NOT CHECKED (RL_TOK_ONLY_COMMITTED is set)" : "");
-			CHECKF(optout != NULL, "%s: real tokenizer file not available", names[k]);
-			free(json);
-			free(cfg);
+		char *json, *cfg;
+		if (!read_real_tokenizer(name, &json, &len, &cfg, &clen))
 			continue;
-		}
-		check_real(names[k], &c, json, len, cfg, clen);
-		check_variants(names[k], &c, json, len);
+		check_real(name, &c, json, len, cfg, clen);
+		check_variants(name, &c, json, len);
 		free(json);
 		free(cfg);
 	}
