@@ -72,19 +72,6 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("--add-special goes with --raw (the templates carry their own BOS)");
 }
 
-/* 1 if the JSON text has a \u0000 escape (cJSON would cut the string there). */
-static int has_nul_escape(const char *s)
-{
-	for (const char *p = strstr(s, "u0000"); p; p = strstr(p + 1, "u0000")) {
-		size_t bs = 0;
-		for (const char *q = p - 1; q >= s && *q == '\\'; q--)
-			bs++;
-		if (bs % 2 == 1)
-			return 1;
-	}
-	return 0;
-}
-
 static cJSON *ids_json(const int32_t *v, size_t n)
 {
 	cJSON *a = cJSON_CreateArray();
@@ -101,15 +88,16 @@ static void set(cJSON *item, const char *key, cJSON *v)
 		cJSON_AddItemToObject(item, key, v);
 }
 
-static int string_field(const cJSON *item, const char *key, const char *path, long line,
-			const char **out)
+/* item's string field key (U+0000 included: the reader keeps it), malloc'd. */
+static int string_field(const cJSON *item, const char *key, const char *path, long line, char **out,
+			size_t *len)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, key);
-	if (!cJSON_IsString(v))
+	int rc = rl_json_string(v, out, len);
+	if (rc == RL_EDATA)
 		return rl_error(RL_EDATA, "'%s' line %ld: %s \"%s\" string", path, line,
 				v ? "expected a" : "no", key);
-	*out = v->valuestring;
-	return RL_OK;
+	return rc;
 }
 
 /* One item: fills "text" and "ids" (and "n_prompt" with --train). */
@@ -131,25 +119,29 @@ static int process(const struct opts *o, const rl_chat *c, cJSON *item, const ch
 		if (!rc)
 			rc = rl_tok_decode(c->tok, ids.v, ids.n, o->skip_special, &text, &len);
 	} else if (o->train) {
-		const char *prompt = NULL, *answer = NULL;
-		if (!(rc = string_field(item, "prompt", path, line, &prompt)) &&
-		    !(rc = string_field(item, "response", path, line, &answer)))
-			rc = rl_chat_encode_train(c, prompt, answer, &ids, &n_prompt, &text);
-		if (!rc)
-			len = strlen(text);
+		char *prompt = NULL, *answer = NULL;
+		size_t plen, alen;
+		if (!(rc = string_field(item, "prompt", path, line, &prompt, &plen)) &&
+		    !(rc = string_field(item, "response", path, line, &answer, &alen)))
+			rc = rl_chat_encode_train(c, prompt, plen, answer, alen, &ids, &n_prompt,
+						  &text, &len);
+		free(prompt);
+		free(answer);
 	} else {
-		const char *prompt = NULL;
-		if (!(rc = string_field(item, "prompt", path, line, &prompt))) {
-			rc = rl_chat_text(c, prompt, &text, &len);
+		char *prompt = NULL;
+		size_t plen;
+		if (!(rc = string_field(item, "prompt", path, line, &prompt, &plen))) {
+			rc = rl_chat_text(c, prompt, plen, &text, &len);
 			if (!rc)
 				rc = rl_tok_encode(c->tok, text, len,
 						   o->add_special ? RL_TOK_ADD_SPECIAL : 0, &ids);
 		}
+		free(prompt);
 	}
 	if (rc && !strstr(rl_errmsg(), " line "))
 		rc = rl_error_prefix(rc, "'%s' line %ld", path, line);
 	if (!rc) {
-		cJSON *t = cJSON_CreateString(text), *a = ids_json(ids.v, ids.n);
+		cJSON *t = rl_json_string_item(text, len), *a = ids_json(ids.v, ids.n);
 		if (!t || !a) {
 			cJSON_Delete(t);
 			cJSON_Delete(a);
@@ -186,6 +178,7 @@ int main(int argc, char **argv)
 	rl_jsonl j;
 	if ((rc = rl_jsonl_open(&j, o.prompts)))
 		rl_die_err(rc);
+	j.keep_nul = 1; /* U+0000 is text, as in tokenizers */
 	/* everything goes to memory first: a bad line leaves stdout empty */
 	char *out = NULL;
 	size_t out_len = 0;
@@ -197,12 +190,7 @@ int main(int argc, char **argv)
 		cJSON *item;
 		if ((rc = rl_jsonl_next(&j, &item)) || !item)
 			break;
-		if (has_nul_escape(j.line))
-			rc = rl_error(RL_EDATA,
-				      "'%s' line %ld: text with U+0000 (\\u0000) is not supported",
-				      j.path, j.lineno);
-		if (!rc)
-			rc = process(&o, &c, item, j.path, j.lineno);
+		rc = process(&o, &c, item, j.path, j.lineno);
 		if (!rc)
 			rc = rl_jsonl_write(mem, item);
 		cJSON_Delete(item);

@@ -307,7 +307,8 @@ int rl_tencode(void *ctx, const char *prompt, const char *response, int32_t **id
 	size_t np = 0;
 	*ids = NULL;
 	*n = *plen = 0;
-	int rc = rl_chat_encode_train(c->tok, prompt, response, &a, &np, NULL);
+	int rc = rl_chat_encode_train(c->tok, prompt, strlen(prompt), response, strlen(response),
+				      &a, &np, NULL, NULL);
 	if (rc) {
 		rl_ids_free(&a);
 		return rc;

@@ -17,6 +17,7 @@ typedef struct rl_jsonl {
 	char *line;
 	size_t cap;
 	long lineno;
+	int keep_nul; /* set after open: strings with U+0000 kept (see below) */
 } rl_jsonl;
 
 /* Opens path ("-" = stdin). */
@@ -25,6 +26,21 @@ int rl_jsonl_open(rl_jsonl *j, const char *path);
  * Sets *item = NULL at end of file. */
 int rl_jsonl_next(rl_jsonl *j, cJSON **item);
 void rl_jsonl_close(rl_jsonl *j);
+
+/* U+0000 in strings. cJSON's strings are C strings: it cuts "a\u0000b" to "a".
+ * With keep_nul set, rl_jsonl_next keeps every string value that holds the
+ * escape \u0000 as a raw item instead (cJSON_Raw, valuestring = the JSON literal,
+ * quotes included), which prints back as it came; a key with it is refused.
+ * rl_json_string reads both kinds of item, rl_json_string_item makes the right
+ * one for a text. */
+
+/* The text of a string (or raw string) item, decoded with its length, into a
+ * malloc'd NUL-terminated *s. RL_EDATA (no message) if item is neither. */
+int rl_json_string(const cJSON *item, char **s, size_t *len);
+
+/* An item for the len bytes at s: a string, or a raw string item when s holds
+ * U+0000. NULL when out of memory. */
+cJSON *rl_json_string_item(const char *s, size_t len);
 
 /* 1 if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
 int rl_utf8_valid(const char *s, size_t n);

@@ -27,7 +27,7 @@ static int template_tail(const rl_chat *c, rl_ids *tail)
 	static const char sentinel[] = "\x01\x02\x03";
 	char *text;
 	size_t len;
-	int rc = rl_chat_text(c, sentinel, &text, &len);
+	int rc = rl_chat_text(c, sentinel, sizeof sentinel - 1, &text, &len);
 	if (rc)
 		return rc;
 	const char *p = strstr(text, sentinel);
@@ -125,7 +125,7 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 		if (it->response)
 			continue;
 		rl_ids *d = &ids[ns];
-		if ((rc = rl_chat_encode(c, it->prompt, d))) {
+		if ((rc = rl_chat_encode(c, it->prompt, strlen(it->prompt), d))) {
 			rl_error_prefix(rc, "item %zu", i);
 			break;
 		}

@@ -77,16 +77,16 @@ void rl_chat_close(rl_chat *c)
 	memset(c, 0, sizeof *c);
 }
 
-int rl_chat_text(const rl_chat *c, const char *prompt, char **text, size_t *len)
+int rl_chat_text(const rl_chat *c, const char *prompt, size_t len, char **text, size_t *text_len)
 {
-	return rl_template_render(&c->tmpl, c->system, prompt, NULL, text, len, NULL);
+	return rl_template_render(&c->tmpl, c->system, prompt, len, NULL, 0, text, text_len, NULL);
 }
 
-int rl_chat_encode(const rl_chat *c, const char *prompt, rl_ids *ids)
+int rl_chat_encode(const rl_chat *c, const char *prompt, size_t prompt_len, rl_ids *ids)
 {
 	char *text;
 	size_t len;
-	int rc = rl_chat_text(c, prompt, &text, &len);
+	int rc = rl_chat_text(c, prompt, prompt_len, &text, &len);
 	if (rc)
 		return rc;
 	rc = rl_tok_encode(c->tok, text, len, 0, ids);
@@ -94,15 +94,17 @@ int rl_chat_encode(const rl_chat *c, const char *prompt, rl_ids *ids)
 	return rc;
 }
 
-int rl_chat_encode_train(const rl_chat *c, const char *prompt, const char *answer, rl_ids *ids,
-			 size_t *n_prompt, char **text_out)
+int rl_chat_encode_train(const rl_chat *c, const char *prompt, size_t prompt_len,
+			 const char *answer, size_t answer_len, rl_ids *ids, size_t *n_prompt,
+			 char **text_out, size_t *text_len)
 {
 	char *text;
 	size_t len, plen;
 	rl_ids p = {0};
 	if (text_out)
 		*text_out = NULL;
-	int rc = rl_template_render(&c->tmpl, c->system, prompt, answer, &text, &len, &plen);
+	int rc = rl_template_render(&c->tmpl, c->system, prompt, prompt_len, answer, answer_len,
+				    &text, &len, &plen);
 	if (rc)
 		return rc;
 	size_t mark = ids->n;
@@ -116,6 +118,8 @@ int rl_chat_encode_train(const rl_chat *c, const char *prompt, const char *answe
 		*n_prompt = k;
 	}
 	rl_ids_free(&p);
+	if (!rc && text_len)
+		*text_len = len;
 	if (!rc && text_out)
 		*text_out = text;
 	else
@@ -162,7 +166,7 @@ int rl_chat_item(const rl_chat *c, const cJSON *item, const char *path, long lin
 		return rl_error(RL_EDATA, "'%s' line %ld: no \"prompt\" or \"ids\"", path, line);
 	if (!cJSON_IsString(v))
 		return rl_error(RL_EDATA, "'%s' line %ld: \"prompt\" must be a string", path, line);
-	int rc = rl_chat_encode(c, v->valuestring, ids);
+	int rc = rl_chat_encode(c, v->valuestring, strlen(v->valuestring), ids);
 	if (rc)
 		return rl_error_prefix(rc, "'%s' line %ld", path, line);
 	return RL_OK;
@@ -173,16 +177,8 @@ int rl_chat_encode_fn(void *ctx, const char *text, size_t len, int32_t **ids, in
 	const rl_chat *c = ctx;
 	*ids = NULL;
 	*n = 0;
-	if (memchr(text, 0, len))
-		return rl_error(RL_EDATA, "prompt contains a NUL character");
-	char *p = rl_malloc(len + 1);
-	if (!p)
-		return RL_ESYS;
-	memcpy(p, text, len);
-	p[len] = 0;
 	rl_ids out = {0};
-	int rc = rl_chat_encode(c, p, &out);
-	free(p);
+	int rc = rl_chat_encode(c, text, len, &out);
 	if (!rc && out.n > (size_t)INT32_MAX)
 		rc = rl_error(RL_EDATA, "prompt too long");
 	if (rc) {

@@ -11,7 +11,7 @@
  *     rl_chat_opts o = {.template_spec = NULL, .raw = 0, .system = NULL};
  *     if ((rc = rl_chat_open(&c, model_dir, &o))) rl_die_err(rc);
  *     rl_ids ids = {0};
- *     rc = rl_chat_encode(&c, "How do I bake bread?", &ids);
+ *     rc = rl_chat_encode(&c, "How do I bake bread?", 20, &ids);
  *     ...
  *     rl_ids_free(&ids);
  *     rl_chat_close(&c);
@@ -73,18 +73,20 @@ int rl_chat_open(rl_chat *c, const char *dir, const rl_chat_opts *o);
 int rl_chat_init(rl_chat *c, rl_tokenizer *tok, const rl_chat_opts *o);
 void rl_chat_close(rl_chat *c);
 
-/* Templated text of a prompt (generation prompt appended), malloc'd. */
-int rl_chat_text(const rl_chat *c, const char *prompt, char **text, size_t *len);
+/* Templated text of a prompt of len bytes (generation prompt appended), malloc'd.
+ * Prompts (and answers below) are byte strings with a length: U+0000 is text. */
+int rl_chat_text(const rl_chat *c, const char *prompt, size_t len, char **text, size_t *text_len);
 /* Appends the ids of the templated prompt to *ids. */
-int rl_chat_encode(const rl_chat *c, const char *prompt, rl_ids *ids);
+int rl_chat_encode(const rl_chat *c, const char *prompt, size_t len, rl_ids *ids);
 
 /* Training variant: prompt + answer + end of turn. Appends the ids to *ids and
  * sets *n_prompt to how many of them belong to the prompt: the longest common
  * prefix of the ids of the prompt text alone and of the whole text (equal to the
  * prompt's own ids unless a merge crosses the boundary). text (may be NULL)
- * receives the whole text, malloc'd. */
-int rl_chat_encode_train(const rl_chat *c, const char *prompt, const char *answer, rl_ids *ids,
-			 size_t *n_prompt, char **text);
+ * receives the whole text, malloc'd, and text_len (may be NULL) its length. */
+int rl_chat_encode_train(const rl_chat *c, const char *prompt, size_t prompt_len,
+			 const char *answer, size_t answer_len, rl_ids *ids, size_t *n_prompt,
+			 char **text, size_t *text_len);
 
 /* A JSON-lines prompt item: {"ids": [...]} (used as they are, each checked to be
  * in [0, vocab)) or {"prompt": "..."} (templated and tokenized); "ids" wins when

@@ -194,20 +194,24 @@ static int sb_add(sbuf *b, const char *s, size_t n)
 	return RL_OK;
 }
 
-static int sb_value(sbuf *b, const char *v, int strip)
+static int sb_value(sbuf *b, const char *v, size_t n, int strip)
 {
-	size_t a = 0, e = strlen(v);
+	size_t a = 0, e = n;
 	if (strip)
 		strip_span(v, &a, &e);
 	return sb_add(b, v + a, e - a);
 }
 
+/* A value substituted for a {key}: its bytes and length (U+0000 allowed). */
+typedef struct tvalue {
+	const char *p;
+	size_t n;
+} tvalue;
+
 /* Substitutes {system}, {prompt}, {answer} in fmt (one pass). */
-static int expand(sbuf *b, const char *fmt, const char *system, const char *prompt,
-		  const char *answer, int strip)
+static int expand(sbuf *b, const char *fmt, const tvalue vals[3], int strip)
 {
 	static const char *const keys[] = {"{system}", "{prompt}", "{answer}"};
-	const char *vals[] = {system ? system : "", prompt ? prompt : "", answer ? answer : ""};
 	while (*fmt) {
 		const char *next = NULL;
 		int which = -1;
@@ -222,7 +226,7 @@ static int expand(sbuf *b, const char *fmt, const char *system, const char *prom
 			return sb_add(b, fmt, strlen(fmt));
 		int rc = sb_add(b, fmt, (size_t)(next - fmt));
 		if (!rc)
-			rc = sb_value(b, vals[which], strip);
+			rc = sb_value(b, vals[which].p, vals[which].n, strip);
 		if (rc)
 			return rc;
 		fmt = next + strlen(keys[which]);
@@ -231,20 +235,23 @@ static int expand(sbuf *b, const char *fmt, const char *system, const char *prom
 }
 
 int rl_template_render(const rl_template *t, const char *system, const char *prompt,
-		       const char *answer, char **text, size_t *len, size_t *prompt_len)
+		       size_t prompt_len, const char *answer, size_t answer_len, char **text,
+		       size_t *len, size_t *gen_len)
 {
 	*text = NULL;
 	*len = 0;
 	if (!system)
 		system = t->default_system;
 	const char *fmt = system && *system && t->with_system ? t->with_system : t->without_system;
+	tvalue vals[3] = {{system ? system : "", system ? strlen(system) : 0},
+			  {prompt ? prompt : "", prompt ? prompt_len : 0},
+			  {answer ? answer : "", answer ? answer_len : 0}};
 	sbuf b = {0};
-	int rc = expand(&b, fmt, system, prompt, NULL, t->strip);
-	if (!rc && prompt_len)
-		*prompt_len = b.n;
+	int rc = expand(&b, fmt, vals, t->strip);
+	if (!rc && gen_len)
+		*gen_len = b.n;
 	if (!rc && answer)
-		rc = expand(&b, t->answer ? t->answer : "{answer}", system, prompt, answer,
-			    t->strip);
+		rc = expand(&b, t->answer ? t->answer : "{answer}", vals, t->strip);
 	if (!rc && !b.p)
 		rc = sb_add(&b, "", 0);
 	if (rc) {

@@ -58,12 +58,14 @@ int rl_template_raw(rl_template *t);
  * with "[INST] ", else mistral-tekken. RL_NO (no message) when nothing matches. */
 int rl_template_detect(const char *chat_template, const char **name);
 
-/* Renders prompt (and answer, for training; NULL for the generation prompt) into a
- * malloc'd NUL-terminated *text of *len bytes. system NULL means the template's
- * default; "" means no system turn. *prompt_len (may be NULL) receives the length
- * of the generation-prompt part, a prefix of *text. */
+/* Renders prompt (prompt_len bytes) and answer (answer_len bytes, for training;
+ * NULL for the generation prompt) into a malloc'd NUL-terminated *text of *len
+ * bytes; prompt and answer may hold U+0000. system NULL means the template's
+ * default; "" means no system turn. *gen_len (may be NULL) receives the length of
+ * the generation-prompt part, a prefix of *text. */
 int rl_template_render(const rl_template *t, const char *system, const char *prompt,
-		       const char *answer, char **text, size_t *len, size_t *prompt_len);
+		       size_t prompt_len, const char *answer, size_t answer_len, char **text,
+		       size_t *len, size_t *gen_len);
 
 void rl_template_free(rl_template *t);
 

@@ -363,30 +363,40 @@ static void test_templates(void)
 	CHECK(rl_template_detect(NULL, &name) == RL_NO);
 	/* llama-3 strips like Python's str.strip (\x1c..\x1f count); one-pass substitution */
 	REQUIRE(rl_template_builtin("llama-3", &t) == RL_OK);
-	REQUIRE(rl_template_render(&t, NULL, "\x1c \u3000{system} {answer}\n\t", NULL, &text, &len,
-				   &plen) == RL_OK);
+	static const char odd[] = "\x1c \u3000{system} {answer}\n\t";
+	REQUIRE(rl_template_render(&t, NULL, odd, sizeof odd - 1, NULL, 0, &text, &len, &plen) ==
+		RL_OK);
 	CHECK_STR(text, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{system} "
 			"{answer}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
 	CHECK(plen == len);
 	free(text);
-	REQUIRE(rl_template_render(&t, " S ", "p", " a\n", &text, &len, &plen) == RL_OK);
+	REQUIRE(rl_template_render(&t, " S ", "p", 1, " a\n", 3, &text, &len, &plen) == RL_OK);
 	CHECK(strstr(text, "system<|end_header_id|>\n\nS<|eot_id|>") != NULL);
 	CHECK(len > plen && strcmp(text + plen, "a<|eot_id|>") == 0);
+	free(text);
+	/* U+0000 is text: kept, counted, not whitespace to strip (as in Python) */
+	REQUIRE(rl_template_render(&t, "", " \0p\0 ", 5, "\0", 1, &text, &len, &plen) == RL_OK);
+	static const char nul_want[] =
+		"<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+		"\0p\0<|eot_id|><|start_header_id|>assistant<|end_header_id|>"
+		"\n\n\0<|eot_id|>";
+	CHECK(len == sizeof nul_want - 1 && memcmp(text, nul_want, len) == 0);
+	CHECK(plen == len - 1 - strlen("<|eot_id|>")); /* the answer: U+0000, end of turn */
 	free(text);
 	rl_template_free(&t);
 	/* llama-2: default system, "" drops it */
 	REQUIRE(rl_template_builtin("llama-2", &t) == RL_OK);
-	REQUIRE(rl_template_render(&t, "", " p ", NULL, &text, &len, NULL) == RL_OK);
+	REQUIRE(rl_template_render(&t, "", " p ", 3, NULL, 0, &text, &len, NULL) == RL_OK);
 	CHECK_STR(text, "<s>[INST]  p  [/INST]");
 	free(text);
-	REQUIRE(rl_template_render(&t, NULL, "p", "a", &text, &len, &plen) == RL_OK);
+	REQUIRE(rl_template_render(&t, NULL, "p", 1, "a", 1, &text, &len, &plen) == RL_OK);
 	CHECK(strncmp(text, "<s>[INST] <<SYS>>\nYou are a helpful, respectful and honest", 58) ==
 	      0);
 	CHECK_STR(text + plen, " a </s>");
 	free(text);
 	rl_template_free(&t);
 	REQUIRE(rl_template_raw(&t) == RL_OK);
-	REQUIRE(rl_template_render(&t, NULL, " x ", "y", &text, &len, &plen) == RL_OK);
+	REQUIRE(rl_template_render(&t, NULL, " x ", 3, "y", 1, &text, &len, &plen) == RL_OK);
 	CHECK_STR(text, " x y");
 	CHECK(plen == 3);
 	free(text);
@@ -403,7 +413,7 @@ static void test_templates(void)
 	fputs("[{system}] {prompt} => {answer} <eot>", f);
 	fclose(f);
 	REQUIRE(rl_template_file(path, &t) == RL_OK);
-	REQUIRE(rl_template_render(&t, NULL, "q", "a", &text, &len, &plen) == RL_OK);
+	REQUIRE(rl_template_render(&t, NULL, "q", 1, "a", 1, &text, &len, &plen) == RL_OK);
 	CHECK_STR(text, "[] q => a <eot>");
 	CHECK(plen == 8);
 	free(text);
@@ -461,13 +471,19 @@ static void test_items(void)
 	free(v);
 	CHECK(rl_chat_encode_fn(&c, "", 0, &v, &n) == RL_OK && n == 0);
 	free(v);
-	CHECK(rl_chat_encode_fn(&c, "a\0b", 3, &v, &n) == RL_EDATA);
+	/* U+0000 reaches the tokenizer as text */
+	rl_ids direct = {0};
+	REQUIRE(rl_tok_encode(tok, "ab\0cd", 5, 0, &direct) == RL_OK);
+	CHECK(rl_chat_encode_fn(&c, "ab\0cd", 5, &v, &n) == RL_OK && (size_t)n == direct.n &&
+	      memcmp(v, direct.v, direct.n * sizeof *v) == 0);
+	free(v);
+	rl_ids_free(&direct);
 	size_t np;
 	char *text;
-	CHECK(rl_chat_encode_train(&c, "ab", "cd", &ids, &np, &text) == RL_OK);
+	CHECK(rl_chat_encode_train(&c, "ab", 2, "cd", 2, &ids, &np, &text, NULL) == RL_OK);
 	CHECK(ids.n == 2 && ids.v[0] == 4 && ids.v[1] == 7 && np == 1);
 	free(text);
-	CHECK(rl_chat_encode_train(&c, "abc", "d", &ids, &np, NULL) == RL_OK);
+	CHECK(rl_chat_encode_train(&c, "abc", 3, "d", 1, &ids, &np, NULL, NULL) == RL_OK);
 	/* "abc" alone is [abc]; "abcd" is [ab, cd]: the merge crosses the boundary */
 	CHECK(ids.n == 4 && np == 0);
 	rl_ids_free(&ids);

@@ -256,20 +256,21 @@ static void check_templates(const char *name, rl_tokenizer *t)
 		const cJSON *sys = cJSON_GetObjectItem(it, "system");
 		rl_chat_opts o = {.template_spec = jstr_or(it, "template", ""),
 				  .system = cJSON_IsString(sys) ? sys->valuestring : NULL};
+		const char *prompt = jstr_or(it, "prompt", ""), *answer = jstr_or(it, "answer", "");
 		rl_chat c;
 		/* rl_chat takes over the tokenizer: lend it by swapping back afterwards */
 		REQUIRE(rl_chat_init(&c, t, &o) == RL_OK);
 		char *text;
 		size_t len, np = 0;
 		int ok = 1;
-		REQUIRE(rl_chat_text(&c, jstr_or(it, "prompt", ""), &text, &len) == RL_OK);
+		REQUIRE(rl_chat_text(&c, prompt, strlen(prompt), &text, &len) == RL_OK);
 		ok &= strcmp(text, jstr_or(it, "text", "")) == 0;
 		free(text);
 		rl_ids ids = {0}, tids = {0};
-		ok &= rl_chat_encode(&c, jstr_or(it, "prompt", ""), &ids) == RL_OK &&
+		ok &= rl_chat_encode(&c, prompt, strlen(prompt), &ids) == RL_OK &&
 		      ids_equal(&ids, cJSON_GetObjectItem(it, "ids"));
-		ok &= rl_chat_encode_train(&c, jstr_or(it, "prompt", ""), jstr_or(it, "answer", ""),
-					   &tids, &np, &text) == RL_OK &&
+		ok &= rl_chat_encode_train(&c, prompt, strlen(prompt), answer, strlen(answer),
+					   &tids, &np, &text, NULL) == RL_OK &&
 		      ids_equal(&tids, cJSON_GetObjectItem(it, "train_ids")) &&
 		      strcmp(text, jstr_or(it, "train_text", "")) == 0 &&
 		      (double)np == cJSON_GetObjectItem(it, "n_prompt")->valuedouble;

@@ -1,0 +1,94 @@
+/* test_jsonl.c — JSON lines with U+0000 in their strings (keep_nul): kept as raw
+ * items at any depth, read back with their length, printed back as they came;
+ * a key with it refused; text with it made into the right item. Expectations are
+ * the JSON escapes' definitions (RFC 8259). */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+
+static char path[256];
+
+/* The first item of a one-line file, read with keep_nul as given. */
+static int read_line(const char *line, int keep, cJSON **item)
+{
+	FILE *f = fopen(path, "wb");
+	REQUIRE(f);
+	fputs(line, f);
+	fclose(f);
+	rl_jsonl j;
+	REQUIRE(rl_jsonl_open(&j, path) == RL_OK);
+	j.keep_nul = keep;
+	int rc = rl_jsonl_next(&j, item);
+	rl_jsonl_close(&j);
+	return rc;
+}
+
+static void check_text(const cJSON *item, const char *want, size_t want_len)
+{
+	char *s;
+	size_t n;
+	CHECK(rl_json_string(item, &s, &n) == RL_OK);
+	CHECKF(n == want_len && memcmp(s, want, n) == 0 && s[n] == 0, "got %zu bytes '%s'", n, s);
+	free(s);
+}
+
+int main(void)
+{
+	snprintf(path, sizeof path, "%s/rl-jsonl-%d.jsonl",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	/* compact, so that printing it back must give the same bytes */
+	static const char line[] =
+		"{\"a\":\"x\\u0000y\",\"b\":[\"\\u0000\",{\"c\":\"z\\u0000\"}],\"d\":\"plain\","
+		"\"e\":1.5,\"f\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\\u0000\","
+		"\"g\":\"\\\\u0000\",\"a\":\"second\\u0000\"}";
+	cJSON *it;
+	REQUIRE(read_line(line, 1, &it) == RL_OK && it);
+	const cJSON *a = cJSON_GetObjectItem(it, "a"), *b = cJSON_GetObjectItem(it, "b");
+	CHECK(cJSON_IsRaw(a) && cJSON_IsRaw(cJSON_GetArrayItem(b, 0)));
+	CHECK(cJSON_IsRaw(cJSON_GetObjectItem(cJSON_GetArrayItem(b, 1), "c")));
+	check_text(a, "x\0y", 3);
+	check_text(cJSON_GetArrayItem(b, 0), "\0", 1);
+	check_text(cJSON_GetObjectItem(cJSON_GetArrayItem(b, 1), "c"), "z\0", 2);
+	check_text(cJSON_GetObjectItem(it, "d"), "plain", 5);
+	CHECK(cJSON_GetObjectItem(it, "e")->valuedouble == 1.5);
+	check_text(cJSON_GetObjectItem(it, "f"), "\"\\/\b\f\n\r\t\xC3\xA9\xF0\x9F\x98\x80\0", 15);
+	/* an escaped backslash before u0000 is no U+0000 */
+	CHECK(cJSON_IsString(cJSON_GetObjectItem(it, "g")));
+	check_text(cJSON_GetObjectItem(it, "g"), "\\u0000", 6);
+	/* a duplicate key's value is walked in its place */
+	CHECK(cJSON_IsRaw(a->next->next->next->next->next->next));
+	char *back = cJSON_PrintUnformatted(it);
+	CHECK_STR(back, line);
+	free(back);
+	char *s;
+	size_t n;
+	CHECK(rl_json_string(cJSON_GetObjectItem(it, "e"), &s, &n) == RL_EDATA && !s);
+	CHECK(rl_json_string(cJSON_GetObjectItem(it, "nosuch"), &s, &n) == RL_EDATA);
+	cJSON_Delete(it);
+	/* without keep_nul cJSON cuts the string, as before */
+	REQUIRE(read_line(line, 0, &it) == RL_OK && it);
+	a = cJSON_GetObjectItem(it, "a");
+	CHECK(cJSON_IsString(a) && strcmp(a->valuestring, "x") == 0);
+	cJSON_Delete(it);
+	/* a key with it is refused, naming the line */
+	CHECK(read_line("{\"ok\": 1, \"k\\u0000\": 2}\n", 1, &it) == RL_EDATA && !it);
+	CHECKF(strstr(rl_errmsg(), "line 1: U+0000 (\\u0000) in a key") != NULL, "%s", rl_errmsg());
+	/* text with U+0000 becomes a raw item printed with cJSON's escapes */
+	cJSON *x = rl_json_string_item("a\0\"\\\n\x01\x7F\xC3\xA9", 9);
+	REQUIRE(x && cJSON_IsRaw(x));
+	CHECK_STR(x->valuestring, "\"a\\u0000\\\"\\\\\\n\\u0001\x7F\xC3\xA9\"");
+	check_text(x, "a\0\"\\\n\x01\x7F\xC3\xA9", 9);
+	cJSON_Delete(x);
+	x = rl_json_string_item("plain\n", 5);
+	REQUIRE(x && cJSON_IsString(x));
+	CHECK_STR(x->valuestring, "plain");
+	cJSON_Delete(x);
+	unlink(path);
+	return check_done("test_jsonl");
+}
