@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 
+#include "core/options.h"
 #include "store/model.h"
 #include "store/safetensors.h"
 
@@ -67,6 +68,15 @@ int rl_adapter_check(const rl_adapter *a, const rl_model *base, int check_name);
 
 /* The LoRA pair that changes base tensor name, or NULL. */
 const rl_lora *rl_adapter_find(const rl_adapter *a, const char *weight);
+
+/* -A ADAPTER and --any-base, for the tools that read a model for evaluation
+ * (method/merge.h: rl_merge_adapter_dir), declared once. */
+#define RL_OPT_ADAPTER(p)                                                                          \
+	RL_OPT_STRING('A', "adapter", "DIR", p,                                                    \
+		      "a PEFT LoRA adapter of the model, merged in memory as rl-merge merges it")
+#define RL_OPT_ANY_BASE(p)                                                                         \
+	RL_OPT_FLAG(0, "any-base", p,                                                              \
+		    "take the adapter even when adapter_config.json names another base model")
 
 /* ---- writing (adapter_write.c) ---- */
 
