@@ -1,10 +1,11 @@
 /* lora.c — PEFT's low-rank branch of a Linear layer, forward and backward, and
  * its dropout masks (see lora.h). */
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
 #include "compute/lora.h"
-#include "compute/ops.h"
+#include "compute/lowrank.h"
 #include "core/par.h"
 
 static const char *const names[RL_LORA_N] = {"q_proj",	  "k_proj",  "v_proj",	 "o_proj",
@@ -51,11 +52,14 @@ int rl_lora_targets_parse(const char *s, unsigned *set, const char **bad, size_t
 	}
 }
 
-/* ---- scratch: du of the seven modules, u, and one dropped input ---- */
+/* ---- scratch: du of the seven modules, u, one dropped input, B^T and its
+ * gradient (widths up to maxin: every input and output width is one of the
+ * model's C, qd, F) ---- */
 
 size_t rl_lora_scratch_floats(int r, int T, int maxin)
 {
-	return (size_t)T * (size_t)r * (RL_LORA_N + 1) + (size_t)T * (size_t)maxin;
+	return (size_t)T * (size_t)r * (RL_LORA_N + 1) + (size_t)T * (size_t)maxin +
+	       2 * (size_t)r * (size_t)maxin;
 }
 
 static float *du_slot(const rl_lora_layer *lo, int i, int T)
@@ -71,6 +75,23 @@ static float *u_buf(const rl_lora_layer *lo, int T)
 static float *xd_buf(const rl_lora_layer *lo, int T)
 {
 	return u_buf(lo, T) + (size_t)T * (size_t)lo->r;
+}
+
+/* B^T [r, out] and dB^T at the scratch's end: rl_lora_scratch_floats leaves
+ * 2 r maxin floats beyond the dropped input's T rows, out <= maxin. */
+static float *bt_buf(const rl_lora_layer *lo, int out)
+{
+	return lo->scr + lo->scr_floats - 2 * (size_t)lo->r * (size_t)out;
+}
+
+/* bt[r, out] = b[out, r]^T */
+static float *transpose_b(const rl_lora_layer *lo, const float *b, int out)
+{
+	float *bt = bt_buf(lo, out);
+	for (int o = 0; o < out; o++)
+		for (int k = 0; k < lo->r; k++)
+			bt[(size_t)k * out + o] = b[(size_t)o * lo->r + k];
+	return bt;
 }
 
 /* ---- dropout masks ---- */
@@ -91,27 +112,92 @@ typedef struct drop_job {
 	uint64_t k;
 } drop_job;
 
-/* Element e = row * in + col is kept when half of the hash of pair e / 2 (the
- * low 32 bits for even e, the high for odd) is at least thr. dst = x * keep,
- * or dst += x * keep with add. */
+/* Element (row, col) is kept when fmix32(rowkey ^ col * golden) >= thr,
+ * rowkey the low half of a 64-bit mix of (module key, row): murmur3's
+ * finalizer is a bijection with full avalanche, so the columns of a row get
+ * independent-looking draws, and the 32-bit arithmetic vectorizes. Both
+ * paths below give the same masks. */
+static uint32_t fmix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+static uint32_t row_key(const drop_job *j, size_t t)
+{
+	return (uint32_t)mix64(j->k + ((uint64_t)j->row0 + t) * 0x9e3779b97f4a7c15ull);
+}
+
+static void drop_row(const drop_job *j, size_t t, float *o, const float *x)
+{
+	uint32_t rk = row_key(j, t);
+	for (int c = 0; c < j->in; c++) {
+		float keep = fmix32(rk ^ ((uint32_t)c * 0x9e3779b9u)) >= j->thr ? j->inv : 0.0f;
+		float v = x ? x[c] * keep : keep;
+		o[c] = j->add ? o[c] + v : v;
+	}
+}
+
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+
+static AVX512 void drop_row_avx512(const drop_job *j, size_t t, float *o, const float *x)
+{
+	const __m512i iota =
+		_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512i rk = _mm512_set1_epi32((int)row_key(j, t)),
+		      thr = _mm512_set1_epi32((int)j->thr);
+	const __m512 inv = _mm512_set1_ps(j->inv), one = _mm512_set1_ps(1.0f);
+	for (int c = 0; c < j->in; c += 16) {
+		__mmask16 m =
+			j->in - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (j->in - c)) - 1);
+		__m512i h = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(c), iota),
+					       _mm512_set1_epi32((int)0x9e3779b9u));
+		h = _mm512_xor_si512(h, rk);
+		h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+		h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85ebca6bu));
+		h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+		h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
+		h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+		__mmask16 keep = _mm512_cmpge_epu32_mask(h, thr);
+		__m512 xv = x ? _mm512_maskz_loadu_ps(m, x + c) : one;
+		__m512 v = _mm512_maskz_mul_ps(keep, xv, inv);
+		if (j->add)
+			v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, o + c), v);
+		_mm512_mask_storeu_ps(o + c, m, v);
+	}
+}
+
+static int use_simd = -1;
+
+static int have_avx512(void)
+{
+	if (use_simd < 0) {
+		__builtin_cpu_init();
+		use_simd = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+	}
+	return use_simd;
+}
+
+int rl_lora_simd(int on)
+{
+	use_simd = on ? -1 : 0;
+	return have_avx512();
+}
+
 static void drop_rows(void *ctx, size_t t0, size_t t1)
 {
 	const drop_job *j = ctx;
+	int simd = have_avx512();
 	for (size_t t = t0; t < t1; t++) {
-		uint64_t e0 = ((uint64_t)j->row0 + t) * (uint64_t)j->in;
 		float *o = j->dst + t * (size_t)j->ldd;
 		const float *x = j->x ? j->x + t * (size_t)j->ldx : NULL;
-		for (int c = 0; c < j->in; c++) {
-			uint64_t e = e0 + (uint64_t)c;
-			uint64_t h = mix64(j->k + (e >> 1) * 0x9e3779b97f4a7c15ull);
-			uint32_t u = (uint32_t)(e & 1 ? h >> 32 : h);
-			float keep = u >= j->thr ? j->inv : 0.0f;
-			float v = x ? x[c] * keep : keep;
-			if (j->add)
-				o[c] += v;
-			else
-				o[c] = v;
-		}
+		if (simd)
+			drop_row_avx512(j, t, o, x);
+		else
+			drop_row(j, t, o, x);
 	}
 }
 
@@ -164,8 +250,8 @@ void rl_lora_forward(const rl_lora_layer *lo, int i, const float *x, int ldx, in
 	const float *xin = branch_input(lo, i, x, ldx, T, in, &ld);
 	float *u = u_buf(lo, T);
 	/* u = drop(x) A^T; y += (u B^T) * scale */
-	rl_gemm(RL_N, RL_T, T, r, in, 1.0f, xin, ld, m->a, in, 0.0f, u, r);
-	rl_gemm(RL_N, RL_T, T, out, r, lo->scale, u, r, m->b, r, 1.0f, y, ldy);
+	rl_lowrank_rowdot(u, r, 1.0f, xin, ld, m->a, T, in, r);
+	rl_lowrank_rankr(y, ldy, lo->scale, u, r, transpose_b(lo, m->b, out), T, out, r);
 }
 
 void rl_lora_backward_params(const rl_lora_layer *lo, rl_lora_layer *g, int i, const float *x,
@@ -175,18 +261,23 @@ void rl_lora_backward_params(const rl_lora_layer *lo, rl_lora_layer *g, int i, c
 	if (!m->a)
 		return;
 	int r = lo->r;
-	float *du = du_slot(lo, i, T);
+	float *du = du_slot(lo, i, T), *bt = transpose_b(lo, m->b, out);
 	/* du = dy B * scale [T, r] */
-	rl_gemm(RL_N, RL_N, T, r, out, lo->scale, dy, ldd, m->b, r, 0.0f, du, r);
+	rl_lowrank_rowdot(du, r, lo->scale, dy, ldd, bt, T, out, r);
 	if (!g || !g->m[i].a)
 		return;
 	int ld;
 	const float *xin = branch_input(lo, i, x, ldx, T, in, &ld);
-	float *u = u_buf(lo, T);
-	/* u = drop(x) A^T again; dB += dy^T u * scale; dA += du^T drop(x) */
-	rl_gemm(RL_N, RL_T, T, r, in, 1.0f, xin, ld, m->a, in, 0.0f, u, r);
-	rl_gemm(RL_T, RL_N, out, r, T, lo->scale, dy, ldd, u, r, 1.0f, g->m[i].b, r);
-	rl_gemm(RL_T, RL_N, r, in, T, 1.0f, du, r, xin, ld, 1.0f, g->m[i].a, in);
+	float *u = u_buf(lo, T), *dbt = bt + (size_t)r * out;
+	/* u = drop(x) A^T again; dB += (u^T dy)^T * scale; dA += du^T drop(x) */
+	rl_lowrank_rowdot(u, r, 1.0f, xin, ld, m->a, T, in, r);
+	memset(dbt, 0, (size_t)r * out * sizeof *dbt);
+	rl_lowrank_outer(dbt, lo->scale, u, r, dy, ldd, T, out, r);
+	float *gb = g->m[i].b;
+	for (int o = 0; o < out; o++)
+		for (int k = 0; k < r; k++)
+			gb[(size_t)o * r + k] += dbt[(size_t)k * out + o];
+	rl_lowrank_outer(g->m[i].a, 1.0f, du, r, xin, ld, T, in, r);
 }
 
 void rl_lora_backward_input(const rl_lora_layer *lo, int i, int T, int in, float *dx, int lddx)
@@ -197,12 +288,13 @@ void rl_lora_backward_input(const rl_lora_layer *lo, int i, int T, int in, float
 	int r = lo->r;
 	const float *du = du_slot(lo, i, T);
 	if (lo->p <= 0.0f) {
-		rl_gemm(RL_N, RL_N, T, in, r, 1.0f, du, r, m->a, in, 1.0f, dx, lddx);
+		rl_lowrank_rankr(dx, lddx, 1.0f, du, r, m->a, T, in, r);
 		return;
 	}
 	/* dx += drop(du A): the forward's mask, regenerated from the key */
 	float *v = xd_buf(lo, T);
-	rl_gemm(RL_N, RL_N, T, in, r, 1.0f, du, r, m->a, in, 0.0f, v, in);
+	memset(v, 0, (size_t)T * in * sizeof *v);
+	rl_lowrank_rankr(v, in, 1.0f, du, r, m->a, T, in, r);
 	drop_apply(dx, lddx, 1, v, in, T, in, lo->p, lo->key, lo->row0, i);
 }
 

@@ -13,7 +13,8 @@
  * the identity.
  *
  * Masks are not stored: element (row, col) of module i is kept when a hash of
- * (key, i, row0 + row, col) is at least p * 2^32 (splitmix64 of a counter: the same
+ * (key, i, row0 + row, col) is at least p * 2^32 (a 64-bit mix per row, a
+ * 32-bit finalizer per element) (splitmix64 of a counter: the same
  * mask on every machine, in any thread order, for the same key). The caller
  * picks a key per layer and call; the backward regenerates the forward's mask
  * from the same key, so a layer recomputed for its backward sees the same
@@ -75,6 +76,11 @@ size_t rl_lora_scratch_floats(int r, int T, int maxin);
  * ldx); the mask alone when x is NULL (1 / (1 - p) kept, 0 dropped). */
 void rl_lora_dropout(float *xd, const float *x, int ldx, int T, int in, float p, uint64_t key,
 		     int row0, int i);
+
+/* The masks' AVX-512 kernel (where the CPU has it) or, on = 0, the portable
+ * one for the whole process (tests: both give the same masks). Returns 1
+ * when the AVX-512 one is in use. */
+int rl_lora_simd(int on);
 
 /* y[T, out] (ldy) += (drop(x) A^T) B^T * scale for module i (x [T, in], ldx).
  * Nothing when module i is not adapted. */
