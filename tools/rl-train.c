@@ -438,6 +438,22 @@ static FILE *log_resume(const char *path, long upto)
 	return f;
 }
 
+/* Within a LoRA step: which layer (shown on a terminal only). */
+typedef struct step_progress {
+	long step, steps;
+} step_progress;
+
+static void on_layer(void *ctx, int backward, int layer, int n_layers)
+{
+	const step_progress *p = ctx;
+	if (layer == n_layers)
+		rl_progress("step %ld/%ld: loss", p->step, p->steps);
+	else
+		rl_progress("step %ld/%ld: %s layer %d/%d", p->step, p->steps,
+			    backward ? "backward" : "forward",
+			    backward ? n_layers - layer : layer + 1, n_layers);
+}
+
 static void lora_training(const opts *o, const rl_model *src, const char *base_name,
 			  const rl_tdata *data, run *r, rl_lmodel *m)
 {
@@ -498,7 +514,11 @@ static void lora_training(const opts *o, const rl_model *src, const char *base_n
 	rl_adamw_hp hp = {.beta1 = o->b1, .beta2 = o->b2, .eps = o->eps, .weight_decay = o->wd};
 	double t0 = rl_now(), run_loss = 0;
 	long run_n = 0;
+	step_progress sp = {0, r->steps};
+	m->progress = on_layer;
+	m->progress_ctx = &sp;
 	for (long s = r->first; s < r->steps; s++) {
+		sp.step = s + 1;
 		if ((rc = next_batch(&smp, o, &b)))
 			rl_die_err(rc);
 		long R = 0;

@@ -415,6 +415,8 @@ static int chunk(rl_lmodel *m, const rl_seqs *s, const int32_t *ids, const int32
 	double t0 = rl_now();
 	int rc = rl_embed_forward(m->base, ids, T, ws->X);
 	for (int l = 0; l < NL && !rc; l++) {
+		if (m->progress)
+			m->progress(m->progress_ctx, 0, l, NL);
 		if ((rc = load_layer(m, l)))
 			break;
 		ws->w.lora = &m->lw[l];
@@ -426,6 +428,8 @@ static int chunk(rl_lmodel *m, const rl_seqs *s, const int32_t *ids, const int32
 	if (rc)
 		return rc;
 	t0 = rl_now();
+	if (m->progress)
+		m->progress(m->progress_ctx, 0, NL, NL);
 	float *dy = ws->dA, *dx = ws->dB;
 	rc = head(m, ws->X + (size_t)NL * cTC, T, rows, tgt, R, scale, grad, dy, loss);
 	m->t_head += rl_now() - t0;
@@ -435,6 +439,8 @@ static int chunk(rl_lmodel *m, const rl_seqs *s, const int32_t *ids, const int32
 	rl_layer_w gw;
 	memset(&gw, 0, sizeof gw);
 	for (int l = NL - 1; l >= 0 && !rc; l--) {
+		if (m->progress)
+			m->progress(m->progress_ctx, 1, l, NL);
 		if ((rc = load_layer(m, l)))
 			break;
 		ws->w.lora = &m->lw[l];

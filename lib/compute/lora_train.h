@@ -65,6 +65,11 @@ typedef struct rl_lparam {
 
 typedef struct rl_lws rl_lws; /* buffers, grown on demand */
 
+/* Called before each layer's forward (backward: 1) in each chunk, and once
+ * with layer == n_layers before the head: a step on a real model takes
+ * minutes. */
+typedef void (*rl_lmodel_progress)(void *ctx, int backward, int layer, int n_layers);
+
 typedef struct rl_lmodel {
 	const rl_model *base;
 	rl_dims d;
@@ -84,6 +89,8 @@ typedef struct rl_lmodel {
 			* sequence) before layers are recomputed instead */
 	int kept, recomputed, chunks;	 /* the last call's plan */
 	double t_load, t_layers, t_head; /* seconds, cumulative */
+	rl_lmodel_progress progress;	 /* NULL: none */
+	void *progress_ctx;
 	rl_lws *ws;
 } rl_lmodel;
 

@@ -12,7 +12,7 @@
 #
 # Environment: MODEL (default ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/
 # qwen25-1.5b-random, made by make_model.py when absent, 2.9 GiB), N,
-# BATCH_TOKENS, THREADS (default: all cores), MEM (rl-train --mem, 2G), OUT
+# BATCH_TOKENS, THREADS (default: all cores), MEM (rl-train --mem, 3G), OUT
 # (results, default tests/bench/out/lora), SKIP_PEFT=1.
 # PEFT needs about 18 GiB at 1024 tokens a batch (the model in fp32, the
 # logits of every position).
@@ -24,7 +24,7 @@ MODEL=${MODEL:-$cache/qwen25-1.5b-random}
 N=${N:-64}
 BATCH_TOKENS=${BATCH_TOKENS:-1024}
 THREADS=${THREADS:-$(nproc)}
-MEM=${MEM:-2G}
+MEM=${MEM:-3G}
 OUT=${OUT:-$root/tests/bench/out/lora}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
