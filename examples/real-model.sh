@@ -8,7 +8,9 @@
 # What the models must be: two HuggingFace directories (config.json,
 # model*.safetensors, tokenizer.json, tokenizer_config.json) of the same
 # architecture and shapes (llama, mistral, qwen2, gemma); a LoRA fine-tune
-# merged into full weights first (peft: model.merge_and_unload().save_pretrained).
+# merged into full weights first: rl-merge ALIGNED ADAPTER -o FINETUNED (PEFT's
+# merge_and_unload, bit for bit). rl-eval -A ADAPTER measures a LoRA fine-tune
+# without writing the merged model; rl-train --lora makes one (a PEFT adapter).
 # FINETUNED is never modified: rl-recover restores a copy of it in OUT/model.
 #
 # Data (JSON lines, the reference's format):

@@ -22,12 +22,16 @@
 #include "eval/eval.h"
 #include "eval/eval_gen.h"
 #include "eval/responses_log.h"
+#include "method/merge.h"
+#include "store/adapter.h"
 #include "store/model.h"
 #include "text/chat.h"
 
 struct opts {
 	rl_eval_opts e;
 	const char *model;
+	const char *adapter; /* -A: merged into the model in memory */
+	int any_base;
 	const char *save;   /* -o: responses JSON lines */
 	const char *output; /* -O: the stream (default stdout) */
 	int summary_json;
@@ -101,6 +105,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	const rl_opt table[] = {
 		RL_OPT_GROUP("Items:"),
 		RL_OPT_MODEL(&o->model, "generate the responses with this model"),
+		RL_OPT_ADAPTER(&o->adapter),
+		RL_OPT_ANY_BASE(&o->any_base),
 		RL_OPT_STRING('p', "prompts", "FILE", &o->e.prompts,
 			      "JSON lines with \"prompt\" (and the reference answer in "
 			      "\"response\" for a metric); - for stdin"),
@@ -187,6 +193,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("-m and --responses exclude each other (nothing to generate)");
 	if (o->chat.raw && o->chat.template_spec)
 		rl_usage("--raw and --template exclude each other");
+	if (o->adapter && !o->model)
+		rl_usage("-A ADAPTER goes with -m MODEL");
+	if (o->any_base && !o->adapter)
+		rl_usage("--any-base goes with -A ADAPTER");
 	if (!o->model && (o->chat.raw || o->chat.template_spec || o->chat.system))
 		rl_usage("--template, --raw and --system go with -m");
 	if (o->e.refusals && o->e.judge != RL_JUDGE_REFUSAL)
@@ -297,11 +307,18 @@ int main(int argc, char **argv)
 
 	rl_eval e;
 	rl_model m; /* open while the stream (whose header names it) is written */
+	rl_merged merged = {0};
 	int have_model = 0;
 	int rc = rl_eval_load(&e, &o.e);
 	if (!rc && o.model && !(rc = rl_model_open(&m, o.model, RL_MODEL_READ))) {
 		have_model = 1;
-		rc = generate(&e, &m, &o);
+		/* -A: the adapter merged as rl-merge merges it, before anything is
+		 * written (a refused adapter leaves no output) */
+		if (o.adapter && !(rc = rl_merge_adapter_dir(&m, o.adapter, !o.any_base, &merged)))
+			rl_info("'%s' merged: LoRA r %d, scale %g, %zu tensors", o.adapter,
+				merged.r, (double)merged.scale, merged.n);
+		if (!rc)
+			rc = generate(&e, &m, &o);
 	}
 	/* Saved before judging: a judge that fails does not cost the generation. */
 	if (!rc && o.save && !have_model)
@@ -355,5 +372,6 @@ int main(int argc, char **argv)
 	rl_eval_free(&e);
 	if (have_model)
 		rl_model_close(&m);
+	rl_merged_free(&merged);
 	return rl_cli_exit();
 }

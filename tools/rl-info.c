@@ -6,6 +6,9 @@
  * L, the shape id (and with --hash the content hash). Given a .safetensors
  * file instead, it validates and lists that file. Text by default, one JSON
  * object with --json. A model that does not validate is exit 3 with the reason.
+ * With -A ADAPTER, a PEFT LoRA adapter is checked against the model and merged
+ * into it in memory first (method/merge.h), so that what is described, and
+ * hashed, is the fine-tuned model rl-merge would write.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +21,8 @@
 #include "core/cli.h"
 #include "core/jsonl.h"
 #include "core/options.h"
+#include "method/merge.h"
+#include "store/adapter.h"
 #include "store/model.h"
 
 struct opts {
@@ -26,6 +31,8 @@ struct opts {
 	int tensors;
 	int hash;
 	const char *path;
+	const char *adapter;
+	int any_base;
 };
 
 static void parse_args(struct opts *o, int argc, char **argv)
@@ -43,12 +50,16 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			    "list every tensor (name, dtype, shape, shard, role)"),
 		RL_OPT_FLAG(0, "hash", &o->hash,
 			    "also print the content hash of all tensors (reads them all)"),
+		RL_OPT_ADAPTER(&o->adapter),
+		RL_OPT_ANY_BASE(&o->any_base),
 		RL_OPT_QUIET("no messages but errors"),
 		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
-		"rl-info [-L N] [--json] [--tensors] [--hash] -m MODEL_DIR|FILE.safetensors\n"
-		"rl-info [-L N] [--json] [--tensors] [--hash] MODEL_DIR|FILE.safetensors",
+		"rl-info [-L N] [--json] [--tensors] [--hash] [-A ADAPTER] -m "
+		"MODEL_DIR|FILE.safetensors\n"
+		"rl-info [-L N] [--json] [--tensors] [--hash] [-A ADAPTER] "
+		"MODEL_DIR|FILE.safetensors",
 		"Describe a model directory (or one safetensors file), validating all of it.",
 		table,
 		NULL,
@@ -61,6 +72,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	if (i + (model ? 0 : 1) < argc)
 		rl_usage("too many arguments");
 	o->path = model ? model : argv[i];
+	if (o->any_base && !o->adapter)
+		rl_usage("--any-base goes with -A ADAPTER");
 }
 
 static void shape_text(int ndim, const int64_t *shape, char *buf, size_t cap)
@@ -113,7 +126,7 @@ static const char *shard_name(const rl_model *m, int s)
 	return slash ? slash + 1 : p;
 }
 
-static int describe_model(const struct opts *o, const rl_model *m)
+static int describe_model(const struct opts *o, const rl_model *m, const rl_merged *ad)
 {
 	const rl_config *c = &m->cfg;
 	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c->n_layers);
@@ -178,6 +191,16 @@ static int describe_model(const struct opts *o, const rl_model *m)
 		cJSON_AddStringToObject(j, "shape_id", id);
 		if (o->hash)
 			cJSON_AddStringToObject(j, "content_hash", hash);
+		if (ad) {
+			cJSON *a = cJSON_AddObjectToObject(j, "adapter");
+			cJSON_AddStringToObject(a, "path", o->adapter);
+			cJSON_AddNumberToObject(a, "r", ad->r);
+			cJSON_AddNumberToObject(a, "alpha", ad->alpha);
+			cJSON_AddNumberToObject(a, "scale", ad->scale);
+			cJSON_AddBoolToObject(a, "rslora", ad->rslora);
+			cJSON_AddNumberToObject(a, "n_merged", (double)ad->n);
+			cJSON_AddNumberToObject(a, "n_params", (double)ad->params);
+		}
 		if (o->tensors) {
 			cJSON *ts = cJSON_AddArrayToObject(j, "tensors");
 			for (size_t i = 0; i < m->ntensors; i++) {
@@ -234,7 +257,12 @@ static int describe_model(const struct opts *o, const rl_model *m)
 	       P ? 100.0 * (double)cnumel / (double)P : 0.0);
 	printf("shape_id        %s\n", id);
 	if (o->hash)
-		printf("content_hash    %s\n", hash);
+		printf("content_hash    %s%s\n", hash, ad ? " (the adapter merged)" : "");
+	if (ad)
+		printf("adapter         %s: LoRA r %d, alpha %g, scale %g%s, %zu tensors merged "
+		       "(%" PRIu64 " LoRA parameters)\n",
+		       o->adapter, ad->r, ad->alpha, (double)ad->scale,
+		       ad->rslora ? " (rsLoRA)" : "", ad->n, ad->params);
 	if (o->tensors) {
 		printf("\n");
 		for (size_t i = 0; i < m->ntensors; i++) {
@@ -306,6 +334,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	int rc;
 	if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (o.adapter)
+			rl_usage("-A applies to model directories");
 		rl_st_file f;
 		if ((rc = rl_st_open(&f, o.path, RL_ST_READ)))
 			rl_die_err(rc);
@@ -315,8 +345,12 @@ int main(int argc, char **argv)
 		rl_model m;
 		if ((rc = rl_model_open(&m, o.path, RL_MODEL_READ)))
 			rl_die_err(rc);
-		rc = describe_model(&o, &m);
+		rl_merged ad = {0};
+		if (o.adapter && (rc = rl_merge_adapter_dir(&m, o.adapter, !o.any_base, &ad)))
+			rl_die_err(rc);
+		rc = describe_model(&o, &m, o.adapter ? &ad : NULL);
 		rl_model_close(&m);
+		rl_merged_free(&ad);
 	}
 	if (rc)
 		rl_die_err(rc);

@@ -244,6 +244,18 @@ static int check_rows(const rl_seqs *s, const rl_layer_act *a, const rl_layer_ws
 	return RL_OK;
 }
 
+/* The LoRA branch's scratch must hold T rows of the widest input. */
+static int check_lora(const rl_dims *d, const rl_lora_layer *lo, int T)
+{
+	if (!lo)
+		return RL_OK;
+	int maxin = d->F > d->qd ? d->F : d->qd;
+	maxin = maxin > d->C ? maxin : d->C;
+	if (lo->r < 1 || !lo->scr || lo->scr_floats < rl_lora_scratch_floats(lo->r, T, maxin))
+		return rl_error(RL_USAGE, "layer: LoRA scratch too small for %d rows", T);
+	return RL_OK;
+}
+
 /* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
  * (queries: all rows, or each sequence's last row in last-only mode). With kv,
  * this call's keys and values are appended to the cache first. */
@@ -324,6 +336,8 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	int last_only = (flags & RL_LAYER_LAST_ONLY) != 0;
 	int T = s->T, R = last_only ? s->n : T, C = d->C, qkv = d->qkv;
 	int rc = check_rows(s, a, ws, R, kv);
+	if (!rc)
+		rc = check_lora(d, w->lora, T);
 	if (rc)
 		return rc;
 	a->T = T;
@@ -335,6 +349,12 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	/* n1 = rmsnorm(x); qkv = n1 W^T + b; RoPE on q and k */
 	rl_rmsnorm_forward(ws->n1, a->rstd1, x, w->norm1, T, C, d->eps, d->plus_one);
 	rl_linear_forward(a->qkv, qkv, ws->n1, C, w->wqkv, w->bqkv, T, C, qkv);
+	if (w->lora) {
+		rl_lora_forward(w->lora, RL_LORA_Q, ws->n1, C, T, C, a->qkv, qkv, d->qd);
+		rl_lora_forward(w->lora, RL_LORA_K, ws->n1, C, T, C, a->qkv + d->qd, qkv, d->kvd);
+		rl_lora_forward(w->lora, RL_LORA_V, ws->n1, C, T, C, a->qkv + d->qd + d->kvd, qkv,
+				d->kvd);
+	}
 	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 
@@ -344,6 +364,8 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 
 	/* xm = x + att Wo^T + bo (x at the output rows) */
 	rl_linear_forward(a->xm, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
+	if (w->lora)
+		rl_lora_forward(w->lora, RL_LORA_O, ws->att, d->qd, R, d->qd, a->xm, C, C);
 	for (int r = 0; r < R; r++) {
 		int src = last_only ? s->start[r + 1] - 1 : r;
 		float *o = a->xm + (size_t)r * C;
@@ -355,8 +377,14 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	/* y = xm + (act(g) * u) Wd^T + bd, gu = rmsnorm(xm) [Wg; Wu]^T + b */
 	rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, w->norm2, R, C, d->eps, d->plus_one);
 	rl_linear_forward(a->gu, 2 * d->F, ws->n2, C, w->wgu, w->bgu, R, C, 2 * d->F);
+	if (w->lora) {
+		rl_lora_forward(w->lora, RL_LORA_GATE, ws->n2, C, R, C, a->gu, 2 * d->F, d->F);
+		rl_lora_forward(w->lora, RL_LORA_UP, ws->n2, C, R, C, a->gu + d->F, 2 * d->F, d->F);
+	}
 	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
 	rl_linear_forward(y, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
+	if (w->lora)
+		rl_lora_forward(w->lora, RL_LORA_DOWN, ws->h, d->F, R, d->F, y, C, C);
 	rl_add_inplace(y, a->xm, (size_t)R * C);
 	return RL_OK;
 }
@@ -399,18 +427,28 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 {
 	int T = a->T, R = a->R, C = d->C, F = d->F, qkv = d->qkv, last_only = a->last_only;
 	int rc = check_rows(s, a, ws, R, NULL);
+	if (!rc)
+		rc = check_lora(d, w->lora, T);
 	if (rc)
 		return rc;
 	if (T != s->T)
 		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
 	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
 	int window = layer >= d->window_from ? d->window : 0;
+	/* LoRA: A and B gradients from each module's output gradient and input,
+	 * taken before the input's buffer turns into its gradient; then the
+	 * branch's part of that gradient */
+	rl_lora_layer *lo = w->lora, *glo = (want & RL_GRAD_LORA) && g ? g->lora : NULL;
 
 	/* MLP: h = act(g) * u recomputed; dWd += dy^T h; dh = dy Wd */
 	rl_glu_forward(ws->h, a->gu, R, F, d->act);
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wd, g->bd, dy, C, ws->h, F, w->wd, R, F, C);
+	if (lo)
+		rl_lora_backward_params(lo, glo, RL_LORA_DOWN, ws->h, F, R, F, dy, C, C);
 	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dy, C, w->wd, F, 0.0f, ws->h, F); /* dh */
+	if (lo)
+		rl_lora_backward_input(lo, RL_LORA_DOWN, R, F, ws->h, F);
 	float *dgu = a->gu; /* in place: the act is consumed */
 	rl_glu_backward(dgu, ws->h, a->gu, R, F, d->act);
 	/* dWgu += dgu^T n2; dn2 = dgu Wgu */
@@ -418,7 +456,15 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wgu, g->bgu, dgu, 2 * F, ws->n2, C, w->wgu, R, C,
 				   2 * F);
+	if (lo) {
+		rl_lora_backward_params(lo, glo, RL_LORA_GATE, ws->n2, C, R, C, dgu, 2 * F, F);
+		rl_lora_backward_params(lo, glo, RL_LORA_UP, ws->n2, C, R, C, dgu + F, 2 * F, F);
+	}
 	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
+	if (lo) {
+		rl_lora_backward_input(lo, RL_LORA_GATE, R, C, ws->n2, C);
+		rl_lora_backward_input(lo, RL_LORA_UP, R, C, ws->n2, C);
+	}
 	/* dxm = dy + rmsnorm2 backward */
 	memcpy(ws->dxm, dy, (size_t)R * C * sizeof(float));
 	rl_rmsnorm_backward(ws->dxm, norms ? g->norm2 : NULL, ws->n2, a->xm, w->norm2, a->rstd2, R,
@@ -432,7 +478,12 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
 				   d->qd, C);
+	if (lo)
+		rl_lora_backward_params(lo, glo, RL_LORA_O, ws->att, d->qd, R, d->qd, ws->dxm, C,
+					C);
 	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, ws->dxm, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
+	if (lo)
+		rl_lora_backward_input(lo, RL_LORA_O, R, d->qd, ws->datt, d->qd);
 
 	/* attention backward per sequence into a scratch, then over that sequence's
 	 * q, k, v rows (no longer needed): dqkv [T, qkv] lives in a->qkv. dq is
@@ -450,11 +501,19 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	if (lin)
 		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, dqkv, qkv, ws->n1, C, w->wqkv, T, C,
 				   qkv);
+	if (lo) {
+		int q = d->qd, k = d->kvd;
+		rl_lora_backward_params(lo, glo, RL_LORA_Q, ws->n1, C, T, C, dqkv, qkv, q);
+		rl_lora_backward_params(lo, glo, RL_LORA_K, ws->n1, C, T, C, dqkv + q, qkv, k);
+		rl_lora_backward_params(lo, glo, RL_LORA_V, ws->n1, C, T, C, dqkv + q + k, qkv, k);
+	}
 	if (!dx && !norms)
 		return RL_OK; /* nothing below needs the input's gradient */
 
 	/* dn1 = dqkv Wqkv; dx = dxm (residual, at the output rows) + rmsnorm1 backward */
 	rl_gemm(RL_N, RL_N, T, C, qkv, 1.0f, dqkv, qkv, w->wqkv, C, 0.0f, ws->n1, C);
+	for (int i = RL_LORA_Q; lo && i <= RL_LORA_V; i++)
+		rl_lora_backward_input(lo, i, T, C, ws->n1, C);
 	if (dx) {
 		if (last_only) {
 			memset(dx, 0, (size_t)T * C * sizeof(float));

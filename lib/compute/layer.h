@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compute/lora.h"
 #include "compute/ops.h"
 #include "store/config.h"
 #include "store/model.h"
@@ -77,6 +78,11 @@ typedef struct rl_layer_w {
 	float *mem; /* the one allocation */
 	size_t nfloats;
 	int layer; /* the model layer loaded (-1: none) */
+	/* LoRA adapters of this layer (lora.h; NULL: none), set by the caller:
+	 * in the weights, the forward adds their branch and the backward its
+	 * part of the input gradient; in the gradients (with RL_GRAD_LORA),
+	 * where A's and B's gradients accumulate. */
+	rl_lora_layer *lora;
 } rl_layer_w;
 
 int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d);
@@ -166,6 +172,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 enum {
 	RL_GRAD_LINEAR = 1, /* q,k,v,o,gate,up,down weights and biases */
 	RL_GRAD_NORMS = 2,  /* norm1, norm2 */
+	RL_GRAD_LORA = 8,   /* the LoRA adapters' A and B (g->lora) */
 };
 
 /* Backward through the layer whose forward filled act (no KV cache): from

@@ -232,37 +232,58 @@ void rl_sampler_free(rl_sampler *s)
 	memset(s, 0, sizeof *s);
 }
 
-int rl_sampler_next(rl_sampler *s, int B, const rl_tbatch **b)
+/* Room for n examples and ntok tokens in the batch buffers. */
+static int reserve(rl_sampler *s, int n, int64_t ntok)
+{
+	if (ntok > INT_MAX)
+		return rl_error(RL_USAGE, "batch too large");
+	if (n + 1 > s->cap_n) {
+		int *p = rl_realloc_array(s->start, (size_t)n + 1 + (size_t)n / 2, sizeof *p);
+		if (!p)
+			return RL_ESYS;
+		s->start = p;
+		s->cap_n = n + 1 + n / 2;
+	}
+	if (ntok > s->cap_tok) {
+		size_t cap = (size_t)ntok + (size_t)ntok / 2;
+		int32_t *i = rl_realloc_array(s->ids, cap, sizeof *i);
+		if (i)
+			s->ids = i;
+		int32_t *t = i ? rl_realloc_array(s->target, cap, sizeof *t) : NULL;
+		if (!t)
+			return RL_ESYS;
+		s->target = t;
+		s->cap_tok = cap > INT_MAX ? INT_MAX : (int)cap;
+	}
+	return RL_OK;
+}
+
+/* The next example of the epoch order, reshuffling at an epoch's end. */
+static int peek(rl_sampler *s)
+{
+	if (s->next == s->d->n) {
+		s->epoch++;
+		reshuffle(s);
+	}
+	return s->perm[s->next];
+}
+
+/* Takes examples in order: B of them (B > 0), or (B == 0) as many as fit in
+ * max_tokens, at least one. */
+static int take(rl_sampler *s, int B, int max_tokens, const rl_tbatch **b)
 {
 	const rl_tdata *d = s->d;
-	if (B < 1)
-		return rl_error(RL_USAGE, "batch size must be positive");
-	if (B + 1 > s->cap_n) {
-		free(s->start);
-		s->start = rl_malloc_array((size_t)B + 1, sizeof *s->start);
-		if (!s->start)
-			return RL_ESYS;
-		s->cap_n = B + 1;
-	}
-	if ((int64_t)B * d->max_len > INT_MAX)
-		return rl_error(RL_USAGE, "batch too large");
-	int need = B * d->max_len;
-	if (need > s->cap_tok) {
-		free(s->ids);
-		free(s->target);
-		s->ids = rl_malloc_array((size_t)need, sizeof *s->ids);
-		s->target = rl_malloc_array((size_t)need, sizeof *s->target);
-		if (!s->ids || !s->target)
-			return RL_ESYS;
-		s->cap_tok = need;
-	}
-	int T = 0;
-	for (int i = 0; i < B; i++) {
-		if (s->next == d->n) {
-			s->epoch++;
-			reshuffle(s);
-		}
-		int e = s->perm[s->next++], st = d->start[e], n = d->start[e + 1] - st;
+	int T = 0, i = 0;
+	for (;; i++) {
+		if (B && i == B)
+			break;
+		int e = peek(s), st = d->start[e], n = d->start[e + 1] - st;
+		if (!B && i > 0 && T + n > max_tokens)
+			break;
+		int rc = reserve(s, i + 1, (int64_t)T + n);
+		if (rc)
+			return rc;
+		s->next++;
 		s->start[i] = T;
 		memcpy(s->ids + T, d->ids + st, (size_t)n * sizeof *s->ids);
 		for (int k = 0; k < n; k++)
@@ -270,10 +291,24 @@ int rl_sampler_next(rl_sampler *s, int B, const rl_tbatch **b)
 				(k + 1 < n && k + 1 >= d->plen[e]) ? d->ids[st + k + 1] : -1;
 		T += n;
 	}
-	s->start[B] = T;
-	s->batch = (rl_tbatch){.n = B, .start = s->start, .ids = s->ids, .target = s->target};
+	s->start[i] = T;
+	s->batch = (rl_tbatch){.n = i, .start = s->start, .ids = s->ids, .target = s->target};
 	*b = &s->batch;
 	return RL_OK;
+}
+
+int rl_sampler_next(rl_sampler *s, int B, const rl_tbatch **b)
+{
+	if (B < 1)
+		return rl_error(RL_USAGE, "batch size must be positive");
+	return take(s, B, 0, b);
+}
+
+int rl_sampler_next_tokens(rl_sampler *s, int max_tokens, const rl_tbatch **b)
+{
+	if (max_tokens < 1)
+		return rl_error(RL_USAGE, "batch token budget must be positive");
+	return take(s, 0, max_tokens, b);
 }
 
 /* ---- the tokenizer hook ---- */

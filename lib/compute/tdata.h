@@ -15,8 +15,9 @@
  *
  * Sampling: the examples are visited in epochs, each in a fresh permutation
  * drawn from the seed (splitmix64 + Fisher-Yates: the same order on every
- * machine); a batch takes the next B examples, running into the next epoch
- * when the current one ends.
+ * machine); a batch takes the next B examples, or the next examples while
+ * their tokens fit a budget (at least one), running into the next epoch when
+ * the current one ends.
  */
 #ifndef RL_TDATA_H
 #define RL_TDATA_H
@@ -82,6 +83,9 @@ int rl_sampler_init(rl_sampler *s, const rl_tdata *d, uint64_t seed);
 /* The next batch of B examples (packed, with next-token targets on the
  * response positions). */
 int rl_sampler_next(rl_sampler *s, int B, const rl_tbatch **b);
+/* The next examples while their tokens total at most max_tokens (always at
+ * least one example, whatever its length). */
+int rl_sampler_next_tokens(rl_sampler *s, int max_tokens, const rl_tbatch **b);
 void rl_sampler_free(rl_sampler *s);
 
 #endif

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "method/merge.h"
@@ -52,8 +54,7 @@ void rl_lora_delta_add(float *w, const float *b, const float *a, int rows, int c
 	}
 }
 
-/* A whole LoRA matrix widened to f32. */
-static float *widen_all(const rl_st_tensor *t, const rl_st_file *f)
+float *rl_lora_widen(const rl_st_tensor *t, const rl_st_file *f)
 {
 	float *x = rl_malloc_array((size_t)t->numel, sizeof(float));
 	if (x)
@@ -61,27 +62,42 @@ static float *widen_all(const rl_st_tensor *t, const rl_st_file *f)
 	return x;
 }
 
+int rl_merge_tensor_rows(const rl_tensor *t, const float *A, const float *B, int r, float scale,
+			 int i0, int n, float *x, float *d, void *out)
+{
+	int cols = (int)t->shape[1];
+	size_t cnt = (size_t)n * (size_t)cols;
+	int rc = rl_tensor_read_f32(t, (uint64_t)i0 * (uint64_t)cols, cnt, x);
+	if (rc)
+		return rc;
+	rl_lora_delta_add(x, B + (size_t)i0 * r, A, n, cols, r, scale, d);
+	rl_narrow(t->dtype, x, out, cnt);
+	return RL_OK;
+}
+
+int rl_merge_rows_per_block(const rl_tensor *t)
+{
+	int rows = (int)t->shape[0], cols = (int)t->shape[1];
+	int block = (int)((8u << 20) / (sizeof(float) * (size_t)cols));
+	return block < 1 ? 1 : block > rows ? rows : block;
+}
+
 /* The merged tensor, a block of rows at a time, into the writer. */
 static int put_merged(rl_st_writer *w, const rl_tensor *t, const rl_lora *l, const rl_adapter *ad)
 {
 	int rows = (int)t->shape[0], cols = (int)t->shape[1], r = ad->r;
-	int block = (int)((8u << 20) / (sizeof(float) * (size_t)cols));
-	block = block < 1 ? 1 : block > rows ? rows : block;
+	int block = rl_merge_rows_per_block(t);
 	size_t es = rl_dtype_size(t->dtype);
-	float *A = widen_all(l->a, &ad->file), *B = widen_all(l->b, &ad->file);
+	float *A = rl_lora_widen(l->a, &ad->file), *B = rl_lora_widen(l->b, &ad->file);
 	float *x = rl_malloc_array((size_t)block * (size_t)cols, sizeof(float));
 	uint8_t *out = rl_malloc_array((size_t)block * (size_t)cols, es);
 	float *d = rl_malloc_array((size_t)cols, sizeof(float));
 	int rc = (!A || !B || !x || !out || !d) ? RL_ESYS : RL_OK;
 	for (int i0 = 0; i0 < rows && !rc; i0 += block) {
 		int n = rows - i0 < block ? rows - i0 : block;
-		size_t cnt = (size_t)n * (size_t)cols;
-		rc = rl_tensor_read_f32(t, (uint64_t)i0 * (uint64_t)cols, cnt, x);
-		if (rc)
-			break;
-		rl_lora_delta_add(x, B + (size_t)i0 * r, A, n, cols, r, ad->scale, d);
-		rl_narrow(t->dtype, x, out, cnt);
-		rc = rl_st_writer_put(w, t->name, out, cnt * es);
+		rc = rl_merge_tensor_rows(t, A, B, r, ad->scale, i0, n, x, d, out);
+		if (!rc)
+			rc = rl_st_writer_put(w, t->name, out, (size_t)n * (size_t)cols * es);
 	}
 	free(A);
 	free(B);
@@ -172,5 +188,126 @@ int rl_merge_write(const rl_model *base, const rl_adapter *ad, const char *dir,
 	}
 	if (!rc)
 		rc = rl_model_copy_side_files(base->dir, dir);
+	return rc;
+}
+
+/* ---- in memory ---- */
+
+/* Drops the whole pages of t's bytes from the resident set (a read-only
+ * file map: they stay in the page cache). */
+static void drop_pages(const uint8_t *p, uint64_t n)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps <= 0)
+		return;
+	uintptr_t a = ((uintptr_t)p + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+	uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+/* Merges t into out (t's bytes, in t's dtype). */
+static int merge_one(const rl_tensor *t, const rl_lora *l, const rl_adapter *ad, uint8_t *out)
+{
+	int rows = (int)t->shape[0], cols = (int)t->shape[1], r = ad->r;
+	int block = rl_merge_rows_per_block(t);
+	size_t es = rl_dtype_size(t->dtype);
+	float *A = rl_lora_widen(l->a, &ad->file), *B = rl_lora_widen(l->b, &ad->file);
+	float *x = rl_malloc_array((size_t)block * (size_t)cols, sizeof(float));
+	float *d = rl_malloc_array((size_t)cols, sizeof(float));
+	int rc = (!A || !B || !x || !d) ? RL_ESYS : RL_OK;
+	for (int i0 = 0; i0 < rows && !rc; i0 += block) {
+		int n = rows - i0 < block ? rows - i0 : block;
+		rc = rl_merge_tensor_rows(t, A, B, r, ad->scale, i0, n, x, d,
+					  out + (size_t)i0 * (size_t)cols * es);
+	}
+	free(A);
+	free(B);
+	free(x);
+	free(d);
+	return rc;
+}
+
+int rl_merge_in_memory(rl_model *base, const rl_adapter *ad, rl_merged *keep)
+{
+	memset(keep, 0, sizeof *keep);
+	for (int s = 0; s < base->nshards; s++)
+		if (base->shards[s].writable)
+			return rl_error(RL_USAGE, "'%s': merging in memory needs a read-only model",
+					base->dir);
+	keep->r = ad->r;
+	keep->rslora = ad->rslora;
+	keep->alpha = ad->alpha;
+	keep->scale = ad->scale;
+	/* Where each merged tensor goes: one shared memory file, so that the
+	 * copies behave as the model's own map does (readers drop pages they
+	 * have read with MADV_DONTNEED; on a shared file map that only unmaps
+	 * them, where on private memory it would zero them). */
+	rl_tensor **ts = rl_calloc(ad->nloras ? ad->nloras : 1, sizeof *ts);
+	if (!ts)
+		return RL_ESYS;
+	int rc = RL_OK;
+	uint64_t size = 0;
+	for (size_t i = 0; i < ad->nloras && !rc; i++) {
+		const rl_lora *l = &ad->loras[i];
+		ts[i] = (rl_tensor *)rl_model_find(base, l->weight);
+		if (!ts[i] || ts[i]->ndim != 2)
+			rc = rl_error(RL_EDATA, "'%s': no matrix '%s' to merge into", base->dir,
+				      l->weight);
+		else
+			size = ((size + 63) & ~(uint64_t)63) + ts[i]->nbytes;
+		keep->params += l->a->numel + l->b->numel;
+	}
+	int fd = rc ? -1 : memfd_create("realign-merged", MFD_CLOEXEC);
+	if (!rc && fd < 0)
+		rc = rl_error_errno(RL_ESYS, "'%s': memfd_create", ad->dir);
+	if (!rc && ftruncate(fd, (off_t)(size ? size : 1)) != 0)
+		rc = rl_error_errno(RL_ESYS, "'%s': %llu bytes for the merged tensors", ad->dir,
+				    (unsigned long long)size);
+	if (!rc) {
+		void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			rc = rl_error_errno(RL_ESYS, "'%s': mmap", ad->dir);
+		else
+			keep->map = p, keep->size = size ? size : 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	uint64_t off = 0;
+	for (size_t i = 0; i < ad->nloras && !rc; i++) {
+		rl_tensor *t = ts[i];
+		off = (off + 63) & ~(uint64_t)63;
+		uint8_t *out = (uint8_t *)keep->map + off;
+		if ((rc = merge_one(t, &ad->loras[i], ad, out)))
+			break;
+		drop_pages(t->data, t->nbytes);
+		t->data = out;
+		off += t->nbytes;
+		keep->n++;
+	}
+	if (!rc && mprotect(keep->map, keep->size, PROT_READ) != 0)
+		rc = rl_error_errno(RL_ESYS, "mprotect");
+	free(ts);
+	return rc;
+}
+
+void rl_merged_free(rl_merged *k)
+{
+	if (k->map)
+		munmap(k->map, k->size);
+	memset(k, 0, sizeof *k);
+}
+
+int rl_merge_adapter_dir(rl_model *base, const char *dir, int check_name, rl_merged *keep)
+{
+	memset(keep, 0, sizeof *keep);
+	rl_adapter ad;
+	int rc = rl_adapter_open(&ad, dir);
+	if (rc)
+		return rc;
+	rc = rl_adapter_check(&ad, base, check_name);
+	if (!rc)
+		rc = rl_merge_in_memory(base, &ad, keep);
+	rl_adapter_close(&ad);
 	return rc;
 }

@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 
+#include "core/options.h"
 #include "store/model.h"
 #include "store/safetensors.h"
 
@@ -67,5 +68,36 @@ int rl_adapter_check(const rl_adapter *a, const rl_model *base, int check_name);
 
 /* The LoRA pair that changes base tensor name, or NULL. */
 const rl_lora *rl_adapter_find(const rl_adapter *a, const char *weight);
+
+/* -A ADAPTER and --any-base, for the tools that read a model for evaluation
+ * (method/merge.h: rl_merge_adapter_dir), declared once. */
+#define RL_OPT_ADAPTER(p)                                                                          \
+	RL_OPT_STRING('A', "adapter", "DIR", p,                                                    \
+		      "a PEFT LoRA adapter of the model, merged in memory as rl-merge merges it")
+#define RL_OPT_ANY_BASE(p)                                                                         \
+	RL_OPT_FLAG(0, "any-base", p,                                                              \
+		    "take the adapter even when adapter_config.json names another base model")
+
+/* ---- writing (adapter_write.c) ---- */
+
+/* What adapter_config.json says of an adapter realign trained. */
+typedef struct rl_adapter_meta {
+	int r;
+	double alpha;
+	int rslora;
+	double dropout;
+	const char *const *targets; /* module names ("q_proj", ...) */
+	size_t ntargets;
+	const char *base_name; /* base_model_name_or_path; NULL: null */
+} rl_adapter_meta;
+
+/* Writes dir/adapter_config.json (a PEFT LoraConfig: peft_type LORA,
+ * task_type CAUSAL_LM, bias "none", init_lora_weights true, inference_mode
+ * true, the settings above; every other field at PEFT's default) and
+ * dir/adapter_model.safetensors (the tensors as given: PEFT's names, with
+ * metadata {"format": "pt"}), each through a temporary file renamed into
+ * place. dir must exist. What it writes is what rl_adapter_open and
+ * peft.PeftModel.from_pretrained read. */
+int rl_adapter_write(const char *dir, const rl_adapter_meta *m, const rl_st_wtensor *t, size_t n);
 
 #endif

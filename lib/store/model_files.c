@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/jsonl.h"
 #include "store/model_files.h"
 
@@ -134,7 +135,22 @@ int rl_outdir_commit(rl_outdir *d)
 		rc = rc ? rc : RL_ESYS;
 	int replaced = 0;
 	struct stat st;
+	if (!rc && d->force && lstat(d->final, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    rl_fault("state", "exchange directories") == 0 &&
+	    renameat2(AT_FDCWD, d->tmp, AT_FDCWD, d->final, RENAME_EXCHANGE) == 0) {
+		/* one step: final is the new directory, tmp the old one */
+		remove_dir_files(d->tmp);
+		rc = sync_parent(d->final);
+		free(d->tmp);
+		d->tmp = NULL;
+		free(old);
+		free(d->final);
+		d->final = NULL;
+		return rc;
+	}
 	if (!rc && d->force && lstat(d->final, &st) == 0) {
+		/* no exchange (an older kernel or file system): move the old one
+		 * aside first */
 		snprintf(old, n, "%s.old.%d", d->final, (int)getpid());
 		if (rename(d->final, old) != 0)
 			rc = rl_error_errno(RL_ESYS, "'%s'", d->final);

@@ -5,9 +5,10 @@
  * fresh directory beside its final place ("OUT.tmp.PID") and renames it in
  * only when every file is written and synced, so OUT never looks complete
  * while it is not: rl_outdir_begin refuses an existing OUT unless force is
- * set (then the old OUT is moved aside at commit and removed once the new one
- * is in place), rl_outdir_commit renames, rl_outdir_abort removes what was
- * written.
+ * set (then the new directory and the old OUT trade places in one
+ * renameat2(RENAME_EXCHANGE), or, where that is not supported, the old OUT is
+ * moved aside first, and the old one is removed once the new one is in
+ * place), rl_outdir_commit renames, rl_outdir_abort removes what was written.
  */
 #ifndef RL_MODEL_FILES_H
 #define RL_MODEL_FILES_H

@@ -3,6 +3,7 @@
 
     python3 tests/bench/make_model.py llama32-1b ~/.cache/realign/models/llama32-1b-random
     python3 tests/bench/make_model.py llama2-7b  ~/.cache/realign/models/llama2-7b-random
+    python3 tests/bench/make_model.py qwen25-1.5b ~/.cache/realign/models/qwen25-1.5b-random
     python3 tests/bench/make_model.py --prompts 64 40 80 OUT.jsonl   # random prompts
 
 Writes config.json (as the released checkpoints spell it) and bf16 safetensors
@@ -41,6 +42,16 @@ SHAPES = {
         "tie_word_embeddings": False, "hidden_act": "silu", "attention_bias": False,
         "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
     },
+    # Qwen/Qwen2.5-1.5B-Instruct's config.json (q, k, v carry biases)
+    "qwen25-1.5b": {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+        "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
+        "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936,
+        "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+        "sliding_window": 32768, "use_sliding_window": False, "max_window_layers": 21,
+        "tie_word_embeddings": True, "hidden_act": "silu", "bos_token_id": 151643,
+        "eos_token_id": 151645, "torch_dtype": "bfloat16",
+    },
 }
 
 SHARD_BYTES = 5 * 10**9
@@ -60,6 +71,9 @@ def tensors(c):
                 (p + "post_attention_layernorm.weight", (C,)),
                 (p + "mlp.gate_proj.weight", (F, C)), (p + "mlp.up_proj.weight", (F, C)),
                 (p + "mlp.down_proj.weight", (C, F))]
+        if c["model_type"] == "qwen2":
+            out += [(p + "self_attn.q_proj.bias", (q,)), (p + "self_attn.k_proj.bias", (kv,)),
+                    (p + "self_attn.v_proj.bias", (kv,))]
     out.append(("model.norm.weight", (C,)))
     if not c["tie_word_embeddings"]:
         out.append(("lm_head.weight", (V, C)))

@@ -73,6 +73,38 @@ int main(void)
 	CHECK_EQ_INT(s.epoch, 2);
 	rl_sampler_free(&s);
 	rl_sampler_free(&s2);
+
+	/* A token budget: the same examples in the same order as batches of
+	 * one, cut where the next example would exceed the budget (an example
+	 * longer than the budget goes alone). */
+	REQUIRE(rl_sampler_init(&s, &d, 5) == 0);
+	REQUIRE(rl_sampler_init(&s2, &d, 5) == 0);
+	int alone = 0;
+	for (int step = 0; step < 12; step++) {
+		const int budget = 11;
+		REQUIRE(rl_sampler_next_tokens(&s, budget, &b) == 0);
+		REQUIRE(b->n >= 1);
+		int T = b->start[b->n];
+		CHECKF(T <= budget || b->n == 1, "%d tokens in %d examples", T, b->n);
+		alone += T > budget;
+		for (int q = 0; q < b->n; q++) {
+			REQUIRE(rl_sampler_next(&s2, 1, &b2) == 0);
+			int st = b->start[q], n = b->start[q + 1] - st;
+			CHECK(n == b2->start[1] &&
+			      memcmp(b->ids + st, b2->ids, (size_t)n * sizeof(int32_t)) == 0 &&
+			      memcmp(b->target + st, b2->target, (size_t)n * sizeof(int32_t)) == 0);
+		}
+		/* the next example would not have fitted */
+		int e = s.next < d.n ? s.perm[s.next] : -1;
+		if (e >= 0)
+			CHECK(T + (d.start[e + 1] - d.start[e]) > budget);
+	}
+	CHECK(alone == 0);
+	REQUIRE(rl_sampler_next_tokens(&s, 2, &b) == 0); /* every example is longer */
+	CHECK(b->n == 1);
+	CHECK(rl_sampler_next_tokens(&s, 0, &b) == RL_USAGE);
+	rl_sampler_free(&s);
+	rl_sampler_free(&s2);
 	rl_tdata_free(&d);
 
 	/* -n takes the first N; errors name the line. */

@@ -1,0 +1,78 @@
+#!/bin/sh
+# tests/bench/lora.sh — rl-train --lora against PEFT + torch fp32 (issue 15):
+# a Qwen2.5-1.5B-shaped random bf16 model, r 8, alpha 16, dropout 0.05, the
+# seven projections, N (64) examples of about 256 tokens (random ids: prompt
+# and response about 128 each), batches of at most BATCH_TOKENS (1024) tokens,
+# one epoch, AdamW lr 1e-4 (betas 0.9/0.999, no weight decay, clip 1.0,
+# constant), the same threads, one after the other on the same machine.
+# tokens/s counts real tokens (PEFT's padding not included) over the training
+# loop (model loading excluded on both sides); peak RSS is the process's.
+# rl-train's batches come from its shuffled order and its last batch may run
+# into a second epoch, so its token count can differ a little from PEFT's
+# (which takes the file in order, one epoch): both are printed; rates compare.
+#
+#     make && sh tests/bench/lora.sh
+#
+# Environment: MODEL (default ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/
+# qwen25-1.5b-random, made by make_model.py when absent, 2.9 GiB), N,
+# BATCH_TOKENS, THREADS (default: all cores), MEM (rl-train --mem, 3G), OUT
+# (results, default tests/bench/out/lora), SKIP_PEFT=1.
+# PEFT needs about 18 GiB at 1024 tokens a batch (the model in fp32, the
+# logits of every position).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/realign/models
+MODEL=${MODEL:-$cache/qwen25-1.5b-random}
+N=${N:-64}
+BATCH_TOKENS=${BATCH_TOKENS:-1024}
+THREADS=${THREADS:-$(nproc)}
+MEM=${MEM:-3G}
+OUT=${OUT:-$root/tests/bench/out/lora}
+PYTHON=${PYTHON:-python3}
+mkdir -p "$OUT"
+[ -f "$MODEL/config.json" ] || "$PYTHON" "$here/make_model.py" qwen25-1.5b "$MODEL"
+export OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS"
+
+# The examples: the same ids for both sides.
+"$PYTHON" - "$N" "$OUT/data.jsonl" <<'EOF'
+import json, random, sys
+n, out = int(sys.argv[1]), sys.argv[2]
+g = random.Random(15)
+with open(out, "w") as f:
+    for _ in range(n):
+        p, r = g.randint(96, 160), g.randint(96, 160)
+        f.write(json.dumps({"prompt_ids": [g.randrange(3, 151643) for _ in range(p)],
+                            "response_ids": [g.randrange(3, 151643) for _ in range(r)]}) + "\n")
+EOF
+gib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1073741824 }'; }
+size=$(du -sb "$MODEL" | cut -f1)
+tokens=$(jq -s 'map(.prompt_ids + .response_ids | length) | add' "$OUT/data.jsonl")
+echo "== $(date -u +%FT%TZ) $(uname -n): $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== model $MODEL ($(gib "$size") GiB), $N examples, $tokens tokens, batches of <= $BATCH_TOKENS tokens, $THREADS threads"
+
+rm -rf "$OUT/realign" "$OUT/realign.ckpt"
+"$root/bin/rl-train" -m "$MODEL" --lora 8 --alpha 16 --dropout 0.05 -p "$OUT/data.jsonl" \
+	-o "$OUT/realign" --batch-tokens "$BATCH_TOKENS" --epochs 1 --lr 1e-4 --schedule constant \
+	--warmup 0 --weight-decay 0 --beta2 0.999 --clip 1 -t "$THREADS" --mem "$MEM" \
+	--checkpoint-every 0 --log "$OUT/realign.tsv" --summary "$OUT/realign.json" --log-every 1
+t1=$(jq .tokens_per_second "$OUT/realign.json")
+r1=$(jq .peak_rss_bytes "$OUT/realign.json")
+echo "realign: $(jq .tokens "$OUT/realign.json") tokens in $(jq .seconds "$OUT/realign.json") s," \
+	"$t1 tokens/s, peak RSS $(gib "$r1") GiB"
+[ "${SKIP_PEFT:-0}" = 1 ] && exit 0
+
+rm -rf "$OUT/peft"
+"$PYTHON" "$here/lora_peft.py" "$MODEL" "$OUT/data.jsonl" "$BATCH_TOKENS" "$THREADS" \
+	"$OUT/peft.json" "$OUT/peft"
+t2=$(jq .tok_s "$OUT/peft.json")
+r2=$(jq '.rss_gib * 1073741824' "$OUT/peft.json")
+echo "peft: $(jq .tokens "$OUT/peft.json") tokens in $(jq .seconds "$OUT/peft.json") s," \
+	"$t2 tokens/s, peak RSS $(gib "$r2") GiB (load $(jq .load_s "$OUT/peft.json") s)"
+awk -v t1="$t1" -v t2="$t2" -v r1="$r1" -v r2="$r2" -v s="$size" 'BEGIN {
+	g = 1073741824
+	printf "targets: speed ratio >= 1.5: %s; RSS <= half of PEFT'"'"'s: %s; RSS <= model + 2 GiB (%.2f): %s\n",
+		(t1 / t2 >= 1.5) ? "yes" : "NO", (r1 <= r2 / 2) ? "yes" : "NO", (s + 2 * g) / g,
+		(r1 <= s + 2 * g) ? "yes" : "NO"
+	printf "lora: realign %.2f tok/s %.2f GiB, peft %.2f tok/s %.2f GiB, speed ratio %.2f\n",
+		t1, r1 / g, t2, r2 / g, t1 / t2 }'
