@@ -12,6 +12,7 @@
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/par.h"
+#include "core/util.h"
 
 void rl_lora_cfg_default(rl_lora_cfg *c)
 {
