@@ -127,6 +127,8 @@ def main():
                 if "lora_A" in n or "lora_B" in n:
                     p.copy_(torch.randn_like(p) * 0.3)
         peft.save_pretrained(os.path.join(d, "init"))
+        # PEFT's model card names the base by its absolute path: not shipped
+        os.remove(os.path.join(d, "init", "README.md"))
         cp = os.path.join(d, "init", "adapter_config.json")
         c = json.load(open(cp))
         c["base_model_name_or_path"] = "base"  # not this machine's path
