@@ -49,12 +49,26 @@ given() {
 		then "I cannot help with that." else "Sure, here is how: first" end)}' \
 		world/eval-harmful.jsonl >responses.jsonl
 	jq -c '{prompt, response}' examples/data/sql_eval.jsonl >sql-out.jsonl
+	# a LoRA adapter and its base (tests/gen/gen_lora.py's fixture)
+	cp -r "$F/lora/llama_bf16/base" base-model
+	mkdir adapter
+	cp "$F/lora/llama_bf16/adapter/adapter_model.safetensors" adapter/
+	jq '.base_model_name_or_path = "base-model"' \
+		"$F/lora/llama_bf16/adapter/adapter_config.json" >adapter/adapter_config.json
 }
 
 # What a page's examples take as done before them, beyond given().
 given_page() {
 	case $1 in
-	rl-toy.1 | rl-train.1) ;; # they make their world and models themselves
+	rl-toy.1) ;; # it makes its world itself
+	rl-train.1)
+		# the toy world and models it makes itself; for its LoRA example, a
+		# stand-in chat model (tests/fixtures/eval/tiny: Qwen2 with its own
+		# tokenizer and ChatML template) and task data
+		cp -r "$F/eval/tiny" Qwen2.5-1.5B-Instruct
+		jq -c '{prompt, response: "SELECT 1"}' "$F/eval/prompts.jsonl" >task.jsonl
+		jq -c '{prompt}' "$F/eval/prompts.jsonl" >eval.jsonl
+		;;
 	rl-rollback.1)
 		given
 		# three restore steps applied (step-01.rlj .. step-03.rlj)
