@@ -4,8 +4,10 @@
  * model.safetensors.index.json), validating all of it, and prints what realign
  * sees: architecture, hyperparameters, P, the candidate tensors for layer_end
  * L, the shape id (and with --hash the content hash). Given a .safetensors
- * file instead, it validates and lists that file. Text by default, one JSON
- * object with --json. A model that does not validate is exit 3 with the reason.
+ * file instead, it validates and lists that file; given a .json file, it
+ * reads it as a config.json alone (the architecture as realign would run it,
+ * P from the configuration). Text by default, one JSON object with --json. A
+ * model that does not validate is exit 3 with the reason.
  * With -A ADAPTER, a PEFT LoRA adapter is checked against the model and merged
  * into it in memory first (method/merge.h), so that what is described, and
  * hashed, is the fine-tuned model rl-merge would write.
@@ -42,7 +44,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	const rl_opt table[] = {
 		RL_OPT_MODEL(
 			&model,
-			"the model directory or .safetensors file (or give it as the operand)"),
+			"the model directory, .safetensors or config.json file (or give it as the "
+			"operand)"),
 		RL_OPT_INT('L', "layer-end", "N", &o->layer_end, 1, 1000000,
 			   "layer_end for the candidate set (default floor(2N/3))"),
 		RL_OPT_FLAG('j', "json", &o->json, "print one JSON object instead of text"),
@@ -57,10 +60,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	};
 	const rl_cmd cmd = {
 		"rl-info [-L N] [--json] [--tensors] [--hash] [-A ADAPTER] -m "
-		"MODEL_DIR|FILE.safetensors\n"
+		"MODEL_DIR|FILE.safetensors|CONFIG.json\n"
 		"rl-info [-L N] [--json] [--tensors] [--hash] [-A ADAPTER] "
-		"MODEL_DIR|FILE.safetensors",
-		"Describe a model directory (or one safetensors file), validating all of it.",
+		"MODEL_DIR|FILE.safetensors|CONFIG.json",
+		"Describe a model directory (or one safetensors file, or one config.json), "
+		"validating all of it.",
 		table,
 		NULL,
 	};
@@ -126,22 +130,36 @@ static const char *shard_name(const rl_model *m, int s)
 	return slash ? slash + 1 : p;
 }
 
-static int describe_model(const struct opts *o, const rl_model *m, const rl_merged *ad)
+static const char *qk_norm_name(rl_qk_norm q)
 {
-	const rl_config *c = &m->cfg;
-	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c->n_layers);
-	if (o->layer_end > c->n_layers)
-		rl_usage("-L %d exceeds the model's %d layers", o->layer_end, c->n_layers);
-	char id[17], hash[17] = "";
-	rl_model_shape_id(m, id);
-	if (o->hash)
-		rl_model_content_hash(m, 0, hash);
-	uint64_t P = rl_model_param_count(m);
-	size_t ncand = rl_model_candidates(m, L, NULL, 0);
-	uint64_t cnumel = rl_model_candidate_numel(m, L);
-	if (o->json) {
-		cJSON *j = cJSON_CreateObject();
-		cJSON_AddStringToObject(j, "path", m->dir);
+	return q == RL_QK_NORM_HEAD ? "per head" : "none";
+}
+
+/* "4096 on layers 0-3, 8-11" style text of the per-layer windows. */
+static void windows_text(const rl_config *c, char *buf, size_t cap)
+{
+	size_t k = (size_t)snprintf(buf, cap, "%d on layers ", c->sliding_window);
+	const char *sep = "";
+	for (int l = 0; l < c->n_layers && k < cap; l++) {
+		if (!rl_config_layer_window(c, l))
+			continue;
+		int e = l;
+		while (e + 1 < c->n_layers && rl_config_layer_window(c, e + 1))
+			e++;
+		k += (size_t)(e > l ? snprintf(buf + k, cap - k, "%s%d-%d", sep, l, e)
+				    : snprintf(buf + k, cap - k, "%s%d", sep, l));
+		sep = ", ";
+		l = e;
+	}
+}
+
+/* The architecture and hyperparameters: JSON members into j, or text. */
+static void describe_config(const rl_config *c, cJSON *j)
+{
+	char win[2048] = "";
+	if (c->sliding_window)
+		windows_text(c, win, sizeof win);
+	if (j) {
 		cJSON_AddStringToObject(j, "architecture", c->architecture);
 		cJSON_AddStringToObject(j, "model_type", c->model_type);
 		cJSON_AddNumberToObject(j, "n_layers", c->n_layers);
@@ -171,8 +189,12 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON_AddStringToObject(j, "activation", act_name(c->act));
 		cJSON_AddBoolToObject(j, "norm_plus_one", c->norm_plus_one);
 		cJSON_AddBoolToObject(j, "embed_scale", c->embed_scale);
+		cJSON_AddStringToObject(j, "qk_norm", qk_norm_name(c->qk_norm));
 		cJSON_AddNumberToObject(j, "sliding_window", c->sliding_window);
 		cJSON_AddNumberToObject(j, "sliding_window_from", c->sliding_window_from);
+		cJSON *w = cJSON_AddArrayToObject(j, "layer_windows");
+		for (int l = 0; l < c->n_layers; l++)
+			cJSON_AddItemToArray(w, cJSON_CreateNumber(rl_config_layer_window(c, l)));
 		if (c->bos_token_id >= 0)
 			cJSON_AddNumberToObject(j, "bos_token_id", c->bos_token_id);
 		else
@@ -180,6 +202,53 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON *eos = cJSON_AddArrayToObject(j, "eos_token_ids");
 		for (int i = 0; i < c->n_eos; i++)
 			cJSON_AddItemToArray(eos, cJSON_CreateNumber(c->eos_token_ids[i]));
+		return;
+	}
+	printf("architecture    %s (%s)\n", c->architecture, c->model_type);
+	printf("layers          %d\n", c->n_layers);
+	printf("hidden_size     %d\n", c->hidden_size);
+	printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
+	printf("intermediate    %d\n", c->intermediate_size);
+	printf("vocab_size      %d\n", c->vocab_size);
+	printf("max_position    %d\n", c->max_position);
+	printf("rms_norm_eps    %g%s\n", c->rms_eps, c->norm_plus_one ? " (scale 1 + w)" : "");
+	printf("rope            %s, theta %g", rope_name(c->rope_type), c->rope_theta);
+	if (c->rope_type == RL_ROPE_LINEAR)
+		printf(", factor %g", c->rope_factor);
+	if (c->rope_type == RL_ROPE_LLAMA3)
+		printf(", factor %g, low_freq %g, high_freq %g, original_max %d", c->rope_factor,
+		       c->rope_low_freq_factor, c->rope_high_freq_factor,
+		       c->rope_original_max_position);
+	printf("\n");
+	printf("activation      %s\n", act_name(c->act));
+	printf("biases          %s%s%s%s\n", c->attention_bias ? "q,k,v " : "",
+	       c->o_bias ? "o " : "", c->mlp_bias ? "gate,up,down " : "",
+	       !c->attention_bias && !c->o_bias && !c->mlp_bias ? "none" : "");
+	if (c->qk_norm)
+		printf("q/k norm        %s\n", qk_norm_name(c->qk_norm));
+	printf("embeddings      %s%s\n", c->tie_word_embeddings ? "tied to lm_head" : "untied",
+	       c->embed_scale ? ", scaled by sqrt(hidden_size)" : "");
+	if (c->sliding_window)
+		printf("sliding_window  %s\n", win);
+}
+
+static int describe_model(const struct opts *o, const rl_model *m, const rl_merged *ad)
+{
+	const rl_config *c = &m->cfg;
+	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c->n_layers);
+	if (o->layer_end > c->n_layers)
+		rl_usage("-L %d exceeds the model's %d layers", o->layer_end, c->n_layers);
+	char id[17], hash[17] = "";
+	rl_model_shape_id(m, id);
+	if (o->hash)
+		rl_model_content_hash(m, 0, hash);
+	uint64_t P = rl_model_param_count(m);
+	size_t ncand = rl_model_candidates(m, L, NULL, 0);
+	uint64_t cnumel = rl_model_candidate_numel(m, L);
+	if (o->json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "path", m->dir);
+		describe_config(c, j);
 		cJSON_AddStringToObject(j, "dtype", model_dtype(m));
 		cJSON_AddNumberToObject(j, "n_shards", m->nshards);
 		cJSON_AddNumberToObject(j, "n_tensors", (double)m->ntensors);
@@ -223,31 +292,7 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		return rc;
 	}
 	printf("path            %s\n", m->dir);
-	printf("architecture    %s (%s)\n", c->architecture, c->model_type);
-	printf("layers          %d\n", c->n_layers);
-	printf("hidden_size     %d\n", c->hidden_size);
-	printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
-	printf("intermediate    %d\n", c->intermediate_size);
-	printf("vocab_size      %d\n", c->vocab_size);
-	printf("max_position    %d\n", c->max_position);
-	printf("rms_norm_eps    %g%s\n", c->rms_eps, c->norm_plus_one ? " (scale 1 + w)" : "");
-	printf("rope            %s, theta %g", rope_name(c->rope_type), c->rope_theta);
-	if (c->rope_type == RL_ROPE_LINEAR)
-		printf(", factor %g", c->rope_factor);
-	if (c->rope_type == RL_ROPE_LLAMA3)
-		printf(", factor %g, low_freq %g, high_freq %g, original_max %d", c->rope_factor,
-		       c->rope_low_freq_factor, c->rope_high_freq_factor,
-		       c->rope_original_max_position);
-	printf("\n");
-	printf("activation      %s\n", act_name(c->act));
-	printf("biases          %s%s%s%s\n", c->attention_bias ? "q,k,v " : "",
-	       c->o_bias ? "o " : "", c->mlp_bias ? "gate,up,down " : "",
-	       !c->attention_bias && !c->o_bias && !c->mlp_bias ? "none" : "");
-	printf("embeddings      %s%s\n", c->tie_word_embeddings ? "tied to lm_head" : "untied",
-	       c->embed_scale ? ", scaled by sqrt(hidden_size)" : "");
-	if (c->sliding_window)
-		printf("sliding_window  %d (layers %d..%d)\n", c->sliding_window,
-		       c->sliding_window_from, c->n_layers - 1);
+	describe_config(c, NULL);
 	printf("dtype           %s\n", model_dtype(m));
 	printf("shards          %d\n", m->nshards);
 	printf("tensors         %zu (%" PRIu64 " parameters)\n", m->ntensors, total_params(m));
@@ -274,6 +319,41 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 			       rl_role_is_candidate(t->role) && t->layer < L ? "\tcandidate" : "");
 		}
 	}
+	return RL_OK;
+}
+
+/* A config.json alone: what realign would run, P from the configuration. */
+static int describe_config_file(const struct opts *o, const char *path)
+{
+	if (o->tensors || o->hash)
+		rl_usage("--tensors and --hash apply to model directories");
+	char *text = NULL;
+	size_t len = 0;
+	rl_config c;
+	int rc = rl_read_file(path, &text, &len);
+	if (!rc)
+		rc = rl_config_parse(&c, text, len, path);
+	free(text);
+	if (rc)
+		return rc;
+	if (o->layer_end > c.n_layers)
+		rl_usage("-L %d exceeds the model's %d layers", o->layer_end, c.n_layers);
+	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c.n_layers);
+	uint64_t P = rl_config_param_count(&c);
+	if (o->json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "path", path);
+		describe_config(&c, j);
+		cJSON_AddNumberToObject(j, "P", (double)P);
+		cJSON_AddNumberToObject(j, "layer_end", L);
+		rc = rl_jsonl_write(stdout, j);
+		cJSON_Delete(j);
+		return rc;
+	}
+	printf("path            %s\n", path);
+	describe_config(&c, NULL);
+	printf("P               %" PRIu64 " (decoder layers, norms included)\n", P);
+	printf("layer_end       %d%s\n", L, o->layer_end ? "" : " (default floor(2N/3))");
 	return RL_OK;
 }
 
@@ -333,7 +413,13 @@ int main(int argc, char **argv)
 	parse_args(&o, argc, argv);
 	struct stat st;
 	int rc;
-	if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode)) {
+	size_t plen = strlen(o.path);
+	if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode) && plen >= 5 &&
+	    strcmp(o.path + plen - 5, ".json") == 0) {
+		if (o.adapter)
+			rl_usage("-A applies to model directories");
+		rc = describe_config_file(&o, o.path);
+	} else if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode)) {
 		if (o.adapter)
 			rl_usage("-A applies to model directories");
 		rl_st_file f;

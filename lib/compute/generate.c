@@ -7,9 +7,11 @@
  *   per layer l:
  *     h      = rmsnorm(x, attn_norm)
  *     qkv    = [h Wq^T + bq | h Wk^T + bk | h Wv^T + bv]     [T, Q + 2 KV]
+ *     q/k norms (layer.h: rl_qk_norm_forward, the engine's)
  *     rope(q part, k part, pos)
  *     cache_k[s][l][len_s ..], cache_v[..] <- the k, v rows of sequence s
  *     att    = attention(q rows of s, cache rows 0 .. len_s + T_s of s)  [T, Q]
+ *              within layer l's sliding window (rl_dims_window, the engine's rule)
  *     x     += att Wo^T + bo
  *     h      = rmsnorm(x, mlp_norm)
  *     x     += act(h Wg^T + bg) * (h Wu^T + bu) Wd^T + bd
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "compute/generate.h"
+#include "compute/layer.h"
 #include "compute/ops.h"
 #include "compute/wgemm.h"
 #include "core/error.h"
@@ -53,11 +56,13 @@ struct layer {
 	struct mat q, k, v, o, gate, up, down;
 	float *bq, *bk, *bv, *bo, *bg, *bu, *bd; /* NULL when absent */
 	float *attn_norm, *mlp_norm;
+	float *q_norm, *k_norm; /* NULL when absent */
 };
 
 struct gen {
 	const rl_model *m;
 	const rl_config *c;
+	rl_dims d; /* the layer's per-architecture rules, shared with the engine */
 	int C, nh, nkvh, hd, I, V, L, Q, KV;
 	struct layer *layers;
 	struct mat lm;
@@ -83,7 +88,7 @@ struct slot {
 /* Step buffers, grown to the largest step. */
 struct bufs {
 	size_t rows, batch;
-	float *x, *h, *qkv, *att, *tmp, *gu, *hh;
+	float *x, *h, *qkv, *att, *tmp, *gu, *hh, *qk;
 	int *tok, *pos;
 	float *scratch;
 	size_t scratch_n;
@@ -225,8 +230,8 @@ static void gen_free(struct gen *g)
 			struct mat *ms[] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
 			for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
 				mat_free(ms[i]);
-			float *vs[] = {y->bq, y->bk, y->bv,	   y->bo,      y->bg,
-				       y->bu, y->bd, y->attn_norm, y->mlp_norm};
+			float *vs[] = {y->bq, y->bk,	    y->bv,	 y->bo,	    y->bg,    y->bu,
+				       y->bd, y->attn_norm, y->mlp_norm, y->q_norm, y->k_norm};
 			for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
 				free(vs[i]);
 		}
@@ -256,6 +261,7 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 	g->scale = (float)(1.0 / sqrt((double)g->hd)); /* head_dim ** -0.5 */
 	g->eps = (float)c->rms_eps;
 	g->embed_mul = c->embed_scale ? (float)sqrt((double)g->C) : 1.0f;
+	rl_dims_init(&g->d, c);
 	if (!m->embed || !m->final_norm || !m->lm_head)
 		return rl_error(RL_EDATA, "'%s': the model lacks embeddings, final norm or lm_head",
 				m->dir);
@@ -290,7 +296,9 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 		    (rc = vec_load(rl_model_get(m, l, RL_R_UP_BIAS), &y->bu)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_DOWN_BIAS), &y->bd)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_ATTN_NORM), &y->attn_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_MLP_NORM), &y->mlp_norm)))
+		    (rc = vec_load(rl_model_get(m, l, RL_R_MLP_NORM), &y->mlp_norm)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_Q_NORM), &y->q_norm)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_K_NORM), &y->k_norm)))
 			return rc;
 		if (!y->attn_norm || !y->mlp_norm)
 			return rl_error(RL_EDATA, "'%s': layer %d lacks its norms", m->dir, l);
@@ -332,6 +340,7 @@ static void bufs_free(struct bufs *b)
 	free(b->tmp);
 	free(b->gu);
 	free(b->hh);
+	free(b->qk);
 	free(b->tok);
 	free(b->pos);
 	free(b->scratch);
@@ -368,8 +377,9 @@ static int bufs_reserve(struct bufs *b, const struct gen *g, size_t T, size_t B,
 		    (rc = grow_f(&b->qkv, n * (size_t)(g->Q + 2 * g->KV))) ||
 		    (rc = grow_f(&b->att, n * g->Q)) || (rc = grow_f(&b->tmp, n * g->C)) ||
 		    (rc = grow_f(&b->gu, n * 2 * (size_t)g->I)) ||
-		    (rc = grow_f(&b->hh, n * g->I)) || (rc = grow_i(&b->tok, n)) ||
-		    (rc = grow_i(&b->pos, n)))
+		    (rc = grow_f(&b->hh, n * g->I)) ||
+		    (rc = grow_f(&b->qk, rl_qk_norm_scratch(&g->d, (int)n))) ||
+		    (rc = grow_i(&b->tok, n)) || (rc = grow_i(&b->pos, n)))
 			return rc;
 		b->rows = n;
 	}
@@ -420,11 +430,13 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 	}
 	for (int l = 0; l < g->L; l++) {
 		struct layer *y = &g->layers[l];
+		int window = rl_dims_window(&g->d, l);
 		rl_rmsnorm_forward(h, NULL, x, y->attn_norm, T, C, g->eps, g->c->norm_plus_one);
 		if ((rc = matmul(g, qkv, ldq, h, C, T, &y->q, y->bq)) ||
 		    (rc = matmul(g, qkv + Q, ldq, h, C, T, &y->k, y->bk)) ||
 		    (rc = matmul(g, qkv + Q + KV, ldq, h, C, T, &y->v, y->bv)))
 			return rc;
+		rl_qk_norm_forward(&g->d, y->q_norm, y->k_norm, qkv, ldq, T, NULL, NULL, b->qk);
 		rl_rope_forward(qkv, ldq, b->pos, T, g->nh, &g->rope);
 		rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, &g->rope);
 		for (int s = 0; s < ns; s++) {
@@ -440,7 +452,7 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 			rl_attention_forward(att + (size_t)z->off * Q, Q, NULL,
 					     qkv + (size_t)z->off * ldq, ldq, kc, vc, KV,
 					     z->n_pending, z->len + z->n_pending, g->nh, g->nkvh,
-					     g->hd, g->c->sliding_window, g->scale, b->scratch);
+					     g->hd, window, g->scale, b->scratch);
 		}
 		if ((rc = matmul(g, tmp, C, att, Q, T, &y->o, y->bo)))
 			return rc;

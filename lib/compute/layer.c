@@ -31,11 +31,20 @@ void rl_dims_init(rl_dims *d, const rl_config *c)
 	d->plus_one = c->norm_plus_one;
 	d->act = c->act;
 	d->scale = (float)pow((double)d->hd, -0.5); /* HF: self.head_dim ** -0.5 */
-	d->window = c->sliding_window;
-	d->window_from = c->sliding_window_from;
 	d->q_bias = c->attention_bias;
 	d->o_bias = c->o_bias;
 	d->mlp_bias = c->mlp_bias;
+	d->qk_norm = c->qk_norm;
+	if (c->qk_norm == RL_QK_NORM_HEAD) {
+		d->qn_rows = d->nh, d->kn_rows = d->nkvh;
+		d->qn_width = d->kn_width = d->hd;
+	}
+	d->cfg = *c;
+}
+
+int rl_dims_window(const rl_dims *d, int layer)
+{
+	return rl_config_layer_window(&d->cfg, layer);
 }
 
 /* ---- weights ---- */
@@ -48,6 +57,7 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	n += d->q_bias ? (size_t)d->qkv : 0;
 	n += d->o_bias ? C : 0;
 	n += d->mlp_bias ? 2 * F + C : 0;
+	n += d->qk_norm ? (size_t)d->qn_width + (size_t)d->kn_width : 0;
 	w->mem = rl_malloc_array(n, sizeof(float));
 	if (!w->mem)
 		return RL_ESYS;
@@ -66,6 +76,10 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	if (d->mlp_bias) {
 		w->bgu = p, p += 2 * F;
 		w->bd = p, p += C;
+	}
+	if (d->qk_norm) {
+		w->qnorm = p, p += d->qn_width;
+		w->knorm = p, p += d->kn_width;
 	}
 	w->layer = -1;
 	return RL_OK;
@@ -136,6 +150,12 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 	case RL_R_MLP_NORM:
 		p = w->norm2, n = C;
 		break;
+	case RL_R_Q_NORM:
+		p = w->qnorm, n = (size_t)d->qn_width;
+		break;
+	case RL_R_K_NORM:
+		p = w->knorm, n = (size_t)d->kn_width;
+		break;
 	default:
 		break;
 	}
@@ -146,10 +166,22 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 
 /* ---- activations and workspace ---- */
 
+/* q and k before their norm, and their 1/rms, per row (0 without qk_norm) */
+static size_t qk_raw_floats(const rl_dims *d)
+{
+	return d->qk_norm ? (size_t)d->qd + (size_t)d->kvd : 0;
+}
+
+static size_t qk_rstd_floats(const rl_dims *d)
+{
+	return d->qk_norm ? (size_t)d->qn_rows + (size_t)d->kn_rows : 0;
+}
+
 size_t rl_layer_act_floats(const rl_dims *d, int capT, int capR)
 {
 	size_t T = (size_t)capT, R = (size_t)capR;
-	return T * (1 + (size_t)d->qkv) + R * ((size_t)d->C + 1 + 2 * (size_t)d->F);
+	return T * (1 + (size_t)d->qkv + qk_raw_floats(d) + qk_rstd_floats(d)) +
+	       R * ((size_t)d->C + 1 + 2 * (size_t)d->F);
 }
 
 int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
@@ -166,6 +198,10 @@ int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
 	size_t T = (size_t)capT, R = (size_t)capR;
 	a->rstd1 = p, p += T;
 	a->qkv = p, p += T * (size_t)d->qkv;
+	if (d->qk_norm) {
+		a->qk_raw = p, p += T * qk_raw_floats(d);
+		a->qk_rstd = p, p += T * qk_rstd_floats(d);
+	}
 	a->xm = p, p += R * (size_t)d->C;
 	a->rstd2 = p, p += R;
 	a->gu = p;
@@ -189,7 +225,8 @@ size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int 
 	       + R * hq							    /* h, then datt */
 	       + (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* per thread */
 	       + R * C							    /* dxm */
-	       + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv);
+	       + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv) +
+	       rl_qk_norm_scratch(d, capT);
 }
 
 int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
@@ -212,7 +249,8 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 	ws->nscr = rl_par_threads();
 	ws->dqkv = p, p += (size_t)ws->nscr * (size_t)maxlen * (size_t)d->qkv;
 	ws->dxm = p, p += R * C;
-	ws->attn = p;
+	ws->attn = p, p += (size_t)ws->nscr * rl_attention_scratch(maxlen, maxkv);
+	ws->qk = d->qk_norm ? p : NULL;
 	ws->capT = capT;
 	ws->capR = capR;
 	ws->maxlen = maxlen;
@@ -224,6 +262,62 @@ void rl_layer_ws_free(rl_layer_ws *ws)
 {
 	free(ws->mem);
 	memset(ws, 0, sizeof *ws);
+}
+
+/* ---- q/k norm ---- */
+
+size_t rl_qk_norm_scratch(const rl_dims *d, int T)
+{
+	return 2 * (size_t)T * qk_raw_floats(d);
+}
+
+/* Columns [col, col + w) of rows of x [T, ld] to or from a contiguous [T, w]. */
+static void gather_cols(float *dst, const float *x, int ld, int col, int w, int T)
+{
+	for (int t = 0; t < T; t++)
+		memcpy(dst + (size_t)t * w, x + (size_t)t * ld + col, (size_t)w * sizeof(float));
+}
+
+static void scatter_cols(float *x, int ld, int col, const float *src, int w, int T)
+{
+	for (int t = 0; t < T; t++)
+		memcpy(x + (size_t)t * ld + col, src + (size_t)t * w, (size_t)w * sizeof(float));
+}
+
+void rl_qk_norm_forward(const rl_dims *d, const float *qw, const float *kw, float *qkv, int ld,
+			int T, float *raw, float *rstd, float *scratch)
+{
+	if (!d->qk_norm)
+		return;
+	size_t nq = (size_t)T * d->qd, nk = (size_t)T * d->kvd;
+	float *in = raw ? raw : scratch, *out = scratch + nq + nk;
+	gather_cols(in, qkv, ld, 0, d->qd, T);
+	gather_cols(in + nq, qkv, ld, d->qd, d->kvd, T);
+	/* a token's heads are consecutive rows of qn_width */
+	rl_rmsnorm_forward(out, rstd, in, qw, T * d->qn_rows, d->qn_width, d->eps, d->plus_one);
+	rl_rmsnorm_forward(out + nq, rstd ? rstd + (size_t)T * d->qn_rows : NULL, in + nq, kw,
+			   T * d->kn_rows, d->kn_width, d->eps, d->plus_one);
+	scatter_cols(qkv, ld, 0, out, d->qd, T);
+	scatter_cols(qkv, ld, d->qd, out + nq, d->kvd, T);
+}
+
+void rl_qk_norm_backward(const rl_dims *d, const float *qw, const float *kw, float *dqkv, int ld,
+			 int T, const float *raw, const float *rstd, float *dqw, float *dkw,
+			 float *scratch)
+{
+	if (!d->qk_norm)
+		return;
+	size_t nq = (size_t)T * d->qd, nk = (size_t)T * d->kvd;
+	float *dout = scratch, *din = scratch + nq + nk;
+	gather_cols(dout, dqkv, ld, 0, d->qd, T);
+	gather_cols(dout + nq, dqkv, ld, d->qd, d->kvd, T);
+	memset(din, 0, (nq + nk) * sizeof(float));
+	rl_rmsnorm_backward(din, dqw, dout, raw, qw, rstd, T * d->qn_rows, d->qn_width,
+			    d->plus_one);
+	rl_rmsnorm_backward(din + nq, dkw, dout + nq, raw + nq, kw, rstd + (size_t)T * d->qn_rows,
+			    T * d->kn_rows, d->kn_width, d->plus_one);
+	scatter_cols(dqkv, ld, 0, din, d->qd, T);
+	scatter_cols(dqkv, ld, d->qd, din + nq, d->kvd, T);
 }
 
 /* ---- forward ---- */
@@ -344,9 +438,9 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	a->R = R;
 	a->last_only = last_only;
 	a->x = x;
-	int window = layer >= d->window_from ? d->window : 0;
+	int window = rl_dims_window(d, layer);
 
-	/* n1 = rmsnorm(x); qkv = n1 W^T + b; RoPE on q and k */
+	/* n1 = rmsnorm(x); qkv = n1 W^T + b; q/k norms; RoPE on q and k */
 	rl_rmsnorm_forward(ws->n1, a->rstd1, x, w->norm1, T, C, d->eps, d->plus_one);
 	rl_linear_forward(a->qkv, qkv, ws->n1, C, w->wqkv, w->bqkv, T, C, qkv);
 	if (w->lora) {
@@ -355,6 +449,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_lora_forward(w->lora, RL_LORA_V, ws->n1, C, T, C, a->qkv + d->qd + d->kvd, qkv,
 				d->kvd);
 	}
+	rl_qk_norm_forward(d, w->qnorm, w->knorm, a->qkv, qkv, T, a->qk_raw, a->qk_rstd, ws->qk);
 	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
 
@@ -434,7 +529,7 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	if (T != s->T)
 		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
 	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
-	int window = layer >= d->window_from ? d->window : 0;
+	int window = rl_dims_window(d, layer);
 	/* LoRA: A and B gradients from each module's output gradient and input,
 	 * taken before the input's buffer turns into its gradient; then the
 	 * branch's part of that gradient */
@@ -495,6 +590,8 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	attn_secs += rl_now() - t0;
 	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
 	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+	rl_qk_norm_backward(d, w->qnorm, w->knorm, dqkv, qkv, T, a->qk_raw, a->qk_rstd,
+			    norms ? g->qnorm : NULL, norms ? g->knorm : NULL, ws->qk);
 
 	/* dWqkv += dqkv^T n1 */
 	rl_rmsnorm_forward(ws->n1, NULL, a->x, w->norm1, T, C, d->eps, d->plus_one);

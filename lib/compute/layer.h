@@ -1,10 +1,13 @@
 /* layer.h — one HuggingFace decoder layer, forward and backward, over packed tokens.
  *
- * The layer (LlamaDecoderLayer and its Mistral/Qwen2/Gemma variants):
+ * The layer (LlamaDecoderLayer and its Mistral/Qwen2/Gemma/Qwen3 variants):
  *
  *     n1  = rmsnorm1(x)                          input_layernorm
- *     qkv = n1 · [Wq; Wk; Wv]^T + [bq; bk; bv]   one fused GEMM, then RoPE on q, k
- *     att = attention(q, k, v)                   per sequence, causal, GQA
+ *     qkv = n1 · [Wq; Wk; Wv]^T + [bq; bk; bv]   one fused GEMM
+ *     q, k = qk_norm(q), qk_norm(k)              Qwen3: RMSNorm per head
+ *     q, k = RoPE(q), RoPE(k)
+ *     att = attention(q, k, v)                   per sequence, causal, GQA, the
+ *                                                layer's sliding window
  *     xm  = x + att · Wo^T (+ bo)
  *     n2  = rmsnorm2(xm)                         post_attention_layernorm
  *     gu  = n2 · [Wg; Wu]^T (+ b)                one fused GEMM
@@ -57,12 +60,17 @@ typedef struct rl_dims {
 	float eps;    /* rms_norm_eps */
 	int plus_one; /* Gemma: norms scale by 1 + w */
 	rl_act act;
-	float scale;		 /* attention: head_dim ** -0.5 */
-	int window, window_from; /* sliding window (0: none) for layers >= window_from */
+	float scale; /* attention: head_dim ** -0.5 */
 	int q_bias, o_bias, mlp_bias;
+	rl_qk_norm qk_norm;
+	int qn_rows, qn_width; /* q norm: per token, qn_rows rows of qn_width (nh x hd) */
+	int kn_rows, kn_width; /* k norm: nkvh x hd */
+	rl_config cfg;	       /* the per-layer rules (rl_dims_window) */
 } rl_dims;
 
 void rl_dims_init(rl_dims *d, const rl_config *c);
+/* The sliding window layer l attends within (0: the whole prefix). */
+int rl_dims_window(const rl_dims *d, int layer);
 
 /* One layer's parameters in f32, fused (HF Linear weights are [out, in]):
  *   wqkv [qkv, C]: rows q_proj (qd), k_proj (kvd), v_proj (kvd); bqkv [qkv]
@@ -70,11 +78,12 @@ void rl_dims_init(rl_dims *d, const rl_config *c);
  *   wgu [2F, C]: rows gate_proj (F), up_proj (F); bgu [2F]
  *   wd [C, F]; bd [C]
  *   norm1 [C] input_layernorm, norm2 [C] post_attention_layernorm
- * Biases are NULL where the architecture has none. The same struct holds a
+ *   qnorm [qn_width], knorm [kn_width] (Qwen3's q_norm, k_norm)
+ * Biases and norms are NULL where the architecture has none. The same struct holds a
  * layer's gradients: each HF tensor's gradient is a contiguous row block (e.g.
  * k_proj's is wqkv + qd*C, [kvd, C]); rl_layer_w_part() names them. */
 typedef struct rl_layer_w {
-	float *wqkv, *bqkv, *wo, *bo, *wgu, *bgu, *wd, *bd, *norm1, *norm2;
+	float *wqkv, *bqkv, *wo, *bo, *wgu, *bgu, *wd, *bd, *norm1, *norm2, *qnorm, *knorm;
 	float *mem; /* the one allocation */
 	size_t nfloats;
 	int layer; /* the model layer loaded (-1: none) */
@@ -88,8 +97,8 @@ typedef struct rl_layer_w {
 int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d);
 void rl_layer_w_free(rl_layer_w *w);
 void rl_layer_w_zero(rl_layer_w *w);
-/* The f32 block of w holding role r (RL_R_Q .. RL_R_DOWN_BIAS, RL_R_ATTN_NORM,
- * RL_R_MLP_NORM), with its element count; NULL when absent. */
+/* The f32 block of w holding role r (a layer role: projections, biases,
+ * norms), with its element count; NULL when absent. */
 float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t *numel);
 
 /* Where the rows of a packed batch belong. */
@@ -115,6 +124,8 @@ typedef struct rl_kv {
  *   x      [T, C]   the layer input (NOT owned: the caller's buffer)
  *   rstd1  [T]      input_layernorm's 1/rms
  *   qkv    [T, qkv] q, k after RoPE; v
+ *   qk_raw [T, qd + kvd] q then k before their norm ([T, qd] and [T, kvd]
+ *                   blocks; with qk_norm only), qk_rstd their 1/rms
  *   xm     [R, C]   residual stream after attention
  *   rstd2  [R]
  *   gu     [R, 2F]  gate | up projections (before the activation)
@@ -125,7 +136,7 @@ typedef struct rl_layer_act {
 	int T, R, capT, capR;
 	int last_only;
 	const float *x;
-	float *rstd1, *qkv, *xm, *rstd2, *gu;
+	float *rstd1, *qkv, *qk_raw, *qk_rstd, *xm, *rstd2, *gu;
 	float *mem;
 	size_t nfloats;
 } rl_layer_act;
@@ -148,6 +159,7 @@ typedef struct rl_layer_ws {
 		      * goes over act->qkv) */
 	float *dxm;  /* [capR, C] */
 	float *attn; /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
+	float *qk;   /* [2 capT, qd + kvd] with qk_norm: the norm's scratch */
 	float *mem;
 	size_t nfloats;
 	int capT, capR, maxlen, maxkv;
@@ -171,7 +183,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 
 enum {
 	RL_GRAD_LINEAR = 1, /* q,k,v,o,gate,up,down weights and biases */
-	RL_GRAD_NORMS = 2,  /* norm1, norm2 */
+	RL_GRAD_NORMS = 2,  /* norm1, norm2, qnorm, knorm */
 	RL_GRAD_LORA = 8,   /* the LoRA adapters' A and B (g->lora) */
 };
 
@@ -182,6 +194,23 @@ enum {
 int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
 		      const rl_seqs *s, const rl_layer_act *act, const float *dy, float *dx,
 		      rl_layer_w *g, int want, rl_layer_ws *ws);
+
+/* ---- the per-architecture pieces generation shares with the layer ---- */
+
+/* Scratch floats rl_qk_norm_forward / _backward need for T rows. */
+size_t rl_qk_norm_scratch(const rl_dims *d, int T);
+/* q (columns 0..qd-1) and k (qd..qd+kvd-1) of qkv [T, ld] RMS-normalised in
+ * place with weights qw, kw as d->qk_norm says (nothing for RL_QK_NORM_NONE).
+ * raw [T, qd + kvd] receives them before the norm and rstd their 1/rms
+ * (both NULL: not kept). */
+void rl_qk_norm_forward(const rl_dims *d, const float *qw, const float *kw, float *qkv, int ld,
+			int T, float *raw, float *rstd, float *scratch);
+/* From dqkv [T, ld] holding the gradients after the norm in its q and k
+ * columns: replaces them with the gradients before it; dqw, dkw += the
+ * weights' gradients (NULL: not wanted). raw and rstd from the forward. */
+void rl_qk_norm_backward(const rl_dims *d, const float *qw, const float *kw, float *dqkv, int ld,
+			 int T, const float *raw, const float *rstd, float *dqw, float *dkw,
+			 float *scratch);
 
 /* Wall-clock seconds spent in attention (forward, recomputation, backward)
  * since the process started: for the benchmarks. */

@@ -16,9 +16,9 @@
 /* ---- parameters ---- */
 
 static const rl_role layer_roles[] = {
-	RL_R_ATTN_NORM, RL_R_Q,	      RL_R_Q_BIAS, RL_R_K,	   RL_R_K_BIAS, RL_R_V,
-	RL_R_V_BIAS,	RL_R_O,	      RL_R_O_BIAS, RL_R_MLP_NORM,  RL_R_GATE,	RL_R_GATE_BIAS,
-	RL_R_UP,	RL_R_UP_BIAS, RL_R_DOWN,   RL_R_DOWN_BIAS,
+	RL_R_ATTN_NORM, RL_R_Q,		RL_R_Q_BIAS, RL_R_K,	   RL_R_K_BIAS, RL_R_V,
+	RL_R_V_BIAS,	RL_R_O,		RL_R_O_BIAS, RL_R_Q_NORM,  RL_R_K_NORM, RL_R_MLP_NORM,
+	RL_R_GATE,	RL_R_GATE_BIAS, RL_R_UP,     RL_R_UP_BIAS, RL_R_DOWN,	RL_R_DOWN_BIAS,
 };
 #define N_LAYER_ROLES (sizeof layer_roles / sizeof *layer_roles)
 
@@ -156,8 +156,7 @@ void rl_tmodel_randomize(rl_tmodel *m, uint64_t seed, double std)
 	uint64_t s = seed;
 	for (size_t i = 0; i < m->np; i++) {
 		rl_tparam *p = &m->p[i];
-		if (p->role == RL_R_ATTN_NORM || p->role == RL_R_MLP_NORM ||
-		    p->role == RL_R_FINAL_NORM) {
+		if (rl_role_is_norm(p->role)) {
 			for (size_t j = 0; j < p->numel; j++)
 				p->w[j] = m->cfg.norm_plus_one ? 0.0f : 1.0f;
 		} else if (p->ndim == 1) {

@@ -1,7 +1,8 @@
-/* config.c — config.json as transformers (5.x) reads it, for four architectures.
+/* config.c — config.json as transformers (5.x) reads it, for every architecture
+ * realign supports (config.h).
  *
  * Defaults for absent keys are the configuration classes' own (LlamaConfig,
- * MistralConfig, Qwen2Config, GemmaConfig), including their __post_init__
+ * MistralConfig, Qwen2Config, GemmaConfig, Qwen3Config), including their __post_init__
  * rules; where an explicit null means something else than absence (e.g.
  * Mistral: absent num_key_value_heads is 8, null is num_attention_heads), the
  * difference is kept. Anything that would make transformers compute something
@@ -46,6 +47,8 @@ static const struct arch_info {
 	 -1, 0, 4096, "silu"},
 	{RL_ARCH_GEMMA, "GemmaForCausalLM", "gemma", 256000, 3072, 24576, 28, 16, 16, 256, 8192, 2,
 	 1, 1, 0, "gelu_pytorch_tanh"},
+	{RL_ARCH_QWEN3, "Qwen3ForCausalLM", "qwen3", 151936, 4096, 22016, 32, 32, 32, 128, 32768,
+	 -1, -1, 0, 4096, "silu"},
 };
 
 #define NARCH (sizeof archs / sizeof archs[0])
@@ -271,35 +274,57 @@ check:
 	return RL_OK;
 }
 
-/* Qwen2's layer_types: full attention first, then sliding; returns the first
- * sliding layer (n_layers when none). */
-static int parse_layer_types(const cJSON *lt, int n_layers, int *from, const char *path)
+/* layer_types: one "full_attention" or "sliding_attention" per layer, in any
+ * order, into c->sliding_layers. Any other type is refused by name: realign
+ * would not attend as transformers does. */
+static int parse_layer_types(rl_config *c, const cJSON *lt, const char *path)
 {
-	if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != n_layers)
+	if (!cJSON_IsArray(lt) || cJSON_GetArraySize(lt) != c->n_layers)
 		return rl_error(RL_EDATA,
 				"'%s': \"layer_types\" must be an array of num_hidden_layers (%d) "
 				"strings",
-				path, n_layers);
-	int i = 0, first = n_layers;
+				path, c->n_layers);
+	if (c->n_layers > RL_MAX_LAYER_TYPES)
+		return rl_error(RL_EDATA, "'%s': \"layer_types\" of more than %d layers", path,
+				RL_MAX_LAYER_TYPES);
+	memset(c->sliding_layers, 0, sizeof c->sliding_layers);
+	int i = 0;
 	for (const cJSON *e = lt->child; e; e = e->next, i++) {
-		int sliding;
-		if (cJSON_IsString(e) && strcmp(e->valuestring, "full_attention") == 0)
-			sliding = 0;
-		else if (cJSON_IsString(e) && strcmp(e->valuestring, "sliding_attention") == 0)
-			sliding = 1;
-		else
-			return rl_error(RL_EDATA, "'%s': \"layer_types\"[%d] is not supported",
-					path, i);
-		if (sliding && first == n_layers)
-			first = i;
-		if (!sliding && first < n_layers)
+		if (cJSON_IsString(e) && strcmp(e->valuestring, "sliding_attention") == 0)
+			c->sliding_layers[i / 8] |= (unsigned char)(1u << (i % 8));
+		else if (!cJSON_IsString(e) || strcmp(e->valuestring, "full_attention") != 0)
 			return rl_error(RL_EDATA,
-					"'%s': \"layer_types\": full attention after sliding "
-					"attention is not supported",
-					path);
+					"'%s': \"layer_types\"[%d] '%s' is not supported (realign "
+					"supports full_attention, sliding_attention)",
+					path, i, cJSON_IsString(e) ? e->valuestring : "?");
 	}
-	*from = first;
+	/* a run of sliding layers to the end is max_window_layers' rule */
+	int first = c->n_layers, suffix = 1;
+	for (int l = 0; l < c->n_layers; l++) {
+		int sl = (c->sliding_layers[l / 8] >> (l % 8)) & 1;
+		if (sl && first == c->n_layers)
+			first = l;
+		if (!sl && first < c->n_layers)
+			suffix = 0;
+	}
+	c->sliding_window_from = first;
+	c->has_layer_types = !suffix;
 	return RL_OK;
+}
+
+int rl_config_layer_sliding(const rl_config *c, int layer)
+{
+	if (layer < 0 || layer >= c->n_layers)
+		return 0;
+	if (c->has_layer_types)
+		return layer < RL_MAX_LAYER_TYPES &&
+		       (c->sliding_layers[layer / 8] >> (layer % 8)) & 1;
+	return layer >= c->sliding_window_from;
+}
+
+int rl_config_layer_window(const rl_config *c, int layer)
+{
+	return rl_config_layer_sliding(c, layer) ? c->sliding_window : 0;
 }
 
 void rl_config_defaults(rl_config *c, rl_arch arch)
@@ -326,12 +351,14 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 	c->rope_factor = 1.0;
 	c->tie_word_embeddings = a->tie;
 	c->attention_bias = a->arch == RL_ARCH_QWEN2;
+	c->qk_norm = a->arch == RL_ARCH_QWEN3 ? RL_QK_NORM_HEAD : RL_QK_NORM_NONE;
 	c->o_bias = 0;
 	c->mlp_bias = 0;
 	parse_act(a->act, a->arch, &c->act);
 	c->norm_plus_one = c->embed_scale = a->arch == RL_ARCH_GEMMA;
 	c->sliding_window = a->arch == RL_ARCH_MISTRAL ? a->sliding : 0;
 	c->sliding_window_from = 0;
+	c->has_layer_types = 0;
 	c->bos_token_id = a->bos;
 	c->n_eos = 0;
 	if (a->eos >= 0)
@@ -388,7 +415,7 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 			rc = rl_error(RL_EDATA,
 				      "'%s': unsupported architecture '%s' (realign supports "
 				      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-				      "GemmaForCausalLM)",
+				      "GemmaForCausalLM, Qwen3ForCausalLM)",
 				      path, name);
 			goto out;
 		}
@@ -405,7 +432,7 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		if (!a) {
 			rc = rl_error(RL_EDATA,
 				      "'%s': unsupported model_type '%s' (realign supports llama, "
-				      "mistral, qwen2, gemma)",
+				      "mistral, qwen2, gemma, qwen3)",
 				      path, mt->valuestring);
 			goto out;
 		}
@@ -425,18 +452,21 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		goto out;
 
 	/* num_key_value_heads: absent -> the class default; null -> heads where
-	 * the field is Optional (Llama, Qwen2: __post_init__), refused elsewhere */
+	 * the field is Optional (Llama, Qwen2, Qwen3: __post_init__), refused
+	 * elsewhere */
 	const cJSON *kv = get(root, "num_key_value_heads");
 	c->n_kv_heads = a->kv_absent ? a->kv_absent : c->n_heads;
-	if (kv && cJSON_IsNull(kv) && (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_QWEN2))
+	if (kv && cJSON_IsNull(kv) &&
+	    (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_QWEN2 || a->arch == RL_ARCH_QWEN3))
 		c->n_kv_heads = c->n_heads;
 	else if ((rc = get_int(root, "num_key_value_heads", 1, INT_MAX, &c->n_kv_heads, path)))
 		goto out;
-	/* head_dim: Gemma's default is 256 (not Optional); the others derive it
-	 * from hidden_size / num_attention_heads when absent or null */
+	/* head_dim: Gemma's default is 256 and Qwen3's 128 (neither Optional);
+	 * the others derive it from hidden_size / num_attention_heads when absent
+	 * or null */
 	const cJSON *hd = get(root, "head_dim");
 	c->head_dim = a->head_dim ? a->head_dim : c->hidden_size / c->n_heads;
-	if (!(hd && cJSON_IsNull(hd) && a->arch != RL_ARCH_GEMMA) &&
+	if (!(hd && cJSON_IsNull(hd) && !a->head_dim) &&
 	    (rc = get_int(root, "head_dim", 1, INT_MAX, &c->head_dim, path)))
 		goto out;
 	if (c->head_dim == 0) {
@@ -474,7 +504,7 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 
 	/* biases */
 	int ab = 0, mb = 0;
-	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA) {
+	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_QWEN3) {
 		if ((rc = get_bool(root, "attention_bias", &ab, path)))
 			goto out;
 		c->attention_bias = c->o_bias = ab; /* q, k, v and o alike */
@@ -506,7 +536,9 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		else if ((rc = get_int(root, "sliding_window", 1, INT_MAX, &c->sliding_window,
 				       path)))
 			goto out;
-	} else if (a->arch == RL_ARCH_QWEN2) {
+	} else if (a->arch == RL_ARCH_QWEN2 || a->arch == RL_ARCH_QWEN3) {
+		/* __post_init__: the window only with use_sliding_window; layer_types
+		 * when given, else the layers from max_window_layers on */
 		int use = 0, sw = 4096, mwl = 28;
 		if ((rc = get_bool(root, "use_sliding_window", &use, path)))
 			goto out;
@@ -520,13 +552,17 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		c->sliding_window = use ? sw : 0;
 		c->sliding_window_from = mwl < c->n_layers ? mwl : c->n_layers;
 		const cJSON *lt = get(root, "layer_types");
-		if (!is_absent(lt) &&
-		    (rc = parse_layer_types(lt, c->n_layers, &c->sliding_window_from, path)))
+		if (!is_absent(lt) && (rc = parse_layer_types(c, lt, path)))
 			goto out;
-		if (c->sliding_window_from >= c->n_layers)
+		int any = 0;
+		for (int l = 0; l < c->n_layers && !any; l++)
+			any = rl_config_layer_sliding(c, l);
+		if (!any)
 			c->sliding_window = 0;
-		if (!c->sliding_window)
+		if (!c->sliding_window) {
 			c->sliding_window_from = 0;
+			c->has_layer_types = 0;
+		}
 	}
 
 	if ((rc = parse_rope(c, root, path)))
@@ -612,6 +648,8 @@ uint64_t rl_config_layer_params(const rl_config *c)
 	if (c->mlp_bias)
 		p += 2 * in + h;
 	p += 2 * h; /* input_layernorm, post_attention_layernorm */
+	if (c->qk_norm == RL_QK_NORM_HEAD)
+		p += 2 * (uint64_t)c->head_dim; /* q_norm, k_norm */
 	return p;
 }
 
@@ -652,6 +690,17 @@ static int add_int(cJSON *o, const char *key, long long v)
 	return cJSON_AddRawToObject(o, key, buf) != NULL;
 }
 
+static int add_layer_types(cJSON *o, const rl_config *c)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, "layer_types");
+	int ok = a != NULL;
+	for (int l = 0; ok && l < c->n_layers; l++)
+		ok = cJSON_AddItemToArray(a, cJSON_CreateString(rl_config_layer_sliding(c, l)
+									? "sliding_attention"
+									: "full_attention"));
+	return ok;
+}
+
 static const char *act_name(rl_act a)
 {
 	return a == RL_ACT_SILU ? "silu" : a == RL_ACT_GELU ? "gelu" : "gelu_pytorch_tanh";
@@ -678,9 +727,17 @@ int rl_config_write(const rl_config *c, const char *path)
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && c->norm_plus_one &&
 			      c->embed_scale && c->act == RL_ACT_GELU_TANH && !c->sliding_window;
 		break;
+	case RL_ARCH_QWEN3:
+		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && !c->norm_plus_one &&
+			      !c->embed_scale && c->qk_norm == RL_QK_NORM_HEAD;
+		break;
 	default:
 		expressible = 0;
 	}
+	rl_config arch_default;
+	rl_config_defaults(&arch_default, c->arch);
+	if (c->qk_norm != arch_default.qk_norm)
+		expressible = 0;
 	if (!expressible)
 		return rl_error(RL_USAGE,
 				"'%s': this combination of biases, norms, activation and sliding "
@@ -729,7 +786,7 @@ int rl_config_write(const rl_config *c, const char *path)
 	}
 	ok &= cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings) != NULL;
 	ok &= cJSON_AddStringToObject(o, "hidden_act", act_name(c->act)) != NULL;
-	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA)
+	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_QWEN3)
 		ok &= cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias) != NULL;
 	if (c->arch == RL_ARCH_LLAMA)
 		ok &= cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias) != NULL;
@@ -739,11 +796,13 @@ int rl_config_write(const rl_config *c, const char *path)
 		else
 			ok &= cJSON_AddNullToObject(o, "sliding_window") != NULL;
 	}
-	if (c->arch == RL_ARCH_QWEN2) {
+	if (c->arch == RL_ARCH_QWEN2 || c->arch == RL_ARCH_QWEN3) {
 		ok &= cJSON_AddBoolToObject(o, "use_sliding_window", c->sliding_window > 0) != NULL;
 		ok &= add_int(o, "sliding_window", c->sliding_window ? c->sliding_window : 4096);
 		ok &= add_int(o, "max_window_layers",
 			      c->sliding_window ? c->sliding_window_from : c->n_layers);
+		if (c->sliding_window && c->has_layer_types)
+			ok &= add_layer_types(o, c);
 	}
 	if (c->bos_token_id >= 0)
 		ok &= add_int(o, "bos_token_id", c->bos_token_id);

@@ -1,17 +1,21 @@
 /* config.h — a HuggingFace config.json, parsed into the hyperparameters realign uses.
  *
  * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
- * GemmaForCausalLM. Defaults for absent keys follow transformers' (5.x)
- * configuration classes for that architecture (e.g. head_dim = hidden_size /
- * num_attention_heads, but 256 for Gemma; num_key_value_heads = heads for Llama,
- * 8 for Mistral, 32 for Qwen2, 16 for Gemma); an explicit null is refused where
- * transformers' field is not Optional. Anything else is refused with a message
- * naming the architecture. The architecture is architectures[0] (model_type when
- * absent); both present and disagreeing is refused.
+ * GemmaForCausalLM, Qwen3ForCausalLM. Defaults for absent keys follow
+ * transformers' (5.x) configuration classes for that architecture (e.g.
+ * head_dim = hidden_size / num_attention_heads, but 256 for Gemma and 128 for
+ * Qwen3; num_key_value_heads = heads for Llama, 8 for Mistral, 32 for Qwen2 and
+ * Qwen3, 16 for Gemma); an explicit null is refused where transformers' field
+ * is not Optional. Anything else is refused with a message naming the
+ * architecture. The architecture is architectures[0] (model_type when absent);
+ * both present and disagreeing is refused.
  *
  * What the model computes, as transformers does it:
- *   - biases: Llama and Gemma attention_bias puts biases on q, k, v AND o; Llama
- *     mlp_bias on gate, up, down; Qwen2 always q, k, v (never o); Mistral none.
+ *   - biases: Llama, Gemma and Qwen3 attention_bias puts biases on q, k, v AND o;
+ *     Llama mlp_bias on gate, up, down; Qwen2 always q, k, v (never o); Mistral
+ *     none.
+ *   - Qwen3: RMSNorm over each head of q and of k (q_norm, k_norm: [head_dim]
+ *     weights) after the projections, before RoPE (qk_norm).
  *   - activation: hidden_act only; for Gemma "gelu" means the tanh approximation
  *     (GemmaConfig.__post_init__), and "hidden_activation" is ignored (as in 5.x).
  *   - Gemma: RMSNorm scales by (1 + w) and embeddings are multiplied by
@@ -21,8 +25,10 @@
  *     "rope_type" or "type"; llama3 needs factor/low_freq_factor/high_freq_factor,
  *     original_max_position_embeddings defaults to max_position_embeddings;
  *     other rope types and partial_rotary_factor != 1 are refused.
- *   - sliding window: Mistral's applies to every layer (null: none); Qwen2's only
- *     with use_sliding_window, from layer max_window_layers (or layer_types).
+ *   - sliding window: Mistral's applies to every layer (null: none); Qwen2's and
+ *     Qwen3's only with use_sliding_window, to the layers from max_window_layers
+ *     on, or to those layer_types names "sliding_attention" (any order).
+ *     rl_config_layer_window() is the one rule every layer loop asks.
  * Duplicate keys anywhere in config.json are refused (Python keeps the last,
  * cJSON the first: the two would read different models).
  */
@@ -32,7 +38,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum rl_arch { RL_ARCH_LLAMA, RL_ARCH_MISTRAL, RL_ARCH_QWEN2, RL_ARCH_GEMMA } rl_arch;
+typedef enum rl_arch {
+	RL_ARCH_LLAMA,
+	RL_ARCH_MISTRAL,
+	RL_ARCH_QWEN2,
+	RL_ARCH_GEMMA,
+	RL_ARCH_QWEN3,
+} rl_arch;
+
+/* RMSNorm on the query and key projections, before RoPE. */
+typedef enum rl_qk_norm {
+	RL_QK_NORM_NONE,
+	RL_QK_NORM_HEAD, /* over each head's head_dim (weights [head_dim]): Qwen3 */
+} rl_qk_norm;
 
 typedef enum rl_act {
 	RL_ACT_SILU,	  /* x * sigmoid(x) (SwiGLU) */
@@ -47,6 +65,8 @@ typedef enum rl_rope_type {
 } rl_rope_type;
 
 #define RL_MAX_EOS 8
+/* layer_types lists at most this many layers (a bit each in rl_config) */
+#define RL_MAX_LAYER_TYPES 4096
 
 typedef struct rl_config {
 	rl_arch arch;
@@ -72,12 +92,16 @@ typedef struct rl_config {
 	int o_bias;	    /* o_proj carries a bias (llama attention_bias; not qwen2) */
 	int mlp_bias;	    /* gate/up/down carry biases (llama mlp_bias) */
 	rl_act act;
-	int norm_plus_one;	 /* Gemma: RMSNorm scales by (1 + w) */
-	int embed_scale;	 /* Gemma: embeddings multiplied by sqrt(hidden_size) */
+	int norm_plus_one; /* Gemma: RMSNorm scales by (1 + w) */
+	int embed_scale;   /* Gemma: embeddings multiplied by sqrt(hidden_size) */
+	rl_qk_norm qk_norm;
 	int sliding_window;	 /* 0 when none */
-	int sliding_window_from; /* first layer using the window (Qwen2's max_window_layers or
-				  * layer_types); 0 for Mistral (every layer) */
-	int bos_token_id;	 /* -1 when absent */
+	int sliding_window_from; /* first layer using the window (Qwen2's max_window_layers);
+				  * 0 for Mistral (every layer) */
+	int has_layer_types;	 /* layer_types decides (sliding_layers), not sliding_window_from */
+	unsigned char sliding_layers[RL_MAX_LAYER_TYPES / 8]; /* bit l: layer l is
+							       * "sliding_attention" */
+	int bos_token_id;				      /* -1 when absent */
 	int eos_token_ids[RL_MAX_EOS];
 	int n_eos;
 	char torch_dtype[16];
@@ -91,8 +115,14 @@ const char *rl_arch_name(rl_arch a);
  * architecture means): a starting point for configs built in code. */
 void rl_config_defaults(rl_config *c, rl_arch arch);
 
+/* 1 if layer l is a "sliding_attention" layer, and the window it attends
+ * within (0: the whole prefix) -- the per-layer rule of every architecture
+ * (Mistral: all layers; Qwen2/3: max_window_layers or layer_types). */
+int rl_config_layer_sliding(const rl_config *c, int layer);
+int rl_config_layer_window(const rl_config *c, int layer);
+
 /* Parameters of one decoder layer (q,k,v,o,gate,up,down weights, their biases
- * where configured, both norms) and of all of them (P of ALGORITHM.md). */
+ * where configured, every norm) and of all of them (P of ALGORITHM.md). */
 uint64_t rl_config_layer_params(const rl_config *c);
 uint64_t rl_config_param_count(const rl_config *c);
 

@@ -71,11 +71,12 @@ static int get_float(const rl_gguf *g, const char *key, int optional, double *ou
 static const struct {
 	const char *gguf, *hf;
 } layer_names[] = {
-	{"attn_norm", "input_layernorm"}, {"ffn_norm", "post_attention_layernorm"},
-	{"attn_q", "self_attn.q_proj"},	  {"attn_k", "self_attn.k_proj"},
-	{"attn_v", "self_attn.v_proj"},	  {"attn_output", "self_attn.o_proj"},
-	{"ffn_gate", "mlp.gate_proj"},	  {"ffn_up", "mlp.up_proj"},
-	{"ffn_down", "mlp.down_proj"},
+	{"attn_norm", "input_layernorm"},    {"ffn_norm", "post_attention_layernorm"},
+	{"attn_q", "self_attn.q_proj"},	     {"attn_k", "self_attn.k_proj"},
+	{"attn_v", "self_attn.v_proj"},	     {"attn_output", "self_attn.o_proj"},
+	{"ffn_gate", "mlp.gate_proj"},	     {"ffn_up", "mlp.up_proj"},
+	{"ffn_down", "mlp.down_proj"},	     {"attn_q_norm", "self_attn.q_norm"},
+	{"attn_k_norm", "self_attn.k_norm"},
 };
 
 /* The HF name of a GGUF tensor name; 0 when it has none. */
@@ -151,11 +152,13 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		arch = RL_ARCH_QWEN2;
 	else if (strcmp(arch_s, "gemma") == 0)
 		arch = RL_ARCH_GEMMA;
+	else if (strcmp(arch_s, "qwen3") == 0)
+		arch = RL_ARCH_QWEN3;
 	else
-		return rl_error(
-			RL_EDATA,
-			"'%s': architecture '%s' is not supported (llama, qwen2 and gemma are)",
-			path, arch_s);
+		return rl_error(RL_EDATA,
+				"'%s': architecture '%s' is not supported (llama, qwen2, gemma and "
+				"qwen3 are)",
+				path, arch_s);
 	rl_config_defaults(c, arch);
 	if ((rc = get_int(g, akey(arch_s, "block_count", k, sizeof k), 0, 1, &c->n_layers)) ||
 	    (rc = get_int(g, akey(arch_s, "embedding_length", k, sizeof k), 0, 1,
@@ -236,7 +239,7 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 				"'%s': a Qwen2 model has biases on q, k and v only; this file has "
 				"other ones",
 				path);
-	if ((arch == RL_ARCH_LLAMA || arch == RL_ARCH_GEMMA) && qb != ob)
+	if ((arch == RL_ARCH_LLAMA || arch == RL_ARCH_GEMMA || arch == RL_ARCH_QWEN3) && qb != ob)
 		return rl_error(
 			RL_EDATA,
 			"'%s': attention biases on q/k/v without o (or o alone) cannot be a "

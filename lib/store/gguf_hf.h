@@ -10,6 +10,8 @@
  *             the same computation, except that Mistral 7B v0.1's 4096-token
  *             sliding window is not in the file either.
  *   qwen2  -> Qwen2ForCausalLM (no permutation: NeoX-style rotary).
+ *   qwen3  -> Qwen3ForCausalLM (the same, plus blk.N.attn_{q,k}_norm ->
+ *             self_attn.{q,k}_norm, as stored).
  *   gemma  -> GemmaForCausalLM. The converter stored every RMSNorm weight as
  *             w + 1 (llama.cpp scales by w, transformers by 1 + w); 1 is
  *             subtracted again in f32 (as transformers' Gemma2/3 GGUF loader
@@ -18,7 +20,7 @@
  * -> lm_head (absent: tied embeddings), blk.N.attn_norm -> input_layernorm,
  * ffn_norm -> post_attention_layernorm, attn_{q,k,v,output} ->
  * self_attn.{q,k,v,o}_proj, ffn_{gate,up,down} -> mlp.{gate,up,down}_proj,
- * each .weight or .bias. A GGUF 2-D tensor of ne = [a, b] is the HF [b, a].
+ * each .weight or .bias; attn_{q,k}_norm -> self_attn.{q,k}_norm. A GGUF 2-D tensor of ne = [a, b] is the HF [b, a].
  *
  * Config: ARCH.block_count, embedding_length, feed_forward_length,
  * attention.head_count, attention.head_count_kv (default: head_count),

@@ -45,6 +45,8 @@ static const struct {
 	{"mlp.gate_proj.bias", RL_R_GATE_BIAS},
 	{"mlp.up_proj.bias", RL_R_UP_BIAS},
 	{"mlp.down_proj.bias", RL_R_DOWN_BIAS},
+	{"self_attn.q_norm.weight", RL_R_Q_NORM},
+	{"self_attn.k_norm.weight", RL_R_K_NORM},
 };
 #define NLAYER_ROLES (sizeof layer_roles / sizeof layer_roles[0])
 
@@ -88,6 +90,12 @@ int rl_role_is_candidate(rl_role r)
 	return 0;
 }
 
+int rl_role_is_norm(rl_role r)
+{
+	return r == RL_R_ATTN_NORM || r == RL_R_MLP_NORM || r == RL_R_Q_NORM || r == RL_R_K_NORM ||
+	       r == RL_R_FINAL_NORM;
+}
+
 int rl_role_tensor_name(int layer, rl_role r, char *buf, size_t cap)
 {
 	int n = -1;
@@ -124,6 +132,9 @@ int rl_role_present(const rl_config *c, rl_role r)
 	case RL_R_UP_BIAS:
 	case RL_R_DOWN_BIAS:
 		return c->mlp_bias;
+	case RL_R_Q_NORM:
+	case RL_R_K_NORM:
+		return c->qk_norm != RL_QK_NORM_NONE;
 	default:
 		return 1;
 	}
@@ -173,6 +184,10 @@ int rl_role_shape(const rl_config *c, rl_role r, int64_t shape[2])
 	case RL_R_GATE_BIAS:
 	case RL_R_UP_BIAS:
 		shape[0] = in;
+		return 1;
+	case RL_R_Q_NORM:
+	case RL_R_K_NORM:
+		shape[0] = c->head_dim;
 		return 1;
 	default:
 		return 0;

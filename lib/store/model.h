@@ -9,7 +9,8 @@
  *
  * Roles come from the HF names (model.layers.{i}.self_attn.{q,k,v,o}_proj.{weight,bias},
  * model.layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}, input_layernorm,
- * post_attention_layernorm, model.embed_tokens, model.norm, lm_head). Every
+ * post_attention_layernorm, self_attn.{q,k}_norm, model.embed_tokens,
+ * model.norm, lm_head). Every
  * role config.json implies must be present with the implied shape (message:
  * tensor name, got, expected); a role config.json says is absent (a bias
  * without attention_bias), or a layer >= num_hidden_layers, is refused. Other
@@ -54,6 +55,8 @@ typedef enum rl_role {
 	RL_R_GATE_BIAS,
 	RL_R_UP_BIAS,
 	RL_R_DOWN_BIAS,
+	RL_R_Q_NORM, /* self_attn.q_norm (Qwen3: [head_dim]) */
+	RL_R_K_NORM, /* self_attn.k_norm */
 	RL_R_COUNT
 } rl_role;
 
@@ -61,6 +64,8 @@ typedef enum rl_role {
 const char *rl_role_name(rl_role r);
 /* 1 for the linear-layer weights and biases the method may restore. */
 int rl_role_is_candidate(rl_role r);
+/* 1 for an RMSNorm weight (any layer norm, q/k norms, the final norm). */
+int rl_role_is_norm(rl_role r);
 /* The HuggingFace tensor name of (layer, role), e.g. "model.layers.3.mlp.up_proj.weight"
  * (layer ignored for embed, final norm, lm_head). RL_USAGE if it does not fit cap. */
 int rl_role_tensor_name(int layer, rl_role r, char *buf, size_t cap);

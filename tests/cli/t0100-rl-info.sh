@@ -3,6 +3,10 @@
 # tensors from tests/fixtures/safetensors/models/expected.tsv, written by
 # transformers), rejects every case of the malformed corpus with exit 3 and the
 # exact golden message, checks its options, and runs the man page's EXAMPLES.
+# Given a config.json alone (the real releases' and the cases of
+# tests/fixtures/config/expected.tsv, resolved by transformers): P and every
+# layer's sliding window as transformers has them, or exit 3 with realign's
+# refusal.
 . "$RL_TESTS/lib.sh"
 cd "$F/safetensors"
 command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
@@ -63,6 +67,29 @@ must_pass rl-info --json --tensors official/dtypes.safetensors
 	fail "scalar shape"
 must_pass rl-info official/with_meta.safetensors
 stdout_has 'metadata        note = a "quoted" value'
+
+# ---- a config.json alone
+while IFS='	' read -r file rest; do
+	case "$file" in '#'*) continue ;; esac
+	err=$(printf '%s\n' "$rest" | tr '\t' '\n' | sed -n 's/^error=//p')
+	if [ -n "$err" ]; then
+		must_fail 3 rl-info "../config/$file"
+		stderr_has "$err"
+		continue
+	fi
+	must_pass rl-info --json "../config/$file"
+	want() { printf '%s\n' "$rest" | tr '\t' '\n' | sed -n "s/^$1=//p"; }
+	[ "$(jq .P "$T/stdout")" = "$(want param_count)" ] ||
+		fail "$file: P $(jq .P "$T/stdout"), transformers $(want param_count)"
+	[ "$(jq -r '.layer_windows | map(tostring) | join(",")' "$T/stdout")" = "$(want windows)" ] ||
+		fail "$file: windows $(jq -c .layer_windows "$T/stdout"), transformers $(want windows)"
+done <../config/expected.tsv
+ok "config.json files: P and windows as transformers resolves them, refusals exit 3"
+must_pass rl-info ../config/qwen3-v5-layer-types.json
+stdout_has 'q/k norm        per head'
+stdout_has 'sliding_window  256 on layers 0, 2'
+stdout_has 'P               172800 (decoder layers, norms included)'
+must_fail 2 rl-info --tensors ../config/qwen3-8b.json
 
 # ---- options
 must_pass rl-info --help
@@ -157,7 +184,7 @@ bad/files/unknown-dtype.safetensors|'bad/files/unknown-dtype.safetensors': tenso
 bad/models/config-bad-type|'bad/models/config-bad-type/config.json': "num_hidden_layers" must be an integer in [1, 1000000]
 bad/models/config-duplicate-key|'bad/models/config-duplicate-key/config.json': duplicate key "hidden_size"
 bad/models/config-malformed|'bad/models/config-malformed/config.json': malformed JSON near byte 38
-bad/models/config-unknown-arch|'bad/models/config-unknown-arch/config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM)
+bad/models/config-unknown-arch|'bad/models/config-unknown-arch/config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, Qwen3ForCausalLM)
 bad/models/config-yarn-rope|'bad/models/config-yarn-rope/config.json': rope type 'yarn' is not supported (realign supports default, linear, llama3)
 bad/models/extra-bias|'bad/models/extra-bias': tensor 'model.layers.0.self_attn.q_proj.bias' is present but config.json says the model has no q_proj.bias (attention_bias/mlp_bias)
 bad/models/index-duplicate-key|'bad/models/index-duplicate-key/model.safetensors.index.json': tensor 'model.embed_tokens.weight' listed twice in weight_map

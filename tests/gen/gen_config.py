@@ -67,6 +67,22 @@ GEMMA = {"architectures": ["GemmaForCausalLM"], "attention_bias": False, "bos_to
          "pad_token_id": 0, "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 10000.0,
          "vocab_size": 256000}
 
+# Qwen/Qwen3-0.6B and Qwen/Qwen3-8B as released (config.json on the Hub; the
+# same text is quoted by public code the search tool found, e.g. a benchmark
+# citing https://huggingface.co/Qwen/Qwen3-8B/blob/main/config.json)
+QWEN3_8B = {"architectures": ["Qwen3ForCausalLM"], "attention_bias": False,
+            "attention_dropout": 0.0, "bos_token_id": 151643, "eos_token_id": 151645,
+            "head_dim": 128, "hidden_act": "silu", "hidden_size": 4096, "initializer_range": 0.02,
+            "intermediate_size": 12288, "max_position_embeddings": 40960,
+            "max_window_layers": 36, "model_type": "qwen3", "num_attention_heads": 32,
+            "num_hidden_layers": 36, "num_key_value_heads": 8, "rms_norm_eps": 1e-06,
+            "rope_scaling": None, "rope_theta": 1000000, "sliding_window": None,
+            "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+            "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
+            "vocab_size": 151936}
+QWEN3_06B = dict(QWEN3_8B, hidden_size=1024, intermediate_size=3072, max_window_layers=28,
+                 num_attention_heads=16, num_hidden_layers=28, tie_word_embeddings=True)
+
 SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
          "num_attention_heads": 4, "vocab_size": 100}
 
@@ -103,18 +119,39 @@ CASES = {
                                        num_hidden_layers=28, hidden_act="gelu_pytorch_tanh",
                                        hidden_activation="gelu"),
     "gemma-defaults": {"architectures": ["GemmaForCausalLM"]},
+    "qwen3-8b": QWEN3_8B,
+    "qwen3-0.6b": QWEN3_06B,
+    "qwen3-defaults": {"architectures": ["Qwen3ForCausalLM"]},
+    # transformers 5's spelling: rope_parameters, layer_types (any order)
+    "qwen3-v5-layer-types": dict(SMALL, architectures=["Qwen3ForCausalLM"], head_dim=32,
+                                 num_key_value_heads=2, use_sliding_window=True,
+                                 sliding_window=256, layer_types=[
+                                     "sliding_attention", "full_attention",
+                                     "sliding_attention", "full_attention"],
+                                 rope_parameters={"rope_type": "default",
+                                                  "rope_theta": 5e5}),
+    "qwen3-window-from": dict(SMALL, architectures=["Qwen3ForCausalLM"], use_sliding_window=True,
+                              sliding_window=64, max_window_layers=3, num_key_value_heads=4),
     # transformers refuses: so must realign
     "err-llama-heads": dict(SMALL, architectures=["LlamaForCausalLM"], num_attention_heads=5),
     "err-bad-type": dict(SMALL, architectures=["LlamaForCausalLM"], num_hidden_layers="4"),
     "err-mistral-kv-null": dict(SMALL, architectures=["MistralForCausalLM"],
                                 num_key_value_heads=None),
     "err-eps-null": dict(SMALL, architectures=["LlamaForCausalLM"], rms_norm_eps=None),
+    "err-qwen3-head-dim-null": dict(SMALL, architectures=["Qwen3ForCausalLM"], head_dim=None),
+    "err-qwen3-layer-types-count": dict(SMALL, architectures=["Qwen3ForCausalLM"],
+                                        num_key_value_heads=4,
+                                        layer_types=["full_attention"] * 3),
     # realign refuses deliberately (transformers would compute something realign does not)
     "deliberate-yarn": dict(SMALL, architectures=["LlamaForCausalLM"], rope_scaling={
         "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024}),
     "deliberate-relu": dict(SMALL, architectures=["LlamaForCausalLM"], hidden_act="relu"),
     "deliberate-unknown-arch": dict(SMALL, architectures=["Phi3ForCausalLM"], model_type="phi3",
                                     pad_token_id=0),
+    # transformers' Qwen3 has no mask for it and fails in the forward
+    "deliberate-qwen3-chunked": dict(SMALL, architectures=["Qwen3ForCausalLM"],
+                                     num_key_value_heads=4, layer_types=[
+        "full_attention", "chunked_attention", "full_attention", "full_attention"]),
 }
 
 ERRORS = {  # realign's message for each refused case
@@ -122,6 +159,9 @@ ERRORS = {  # realign's message for each refused case
     "err-bad-type": "\"num_hidden_layers\" must be an integer",
     "err-mistral-kv-null": "\"num_key_value_heads\" must be an integer",
     "err-eps-null": "\"rms_norm_eps\" must be a number",
+    "err-qwen3-head-dim-null": "\"head_dim\" must be an integer",
+    "err-qwen3-layer-types-count": "\"layer_types\" must be an array of num_hidden_layers (4)",
+    "deliberate-qwen3-chunked": "\"layer_types\"[1] 'chunked_attention' is not supported",
     "deliberate-yarn": "rope type 'yarn' is not supported",
     "deliberate-relu": "unsupported hidden_act 'relu'",
     "deliberate-unknown-arch": "unsupported architecture 'Phi3ForCausalLM'",
@@ -166,6 +206,10 @@ def resolve(cfgdict):
     windows = [getattr(cfg, "sliding_window", None) if mistral else
                getattr(l.self_attn, "sliding_window", None) for l in m.model.layers]
     first = next((i for i, w in enumerate(windows) if w), None)
+    qk_norm = 0
+    if getattr(at, "q_norm", None) is not None:
+        assert at.q_norm.weight.shape[0] == hd and at.k_norm.weight.shape[0] == hd
+        qk_norm = 1
     eos = cfg.eos_token_id
     eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
     r = {
@@ -188,6 +232,8 @@ def resolve(cfgdict):
         "act": act_kind(mlp.act_fn),
         "sliding_window": windows[first] if first is not None else 0,
         "sliding_window_from": first if first is not None else 0,
+        "windows": ",".join(str(w or 0) for w in windows),
+        "qk_norm": qk_norm,
         "bos_token_id": -1 if cfg.bos_token_id is None else cfg.bos_token_id,
         "n_eos": len(eos),
         "eos0": eos[0] if eos else -1,
@@ -215,7 +261,8 @@ def main():
     rows = ["# file<TAB>key=value... as transformers %s resolves it (error= : realign's refusal)"
             % transformers.__version__]
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
-          "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma"}
+          "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma",
+          "Qwen3ForCausalLM": "qwen3"}
     for name, cfg in CASES.items():
         if "model_type" not in cfg:  # AutoConfig needs it (realign also reads architectures)
             cfg = dict(cfg, model_type=mt[cfg["architectures"][0]])
@@ -235,7 +282,8 @@ def main():
             raise SystemExit("%s: transformers refused: %s" % (name, e))
         if name.startswith("err-"):
             raise SystemExit("%s: transformers accepted a case marked err-" % name)
-        rows.append("\t".join([fn] + ["%s=%r" % (k, v) for k, v in r.items()]))
+        rows.append("\t".join([fn] + [("%s=%s" if isinstance(v, str) else "%s=%r") % (k, v)
+                                       for k, v in r.items()]))
     with open(os.path.join(OUT, "expected.tsv"), "w") as f:
         f.write("\n".join(rows) + "\n")
 

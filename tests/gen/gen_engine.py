@@ -2,7 +2,8 @@
 """gen_engine.py — PyTorch/transformers oracle fixtures for the engine (issue 3).
 
 For each case a random tiny model is built with transformers' OWN model class
-(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM),
+(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
+Qwen3ForCausalLM),
 saved with save_pretrained (f32 or bf16, sometimes sharded), then loaded back
 from disk the way the reference implementation loads models (in fp32 — and
 here also in fp64) and run with eager attention:
@@ -29,7 +30,9 @@ side reads. Prompts are token-id lists ({"ids": [...]}) of different lengths,
 each run alone (no padding: RoPE is shift-invariant, so the reference's left
 padding only changes rounding).
 
-Run by `make fixtures` (tests/gen/all.sh); writes tests/fixtures/engine/.
+Run by `make fixtures` (tests/gen/all.sh); writes tests/fixtures/engine/. With
+case names as arguments, only those cases are rewritten (each case's seeds
+depend on its place in CASES, not on which others run).
 """
 import json
 import os
@@ -40,7 +43,8 @@ import torch
 import torch.nn.functional as Fn
 from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
-                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "engine")
@@ -79,6 +83,14 @@ CASES = [
                   rms_norm_eps=1e-6, hidden_act="gelu", tie_word_embeddings=True,
                   rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
          dtype=torch.bfloat16, shard="40KB", L=2, batch=3, all_grads=True, legacy=True),
+    # per-head q/k RMSNorm, explicit head_dim != hidden/heads, GQA, and a sliding
+    # window (4) on the layers from max_window_layers (1) on, shorter than most prompts
+    dict(name="qwen3_f32", cls=(Qwen3Config, Qwen3ForCausalLM),
+         cfg=dict(COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=12,
+                  rms_norm_eps=1e-6, tie_word_embeddings=False, use_sliding_window=True,
+                  sliding_window=4, max_window_layers=1,
+                  rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
+         dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
 ]
 
 DIR_LENS = [5, 9, 1, 12, 7]
@@ -111,6 +123,9 @@ def legacy_config(path):
         c["rope_scaling"] = rp
     if "dtype" in c:
         c["torch_dtype"] = c.pop("dtype")
+    if c.get("model_type") in ("qwen2", "qwen3"):
+        # the releases have no layer_types: max_window_layers says it
+        c.pop("layer_types", None)
     if c.get("model_type") == "gemma":
         # gemma-2b(-it) as released: "gelu" that means the tanh approximation
         c["hidden_act"] = "gelu"
@@ -175,14 +190,21 @@ def write_prompts(path, prompts):
 
 def main():
     torch.set_num_threads(1)
-    if os.path.isdir(OUT):
+    only = set(sys.argv[1:])
+    unknown = only - {c["name"] for c in CASES}
+    if unknown:
+        raise SystemExit("unknown cases: %s" % " ".join(sorted(unknown)))
+    if not only and os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    os.makedirs(OUT)
-    index = []
+    os.makedirs(OUT, exist_ok=True)
+    index = [c["name"] for c in CASES]
     for ci, case in enumerate(CASES):
         name = case["name"]
+        if only and name not in only:
+            continue
         cdir = os.path.join(OUT, name)
         mdir = os.path.join(cdir, "model")
+        shutil.rmtree(cdir, ignore_errors=True)
         os.makedirs(cdir)
         gen = torch.Generator().manual_seed(1000 + ci)
         cfg_cls, model_cls = case["cls"]
@@ -235,7 +257,6 @@ def main():
         with open(os.path.join(cdir, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1, sort_keys=True)
             f.write("\n")
-        index.append(name)
         print(f"{name}: {len(r64['grads'])} gradient tensors, losses {r64['losses']}",
               file=sys.stderr)
     with open(os.path.join(OUT, "cases.txt"), "w") as f:

@@ -17,18 +17,30 @@ eos_token_id lists the stop tokens) and cases.json:
                                      rounding, never by more than this)
 The model runs in float32 with eager attention (the reference's fp32); a
 bf16 model is upcast on load, as realign widens it. Deterministic (seeded).
+
+Models with a sliding window generate 64 tokens from prompts some of which
+are longer than the window, so every layer's window rule is exercised both in
+the prompt and in decoding past it; their outputs are also checked here
+against greedy decoding without generate() (the whole sequence through the
+model at each step, no cache), so the fixture does not rest on transformers'
+sliding-window cache alone. With model names as arguments, only those are
+rewritten (each model has its own seed).
 """
 import json
 import os
 import shutil
+import sys
+import zlib
 
 import torch
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
-                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "gen")
 MAX_NEW = 12
 PROMPT_LENS = [1, 3, 7, 12, 20, 5]
+LONG_NEW = 64  # models with a sliding window: far past it
 
 COMMON = dict(vocab_size=80, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
               num_attention_heads=4, max_position_embeddings=128, initializer_range=0.4,
@@ -53,13 +65,23 @@ MODELS = [
     ("gemma", GemmaConfig, GemmaForCausalLM, torch.float32,
      dict(num_key_value_heads=1, head_dim=16, hidden_activation="gelu_pytorch_tanh",
           tie_word_embeddings=True)),
+    # a window of 6 on the layers from max_window_layers (1) on only, 3 layers
+    ("qwen2_window", Qwen2Config, Qwen2ForCausalLM, torch.float32,
+     dict(num_key_value_heads=2, num_hidden_layers=3, use_sliding_window=True,
+          sliding_window=6, max_window_layers=1)),
+    # per-head q/k norms, explicit head_dim, GQA; layer_types (the transformers 5
+    # spelling) putting the window (5) on layers 0 and 2, not 1
+    ("qwen3", Qwen3Config, Qwen3ForCausalLM, torch.float32,
+     dict(num_key_value_heads=2, head_dim=16, num_hidden_layers=3, use_sliding_window=True,
+          sliding_window=5, layer_types=["sliding_attention", "full_attention",
+                                         "sliding_attention"])),
 ]
 
 
-def greedy(model, ids, eos):
+def greedy(model, ids, eos, max_new):
     """transformers' generate for one prompt; returns new ids, first logits, margin."""
     inp = torch.tensor([ids])
-    out = model.generate(inp, attention_mask=torch.ones_like(inp), max_new_tokens=MAX_NEW,
+    out = model.generate(inp, attention_mask=torch.ones_like(inp), max_new_tokens=max_new,
                          do_sample=False, eos_token_id=eos, pad_token_id=0,
                          return_dict_in_generate=True, output_logits=True)
     new = out.sequences[0, len(ids):].tolist()
@@ -75,9 +97,30 @@ def greedy(model, ids, eos):
     return new, out.logits[0][0].float().tolist(), margin
 
 
+def recompute(model, ids, eos, max_new):
+    """Greedy decoding by running the whole sequence at every step (no cache)."""
+    seq = list(ids)
+    for _ in range(max_new):
+        logits = model(input_ids=torch.tensor([seq])).logits[0, -1]
+        seq.append(int(torch.argmax(logits)))
+        if seq[-1] in eos:
+            break
+    return seq[len(ids):]
+
+
 def main():
+    only = set(sys.argv[1:])
     torch.manual_seed(20250406)
     for name, cfg_cls, model_cls, dtype, extra in MODELS:
+        windowed = "sliding_window" in extra
+        if windowed:  # the later models: a seed of their own
+            torch.manual_seed(zlib.crc32(name.encode()))
+        if only and name not in only:
+            # the earlier models draw from one stream: keep it in step
+            if not windowed:
+                model_cls(cfg_cls(**{**COMMON, **extra}))
+            continue
+        max_new = LONG_NEW if windowed else MAX_NEW
         d = os.path.join(OUT, name)
         shutil.rmtree(d, ignore_errors=True)
         cfg = cfg_cls(**{**COMMON, **extra})
@@ -90,13 +133,17 @@ def main():
                    for n in PROMPT_LENS]
         with torch.no_grad():
             # A stop token that one prompt produces midway, so rows finish early.
-            free, _, _ = greedy(model, prompts[1], [])
+            free, _, _ = greedy(model, prompts[1], [], max_new)
             eos = [2, free[4]]
-            res = [greedy(model, p, eos) for p in prompts]
+            res = [greedy(model, p, eos, max_new) for p in prompts]
+            if windowed:
+                for p, r in zip(prompts, res):
+                    if recompute(model, p, eos, max_new) != r[0]:
+                        raise SystemExit("%s: generate() and recomputation disagree" % name)
         gc = json.load(open(os.path.join(d, "generation_config.json")))
         gc["eos_token_id"] = eos
         json.dump(gc, open(os.path.join(d, "generation_config.json"), "w"), indent=2)
-        case = {"max_new_tokens": MAX_NEW, "eos": eos, "prompts": prompts,
+        case = {"max_new_tokens": max_new, "eos": eos, "prompts": prompts,
                 "outputs": [r[0] for r in res], "first_logits": [r[1] for r in res],
                 "min_margin": min(r[2] for r in res)}
         json.dump(case, open(os.path.join(d, "cases.json"), "w"))

@@ -142,6 +142,11 @@ CASES = [
     dict(name="gemma_f32", arch="gemma", cfg=dict(COMMON, num_attention_heads=4,
          num_key_value_heads=1, head_dim=16, hidden_act="gelu_pytorch_tanh",
          rope_theta=10000.0), tok="spm", outtype="f32", dtype="f32"),
+    # head_dim 128: transformers' GGUF loader ignores qwen3.attention.key_length and
+    # takes Qwen3Config's default
+    dict(name="qwen3_f16", arch="qwen3", cfg=dict(COMMON, num_attention_heads=2,
+         num_key_value_heads=1, head_dim=128, tie_word_embeddings=False, rope_theta=1000000.0,
+         use_sliding_window=False), tok="bl", pre="qwen2", outtype="f16", dtype="f32"),
 ]
 
 LENS = [5, 9, 1, 12]
@@ -156,7 +161,8 @@ def model_classes(arch):
     return {"llama": (T.LlamaConfig, T.LlamaForCausalLM),
             "mistral": (T.MistralConfig, T.MistralForCausalLM),
             "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM),
-            "gemma": (T.GemmaConfig, T.GemmaForCausalLM)}[arch]
+            "gemma": (T.GemmaConfig, T.GemmaForCausalLM),
+            "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM)}[arch]
 
 
 def randomize(model, gen, gemma):
@@ -373,6 +379,15 @@ def main():
     if not LLAMA_CPP or not os.path.exists(os.path.join(LLAMA_CPP, "convert_hf_to_gguf.py")):
         sys.exit("gen_import.py: set LLAMA_CPP to llama.cpp's source (see the docstring)")
     torch.set_num_threads(1)
+    only = set(sys.argv[1:])  # model cases to rewrite (seeds follow the case's place)
+    if only:
+        for i, c in enumerate(CASES):
+            if c["name"] in only:
+                shutil.rmtree(os.path.join(OUT, "models", c["name"]), ignore_errors=True)
+                make_case(c, i)
+        with open(os.path.join(OUT, "models", "cases.txt"), "w") as f:
+            f.write("\n".join(c["name"] for c in CASES) + "\n")
+        return
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     os.makedirs(os.path.join(OUT, "vocab"))

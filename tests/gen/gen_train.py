@@ -3,7 +3,7 @@
 
 For each architecture, a tiny random model built with transformers' own model
 class (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
-GemmaForCausalLM), saved with save_pretrained (f32 safetensors). Norm weights
+GemmaForCausalLM, Qwen3ForCausalLM), saved with save_pretrained (f32 safetensors). Norm weights
 are randomised too, so their gradients are not all alike. Then:
 
   grads.safetensors   the gradient of every parameter (torch autograd through
@@ -17,15 +17,18 @@ are randomised too, so their gradients are not all alike. Then:
   meta.json           the sequences (ids, prompt length), the loss, the AdamW
                       hyperparameters and per-step learning rates.
 
-Writes tests/fixtures/train/<name>/.
+Writes tests/fixtures/train/<name>/ (only the names given as arguments, if
+any; each architecture has its own seed).
 """
 import json
 import os
+import sys
 
 import torch
 from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
-                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "train")
 
@@ -45,6 +48,10 @@ ARCHS = {
     "gemma": (GemmaConfig, GemmaForCausalLM,
               dict(num_key_value_heads=1, head_dim=8, hidden_activation="gelu_pytorch_tanh",
                    tie_word_embeddings=True)),
+    # q/k norms; a window of 4 on layer 1 (shorter than every sequence)
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM,
+              dict(num_key_value_heads=2, head_dim=8, use_sliding_window=True, sliding_window=4,
+                   max_window_layers=1)),
 }
 
 SEQS = [  # (length, prompt length): loss on the positions whose next token is in the response
@@ -69,7 +76,10 @@ def loss_of(model, seqs):
 
 
 def main():
+    only = set(sys.argv[1:])
     for name, (cfg_cls, model_cls, extra) in ARCHS.items():
+        if only and name not in only:
+            continue
         torch.manual_seed(1234)
         cfg = cfg_cls(**COMMON, **extra)
         if name == "qwen2":
@@ -78,7 +88,7 @@ def main():
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if p.ndim == 1 and "norm" in n:
-                    p.copy_(torch.randn_like(p) * 0.2 + (0.0 if name == "gemma" else 1.0))
+                    p.copy_(torch.randn_like(p) * 0.2 + (0.0 if name.startswith("gemma") else 1.0))
                 elif p.ndim == 1:
                     p.copy_(torch.randn_like(p) * 0.1)
                 else:

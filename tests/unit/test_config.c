@@ -229,7 +229,8 @@ static void test_errors(void)
 {
 	BAD("{\"architectures\":[\"Phi3ForCausalLM\"]}",
 	    "'config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports "
-	    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM)");
+	    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
+	    "Qwen3ForCausalLM)");
 	BAD("{\"model_type\":\"phi3\"}", "unsupported model_type 'phi3'");
 	BAD("{}", "no \"architectures\" or \"model_type\"");
 	BAD("{\"architectures\":[]}", "non-empty array of strings");
@@ -381,6 +382,17 @@ static void test_transformers_fixtures(void)
 			}
 			if (rc != RL_OK)
 				break;
+			if (strcmp(k, "windows") == 0) { /* every layer's window, as one string */
+				char w[4096];
+				size_t at = 0;
+				for (int l = 0; l < c.n_layers && at < sizeof w; l++)
+					at += (size_t)snprintf(w + at, sizeof w - at, "%s%d",
+							       l ? "," : "",
+							       rl_config_layer_window(&c, l));
+				CHECKF(strcmp(w, v) == 0, "%s: windows %s, transformers says %s",
+				       file, w, v);
+				continue;
+			}
 			double got;
 			if (strcmp(k, "hidden_size") == 0)
 				got = c.hidden_size;
@@ -426,6 +438,8 @@ static void test_transformers_fixtures(void)
 				got = c.sliding_window;
 			else if (strcmp(k, "sliding_window_from") == 0)
 				got = c.sliding_window_from;
+			else if (strcmp(k, "qk_norm") == 0)
+				got = c.qk_norm;
 			else if (strcmp(k, "bos_token_id") == 0)
 				got = c.bos_token_id;
 			else if (strcmp(k, "n_eos") == 0)

@@ -1,6 +1,8 @@
 /* test_generate.c — greedy generation against transformers' generate(), on
- * the random tiny models of tests/gen/gen_generate.py (every architecture):
- * ids token for token, first-step logits within a tolerance; KV cache vs no
+ * the random tiny models of tests/gen/gen_generate.py (every architecture;
+ * Qwen2 with a window on some layers only and Qwen3 with layer_types: 64 steps,
+ * prompts longer than the window): ids token for token, first-step logits
+ * within a tolerance; KV cache vs no
  * cache; batched vs one prompt at a time; the three weight paths (stored
  * weights through rl_wgemm, f32 copies, rows widened per use).
  *
@@ -20,7 +22,8 @@
 #include "core/jsonl.h"
 #include "store/model.h"
 
-static const char *const models[] = {"llama", "llama_bf16", "mistral", "qwen2", "gemma"};
+static const char *const models[] = {"llama", "llama_bf16",   "mistral", "qwen2",
+				     "gemma", "qwen2_window", "qwen3"};
 
 struct cases {
 	int max_new, n, V;

@@ -56,6 +56,7 @@ static void setup_init(setup *u, int nkvh, int plus_one, rl_act act, int window,
 	memset(u, 0, sizeof *u);
 	rl_config *c = &u->cfg;
 	c->hidden_size = 24;
+	c->n_layers = 2;
 	c->n_heads = 4;
 	c->n_kv_heads = nkvh;
 	c->head_dim = 6;
@@ -291,22 +292,34 @@ static void one_config(int nkvh, int plus_one, rl_act act, int window, int bias)
 		rl_layer_ws_free(&ws);
 	}
 
-	/* the window only applies from window_from on */
+	/* the window only applies from window_from on, or where layer_types say */
 	if (window) {
 		setup v = u;
-		v.d.window_from = 1;
+		v.d.cfg.sliding_window_from = 1;
 		result rw0, rw1;
 		run_layer(&v, x, NULL, 0, 0, &rw0, 0);
 		run_layer(&v, x, NULL, 0, 1, &rw1, 0);
-		u.d.window = 0;
+		u.d.cfg.sliding_window = 0;
 		result rnw;
 		run_layer(&u, x, NULL, 0, 0, &rnw, 0);
-		u.d.window = window;
+		u.d.cfg.sliding_window = window;
 		snprintf(m, sizeof m, "%s: no window below window_from", what);
 		check_close(m, rw0.y, rnw.y, (size_t)T * C, 0, 0);
 		snprintf(m, sizeof m, "%s: window from window_from", what);
 		check_close(m, rw1.y, rb.y, (size_t)T * C, 0, 0);
+		setup t = u; /* layer_types: sliding, full */
+		t.d.cfg.has_layer_types = 1;
+		memset(t.d.cfg.sliding_layers, 0, sizeof t.d.cfg.sliding_layers);
+		t.d.cfg.sliding_layers[0] = 1;
+		result rt0, rt1;
+		run_layer(&t, x, NULL, 0, 0, &rt0, 0);
+		run_layer(&t, x, NULL, 0, 1, &rt1, 0);
+		snprintf(m, sizeof m, "%s: layer_types' sliding layer", what);
+		check_close(m, rt0.y, rb.y, (size_t)T * C, 0, 0);
+		snprintf(m, sizeof m, "%s: layer_types' full layer", what);
+		check_close(m, rt1.y, rnw.y, (size_t)T * C, 0, 0);
 		result_free(&rw0), result_free(&rw1), result_free(&rnw);
+		result_free(&rt0), result_free(&rt1);
 	}
 
 	result_free(&rb), result_free(&rn), result_free(&rl), result_free(&rf), result_free(&r0);

@@ -32,7 +32,7 @@
 #include "store/model.h"
 #include "store/safetensors.h"
 
-static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma"};
+static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma", "qwen3"};
 
 typedef struct fx {
 	cJSON *meta;
