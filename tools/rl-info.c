@@ -130,6 +130,11 @@ static const char *shard_name(const rl_model *m, int s)
 	return slash ? slash + 1 : p;
 }
 
+static const char *norms_name(rl_norm_layout n)
+{
+	return n == RL_NORMS_SANDWICH ? "sandwich" : "pre";
+}
+
 static const char *qk_norm_name(rl_qk_norm q)
 {
 	return q == RL_QK_NORM_HEAD ? "per head" : "none";
@@ -190,6 +195,12 @@ static void describe_config(const rl_config *c, cJSON *j)
 		cJSON_AddBoolToObject(j, "norm_plus_one", c->norm_plus_one);
 		cJSON_AddBoolToObject(j, "embed_scale", c->embed_scale);
 		cJSON_AddStringToObject(j, "qk_norm", qk_norm_name(c->qk_norm));
+		cJSON_AddStringToObject(j, "norms", norms_name(c->norms));
+		cJSON_AddNumberToObject(j, "query_pre_attn_scalar",
+					c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar
+								     : c->head_dim);
+		cJSON_AddNumberToObject(j, "attn_logit_softcapping", c->attn_softcap);
+		cJSON_AddNumberToObject(j, "final_logit_softcapping", c->final_softcap);
 		cJSON_AddNumberToObject(j, "sliding_window", c->sliding_window);
 		cJSON_AddNumberToObject(j, "sliding_window_from", c->sliding_window_from);
 		cJSON *w = cJSON_AddArrayToObject(j, "layer_windows");
@@ -226,6 +237,17 @@ static void describe_config(const rl_config *c, cJSON *j)
 	       !c->attention_bias && !c->o_bias && !c->mlp_bias ? "none" : "");
 	if (c->qk_norm)
 		printf("q/k norm        %s\n", qk_norm_name(c->qk_norm));
+	if (c->norms == RL_NORMS_SANDWICH)
+		printf("norms           sandwich (before and after attention and MLP)\n");
+	if (c->query_pre_attn_scalar > 0 || c->attn_softcap > 0) {
+		printf("attention       scores x %g^-0.5",
+		       c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : c->head_dim);
+		if (c->attn_softcap > 0)
+			printf(", soft-capped at %g", c->attn_softcap);
+		printf("\n");
+	}
+	if (c->final_softcap > 0)
+		printf("logits          soft-capped at %g\n", c->final_softcap);
 	printf("embeddings      %s%s\n", c->tie_word_embeddings ? "tied to lm_head" : "untied",
 	       c->embed_scale ? ", scaled by sqrt(hidden_size)" : "");
 	if (c->sliding_window)

@@ -38,11 +38,11 @@ static void widen_range(void *ctx, size_t i0, size_t i1)
 
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release)
 {
-	static const rl_role roles[] = {RL_R_Q,	       RL_R_K,	       RL_R_V,	     RL_R_O,
-					RL_R_GATE,     RL_R_UP,	       RL_R_DOWN,    RL_R_ATTN_NORM,
-					RL_R_MLP_NORM, RL_R_Q_BIAS,    RL_R_K_BIAS,  RL_R_V_BIAS,
-					RL_R_O_BIAS,   RL_R_GATE_BIAS, RL_R_UP_BIAS, RL_R_DOWN_BIAS,
-					RL_R_Q_NORM,   RL_R_K_NORM};
+	static const rl_role roles[] = {
+		RL_R_Q,		RL_R_K,	     RL_R_V,	     RL_R_O,	       RL_R_GATE,
+		RL_R_UP,	RL_R_DOWN,   RL_R_ATTN_NORM, RL_R_MLP_NORM,    RL_R_Q_BIAS,
+		RL_R_K_BIAS,	RL_R_V_BIAS, RL_R_O_BIAS,    RL_R_GATE_BIAS,   RL_R_UP_BIAS,
+		RL_R_DOWN_BIAS, RL_R_Q_NORM, RL_R_K_NORM,    RL_R_PRE_FF_NORM, RL_R_POST_FF_NORM};
 	w->layer = -1;
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
 		size_t n;
@@ -155,6 +155,8 @@ int rl_lm_head_forward(const rl_model *m, const float *y, int n, float *logits)
 			rl_gemm(RL_N, RL_T, n, nb, C, 1.0f, y, C, wb, C, 0.0f, logits + v0, V);
 	}
 	free(wb);
+	if (!rc && m->cfg.final_softcap > 0)
+		rl_softcap_forward(logits, (size_t)n * V, (float)m->cfg.final_softcap);
 	return rc;
 }
 
@@ -449,7 +451,7 @@ int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads)
 		return rc;
 	if (l == 0 && g->dembed)
 		rl_embed_backward(g->dembed, g->dx, g->p->ids, (int)g->p->ntok, d->C,
-				  rl_embed_scale(&e->m->cfg));
+				  rl_embed_scale(&e->m->cfg), e->m->cfg.pad_token_id);
 	float *tmp = g->dy;
 	g->dy = g->dx, g->dx = tmp;
 	rl_layer_act_free(&g->acts[l]);

@@ -50,7 +50,8 @@ int rl_final_norm_forward(const rl_model *m, const float *x, int n, float *y, fl
 int rl_final_norm_backward(const rl_model *m, const float *x, const float *rstd, const float *dy,
 			   int n, float *dx, float *dw);
 /* logits[n, V] = y[n, C] · lm_head^T (the tied embeddings when tied),
- * lm_head widened a block of rows at a time (bounded memory). */
+ * lm_head widened a block of rows at a time (bounded memory); soft-capped
+ * where the config says (Gemma 2). */
 int rl_lm_head_forward(const rl_model *m, const float *y, int n, float *logits);
 
 /* ---- the engine ---- */

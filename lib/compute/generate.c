@@ -4,7 +4,7 @@
  * (a sequence's rows are consecutive; row t has position pos[t]):
  *
  *   x[T,C]   = embed(tok) (* sqrt(C) for Gemma)
- *   per layer l:
+ *   per layer l (norms where the layout has them, layer.h):
  *     h      = rmsnorm(x, attn_norm)
  *     qkv    = [h Wq^T + bq | h Wk^T + bk | h Wv^T + bv]     [T, Q + 2 KV]
  *     q/k norms (layer.h: rl_qk_norm_forward, the engine's)
@@ -12,11 +12,11 @@
  *     cache_k[s][l][len_s ..], cache_v[..] <- the k, v rows of sequence s
  *     att    = attention(q rows of s, cache rows 0 .. len_s + T_s of s)  [T, Q]
  *              within layer l's sliding window (rl_dims_window, the engine's rule)
- *     x     += att Wo^T + bo
+ *     x     += att Wo^T + bo                (Gemma 2: rmsnorm'd first)
  *     h      = rmsnorm(x, mlp_norm)
- *     x     += act(h Wg^T + bg) * (h Wu^T + bu) Wd^T + bd
+ *     x     += act(h Wg^T + bg) * (h Wu^T + bu) Wd^T + bd   (Gemma 2: the same)
  *   last row of each sequence -> rmsnorm(final_norm) -> logits = h lm^T [B, V]
- *   -> argmax.
+ *   (Gemma 2: soft-capped) -> argmax.
  *
  * Sums into x go through a temporary (out = a W^T + b, then x += out) so the
  * rounding is transformers' (residual + (a W^T + b)).
@@ -56,7 +56,9 @@ struct layer {
 	struct mat q, k, v, o, gate, up, down;
 	float *bq, *bk, *bv, *bo, *bg, *bu, *bd; /* NULL when absent */
 	float *attn_norm, *mlp_norm;
-	float *q_norm, *k_norm; /* NULL when absent */
+	float *q_norm, *k_norm, *pre_ff_norm, *post_ff_norm; /* NULL when absent */
+	/* the layout's four places (layer.h), pointing at the norms above */
+	const float *attn_in, *attn_out, *mlp_in, *mlp_out;
 };
 
 struct gen {
@@ -230,8 +232,10 @@ static void gen_free(struct gen *g)
 			struct mat *ms[] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
 			for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
 				mat_free(ms[i]);
-			float *vs[] = {y->bq, y->bk,	    y->bv,	 y->bo,	    y->bg,    y->bu,
-				       y->bd, y->attn_norm, y->mlp_norm, y->q_norm, y->k_norm};
+			float *vs[] = {y->bq,	       y->bk,	  y->bv,     y->bo,
+				       y->bg,	       y->bu,	  y->bd,     y->attn_norm,
+				       y->mlp_norm,    y->q_norm, y->k_norm, y->pre_ff_norm,
+				       y->post_ff_norm};
 			for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
 				free(vs[i]);
 		}
@@ -298,10 +302,19 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 		    (rc = vec_load(rl_model_get(m, l, RL_R_ATTN_NORM), &y->attn_norm)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_MLP_NORM), &y->mlp_norm)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_Q_NORM), &y->q_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_K_NORM), &y->k_norm)))
+		    (rc = vec_load(rl_model_get(m, l, RL_R_K_NORM), &y->k_norm)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_PRE_FF_NORM), &y->pre_ff_norm)) ||
+		    (rc = vec_load(rl_model_get(m, l, RL_R_POST_FF_NORM), &y->post_ff_norm)))
 			return rc;
-		if (!y->attn_norm || !y->mlp_norm)
+		if (!y->attn_norm || !y->mlp_norm ||
+		    (c->norms == RL_NORMS_SANDWICH && (!y->pre_ff_norm || !y->post_ff_norm)))
 			return rl_error(RL_EDATA, "'%s': layer %d lacks its norms", m->dir, l);
+		y->attn_in = y->attn_norm, y->mlp_in = y->mlp_norm;
+		if (c->norms == RL_NORMS_SANDWICH) {
+			y->attn_out = y->mlp_norm;
+			y->mlp_in = y->pre_ff_norm;
+			y->mlp_out = y->post_ff_norm;
+		}
 	}
 	/* f32 copies while the budget lasts: lm_head (used every step by every
 	 * sequence), then the layers in order. */
@@ -431,10 +444,15 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 	for (int l = 0; l < g->L; l++) {
 		struct layer *y = &g->layers[l];
 		int window = rl_dims_window(&g->d, l);
-		rl_rmsnorm_forward(h, NULL, x, y->attn_norm, T, C, g->eps, g->c->norm_plus_one);
-		if ((rc = matmul(g, qkv, ldq, h, C, T, &y->q, y->bq)) ||
-		    (rc = matmul(g, qkv + Q, ldq, h, C, T, &y->k, y->bk)) ||
-		    (rc = matmul(g, qkv + Q + KV, ldq, h, C, T, &y->v, y->bv)))
+		const float *in = x;
+		if (y->attn_in) {
+			rl_rmsnorm_forward(h, NULL, x, y->attn_in, T, C, g->eps,
+					   g->c->norm_plus_one);
+			in = h;
+		}
+		if ((rc = matmul(g, qkv, ldq, in, C, T, &y->q, y->bq)) ||
+		    (rc = matmul(g, qkv + Q, ldq, in, C, T, &y->k, y->bk)) ||
+		    (rc = matmul(g, qkv + Q + KV, ldq, in, C, T, &y->v, y->bv)))
 			return rc;
 		rl_qk_norm_forward(&g->d, y->q_norm, y->k_norm, qkv, ldq, T, NULL, NULL, b->qk);
 		rl_rope_forward(qkv, ldq, b->pos, T, g->nh, &g->rope);
@@ -452,18 +470,29 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 			rl_attention_forward(att + (size_t)z->off * Q, Q, NULL,
 					     qkv + (size_t)z->off * ldq, ldq, kc, vc, KV,
 					     z->n_pending, z->len + z->n_pending, g->nh, g->nkvh,
-					     g->hd, window, g->scale, b->scratch);
+					     g->hd, window, g->d.scale, g->d.attn_cap, b->scratch);
 		}
 		if ((rc = matmul(g, tmp, C, att, Q, T, &y->o, y->bo)))
 			return rc;
+		if (y->attn_out)
+			rl_rmsnorm_forward(tmp, NULL, tmp, y->attn_out, T, C, g->eps,
+					   g->c->norm_plus_one);
 		rl_add_inplace(x, tmp, (size_t)T * C);
-		rl_rmsnorm_forward(h, NULL, x, y->mlp_norm, T, C, g->eps, g->c->norm_plus_one);
-		if ((rc = matmul(g, b->gu, 2 * I, h, C, T, &y->gate, y->bg)) ||
-		    (rc = matmul(g, b->gu + I, 2 * I, h, C, T, &y->up, y->bu)))
+		in = x;
+		if (y->mlp_in) {
+			rl_rmsnorm_forward(h, NULL, x, y->mlp_in, T, C, g->eps,
+					   g->c->norm_plus_one);
+			in = h;
+		}
+		if ((rc = matmul(g, b->gu, 2 * I, in, C, T, &y->gate, y->bg)) ||
+		    (rc = matmul(g, b->gu + I, 2 * I, in, C, T, &y->up, y->bu)))
 			return rc;
 		rl_glu_forward(b->hh, b->gu, T, I, g->c->act);
 		if ((rc = matmul(g, tmp, C, b->hh, I, T, &y->down, y->bd)))
 			return rc;
+		if (y->mlp_out)
+			rl_rmsnorm_forward(tmp, NULL, tmp, y->mlp_out, T, C, g->eps,
+					   g->c->norm_plus_one);
 		rl_add_inplace(x, tmp, (size_t)T * C);
 	}
 	for (int s = 0; s < ns; s++)
@@ -471,7 +500,11 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 		       sizeof(float) * C);
 	rl_rmsnorm_forward(b->last, NULL, b->last, g->final_norm, ns, C, g->eps,
 			   g->c->norm_plus_one);
-	return matmul(g, b->logits, g->V, b->last, C, ns, &g->lm, NULL);
+	if ((rc = matmul(g, b->logits, g->V, b->last, C, ns, &g->lm, NULL)))
+		return rc;
+	if (g->c->final_softcap > 0)
+		rl_softcap_forward(b->logits, (size_t)ns * g->V, (float)g->c->final_softcap);
+	return RL_OK;
 }
 
 /* ---- the decoding loop ---- */

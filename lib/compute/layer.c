@@ -30,7 +30,11 @@ void rl_dims_init(rl_dims *d, const rl_config *c)
 	d->eps = (float)c->rms_eps;
 	d->plus_one = c->norm_plus_one;
 	d->act = c->act;
-	d->scale = (float)pow((double)d->hd, -0.5); /* HF: self.head_dim ** -0.5 */
+	/* HF: self.head_dim ** -0.5, Gemma 2: query_pre_attn_scalar ** -0.5 */
+	d->scale = (float)pow(
+		c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : (double)d->hd, -0.5);
+	d->attn_cap = (float)c->attn_softcap;
+	d->norms = c->norms;
 	d->q_bias = c->attention_bias;
 	d->o_bias = c->o_bias;
 	d->mlp_bias = c->mlp_bias;
@@ -54,6 +58,7 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	memset(w, 0, sizeof *w);
 	size_t C = (size_t)d->C, F = (size_t)d->F;
 	size_t n = (size_t)d->qkv * C + C * (size_t)d->qd + 2 * F * C + C * F + 2 * C;
+	n += d->norms == RL_NORMS_SANDWICH ? 2 * C : 0;
 	n += d->q_bias ? (size_t)d->qkv : 0;
 	n += d->o_bias ? C : 0;
 	n += d->mlp_bias ? 2 * F + C : 0;
@@ -69,6 +74,10 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	w->wd = p, p += C * F;
 	w->norm1 = p, p += C;
 	w->norm2 = p, p += C;
+	if (d->norms == RL_NORMS_SANDWICH) {
+		w->norm3 = p, p += C;
+		w->norm4 = p, p += C;
+	}
 	if (d->q_bias)
 		w->bqkv = p, p += d->qkv;
 	if (d->o_bias)
@@ -150,6 +159,12 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 	case RL_R_MLP_NORM:
 		p = w->norm2, n = C;
 		break;
+	case RL_R_PRE_FF_NORM:
+		p = w->norm3, n = C;
+		break;
+	case RL_R_POST_FF_NORM:
+		p = w->norm4, n = C;
+		break;
 	case RL_R_Q_NORM:
 		p = w->qnorm, n = (size_t)d->qn_width;
 		break;
@@ -177,11 +192,17 @@ static size_t qk_rstd_floats(const rl_dims *d)
 	return d->qk_norm ? (size_t)d->qn_rows + (size_t)d->kn_rows : 0;
 }
 
+/* the attention's and the MLP's outputs before their norms, and their 1/rms */
+static size_t post_norm_floats(const rl_dims *d)
+{
+	return d->norms != RL_NORMS_PRE ? 2 * ((size_t)d->C + 1) : 0;
+}
+
 size_t rl_layer_act_floats(const rl_dims *d, int capT, int capR)
 {
 	size_t T = (size_t)capT, R = (size_t)capR;
 	return T * (1 + (size_t)d->qkv + qk_raw_floats(d) + qk_rstd_floats(d)) +
-	       R * ((size_t)d->C + 1 + 2 * (size_t)d->F);
+	       R * ((size_t)d->C + 1 + 2 * (size_t)d->F + post_norm_floats(d));
 }
 
 int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
@@ -204,7 +225,13 @@ int rl_layer_act_alloc(rl_layer_act *a, const rl_dims *d, int capT, int capR)
 	}
 	a->xm = p, p += R * (size_t)d->C;
 	a->rstd2 = p, p += R;
-	a->gu = p;
+	a->gu = p, p += R * 2 * (size_t)d->F;
+	if (d->norms != RL_NORMS_PRE) {
+		a->ao = p, p += R * (size_t)d->C;
+		a->rstd_ao = p, p += R;
+		a->mo = p, p += R * (size_t)d->C;
+		a->rstd_mo = p;
+	}
 	return RL_OK;
 }
 
@@ -226,7 +253,7 @@ size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int 
 	       + (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* per thread */
 	       + R * C							    /* dxm */
 	       + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv) +
-	       rl_qk_norm_scratch(d, capT);
+	       rl_qk_norm_scratch(d, capT) + (d->norms != RL_NORMS_PRE ? R * C : 0); /* dpost */
 }
 
 int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
@@ -251,6 +278,8 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 	ws->dxm = p, p += R * C;
 	ws->attn = p, p += (size_t)ws->nscr * rl_attention_scratch(maxlen, maxkv);
 	ws->qk = d->qk_norm ? p : NULL;
+	p += rl_qk_norm_scratch(d, capT);
+	ws->dpost = d->norms != RL_NORMS_PRE ? p : NULL;
 	ws->capT = capT;
 	ws->capR = capR;
 	ws->maxlen = maxlen;
@@ -318,6 +347,23 @@ void rl_qk_norm_backward(const rl_dims *d, const float *qw, const float *kw, flo
 			    T * d->kn_rows, d->kn_width, d->plus_one);
 	scatter_cols(dqkv, ld, 0, din, d->qd, T);
 	scatter_cols(dqkv, ld, d->qd, din + nq, d->kvd, T);
+}
+
+/* ---- the norm layout ---- */
+
+/* The four places a layer may have an RMSNorm, as blocks of w (a layer's
+ * weights or its gradients): before attention, on the attention's output,
+ * before the MLP, on the MLP's output. NULL where the layout has none. */
+typedef struct norm_slots {
+	float *attn_in, *attn_out, *mlp_in, *mlp_out;
+} norm_slots;
+
+static norm_slots slots(const rl_dims *d, const rl_layer_w *w)
+{
+	norm_slots n = {w->norm1, NULL, w->norm2, NULL};
+	if (d->norms == RL_NORMS_SANDWICH)
+		n = (norm_slots){w->norm1, w->norm2, w->norm3, w->norm4};
+	return n;
 }
 
 /* ---- forward ---- */
@@ -393,7 +439,7 @@ static void attention_seqs(void *ctx, int idx, size_t i0, size_t i1)
 		rl_attention_forward(ws->att + (size_t)o0 * d->qd, d->qd,
 				     ws->lse + (size_t)o0 * d->nh, a->qkv + (size_t)q0 * qkv, qkv,
 				     k, v, ldk, nq, nkv, d->nh, d->nkvh, d->hd, j->window, d->scale,
-				     scr);
+				     d->attn_cap, scr);
 	}
 }
 
@@ -440,13 +486,19 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	a->x = x;
 	int window = rl_dims_window(d, layer);
 
+	norm_slots nw = slots(d, w);
+
 	/* n1 = rmsnorm(x); qkv = n1 W^T + b; q/k norms; RoPE on q and k */
-	rl_rmsnorm_forward(ws->n1, a->rstd1, x, w->norm1, T, C, d->eps, d->plus_one);
-	rl_linear_forward(a->qkv, qkv, ws->n1, C, w->wqkv, w->bqkv, T, C, qkv);
+	const float *in1 = x;
+	if (nw.attn_in) {
+		rl_rmsnorm_forward(ws->n1, a->rstd1, x, nw.attn_in, T, C, d->eps, d->plus_one);
+		in1 = ws->n1;
+	}
+	rl_linear_forward(a->qkv, qkv, in1, C, w->wqkv, w->bqkv, T, C, qkv);
 	if (w->lora) {
-		rl_lora_forward(w->lora, RL_LORA_Q, ws->n1, C, T, C, a->qkv, qkv, d->qd);
-		rl_lora_forward(w->lora, RL_LORA_K, ws->n1, C, T, C, a->qkv + d->qd, qkv, d->kvd);
-		rl_lora_forward(w->lora, RL_LORA_V, ws->n1, C, T, C, a->qkv + d->qd + d->kvd, qkv,
+		rl_lora_forward(w->lora, RL_LORA_Q, in1, C, T, C, a->qkv, qkv, d->qd);
+		rl_lora_forward(w->lora, RL_LORA_K, in1, C, T, C, a->qkv + d->qd, qkv, d->kvd);
+		rl_lora_forward(w->lora, RL_LORA_V, in1, C, T, C, a->qkv + d->qd + d->kvd, qkv,
 				d->kvd);
 	}
 	rl_qk_norm_forward(d, w->qnorm, w->knorm, a->qkv, qkv, T, a->qk_raw, a->qk_rstd, ws->qk);
@@ -457,10 +509,15 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	attention(d, window, s, kv, a, ws);
 	attn_secs += rl_now() - t0;
 
-	/* xm = x + att Wo^T + bo (x at the output rows) */
-	rl_linear_forward(a->xm, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
+	/* xm = x + att Wo^T + bo (x at the output rows), that normed first where
+	 * the layout has a norm there (ao: before it) */
+	float *ao = nw.attn_out ? a->ao : a->xm;
+	rl_linear_forward(ao, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
 	if (w->lora)
-		rl_lora_forward(w->lora, RL_LORA_O, ws->att, d->qd, R, d->qd, a->xm, C, C);
+		rl_lora_forward(w->lora, RL_LORA_O, ws->att, d->qd, R, d->qd, ao, C, C);
+	if (nw.attn_out)
+		rl_rmsnorm_forward(a->xm, a->rstd_ao, a->ao, nw.attn_out, R, C, d->eps,
+				   d->plus_one);
 	for (int r = 0; r < R; r++) {
 		int src = last_only ? s->start[r + 1] - 1 : r;
 		float *o = a->xm + (size_t)r * C;
@@ -469,17 +526,25 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 			o[c] = xr[c] + o[c];
 	}
 
-	/* y = xm + (act(g) * u) Wd^T + bd, gu = rmsnorm(xm) [Wg; Wu]^T + b */
-	rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, w->norm2, R, C, d->eps, d->plus_one);
-	rl_linear_forward(a->gu, 2 * d->F, ws->n2, C, w->wgu, w->bgu, R, C, 2 * d->F);
+	/* y = xm + (act(g) * u) Wd^T + bd, gu = rmsnorm(xm) [Wg; Wu]^T + b (the
+	 * MLP's output normed first where the layout says: mo before it) */
+	const float *in2 = a->xm;
+	if (nw.mlp_in) {
+		rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, nw.mlp_in, R, C, d->eps, d->plus_one);
+		in2 = ws->n2;
+	}
+	rl_linear_forward(a->gu, 2 * d->F, in2, C, w->wgu, w->bgu, R, C, 2 * d->F);
 	if (w->lora) {
-		rl_lora_forward(w->lora, RL_LORA_GATE, ws->n2, C, R, C, a->gu, 2 * d->F, d->F);
-		rl_lora_forward(w->lora, RL_LORA_UP, ws->n2, C, R, C, a->gu + d->F, 2 * d->F, d->F);
+		rl_lora_forward(w->lora, RL_LORA_GATE, in2, C, R, C, a->gu, 2 * d->F, d->F);
+		rl_lora_forward(w->lora, RL_LORA_UP, in2, C, R, C, a->gu + d->F, 2 * d->F, d->F);
 	}
 	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
-	rl_linear_forward(y, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
+	float *mo = nw.mlp_out ? a->mo : y;
+	rl_linear_forward(mo, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
 	if (w->lora)
-		rl_lora_forward(w->lora, RL_LORA_DOWN, ws->h, d->F, R, d->F, y, C, C);
+		rl_lora_forward(w->lora, RL_LORA_DOWN, ws->h, d->F, R, d->F, mo, C, C);
+	if (nw.mlp_out)
+		rl_rmsnorm_forward(y, a->rstd_mo, a->mo, nw.mlp_out, R, C, d->eps, d->plus_one);
 	rl_add_inplace(y, a->xm, (size_t)R * C);
 	return RL_OK;
 }
@@ -511,7 +576,7 @@ static void attention_back_seqs(void *ctx, int idx, size_t i0, size_t i1)
 				      ws->datt + (size_t)o0 * d->qd, d->qd,
 				      ws->att + (size_t)o0 * d->qd, d->qd,
 				      ws->lse + (size_t)o0 * d->nh, q, qkv, k, v, qkv, nq, len,
-				      d->nh, d->nkvh, d->hd, j->window, d->scale, scr);
+				      d->nh, d->nkvh, d->hd, j->window, d->scale, d->attn_cap, scr);
 		memcpy(a->qkv + (size_t)r0 * qkv, sc, (size_t)len * qkv * sizeof(float));
 	}
 }
@@ -535,48 +600,74 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	 * branch's part of that gradient */
 	rl_lora_layer *lo = w->lora, *glo = (want & RL_GRAD_LORA) && g ? g->lora : NULL;
 
-	/* MLP: h = act(g) * u recomputed; dWd += dy^T h; dh = dy Wd */
+	norm_slots nw = slots(d, w), ng = {NULL, NULL, NULL, NULL};
+	if (norms)
+		ng = slots(d, g);
+
+	/* MLP: h = act(g) * u recomputed; dm = dy through the output's norm (if
+	 * any); dWd += dm^T h; dh = dm Wd */
 	rl_glu_forward(ws->h, a->gu, R, F, d->act);
+	const float *dm = dy;
+	if (nw.mlp_out) {
+		memset(ws->dpost, 0, (size_t)R * C * sizeof(float));
+		rl_rmsnorm_backward(ws->dpost, ng.mlp_out, dy, a->mo, nw.mlp_out, a->rstd_mo, R, C,
+				    d->plus_one);
+		dm = ws->dpost;
+	}
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wd, g->bd, dy, C, ws->h, F, w->wd, R, F, C);
+		rl_linear_backward(NULL, 0, g->wd, g->bd, dm, C, ws->h, F, w->wd, R, F, C);
 	if (lo)
-		rl_lora_backward_params(lo, glo, RL_LORA_DOWN, ws->h, F, R, F, dy, C, C);
-	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dy, C, w->wd, F, 0.0f, ws->h, F); /* dh */
+		rl_lora_backward_params(lo, glo, RL_LORA_DOWN, ws->h, F, R, F, dm, C, C);
+	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dm, C, w->wd, F, 0.0f, ws->h, F); /* dh */
 	if (lo)
 		rl_lora_backward_input(lo, RL_LORA_DOWN, R, F, ws->h, F);
 	float *dgu = a->gu; /* in place: the act is consumed */
 	rl_glu_backward(dgu, ws->h, a->gu, R, F, d->act);
 	/* dWgu += dgu^T n2; dn2 = dgu Wgu */
-	rl_rmsnorm_forward(ws->n2, NULL, a->xm, w->norm2, R, C, d->eps, d->plus_one);
+	const float *in2 = a->xm;
+	if (nw.mlp_in) {
+		rl_rmsnorm_forward(ws->n2, NULL, a->xm, nw.mlp_in, R, C, d->eps, d->plus_one);
+		in2 = ws->n2;
+	}
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wgu, g->bgu, dgu, 2 * F, ws->n2, C, w->wgu, R, C,
+		rl_linear_backward(NULL, 0, g->wgu, g->bgu, dgu, 2 * F, in2, C, w->wgu, R, C,
 				   2 * F);
 	if (lo) {
-		rl_lora_backward_params(lo, glo, RL_LORA_GATE, ws->n2, C, R, C, dgu, 2 * F, F);
-		rl_lora_backward_params(lo, glo, RL_LORA_UP, ws->n2, C, R, C, dgu + F, 2 * F, F);
+		rl_lora_backward_params(lo, glo, RL_LORA_GATE, in2, C, R, C, dgu, 2 * F, F);
+		rl_lora_backward_params(lo, glo, RL_LORA_UP, in2, C, R, C, dgu + F, 2 * F, F);
 	}
 	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
 	if (lo) {
 		rl_lora_backward_input(lo, RL_LORA_GATE, R, C, ws->n2, C);
 		rl_lora_backward_input(lo, RL_LORA_UP, R, C, ws->n2, C);
 	}
-	/* dxm = dy + rmsnorm2 backward */
+	/* dxm = dy + the MLP input norm's backward */
 	memcpy(ws->dxm, dy, (size_t)R * C * sizeof(float));
-	rl_rmsnorm_backward(ws->dxm, norms ? g->norm2 : NULL, ws->n2, a->xm, w->norm2, a->rstd2, R,
-			    C, d->plus_one);
+	if (nw.mlp_in)
+		rl_rmsnorm_backward(ws->dxm, ng.mlp_in, ws->n2, a->xm, nw.mlp_in, a->rstd2, R, C,
+				    d->plus_one);
+	else
+		rl_add_inplace(ws->dxm, ws->n2, (size_t)R * C);
 
 	/* attention output, recomputed (cheap next to the GEMMs; saves R x qd floats
-	 * per cached layer): dWo += dxm^T att; datt = dxm Wo */
+	 * per cached layer): dao = dxm through the output's norm (if any);
+	 * dWo += dao^T att; datt = dao Wo */
+	const float *dao = ws->dxm;
+	if (nw.attn_out) {
+		memset(ws->dpost, 0, (size_t)R * C * sizeof(float));
+		rl_rmsnorm_backward(ws->dpost, ng.attn_out, ws->dxm, a->ao, nw.attn_out, a->rstd_ao,
+				    R, C, d->plus_one);
+		dao = ws->dpost;
+	}
 	double t0 = rl_now();
 	attention(d, window, s, NULL, a, ws);
 	attn_secs += rl_now() - t0;
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wo, g->bo, ws->dxm, C, ws->att, d->qd, w->wo, R,
-				   d->qd, C);
+		rl_linear_backward(NULL, 0, g->wo, g->bo, dao, C, ws->att, d->qd, w->wo, R, d->qd,
+				   C);
 	if (lo)
-		rl_lora_backward_params(lo, glo, RL_LORA_O, ws->att, d->qd, R, d->qd, ws->dxm, C,
-					C);
-	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, ws->dxm, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
+		rl_lora_backward_params(lo, glo, RL_LORA_O, ws->att, d->qd, R, d->qd, dao, C, C);
+	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, dao, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
 	if (lo)
 		rl_lora_backward_input(lo, RL_LORA_O, R, d->qd, ws->datt, d->qd);
 
@@ -594,15 +685,19 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 			    norms ? g->qnorm : NULL, norms ? g->knorm : NULL, ws->qk);
 
 	/* dWqkv += dqkv^T n1 */
-	rl_rmsnorm_forward(ws->n1, NULL, a->x, w->norm1, T, C, d->eps, d->plus_one);
+	const float *in1 = a->x;
+	if (nw.attn_in) {
+		rl_rmsnorm_forward(ws->n1, NULL, a->x, nw.attn_in, T, C, d->eps, d->plus_one);
+		in1 = ws->n1;
+	}
 	if (lin)
-		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, dqkv, qkv, ws->n1, C, w->wqkv, T, C,
+		rl_linear_backward(NULL, 0, g->wqkv, g->bqkv, dqkv, qkv, in1, C, w->wqkv, T, C,
 				   qkv);
 	if (lo) {
 		int q = d->qd, k = d->kvd;
-		rl_lora_backward_params(lo, glo, RL_LORA_Q, ws->n1, C, T, C, dqkv, qkv, q);
-		rl_lora_backward_params(lo, glo, RL_LORA_K, ws->n1, C, T, C, dqkv + q, qkv, k);
-		rl_lora_backward_params(lo, glo, RL_LORA_V, ws->n1, C, T, C, dqkv + q + k, qkv, k);
+		rl_lora_backward_params(lo, glo, RL_LORA_Q, in1, C, T, C, dqkv, qkv, q);
+		rl_lora_backward_params(lo, glo, RL_LORA_K, in1, C, T, C, dqkv + q, qkv, k);
+		rl_lora_backward_params(lo, glo, RL_LORA_V, in1, C, T, C, dqkv + q + k, qkv, k);
 	}
 	if (!dx && !norms)
 		return RL_OK; /* nothing below needs the input's gradient */
@@ -621,16 +716,22 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 			memcpy(dx, ws->dxm, (size_t)T * C * sizeof(float));
 		}
 	}
-	rl_rmsnorm_backward(dx, norms ? g->norm1 : NULL, ws->n1, a->x, w->norm1, a->rstd1, T, C,
-			    d->plus_one);
+	if (nw.attn_in)
+		rl_rmsnorm_backward(dx, ng.attn_in, ws->n1, a->x, nw.attn_in, a->rstd1, T, C,
+				    d->plus_one);
+	else if (dx)
+		rl_add_inplace(dx, ws->n1, (size_t)T * C);
 	return RL_OK;
 }
 
 /* ---- embeddings ---- */
 
-void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale)
+void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale,
+		       int pad)
 {
 	for (int t = 0; t < T; t++) {
+		if (ids[t] == pad)
+			continue;
 		float *row = dE + (size_t)ids[t] * C;
 		for (int c = 0; c < C; c++)
 			row[c] += dx[(size_t)t * C + c] * scale;

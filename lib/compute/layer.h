@@ -7,11 +7,16 @@
  *     q, k = qk_norm(q), qk_norm(k)              Qwen3: RMSNorm per head
  *     q, k = RoPE(q), RoPE(k)
  *     att = attention(q, k, v)                   per sequence, causal, GQA, the
- *                                                layer's sliding window
+ *                                                layer's sliding window; Gemma 2:
+ *                                                scores soft-capped
  *     xm  = x + att · Wo^T (+ bo)
  *     n2  = rmsnorm2(xm)                         post_attention_layernorm
  *     gu  = n2 · [Wg; Wu]^T (+ b)                one fused GEMM
  *     y   = xm + (act(g) * u) · Wd^T (+ bd)
+ *
+ * Gemma 2 (RL_NORMS_SANDWICH) norms the attention's output (by
+ * post_attention_layernorm) before adding it to x, norms the MLP's input by
+ * pre_feedforward_layernorm and its output by post_feedforward_layernorm.
  *
  * Tokens of several sequences (prompts) are packed without padding: a batch is
  * T rows [T, C]; rl_seqs says where each sequence's rows start and each row's
@@ -60,7 +65,9 @@ typedef struct rl_dims {
 	float eps;    /* rms_norm_eps */
 	int plus_one; /* Gemma: norms scale by 1 + w */
 	rl_act act;
-	float scale; /* attention: head_dim ** -0.5 */
+	float scale;	      /* attention: head_dim ** -0.5 (or query_pre_attn_scalar's) */
+	float attn_cap;	      /* attention scores soft-capped (0: not) */
+	rl_norm_layout norms; /* where the layer's norms are (config.h) */
 	int q_bias, o_bias, mlp_bias;
 	rl_qk_norm qk_norm;
 	int qn_rows, qn_width; /* q norm: per token, qn_rows rows of qn_width (nh x hd) */
@@ -78,13 +85,15 @@ int rl_dims_window(const rl_dims *d, int layer);
  *   wgu [2F, C]: rows gate_proj (F), up_proj (F); bgu [2F]
  *   wd [C, F]; bd [C]
  *   norm1 [C] input_layernorm, norm2 [C] post_attention_layernorm
+ *   norm3, norm4 [C] pre_ and post_feedforward_layernorm (Gemma 2)
  *   qnorm [qn_width], knorm [kn_width] (Qwen3's q_norm, k_norm)
  * Biases and norms are NULL where the architecture has none. The same struct holds a
  * layer's gradients: each HF tensor's gradient is a contiguous row block (e.g.
  * k_proj's is wqkv + qd*C, [kvd, C]); rl_layer_w_part() names them. */
 typedef struct rl_layer_w {
 	float *wqkv, *bqkv, *wo, *bo, *wgu, *bgu, *wd, *bd, *norm1, *norm2, *qnorm, *knorm;
-	float *mem; /* the one allocation */
+	float *norm3, *norm4; /* Gemma 2: pre_ and post_feedforward_layernorm */
+	float *mem;	      /* the one allocation */
 	size_t nfloats;
 	int layer; /* the model layer loaded (-1: none) */
 	/* LoRA adapters of this layer (lora.h; NULL: none), set by the caller:
@@ -126,6 +135,8 @@ typedef struct rl_kv {
  *   qkv    [T, qkv] q, k after RoPE; v
  *   qk_raw [T, qd + kvd] q then k before their norm ([T, qd] and [T, kvd]
  *                   blocks; with qk_norm only), qk_rstd their 1/rms
+ *   ao, mo [R, C]   the attention's and the MLP's outputs before the norms on
+ *                   them (Gemma 2's layout only), rstd_ao, rstd_mo [R]
  *   xm     [R, C]   residual stream after attention
  *   rstd2  [R]
  *   gu     [R, 2F]  gate | up projections (before the activation)
@@ -137,6 +148,7 @@ typedef struct rl_layer_act {
 	int last_only;
 	const float *x;
 	float *rstd1, *qkv, *qk_raw, *qk_rstd, *xm, *rstd2, *gu;
+	float *ao, *rstd_ao, *mo, *rstd_mo;
 	float *mem;
 	size_t nfloats;
 } rl_layer_act;
@@ -149,17 +161,18 @@ void rl_layer_act_free(rl_layer_act *a);
 /* Scratch for forward and backward: capT rows, capR rows after attention,
  * sequences up to maxlen rows (keys up to maxkv for the attention scratch). */
 typedef struct rl_layer_ws {
-	float *n1;   /* [capT, C] n1, then dn1 */
-	float *n2;   /* [capR, C] n2, then dn2 */
-	float *att;  /* [capR, qd] attention output (o_proj input) */
-	float *lse;  /* [capR, nh] its softmax log-sum-exp */
-	float *h;    /* [capR, max(F, qd)] h, then dh */
-	float *datt; /* [capR, qd], aliases h (dead by then) */
-	float *dqkv; /* [nscr, maxlen, qkv]: one sequence's per thread (the layer's
+	float *n1;    /* [capT, C] n1, then dn1 */
+	float *n2;    /* [capR, C] n2, then dn2 */
+	float *att;   /* [capR, qd] attention output (o_proj input) */
+	float *lse;   /* [capR, nh] its softmax log-sum-exp */
+	float *h;     /* [capR, max(F, qd)] h, then dh */
+	float *datt;  /* [capR, qd], aliases h (dead by then) */
+	float *dqkv;  /* [nscr, maxlen, qkv]: one sequence's per thread (the layer's
 		      * goes over act->qkv) */
-	float *dxm;  /* [capR, C] */
-	float *attn; /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
-	float *qk;   /* [2 capT, qd + kvd] with qk_norm: the norm's scratch */
+	float *dxm;   /* [capR, C] */
+	float *attn;  /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
+	float *qk;    /* [2 capT, qd + kvd] with qk_norm: the norm's scratch */
+	float *dpost; /* [capR, C] with norms on the outputs: their gradients */
 	float *mem;
 	size_t nfloats;
 	int capT, capR, maxlen, maxkv;
@@ -183,7 +196,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 
 enum {
 	RL_GRAD_LINEAR = 1, /* q,k,v,o,gate,up,down weights and biases */
-	RL_GRAD_NORMS = 2,  /* norm1, norm2, qnorm, knorm */
+	RL_GRAD_NORMS = 2,  /* norm1 .. norm4, qnorm, knorm */
 	RL_GRAD_LORA = 8,   /* the LoRA adapters' A and B (g->lora) */
 };
 
@@ -218,7 +231,9 @@ double rl_layer_attention_seconds(void);
 
 /* ---- embeddings (the lookup from the model is rl_embed_forward, engine.h) ---- */
 
-/* dE[V, C] += scatter of dx[T, C] rows to ids (times the embedding scale). */
-void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale);
+/* dE[V, C] += scatter of dx[T, C] rows to ids (times the embedding scale),
+ * except to the row of pad (nn.Embedding's padding_idx; -1: none). */
+void rl_embed_backward(float *dE, const float *dx, const int32_t *ids, int T, int C, float scale,
+		       int pad);
 
 #endif

@@ -549,6 +549,18 @@ size_t rl_attention_scratch(int nq, int nkv)
 	return 2 * (size_t)nq * (size_t)nkv;
 }
 
+/* transformers' attention-logit soft-capping, in f32 as torch does it:
+ * tanh(s / cap) * cap (cap 0: none); its derivative is 1 - tanh^2. */
+static inline float softcap_f(float s, float cap)
+{
+	return cap > 0 ? tanhf(s / cap) * cap : s;
+}
+
+static inline double softcap_d(double s, double cap)
+{
+	return cap > 0 ? tanh(s / cap) * cap : s;
+}
+
 /* First visible key of query row i (position p = nkv - nq + i). */
 static inline int attn_lo(int p, int window)
 {
@@ -557,7 +569,8 @@ static inline int attn_lo(int p, int window)
 
 static void attention_forward_blas(float *out, int ldo, float *lse, const float *q, int ldq,
 				   const float *k, const float *v, int ldk, int nq, int nkv, int nh,
-				   int nkvh, int hd, int window, float scale, float *scratch)
+				   int nkvh, int hd, int window, float scale, float cap,
+				   float *scratch)
 {
 	int rep = nh / nkvh;
 	float *S = scratch; /* [nq, nkv] */
@@ -569,6 +582,9 @@ static void attention_forward_blas(float *out, int ldo, float *lse, const float 
 			float *s = S + (size_t)i * nkv;
 			int p = nkv - nq + i, lo = attn_lo(p, window);
 			float mx = -INFINITY;
+			if (cap > 0)
+				for (int j = lo; j <= p; j++)
+					s[j] = softcap_f(s[j], cap);
 			for (int j = lo; j <= p; j++)
 				mx = s[j] > mx ? s[j] : mx;
 			float sum = 0;
@@ -593,7 +609,7 @@ static void attention_forward_blas(float *out, int ldo, float *lse, const float 
 
 void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q, int ldq,
 				const float *k, const float *v, int ldk, int nq, int nkv, int nh,
-				int nkvh, int hd, int window, float scale)
+				int nkvh, int hd, int window, float scale, float cap)
 {
 	int rep = nh / nkvh;
 	for (int h = 0; h < nh; h++) {
@@ -607,7 +623,7 @@ void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q,
 				for (int d = 0; d < hd; d++)
 					s += (double)qi[d] *
 					     k[(size_t)j * ldk + (size_t)g * hd + d];
-				s *= scale;
+				s = softcap_d(s * scale, cap);
 				mx = s > mx ? s : mx;
 			}
 			double sum = 0;
@@ -616,7 +632,7 @@ void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q,
 				for (int d = 0; d < hd; d++)
 					s += (double)qi[d] *
 					     k[(size_t)j * ldk + (size_t)g * hd + d];
-				sum += exp(s * scale - mx);
+				sum += exp(softcap_d(s * scale, cap) - mx);
 			}
 			float *o = out + (size_t)i * ldo + (size_t)h * hd;
 			for (int d = 0; d < hd; d++) {
@@ -626,7 +642,7 @@ void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q,
 					for (int e = 0; e < hd; e++)
 						s += (double)qi[e] *
 						     k[(size_t)j * ldk + (size_t)g * hd + e];
-					acc += exp(s * scale - mx) *
+					acc += exp(softcap_d(s * scale, cap) - mx) *
 					       v[(size_t)j * ldk + (size_t)g * hd + d];
 				}
 				o[d] = (float)(acc / sum);
@@ -641,7 +657,7 @@ static void attention_backward_blas(float *dq, int lddq, float *dk, float *dv, i
 				    const float *dout, int ldd, const float *out, int ldo,
 				    const float *lse, const float *q, int ldq, const float *k,
 				    const float *v, int ldk, int nq, int nkv, int nh, int nkvh,
-				    int hd, int window, float scale, float *scratch)
+				    int hd, int window, float scale, float cap, float *scratch)
 {
 	int rep = nh / nkvh;
 	float *P = scratch, *dP = scratch + (size_t)nq * nkv; /* [nq, nkv] each */
@@ -666,6 +682,10 @@ static void attention_backward_blas(float *dq, int lddq, float *dk, float *dv, i
 				if (j < lo || j > p) {
 					p_[j] = 0;
 					dp[j] = 0;
+				} else if (cap > 0) {
+					float t = tanhf(p_[j] / cap);
+					p_[j] = expf(t * cap - l);
+					dp[j] = p_[j] * (dp[j] - D) * (1 - t * t); /* dS */
 				} else {
 					p_[j] = expf(p_[j] - l);
 					dp[j] = p_[j] * (dp[j] - D); /* dS */
@@ -704,7 +724,7 @@ static float dotf(const float *a, const float *b, int n)
 
 static void attention_row_forward(float *out, float *lse, const float *q, const float *k,
 				  const float *v, int ldk, int nkv, int nh, int nkvh, int hd,
-				  int window, float scale, float *row)
+				  int window, float scale, float cap, float *row)
 {
 	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
 	for (int h = 0; h < nh; h++) {
@@ -712,7 +732,7 @@ static void attention_row_forward(float *out, float *lse, const float *q, const 
 			    *vg = v + (size_t)(h / rep) * hd;
 		float mx = -INFINITY;
 		for (int t = lo; t <= p; t++) {
-			row[t] = dotf(qh, kg + (size_t)t * ldk, hd) * scale;
+			row[t] = softcap_f(dotf(qh, kg + (size_t)t * ldk, hd) * scale, cap);
 			mx = row[t] > mx ? row[t] : mx;
 		}
 		float sum = 0;
@@ -737,7 +757,7 @@ static void attention_row_forward(float *out, float *lse, const float *q, const 
 static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, const float *dout,
 				   const float *out, const float *lse, const float *q,
 				   const float *k, const float *v, int ldk, int nkv, int nh,
-				   int nkvh, int hd, int window, float scale)
+				   int nkvh, int hd, int window, float scale, float cap)
 {
 	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
 	for (int t = 0; t < nkv; t++)
@@ -752,8 +772,13 @@ static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, co
 		for (int t = lo; t <= p; t++) {
 			const float *kt = k + (size_t)t * ldk + (size_t)g * hd;
 			const float *vt = v + (size_t)t * ldk + (size_t)g * hd;
-			float P = expf(dotf(qh, kt, hd) * scale - lse[h]);
-			float dS = P * (dotf(dh, vt, hd) - D);
+			float s = dotf(qh, kt, hd) * scale, dcap = 1;
+			if (cap > 0) {
+				float t_ = tanhf(s / cap);
+				s = t_ * cap, dcap = 1 - t_ * t_;
+			}
+			float P = expf(s - lse[h]);
+			float dS = P * (dotf(dh, vt, hd) - D) * dcap;
 			float *dkt = dk + (size_t)t * lddk + (size_t)g * hd;
 			float *dvt = dv + (size_t)t * lddk + (size_t)g * hd;
 			for (int d = 0; d < hd; d++) {
@@ -767,33 +792,34 @@ static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, co
 
 void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
 			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
-			  int window, float scale, float *scratch)
+			  int window, float scale, float cap, float *scratch)
 {
 	if (nq == 1)
-		attention_row_forward(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window, scale,
+		attention_row_forward(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window, scale, cap,
 				      scratch);
 	else
 		attention_forward_blas(out, ldo, lse, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd,
-				       window, scale, scratch);
+				       window, scale, cap, scratch);
 }
 
 void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
 			   int ldd, const float *out, int ldo, const float *lse, const float *q,
 			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
-			   int nh, int nkvh, int hd, int window, float scale, float *scratch)
+			   int nh, int nkvh, int hd, int window, float scale, float cap,
+			   float *scratch)
 {
 	if (nq == 1)
 		attention_row_backward(dq, dk, dv, lddk, dout, out, lse, q, k, v, ldk, nkv, nh,
-				       nkvh, hd, window, scale);
+				       nkvh, hd, window, scale, cap);
 	else
 		attention_backward_blas(dq, lddq, dk, dv, lddk, dout, ldd, out, ldo, lse, q, ldq, k,
-					v, ldk, nq, nkv, nh, nkvh, hd, window, scale, scratch);
+					v, ldk, nq, nkv, nh, nkvh, hd, window, scale, cap, scratch);
 }
 
 void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int lddk,
 				 const float *dout, int ldd, const float *q, int ldq,
 				 const float *k, const float *v, int ldk, int nq, int nkv, int nh,
-				 int nkvh, int hd, int window, float scale)
+				 int nkvh, int hd, int window, float scale, float cap)
 {
 	int rep = nh / nkvh;
 	for (int j = 0; j < nkv; j++)
@@ -815,14 +841,15 @@ void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int 
 				for (int d = 0; d < hd; d++)
 					s += (double)qi[d] *
 					     k[(size_t)j * ldk + (size_t)g * hd + d];
-				mx = s * scale > mx ? s * scale : mx;
+				s = softcap_d(s * scale, cap);
+				mx = s > mx ? s : mx;
 			}
 			for (int j = lo; j <= p; j++) {
 				double s = 0;
 				for (int d = 0; d < hd; d++)
 					s += (double)qi[d] *
 					     k[(size_t)j * ldk + (size_t)g * hd + d];
-				sum += exp(s * scale - mx);
+				sum += exp(softcap_d(s * scale, cap) - mx);
 			}
 			/* D = sum_j P_j dP_j */
 			for (int j = lo; j <= p; j++) {
@@ -833,7 +860,7 @@ void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int 
 					dp += (double)di[d] *
 					      v[(size_t)j * ldk + (size_t)g * hd + d];
 				}
-				D += exp(s * scale - mx) / sum * dp;
+				D += exp(softcap_d(s * scale, cap) - mx) / sum * dp;
 			}
 			for (int d = 0; d < hd; d++)
 				dqi[d] = 0;
@@ -845,7 +872,9 @@ void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int 
 					s += (double)qi[d] * kj[d];
 					dp += (double)di[d] * vj[d];
 				}
-				double P = exp(s * scale - mx) / sum, dS = P * (dp - D);
+				double c = softcap_d(s * scale, cap);
+				double dc = cap > 0 ? 1 - (c / cap) * (c / cap) : 1;
+				double P = exp(c - mx) / sum, dS = P * (dp - D) * dc;
 				for (int d = 0; d < hd; d++) {
 					dqi[d] += (float)(scale * dS * kj[d]);
 					dk[(size_t)j * lddk + (size_t)g * hd + d] +=
@@ -855,6 +884,22 @@ void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int 
 				}
 			}
 		}
+	}
+}
+
+/* ---- logit soft-capping ---- */
+
+void rl_softcap_forward(float *x, size_t n, float cap)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = tanhf(x[i] / cap) * cap;
+}
+
+void rl_softcap_backward(float *dx, const float *y, size_t n, float cap)
+{
+	for (size_t i = 0; i < n; i++) {
+		float t = y[i] / cap;
+		dx[i] *= 1 - t * t;
 	}
 }
 

@@ -138,26 +138,29 @@ void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, con
  * decoding step over a KV cache). Head h uses key/value head h / (nh / nkvh).
  *   q[nq, nh*hd] (ldq), k, v [nkv, nkvh*hd] (ldk), out[nq, nh*hd] (ldo);
  *   lse[nq, nh] (may be NULL): log-sum-exp of each softmax row, for the
- *   backward. scale: HF's head_dim ** -0.5. scratch: rl_attention_scratch()
- *   floats. */
+ *   backward. scale: HF's head_dim ** -0.5 (Gemma 2/3: query_pre_attn_scalar
+ *   ** -0.5). cap > 0: the scaled scores are soft-capped, tanh(s / cap) * cap
+ *   (Gemma 2's attn_logit_softcapping), before the mask; 0: not. scratch:
+ *   rl_attention_scratch() floats. */
 size_t rl_attention_scratch(int nq, int nkv);
 void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
 			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
-			  int window, float scale, float *scratch);
+			  int window, float scale, float cap, float *scratch);
 void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q, int ldq,
 				const float *k, const float *v, int ldk, int nq, int nkv, int nh,
-				int nkvh, int hd, int window, float scale);
+				int nkvh, int hd, int window, float scale, float cap);
 /* From dout[nq, nh*hd] (ldd) and the forward's out and lse, OVERWRITES
  * dq[nq, nh*hd] (lddq) and dk, dv [nkv, nkvh*hd] (lddk). The probabilities
  * are recomputed from q, k and lse (nothing of size nq*nkv is saved). */
 void rl_attention_backward(float *dq, int lddq, float *dk, float *dv, int lddk, const float *dout,
 			   int ldd, const float *out, int ldo, const float *lse, const float *q,
 			   int ldq, const float *k, const float *v, int ldk, int nq, int nkv,
-			   int nh, int nkvh, int hd, int window, float scale, float *scratch);
+			   int nh, int nkvh, int hd, int window, float scale, float cap,
+			   float *scratch);
 void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int lddk,
 				 const float *dout, int ldd, const float *q, int ldq,
 				 const float *k, const float *v, int ldk, int nq, int nkv, int nh,
-				 int nkvh, int hd, int window, float scale);
+				 int nkvh, int hd, int window, float scale, float cap);
 
 /* ---- gated MLP activation (SwiGLU, GeGLU) ---- */
 
@@ -178,6 +181,13 @@ float rl_act_df(rl_act act, float x);
 /* Returns cos(m, d) = m·d / (|m| |d|) (double accumulation) and, when dm is
  * not NULL, writes dm[C] = d(-cos)/dm. */
 double rl_neg_cos_backward(const float *m, const float *d, int C, float *dm);
+
+/* ---- logit soft-capping (Gemma 2's final_logit_softcapping) ---- */
+
+/* x[n] = tanh(x / cap) * cap in place, in f32 as transformers computes it. */
+void rl_softcap_forward(float *x, size_t n, float cap);
+/* dx[n] *= d(capped)/d(x) = 1 - (y / cap)^2, y[n] the capped values. */
+void rl_softcap_backward(float *dx, const float *y, size_t n, float cap);
 
 /* ---- small helpers ---- */
 

@@ -16,9 +16,10 @@
 /* ---- parameters ---- */
 
 static const rl_role layer_roles[] = {
-	RL_R_ATTN_NORM, RL_R_Q,		RL_R_Q_BIAS, RL_R_K,	   RL_R_K_BIAS, RL_R_V,
-	RL_R_V_BIAS,	RL_R_O,		RL_R_O_BIAS, RL_R_Q_NORM,  RL_R_K_NORM, RL_R_MLP_NORM,
-	RL_R_GATE,	RL_R_GATE_BIAS, RL_R_UP,     RL_R_UP_BIAS, RL_R_DOWN,	RL_R_DOWN_BIAS,
+	RL_R_ATTN_NORM, RL_R_Q,	       RL_R_Q_BIAS,	 RL_R_K,	 RL_R_K_BIAS,
+	RL_R_V,		RL_R_V_BIAS,   RL_R_O,		 RL_R_O_BIAS,	 RL_R_Q_NORM,
+	RL_R_K_NORM,	RL_R_MLP_NORM, RL_R_PRE_FF_NORM, RL_R_GATE,	 RL_R_GATE_BIAS,
+	RL_R_UP,	RL_R_UP_BIAS,  RL_R_DOWN,	 RL_R_DOWN_BIAS, RL_R_POST_FF_NORM,
 };
 #define N_LAYER_ROLES (sizeof layer_roles / sizeof *layer_roles)
 
@@ -379,7 +380,9 @@ static int tws_reserve(rl_tws *ws, const rl_tmodel *m, int T, int maxlen)
 	ws->act = rl_calloc((size_t)NL, sizeof *ws->act);
 	ws->X = rl_malloc_array(((size_t)NL + 1) * TC, sizeof(float));
 	ws->dA = rl_malloc_array(2 * TC, sizeof(float));
-	ws->head_floats = (size_t)capT * (3 * (size_t)C + 1 + (size_t)V);
+	/* with a final soft-cap, room for the capped logits too */
+	ws->head_floats =
+		(size_t)capT * (3 * (size_t)C + 1 + (size_t)V * (m->cfg.final_softcap > 0 ? 2 : 1));
 	ws->head = rl_malloc_array(ws->head_floats, sizeof(float));
 	ws->ibuf = rl_malloc_array(3 * (size_t)capT, sizeof(int));
 	int rc = (!ws->act || !ws->X || !ws->dA || !ws->head || !ws->ibuf) ? RL_ESYS : RL_OK;
@@ -456,7 +459,7 @@ static int fb(const rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_
 	 * xr [R,C] gathered, xf [R,C] normed, rstd [R], logits [R,V]. */
 	const float *xl = X + (size_t)NL * TC;
 	float *xr = ws->head, *xf = xr + (size_t)R * C, *rstd = xf + (size_t)R * C,
-	      *logits = rstd + R, *dxf = logits + (size_t)R * V;
+	      *logits = rstd + R, *dxf = logits + (size_t)R * V, *capped = dxf + (size_t)R * C;
 	int r = 0;
 	for (int t = 0; t < T; t++)
 		if (b->target[t] >= 0) {
@@ -468,12 +471,20 @@ static int fb(const rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_
 	const float *Wf = W(m, -1, RL_R_FINAL_NORM), *Wh = W(m, -1, RL_R_LM_HEAD);
 	rl_rmsnorm_forward(xf, rstd, xr, Wf, R, C, d->eps, d->plus_one);
 	rl_linear_forward(logits, V, xf, C, Wh, NULL, R, C, V);
+	float cap = (float)c->final_softcap;
+	if (cap > 0) {
+		rl_softcap_forward(logits, (size_t)R * V, cap);
+		if (grad) /* kept for the cap's derivative */
+			memcpy(capped, logits, (size_t)R * V * sizeof *capped);
+	}
 	*loss_sum = rl_xent(grad ? logits : NULL, logits, tgt, R, V, scale);
 	*n_labelled = R;
 	if (!grad)
 		return RL_OK;
 
-	/* Backward: dlogits (in logits) -> lm_head, final norm -> dy [T,C]. */
+	/* Backward: dlogits (in logits) -> the cap -> lm_head, final norm -> dy [T,C]. */
+	if (cap > 0)
+		rl_softcap_backward(logits, capped, (size_t)R * V, cap);
 	memset(dxf, 0, (size_t)R * C * sizeof *dxf);
 	rl_linear_backward(dxf, C, gH, NULL, logits, V, xf, C, Wh, R, C, V);
 	float *dxr = xf; /* xf is dead */
@@ -492,7 +503,7 @@ static int fb(const rl_tmodel *m, const rl_tbatch *b, float scale, int grad, rl_
 	}
 	if (rc)
 		return rc;
-	rl_embed_backward(gE, dy, b->ids, T, C, escale);
+	rl_embed_backward(gE, dy, b->ids, T, C, escale, c->pad_token_id);
 	return RL_OK;
 }
 

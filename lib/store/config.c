@@ -2,7 +2,8 @@
  * realign supports (config.h).
  *
  * Defaults for absent keys are the configuration classes' own (LlamaConfig,
- * MistralConfig, Qwen2Config, GemmaConfig, Qwen3Config), including their __post_init__
+ * MistralConfig, Qwen2Config, GemmaConfig, Qwen3Config, Gemma2Config), including
+ * their __post_init__
  * rules; where an explicit null means something else than absence (e.g.
  * Mistral: absent num_key_value_heads is 8, null is num_attention_heads), the
  * difference is kept. Anything that would make transformers compute something
@@ -49,7 +50,14 @@ static const struct arch_info {
 	 1, 1, 0, "gelu_pytorch_tanh"},
 	{RL_ARCH_QWEN3, "Qwen3ForCausalLM", "qwen3", 151936, 4096, 22016, 32, 32, 32, 128, 32768,
 	 -1, -1, 0, 4096, "silu"},
+	{RL_ARCH_GEMMA2, "Gemma2ForCausalLM", "gemma2", 256000, 2304, 9216, 26, 8, 4, 256, 8192, 2,
+	 1, 1, 4096, "gelu_pytorch_tanh"},
 };
+
+#define ARCH_LIST                                                                                  \
+	"LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "               \
+	"Qwen3ForCausalLM, Gemma2ForCausalLM"
+#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2"
 
 #define NARCH (sizeof archs / sizeof archs[0])
 
@@ -297,9 +305,9 @@ static int parse_layer_types(rl_config *c, const cJSON *lt, const char *path)
 					"'%s': \"layer_types\"[%d] '%s' is not supported (realign "
 					"supports full_attention, sliding_attention)",
 					path, i, cJSON_IsString(e) ? e->valuestring : "?");
-	}
-	/* a run of sliding layers to the end is max_window_layers' rule */
-	int first = c->n_layers, suffix = 1;
+	} /* a run of sliding layers to the end is max_window_layers' rule (Qwen2
+	 * and Qwen3 write it so) */
+	int first = c->n_layers, suffix = c->arch == RL_ARCH_QWEN2 || c->arch == RL_ARCH_QWEN3;
 	for (int l = 0; l < c->n_layers; l++) {
 		int sl = (c->sliding_layers[l / 8] >> (l % 8)) & 1;
 		if (sl && first == c->n_layers)
@@ -310,6 +318,17 @@ static int parse_layer_types(rl_config *c, const cJSON *lt, const char *path)
 	c->sliding_window_from = first;
 	c->has_layer_types = !suffix;
 	return RL_OK;
+}
+
+/* Gemma's default layer_types: every layer sliding but each period-th. */
+static void sliding_pattern(rl_config *c, int period)
+{
+	memset(c->sliding_layers, 0, sizeof c->sliding_layers);
+	for (int l = 0; l < c->n_layers && l < RL_MAX_LAYER_TYPES; l++)
+		if ((l + 1) % period)
+			c->sliding_layers[l / 8] |= (unsigned char)(1u << (l % 8));
+	c->has_layer_types = 1;
+	c->sliding_window_from = period > 1 ? 0 : c->n_layers;
 }
 
 int rl_config_layer_sliding(const rl_config *c, int layer)
@@ -359,10 +378,87 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 	c->sliding_window = a->arch == RL_ARCH_MISTRAL ? a->sliding : 0;
 	c->sliding_window_from = 0;
 	c->has_layer_types = 0;
+	c->norms = RL_NORMS_PRE;
+	c->query_pre_attn_scalar = c->attn_softcap = c->final_softcap = 0;
+	if (a->arch == RL_ARCH_GEMMA2) {
+		c->norms = RL_NORMS_SANDWICH;
+		c->norm_plus_one = c->embed_scale = 1;
+		c->query_pre_attn_scalar = 256;
+		c->attn_softcap = 50;
+		c->final_softcap = 30;
+		c->sliding_window = a->sliding;
+		sliding_pattern(c, 2);
+	}
 	c->bos_token_id = a->bos;
+	/* the classes' pad_token_id defaults (GemmaConfig, Gemma2Config: 0) */
+	c->pad_token_id = a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_GEMMA2 ? 0 : -1;
 	c->n_eos = 0;
 	if (a->eos >= 0)
 		c->eos_token_ids[c->n_eos++] = a->eos;
+}
+
+/* An Optional float: absent leaves *out, null is 0 (none), else > 0. */
+static int get_optional_positive(const cJSON *o, const char *key, double *out, const char *path)
+{
+	const cJSON *v = get(o, key);
+	if (v && cJSON_IsNull(v)) {
+		*out = 0;
+		return RL_OK;
+	}
+	int rc = get_double(o, key, 0, out, path);
+	if (!rc && v && !(*out > 0))
+		rc = rl_error(RL_EDATA, "'%s': \"%s\" must be > 0 or null", path, key);
+	return rc;
+}
+
+static int parse_gemma2_layer_types(rl_config *c, const cJSON *root, const char *path)
+{
+	int rc;
+	const cJSON *sw = get(root, "sliding_window");
+	if (sw && cJSON_IsNull(sw))
+		c->sliding_window = 0;
+	else if ((rc = get_int(root, "sliding_window", 1, INT_MAX, &c->sliding_window, path)))
+		return rc;
+	const cJSON *lt = get(root, "layer_types");
+	if (!is_absent(lt))
+		return parse_layer_types(c, lt, path);
+	if (c->n_layers > RL_MAX_LAYER_TYPES)
+		return rl_error(RL_EDATA, "'%s': more than %d layers", path, RL_MAX_LAYER_TYPES);
+	sliding_pattern(c, 2);
+	return RL_OK;
+}
+
+/* Gemma 2's window and its layers (layer_types, or every other layer). */
+static int parse_gemma_layers(rl_config *c, const cJSON *root, const char *path)
+{
+	int rc = parse_gemma2_layer_types(c, root, path);
+	if (!rc && !c->sliding_window)
+		c->sliding_window_from = 0; /* no layer has a window */
+	return rc;
+}
+
+/* Gemma 2's particulars: the score scale, both soft-caps, the window and its
+ * layers. */
+static int parse_gemma2(rl_config *c, const cJSON *root, const char *path)
+{
+	int rc;
+	if ((rc = get_double(root, "query_pre_attn_scalar", 0, &c->query_pre_attn_scalar, path)))
+		return rc;
+	if (!(c->query_pre_attn_scalar > 0))
+		return rl_error(RL_EDATA, "'%s': \"query_pre_attn_scalar\" must be > 0", path);
+	if ((rc = get_optional_positive(root, "attn_logit_softcapping", &c->attn_softcap, path)) ||
+	    (rc = get_optional_positive(root, "final_logit_softcapping", &c->final_softcap, path)))
+		return rc;
+	int bidi = 0;
+	const cJSON *bd = get(root, "use_bidirectional_attention");
+	if (!is_absent(bd) && (rc = get_bool(root, "use_bidirectional_attention", &bidi, path)))
+		return rc;
+	if (bidi)
+		return rl_error(RL_EDATA,
+				"'%s': \"use_bidirectional_attention\" is not supported (realign's "
+				"attention is causal)",
+				path);
+	return parse_gemma_layers(c, root, path);
 }
 
 int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path)
@@ -412,11 +508,11 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 			if (strcmp(archs[i].cls, name) == 0)
 				a = &archs[i];
 		if (!a) {
-			rc = rl_error(RL_EDATA,
-				      "'%s': unsupported architecture '%s' (realign supports "
-				      "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-				      "GemmaForCausalLM, Qwen3ForCausalLM)",
-				      path, name);
+			rc = rl_error(
+				RL_EDATA,
+				"'%s': unsupported architecture '%s' (realign supports " ARCH_LIST
+				")",
+				path, name);
 			goto out;
 		}
 		if (!is_absent(mt) && strcmp(mt->valuestring, a->model_type) != 0) {
@@ -431,8 +527,8 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 				a = &archs[i];
 		if (!a) {
 			rc = rl_error(RL_EDATA,
-				      "'%s': unsupported model_type '%s' (realign supports llama, "
-				      "mistral, qwen2, gemma, qwen3)",
+				      "'%s': unsupported model_type '%s' (realign "
+				      "supports " MODEL_TYPE_LIST ")",
 				      path, mt->valuestring);
 			goto out;
 		}
@@ -475,8 +571,9 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 			      path, c->hidden_size, c->n_heads);
 		goto out;
 	}
-	if (a->arch == RL_ARCH_LLAMA && c->hidden_size % c->n_heads != 0) {
-		/* LlamaConfig.validate_architecture */
+	if ((a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA2) &&
+	    c->hidden_size % c->n_heads != 0) {
+		/* LlamaConfig's and Gemma2Config's validate_architecture */
 		rc = rl_error(RL_EDATA,
 			      "'%s': hidden_size %d is not a multiple of num_attention_heads %d",
 			      path, c->hidden_size, c->n_heads);
@@ -504,7 +601,8 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 
 	/* biases */
 	int ab = 0, mb = 0;
-	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_QWEN3) {
+	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_QWEN3 ||
+	    a->arch == RL_ARCH_GEMMA2) {
 		if ((rc = get_bool(root, "attention_bias", &ab, path)))
 			goto out;
 		c->attention_bias = c->o_bias = ab; /* q, k, v and o alike */
@@ -516,17 +614,21 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 	}
 	/* Qwen2: q, k, v always biased, o never (set by the defaults); Mistral: none */
 
-	/* activation: hidden_act only (transformers 5 ignores Gemma's hidden_activation) */
-	const cJSON *act = get(root, "hidden_act");
+	/* activation: hidden_act only (transformers 5 ignores Gemma's
+	 * hidden_activation); Gemma 2's MLP reads hidden_activation only */
+	const char *act_key = a->arch == RL_ARCH_GEMMA2 ? "hidden_activation" : "hidden_act";
+	const cJSON *act = get(root, act_key);
 	if (act) {
 		if (!cJSON_IsString(act) || parse_act(act->valuestring, a->arch, &c->act) != 0) {
 			rc = rl_error(RL_EDATA,
-				      "'%s': unsupported hidden_act '%s' (realign supports silu, "
+				      "'%s': unsupported %s '%s' (realign supports silu, "
 				      "gelu, gelu_pytorch_tanh, gelu_new)",
-				      path, cJSON_IsString(act) ? act->valuestring : "?");
+				      path, act_key, cJSON_IsString(act) ? act->valuestring : "?");
 			goto out;
 		}
 	}
+	if (a->arch == RL_ARCH_GEMMA2 && (rc = parse_gemma2(c, root, path)))
+		goto out;
 
 	/* sliding window */
 	if (a->arch == RL_ARCH_MISTRAL) {
@@ -569,6 +671,11 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		goto out;
 
 	/* special tokens */
+	const cJSON *pad = get(root, "pad_token_id");
+	if (pad && cJSON_IsNull(pad))
+		c->pad_token_id = -1;
+	else if ((rc = get_int(root, "pad_token_id", 0, INT_MAX, &c->pad_token_id, path)))
+		goto out;
 	const cJSON *bos = get(root, "bos_token_id");
 	if (bos && cJSON_IsNull(bos))
 		c->bos_token_id = -1;
@@ -650,6 +757,8 @@ uint64_t rl_config_layer_params(const rl_config *c)
 	p += 2 * h; /* input_layernorm, post_attention_layernorm */
 	if (c->qk_norm == RL_QK_NORM_HEAD)
 		p += 2 * (uint64_t)c->head_dim; /* q_norm, k_norm */
+	if (c->norms == RL_NORMS_SANDWICH)
+		p += 2 * h; /* pre_ and post_feedforward_layernorm */
 	return p;
 }
 
@@ -688,6 +797,17 @@ static int add_int(cJSON *o, const char *key, long long v)
 	char buf[24];
 	snprintf(buf, sizeof buf, "%lld", v);
 	return cJSON_AddRawToObject(o, key, buf) != NULL;
+}
+
+/* null for 0 */
+static int add_optional_float(cJSON *o, const char *key, double d)
+{
+	return d ? add_float(o, key, d) : cJSON_AddNullToObject(o, key) != NULL;
+}
+
+static int add_optional_int(cJSON *o, const char *key, long long v)
+{
+	return v ? add_int(o, key, v) : cJSON_AddNullToObject(o, key) != NULL;
 }
 
 static int add_layer_types(cJSON *o, const rl_config *c)
@@ -731,12 +851,18 @@ int rl_config_write(const rl_config *c, const char *path)
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && !c->norm_plus_one &&
 			      !c->embed_scale && c->qk_norm == RL_QK_NORM_HEAD;
 		break;
+	case RL_ARCH_GEMMA2:
+		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && c->norm_plus_one &&
+			      c->embed_scale && c->query_pre_attn_scalar > 0;
+		break;
 	default:
 		expressible = 0;
 	}
 	rl_config arch_default;
 	rl_config_defaults(&arch_default, c->arch);
-	if (c->qk_norm != arch_default.qk_norm)
+	if (c->qk_norm != arch_default.qk_norm || c->norms != arch_default.norms ||
+	    (c->arch != RL_ARCH_GEMMA2 &&
+	     (c->attn_softcap || c->final_softcap || c->query_pre_attn_scalar)))
 		expressible = 0;
 	if (!expressible)
 		return rl_error(RL_USAGE,
@@ -785,9 +911,19 @@ int rl_config_write(const rl_config *c, const char *path)
 		}
 	}
 	ok &= cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings) != NULL;
-	ok &= cJSON_AddStringToObject(o, "hidden_act", act_name(c->act)) != NULL;
-	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_QWEN3)
+	ok &= cJSON_AddStringToObject(
+		      o, c->arch == RL_ARCH_GEMMA2 ? "hidden_activation" : "hidden_act",
+		      act_name(c->act)) != NULL;
+	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_QWEN3 ||
+	    c->arch == RL_ARCH_GEMMA2)
 		ok &= cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias) != NULL;
+	if (c->arch == RL_ARCH_GEMMA2) {
+		ok &= add_float(o, "query_pre_attn_scalar", c->query_pre_attn_scalar);
+		ok &= add_optional_float(o, "attn_logit_softcapping", c->attn_softcap);
+		ok &= add_optional_float(o, "final_logit_softcapping", c->final_softcap);
+		ok &= add_optional_int(o, "sliding_window", c->sliding_window);
+		ok &= add_layer_types(o, c);
+	}
 	if (c->arch == RL_ARCH_LLAMA)
 		ok &= cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias) != NULL;
 	if (c->arch == RL_ARCH_MISTRAL) {
@@ -804,6 +940,10 @@ int rl_config_write(const rl_config *c, const char *path)
 		if (c->sliding_window && c->has_layer_types)
 			ok &= add_layer_types(o, c);
 	}
+	if (c->pad_token_id >= 0)
+		ok &= add_int(o, "pad_token_id", c->pad_token_id);
+	else
+		ok &= cJSON_AddNullToObject(o, "pad_token_id") != NULL;
 	if (c->bos_token_id >= 0)
 		ok &= add_int(o, "bos_token_id", c->bos_token_id);
 	else

@@ -1,33 +1,44 @@
 /* config.h — a HuggingFace config.json, parsed into the hyperparameters realign uses.
  *
  * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
- * GemmaForCausalLM, Qwen3ForCausalLM. Defaults for absent keys follow
- * transformers' (5.x) configuration classes for that architecture (e.g.
- * head_dim = hidden_size / num_attention_heads, but 256 for Gemma and 128 for
- * Qwen3; num_key_value_heads = heads for Llama, 8 for Mistral, 32 for Qwen2 and
- * Qwen3, 16 for Gemma); an explicit null is refused where transformers' field
- * is not Optional. Anything else is refused with a message naming the
+ * GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM. Defaults for absent
+ * keys follow transformers' (5.x) configuration classes for that architecture
+ * (e.g. head_dim = hidden_size / num_attention_heads, but 256 for Gemma and
+ * Gemma 2, 128 for Qwen3; num_key_value_heads = heads for Llama, 8 for
+ * Mistral, 32 for Qwen2 and Qwen3, 16 for Gemma, 4 for Gemma 2); an explicit
+ * null is refused where transformers' field is not Optional. Anything else is refused with a message naming the
  * architecture. The architecture is architectures[0] (model_type when absent);
  * both present and disagreeing is refused.
  *
  * What the model computes, as transformers does it:
- *   - biases: Llama, Gemma and Qwen3 attention_bias puts biases on q, k, v AND o;
+ *   - biases: Llama, Gemma, Gemma 2 and Qwen3 attention_bias puts biases on q,
+ *     k, v AND o;
  *     Llama mlp_bias on gate, up, down; Qwen2 always q, k, v (never o); Mistral
  *     none.
  *   - Qwen3: RMSNorm over each head of q and of k (q_norm, k_norm: [head_dim]
  *     weights) after the projections, before RoPE (qk_norm).
  *   - activation: hidden_act only; for Gemma "gelu" means the tanh approximation
  *     (GemmaConfig.__post_init__), and "hidden_activation" is ignored (as in 5.x).
- *   - Gemma: RMSNorm scales by (1 + w) and embeddings are multiplied by
- *     sqrt(hidden_size) (norm_plus_one, embed_scale).
+ *     Gemma 2 the other way round: hidden_activation only (default
+ *     gelu_pytorch_tanh; "gelu" is the exact GELU), hidden_act ignored.
+ *   - Gemma, Gemma 2: RMSNorm scales by (1 + w) and embeddings are multiplied
+ *     by sqrt(hidden_size) (norm_plus_one, embed_scale).
+ *   - Gemma 2: four norms a layer (RL_NORMS_SANDWICH); attention scores scaled
+ *     by query_pre_attn_scalar ** -0.5 (default 256) and soft-capped by
+ *     attn_logit_softcapping (50), the logits by final_logit_softcapping (30;
+ *     null: none); layer_types default to sliding_attention on even layers;
+ *     use_bidirectional_attention is refused.
  *   - rope: "rope_scaling" (4.x) wins when set, else "rope_parameters" (5.x);
  *     rope_theta inside the dict, else at the top level, else 10000; type from
  *     "rope_type" or "type"; llama3 needs factor/low_freq_factor/high_freq_factor,
  *     original_max_position_embeddings defaults to max_position_embeddings;
  *     other rope types and partial_rotary_factor != 1 are refused.
+ *   - pad_token_id (default None; Gemma, Gemma 2: 0) is the embedding's
+ *     padding_idx: transformers' embedding gradient leaves its row at zero.
  *   - sliding window: Mistral's applies to every layer (null: none); Qwen2's and
  *     Qwen3's only with use_sliding_window, to the layers from max_window_layers
- *     on, or to those layer_types names "sliding_attention" (any order).
+ *     on, or to those layer_types names "sliding_attention" (any order);
+ *     Gemma 2's to its layer_types' sliding layers.
  *     rl_config_layer_window() is the one rule every layer loop asks.
  * Duplicate keys anywhere in config.json are refused (Python keeps the last,
  * cJSON the first: the two would read different models).
@@ -44,7 +55,17 @@ typedef enum rl_arch {
 	RL_ARCH_QWEN2,
 	RL_ARCH_GEMMA,
 	RL_ARCH_QWEN3,
+	RL_ARCH_GEMMA2,
 } rl_arch;
+
+/* Where a decoder layer's RMSNorms are. */
+typedef enum rl_norm_layout {
+	RL_NORMS_PRE,	   /* input_layernorm before attention, post_attention_layernorm
+			    * before the MLP */
+	RL_NORMS_SANDWICH, /* Gemma 2: input_layernorm, then post_attention_layernorm
+			    * on the attention's output; pre_feedforward_layernorm, then
+			    * post_feedforward_layernorm on the MLP's output */
+} rl_norm_layout;
 
 /* RMSNorm on the query and key projections, before RoPE. */
 typedef enum rl_qk_norm {
@@ -95,13 +116,19 @@ typedef struct rl_config {
 	int norm_plus_one; /* Gemma: RMSNorm scales by (1 + w) */
 	int embed_scale;   /* Gemma: embeddings multiplied by sqrt(hidden_size) */
 	rl_qk_norm qk_norm;
-	int sliding_window;	 /* 0 when none */
-	int sliding_window_from; /* first layer using the window (Qwen2's max_window_layers);
+	rl_norm_layout norms;
+	double query_pre_attn_scalar; /* scores scaled by its ** -0.5 (0: head_dim's) */
+	double attn_softcap;	      /* attention scores soft-capped (0: not) */
+	double final_softcap;	      /* logits soft-capped (0: not) */
+	int sliding_window;	      /* 0 when none */
+	int sliding_window_from;      /* first layer using the window (Qwen2's max_window_layers);
 				  * 0 for Mistral (every layer) */
-	int has_layer_types;	 /* layer_types decides (sliding_layers), not sliding_window_from */
+	int has_layer_types; /* layer_types decides (sliding_layers), not sliding_window_from */
 	unsigned char sliding_layers[RL_MAX_LAYER_TYPES / 8]; /* bit l: layer l is
 							       * "sliding_attention" */
 	int bos_token_id;				      /* -1 when absent */
+	int pad_token_id; /* -1 when none: nn.Embedding's padding_idx, whose row gets
+			   * no gradient in transformers */
 	int eos_token_ids[RL_MAX_EOS];
 	int n_eos;
 	char torch_dtype[16];

@@ -71,16 +71,25 @@ static int get_float(const rl_gguf *g, const char *key, int optional, double *ou
 static const struct {
 	const char *gguf, *hf;
 } layer_names[] = {
-	{"attn_norm", "input_layernorm"},    {"ffn_norm", "post_attention_layernorm"},
-	{"attn_q", "self_attn.q_proj"},	     {"attn_k", "self_attn.k_proj"},
-	{"attn_v", "self_attn.v_proj"},	     {"attn_output", "self_attn.o_proj"},
-	{"ffn_gate", "mlp.gate_proj"},	     {"ffn_up", "mlp.up_proj"},
-	{"ffn_down", "mlp.down_proj"},	     {"attn_q_norm", "self_attn.q_norm"},
+	{"attn_norm", "input_layernorm"},
+	{"ffn_norm", "post_attention_layernorm"},
+	{"attn_q", "self_attn.q_proj"},
+	{"attn_k", "self_attn.k_proj"},
+	{"attn_v", "self_attn.v_proj"},
+	{"attn_output", "self_attn.o_proj"},
+	{"ffn_gate", "mlp.gate_proj"},
+	{"ffn_up", "mlp.up_proj"},
+	{"ffn_down", "mlp.down_proj"},
+	{"attn_q_norm", "self_attn.q_norm"},
 	{"attn_k_norm", "self_attn.k_norm"},
+	{"post_attention_norm", "post_attention_layernorm"},
+	{"post_ffw_norm", "post_feedforward_layernorm"},
 };
 
-/* The HF name of a GGUF tensor name; 0 when it has none. */
-static int hf_name(const char *name, char *out, size_t cap, int *layer)
+/* The HF name of a GGUF tensor name; 0 when it has none. Where the layer
+ * norms the attention's output (Gemma 2), llama.cpp's ffn_norm is the MLP's
+ * pre_feedforward_layernorm. */
+static int hf_name(const rl_config *c, const char *name, char *out, size_t cap, int *layer)
 {
 	static const struct {
 		const char *gguf, *hf;
@@ -108,7 +117,11 @@ static int hf_name(const char *name, char *out, size_t cap, int *layer)
 	for (size_t i = 0; i < sizeof layer_names / sizeof layer_names[0]; i++) {
 		size_t len = strlen(layer_names[i].gguf);
 		if ((size_t)(dot - rest) == len && strncmp(rest, layer_names[i].gguf, len) == 0) {
-			snprintf(out, cap, "model.layers.%u.%s%s", n, layer_names[i].hf, dot);
+			const char *hf = layer_names[i].hf;
+			if (c->norms == RL_NORMS_SANDWICH &&
+			    strcmp(layer_names[i].gguf, "ffn_norm") == 0)
+				hf = "pre_feedforward_layernorm";
+			snprintf(out, cap, "model.layers.%u.%s%s", n, hf, dot);
 			*layer = (int)n;
 			return 1;
 		}
@@ -140,6 +153,33 @@ static int check_rope_freqs(const rl_gguf_tensor *t)
 	return rc;
 }
 
+/* Gemma 2's soft-caps and window from the file; the score scale as llama.cpp
+ * sets it (the file does not hold query_pre_attn_scalar): (hidden_size /
+ * heads) for the 46-layer 27B, head_dim otherwise. */
+static int read_gemma2(const rl_gguf *g, const char *arch_s, rl_config *c)
+{
+	char k[128];
+	int rc;
+	c->attn_softcap = c->final_softcap = 0;
+	if ((rc = get_float(g, akey(arch_s, "attn_logit_softcapping", k, sizeof k), 1,
+			    &c->attn_softcap)) ||
+	    (rc = get_float(g, akey(arch_s, "final_logit_softcapping", k, sizeof k), 1,
+			    &c->final_softcap)) ||
+	    (rc = get_int(g, akey(arch_s, "attention.sliding_window", k, sizeof k), 1, 1,
+			  &c->sliding_window)))
+		return rc;
+	c->query_pre_attn_scalar =
+		c->n_layers == 46 ? (double)(c->hidden_size / c->n_heads) : (double)c->head_dim;
+	/* llama.cpp's layers: every other one sliding, from layer 0 */
+	memset(c->sliding_layers, 0, sizeof c->sliding_layers);
+	if (c->n_layers > RL_MAX_LAYER_TYPES)
+		return rl_error(RL_EDATA, "'%s': %d layers", gguf_path(g), c->n_layers);
+	for (int l = 0; l < c->n_layers; l += 2)
+		c->sliding_layers[l / 8] |= (unsigned char)(1u << (l % 8));
+	c->has_layer_types = 1;
+	return RL_OK;
+}
+
 static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 {
 	const char *path = gguf_path(g);
@@ -154,10 +194,12 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		arch = RL_ARCH_GEMMA;
 	else if (strcmp(arch_s, "qwen3") == 0)
 		arch = RL_ARCH_QWEN3;
+	else if (strcmp(arch_s, "gemma2") == 0)
+		arch = RL_ARCH_GEMMA2;
 	else
 		return rl_error(RL_EDATA,
-				"'%s': architecture '%s' is not supported (llama, qwen2, gemma and "
-				"qwen3 are)",
+				"'%s': architecture '%s' is not supported (llama, qwen2, gemma, "
+				"qwen3 and gemma2 are)",
 				path, arch_s);
 	rl_config_defaults(c, arch);
 	if ((rc = get_int(g, akey(arch_s, "block_count", k, sizeof k), 0, 1, &c->n_layers)) ||
@@ -239,14 +281,18 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 				"'%s': a Qwen2 model has biases on q, k and v only; this file has "
 				"other ones",
 				path);
-	if ((arch == RL_ARCH_LLAMA || arch == RL_ARCH_GEMMA || arch == RL_ARCH_QWEN3) && qb != ob)
+	if ((arch == RL_ARCH_LLAMA || arch == RL_ARCH_GEMMA || arch == RL_ARCH_QWEN3 ||
+	     arch == RL_ARCH_GEMMA2) &&
+	    qb != ob)
 		return rl_error(
 			RL_EDATA,
 			"'%s': attention biases on q/k/v without o (or o alone) cannot be a "
 			"%s",
 			path, rl_arch_name(arch));
-	if (arch == RL_ARCH_GEMMA && gb)
+	if ((arch == RL_ARCH_GEMMA || arch == RL_ARCH_GEMMA2) && gb)
 		return rl_error(RL_EDATA, "'%s': Gemma has no MLP biases", path);
+	if (arch == RL_ARCH_GEMMA2 && (rc = read_gemma2(g, arch_s, c)))
+		return rc;
 	uint32_t id;
 	c->bos_token_id = -1;
 	c->n_eos = 0;
@@ -297,7 +343,8 @@ static int add_tensor(const rl_config *c, const rl_gguf_tensor *src, const char 
 					"'%s': tensor '%s': %lld rows are not whole heads",
 					src->path, src->name, (long long)t->shape[0]);
 	}
-	if (c->arch == RL_ARCH_GEMMA && len >= 11 && strcmp(name + len - 11, "norm.weight") == 0)
+	if ((c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_GEMMA2) && len >= 11 &&
+	    strcmp(name + len - 11, "norm.weight") == 0)
 		t->xform = RL_GX_MINUS_ONE;
 	return RL_OK;
 }
@@ -362,7 +409,7 @@ int rl_gguf_hf_map(const rl_gguf *g, rl_gguf_hf *m)
 		}
 		char name[96];
 		int layer;
-		if (!hf_name(src->name, name, sizeof name, &layer)) {
+		if (!hf_name(&m->cfg, src->name, name, sizeof name, &layer)) {
 			rc = rl_error(RL_EDATA, "'%s': tensor '%s' has no place in a %s", src->path,
 				      src->name, m->cfg.architecture);
 			goto fail;
@@ -381,7 +428,7 @@ int rl_gguf_hf_map(const rl_gguf *g, rl_gguf_hf *m)
 	for (size_t i = 0; i < m->n; i++) {
 		int layer;
 		char dummy[96];
-		hf_name(m->t[i].src->name, dummy, sizeof dummy, &layer);
+		hf_name(&m->cfg, m->t[i].src->name, dummy, sizeof dummy, &layer);
 		int ok = 0;
 		for (int r = RL_R_EMBED; r < RL_R_COUNT && !ok; r++) {
 			char name[128];

@@ -12,6 +12,14 @@
  *   qwen2  -> Qwen2ForCausalLM (no permutation: NeoX-style rotary).
  *   qwen3  -> Qwen3ForCausalLM (the same, plus blk.N.attn_{q,k}_norm ->
  *             self_attn.{q,k}_norm, as stored).
+ *   gemma2 -> Gemma2ForCausalLM: norms as for gemma, and its four of them
+ *             (attn_norm, post_attention_norm, ffn_norm ->
+ *             pre_feedforward_layernorm, post_ffw_norm); soft-caps and window
+ *             from gemma2.{attn,final}_logit_softcapping and
+ *             attention.sliding_window, every other layer sliding from layer 0,
+ *             and query_pre_attn_scalar as llama.cpp computes the scale (the
+ *             file does not hold it): hidden_size / heads for the 46-layer
+ *             27B, head_dim otherwise.
  *   gemma  -> GemmaForCausalLM. The converter stored every RMSNorm weight as
  *             w + 1 (llama.cpp scales by w, transformers by 1 + w); 1 is
  *             subtracted again in f32 (as transformers' Gemma2/3 GGUF loader

@@ -47,6 +47,8 @@ static const struct {
 	{"mlp.down_proj.bias", RL_R_DOWN_BIAS},
 	{"self_attn.q_norm.weight", RL_R_Q_NORM},
 	{"self_attn.k_norm.weight", RL_R_K_NORM},
+	{"pre_feedforward_layernorm.weight", RL_R_PRE_FF_NORM},
+	{"post_feedforward_layernorm.weight", RL_R_POST_FF_NORM},
 };
 #define NLAYER_ROLES (sizeof layer_roles / sizeof layer_roles[0])
 
@@ -93,7 +95,7 @@ int rl_role_is_candidate(rl_role r)
 int rl_role_is_norm(rl_role r)
 {
 	return r == RL_R_ATTN_NORM || r == RL_R_MLP_NORM || r == RL_R_Q_NORM || r == RL_R_K_NORM ||
-	       r == RL_R_FINAL_NORM;
+	       r == RL_R_PRE_FF_NORM || r == RL_R_POST_FF_NORM || r == RL_R_FINAL_NORM;
 }
 
 int rl_role_tensor_name(int layer, rl_role r, char *buf, size_t cap)
@@ -135,6 +137,9 @@ int rl_role_present(const rl_config *c, rl_role r)
 	case RL_R_Q_NORM:
 	case RL_R_K_NORM:
 		return c->qk_norm != RL_QK_NORM_NONE;
+	case RL_R_PRE_FF_NORM:
+	case RL_R_POST_FF_NORM:
+		return c->norms == RL_NORMS_SANDWICH;
 	default:
 		return 1;
 	}
@@ -153,6 +158,8 @@ int rl_role_shape(const rl_config *c, rl_role r, int64_t shape[2])
 	case RL_R_FINAL_NORM:
 	case RL_R_ATTN_NORM:
 	case RL_R_MLP_NORM:
+	case RL_R_PRE_FF_NORM:
+	case RL_R_POST_FF_NORM:
 	case RL_R_O_BIAS:
 	case RL_R_DOWN_BIAS:
 		shape[0] = h;

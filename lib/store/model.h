@@ -9,8 +9,11 @@
  *
  * Roles come from the HF names (model.layers.{i}.self_attn.{q,k,v,o}_proj.{weight,bias},
  * model.layers.{i}.mlp.{gate,up,down}_proj.{weight,bias}, input_layernorm,
- * post_attention_layernorm, self_attn.{q,k}_norm, model.embed_tokens,
- * model.norm, lm_head). Every
+ * post_attention_layernorm, self_attn.{q,k}_norm, {pre,post}_feedforward_layernorm,
+ * model.embed_tokens, model.norm, lm_head). A role is a tensor name: where a
+ * norm sits is the architecture's (config.h, rl_norm_layout): Llama's
+ * post_attention_layernorm comes before the MLP, Gemma 2's after attention.
+ * Every
  * role config.json implies must be present with the implied shape (message:
  * tensor name, got, expected); a role config.json says is absent (a bias
  * without attention_bias), or a layer >= num_hidden_layers, is refused. Other
@@ -55,8 +58,10 @@ typedef enum rl_role {
 	RL_R_GATE_BIAS,
 	RL_R_UP_BIAS,
 	RL_R_DOWN_BIAS,
-	RL_R_Q_NORM, /* self_attn.q_norm (Qwen3: [head_dim]) */
-	RL_R_K_NORM, /* self_attn.k_norm */
+	RL_R_Q_NORM,	   /* self_attn.q_norm (Qwen3: [head_dim]) */
+	RL_R_K_NORM,	   /* self_attn.k_norm */
+	RL_R_PRE_FF_NORM,  /* pre_feedforward_layernorm (Gemma 2) */
+	RL_R_POST_FF_NORM, /* post_feedforward_layernorm (Gemma 2) */
 	RL_R_COUNT
 } rl_role;
 

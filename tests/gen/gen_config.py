@@ -83,6 +83,27 @@ QWEN3_8B = {"architectures": ["Qwen3ForCausalLM"], "attention_bias": False,
 QWEN3_06B = dict(QWEN3_8B, hidden_size=1024, intermediate_size=3072, max_window_layers=28,
                  num_attention_heads=16, num_hidden_layers=28, tie_word_embeddings=True)
 
+# google/gemma-2-2b-it, gemma-2-9b-it and gemma-2-27b-it as released (config.json
+# on the Hub; the 9b values as public code the search tool found quotes them,
+# the 27b's head_dim 128 and query_pre_attn_scalar 144 = 4608 / 32 as
+# transformers' PaliGemma 2 conversion script states them)
+GEMMA2_2B = {"architectures": ["Gemma2ForCausalLM"], "attention_bias": False,
+             "attention_dropout": 0.0, "attn_logit_softcapping": 50.0, "bos_token_id": 2,
+             "cache_implementation": "hybrid", "eos_token_id": [1, 107],
+             "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+             "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304,
+             "initializer_range": 0.02, "intermediate_size": 9216,
+             "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8,
+             "num_hidden_layers": 26, "num_key_value_heads": 4, "pad_token_id": 0,
+             "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+             "sliding_window": 4096, "torch_dtype": "float32", "transformers_version": "4.42.4",
+             "use_cache": True, "vocab_size": 256000}
+GEMMA2_9B = dict(GEMMA2_2B, hidden_size=3584, intermediate_size=14336, num_attention_heads=16,
+                 num_hidden_layers=42, num_key_value_heads=8, torch_dtype="bfloat16")
+GEMMA2_27B = dict(GEMMA2_2B, hidden_size=4608, intermediate_size=36864, num_attention_heads=32,
+                  num_hidden_layers=46, num_key_value_heads=16, head_dim=128,
+                  query_pre_attn_scalar=144, torch_dtype="bfloat16")
+
 SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
          "num_attention_heads": 4, "vocab_size": 100}
 
@@ -132,6 +153,21 @@ CASES = {
                                                   "rope_theta": 5e5}),
     "qwen3-window-from": dict(SMALL, architectures=["Qwen3ForCausalLM"], use_sliding_window=True,
                               sliding_window=64, max_window_layers=3, num_key_value_heads=4),
+    "gemma2-2b-it": GEMMA2_2B,
+    "gemma2-9b-it": GEMMA2_9B,
+    "gemma2-27b-it": GEMMA2_27B,
+    "gemma2-defaults": {"architectures": ["Gemma2ForCausalLM"]},
+    # transformers 5's spelling: layer_types, rope_parameters; no caps, no window
+    "gemma2-v5-layer-types": dict(SMALL, architectures=["Gemma2ForCausalLM"],
+                                  num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=64,
+                                  attn_logit_softcapping=None, final_logit_softcapping=None,
+                                  sliding_window=None, hidden_activation="gelu",
+                                  layer_types=["full_attention", "sliding_attention",
+                                               "sliding_attention", "full_attention"],
+                                  rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                   "rope_theta": 10000.0}),
+    "gemma2-window": dict(SMALL, architectures=["Gemma2ForCausalLM"], num_key_value_heads=2,
+                          head_dim=16, sliding_window=32, pad_token_id=None),
     # transformers refuses: so must realign
     "err-llama-heads": dict(SMALL, architectures=["LlamaForCausalLM"], num_attention_heads=5),
     "err-bad-type": dict(SMALL, architectures=["LlamaForCausalLM"], num_hidden_layers="4"),
@@ -139,6 +175,10 @@ CASES = {
                                 num_key_value_heads=None),
     "err-eps-null": dict(SMALL, architectures=["LlamaForCausalLM"], rms_norm_eps=None),
     "err-qwen3-head-dim-null": dict(SMALL, architectures=["Qwen3ForCausalLM"], head_dim=None),
+    "err-gemma2-heads": dict(SMALL, architectures=["Gemma2ForCausalLM"], num_attention_heads=5,
+                             num_key_value_heads=1),
+    "err-gemma2-kv-null": dict(SMALL, architectures=["Gemma2ForCausalLM"],
+                               num_key_value_heads=None),
     "err-qwen3-layer-types-count": dict(SMALL, architectures=["Qwen3ForCausalLM"],
                                         num_key_value_heads=4,
                                         layer_types=["full_attention"] * 3),
@@ -148,6 +188,10 @@ CASES = {
     "deliberate-relu": dict(SMALL, architectures=["LlamaForCausalLM"], hidden_act="relu"),
     "deliberate-unknown-arch": dict(SMALL, architectures=["Phi3ForCausalLM"], model_type="phi3",
                                     pad_token_id=0),
+    # a bidirectional mask (embedding models), not the causal one realign has
+    "deliberate-gemma2-bidirectional": dict(SMALL, architectures=["Gemma2ForCausalLM"],
+                                            num_key_value_heads=2,
+                                            use_bidirectional_attention=True),
     # transformers' Qwen3 has no mask for it and fails in the forward
     "deliberate-qwen3-chunked": dict(SMALL, architectures=["Qwen3ForCausalLM"],
                                      num_key_value_heads=4, layer_types=[
@@ -160,6 +204,9 @@ ERRORS = {  # realign's message for each refused case
     "err-mistral-kv-null": "\"num_key_value_heads\" must be an integer",
     "err-eps-null": "\"rms_norm_eps\" must be a number",
     "err-qwen3-head-dim-null": "\"head_dim\" must be an integer",
+    "err-gemma2-heads": "hidden_size 64 is not a multiple of num_attention_heads 5",
+    "err-gemma2-kv-null": "\"num_key_value_heads\" must be an integer",
+    "deliberate-gemma2-bidirectional": "\"use_bidirectional_attention\" is not supported",
     "err-qwen3-layer-types-count": "\"layer_types\" must be an array of num_hidden_layers (4)",
     "deliberate-qwen3-chunked": "\"layer_types\"[1] 'chunked_attention' is not supported",
     "deliberate-yarn": "rope type 'yarn' is not supported",
@@ -234,6 +281,12 @@ def resolve(cfgdict):
         "sliding_window_from": first if first is not None else 0,
         "windows": ",".join(str(w or 0) for w in windows),
         "qk_norm": qk_norm,
+        "norms": 1 if hasattr(lay, "pre_feedforward_layernorm") else 0,
+        "attn_scale": at.scaling,
+        "attn_softcap": getattr(at, "attn_logit_softcapping", None) or 0,
+        "final_softcap": getattr(cfg, "final_logit_softcapping", None) or 0,
+        "pad_token_id": -1 if m.model.embed_tokens.padding_idx is None
+        else m.model.embed_tokens.padding_idx,
         "bos_token_id": -1 if cfg.bos_token_id is None else cfg.bos_token_id,
         "n_eos": len(eos),
         "eos0": eos[0] if eos else -1,
@@ -262,7 +315,7 @@ def main():
             % transformers.__version__]
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
           "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma",
-          "Qwen3ForCausalLM": "qwen3"}
+          "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma2"}
     for name, cfg in CASES.items():
         if "model_type" not in cfg:  # AutoConfig needs it (realign also reads architectures)
             cfg = dict(cfg, model_type=mt[cfg["architectures"][0]])

@@ -3,7 +3,7 @@
 
 For each case a random tiny model is built with transformers' OWN model class
 (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
-Qwen3ForCausalLM),
+Qwen3ForCausalLM, Gemma2ForCausalLM),
 saved with save_pretrained (f32 or bf16, sometimes sharded), then loaded back
 from disk the way the reference implementation loads models (in fp32 — and
 here also in fp64) and run with eager attention:
@@ -44,7 +44,7 @@ import torch.nn.functional as Fn
 from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "engine")
@@ -91,6 +91,16 @@ CASES = [
                   sliding_window=4, max_window_layers=1,
                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}),
          dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
+    # the four sandwich norms, attention and final soft-capping at caps the tiny
+    # model's scores and logits reach, query_pre_attn_scalar != head_dim, the
+    # default alternation of sliding (layers 0, 2: window 4) and global layers
+    dict(name="gemma2_f32", cls=(Gemma2Config, Gemma2ForCausalLM),
+         cfg=dict(COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
+                  tie_word_embeddings=True, query_pre_attn_scalar=24, sliding_window=4,
+                  attn_logit_softcapping=1.5, final_logit_softcapping=2.5,
+                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+         dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
 ]
 
 DIR_LENS = [5, 9, 1, 12, 7]
@@ -123,9 +133,13 @@ def legacy_config(path):
         c["rope_scaling"] = rp
     if "dtype" in c:
         c["torch_dtype"] = c.pop("dtype")
-    if c.get("model_type") in ("qwen2", "qwen3"):
-        # the releases have no layer_types: max_window_layers says it
+    if c.get("model_type") in ("qwen2", "qwen3", "gemma2"):
+        # the releases have no layer_types: max_window_layers (Qwen) or the
+        # default alternation (Gemma 2) says it
         c.pop("layer_types", None)
+    if c.get("model_type") == "gemma2":
+        c["hidden_act"] = "gelu_pytorch_tanh"  # in the releases, unread
+        c["cache_implementation"] = "hybrid"
     if c.get("model_type") == "gemma":
         # gemma-2b(-it) as released: "gelu" that means the tanh approximation
         c["hidden_act"] = "gelu"

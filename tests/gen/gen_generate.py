@@ -35,7 +35,7 @@ import zlib
 import torch
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "gen")
 MAX_NEW = 12
@@ -75,6 +75,12 @@ MODELS = [
      dict(num_key_value_heads=2, head_dim=16, num_hidden_layers=3, use_sliding_window=True,
           sliding_window=5, layer_types=["sliding_attention", "full_attention",
                                          "sliding_attention"])),
+    # sandwich norms, soft-capped scores and logits, query_pre_attn_scalar, the
+    # default alternation of sliding (window 6) and global layers
+    ("gemma2", Gemma2Config, Gemma2ForCausalLM, torch.float32,
+     dict(num_key_value_heads=2, head_dim=16, num_hidden_layers=3, sliding_window=6,
+          query_pre_attn_scalar=12, attn_logit_softcapping=5.0,
+          final_logit_softcapping=20.0, tie_word_embeddings=False)),
 ]
 
 

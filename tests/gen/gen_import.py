@@ -22,9 +22,10 @@ Writes:
         it (f32, HF names), and "logits" [n_prompts, V] at each prompt's last
         token computed in fp64 from those weights rounded to the import dtype
         (err32 in meta.json: how far the same fp32 computation lands).
-        Gemma: transformers has no GGUF loader for Gemma (1); its truth is the
-        original model with each norm weight passed through the converter's
-        w + 1 and back (f32), which is what the f32 file holds.
+        Gemma: transformers has no GGUF loader for Gemma (1), and the one for
+        Gemma 2 ignores the soft-caps in the file; their truth is the original
+        model with each norm weight passed through the converter's w + 1 and
+        back (f32), which is what the f32 file holds.
   vocab/<name>.gguf.xz  the converter's --vocab-only file of a real tokenizer
         (qwen2_5, mistral_v01: Apache-2.0, as in tests/fixtures/tokenizer/);
         the test compares the imported tokenizer's ids with that directory's
@@ -147,6 +148,12 @@ CASES = [
     dict(name="qwen3_f16", arch="qwen3", cfg=dict(COMMON, num_attention_heads=2,
          num_key_value_heads=1, head_dim=128, tie_word_embeddings=False, rope_theta=1000000.0,
          use_sliding_window=False), tok="bl", pre="qwen2", outtype="f16", dtype="f32"),
+    # head_dim 256 = query_pre_attn_scalar: the GGUF holds no scalar (llama.cpp
+    # takes head_dim's) and transformers' loader takes the class default, 256
+    dict(name="gemma2_f32", arch="gemma2", cfg=dict(COMMON, num_attention_heads=2,
+         num_key_value_heads=1, head_dim=256, query_pre_attn_scalar=256, sliding_window=4,
+         attn_logit_softcapping=5.0, final_logit_softcapping=10.0, rope_theta=10000.0),
+         tok="spm", outtype="f32", dtype="f32"),
 ]
 
 LENS = [5, 9, 1, 12]
@@ -162,7 +169,8 @@ def model_classes(arch):
             "mistral": (T.MistralConfig, T.MistralForCausalLM),
             "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM),
             "gemma": (T.GemmaConfig, T.GemmaForCausalLM),
-            "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM)}[arch]
+            "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM),
+            "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM)}[arch]
 
 
 def randomize(model, gen, gemma):
@@ -224,7 +232,7 @@ def make_case(case, ci):
         torch.manual_seed(ci)
         model = model_cls(config)
         gen = torch.Generator().manual_seed(2000 + ci)
-        randomize(model, gen, case["arch"] == "gemma")
+        randomize(model, gen, case["arch"].startswith("gemma"))
         model.save_pretrained(hf)
         extra = ("--split-max-tensors", "8") if case.get("split") else ()
         out = os.path.join(cdir, "model.gguf")
@@ -248,8 +256,10 @@ def make_case(case, ci):
             hf_cfg = config.to_dict()
             hf_cfg["architectures"] = [model_cls.__name__]
             hf_cfg.update(gguf_ids(cdir))
-        elif case["arch"] == "gemma":
-            # no GGUF loader in transformers: the original, norms through w + 1 and back
+        elif case["arch"] in ("gemma", "gemma2"):
+            # no GGUF loader in transformers for Gemma, and Gemma 2's ignores the
+            # file's soft-caps (it takes the class defaults, 50 and 30): the
+            # original, norms through w + 1 and back
             sd = {k: v.float().clone() for k, v in model.state_dict().items()}
             for k in sd:
                 if k.endswith("norm.weight"):

@@ -3,8 +3,9 @@
 
 For each architecture, a tiny random model built with transformers' own model
 class (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
-GemmaForCausalLM, Qwen3ForCausalLM), saved with save_pretrained (f32 safetensors). Norm weights
-are randomised too, so their gradients are not all alike. Then:
+GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM), saved with
+save_pretrained (f32 safetensors). Norm weights are randomised too, so their
+gradients are not all alike. Then:
 
   grads.safetensors   the gradient of every parameter (torch autograd through
                       transformers' modules) of the mean next-token
@@ -28,7 +29,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "train")
 
@@ -52,6 +53,12 @@ ARCHS = {
     "qwen3": (Qwen3Config, Qwen3ForCausalLM,
               dict(num_key_value_heads=2, head_dim=8, use_sliding_window=True, sliding_window=4,
                    max_window_layers=1)),
+    # sandwich norms, soft-capped scores (3) and logits (4), query_pre_attn_scalar,
+    # layer 0 sliding (window 4), layer 1 global
+    "gemma2": (Gemma2Config, Gemma2ForCausalLM,
+               dict(num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=10, sliding_window=4,
+                    attn_logit_softcapping=3.0, final_logit_softcapping=4.0,
+                    tie_word_embeddings=True)),
 }
 
 SEQS = [  # (length, prompt length): loss on the positions whose next token is in the response

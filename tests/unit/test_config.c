@@ -6,6 +6,7 @@
  * resolve each config.json and wrote what it resolved to (expected.tsv); (3)
  * P for Llama-2-7B, 6,476,267,520, stated in ALGORITHM.md.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +231,7 @@ static void test_errors(void)
 	BAD("{\"architectures\":[\"Phi3ForCausalLM\"]}",
 	    "'config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports "
 	    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
-	    "Qwen3ForCausalLM)");
+	    "Qwen3ForCausalLM, Gemma2ForCausalLM)");
 	BAD("{\"model_type\":\"phi3\"}", "unsupported model_type 'phi3'");
 	BAD("{}", "no \"architectures\" or \"model_type\"");
 	BAD("{\"architectures\":[]}", "non-empty array of strings");
@@ -440,6 +441,18 @@ static void test_transformers_fixtures(void)
 				got = c.sliding_window_from;
 			else if (strcmp(k, "qk_norm") == 0)
 				got = c.qk_norm;
+			else if (strcmp(k, "norms") == 0)
+				got = c.norms;
+			else if (strcmp(k, "attn_scale") == 0) /* the module's scaling */
+				got = pow(c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar
+								      : (double)c.head_dim,
+					  -0.5);
+			else if (strcmp(k, "attn_softcap") == 0)
+				got = c.attn_softcap;
+			else if (strcmp(k, "final_softcap") == 0)
+				got = c.final_softcap;
+			else if (strcmp(k, "pad_token_id") == 0)
+				got = c.pad_token_id;
 			else if (strcmp(k, "bos_token_id") == 0)
 				got = c.bos_token_id;
 			else if (strcmp(k, "n_eos") == 0)

@@ -194,11 +194,11 @@ static void test_case(const char *cs)
 	REQUIRE(rl_grad_begin(&g2, &e2, &pg, bs, d, want) == RL_OK);
 	CHECK_EQ_INT(e2.recomputed, L - 1);
 	CHECK_EQ_INT(e.recomputed, 0);
-	static const rl_role roles[] = {RL_R_Q,	       RL_R_K,	       RL_R_V,	     RL_R_O,
-					RL_R_GATE,     RL_R_UP,	       RL_R_DOWN,    RL_R_ATTN_NORM,
-					RL_R_MLP_NORM, RL_R_Q_BIAS,    RL_R_K_BIAS,  RL_R_V_BIAS,
-					RL_R_O_BIAS,   RL_R_GATE_BIAS, RL_R_UP_BIAS, RL_R_DOWN_BIAS,
-					RL_R_Q_NORM,   RL_R_K_NORM};
+	static const rl_role roles[] = {
+		RL_R_Q,		RL_R_K,	     RL_R_V,	     RL_R_O,	       RL_R_GATE,
+		RL_R_UP,	RL_R_DOWN,   RL_R_ATTN_NORM, RL_R_MLP_NORM,    RL_R_Q_BIAS,
+		RL_R_K_BIAS,	RL_R_V_BIAS, RL_R_O_BIAS,    RL_R_GATE_BIAS,   RL_R_UP_BIAS,
+		RL_R_DOWN_BIAS, RL_R_Q_NORM, RL_R_K_NORM,    RL_R_PRE_FF_NORM, RL_R_POST_FF_NORM};
 	for (int expect = L - 1;; expect--) {
 		int layer, layer2;
 		const rl_layer_w *gw, *gw2;
@@ -265,6 +265,6 @@ int main(int argc, char **argv)
 		ncase++;
 	}
 	free(list);
-	CHECK(ncase >= 6);
+	CHECK(ncase >= 7);
 	return check_done("test_engine");
 }

@@ -23,7 +23,7 @@
 #include "store/model.h"
 
 static const char *const models[] = {"llama", "llama_bf16",   "mistral", "qwen2",
-				     "gemma", "qwen2_window", "qwen3"};
+				     "gemma", "qwen2_window", "qwen3",	 "gemma2"};
 
 struct cases {
 	int max_new, n, V;

@@ -331,9 +331,13 @@ static void test_embed_backward(void)
 {
 	int32_t ids[4] = {2, 0, 2, 1};
 	float dx[4 * 2] = {1, 2, 3, 4, 5, 6, 7, 8}, dE[3 * 2] = {0};
-	rl_embed_backward(dE, dx, ids, 4, 2, 0.5f);
+	rl_embed_backward(dE, dx, ids, 4, 2, 0.5f, -1);
 	float want[6] = {1.5f, 2, 3.5f, 4, 3, 4};
 	check_close("embedding backward", dE, want, 6, 0, 0);
+	memset(dE, 0, sizeof dE); /* padding_idx 2: its row gets nothing */
+	rl_embed_backward(dE, dx, ids, 4, 2, 0.5f, 2);
+	float want_pad[6] = {1.5f, 2, 3.5f, 4, 0, 0};
+	check_close("embedding backward, padding row", dE, want_pad, 6, 0, 0);
 }
 
 int main(void)

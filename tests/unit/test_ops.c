@@ -263,7 +263,7 @@ static void test_rope(void)
 
 /* ---- attention ---- */
 
-static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window)
+static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window, float cap)
 {
 	char what[128];
 	int ldq = nh * hd + 3, ldk = nkvh * hd + 2, ldo = nh * hd + 1;
@@ -274,11 +274,11 @@ static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window)
 	float *l1 = zeros((size_t)nq * nh), *l2 = zeros((size_t)nq * nh);
 	float *scr = zeros(rl_attention_scratch(nq, nkv));
 	rl_attention_forward(o1, ldo, l1, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd, window, scale,
-			     scr);
+			     cap, scr);
 	rl_attention_forward_naive(o2, ldo, l2, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd, window,
-				   scale);
-	snprintf(what, sizeof what, "attention nq %d nkv %d nh %d nkvh %d hd %d window %d", nq, nkv,
-		 nh, nkvh, hd, window);
+				   scale, cap);
+	snprintf(what, sizeof what, "attention nq %d nkv %d nh %d nkvh %d hd %d window %d cap %g",
+		 nq, nkv, nh, nkvh, hd, window, (double)cap);
 	check_close(what, o1, o2, (size_t)nq * ldo, 1e-5, 1e-5);
 	check_close("attention lse", l1, l2, (size_t)nq * nh, 1e-5, 1e-5);
 
@@ -288,9 +288,9 @@ static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window)
 	float *dq2 = zeros((size_t)nq * ldq), *dk2 = zeros((size_t)nkv * ldk),
 	      *dv2 = zeros((size_t)nkv * ldk);
 	rl_attention_backward(dq1, ldq, dk1, dv1, ldk, dout, ldo, o1, ldo, l1, q, ldq, k, v, ldk,
-			      nq, nkv, nh, nkvh, hd, window, scale, scr);
+			      nq, nkv, nh, nkvh, hd, window, scale, cap, scr);
 	rl_attention_backward_naive(dq2, ldq, dk2, dv2, ldk, dout, ldo, q, ldq, k, v, ldk, nq, nkv,
-				    nh, nkvh, hd, window, scale);
+				    nh, nkvh, hd, window, scale, cap);
 	/* compare only the real columns (padding of dk/dv is not written) */
 	for (int j = 0; j < nkv; j++) {
 		memset(dk1 + (size_t)j * ldk + nkvh * hd, 0, 2 * sizeof(float));
@@ -316,11 +316,11 @@ static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window)
 			float *p = bufs[which], old = p[i], h = 1e-2f;
 			p[i] = old + h;
 			rl_attention_forward_naive(oo, ldo, NULL, q, ldq, k, v, ldk, nq, nkv, nh,
-						   nkvh, hd, window, scale);
+						   nkvh, hd, window, scale, cap);
 			double lp = dot(dout, oo, (size_t)nq * ldo);
 			p[i] = old - h;
 			rl_attention_forward_naive(oo, ldo, NULL, q, ldq, k, v, ldk, nq, nkv, nh,
-						   nkvh, hd, window, scale);
+						   nkvh, hd, window, scale, cap);
 			double lm = dot(dout, oo, (size_t)nq * ldo);
 			p[i] = old;
 			float fd = (float)((lp - lm) / (2 * h));
@@ -334,16 +334,19 @@ static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window)
 
 static void test_attention(void)
 {
-	attn_case(24, 24, 4, 2, 64, 0); /* Llama's head_dim */
-	attn_case(1, 1, 2, 1, 8, 0);	/* one token */
-	attn_case(9, 9, 4, 2, 8, 0);	/* GQA, whole prompt */
-	attn_case(9, 9, 3, 3, 6, 0);	/* MHA */
-	attn_case(7, 7, 4, 1, 16, 0);	/* MQA */
-	attn_case(1, 12, 4, 2, 8, 0);	/* last token only */
-	attn_case(3, 12, 4, 2, 8, 0);	/* a few rows after a cache */
-	attn_case(11, 11, 2, 1, 8, 4);	/* sliding window */
-	attn_case(1, 11, 2, 2, 8, 3);	/* window, last token */
-	attn_case(12, 12, 2, 1, 8, 50); /* window wider than the prompt */
+	attn_case(24, 24, 4, 2, 64, 0, 0);   /* Llama's head_dim */
+	attn_case(1, 1, 2, 1, 8, 0, 0);	     /* one token */
+	attn_case(9, 9, 4, 2, 8, 0, 0);	     /* GQA, whole prompt */
+	attn_case(9, 9, 3, 3, 6, 0, 0);	     /* MHA */
+	attn_case(7, 7, 4, 1, 16, 0, 0);     /* MQA */
+	attn_case(1, 12, 4, 2, 8, 0, 0);     /* last token only */
+	attn_case(3, 12, 4, 2, 8, 0, 0);     /* a few rows after a cache */
+	attn_case(11, 11, 2, 1, 8, 4, 0);    /* sliding window */
+	attn_case(1, 11, 2, 2, 8, 3, 0);     /* window, last token */
+	attn_case(12, 12, 2, 1, 8, 50, 0);   /* window wider than the prompt */
+	attn_case(10, 10, 4, 2, 8, 0, 1.5f); /* soft-capped (a cap the scores reach) */
+	attn_case(1, 10, 4, 2, 8, 4, 1.5f);  /* capped, window, last token */
+	attn_case(3, 10, 2, 1, 8, 0, 50);    /* Gemma 2's cap */
 }
 
 /* ---- gated activations ---- */

@@ -32,7 +32,8 @@
 #include "store/model.h"
 #include "store/safetensors.h"
 
-static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma", "qwen3"};
+static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2",
+				    "gemma", "qwen3",	   "gemma2"};
 
 typedef struct fx {
 	cJSON *meta;
