@@ -181,6 +181,8 @@ static void describe_config(const rl_config *c, cJSON *j)
 		cJSON_AddNumberToObject(r, "theta", c->rope_theta);
 		if (c->rope_type != RL_ROPE_DEFAULT)
 			cJSON_AddNumberToObject(r, "factor", c->rope_factor);
+		if (c->rope_local_theta > 0)
+			cJSON_AddNumberToObject(r, "sliding_layers_theta", c->rope_local_theta);
 		if (c->rope_type == RL_ROPE_LLAMA3) {
 			cJSON_AddNumberToObject(r, "low_freq_factor", c->rope_low_freq_factor);
 			cJSON_AddNumberToObject(r, "high_freq_factor", c->rope_high_freq_factor);
@@ -230,6 +232,8 @@ static void describe_config(const rl_config *c, cJSON *j)
 		printf(", factor %g, low_freq %g, high_freq %g, original_max %d", c->rope_factor,
 		       c->rope_low_freq_factor, c->rope_high_freq_factor,
 		       c->rope_original_max_position);
+	if (c->rope_local_theta > 0)
+		printf("; sliding layers: default, theta %g", c->rope_local_theta);
 	printf("\n");
 	printf("activation      %s\n", act_name(c->act));
 	printf("biases          %s%s%s%s\n", c->attention_bias ? "q,k,v " : "",

@@ -455,8 +455,9 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 		    (rc = matmul(g, qkv + Q + KV, ldq, in, C, T, &y->v, y->bv)))
 			return rc;
 		rl_qk_norm_forward(&g->d, y->q_norm, y->k_norm, qkv, ldq, T, NULL, NULL, b->qk);
-		rl_rope_forward(qkv, ldq, b->pos, T, g->nh, &g->rope);
-		rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, &g->rope);
+		const rl_rope *rope = rl_dims_rope(&g->d, &g->rope, l);
+		rl_rope_forward(qkv, ldq, b->pos, T, g->nh, rope);
+		rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, rope);
 		for (int s = 0; s < ns; s++) {
 			struct slot *z = sl[s];
 			float *kc = z->k + (size_t)l * z->cap * KV,

@@ -51,6 +51,11 @@ int rl_dims_window(const rl_dims *d, int layer)
 	return rl_config_layer_window(&d->cfg, layer);
 }
 
+const rl_rope *rl_dims_rope(const rl_dims *d, const rl_rope *r, int layer)
+{
+	return r->local && rl_config_layer_sliding(&d->cfg, layer) ? r->local : r;
+}
+
 /* ---- weights ---- */
 
 int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
@@ -485,7 +490,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	a->last_only = last_only;
 	a->x = x;
 	int window = rl_dims_window(d, layer);
-
+	rope = rl_dims_rope(d, rope, layer);
 	norm_slots nw = slots(d, w);
 
 	/* n1 = rmsnorm(x); qkv = n1 W^T + b; q/k norms; RoPE on q and k */
@@ -595,6 +600,7 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
 	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
 	int window = rl_dims_window(d, layer);
+	rope = rl_dims_rope(d, rope, layer);
 	/* LoRA: A and B gradients from each module's output gradient and input,
 	 * taken before the input's buffer turns into its gradient; then the
 	 * branch's part of that gradient */

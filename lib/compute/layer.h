@@ -78,6 +78,9 @@ typedef struct rl_dims {
 void rl_dims_init(rl_dims *d, const rl_config *c);
 /* The sliding window layer l attends within (0: the whole prefix). */
 int rl_dims_window(const rl_dims *d, int layer);
+/* The RoPE tables of layer l: r's, or its local ones on a sliding layer
+ * (Gemma 3). */
+const rl_rope *rl_dims_rope(const rl_dims *d, const rl_rope *r, int layer);
 
 /* One layer's parameters in f32, fused (HF Linear weights are [out, in]):
  *   wqkv [qkv, C]: rows q_proj (qd), k_proj (kvd), v_proj (kvd); bqkv [qkv]

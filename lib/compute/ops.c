@@ -383,11 +383,27 @@ int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos)
 			r->cos[(size_t)p * half + i] = (float)cos((double)ang);
 			r->sin[(size_t)p * half + i] = (float)sin((double)ang);
 		}
+	if (c->rope_local_theta > 0) { /* default rope, its own base */
+		rl_config lc = *c;
+		lc.rope_type = RL_ROPE_DEFAULT;
+		lc.rope_theta = c->rope_local_theta;
+		lc.rope_local_theta = 0;
+		r->local = rl_malloc(sizeof *r->local);
+		int rc = r->local ? rl_rope_init(r->local, &lc, max_pos) : RL_ESYS;
+		if (rc) {
+			rl_rope_free(r);
+			return rc;
+		}
+	}
 	return RL_OK;
 }
 
 void rl_rope_free(rl_rope *r)
 {
+	if (r->local) {
+		rl_rope_free(r->local);
+		free(r->local);
+	}
 	free(r->inv_freq);
 	free(r->cos);
 	free(r->sin);

@@ -110,11 +110,13 @@ void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const 
 typedef struct rl_rope {
 	int hd;
 	int max_pos;
-	float *inv_freq;  /* [hd/2] */
-	float *cos, *sin; /* [max_pos, hd/2] */
+	float *inv_freq;       /* [hd/2] */
+	float *cos, *sin;      /* [max_pos, hd/2] */
+	struct rl_rope *local; /* Gemma 3: the sliding layers' tables (NULL: the same) */
 } rl_rope;
 
-/* Builds the tables for c's head_dim and rope type (default, linear, llama3). */
+/* Builds the tables for c's head_dim and rope type (default, linear, llama3),
+ * and the local ones where c has a rope_local_theta. */
 int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos);
 void rl_rope_free(rl_rope *r);
 /* inv_freq[hd/2] for config c (what rl_rope_init uses). */

@@ -52,12 +52,14 @@ static const struct arch_info {
 	 -1, -1, 0, 4096, "silu"},
 	{RL_ARCH_GEMMA2, "Gemma2ForCausalLM", "gemma2", 256000, 2304, 9216, 26, 8, 4, 256, 8192, 2,
 	 1, 1, 4096, "gelu_pytorch_tanh"},
+	{RL_ARCH_GEMMA3, "Gemma3ForCausalLM", "gemma3_text", 262208, 2304, 9216, 26, 8, 4, 256,
+	 131072, 2, 1, 1, 4096, "gelu_pytorch_tanh"},
 };
 
 #define ARCH_LIST                                                                                  \
 	"LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "               \
-	"Qwen3ForCausalLM, Gemma2ForCausalLM"
-#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2"
+	"Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM"
+#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2, gemma3_text"
 
 #define NARCH (sizeof archs / sizeof archs[0])
 
@@ -183,22 +185,19 @@ static int parse_act(const char *s, rl_arch arch, rl_act *out)
 	return 0;
 }
 
-static int parse_rope(rl_config *c, const cJSON *root, const char *path)
+/* One RoPE's parameters: the dict rs (rope_scaling or rope_parameters, or
+ * one layer type's entry of it; NULL: none) named rs_key, over root's
+ * top-level theta_key (else default_theta) and partial_rotary_factor. */
+static int parse_rope_spec(rl_config *c, const cJSON *rs, const char *rs_key, const cJSON *root,
+			   const char *theta_key, double default_theta, const char *path)
 {
 	int rc;
-	/* transformers 5: rope_scaling (legacy) wins when set, else rope_parameters */
-	const cJSON *rs = get(root, "rope_scaling");
-	const char *rs_key = "rope_scaling";
-	if (is_absent(rs) || (cJSON_IsObject(rs) && !rs->child)) {
-		rs = get(root, "rope_parameters");
-		rs_key = "rope_parameters";
-	}
 	if (!is_absent(rs) && !cJSON_IsObject(rs))
 		return rl_error(RL_EDATA, "'%s': \"%s\" must be an object or null", path, rs_key);
 	if (is_absent(rs))
 		rs = NULL;
-	c->rope_theta = 10000.0;
-	if ((rc = get_double(root, "rope_theta", 0, &c->rope_theta, path)))
+	c->rope_theta = default_theta;
+	if ((rc = get_double(root, theta_key, 0, &c->rope_theta, path)))
 		return rc;
 	c->rope_type = RL_ROPE_DEFAULT;
 	c->rope_factor = 1.0;
@@ -279,6 +278,66 @@ check:
 				prf);
 	if (!(c->rope_theta > 0))
 		return rl_error(RL_EDATA, "'%s': \"rope_theta\" must be > 0", path);
+	return RL_OK;
+}
+
+static int parse_rope(rl_config *c, const cJSON *root, const char *path)
+{
+	/* transformers 5: rope_scaling (legacy) wins when set, else rope_parameters */
+	const cJSON *rs = get(root, "rope_scaling");
+	const char *rs_key = "rope_scaling";
+	if (is_absent(rs) || (cJSON_IsObject(rs) && !rs->child)) {
+		rs = get(root, "rope_parameters");
+		rs_key = "rope_parameters";
+	}
+	return parse_rope_spec(c, rs, rs_key, root, "rope_theta", 10000.0, path);
+}
+
+/* Gemma 3's two RoPEs: the global one (full_attention layers; theta default
+ * 1e6, rope_scaling applies to it) and the local one (sliding_attention
+ * layers; theta rope_local_base_freq, default 1e4, no scaling). transformers 5
+ * writes rope_parameters nested by layer type instead. */
+static int parse_gemma3_rope(rl_config *c, const cJSON *root, const char *path)
+{
+	int rc;
+	const cJSON *rp = get(root, "rope_parameters"), *rs = get(root, "rope_scaling");
+	c->rope_local_theta = 10000.0;
+	if (is_absent(rp) || (cJSON_IsObject(rp) && !rp->child)) {
+		if ((rc = parse_rope_spec(c, rs, "rope_scaling", root, "rope_theta", 1e6, path)) ||
+		    (rc = get_double(root, "rope_local_base_freq", 0, &c->rope_local_theta, path)))
+			return rc;
+		return c->rope_local_theta > 0
+			       ? RL_OK
+			       : rl_error(RL_EDATA, "'%s': \"rope_local_base_freq\" must be > 0",
+					  path);
+	}
+	if (!cJSON_IsObject(rp))
+		return rl_error(RL_EDATA, "'%s': \"rope_parameters\" must be an object or null",
+				path);
+	for (const cJSON *k = rp->child; k; k = k->next)
+		if (strcmp(k->string, "full_attention") && strcmp(k->string, "sliding_attention"))
+			return rl_error(RL_EDATA,
+					"'%s': \"rope_parameters\" of Gemma 3 holds one entry per "
+					"layer type; '%s' is not one",
+					path, k->string);
+	if (!is_absent(rs))
+		return rl_error(
+			RL_EDATA,
+			"'%s': both \"rope_scaling\" and per-layer-type \"rope_parameters\"", path);
+	if ((rc = parse_rope_spec(c, get(rp, "full_attention"), "rope_parameters.full_attention",
+				  root, "rope_theta", 1e6, path)))
+		return rc;
+	rl_config local = *c;
+	const cJSON *sl = get(rp, "sliding_attention");
+	if ((rc = parse_rope_spec(&local, sl, "rope_parameters.sliding_attention", root,
+				  "rope_local_base_freq", 1e4, path)))
+		return rc;
+	if (local.rope_type != RL_ROPE_DEFAULT)
+		return rl_error(RL_EDATA,
+				"'%s': rope_parameters.sliding_attention: rope scaling on the "
+				"sliding layers is not supported",
+				path);
+	c->rope_local_theta = local.rope_theta;
 	return RL_OK;
 }
 
@@ -380,18 +439,30 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 	c->has_layer_types = 0;
 	c->norms = RL_NORMS_PRE;
 	c->query_pre_attn_scalar = c->attn_softcap = c->final_softcap = 0;
-	if (a->arch == RL_ARCH_GEMMA2) {
+	c->rope_local_theta = 0;
+	if (a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3) {
 		c->norms = RL_NORMS_SANDWICH;
 		c->norm_plus_one = c->embed_scale = 1;
 		c->query_pre_attn_scalar = 256;
+		c->sliding_window = a->sliding;
+	}
+	if (a->arch == RL_ARCH_GEMMA2) {
 		c->attn_softcap = 50;
 		c->final_softcap = 30;
-		c->sliding_window = a->sliding;
 		sliding_pattern(c, 2);
+	}
+	if (a->arch == RL_ARCH_GEMMA3) {
+		c->qk_norm = RL_QK_NORM_HEAD;
+		c->rope_theta = 1e6;
+		c->rope_local_theta = 1e4;
+		sliding_pattern(c, 6);
 	}
 	c->bos_token_id = a->bos;
 	/* the classes' pad_token_id defaults (GemmaConfig, Gemma2Config: 0) */
-	c->pad_token_id = a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_GEMMA2 ? 0 : -1;
+	c->pad_token_id =
+		a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3
+			? 0
+			: -1;
 	c->n_eos = 0;
 	if (a->eos >= 0)
 		c->eos_token_ids[c->n_eos++] = a->eos;
@@ -413,7 +484,12 @@ static int get_optional_positive(const cJSON *o, const char *key, double *out, c
 
 static int parse_gemma2_layer_types(rl_config *c, const cJSON *root, const char *path)
 {
-	int rc;
+	int rc, period = 2;
+	if (c->arch == RL_ARCH_GEMMA3) { /* the releases' sliding_window_pattern */
+		period = 6;
+		if ((rc = get_int(root, "sliding_window_pattern", 1, INT_MAX, &period, path)))
+			return rc;
+	}
 	const cJSON *sw = get(root, "sliding_window");
 	if (sw && cJSON_IsNull(sw))
 		c->sliding_window = 0;
@@ -424,7 +500,7 @@ static int parse_gemma2_layer_types(rl_config *c, const cJSON *root, const char 
 		return parse_layer_types(c, lt, path);
 	if (c->n_layers > RL_MAX_LAYER_TYPES)
 		return rl_error(RL_EDATA, "'%s': more than %d layers", path, RL_MAX_LAYER_TYPES);
-	sliding_pattern(c, 2);
+	sliding_pattern(c, period);
 	return RL_OK;
 }
 
@@ -437,8 +513,8 @@ static int parse_gemma_layers(rl_config *c, const cJSON *root, const char *path)
 	return rc;
 }
 
-/* Gemma 2's particulars: the score scale, both soft-caps, the window and its
- * layers. */
+/* Gemma 2's and 3's particulars: the score scale, the soft-caps, the window
+ * and its layers. */
 static int parse_gemma2(rl_config *c, const cJSON *root, const char *path)
 {
 	int rc;
@@ -449,6 +525,8 @@ static int parse_gemma2(rl_config *c, const cJSON *root, const char *path)
 	if ((rc = get_optional_positive(root, "attn_logit_softcapping", &c->attn_softcap, path)) ||
 	    (rc = get_optional_positive(root, "final_logit_softcapping", &c->final_softcap, path)))
 		return rc;
+	if (c->arch == RL_ARCH_GEMMA3)
+		c->attn_softcap = 0; /* Gemma3Attention never passes it on */
 	int bidi = 0;
 	const cJSON *bd = get(root, "use_bidirectional_attention");
 	if (!is_absent(bd) && (rc = get_bool(root, "use_bidirectional_attention", &bidi, path)))
@@ -571,9 +649,9 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 			      path, c->hidden_size, c->n_heads);
 		goto out;
 	}
-	if ((a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA2) &&
+	if ((a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3) &&
 	    c->hidden_size % c->n_heads != 0) {
-		/* LlamaConfig's and Gemma2Config's validate_architecture */
+		/* LlamaConfig's and Gemma2/3's validate_architecture */
 		rc = rl_error(RL_EDATA,
 			      "'%s': hidden_size %d is not a multiple of num_attention_heads %d",
 			      path, c->hidden_size, c->n_heads);
@@ -602,7 +680,7 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 	/* biases */
 	int ab = 0, mb = 0;
 	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_QWEN3 ||
-	    a->arch == RL_ARCH_GEMMA2) {
+	    a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3) {
 		if ((rc = get_bool(root, "attention_bias", &ab, path)))
 			goto out;
 		c->attention_bias = c->o_bias = ab; /* q, k, v and o alike */
@@ -616,7 +694,9 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 
 	/* activation: hidden_act only (transformers 5 ignores Gemma's
 	 * hidden_activation); Gemma 2's MLP reads hidden_activation only */
-	const char *act_key = a->arch == RL_ARCH_GEMMA2 ? "hidden_activation" : "hidden_act";
+	const char *act_key = a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3
+				      ? "hidden_activation"
+				      : "hidden_act";
 	const cJSON *act = get(root, act_key);
 	if (act) {
 		if (!cJSON_IsString(act) || parse_act(act->valuestring, a->arch, &c->act) != 0) {
@@ -627,7 +707,8 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 			goto out;
 		}
 	}
-	if (a->arch == RL_ARCH_GEMMA2 && (rc = parse_gemma2(c, root, path)))
+	if ((a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3) &&
+	    (rc = parse_gemma2(c, root, path)))
 		goto out;
 
 	/* sliding window */
@@ -667,7 +748,8 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		}
 	}
 
-	if ((rc = parse_rope(c, root, path)))
+	if ((rc = a->arch == RL_ARCH_GEMMA3 ? parse_gemma3_rope(c, root, path)
+					    : parse_rope(c, root, path)))
 		goto out;
 
 	/* special tokens */
@@ -852,8 +934,10 @@ int rl_config_write(const rl_config *c, const char *path)
 			      !c->embed_scale && c->qk_norm == RL_QK_NORM_HEAD;
 		break;
 	case RL_ARCH_GEMMA2:
+	case RL_ARCH_GEMMA3:
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && c->norm_plus_one &&
-			      c->embed_scale && c->query_pre_attn_scalar > 0;
+			      c->embed_scale && c->query_pre_attn_scalar > 0 &&
+			      (c->arch == RL_ARCH_GEMMA2 || !c->attn_softcap);
 		break;
 	default:
 		expressible = 0;
@@ -861,8 +945,9 @@ int rl_config_write(const rl_config *c, const char *path)
 	rl_config arch_default;
 	rl_config_defaults(&arch_default, c->arch);
 	if (c->qk_norm != arch_default.qk_norm || c->norms != arch_default.norms ||
-	    (c->arch != RL_ARCH_GEMMA2 &&
-	     (c->attn_softcap || c->final_softcap || c->query_pre_attn_scalar)))
+	    (c->arch != RL_ARCH_GEMMA2 && c->arch != RL_ARCH_GEMMA3 &&
+	     (c->attn_softcap || c->final_softcap || c->query_pre_attn_scalar)) ||
+	    (c->arch != RL_ARCH_GEMMA3 && c->rope_local_theta))
 		expressible = 0;
 	if (!expressible)
 		return rl_error(RL_USAGE,
@@ -911,13 +996,15 @@ int rl_config_write(const rl_config *c, const char *path)
 		}
 	}
 	ok &= cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings) != NULL;
-	ok &= cJSON_AddStringToObject(
-		      o, c->arch == RL_ARCH_GEMMA2 ? "hidden_activation" : "hidden_act",
-		      act_name(c->act)) != NULL;
+	int gemma23 = c->arch == RL_ARCH_GEMMA2 || c->arch == RL_ARCH_GEMMA3;
+	ok &= cJSON_AddStringToObject(o, gemma23 ? "hidden_activation" : "hidden_act",
+				      act_name(c->act)) != NULL;
 	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_QWEN3 ||
-	    c->arch == RL_ARCH_GEMMA2)
+	    gemma23)
 		ok &= cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias) != NULL;
-	if (c->arch == RL_ARCH_GEMMA2) {
+	if (c->arch == RL_ARCH_GEMMA3)
+		ok &= add_float(o, "rope_local_base_freq", c->rope_local_theta);
+	if (gemma23) {
 		ok &= add_float(o, "query_pre_attn_scalar", c->query_pre_attn_scalar);
 		ok &= add_optional_float(o, "attn_logit_softcapping", c->attn_softcap);
 		ok &= add_optional_float(o, "final_logit_softcapping", c->final_softcap);

@@ -1,7 +1,9 @@
 /* config.h — a HuggingFace config.json, parsed into the hyperparameters realign uses.
  *
  * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
- * GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM. Defaults for absent
+ * GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM
+ * (model_type gemma3_text: Gemma 3's text-only release; the multimodal
+ * Gemma3ForConditionalGeneration is refused). Defaults for absent
  * keys follow transformers' (5.x) configuration classes for that architecture
  * (e.g. head_dim = hidden_size / num_attention_heads, but 256 for Gemma and
  * Gemma 2, 128 for Qwen3; num_key_value_heads = heads for Llama, 8 for
@@ -28,6 +30,14 @@
  *     attn_logit_softcapping (50), the logits by final_logit_softcapping (30;
  *     null: none); layer_types default to sliding_attention on even layers;
  *     use_bidirectional_attention is refused.
+ *   - Gemma 3: Gemma 2's norms and scale, q/k norms per head (scaling by 1 + w
+ *     like every Gemma norm), no attention soft-cap (transformers' Gemma 3
+ *     attention never applies attn_logit_softcapping: it is read and unused),
+ *     final_logit_softcapping default null; layer_types default to every
+ *     sliding_window_pattern-th (6) layer global, the others sliding; two
+ *     RoPEs: the global layers' (rope_theta, default 1e6, with rope_scaling)
+ *     and the sliding layers' (rope_local_base_freq, default 1e4, unscaled),
+ *     or rope_parameters nested by layer type (transformers 5).
  *   - rope: "rope_scaling" (4.x) wins when set, else "rope_parameters" (5.x);
  *     rope_theta inside the dict, else at the top level, else 10000; type from
  *     "rope_type" or "type"; llama3 needs factor/low_freq_factor/high_freq_factor,
@@ -56,13 +66,14 @@ typedef enum rl_arch {
 	RL_ARCH_GEMMA,
 	RL_ARCH_QWEN3,
 	RL_ARCH_GEMMA2,
+	RL_ARCH_GEMMA3,
 } rl_arch;
 
 /* Where a decoder layer's RMSNorms are. */
 typedef enum rl_norm_layout {
 	RL_NORMS_PRE,	   /* input_layernorm before attention, post_attention_layernorm
 			    * before the MLP */
-	RL_NORMS_SANDWICH, /* Gemma 2: input_layernorm, then post_attention_layernorm
+	RL_NORMS_SANDWICH, /* Gemma 2, 3: input_layernorm, then post_attention_layernorm
 			    * on the attention's output; pre_feedforward_layernorm, then
 			    * post_feedforward_layernorm on the MLP's output */
 } rl_norm_layout;
@@ -102,7 +113,8 @@ typedef struct rl_config {
 	int vocab_size;
 	int max_position; /* max_position_embeddings */
 	double rms_eps;
-	double rope_theta;
+	double rope_theta;	 /* the RoPE of every layer (Gemma 3: of the global ones) */
+	double rope_local_theta; /* Gemma 3: the sliding layers' RoPE (default type); 0: none */
 	rl_rope_type rope_type;
 	double rope_factor;
 	double rope_low_freq_factor;

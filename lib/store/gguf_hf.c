@@ -180,6 +180,48 @@ static int read_gemma2(const rl_gguf *g, const char *arch_s, rl_config *c)
 	return RL_OK;
 }
 
+/* Gemma 3: the window, the final soft-cap and the sliding layers' RoPE base
+ * (rope.freq_base_swa, llama.cpp's default 10000) from the file; every sixth
+ * layer global, the scale from head_dim (hidden_size / heads for the 62-layer
+ * 27B) as llama.cpp has them (the file holds neither). */
+static int read_gemma3(const rl_gguf *g, const char *arch_s, rl_config *c)
+{
+	char k[128];
+	int rc;
+	int64_t *pat = NULL;
+	size_t npat = 0;
+	rc = rl_gguf_get_int_array(g, akey(arch_s, "attention.sliding_window_pattern", k, sizeof k),
+				   &pat, &npat);
+	free(pat);
+	if (rc != RL_NO)
+		return rc ? rc
+			  : rl_error(RL_EDATA,
+				     "'%s': '%s' is not supported (llama.cpp's Gemma 3 has every "
+				     "sixth layer global)",
+				     gguf_path(g), k);
+	rl_error_clear();
+	c->final_softcap = 0;
+	c->sliding_window = 0;
+	c->rope_local_theta = 10000;
+	if ((rc = get_float(g, akey(arch_s, "final_logit_softcapping", k, sizeof k), 1,
+			    &c->final_softcap)) ||
+	    (rc = get_int(g, akey(arch_s, "attention.sliding_window", k, sizeof k), 1, 1,
+			  &c->sliding_window)) ||
+	    (rc = get_float(g, akey(arch_s, "rope.freq_base_swa", k, sizeof k), 1,
+			    &c->rope_local_theta)))
+		return rc;
+	c->query_pre_attn_scalar =
+		c->n_layers == 62 ? (double)(c->hidden_size / c->n_heads) : (double)c->head_dim;
+	if (c->n_layers > RL_MAX_LAYER_TYPES)
+		return rl_error(RL_EDATA, "'%s': %d layers", gguf_path(g), c->n_layers);
+	memset(c->sliding_layers, 0, sizeof c->sliding_layers);
+	for (int l = 0; l < c->n_layers; l++)
+		if ((l + 1) % 6)
+			c->sliding_layers[l / 8] |= (unsigned char)(1u << (l % 8));
+	c->has_layer_types = 1;
+	return RL_OK;
+}
+
 static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 {
 	const char *path = gguf_path(g);
@@ -196,10 +238,12 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		arch = RL_ARCH_QWEN3;
 	else if (strcmp(arch_s, "gemma2") == 0)
 		arch = RL_ARCH_GEMMA2;
+	else if (strcmp(arch_s, "gemma3") == 0)
+		arch = RL_ARCH_GEMMA3;
 	else
 		return rl_error(RL_EDATA,
 				"'%s': architecture '%s' is not supported (llama, qwen2, gemma, "
-				"qwen3 and gemma2 are)",
+				"qwen3, gemma2 and gemma3 are)",
 				path, arch_s);
 	rl_config_defaults(c, arch);
 	if ((rc = get_int(g, akey(arch_s, "block_count", k, sizeof k), 0, 1, &c->n_layers)) ||
@@ -282,16 +326,18 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 				"other ones",
 				path);
 	if ((arch == RL_ARCH_LLAMA || arch == RL_ARCH_GEMMA || arch == RL_ARCH_QWEN3 ||
-	     arch == RL_ARCH_GEMMA2) &&
+	     arch == RL_ARCH_GEMMA2 || arch == RL_ARCH_GEMMA3) &&
 	    qb != ob)
 		return rl_error(
 			RL_EDATA,
 			"'%s': attention biases on q/k/v without o (or o alone) cannot be a "
 			"%s",
 			path, rl_arch_name(arch));
-	if ((arch == RL_ARCH_GEMMA || arch == RL_ARCH_GEMMA2) && gb)
+	if ((arch == RL_ARCH_GEMMA || arch == RL_ARCH_GEMMA2 || arch == RL_ARCH_GEMMA3) && gb)
 		return rl_error(RL_EDATA, "'%s': Gemma has no MLP biases", path);
 	if (arch == RL_ARCH_GEMMA2 && (rc = read_gemma2(g, arch_s, c)))
+		return rc;
+	if (arch == RL_ARCH_GEMMA3 && (rc = read_gemma3(g, arch_s, c)))
 		return rc;
 	uint32_t id;
 	c->bos_token_id = -1;
@@ -343,8 +389,8 @@ static int add_tensor(const rl_config *c, const rl_gguf_tensor *src, const char 
 					"'%s': tensor '%s': %lld rows are not whole heads",
 					src->path, src->name, (long long)t->shape[0]);
 	}
-	if ((c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_GEMMA2) && len >= 11 &&
-	    strcmp(name + len - 11, "norm.weight") == 0)
+	if ((c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_GEMMA2 || c->arch == RL_ARCH_GEMMA3) &&
+	    len >= 11 && strcmp(name + len - 11, "norm.weight") == 0)
 		t->xform = RL_GX_MINUS_ONE;
 	return RL_OK;
 }

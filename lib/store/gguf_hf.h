@@ -20,6 +20,11 @@
  *             and query_pre_attn_scalar as llama.cpp computes the scale (the
  *             file does not hold it): hidden_size / heads for the 46-layer
  *             27B, head_dim otherwise.
+ *   gemma3 -> Gemma3ForCausalLM: as gemma2, with q/k norms (w + 1 stored
+ *             too); window and final soft-cap from the file, the sliding
+ *             layers' RoPE base from rope.freq_base_swa (default 10000); every
+ *             sixth layer global and the scale from head_dim (hidden_size /
+ *             heads for the 62-layer 27B), as llama.cpp has them.
  *   gemma  -> GemmaForCausalLM. The converter stored every RMSNorm weight as
  *             w + 1 (llama.cpp scales by w, transformers by 1 + w); 1 is
  *             subtracted again in f32 (as transformers' Gemma2/3 GGUF loader

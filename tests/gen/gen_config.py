@@ -104,6 +104,33 @@ GEMMA2_27B = dict(GEMMA2_2B, hidden_size=4608, intermediate_size=36864, num_atte
                   num_hidden_layers=46, num_key_value_heads=16, head_dim=128,
                   query_pre_attn_scalar=144, torch_dtype="bfloat16")
 
+# google/gemma-3-1b-it and gemma-3-270m-it (Gemma3ForCausalLM, text only) as
+# released on the Hub, the 270m in transformers 4.55's spelling (layer_types);
+# the 12b's text_config (google/gemma-3-12b-it is Gemma3ForConditionalGeneration,
+# its text_config as public code the search tool found quotes it) as a
+# Gemma3ForCausalLM config: the release with rope_scaling
+GEMMA3_1B = {"architectures": ["Gemma3ForCausalLM"], "attention_bias": False,
+             "attention_dropout": 0.0, "attn_logit_softcapping": None, "bos_token_id": 2,
+             "cache_implementation": "hybrid", "eos_token_id": [1, 106],
+             "final_logit_softcapping": None, "head_dim": 256,
+             "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152,
+             "initializer_range": 0.02, "intermediate_size": 6912,
+             "max_position_embeddings": 32768, "model_type": "gemma3_text",
+             "num_attention_heads": 4, "num_hidden_layers": 26, "num_key_value_heads": 1,
+             "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06,
+             "rope_local_base_freq": 10000, "rope_scaling": None, "rope_theta": 1000000,
+             "sliding_window": 512, "sliding_window_pattern": 6, "torch_dtype": "bfloat16",
+             "transformers_version": "4.50.0.dev0", "use_cache": True, "vocab_size": 262144}
+GEMMA3_270M = {k: v for k, v in GEMMA3_1B.items() if k != "sliding_window_pattern"} | {
+    "_sliding_window_pattern": 6, "hidden_size": 640, "intermediate_size": 2048,
+    "num_hidden_layers": 18, "layer_types": ["full_attention" if (i + 1) % 6 == 0 else
+                                             "sliding_attention" for i in range(18)],
+    "use_bidirectional_attention": False, "transformers_version": "4.55.0.dev0"}
+GEMMA3_12B_TEXT = dict(GEMMA3_1B, hidden_size=3840, intermediate_size=15360,
+                       num_attention_heads=16, num_hidden_layers=48, num_key_value_heads=8,
+                       max_position_embeddings=131072, sliding_window=1024, vocab_size=262208,
+                       rope_scaling={"factor": 8.0, "rope_type": "linear"})
+
 SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
          "num_attention_heads": 4, "vocab_size": 100}
 
@@ -166,6 +193,23 @@ CASES = {
                                                "sliding_attention", "full_attention"],
                                   rope_parameters={"rope_type": "linear", "factor": 2.0,
                                                    "rope_theta": 10000.0}),
+    "gemma3-1b-it": GEMMA3_1B,
+    "gemma3-270m-it": GEMMA3_270M,
+    "gemma3-12b-text": GEMMA3_12B_TEXT,
+    "gemma3-defaults": {"architectures": ["Gemma3ForCausalLM"]},
+    # transformers 5's spelling: rope_parameters by layer type, layer_types
+    "gemma3-v5-nested-rope": dict(SMALL, architectures=["Gemma3ForCausalLM"],
+                                  num_key_value_heads=2, head_dim=16, sliding_window=8,
+                                  final_logit_softcapping=15.0, layer_types=[
+                                      "sliding_attention", "full_attention",
+                                      "sliding_attention", "sliding_attention"],
+                                  rope_parameters={
+                                      "full_attention": {"rope_type": "linear", "factor": 4.0,
+                                                         "rope_theta": 500000.0},
+                                      "sliding_attention": {"rope_type": "default",
+                                                            "rope_theta": 20000.0}}),
+    "gemma3-pattern-2": dict(SMALL, architectures=["Gemma3ForCausalLM"], num_key_value_heads=2,
+                             sliding_window_pattern=2, rope_local_base_freq=5000.0),
     "gemma2-window": dict(SMALL, architectures=["Gemma2ForCausalLM"], num_key_value_heads=2,
                           head_dim=16, sliding_window=32, pad_token_id=None),
     # transformers refuses: so must realign
@@ -179,6 +223,11 @@ CASES = {
                              num_key_value_heads=1),
     "err-gemma2-kv-null": dict(SMALL, architectures=["Gemma2ForCausalLM"],
                                num_key_value_heads=None),
+    "err-gemma3-pattern-zero": dict(SMALL, architectures=["Gemma3ForCausalLM"],
+                                    num_key_value_heads=2, sliding_window_pattern=0),
+    "err-gemma3-layer-types-count": dict(SMALL, architectures=["Gemma3ForCausalLM"],
+                                         num_key_value_heads=2,
+                                         layer_types=["sliding_attention"] * 5),
     "err-qwen3-layer-types-count": dict(SMALL, architectures=["Qwen3ForCausalLM"],
                                         num_key_value_heads=4,
                                         layer_types=["full_attention"] * 3),
@@ -205,6 +254,8 @@ ERRORS = {  # realign's message for each refused case
     "err-eps-null": "\"rms_norm_eps\" must be a number",
     "err-qwen3-head-dim-null": "\"head_dim\" must be an integer",
     "err-gemma2-heads": "hidden_size 64 is not a multiple of num_attention_heads 5",
+    "err-gemma3-pattern-zero": "\"sliding_window_pattern\" must be an integer in [1,",
+    "err-gemma3-layer-types-count": "\"layer_types\" must be an array of num_hidden_layers (4)",
     "err-gemma2-kv-null": "\"num_key_value_heads\" must be an integer",
     "deliberate-gemma2-bidirectional": "\"use_bidirectional_attention\" is not supported",
     "err-qwen3-layer-types-count": "\"layer_types\" must be an array of num_hidden_layers (4)",
@@ -246,6 +297,11 @@ def resolve(cfgdict):
     at, mlp = lay.self_attn, lay.mlp
     hd = at.head_dim
     rp = cfg.rope_parameters
+    local_theta = 0
+    if "full_attention" in rp:  # Gemma 3: the global layers' and the sliding layers'
+        local_theta = rp["sliding_attention"]["rope_theta"]
+        assert rp["sliding_attention"]["rope_type"] == "default"
+        rp = rp["full_attention"]
     rope_type = {"default": 0, "linear": 1, "llama3": 2}[rp["rope_type"]]
     # Qwen2 keeps the window per attention module; Mistral's attention reads
     # config.sliding_window for every layer (modeling_mistral.py)
@@ -285,6 +341,7 @@ def resolve(cfgdict):
         "attn_scale": at.scaling,
         "attn_softcap": getattr(at, "attn_logit_softcapping", None) or 0,
         "final_softcap": getattr(cfg, "final_logit_softcapping", None) or 0,
+        "rope_local_theta": local_theta,
         "pad_token_id": -1 if m.model.embed_tokens.padding_idx is None
         else m.model.embed_tokens.padding_idx,
         "bos_token_id": -1 if cfg.bos_token_id is None else cfg.bos_token_id,
@@ -315,7 +372,8 @@ def main():
             % transformers.__version__]
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
           "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma",
-          "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma2"}
+          "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma2",
+          "Gemma3ForCausalLM": "gemma3_text"}
     for name, cfg in CASES.items():
         if "model_type" not in cfg:  # AutoConfig needs it (realign also reads architectures)
             cfg = dict(cfg, model_type=mt[cfg["architectures"][0]])

@@ -3,7 +3,7 @@
 
 For each case a random tiny model is built with transformers' OWN model class
 (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
-Qwen3ForCausalLM, Gemma2ForCausalLM),
+Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM),
 saved with save_pretrained (f32 or bf16, sometimes sharded), then loaded back
 from disk the way the reference implementation loads models (in fp32 — and
 here also in fp64) and run with eager attention:
@@ -44,7 +44,8 @@ import torch.nn.functional as Fn
 from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
+                          Gemma3ForCausalLM, Gemma3TextConfig)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "engine")
@@ -101,6 +102,19 @@ CASES = [
                   attn_logit_softcapping=1.5, final_logit_softcapping=2.5,
                   rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
          dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
+    # Gemma 3: q/k norms (1 + w) and Gemma 2's layout; two RoPEs, the global one
+    # linearly scaled; a final soft-cap; sliding (window 4) layers 0 and 2 by a
+    # sliding_window_pattern of 2 in the release spelling
+    dict(name="gemma3_f32", cls=(Gemma3TextConfig, Gemma3ForCausalLM),
+         cfg=dict(COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
+                  tie_word_embeddings=True, query_pre_attn_scalar=24, sliding_window=4,
+                  final_logit_softcapping=3.0, sliding_window_pattern=2,
+                  rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                      "rope_theta": 1000000.0},
+                                   "sliding_attention": {"rope_type": "default",
+                                                         "rope_theta": 10000.0}}),
+         dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
 ]
 
 DIR_LENS = [5, 9, 1, 12, 7]
@@ -127,8 +141,25 @@ def legacy_config(path):
     rope_scaling at the top level, torch_dtype), which transformers reads the same."""
     with open(path) as f:
         c = json.load(f)
+    if c.get("model_type") == "gemma3_text":
+        # Gemma 3's releases: the global RoPE's theta and scaling at the top
+        # level, the local one's theta as rope_local_base_freq, the layers by
+        # sliding_window_pattern
+        rp = c.pop("rope_parameters")
+        full, local = rp["full_attention"], rp["sliding_attention"]
+        c["rope_theta"] = full.pop("rope_theta")
+        if full.get("rope_type", "default") != "default":
+            c["rope_scaling"] = full
+        c["rope_local_base_freq"] = local["rope_theta"]
+        lt = c.pop("layer_types")
+        period = lt.index("full_attention") + 1
+        assert lt == ["full_attention" if (i + 1) % period == 0 else "sliding_attention"
+                      for i in range(len(lt))]
+        c["sliding_window_pattern"] = period
+        c["rope_parameters"] = {"rope_theta": 0}  # consumed just below
     rp = c.pop("rope_parameters")
-    c["rope_theta"] = rp.pop("rope_theta")
+    if c.get("model_type") != "gemma3_text":
+        c["rope_theta"] = rp.pop("rope_theta")
     if rp.get("rope_type", "default") != "default":
         c["rope_scaling"] = rp
     if "dtype" in c:

@@ -35,7 +35,8 @@ import zlib
 import torch
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
+                          Gemma3ForCausalLM, Gemma3TextConfig)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "gen")
 MAX_NEW = 12
@@ -81,6 +82,16 @@ MODELS = [
      dict(num_key_value_heads=2, head_dim=16, num_hidden_layers=3, sliding_window=6,
           query_pre_attn_scalar=12, attn_logit_softcapping=5.0,
           final_logit_softcapping=20.0, tie_word_embeddings=False)),
+    # q/k norms, the local (sliding: layers 0, 2, window 5) and the global RoPE
+    # (layer 1, linearly scaled), in transformers 5's nested rope_parameters
+    ("gemma3", Gemma3TextConfig, Gemma3ForCausalLM, torch.float32,
+     dict(num_key_value_heads=2, head_dim=16, num_hidden_layers=3, sliding_window=5,
+          query_pre_attn_scalar=16, tie_word_embeddings=False,
+          layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+          rope_parameters={"full_attention": {"rope_type": "linear", "factor": 4.0,
+                                              "rope_theta": 1000000.0},
+                           "sliding_attention": {"rope_type": "default",
+                                                 "rope_theta": 10000.0}})),
 ]
 
 

@@ -22,8 +22,9 @@ Writes:
         it (f32, HF names), and "logits" [n_prompts, V] at each prompt's last
         token computed in fp64 from those weights rounded to the import dtype
         (err32 in meta.json: how far the same fp32 computation lands).
-        Gemma: transformers has no GGUF loader for Gemma (1), and the one for
-        Gemma 2 ignores the soft-caps in the file; their truth is the original
+        Gemma: transformers has no GGUF loader for Gemma (1), and the ones for
+        Gemma 2 and 3 ignore the soft-caps (and Gemma 3's local RoPE) in the
+        file; their truth is the original
         model with each norm weight passed through the converter's w + 1 and
         back (f32), which is what the f32 file holds.
   vocab/<name>.gguf.xz  the converter's --vocab-only file of a real tokenizer
@@ -154,6 +155,15 @@ CASES = [
          num_key_value_heads=1, head_dim=256, query_pre_attn_scalar=256, sliding_window=4,
          attn_logit_softcapping=5.0, final_logit_softcapping=10.0, rope_theta=10000.0),
          tok="spm", outtype="f32", dtype="f32"),
+    # what llama.cpp's Gemma 3 can hold: every sixth layer global (six layers),
+    # query_pre_attn_scalar = head_dim; the global RoPE linearly scaled
+    dict(name="gemma3_f32", arch="gemma3", cfg=dict(COMMON, num_hidden_layers=6,
+         num_attention_heads=2, num_key_value_heads=1, head_dim=16, query_pre_attn_scalar=16,
+         sliding_window=4, final_logit_softcapping=10.0, sliding_window_pattern=6,
+         rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                             "rope_theta": 1000000.0},
+                          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
+         tok="spm", outtype="f32", dtype="f32"),
 ]
 
 LENS = [5, 9, 1, 12]
@@ -170,7 +180,8 @@ def model_classes(arch):
             "qwen2": (T.Qwen2Config, T.Qwen2ForCausalLM),
             "gemma": (T.GemmaConfig, T.GemmaForCausalLM),
             "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM),
-            "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM)}[arch]
+            "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM),
+            "gemma3": (T.Gemma3TextConfig, T.Gemma3ForCausalLM)}[arch]
 
 
 def randomize(model, gen, gemma):
@@ -227,7 +238,8 @@ def make_case(case, ci):
         os.makedirs(hf)
         V = (spm_tokenizer if case["tok"] == "spm" else byte_level_tokenizer)(hf, 320)
         cfg_cls, model_cls = model_classes(case["arch"])
-        V += 4  # more rows than tokens, as released models have: the converter pads
+        if case["arch"] != "gemma3":  # (which cuts the embeddings to the vocabulary)
+            V += 4  # more rows than tokens, as released models have: the converter pads
         config = cfg_cls(vocab_size=V, bos_token_id=1, eos_token_id=2, **case["cfg"])
         torch.manual_seed(ci)
         model = model_cls(config)
@@ -256,7 +268,7 @@ def make_case(case, ci):
             hf_cfg = config.to_dict()
             hf_cfg["architectures"] = [model_cls.__name__]
             hf_cfg.update(gguf_ids(cdir))
-        elif case["arch"] in ("gemma", "gemma2"):
+        elif case["arch"] in ("gemma", "gemma2", "gemma3"):
             # no GGUF loader in transformers for Gemma, and Gemma 2's ignores the
             # file's soft-caps (it takes the class defaults, 50 and 30): the
             # original, norms through w + 1 and back
@@ -302,7 +314,8 @@ def make_case(case, ci):
                 "config": {k: hf_cfg.get(k) for k in CONFIG_KEYS},
                 "transformers": __import__("transformers").__version__}
         if meta["config"]["rope_theta"] is None:  # transformers 5 keeps it in rope_parameters
-            meta["config"]["rope_theta"] = (hf_cfg.get("rope_parameters") or {}).get("rope_theta")
+            rp = hf_cfg.get("rope_parameters") or {}
+            meta["config"]["rope_theta"] = rp.get("full_attention", rp).get("rope_theta")
         if meta["config"]["head_dim"] is None:
             meta["config"]["head_dim"] = config.hidden_size // config.num_attention_heads
         if case["arch"] == "mistral":

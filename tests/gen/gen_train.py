@@ -3,9 +3,9 @@
 
 For each architecture, a tiny random model built with transformers' own model
 class (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
-GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM), saved with
-save_pretrained (f32 safetensors). Norm weights are randomised too, so their
-gradients are not all alike. Then:
+GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM), saved
+with save_pretrained (f32 safetensors). Norm weights are randomised too, so
+their gradients are not all alike. Then:
 
   grads.safetensors   the gradient of every parameter (torch autograd through
                       transformers' modules) of the mean next-token
@@ -29,7 +29,8 @@ import torch
 from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
-                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM)
+                          Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
+                          Gemma3ForCausalLM, Gemma3TextConfig)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "train")
 
@@ -59,6 +60,16 @@ ARCHS = {
                dict(num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=10, sliding_window=4,
                     attn_logit_softcapping=3.0, final_logit_softcapping=4.0,
                     tie_word_embeddings=True)),
+    # q/k norms, two RoPEs (layer 0 local, window 4; layer 1 global, scaled), a
+    # final soft-cap
+    "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM,
+               dict(num_key_value_heads=2, head_dim=8, query_pre_attn_scalar=10, sliding_window=4,
+                    final_logit_softcapping=4.0, tie_word_embeddings=True,
+                    layer_types=["sliding_attention", "full_attention"],
+                    rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                        "rope_theta": 1000000.0},
+                                     "sliding_attention": {"rope_type": "default",
+                                                           "rope_theta": 10000.0}})),
 }
 
 SEQS = [  # (length, prompt length): loss on the positions whose next token is in the response

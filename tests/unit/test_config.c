@@ -231,8 +231,17 @@ static void test_errors(void)
 	BAD("{\"architectures\":[\"Phi3ForCausalLM\"]}",
 	    "'config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports "
 	    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
-	    "Qwen3ForCausalLM, Gemma2ForCausalLM)");
+	    "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)");
 	BAD("{\"model_type\":\"phi3\"}", "unsupported model_type 'phi3'");
+	/* Gemma 3's multimodal release (its text part is Gemma3ForCausalLM) */
+	BAD("{\"architectures\":[\"Gemma3ForConditionalGeneration\"],\"model_type\":\"gemma3\"}",
+	    "unsupported architecture 'Gemma3ForConditionalGeneration'");
+	BAD("{\"architectures\":[\"Gemma3ForCausalLM\"],\"rope_parameters\":{\"full_attention\":{},"
+	    "\"chunked_attention\":{}}}",
+	    "'chunked_attention' is not one");
+	BAD("{\"architectures\":[\"Gemma3ForCausalLM\"],\"rope_parameters\":{\"sliding_attention\":"
+	    "{\"rope_type\":\"linear\",\"factor\":2}}}",
+	    "rope scaling on the sliding layers is not supported");
 	BAD("{}", "no \"architectures\" or \"model_type\"");
 	BAD("{\"architectures\":[]}", "non-empty array of strings");
 	BAD("{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"mistral\"}",
@@ -453,6 +462,8 @@ static void test_transformers_fixtures(void)
 				got = c.final_softcap;
 			else if (strcmp(k, "pad_token_id") == 0)
 				got = c.pad_token_id;
+			else if (strcmp(k, "rope_local_theta") == 0)
+				got = c.rope_local_theta;
 			else if (strcmp(k, "bos_token_id") == 0)
 				got = c.bos_token_id;
 			else if (strcmp(k, "n_eos") == 0)
