@@ -132,12 +132,12 @@ static const char *shard_name(const rl_model *m, int s)
 
 static const char *norms_name(rl_norm_layout n)
 {
-	return n == RL_NORMS_SANDWICH ? "sandwich" : "pre";
+	return n == RL_NORMS_SANDWICH ? "sandwich" : n == RL_NORMS_POST ? "post" : "pre";
 }
 
 static const char *qk_norm_name(rl_qk_norm q)
 {
-	return q == RL_QK_NORM_HEAD ? "per head" : "none";
+	return q == RL_QK_NORM_HEAD ? "per head" : q == RL_QK_NORM_FULL ? "whole q and k" : "none";
 }
 
 /* "4096 on layers 0-3, 8-11" style text of the per-layer windows. */
@@ -243,6 +243,8 @@ static void describe_config(const rl_config *c, cJSON *j)
 		printf("q/k norm        %s\n", qk_norm_name(c->qk_norm));
 	if (c->norms == RL_NORMS_SANDWICH)
 		printf("norms           sandwich (before and after attention and MLP)\n");
+	if (c->norms == RL_NORMS_POST)
+		printf("norms           post (after attention and MLP only)\n");
 	if (c->query_pre_attn_scalar > 0 || c->attn_softcap > 0) {
 		printf("attention       scores x %g^-0.5",
 		       c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar : c->head_dim);

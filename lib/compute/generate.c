@@ -306,13 +306,14 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 		    (rc = vec_load(rl_model_get(m, l, RL_R_PRE_FF_NORM), &y->pre_ff_norm)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_POST_FF_NORM), &y->post_ff_norm)))
 			return rc;
-		if (!y->attn_norm || !y->mlp_norm ||
-		    (c->norms == RL_NORMS_SANDWICH && (!y->pre_ff_norm || !y->post_ff_norm)))
+		if ((c->norms != RL_NORMS_POST && !y->attn_norm) || !y->mlp_norm ||
+		    (c->norms == RL_NORMS_SANDWICH && !y->pre_ff_norm) ||
+		    (c->norms != RL_NORMS_PRE && !y->post_ff_norm))
 			return rl_error(RL_EDATA, "'%s': layer %d lacks its norms", m->dir, l);
 		y->attn_in = y->attn_norm, y->mlp_in = y->mlp_norm;
-		if (c->norms == RL_NORMS_SANDWICH) {
+		if (c->norms != RL_NORMS_PRE) {
 			y->attn_out = y->mlp_norm;
-			y->mlp_in = y->pre_ff_norm;
+			y->mlp_in = y->pre_ff_norm; /* NULL for POST */
 			y->mlp_out = y->post_ff_norm;
 		}
 	}

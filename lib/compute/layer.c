@@ -42,6 +42,9 @@ void rl_dims_init(rl_dims *d, const rl_config *c)
 	if (c->qk_norm == RL_QK_NORM_HEAD) {
 		d->qn_rows = d->nh, d->kn_rows = d->nkvh;
 		d->qn_width = d->kn_width = d->hd;
+	} else if (c->qk_norm == RL_QK_NORM_FULL) {
+		d->qn_rows = d->kn_rows = 1;
+		d->qn_width = d->qd, d->kn_width = d->kvd;
 	}
 	d->cfg = *c;
 }
@@ -63,6 +66,7 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	memset(w, 0, sizeof *w);
 	size_t C = (size_t)d->C, F = (size_t)d->F;
 	size_t n = (size_t)d->qkv * C + C * (size_t)d->qd + 2 * F * C + C * F + 2 * C;
+	/* norm1, norm2 (PRE); norm1..norm4 (SANDWICH); norm2, norm4 (POST) */
 	n += d->norms == RL_NORMS_SANDWICH ? 2 * C : 0;
 	n += d->q_bias ? (size_t)d->qkv : 0;
 	n += d->o_bias ? C : 0;
@@ -77,12 +81,13 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	w->wo = p, p += C * (size_t)d->qd;
 	w->wgu = p, p += 2 * F * C;
 	w->wd = p, p += C * F;
-	w->norm1 = p, p += C;
+	if (d->norms != RL_NORMS_POST)
+		w->norm1 = p, p += C;
 	w->norm2 = p, p += C;
-	if (d->norms == RL_NORMS_SANDWICH) {
+	if (d->norms == RL_NORMS_SANDWICH)
 		w->norm3 = p, p += C;
+	if (d->norms != RL_NORMS_PRE)
 		w->norm4 = p, p += C;
-	}
 	if (d->q_bias)
 		w->bqkv = p, p += d->qkv;
 	if (d->o_bias)
@@ -368,6 +373,8 @@ static norm_slots slots(const rl_dims *d, const rl_layer_w *w)
 	norm_slots n = {w->norm1, NULL, w->norm2, NULL};
 	if (d->norms == RL_NORMS_SANDWICH)
 		n = (norm_slots){w->norm1, w->norm2, w->norm3, w->norm4};
+	if (d->norms == RL_NORMS_POST)
+		n = (norm_slots){NULL, w->norm2, NULL, w->norm4};
 	return n;
 }
 

@@ -54,12 +54,14 @@ static const struct arch_info {
 	 1, 1, 4096, "gelu_pytorch_tanh"},
 	{RL_ARCH_GEMMA3, "Gemma3ForCausalLM", "gemma3_text", 262208, 2304, 9216, 26, 8, 4, 256,
 	 131072, 2, 1, 1, 4096, "gelu_pytorch_tanh"},
+	{RL_ARCH_OLMO2, "Olmo2ForCausalLM", "olmo2", 50304, 4096, 11008, 32, 32, 0, 0, 2048, -1,
+	 50279, 0, 0, "silu"},
 };
 
 #define ARCH_LIST                                                                                  \
 	"LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "               \
-	"Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM"
-#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2, gemma3_text"
+	"Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM"
+#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2, gemma3_text, olmo2"
 
 #define NARCH (sizeof archs / sizeof archs[0])
 
@@ -451,6 +453,11 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 		c->final_softcap = 30;
 		sliding_pattern(c, 2);
 	}
+	if (a->arch == RL_ARCH_OLMO2) {
+		c->norms = RL_NORMS_POST;
+		c->qk_norm = RL_QK_NORM_FULL;
+		c->rms_eps = 1e-5;
+	}
 	if (a->arch == RL_ARCH_GEMMA3) {
 		c->qk_norm = RL_QK_NORM_HEAD;
 		c->rope_theta = 1e6;
@@ -458,11 +465,12 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 		sliding_pattern(c, 6);
 	}
 	c->bos_token_id = a->bos;
-	/* the classes' pad_token_id defaults (GemmaConfig, Gemma2Config: 0) */
+	/* the classes' pad_token_id defaults (Gemma, Gemma 2, Gemma 3: 0; OLMo 2: 1) */
 	c->pad_token_id =
 		a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3
 			? 0
-			: -1;
+		: a->arch == RL_ARCH_OLMO2 ? 1
+					   : -1;
 	c->n_eos = 0;
 	if (a->eos >= 0)
 		c->eos_token_ids[c->n_eos++] = a->eos;
@@ -631,7 +639,8 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 	const cJSON *kv = get(root, "num_key_value_heads");
 	c->n_kv_heads = a->kv_absent ? a->kv_absent : c->n_heads;
 	if (kv && cJSON_IsNull(kv) &&
-	    (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_QWEN2 || a->arch == RL_ARCH_QWEN3))
+	    (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_QWEN2 || a->arch == RL_ARCH_QWEN3 ||
+	     a->arch == RL_ARCH_OLMO2))
 		c->n_kv_heads = c->n_heads;
 	else if ((rc = get_int(root, "num_key_value_heads", 1, INT_MAX, &c->n_kv_heads, path)))
 		goto out;
@@ -680,7 +689,7 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 	/* biases */
 	int ab = 0, mb = 0;
 	if (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_QWEN3 ||
-	    a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3) {
+	    a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3 || a->arch == RL_ARCH_OLMO2) {
 		if ((rc = get_bool(root, "attention_bias", &ab, path)))
 			goto out;
 		c->attention_bias = c->o_bias = ab; /* q, k, v and o alike */
@@ -839,6 +848,8 @@ uint64_t rl_config_layer_params(const rl_config *c)
 	p += 2 * h; /* input_layernorm, post_attention_layernorm */
 	if (c->qk_norm == RL_QK_NORM_HEAD)
 		p += 2 * (uint64_t)c->head_dim; /* q_norm, k_norm */
+	if (c->qk_norm == RL_QK_NORM_FULL)
+		p += q + kv;
 	if (c->norms == RL_NORMS_SANDWICH)
 		p += 2 * h; /* pre_ and post_feedforward_layernorm */
 	return p;
@@ -933,6 +944,10 @@ int rl_config_write(const rl_config *c, const char *path)
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && !c->norm_plus_one &&
 			      !c->embed_scale && c->qk_norm == RL_QK_NORM_HEAD;
 		break;
+	case RL_ARCH_OLMO2:
+		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && !c->norm_plus_one &&
+			      !c->embed_scale && !c->sliding_window;
+		break;
 	case RL_ARCH_GEMMA2:
 	case RL_ARCH_GEMMA3:
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && c->norm_plus_one &&
@@ -1000,7 +1015,7 @@ int rl_config_write(const rl_config *c, const char *path)
 	ok &= cJSON_AddStringToObject(o, gemma23 ? "hidden_activation" : "hidden_act",
 				      act_name(c->act)) != NULL;
 	if (c->arch == RL_ARCH_LLAMA || c->arch == RL_ARCH_GEMMA || c->arch == RL_ARCH_QWEN3 ||
-	    gemma23)
+	    gemma23 || c->arch == RL_ARCH_OLMO2)
 		ok &= cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias) != NULL;
 	if (c->arch == RL_ARCH_GEMMA3)
 		ok &= add_float(o, "rope_local_base_freq", c->rope_local_theta);

@@ -3,7 +3,8 @@
  * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
  * GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM
  * (model_type gemma3_text: Gemma 3's text-only release; the multimodal
- * Gemma3ForConditionalGeneration is refused). Defaults for absent
+ * Gemma3ForConditionalGeneration is refused), Olmo2ForCausalLM. Defaults for
+ * absent
  * keys follow transformers' (5.x) configuration classes for that architecture
  * (e.g. head_dim = hidden_size / num_attention_heads, but 256 for Gemma and
  * Gemma 2, 128 for Qwen3; num_key_value_heads = heads for Llama, 8 for
@@ -38,6 +39,11 @@
  *     RoPEs: the global layers' (rope_theta, default 1e6, with rope_scaling)
  *     and the sliding layers' (rope_local_base_freq, default 1e4, unscaled),
  *     or rope_parameters nested by layer type (transformers 5).
+ *   - OLMo 2: no norm on the layer's inputs; post_attention_layernorm on the
+ *     attention's output and post_feedforward_layernorm on the MLP's
+ *     (RL_NORMS_POST); q_norm and k_norm over the whole q and k projections
+ *     (RL_QK_NORM_FULL); head_dim read where present (transformers reads it
+ *     with getattr), else hidden_size / num_attention_heads.
  *   - rope: "rope_scaling" (4.x) wins when set, else "rope_parameters" (5.x);
  *     rope_theta inside the dict, else at the top level, else 10000; type from
  *     "rope_type" or "type"; llama3 needs factor/low_freq_factor/high_freq_factor,
@@ -67,6 +73,7 @@ typedef enum rl_arch {
 	RL_ARCH_QWEN3,
 	RL_ARCH_GEMMA2,
 	RL_ARCH_GEMMA3,
+	RL_ARCH_OLMO2,
 } rl_arch;
 
 /* Where a decoder layer's RMSNorms are. */
@@ -76,12 +83,16 @@ typedef enum rl_norm_layout {
 	RL_NORMS_SANDWICH, /* Gemma 2, 3: input_layernorm, then post_attention_layernorm
 			    * on the attention's output; pre_feedforward_layernorm, then
 			    * post_feedforward_layernorm on the MLP's output */
+	RL_NORMS_POST,	   /* OLMo 2: no norm on the inputs; post_attention_layernorm on
+			    * the attention's output, post_feedforward_layernorm on the
+			    * MLP's */
 } rl_norm_layout;
 
 /* RMSNorm on the query and key projections, before RoPE. */
 typedef enum rl_qk_norm {
 	RL_QK_NORM_NONE,
-	RL_QK_NORM_HEAD, /* over each head's head_dim (weights [head_dim]): Qwen3 */
+	RL_QK_NORM_HEAD, /* over each head's head_dim (weights [head_dim]): Qwen3, Gemma 3 */
+	RL_QK_NORM_FULL, /* over all of q, and of k (weights [heads * head_dim]): OLMo 2 */
 } rl_qk_norm;
 
 typedef enum rl_act {

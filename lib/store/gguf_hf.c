@@ -240,10 +240,12 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		arch = RL_ARCH_GEMMA2;
 	else if (strcmp(arch_s, "gemma3") == 0)
 		arch = RL_ARCH_GEMMA3;
+	else if (strcmp(arch_s, "olmo2") == 0)
+		arch = RL_ARCH_OLMO2;
 	else
 		return rl_error(RL_EDATA,
 				"'%s': architecture '%s' is not supported (llama, qwen2, gemma, "
-				"qwen3, gemma2 and gemma3 are)",
+				"qwen3, gemma2, gemma3 and olmo2 are)",
 				path, arch_s);
 	rl_config_defaults(c, arch);
 	if ((rc = get_int(g, akey(arch_s, "block_count", k, sizeof k), 0, 1, &c->n_layers)) ||
@@ -326,7 +328,7 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 				"other ones",
 				path);
 	if ((arch == RL_ARCH_LLAMA || arch == RL_ARCH_GEMMA || arch == RL_ARCH_QWEN3 ||
-	     arch == RL_ARCH_GEMMA2 || arch == RL_ARCH_GEMMA3) &&
+	     arch == RL_ARCH_GEMMA2 || arch == RL_ARCH_GEMMA3 || arch == RL_ARCH_OLMO2) &&
 	    qb != ob)
 		return rl_error(
 			RL_EDATA,
@@ -339,6 +341,14 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		return rc;
 	if (arch == RL_ARCH_GEMMA3 && (rc = read_gemma3(g, arch_s, c)))
 		return rc;
+	uint32_t sw;
+	if (arch == RL_ARCH_OLMO2 &&
+	    (rc = rl_gguf_get_u32(g, akey(arch_s, "attention.sliding_window", k, sizeof k), &sw)) !=
+		    RL_NO)
+		return rc ? rc
+			  : rl_error(RL_EDATA,
+				     "'%s': '%s': OLMo 2 has no sliding window (an OLMo 3 file?)",
+				     path, k);
 	uint32_t id;
 	c->bos_token_id = -1;
 	c->n_eos = 0;

@@ -25,6 +25,10 @@
  *             layers' RoPE base from rope.freq_base_swa (default 10000); every
  *             sixth layer global and the scale from head_dim (hidden_size /
  *             heads for the 62-layer 27B), as llama.cpp has them.
+ *   olmo2  -> Olmo2ForCausalLM: no input norms, blk.N.post_attention_norm ->
+ *             post_attention_layernorm, post_ffw_norm ->
+ *             post_feedforward_layernorm, attn_{q,k}_norm over the whole
+ *             projections, all as stored; a sliding window (OLMo 3) refused.
  *   gemma  -> GemmaForCausalLM. The converter stored every RMSNorm weight as
  *             w + 1 (llama.cpp scales by w, transformers by 1 + w); 1 is
  *             subtracted again in f32 (as transformers' Gemma2/3 GGUF loader

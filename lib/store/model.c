@@ -137,9 +137,12 @@ int rl_role_present(const rl_config *c, rl_role r)
 	case RL_R_Q_NORM:
 	case RL_R_K_NORM:
 		return c->qk_norm != RL_QK_NORM_NONE;
+	case RL_R_ATTN_NORM:
+		return c->norms != RL_NORMS_POST;
 	case RL_R_PRE_FF_NORM:
-	case RL_R_POST_FF_NORM:
 		return c->norms == RL_NORMS_SANDWICH;
+	case RL_R_POST_FF_NORM:
+		return c->norms != RL_NORMS_PRE;
 	default:
 		return 1;
 	}
@@ -193,8 +196,10 @@ int rl_role_shape(const rl_config *c, rl_role r, int64_t shape[2])
 		shape[0] = in;
 		return 1;
 	case RL_R_Q_NORM:
+		shape[0] = c->qk_norm == RL_QK_NORM_FULL ? q : c->head_dim;
+		return 1;
 	case RL_R_K_NORM:
-		shape[0] = c->head_dim;
+		shape[0] = c->qk_norm == RL_QK_NORM_FULL ? kv : c->head_dim;
 		return 1;
 	default:
 		return 0;

@@ -58,10 +58,10 @@ typedef enum rl_role {
 	RL_R_GATE_BIAS,
 	RL_R_UP_BIAS,
 	RL_R_DOWN_BIAS,
-	RL_R_Q_NORM,	   /* self_attn.q_norm (Qwen3: [head_dim]) */
+	RL_R_Q_NORM,	   /* self_attn.q_norm (Qwen3, Gemma 3: [head_dim]; OLMo 2: [q width]) */
 	RL_R_K_NORM,	   /* self_attn.k_norm */
 	RL_R_PRE_FF_NORM,  /* pre_feedforward_layernorm (Gemma 2) */
-	RL_R_POST_FF_NORM, /* post_feedforward_layernorm (Gemma 2) */
+	RL_R_POST_FF_NORM, /* post_feedforward_layernorm (Gemma 2, 3, OLMo 2) */
 	RL_R_COUNT
 } rl_role;
 

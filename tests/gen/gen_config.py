@@ -131,6 +131,22 @@ GEMMA3_12B_TEXT = dict(GEMMA3_1B, hidden_size=3840, intermediate_size=15360,
                        max_position_embeddings=131072, sliding_window=1024, vocab_size=262208,
                        rope_scaling={"factor": 8.0, "rope_type": "linear"})
 
+# allenai/OLMo-2-1124-7B as released (the Hub's config.json, as a public test
+# suite the search tool found mirrors it); OLMo-2-1124-13B and OLMo-2-0425-1B
+# differ in the sizes their model cards state
+OLMO2_7B = {"architectures": ["Olmo2ForCausalLM"], "attention_bias": False,
+            "attention_dropout": 0.0, "eos_token_id": 100257, "hidden_act": "silu",
+            "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 11008,
+            "max_position_embeddings": 4096, "model_type": "olmo2", "num_attention_heads": 32,
+            "num_hidden_layers": 32, "num_key_value_heads": 32, "pad_token_id": 100277,
+            "rms_norm_eps": 1e-06, "rope_scaling": None, "rope_theta": 500000,
+            "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+            "transformers_version": "4.47.0.dev0", "use_cache": True, "vocab_size": 100352}
+OLMO2_13B = dict(OLMO2_7B, hidden_size=5120, intermediate_size=13824, num_attention_heads=40,
+                 num_hidden_layers=40, num_key_value_heads=40)
+OLMO2_1B = dict(OLMO2_7B, hidden_size=2048, intermediate_size=8192, num_attention_heads=16,
+                num_hidden_layers=16, num_key_value_heads=16)
+
 SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
          "num_attention_heads": 4, "vocab_size": 100}
 
@@ -210,6 +226,14 @@ CASES = {
                                                             "rope_theta": 20000.0}}),
     "gemma3-pattern-2": dict(SMALL, architectures=["Gemma3ForCausalLM"], num_key_value_heads=2,
                              sliding_window_pattern=2, rope_local_base_freq=5000.0),
+    "olmo2-7b": OLMO2_7B,
+    "olmo2-13b": OLMO2_13B,
+    "olmo2-1b": OLMO2_1B,
+    "olmo2-defaults": {"architectures": ["Olmo2ForCausalLM"]},
+    "olmo2-gqa-head-dim": dict(SMALL, architectures=["Olmo2ForCausalLM"], num_key_value_heads=2,
+                               head_dim=32, num_attention_heads=4,
+                               rope_parameters={"rope_type": "linear", "factor": 2.0,
+                                                "rope_theta": 10000.0}),
     "gemma2-window": dict(SMALL, architectures=["Gemma2ForCausalLM"], num_key_value_heads=2,
                           head_dim=16, sliding_window=32, pad_token_id=None),
     # transformers refuses: so must realign
@@ -295,6 +319,7 @@ def resolve(cfgdict):
     cfg, m = instantiate(cfgdict)
     lay = m.model.layers[0]
     at, mlp = lay.self_attn, lay.mlp
+    norm0 = lay.post_attention_layernorm
     hd = at.head_dim
     rp = cfg.rope_parameters
     local_theta = 0
@@ -311,8 +336,13 @@ def resolve(cfgdict):
     first = next((i for i, w in enumerate(windows) if w), None)
     qk_norm = 0
     if getattr(at, "q_norm", None) is not None:
-        assert at.q_norm.weight.shape[0] == hd and at.k_norm.weight.shape[0] == hd
-        qk_norm = 1
+        if at.q_norm.weight.shape[0] == hd:  # per head
+            assert at.k_norm.weight.shape[0] == hd
+            qk_norm = 1
+        else:  # over the whole projections
+            assert at.q_norm.weight.shape[0] == at.q_proj.out_features
+            assert at.k_norm.weight.shape[0] == at.k_proj.out_features
+            qk_norm = 2
     eos = cfg.eos_token_id
     eos = [] if eos is None else eos if isinstance(eos, list) else [eos]
     r = {
@@ -324,8 +354,7 @@ def resolve(cfgdict):
         "intermediate_size": mlp.gate_proj.out_features,
         "vocab_size": m.model.embed_tokens.num_embeddings,
         "max_position_embeddings": cfg.max_position_embeddings,
-        "rms_norm_eps": lay.input_layernorm.variance_epsilon
-        if hasattr(lay.input_layernorm, "variance_epsilon") else lay.input_layernorm.eps,
+        "rms_norm_eps": getattr(norm0, "variance_epsilon", None) or norm0.eps,
         "rope_theta": rp["rope_theta"],
         "rope_type": rope_type,
         "tie_word_embeddings": int(m.lm_head.weight is m.model.embed_tokens.weight),
@@ -337,7 +366,8 @@ def resolve(cfgdict):
         "sliding_window_from": first if first is not None else 0,
         "windows": ",".join(str(w or 0) for w in windows),
         "qk_norm": qk_norm,
-        "norms": 1 if hasattr(lay, "pre_feedforward_layernorm") else 0,
+        "norms": 1 if hasattr(lay, "pre_feedforward_layernorm") else
+        2 if not hasattr(lay, "input_layernorm") else 0,
         "attn_scale": at.scaling,
         "attn_softcap": getattr(at, "attn_logit_softcapping", None) or 0,
         "final_softcap": getattr(cfg, "final_logit_softcapping", None) or 0,
@@ -359,7 +389,7 @@ def resolve(cfgdict):
         r["rope_original_max_position"] = rp["original_max_position_embeddings"]
     # Gemma's particulars, checked rather than assumed
     gemma = type(m).__name__.startswith("Gemma")
-    assert ("Gemma" in type(lay.input_layernorm).__name__) == gemma
+    assert ("Gemma" in type(norm0).__name__) == gemma
     assert (abs(getattr(m.model.embed_tokens, "scalar_embed_scale", 1.0) -
                 cfg.hidden_size ** 0.5) < 1e-9) == gemma
     return r
@@ -373,7 +403,7 @@ def main():
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
           "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma",
           "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma2",
-          "Gemma3ForCausalLM": "gemma3_text"}
+          "Gemma3ForCausalLM": "gemma3_text", "Olmo2ForCausalLM": "olmo2"}
     for name, cfg in CASES.items():
         if "model_type" not in cfg:  # AutoConfig needs it (realign also reads architectures)
             cfg = dict(cfg, model_type=mt[cfg["architectures"][0]])

@@ -3,7 +3,7 @@
 
 For each case a random tiny model is built with transformers' OWN model class
 (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
-Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM),
+Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM),
 saved with save_pretrained (f32 or bf16, sometimes sharded), then loaded back
 from disk the way the reference implementation loads models (in fp32 — and
 here also in fp64) and run with eager attention:
@@ -45,7 +45,7 @@ from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
-                          Gemma3ForCausalLM, Gemma3TextConfig)
+                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "engine")
@@ -115,6 +115,13 @@ CASES = [
                                    "sliding_attention": {"rope_type": "default",
                                                          "rope_theta": 10000.0}}),
          dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
+    # OLMo 2: norms on the outputs only, q/k norms over the whole projections,
+    # GQA, bf16 weights, sharded
+    dict(name="olmo2_bf16", cls=(Olmo2Config, Olmo2ForCausalLM),
+         cfg=dict(COMMON, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
+                  tie_word_embeddings=False,
+                  rope_parameters={"rope_type": "default", "rope_theta": 500000.0}),
+         dtype=torch.bfloat16, shard="30KB", L=2, batch=3, all_grads=True, legacy=True),
 ]
 
 DIR_LENS = [5, 9, 1, 12, 7]

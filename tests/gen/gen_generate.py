@@ -36,7 +36,7 @@ import torch
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
-                          Gemma3ForCausalLM, Gemma3TextConfig)
+                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "gen")
 MAX_NEW = 12
@@ -92,6 +92,9 @@ MODELS = [
                                               "rope_theta": 1000000.0},
                            "sliding_attention": {"rope_type": "default",
                                                  "rope_theta": 10000.0}})),
+    # OLMo 2: post-norms, q/k norms over the whole projections (no window: 12 steps)
+    ("olmo2", Olmo2Config, Olmo2ForCausalLM, torch.float32,
+     dict(num_key_value_heads=2)),
 ]
 
 

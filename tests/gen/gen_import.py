@@ -164,6 +164,9 @@ CASES = [
                                              "rope_theta": 1000000.0},
                           "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}),
          tok="spm", outtype="f32", dtype="f32"),
+    dict(name="olmo2_bf16", arch="olmo2", cfg=dict(COMMON, num_attention_heads=4,
+         num_key_value_heads=2, tie_word_embeddings=False, rope_theta=500000.0),
+         tok="bl", pre="dbrx", outtype="bf16", dtype="bf16"),
 ]
 
 LENS = [5, 9, 1, 12]
@@ -181,7 +184,8 @@ def model_classes(arch):
             "gemma": (T.GemmaConfig, T.GemmaForCausalLM),
             "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM),
             "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM),
-            "gemma3": (T.Gemma3TextConfig, T.Gemma3ForCausalLM)}[arch]
+            "gemma3": (T.Gemma3TextConfig, T.Gemma3ForCausalLM),
+            "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM)}[arch]
 
 
 def randomize(model, gen, gemma):
@@ -268,15 +272,16 @@ def make_case(case, ci):
             hf_cfg = config.to_dict()
             hf_cfg["architectures"] = [model_cls.__name__]
             hf_cfg.update(gguf_ids(cdir))
-        elif case["arch"] in ("gemma", "gemma2", "gemma3"):
-            # no GGUF loader in transformers for Gemma, and Gemma 2's ignores the
-            # file's soft-caps (it takes the class defaults, 50 and 30): the
-            # original, norms through w + 1 and back
+        elif case["arch"] in ("gemma", "gemma2", "gemma3", "olmo2"):
+            # no GGUF loader in transformers for Gemma and OLMo 2, and Gemma 2's
+            # ignores the file's soft-caps (it takes the class defaults, 50 and
+            # 30): the original, Gemma's norms through w + 1 and back
             sd = {k: v.float().clone() for k, v in model.state_dict().items()}
             for k in sd:
-                if k.endswith("norm.weight"):
+                if k.endswith("norm.weight") and case["arch"].startswith("gemma"):
                     sd[k] = (sd[k] + 1) - 1
-            sd.pop("lm_head.weight", None)
+            if config.tie_word_embeddings:
+                sd.pop("lm_head.weight", None)
             ref = model_cls(config)
             ref.load_state_dict(sd, strict=False)
             ref.tie_weights()

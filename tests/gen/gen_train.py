@@ -3,8 +3,8 @@
 
 For each architecture, a tiny random model built with transformers' own model
 class (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
-GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM), saved
-with save_pretrained (f32 safetensors). Norm weights are randomised too, so
+GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM,
+Olmo2ForCausalLM), saved with save_pretrained (f32 safetensors). Norm weights are randomised too, so
 their gradients are not all alike. Then:
 
   grads.safetensors   the gradient of every parameter (torch autograd through
@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
-                          Gemma3ForCausalLM, Gemma3TextConfig)
+                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "train")
 
@@ -70,6 +70,8 @@ ARCHS = {
                                                         "rope_theta": 1000000.0},
                                      "sliding_attention": {"rope_type": "default",
                                                            "rope_theta": 10000.0}})),
+    # post-norms, q/k norms over the whole projections
+    "olmo2": (Olmo2Config, Olmo2ForCausalLM, dict(num_key_value_heads=2)),
 }
 
 SEQS = [  # (length, prompt length): loss on the positions whose next token is in the response

@@ -231,7 +231,7 @@ static void test_errors(void)
 	BAD("{\"architectures\":[\"Phi3ForCausalLM\"]}",
 	    "'config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports "
 	    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
-	    "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM)");
+	    "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM)");
 	BAD("{\"model_type\":\"phi3\"}", "unsupported model_type 'phi3'");
 	/* Gemma 3's multimodal release (its text part is Gemma3ForCausalLM) */
 	BAD("{\"architectures\":[\"Gemma3ForConditionalGeneration\"],\"model_type\":\"gemma3\"}",

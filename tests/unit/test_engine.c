@@ -265,6 +265,6 @@ int main(int argc, char **argv)
 		ncase++;
 	}
 	free(list);
-	CHECK(ncase >= 8);
+	CHECK(ncase >= 9);
 	return check_done("test_engine");
 }

@@ -32,8 +32,8 @@
 #include "store/model.h"
 #include "store/safetensors.h"
 
-static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2",
-				    "gemma", "qwen3",	   "gemma2",  "gemma3"};
+static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma",
+				    "qwen3", "gemma2",	   "gemma3",  "olmo2"};
 
 typedef struct fx {
 	cJSON *meta;
