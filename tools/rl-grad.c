@@ -89,9 +89,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 
 /* Candidate roles of a layer in rl-grad's output order. */
 static const rl_role out_roles[] = {
-	RL_R_Q,	     RL_R_Q_BIAS,  RL_R_K,	RL_R_K_BIAS,	RL_R_V,
-	RL_R_V_BIAS, RL_R_O,	   RL_R_O_BIAS, RL_R_GATE,	RL_R_GATE_BIAS,
-	RL_R_UP,     RL_R_UP_BIAS, RL_R_DOWN,	RL_R_DOWN_BIAS,
+	RL_R_Q,	      RL_R_Q_BIAS,  RL_R_K,	 RL_R_K_BIAS,	 RL_R_V,	 RL_R_V_BIAS,
+	RL_R_QKV,     RL_R_O,	    RL_R_O_BIAS, RL_R_GATE,	 RL_R_GATE_BIAS, RL_R_UP,
+	RL_R_UP_BIAS, RL_R_GATE_UP, RL_R_DOWN,	 RL_R_DOWN_BIAS,
 };
 
 static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const char *state,

@@ -104,7 +104,10 @@ static const char *act_name(rl_act a)
 
 static const char *rope_name(rl_rope_type r)
 {
-	return r == RL_ROPE_LINEAR ? "linear" : r == RL_ROPE_LLAMA3 ? "llama3" : "default";
+	return r == RL_ROPE_LINEAR     ? "linear"
+	       : r == RL_ROPE_LLAMA3   ? "llama3"
+	       : r == RL_ROPE_LONGROPE ? "longrope"
+				       : "default";
 }
 
 /* One dtype name when all tensors share it, else "mixed". */
@@ -183,6 +186,13 @@ static void describe_config(const rl_config *c, cJSON *j)
 			cJSON_AddNumberToObject(r, "factor", c->rope_factor);
 		if (c->rope_local_theta > 0)
 			cJSON_AddNumberToObject(r, "sliding_layers_theta", c->rope_local_theta);
+		cJSON_AddNumberToObject(r, "rotary_dim",
+					c->rotary_dim ? c->rotary_dim : c->head_dim);
+		if (c->rope_type == RL_ROPE_LONGROPE) {
+			cJSON_AddNumberToObject(r, "original_max_position_embeddings",
+						c->rope_original_max_position);
+			cJSON_AddNumberToObject(r, "attention_factor", c->rope_attn_factor);
+		}
 		if (c->rope_type == RL_ROPE_LLAMA3) {
 			cJSON_AddNumberToObject(r, "low_freq_factor", c->rope_low_freq_factor);
 			cJSON_AddNumberToObject(r, "high_freq_factor", c->rope_high_freq_factor);
@@ -198,6 +208,7 @@ static void describe_config(const rl_config *c, cJSON *j)
 		cJSON_AddBoolToObject(j, "embed_scale", c->embed_scale);
 		cJSON_AddStringToObject(j, "qk_norm", qk_norm_name(c->qk_norm));
 		cJSON_AddStringToObject(j, "norms", norms_name(c->norms));
+		cJSON_AddBoolToObject(j, "fused_projections", c->fused_proj);
 		cJSON_AddNumberToObject(j, "query_pre_attn_scalar",
 					c->query_pre_attn_scalar > 0 ? c->query_pre_attn_scalar
 								     : c->head_dim);
@@ -232,6 +243,12 @@ static void describe_config(const rl_config *c, cJSON *j)
 		printf(", factor %g, low_freq %g, high_freq %g, original_max %d", c->rope_factor,
 		       c->rope_low_freq_factor, c->rope_high_freq_factor,
 		       c->rope_original_max_position);
+	if (c->rope_type == RL_ROPE_LONGROPE)
+		printf(", %d short and long factors, long past %d, factor %g, attention factor %g",
+		       c->rope_n_factors, c->rope_original_max_position, c->rope_factor,
+		       c->rope_attn_factor);
+	if (c->rotary_dim && c->rotary_dim != c->head_dim)
+		printf("; on %d of %d dims", c->rotary_dim, c->head_dim);
 	if (c->rope_local_theta > 0)
 		printf("; sliding layers: default, theta %g", c->rope_local_theta);
 	printf("\n");
@@ -241,6 +258,9 @@ static void describe_config(const rl_config *c, cJSON *j)
 	       !c->attention_bias && !c->o_bias && !c->mlp_bias ? "none" : "");
 	if (c->qk_norm)
 		printf("q/k norm        %s\n", qk_norm_name(c->qk_norm));
+	if (c->fused_proj)
+		printf("projections     fused: qkv_proj, gate_up_proj (scored and restored as "
+		       "stored)\n");
 	if (c->norms == RL_NORMS_SANDWICH)
 		printf("norms           sandwich (before and after attention and MLP)\n");
 	if (c->norms == RL_NORMS_POST)

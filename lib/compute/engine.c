@@ -39,10 +39,12 @@ static void widen_range(void *ctx, size_t i0, size_t i1)
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release)
 {
 	static const rl_role roles[] = {
-		RL_R_Q,		RL_R_K,	     RL_R_V,	     RL_R_O,	       RL_R_GATE,
-		RL_R_UP,	RL_R_DOWN,   RL_R_ATTN_NORM, RL_R_MLP_NORM,    RL_R_Q_BIAS,
-		RL_R_K_BIAS,	RL_R_V_BIAS, RL_R_O_BIAS,    RL_R_GATE_BIAS,   RL_R_UP_BIAS,
-		RL_R_DOWN_BIAS, RL_R_Q_NORM, RL_R_K_NORM,    RL_R_PRE_FF_NORM, RL_R_POST_FF_NORM};
+		RL_R_Q,		RL_R_K,	      RL_R_V,	      RL_R_O,		RL_R_GATE,
+		RL_R_UP,	RL_R_DOWN,    RL_R_ATTN_NORM, RL_R_MLP_NORM,	RL_R_Q_BIAS,
+		RL_R_K_BIAS,	RL_R_V_BIAS,  RL_R_O_BIAS,    RL_R_GATE_BIAS,	RL_R_UP_BIAS,
+		RL_R_DOWN_BIAS, RL_R_Q_NORM,  RL_R_K_NORM,    RL_R_PRE_FF_NORM, RL_R_POST_FF_NORM,
+		RL_R_QKV,	RL_R_GATE_UP,
+	};
 	w->layer = -1;
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
 		size_t n;

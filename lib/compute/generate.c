@@ -47,7 +47,7 @@ void rl_gen_opts_init(rl_gen_opts *o)
  * by block at each use). */
 struct mat {
 	const rl_tensor *t;
-	int rows, cols;
+	int row0, rows, cols; /* rows row0 .. row0 + rows - 1 of t (Phi-3's fused) */
 	float *f32;
 	int owned; /* f32 was allocated (not a view of an F32 map) */
 };
@@ -109,14 +109,22 @@ static uint64_t mat_bytes(const struct mat *w)
 	return (uint64_t)w->rows * (uint64_t)w->cols * sizeof(float);
 }
 
-static void mat_init(struct mat *w, const rl_tensor *t)
+/* rows row0 .. row0 + rows - 1 of t (rows 0: all of them) */
+static void mat_init(struct mat *w, const rl_tensor *t, int row0, int rows)
 {
 	memset(w, 0, sizeof *w);
 	w->t = t;
-	w->rows = (int)t->shape[0];
+	w->row0 = row0;
+	w->rows = rows ? rows : (int)t->shape[0];
 	w->cols = (int)t->shape[1];
-	if (is_f32_view(t))
-		w->f32 = (float *)(uintptr_t)t->data; /* read-only use only */
+	if (is_f32_view(t)) /* read-only use only */
+		w->f32 = (float *)(uintptr_t)t->data + (size_t)row0 * (size_t)w->cols;
+}
+
+/* The first element of w in t. */
+static uint64_t mat_first(const struct mat *w)
+{
+	return (uint64_t)w->row0 * (uint64_t)w->cols;
 }
 
 /* Drops a tensor's mapped pages from this process's resident set once an f32
@@ -144,7 +152,7 @@ static int mat_cache(struct mat *w, uint64_t *budget)
 	float *p = rl_malloc_array((size_t)w->rows * (size_t)w->cols, sizeof(float));
 	if (!p)
 		return RL_ESYS;
-	int rc = rl_tensor_read_f32(w->t, 0, (uint64_t)w->rows * (uint64_t)w->cols, p);
+	int rc = rl_tensor_read_f32(w->t, mat_first(w), (uint64_t)w->rows * (uint64_t)w->cols, p);
 	if (rc) {
 		free(p);
 		return rc;
@@ -189,8 +197,8 @@ static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, i
 		  const struct mat *w, const float *bias)
 {
 	if (T <= g->direct_rows) {
-		rl_wgemm(out, ldo, x, ldx, w->t->data, w->t->dtype, bias, T, w->rows, w->cols,
-			 g->wblock);
+		rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(w->t, mat_first(w)), w->t->dtype, bias, T,
+			 w->rows, w->cols, g->wblock);
 		return RL_OK;
 	}
 	if (w->f32) {
@@ -200,7 +208,7 @@ static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, i
 	int R = (int)(g->wblock_elems / (size_t)w->cols);
 	for (int r0 = 0; r0 < w->rows; r0 += R) {
 		int rr = w->rows - r0 < R ? w->rows - r0 : R;
-		int rc = rl_tensor_read_f32(w->t, (uint64_t)r0 * (uint64_t)w->cols,
+		int rc = rl_tensor_read_f32(w->t, mat_first(w) + (uint64_t)r0 * (uint64_t)w->cols,
 					    (uint64_t)rr * (uint64_t)w->cols, g->wblock);
 		if (rc)
 			return rc;
@@ -213,8 +221,8 @@ static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, i
 uint64_t rl_gen_weight_bytes(const rl_model *m)
 {
 	const rl_config *c = &m->cfg;
-	static const rl_role roles[] = {RL_R_Q,	   RL_R_K,  RL_R_V,   RL_R_O,
-					RL_R_GATE, RL_R_UP, RL_R_DOWN};
+	static const rl_role roles[] = {RL_R_Q,	 RL_R_K,    RL_R_V,   RL_R_O,	   RL_R_GATE,
+					RL_R_UP, RL_R_DOWN, RL_R_QKV, RL_R_GATE_UP};
 	uint64_t n = m->lm_head ? m->lm_head->numel : 0;
 	for (int l = 0; l < c->n_layers; l++)
 		for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
@@ -275,23 +283,28 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 	g->layers = rl_calloc((size_t)g->L, sizeof *g->layers);
 	if (!g->layers)
 		return RL_ESYS;
-	mat_init(&g->lm, m->lm_head);
+	mat_init(&g->lm, m->lm_head, 0, 0);
 	if ((rc = vec_load(m->final_norm, &g->final_norm)))
 		return rc;
 	int maxcols = g->C > g->I ? g->C : g->I;
 	for (int l = 0; l < g->L; l++) {
 		struct layer *y = &g->layers[l];
-		const rl_tensor *t[7] = {rl_model_get(m, l, RL_R_Q),	rl_model_get(m, l, RL_R_K),
-					 rl_model_get(m, l, RL_R_V),	rl_model_get(m, l, RL_R_O),
-					 rl_model_get(m, l, RL_R_GATE), rl_model_get(m, l, RL_R_UP),
-					 rl_model_get(m, l, RL_R_DOWN)};
+		rl_role roles[7] = {RL_R_Q, RL_R_K, RL_R_V, RL_R_O, RL_R_GATE, RL_R_UP, RL_R_DOWN};
+		int row0[7] = {0}, rows[7] = {0};
+		if (c->fused_proj) { /* Phi-3: q, k, v and gate, up are row blocks */
+			roles[0] = roles[1] = roles[2] = RL_R_QKV;
+			roles[4] = roles[5] = RL_R_GATE_UP;
+			row0[1] = g->Q, row0[2] = g->Q + g->KV, row0[5] = g->I;
+			rows[0] = g->Q, rows[1] = rows[2] = g->KV, rows[4] = rows[5] = g->I;
+		}
+		const rl_tensor *t[7];
 		for (int i = 0; i < 7; i++)
-			if (!t[i])
+			if (!(t[i] = rl_model_get(m, l, roles[i])))
 				return rl_error(RL_EDATA, "'%s': layer %d lacks %s", m->dir, l,
-						rl_role_name((rl_role)(RL_R_Q + i)));
+						rl_role_name(roles[i]));
 		struct mat *ms[7] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
 		for (int i = 0; i < 7; i++)
-			mat_init(ms[i], t[i]);
+			mat_init(ms[i], t[i], row0[i], rows[i]);
 		if ((rc = vec_load(rl_model_get(m, l, RL_R_Q_BIAS), &y->bq)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_K_BIAS), &y->bk)) ||
 		    (rc = vec_load(rl_model_get(m, l, RL_R_V_BIAS), &y->bv)) ||
@@ -457,8 +470,20 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 			return rc;
 		rl_qk_norm_forward(&g->d, y->q_norm, y->k_norm, qkv, ldq, T, NULL, NULL, b->qk);
 		const rl_rope *rope = rl_dims_rope(&g->d, &g->rope, l);
-		rl_rope_forward(qkv, ldq, b->pos, T, g->nh, rope);
-		rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, rope);
+		if (rope->long_) { /* longrope: each sequence by its last position */
+			for (int s = 0; s < ns; s++) {
+				const struct slot *z = sl[s];
+				const int *p = b->pos + z->off;
+				const rl_rope *r = rl_rope_pass(rope, p[z->n_pending - 1]);
+				rl_rope_forward(qkv + (size_t)z->off * ldq, ldq, p, z->n_pending,
+						g->nh, r);
+				rl_rope_forward(qkv + (size_t)z->off * ldq + Q, ldq, p,
+						z->n_pending, g->nkvh, r);
+			}
+		} else {
+			rl_rope_forward(qkv, ldq, b->pos, T, g->nh, rope);
+			rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, rope);
+		}
 		for (int s = 0; s < ns; s++) {
 			struct slot *z = sl[s];
 			float *kc = z->k + (size_t)l * z->cap * KV,
@@ -510,6 +535,17 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 }
 
 /* ---- the decoding loop ---- */
+
+/* Phi-3's longrope: a sequence growing past original_max_position_embeddings
+ * is computed again from its first token, every key with the long factors
+ * (Phi3ForCausalLM.prepare_inputs_for_generation drops the cache there), and
+ * from then on decodes over a cache of long-factor keys. */
+static int longrope_switch(const rl_config *c, const struct slot *z)
+{
+	int orig = c->rope_original_max_position;
+	return c->rope_type == RL_ROPE_LONGROPE && z->len > 0 && z->len <= orig &&
+	       z->len + z->n_pending > orig;
+}
 
 static void slot_free(struct slot *z)
 {
@@ -625,7 +661,11 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 	int ns = 0;
 	size_t next = 0, done = 0;
 	struct slot pre = {0};
-	int P = n > 1 && !o->no_cache && !o->no_shared_prefix ? shared_prefix_len(seqs, n) : 0;
+	/* (not with longrope: a prompt's prefix would get the tables of the
+	 * prefix's length, transformers' those of the whole prompt's) */
+	int P = n > 1 && !o->no_cache && !o->no_shared_prefix && c->rope_type != RL_ROPE_LONGROPE
+			? shared_prefix_len(seqs, n)
+			: 0;
 	if (P < RL_GEN_SHARED_PREFIX_MIN)
 		P = 0;
 	if (!rc && P)
@@ -669,7 +709,7 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 		size_t T = 0, attn = 0;
 		for (int s = 0; s < ns; s++) {
 			struct slot *z = sl[s];
-			if (o->no_cache) { /* reference mode: everything again */
+			if (o->no_cache || longrope_switch(c, z)) { /* everything again */
 				rl_gen_seq *q = &seqs[z->seq];
 				memcpy(z->pending, q->prompt, sizeof(int) * (size_t)q->n_prompt);
 				memcpy(z->pending + q->n_prompt, q->out,

@@ -39,6 +39,7 @@ void rl_dims_init(rl_dims *d, const rl_config *c)
 	d->o_bias = c->o_bias;
 	d->mlp_bias = c->mlp_bias;
 	d->qk_norm = c->qk_norm;
+	d->fused = c->fused_proj;
 	if (c->qk_norm == RL_QK_NORM_HEAD) {
 		d->qn_rows = d->nh, d->kn_rows = d->nkvh;
 		d->qn_width = d->kn_width = d->hd;
@@ -120,7 +121,18 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 	size_t C = (size_t)d->C, F = (size_t)d->F, qd = (size_t)d->qd, kvd = (size_t)d->kvd;
 	float *p = NULL;
 	size_t n = 0;
+	if (d->fused &&
+	    (r == RL_R_Q || r == RL_R_K || r == RL_R_V || r == RL_R_GATE || r == RL_R_UP))
+		r = RL_R_COUNT; /* stored fused: no such tensor */
+	if (!d->fused && (r == RL_R_QKV || r == RL_R_GATE_UP))
+		r = RL_R_COUNT;
 	switch (r) {
+	case RL_R_QKV:
+		p = w->wqkv, n = (qd + 2 * kvd) * C;
+		break;
+	case RL_R_GATE_UP:
+		p = w->wgu, n = 2 * F * C;
+		break;
 	case RL_R_Q:
 		p = w->wqkv, n = qd * C;
 		break;
@@ -359,6 +371,25 @@ void rl_qk_norm_backward(const rl_dims *d, const float *qw, const float *kw, flo
 	scatter_cols(dqkv, ld, d->qd, din + nq, d->kvd, T);
 }
 
+/* ---- RoPE ---- */
+
+/* RoPE (or its inverse) over the rows of every sequence of s; with longrope,
+ * each sequence's rows with the tables of its last position. */
+static void rope_seqs(float *x, int ld, const rl_seqs *s, int nh, const rl_rope *r, int inverse)
+{
+	void (*f)(float *, int, const int *, int, int, const rl_rope *) =
+		inverse ? rl_rope_backward : rl_rope_forward;
+	if (!r->long_) {
+		f(x, ld, s->pos, s->T, nh, r);
+		return;
+	}
+	for (int i = 0; i < s->n; i++) {
+		int r0 = s->start[i], len = s->start[i + 1] - r0;
+		f(x + (size_t)r0 * ld, ld, s->pos + r0, len, nh,
+		  rl_rope_pass(r, s->pos[r0 + len - 1]));
+	}
+}
+
 /* ---- the norm layout ---- */
 
 /* The four places a layer may have an RMSNorm, as blocks of w (a layer's
@@ -514,8 +545,8 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 				d->kvd);
 	}
 	rl_qk_norm_forward(d, w->qnorm, w->knorm, a->qkv, qkv, T, a->qk_raw, a->qk_rstd, ws->qk);
-	rl_rope_forward(a->qkv, qkv, s->pos, T, d->nh, rope);
-	rl_rope_forward(a->qkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+	rope_seqs(a->qkv, qkv, s, d->nh, rope, 0);
+	rope_seqs(a->qkv + d->qd, qkv, s, d->nkvh, rope, 0);
 
 	double t0 = rl_now();
 	attention(d, window, s, kv, a, ws);
@@ -692,8 +723,8 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	t0 = rl_now();
 	over_sequences(&j, attention_back_seqs);
 	attn_secs += rl_now() - t0;
-	rl_rope_backward(dqkv, qkv, s->pos, T, d->nh, rope);
-	rl_rope_backward(dqkv + d->qd, qkv, s->pos, T, d->nkvh, rope);
+	rope_seqs(dqkv, qkv, s, d->nh, rope, 1);
+	rope_seqs(dqkv + d->qd, qkv, s, d->nkvh, rope, 1);
 	rl_qk_norm_backward(d, w->qnorm, w->knorm, dqkv, qkv, T, a->qk_raw, a->qk_rstd,
 			    norms ? g->qnorm : NULL, norms ? g->knorm : NULL, ws->qk);
 

@@ -70,6 +70,7 @@ typedef struct rl_dims {
 	rl_norm_layout norms; /* where the layer's norms are (config.h) */
 	int q_bias, o_bias, mlp_bias;
 	rl_qk_norm qk_norm;
+	int fused;	       /* Phi-3: q, k, v and gate, up are stored fused (layout below) */
 	int qn_rows, qn_width; /* q norm: per token, qn_rows rows of qn_width (nh x hd) */
 	int kn_rows, kn_width; /* k norm: nkvh x hd */
 	rl_config cfg;	       /* the per-layer rules (rl_dims_window) */
@@ -79,7 +80,8 @@ void rl_dims_init(rl_dims *d, const rl_config *c);
 /* The sliding window layer l attends within (0: the whole prefix). */
 int rl_dims_window(const rl_dims *d, int layer);
 /* The RoPE tables of layer l: r's, or its local ones on a sliding layer
- * (Gemma 3). */
+ * (Gemma 3). Longrope's choice between its short and long tables is made per
+ * sequence and forward pass (rl_rope_pass). */
 const rl_rope *rl_dims_rope(const rl_dims *d, const rl_rope *r, int layer);
 
 /* One layer's parameters in f32, fused (HF Linear weights are [out, in]):
@@ -92,7 +94,9 @@ const rl_rope *rl_dims_rope(const rl_dims *d, const rl_rope *r, int layer);
  *   qnorm [qn_width], knorm [kn_width] (Qwen3's q_norm, k_norm)
  * Biases and norms are NULL where the architecture has none. The same struct holds a
  * layer's gradients: each HF tensor's gradient is a contiguous row block (e.g.
- * k_proj's is wqkv + qd*C, [kvd, C]); rl_layer_w_part() names them. */
+ * k_proj's is wqkv + qd*C, [kvd, C]); rl_layer_w_part() names them. Phi-3's
+ * qkv_proj and gate_up_proj are stored in exactly these layouts: their parts
+ * are wqkv and wgu whole (and there are no separate q, k, v, gate, up). */
 typedef struct rl_layer_w {
 	float *wqkv, *bqkv, *wo, *bo, *wgu, *bgu, *wd, *bd, *norm1, *norm2, *qnorm, *knorm;
 	float *norm3, *norm4; /* Gemma 2: pre_ and post_feedforward_layernorm */

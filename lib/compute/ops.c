@@ -5,6 +5,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -331,13 +332,22 @@ void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const 
  *   llama3: wavelen = 2 pi / inv_freq; > low_freq_wavelen: / factor;
  *           between: (1 - s) * f / factor + s * f with
  *           s = (old_ctx / wavelen - low) / (high - low). */
+/* The dims RoPE turns: Phi-3's partial rotary, else the whole head. */
+static int rotary_dim(const rl_config *c)
+{
+	return c->rotary_dim ? c->rotary_dim : c->head_dim;
+}
+
 void rl_rope_inv_freq(const rl_config *c, float *inv_freq)
 {
-	int hd = c->head_dim, half = hd / 2;
+	int rot = rotary_dim(c), half = rot / 2;
 	float base = (float)c->rope_theta;
 	for (int i = 0; i < half; i++) {
-		float e = (float)(2 * i) / (float)hd;
-		inv_freq[i] = 1.0f / powf(base, e);
+		float e = (float)(2 * i) / (float)rot;
+		/* longrope: 1 / (ext * base^e), ext the short factors */
+		float ext = c->rope_type == RL_ROPE_LONGROPE ? c->rope_short[i] : 1.0f;
+		inv_freq[i] = c->rope_type == RL_ROPE_LONGROPE ? 1.0f / (ext * powf(base, e))
+							       : 1.0f / powf(base, e);
 	}
 	if (c->rope_type == RL_ROPE_LINEAR) {
 		for (int i = 0; i < half; i++)
@@ -363,11 +373,15 @@ void rl_rope_inv_freq(const rl_config *c, float *inv_freq)
 int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos)
 {
 	memset(r, 0, sizeof *r);
-	if (c->head_dim <= 0 || c->head_dim % 2 || max_pos <= 0)
-		return rl_error(RL_EDATA, "rope: head_dim %d must be even and positive",
-				c->head_dim);
-	int half = c->head_dim / 2;
+	int rot = rotary_dim(c);
+	if (c->head_dim <= 0 || rot <= 0 || rot % 2 || rot > c->head_dim || max_pos <= 0)
+		return rl_error(RL_EDATA,
+				"rope: rotary dimension %d must be even, positive and at most "
+				"head_dim %d",
+				rot, c->head_dim);
+	int half = rot / 2;
 	r->hd = c->head_dim;
+	r->rot = rot;
 	r->max_pos = max_pos;
 	r->inv_freq = rl_malloc_array((size_t)half, sizeof(float));
 	r->cos = rl_malloc_array((size_t)max_pos * half, sizeof(float));
@@ -377,12 +391,34 @@ int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos)
 		return RL_ESYS;
 	}
 	rl_rope_inv_freq(c, r->inv_freq);
+	/* transformers: cos(emb) * attention_scaling, in f32 (1 but for longrope) */
+	float att = c->rope_type == RL_ROPE_LONGROPE ? (float)c->rope_attn_factor : 1.0f;
+	r->att = att;
 	for (int p = 0; p < max_pos; p++)
 		for (int i = 0; i < half; i++) {
 			float ang = (float)p * r->inv_freq[i];
 			r->cos[(size_t)p * half + i] = (float)cos((double)ang);
 			r->sin[(size_t)p * half + i] = (float)sin((double)ang);
+			if (c->rope_type == RL_ROPE_LONGROPE) {
+				r->cos[(size_t)p * half + i] *= att;
+				r->sin[(size_t)p * half + i] *= att;
+			}
 		}
+	if (c->rope_type == RL_ROPE_LONGROPE) { /* the long factors' tables */
+		rl_config lc = *c;
+		memcpy(lc.rope_short, c->rope_long, sizeof lc.rope_short);
+		lc.rope_local_theta = 0;
+		lc.rope_original_max_position = INT_MAX; /* no further level */
+		r->long_from = c->rope_original_max_position;
+		if (c->rope_original_max_position != INT_MAX) {
+			r->long_ = rl_malloc(sizeof *r->long_);
+			int rc = r->long_ ? rl_rope_init(r->long_, &lc, max_pos) : RL_ESYS;
+			if (rc) {
+				rl_rope_free(r);
+				return rc;
+			}
+		}
+	}
 	if (c->rope_local_theta > 0) { /* default rope, its own base */
 		rl_config lc = *c;
 		lc.rope_type = RL_ROPE_DEFAULT;
@@ -398,8 +434,17 @@ int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos)
 	return RL_OK;
 }
 
+const rl_rope *rl_rope_pass(const rl_rope *r, int last_pos)
+{
+	return r->long_ && last_pos + 1 > r->long_from ? r->long_ : r;
+}
+
 void rl_rope_free(rl_rope *r)
 {
+	if (r->long_) {
+		rl_rope_free(r->long_);
+		free(r->long_);
+	}
 	if (r->local) {
 		rl_rope_free(r->local);
 		free(r->local);
@@ -420,7 +465,7 @@ typedef struct rope_job {
 static void rope_rows(void *ctx, size_t t0, size_t t1)
 {
 	const rope_job *j = ctx;
-	int hd = j->r->hd, half = hd / 2;
+	int hd = j->r->hd, half = j->r->rot / 2;
 	for (size_t t = t0; t < t1; t++) {
 		const float *cs = j->r->cos + (size_t)j->pos[t] * half;
 		const float *sn = j->r->sin + (size_t)j->pos[t] * half;
@@ -456,15 +501,15 @@ void rl_rope_backward(float *dx, int ldx, const int *pos, int T, int nh, const r
 
 void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r)
 {
-	int hd = r->hd;
+	int hd = r->hd, half = r->rot / 2;
 	for (int t = 0; t < T; t++)
 		for (int h = 0; h < nh; h++) {
 			float *v = x + (size_t)t * ldx + (size_t)h * hd;
-			for (int i = 0; i < hd / 2; i++) {
+			for (int i = 0; i < half; i++) {
 				double ang = (double)((float)pos[t] * r->inv_freq[i]);
-				double a = v[i], b = v[i + hd / 2];
-				v[i] = (float)(a * cos(ang) - b * sin(ang));
-				v[i + hd / 2] = (float)(b * cos(ang) + a * sin(ang));
+				double att = r->att, a = v[i], b = v[i + half];
+				v[i] = (float)(att * (a * cos(ang) - b * sin(ang)));
+				v[i + half] = (float)(att * (b * cos(ang) + a * sin(ang)));
 			}
 		}
 }

@@ -108,23 +108,35 @@ void rl_rmsnorm_backward_naive(float *dinp, float *dw, const float *dout, const 
  * (inv_freq = 1 / theta^(2i/hd) in f32, scaled per rope type; the angle is the
  * f32 product (float)pos * inv_freq[i]). */
 typedef struct rl_rope {
-	int hd;
+	int hd;	 /* the head's width (its stride in a row) */
+	int rot; /* the dims turned, the first rot of each head (Phi-3's
+				* partial rotary; else hd) */
 	int max_pos;
-	float *inv_freq;       /* [hd/2] */
-	float *cos, *sin;      /* [max_pos, hd/2] */
+	float *inv_freq;       /* [rot/2] */
+	float *cos, *sin;      /* [max_pos, rot/2] (longrope: times its attention factor) */
+	float att;	       /* the attention factor the tables hold (1 but for longrope) */
 	struct rl_rope *local; /* Gemma 3: the sliding layers' tables (NULL: the same) */
+	struct rl_rope *long_; /* longrope: the long factors' tables, for a forward pass
+				* whose last position + 1 exceeds long_from */
+	int long_from;
 } rl_rope;
 
-/* Builds the tables for c's head_dim and rope type (default, linear, llama3),
- * and the local ones where c has a rope_local_theta. */
+/* Builds the tables for c's head_dim, rotary_dim and rope type (default,
+ * linear, llama3, longrope), the local ones where c has a rope_local_theta,
+ * the long ones for longrope. */
 int rl_rope_init(rl_rope *r, const rl_config *c, int max_pos);
 void rl_rope_free(rl_rope *r);
+/* The tables of one forward pass over a sequence whose last row is at
+ * last_pos: r, or longrope's long ones past original_max_position_embeddings
+ * (transformers decides per forward call by max(position_ids) + 1). */
+const rl_rope *rl_rope_pass(const rl_rope *r, int last_pos);
 /* inv_freq[hd/2] for config c (what rl_rope_init uses). */
 void rl_rope_inv_freq(const rl_config *c, float *inv_freq);
 
 /* x[T, nh*hd] (ldx) rotated in place, row t at position pos[t] (< max_pos):
- * for i < hd/2, with a = x[i], b = x[i+hd/2]:
- *   x[i] = a*cos - b*sin,  x[i+hd/2] = b*cos + a*sin. */
+ * for i < rot/2, with a = x[i], b = x[i+rot/2]:
+ *   x[i] = a*cos - b*sin,  x[i+rot/2] = b*cos + a*sin
+ * (dims rot .. hd-1 of each head pass unchanged). */
 void rl_rope_forward(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r);
 /* The transpose (inverse rotation) applied in place to a gradient dx. */
 void rl_rope_backward(float *dx, int ldx, const int *pos, int T, int nh, const rl_rope *r);

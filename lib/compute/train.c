@@ -20,6 +20,7 @@ static const rl_role layer_roles[] = {
 	RL_R_V,		RL_R_V_BIAS,   RL_R_O,		 RL_R_O_BIAS,	 RL_R_Q_NORM,
 	RL_R_K_NORM,	RL_R_MLP_NORM, RL_R_PRE_FF_NORM, RL_R_GATE,	 RL_R_GATE_BIAS,
 	RL_R_UP,	RL_R_UP_BIAS,  RL_R_DOWN,	 RL_R_DOWN_BIAS, RL_R_POST_FF_NORM,
+	RL_R_QKV,	RL_R_GATE_UP,
 };
 #define N_LAYER_ROLES (sizeof layer_roles / sizeof *layer_roles)
 

@@ -56,12 +56,15 @@ static const struct arch_info {
 	 131072, 2, 1, 1, 4096, "gelu_pytorch_tanh"},
 	{RL_ARCH_OLMO2, "Olmo2ForCausalLM", "olmo2", 50304, 4096, 11008, 32, 32, 0, 0, 2048, -1,
 	 50279, 0, 0, "silu"},
+	{RL_ARCH_PHI3, "Phi3ForCausalLM", "phi3", 32064, 3072, 8192, 32, 32, 0, 0, 4096, 1, 32000,
+	 0, 0, "silu"},
 };
 
 #define ARCH_LIST                                                                                  \
 	"LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "               \
-	"Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM"
-#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2, gemma3_text, olmo2"
+	"Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM, "               \
+	"Phi3ForCausalLM"
+#define MODEL_TYPE_LIST "llama, mistral, qwen2, gemma, qwen3, gemma2, gemma3_text, olmo2, phi3"
 
 #define NARCH (sizeof archs / sizeof archs[0])
 
@@ -295,6 +298,91 @@ static int parse_rope(rl_config *c, const cJSON *root, const char *path)
 	return parse_rope_spec(c, rs, rs_key, root, "rope_theta", 10000.0, path);
 }
 
+/* A longrope factor list of n numbers into out. */
+static int get_factors(const cJSON *rs, const char *key, int n, float *out, const char *path)
+{
+	const cJSON *a = get(rs, key);
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n)
+		return rl_error(
+			RL_EDATA,
+			"'%s': rope_scaling: longrope needs \"%s\", a list of rotary_dim / 2 "
+			"(%d) numbers",
+			path, key, n);
+	int i = 0;
+	for (const cJSON *e = a->child; e; e = e->next, i++) {
+		if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || !(e->valuedouble > 0))
+			return rl_error(RL_EDATA, "'%s': rope_scaling: \"%s\"[%d] must be > 0",
+					path, key, i);
+		out[i] = (float)e->valuedouble;
+	}
+	return RL_OK;
+}
+
+/* Phi-3's RoPE (Phi3Config.convert_rope_params_to_dict, _compute_longrope_
+ * parameters): rope_scaling, else rope_parameters; default or longrope ("su",
+ * "yarn"); partial_rotary_factor from the dict, else the top level. */
+static int parse_phi3_rope(rl_config *c, const cJSON *root, const char *path)
+{
+	int rc;
+	const cJSON *rs = get(root, "rope_scaling");
+	if (is_absent(rs) || (cJSON_IsObject(rs) && !rs->child))
+		rs = get(root, "rope_parameters");
+	if (!is_absent(rs) && !cJSON_IsObject(rs))
+		return rl_error(RL_EDATA, "'%s': \"rope_scaling\" must be an object or null", path);
+	if (is_absent(rs))
+		rs = NULL;
+	double prf = 1.0;
+	c->rope_theta = 10000.0;
+	c->rope_type = RL_ROPE_DEFAULT;
+	if ((rc = get_double(root, "rope_theta", 0, &c->rope_theta, path)) ||
+	    (rc = get_double(root, "partial_rotary_factor", 0, &prf, path)) ||
+	    (rs && (rc = get_double(rs, "rope_theta", 0, &c->rope_theta, path))) ||
+	    (rs && (rc = get_double(rs, "partial_rotary_factor", 0, &prf, path))))
+		return rc;
+	if (!(c->rope_theta > 0))
+		return rl_error(RL_EDATA, "'%s': \"rope_theta\" must be > 0", path);
+	c->rotary_dim = (int)(c->head_dim * prf);
+	if (!(prf > 0 && prf <= 1) || c->rotary_dim < 2 || c->rotary_dim % 2)
+		return rl_error(RL_EDATA,
+				"'%s': partial_rotary_factor %g of head_dim %d gives rotary_dim %d "
+				"(it must be even, 2..head_dim)",
+				path, prf, c->head_dim, c->rotary_dim);
+	const cJSON *t = rs ? get(rs, "rope_type") : NULL;
+	if (rs && !t)
+		t = get(rs, "type");
+	if (t && !cJSON_IsString(t))
+		return rl_error(RL_EDATA, "'%s': rope_scaling: \"rope_type\" must be a string",
+				path);
+	const char *type = t ? t->valuestring : "default";
+	if (strcmp(type, "default") == 0)
+		return RL_OK;
+	if (strcmp(type, "longrope") && strcmp(type, "su") && strcmp(type, "yarn"))
+		return rl_error(RL_EDATA,
+				"'%s': rope type '%s' is not supported (Phi-3 has default and "
+				"longrope)",
+				path, type);
+	c->rope_type = RL_ROPE_LONGROPE;
+	c->rope_n_factors = c->rotary_dim / 2;
+	if (c->rope_n_factors > RL_MAX_ROPE_FACTORS)
+		return rl_error(RL_EDATA, "'%s': rotary_dim %d is too large", path, c->rotary_dim);
+	/* the top-level original_max_position_embeddings wins (standardize_rope_params) */
+	if ((rc = get_int(rs, "original_max_position_embeddings", 1, INT_MAX,
+			  &c->rope_original_max_position, path)) ||
+	    (rc = get_int(root, "original_max_position_embeddings", 1, INT_MAX,
+			  &c->rope_original_max_position, path)) ||
+	    (rc = get_factors(rs, "short_factor", c->rope_n_factors, c->rope_short, path)) ||
+	    (rc = get_factors(rs, "long_factor", c->rope_n_factors, c->rope_long, path)))
+		return rc;
+	double orig = c->rope_original_max_position;
+	c->rope_factor = c->max_position / orig;
+	if ((rc = get_double(rs, "factor", 0, &c->rope_factor, path)))
+		return rc;
+	c->rope_attn_factor = c->rope_factor <= 1 ? 1.0 : sqrt(1 + log(c->rope_factor) / log(orig));
+	if ((rc = get_double(rs, "attention_factor", 0, &c->rope_attn_factor, path)))
+		return rc;
+	return RL_OK;
+}
+
 /* Gemma 3's two RoPEs: the global one (full_attention layers; theta default
  * 1e6, rope_scaling applies to it) and the local one (sliding_attention
  * layers; theta rope_local_base_freq, default 1e4, no scaling). transformers 5
@@ -453,6 +541,13 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 		c->final_softcap = 30;
 		sliding_pattern(c, 2);
 	}
+	c->rotary_dim = 0; /* head_dim */
+	c->rope_attn_factor = 1;
+	if (a->arch == RL_ARCH_PHI3) {
+		c->fused_proj = 1;
+		c->rms_eps = 1e-5;
+		c->rope_original_max_position = 4096;
+	}
 	if (a->arch == RL_ARCH_OLMO2) {
 		c->norms = RL_NORMS_POST;
 		c->qk_norm = RL_QK_NORM_FULL;
@@ -470,6 +565,7 @@ void rl_config_defaults(rl_config *c, rl_arch arch)
 		a->arch == RL_ARCH_GEMMA || a->arch == RL_ARCH_GEMMA2 || a->arch == RL_ARCH_GEMMA3
 			? 0
 		: a->arch == RL_ARCH_OLMO2 ? 1
+		: a->arch == RL_ARCH_PHI3  ? 32000
 					   : -1;
 	c->n_eos = 0;
 	if (a->eos >= 0)
@@ -640,7 +736,7 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 	c->n_kv_heads = a->kv_absent ? a->kv_absent : c->n_heads;
 	if (kv && cJSON_IsNull(kv) &&
 	    (a->arch == RL_ARCH_LLAMA || a->arch == RL_ARCH_QWEN2 || a->arch == RL_ARCH_QWEN3 ||
-	     a->arch == RL_ARCH_OLMO2))
+	     a->arch == RL_ARCH_OLMO2 || a->arch == RL_ARCH_PHI3))
 		c->n_kv_heads = c->n_heads;
 	else if ((rc = get_int(root, "num_key_value_heads", 1, INT_MAX, &c->n_kv_heads, path)))
 		goto out;
@@ -721,7 +817,8 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		goto out;
 
 	/* sliding window */
-	if (a->arch == RL_ARCH_MISTRAL) {
+	if (a->arch == RL_ARCH_MISTRAL || a->arch == RL_ARCH_PHI3) {
+		/* every layer (Phi3Model masks by config.sliding_window: null none) */
 		const cJSON *sw = get(root, "sliding_window");
 		if (sw && cJSON_IsNull(sw))
 			c->sliding_window = 0;
@@ -758,8 +855,11 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 	}
 
 	if ((rc = a->arch == RL_ARCH_GEMMA3 ? parse_gemma3_rope(c, root, path)
+		  : a->arch == RL_ARCH_PHI3 ? parse_phi3_rope(c, root, path)
 					    : parse_rope(c, root, path)))
 		goto out;
+	if (c->arch != RL_ARCH_PHI3)
+		c->rotary_dim = 0; /* head_dim, whatever head_dim is */
 
 	/* special tokens */
 	const cJSON *pad = get(root, "pad_token_id");
@@ -767,6 +867,11 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 		c->pad_token_id = -1;
 	else if ((rc = get_int(root, "pad_token_id", 0, INT_MAX, &c->pad_token_id, path)))
 		goto out;
+	if (c->pad_token_id >= c->vocab_size) { /* nn.Embedding refuses such a padding_idx */
+		rc = rl_error(RL_EDATA, "'%s': pad_token_id %d is outside the vocabulary (%d)",
+			      path, c->pad_token_id, c->vocab_size);
+		goto out;
+	}
 	const cJSON *bos = get(root, "bos_token_id");
 	if (bos && cJSON_IsNull(bos))
 		c->bos_token_id = -1;
@@ -892,6 +997,42 @@ static int add_int(cJSON *o, const char *key, long long v)
 	return cJSON_AddRawToObject(o, key, buf) != NULL;
 }
 
+static int add_float_array(cJSON *o, const char *key, const float *v, int n)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, key);
+	int ok = a != NULL;
+	for (int i = 0; ok && i < n; i++) {
+		char b[40];
+		fmt_float((double)v[i], b, sizeof b);
+		ok = cJSON_AddItemToArray(a, cJSON_CreateRaw(b));
+	}
+	return ok;
+}
+
+/* Phi-3's partial rotary factor and longrope, as Phi3Config reads them. */
+static int add_phi3_rope(cJSON *o, const rl_config *c)
+{
+	int rot = c->rotary_dim ? c->rotary_dim : c->head_dim, ok = 1;
+	if (rot != c->head_dim)
+		ok &= add_float(o, "partial_rotary_factor", (double)rot / c->head_dim);
+	ok &= add_int(o, "original_max_position_embeddings", c->rope_original_max_position);
+	if (c->rope_type != RL_ROPE_LONGROPE)
+		return ok;
+	cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "rope_scaling");
+	if (rs)
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "rope_scaling");
+	rs = cJSON_AddObjectToObject(o, "rope_scaling");
+	ok &= rs != NULL;
+	if (rs) {
+		ok &= cJSON_AddStringToObject(rs, "rope_type", "longrope") != NULL;
+		ok &= add_float(rs, "factor", c->rope_factor);
+		ok &= add_float(rs, "attention_factor", c->rope_attn_factor);
+		ok &= add_float_array(rs, "short_factor", c->rope_short, c->rope_n_factors);
+		ok &= add_float_array(rs, "long_factor", c->rope_long, c->rope_n_factors);
+	}
+	return ok;
+}
+
 /* null for 0 */
 static int add_optional_float(cJSON *o, const char *key, double d)
 {
@@ -948,6 +1089,11 @@ int rl_config_write(const rl_config *c, const char *path)
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && !c->norm_plus_one &&
 			      !c->embed_scale && !c->sliding_window;
 		break;
+	case RL_ARCH_PHI3:
+		expressible = !c->attention_bias && !c->o_bias && !c->mlp_bias &&
+			      !c->norm_plus_one && !c->embed_scale && !c->sliding_window_from &&
+			      c->fused_proj;
+		break;
 	case RL_ARCH_GEMMA2:
 	case RL_ARCH_GEMMA3:
 		expressible = c->attention_bias == c->o_bias && !c->mlp_bias && c->norm_plus_one &&
@@ -962,7 +1108,9 @@ int rl_config_write(const rl_config *c, const char *path)
 	if (c->qk_norm != arch_default.qk_norm || c->norms != arch_default.norms ||
 	    (c->arch != RL_ARCH_GEMMA2 && c->arch != RL_ARCH_GEMMA3 &&
 	     (c->attn_softcap || c->final_softcap || c->query_pre_attn_scalar)) ||
-	    (c->arch != RL_ARCH_GEMMA3 && c->rope_local_theta))
+	    (c->arch != RL_ARCH_GEMMA3 && c->rope_local_theta) ||
+	    (c->arch != RL_ARCH_PHI3 && (c->fused_proj || c->rope_type == RL_ROPE_LONGROPE ||
+					 (c->rotary_dim && c->rotary_dim != c->head_dim))))
 		expressible = 0;
 	if (!expressible)
 		return rl_error(RL_USAGE,
@@ -1028,12 +1176,14 @@ int rl_config_write(const rl_config *c, const char *path)
 	}
 	if (c->arch == RL_ARCH_LLAMA)
 		ok &= cJSON_AddBoolToObject(o, "mlp_bias", c->mlp_bias) != NULL;
-	if (c->arch == RL_ARCH_MISTRAL) {
+	if (c->arch == RL_ARCH_MISTRAL || c->arch == RL_ARCH_PHI3) {
 		if (c->sliding_window)
 			ok &= add_int(o, "sliding_window", c->sliding_window);
 		else
 			ok &= cJSON_AddNullToObject(o, "sliding_window") != NULL;
 	}
+	if (c->arch == RL_ARCH_PHI3)
+		ok &= add_phi3_rope(o, c);
 	if (c->arch == RL_ARCH_QWEN2 || c->arch == RL_ARCH_QWEN3) {
 		ok &= cJSON_AddBoolToObject(o, "use_sliding_window", c->sliding_window > 0) != NULL;
 		ok &= add_int(o, "sliding_window", c->sliding_window ? c->sliding_window : 4096);

@@ -3,8 +3,8 @@
  * Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
  * GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM
  * (model_type gemma3_text: Gemma 3's text-only release; the multimodal
- * Gemma3ForConditionalGeneration is refused), Olmo2ForCausalLM. Defaults for
- * absent
+ * Gemma3ForConditionalGeneration is refused), Olmo2ForCausalLM, Phi3ForCausalLM
+ * (Phi-3, Phi-3.5, Phi-4 mini). Defaults for absent
  * keys follow transformers' (5.x) configuration classes for that architecture
  * (e.g. head_dim = hidden_size / num_attention_heads, but 256 for Gemma and
  * Gemma 2, 128 for Qwen3; num_key_value_heads = heads for Llama, 8 for
@@ -44,6 +44,16 @@
  *     (RL_NORMS_POST); q_norm and k_norm over the whole q and k projections
  *     (RL_QK_NORM_FULL); head_dim read where present (transformers reads it
  *     with getattr), else hidden_size / num_attention_heads.
+ *   - Phi-3: q, k, v fused in one qkv_proj, gate and up in one gate_up_proj
+ *     (fused_proj: the tensors as stored are what the method scores, selects
+ *     and restores, element by element); no biases; sliding_window (null by
+ *     default) on every layer; partial_rotary_factor (RoPE on the first
+ *     rotary_dim of each head, Phi-4 mini); rope_scaling null or longrope
+ *     ("su", "yarn" are its old names): short_factor for sequences up to
+ *     original_max_position_embeddings, long_factor beyond (chosen per forward
+ *     pass by its last position, as transformers' dynamic update does), cos
+ *     and sin times attention_factor (default sqrt(1 + ln(factor) /
+ *     ln(original)), factor defaulting to max / original positions).
  *   - rope: "rope_scaling" (4.x) wins when set, else "rope_parameters" (5.x);
  *     rope_theta inside the dict, else at the top level, else 10000; type from
  *     "rope_type" or "type"; llama3 needs factor/low_freq_factor/high_freq_factor,
@@ -74,6 +84,7 @@ typedef enum rl_arch {
 	RL_ARCH_GEMMA2,
 	RL_ARCH_GEMMA3,
 	RL_ARCH_OLMO2,
+	RL_ARCH_PHI3,
 } rl_arch;
 
 /* Where a decoder layer's RMSNorms are. */
@@ -103,9 +114,12 @@ typedef enum rl_act {
 
 typedef enum rl_rope_type {
 	RL_ROPE_DEFAULT,
-	RL_ROPE_LINEAR, /* positions divided by factor */
-	RL_ROPE_LLAMA3, /* Llama-3.1 frequency-dependent scaling */
+	RL_ROPE_LINEAR,	  /* positions divided by factor */
+	RL_ROPE_LLAMA3,	  /* Llama-3.1 frequency-dependent scaling */
+	RL_ROPE_LONGROPE, /* Phi-3: short/long frequency factors, attention factor */
 } rl_rope_type;
+
+#define RL_MAX_ROPE_FACTORS 512 /* longrope factors: rotary_dim / 2 of them */
 
 #define RL_MAX_EOS 8
 /* layer_types lists at most this many layers (a bit each in rl_config) */
@@ -131,6 +145,11 @@ typedef struct rl_config {
 	double rope_low_freq_factor;
 	double rope_high_freq_factor;
 	int rope_original_max_position;
+	int rotary_dim;	    /* RoPE on the first rotary_dim of each head (0: head_dim) */
+	int rope_n_factors; /* longrope: rotary_dim / 2 */
+	float rope_short[RL_MAX_ROPE_FACTORS], rope_long[RL_MAX_ROPE_FACTORS];
+	double rope_attn_factor; /* longrope: cos and sin multiplied by it */
+	int fused_proj;		 /* Phi-3: qkv_proj and gate_up_proj */
 	int tie_word_embeddings;
 	int attention_bias; /* q/k/v (and o for llama's attention_bias) carry biases */
 	int o_bias;	    /* o_proj carries a bias (llama attention_bias; not qwen2) */

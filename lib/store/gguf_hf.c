@@ -71,19 +71,13 @@ static int get_float(const rl_gguf *g, const char *key, int optional, double *ou
 static const struct {
 	const char *gguf, *hf;
 } layer_names[] = {
-	{"attn_norm", "input_layernorm"},
-	{"ffn_norm", "post_attention_layernorm"},
-	{"attn_q", "self_attn.q_proj"},
-	{"attn_k", "self_attn.k_proj"},
-	{"attn_v", "self_attn.v_proj"},
-	{"attn_output", "self_attn.o_proj"},
-	{"ffn_gate", "mlp.gate_proj"},
-	{"ffn_up", "mlp.up_proj"},
-	{"ffn_down", "mlp.down_proj"},
-	{"attn_q_norm", "self_attn.q_norm"},
-	{"attn_k_norm", "self_attn.k_norm"},
-	{"post_attention_norm", "post_attention_layernorm"},
-	{"post_ffw_norm", "post_feedforward_layernorm"},
+	{"attn_norm", "input_layernorm"},    {"ffn_norm", "post_attention_layernorm"},
+	{"attn_q", "self_attn.q_proj"},	     {"attn_k", "self_attn.k_proj"},
+	{"attn_v", "self_attn.v_proj"},	     {"attn_output", "self_attn.o_proj"},
+	{"ffn_gate", "mlp.gate_proj"},	     {"ffn_up", "mlp.up_proj"},
+	{"ffn_down", "mlp.down_proj"},	     {"attn_q_norm", "self_attn.q_norm"},
+	{"attn_k_norm", "self_attn.k_norm"}, {"post_attention_norm", "post_attention_layernorm"},
+	{"attn_qkv", "self_attn.qkv_proj"},  {"post_ffw_norm", "post_feedforward_layernorm"},
 };
 
 /* The HF name of a GGUF tensor name; 0 when it has none. Where the layer
@@ -121,6 +115,8 @@ static int hf_name(const rl_config *c, const char *name, char *out, size_t cap, 
 			if (c->norms == RL_NORMS_SANDWICH &&
 			    strcmp(layer_names[i].gguf, "ffn_norm") == 0)
 				hf = "pre_feedforward_layernorm";
+			if (c->fused_proj && strcmp(layer_names[i].gguf, "ffn_up") == 0)
+				hf = "mlp.gate_up_proj"; /* Phi-3: gate and up rows fused */
 			snprintf(out, cap, "model.layers.%u.%s%s", n, hf, dot);
 			*layer = (int)n;
 			return 1;
@@ -222,6 +218,49 @@ static int read_gemma3(const rl_gguf *g, const char *arch_s, rl_config *c)
 	return RL_OK;
 }
 
+/* A rope_factors tensor of n values. */
+static int read_factors(const rl_gguf *g, const char *name, int n, float *out)
+{
+	const rl_gguf_tensor *t = rl_gguf_find(g, name);
+	if (!t || t->ndim != 1 || t->numel != (uint64_t)n)
+		return rl_error(RL_EDATA, "'%s': '%s' must hold rotary_dim / 2 (%d) factors",
+				gguf_path(g), name, n);
+	return rl_gguf_dequant(t, out);
+}
+
+/* Phi-3: the window (0: none, llama.cpp's mark of a model without one), the
+ * original context length, and longrope's factors from rope_factors_short
+ * and rope_factors_long with rope.scaling.attn_factor (factor: max over
+ * original positions, as transformers defaults it). */
+static int read_phi3(const rl_gguf *g, const char *arch_s, rl_config *c)
+{
+	char k[128];
+	int rc;
+	c->sliding_window = 0;
+	c->rope_original_max_position = c->max_position;
+	if ((rc = get_int(g, akey(arch_s, "attention.sliding_window", k, sizeof k), 1, 0,
+			  &c->sliding_window)) ||
+	    (rc = get_int(g, akey(arch_s, "rope.scaling.original_context_length", k, sizeof k), 1,
+			  1, &c->rope_original_max_position)))
+		return rc;
+	int has_long = rl_gguf_find(g, "rope_factors_long.weight") != NULL,
+	    has_short = rl_gguf_find(g, "rope_factors_short.weight") != NULL;
+	if (!has_long && !has_short)
+		return RL_OK;
+	int rot = c->rotary_dim ? c->rotary_dim : c->head_dim;
+	c->rope_type = RL_ROPE_LONGROPE;
+	c->rope_n_factors = rot / 2;
+	if (c->rope_n_factors > RL_MAX_ROPE_FACTORS)
+		return rl_error(RL_EDATA, "'%s': rotary dimension %d", gguf_path(g), rot);
+	if ((rc = read_factors(g, "rope_factors_short.weight", c->rope_n_factors, c->rope_short)) ||
+	    (rc = read_factors(g, "rope_factors_long.weight", c->rope_n_factors, c->rope_long)))
+		return rc;
+	c->rope_factor = (double)c->max_position / c->rope_original_max_position;
+	c->rope_attn_factor = 1;
+	return get_float(g, akey(arch_s, "rope.scaling.attn_factor", k, sizeof k), 1,
+			 &c->rope_attn_factor);
+}
+
 static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 {
 	const char *path = gguf_path(g);
@@ -242,10 +281,12 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		arch = RL_ARCH_GEMMA3;
 	else if (strcmp(arch_s, "olmo2") == 0)
 		arch = RL_ARCH_OLMO2;
+	else if (strcmp(arch_s, "phi3") == 0)
+		arch = RL_ARCH_PHI3;
 	else
 		return rl_error(RL_EDATA,
 				"'%s': architecture '%s' is not supported (llama, qwen2, gemma, "
-				"qwen3, gemma2, gemma3 and olmo2 are)",
+				"qwen3, gemma2, gemma3, olmo2 and phi3 are)",
 				path, arch_s);
 	rl_config_defaults(c, arch);
 	if ((rc = get_int(g, akey(arch_s, "block_count", k, sizeof k), 0, 1, &c->n_layers)) ||
@@ -277,11 +318,14 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 	if (vlen != c->head_dim)
 		return rl_error(RL_EDATA, "'%s': value length %d differs from key length %d", path,
 				vlen, c->head_dim);
-	if (rope_dim != c->head_dim)
+	if (rope_dim != c->head_dim &&
+	    !(arch == RL_ARCH_PHI3 && rope_dim > 0 && rope_dim < c->head_dim && rope_dim % 2 == 0))
 		return rl_error(RL_EDATA,
 				"'%s': rotary dimension %d is not head_dim %d (partial rotary "
-				"embeddings are not supported)",
+				"embeddings are Phi-3's only)",
 				path, rope_dim, c->head_dim);
+	if (arch == RL_ARCH_PHI3)
+		c->rotary_dim = rope_dim;
 	rl_gguf_str st;
 	rc = rl_gguf_get_str(g, akey(arch_s, "rope.scaling.type", k, sizeof k), &st);
 	if (rc == RL_NO) {
@@ -341,6 +385,8 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 		return rc;
 	if (arch == RL_ARCH_GEMMA3 && (rc = read_gemma3(g, arch_s, c)))
 		return rc;
+	if (arch == RL_ARCH_PHI3 && (rc = read_phi3(g, arch_s, c)))
+		return rc;
 	uint32_t sw;
 	if (arch == RL_ARCH_OLMO2 &&
 	    (rc = rl_gguf_get_u32(g, akey(arch_s, "attention.sliding_window", k, sizeof k), &sw)) !=
@@ -352,6 +398,13 @@ static int read_config(const rl_gguf *g, const char *arch_s, rl_config *c)
 	uint32_t id;
 	c->bos_token_id = -1;
 	c->n_eos = 0;
+	/* the embedding's padding_idx: the tokenizer's pad token, if in the vocabulary */
+	c->pad_token_id = -1;
+	if ((rc = rl_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &id)) == RL_OK &&
+	    id < (uint32_t)c->vocab_size)
+		c->pad_token_id = (int)id;
+	else if (rc != RL_OK && rc != RL_NO)
+		return rc;
 	if ((rc = rl_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &id)) == RL_OK)
 		c->bos_token_id = (int)id;
 	else if (rc != RL_NO)
@@ -463,6 +516,10 @@ int rl_gguf_hf_map(const rl_gguf *g, rl_gguf_hf *m)
 				goto fail;
 			continue;
 		}
+		if (m->cfg.arch == RL_ARCH_PHI3 &&
+		    (strcmp(src->name, "rope_factors_long.weight") == 0 ||
+		     strcmp(src->name, "rope_factors_short.weight") == 0))
+			continue; /* in the config's longrope */
 		char name[96];
 		int layer;
 		if (!hf_name(&m->cfg, src->name, name, sizeof name, &layer)) {

@@ -29,6 +29,13 @@
  *             post_attention_layernorm, post_ffw_norm ->
  *             post_feedforward_layernorm, attn_{q,k}_norm over the whole
  *             projections, all as stored; a sliding window (OLMo 3) refused.
+ *   phi3   -> Phi3ForCausalLM: blk.N.attn_qkv -> self_attn.qkv_proj, ffn_up
+ *             (gate and up rows) -> mlp.gate_up_proj, as stored;
+ *             rope.dimension_count below head_dim is the partial rotary
+ *             factor; attention.sliding_window (0: none) on every layer;
+ *             rope_factors_short and rope_factors_long (with
+ *             rope.scaling.attn_factor, rope.scaling.original_context_length)
+ *             are longrope, and no tensor of the model.
  *   gemma  -> GemmaForCausalLM. The converter stored every RMSNorm weight as
  *             w + 1 (llama.cpp scales by w, transformers by 1 + w); 1 is
  *             subtracted again in f32 (as transformers' Gemma2/3 GGUF loader

@@ -49,14 +49,16 @@ static const struct {
 	{"self_attn.k_norm.weight", RL_R_K_NORM},
 	{"pre_feedforward_layernorm.weight", RL_R_PRE_FF_NORM},
 	{"post_feedforward_layernorm.weight", RL_R_POST_FF_NORM},
+	{"self_attn.qkv_proj.weight", RL_R_QKV},
+	{"mlp.gate_up_proj.weight", RL_R_GATE_UP},
 };
 #define NLAYER_ROLES (sizeof layer_roles / sizeof layer_roles[0])
 
 /* Candidate order within a layer: q,k,v,o,gate,up,down, each weight before its bias. */
 static const rl_role cand_order[] = {
-	RL_R_Q,	     RL_R_Q_BIAS,  RL_R_K,	RL_R_K_BIAS,	RL_R_V,
-	RL_R_V_BIAS, RL_R_O,	   RL_R_O_BIAS, RL_R_GATE,	RL_R_GATE_BIAS,
-	RL_R_UP,     RL_R_UP_BIAS, RL_R_DOWN,	RL_R_DOWN_BIAS,
+	RL_R_Q,	      RL_R_Q_BIAS,  RL_R_K,	 RL_R_K_BIAS,	 RL_R_V,	 RL_R_V_BIAS,
+	RL_R_QKV,     RL_R_O,	    RL_R_O_BIAS, RL_R_GATE,	 RL_R_GATE_BIAS, RL_R_UP,
+	RL_R_UP_BIAS, RL_R_GATE_UP, RL_R_DOWN,	 RL_R_DOWN_BIAS,
 };
 #define NCAND_ROLES (sizeof cand_order / sizeof cand_order[0])
 
@@ -139,6 +141,15 @@ int rl_role_present(const rl_config *c, rl_role r)
 		return c->qk_norm != RL_QK_NORM_NONE;
 	case RL_R_ATTN_NORM:
 		return c->norms != RL_NORMS_POST;
+	case RL_R_Q:
+	case RL_R_K:
+	case RL_R_V:
+	case RL_R_GATE:
+	case RL_R_UP:
+		return !c->fused_proj;
+	case RL_R_QKV:
+	case RL_R_GATE_UP:
+		return c->fused_proj;
 	case RL_R_PRE_FF_NORM:
 		return c->norms == RL_NORMS_SANDWICH;
 	case RL_R_POST_FF_NORM:
@@ -195,6 +206,12 @@ int rl_role_shape(const rl_config *c, rl_role r, int64_t shape[2])
 	case RL_R_UP_BIAS:
 		shape[0] = in;
 		return 1;
+	case RL_R_QKV:
+		shape[0] = q + 2 * kv, shape[1] = h;
+		return 2;
+	case RL_R_GATE_UP:
+		shape[0] = 2 * in, shape[1] = h;
+		return 2;
 	case RL_R_Q_NORM:
 		shape[0] = c->qk_norm == RL_QK_NORM_FULL ? q : c->head_dim;
 		return 1;

@@ -23,7 +23,8 @@
  *
  * Tensors are addressed by name or by role (layer, q/k/v/o/...), and the method's
  * sets are defined here once:
- *   candidates(L): weights (and biases) of q,k,v,o,gate,up,down of layers 0..L-1;
+ *   candidates(L): weights (and biases) of q,k,v,o,gate,up,down of layers 0..L-1
+ *      (Phi-3: qkv, o, gate_up, down, the fused tensors as stored);
  *   P: parameters of ALL decoder layers, norms included (no embeddings, final
  *      norm or lm_head) — 6,476,267,520 for Llama-2-7B.
  */
@@ -62,6 +63,8 @@ typedef enum rl_role {
 	RL_R_K_NORM,	   /* self_attn.k_norm */
 	RL_R_PRE_FF_NORM,  /* pre_feedforward_layernorm (Gemma 2) */
 	RL_R_POST_FF_NORM, /* post_feedforward_layernorm (Gemma 2, 3, OLMo 2) */
+	RL_R_QKV,	   /* self_attn.qkv_proj: q, k, v rows fused (Phi-3) */
+	RL_R_GATE_UP,	   /* mlp.gate_up_proj: gate, up rows fused (Phi-3) */
 	RL_R_COUNT
 } rl_role;
 

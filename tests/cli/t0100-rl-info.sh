@@ -184,7 +184,7 @@ bad/files/unknown-dtype.safetensors|'bad/files/unknown-dtype.safetensors': tenso
 bad/models/config-bad-type|'bad/models/config-bad-type/config.json': "num_hidden_layers" must be an integer in [1, 1000000]
 bad/models/config-duplicate-key|'bad/models/config-duplicate-key/config.json': duplicate key "hidden_size"
 bad/models/config-malformed|'bad/models/config-malformed/config.json': malformed JSON near byte 38
-bad/models/config-unknown-arch|'bad/models/config-unknown-arch/config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM)
+bad/models/config-unknown-arch|'bad/models/config-unknown-arch/config.json': unsupported architecture 'GPTNeoXForCausalLM' (realign supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM, Phi3ForCausalLM)
 bad/models/config-yarn-rope|'bad/models/config-yarn-rope/config.json': rope type 'yarn' is not supported (realign supports default, linear, llama3)
 bad/models/extra-bias|'bad/models/extra-bias': tensor 'model.layers.0.self_attn.q_proj.bias' is present but config.json says the model has no q_proj.bias (attention_bias/mlp_bias)
 bad/models/index-duplicate-key|'bad/models/index-duplicate-key/model.safetensors.index.json': tensor 'model.embed_tokens.weight' listed twice in weight_map

@@ -147,6 +147,34 @@ OLMO2_13B = dict(OLMO2_7B, hidden_size=5120, intermediate_size=13824, num_attent
 OLMO2_1B = dict(OLMO2_7B, hidden_size=2048, intermediate_size=8192, num_attention_heads=16,
                 num_hidden_layers=16, num_key_value_heads=16)
 
+# microsoft/Phi-3-mini-4k-instruct and Phi-3.5-mini-instruct as released (the
+# Hub's config.json; the 3.5's longrope factor lists as a public script the
+# search tool found prints them); Phi-4-mini-instruct's sizes, partial rotary
+# factor, tied embeddings and longrope as its model card and public code state
+# them -- but its 48 + 48 factor values were not found, so that file's factor
+# lists here are Phi-3.5's (the same length): a Phi-4-mini-shaped config, not
+# the release byte for byte
+PHI3_MINI_4K = {"architectures": ["Phi3ForCausalLM"], "attention_bias": False,
+                "attention_dropout": 0.0, "bos_token_id": 1, "embd_pdrop": 0.0,
+                "eos_token_id": 32000, "hidden_act": "silu", "hidden_size": 3072,
+                "initializer_range": 0.02, "intermediate_size": 8192,
+                "max_position_embeddings": 4096, "model_type": "phi3",
+                "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+                "original_max_position_embeddings": 4096, "pad_token_id": 32000,
+                "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": None,
+                "rope_theta": 10000.0, "sliding_window": 2047, "tie_word_embeddings": False,
+                "torch_dtype": "bfloat16", "transformers_version": "4.40.2", "use_cache": True,
+                "vocab_size": 32064}
+PHI35_MINI = dict(PHI3_MINI_4K, max_position_embeddings=131072, sliding_window=262144,
+                  transformers_version="4.43.3",
+                  rope_scaling={"long_factor": [1.0800000429153442, 1.1100000143051147, 1.1399999856948853, 1.340000033378601, 1.5899999141693115, 1.600000023841858, 1.6200000047683716, 2.620000123977661, 3.2300000190734863, 3.2300000190734863, 4.789999961853027, 7.400000095367432, 7.700000286102295, 9.09000015258789, 12.199999809265137, 17.670000076293945, 24.46000099182129, 28.57000160217285, 30.420001983642578, 30.840002059936523, 32.590003967285156, 32.93000411987305, 42.320003509521484, 44.96000289916992, 50.340003967285156, 50.45000457763672, 57.55000305175781, 57.93000411987305, 58.21000289916992, 60.1400032043457, 62.61000442504883, 62.62000274658203, 62.71000289916992, 63.1400032043457, 63.1400032043457, 63.77000427246094, 63.93000411987305, 63.96000289916992, 63.970001220703125, 64.02999877929688, 64.06999969482422, 64.08000183105469, 64.12000274658203, 64.41000366210938, 64.4800033569336, 64.51000213623047, 64.52999877929688, 64.83999633789062],
+                                "short_factor": [1.0, 1.0199999809265137, 1.0299999713897705, 1.0299999713897705, 1.0499999523162842, 1.0499999523162842, 1.0499999523162842, 1.0499999523162842, 1.0499999523162842, 1.0699999332427979, 1.0999999046325684, 1.1099998950958252, 1.1599998474121094, 1.1599998474121094, 1.1699998378753662, 1.2899998426437378, 1.339999794960022, 1.679999828338623, 1.7899998426437378, 1.8199998140335083, 1.8499997854232788, 1.8799997568130493, 1.9099997282028198, 1.9399996995925903, 1.9899996519088745, 2.0199997425079346, 2.0199997425079346, 2.0199997425079346, 2.0199997425079346, 2.0199997425079346, 2.0199997425079346, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0299997329711914, 2.0799996852874756, 2.0899996757507324, 2.189999580383301, 2.2199995517730713, 2.5899994373321533, 2.729999542236328, 2.749999523162842, 2.8399994373321533],
+                                "type": "longrope"})
+PHI4_MINI = dict(PHI35_MINI, num_attention_heads=24, num_key_value_heads=8,
+                 vocab_size=200064, partial_rotary_factor=0.75, tie_word_embeddings=True,
+                 bos_token_id=199999, eos_token_id=199999, pad_token_id=199999,
+                 transformers_version="4.45.0")
+
 SMALL = {"hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 4,
          "num_attention_heads": 4, "vocab_size": 100}
 
@@ -234,6 +262,19 @@ CASES = {
                                head_dim=32, num_attention_heads=4,
                                rope_parameters={"rope_type": "linear", "factor": 2.0,
                                                 "rope_theta": 10000.0}),
+    "phi3-mini-4k": PHI3_MINI_4K,
+    "phi35-mini": PHI35_MINI,
+    "phi4-mini-shape": PHI4_MINI,
+    "phi3-defaults": {"architectures": ["Phi3ForCausalLM"]},
+    # transformers 5's spelling, factor and attention_factor given
+    "phi3-v5-longrope": dict(SMALL, architectures=["Phi3ForCausalLM"], num_key_value_heads=2,
+                             pad_token_id=0,
+                             max_position_embeddings=4096, original_max_position_embeddings=1024,
+                             rope_parameters={"rope_type": "longrope", "rope_theta": 20000.0,
+                                              "factor": 2.0, "attention_factor": 1.25,
+                                              "partial_rotary_factor": 0.5,
+                                              "short_factor": [1.0, 1.5, 2.0, 2.5],
+                                              "long_factor": [3.0, 4.0, 5.0, 6.0]}),
     "gemma2-window": dict(SMALL, architectures=["Gemma2ForCausalLM"], num_key_value_heads=2,
                           head_dim=16, sliding_window=32, pad_token_id=None),
     # transformers refuses: so must realign
@@ -243,6 +284,7 @@ CASES = {
                                 num_key_value_heads=None),
     "err-eps-null": dict(SMALL, architectures=["LlamaForCausalLM"], rms_norm_eps=None),
     "err-qwen3-head-dim-null": dict(SMALL, architectures=["Qwen3ForCausalLM"], head_dim=None),
+    "err-phi3-pad": dict(SMALL, architectures=["Phi3ForCausalLM"], num_key_value_heads=2),
     "err-gemma2-heads": dict(SMALL, architectures=["Gemma2ForCausalLM"], num_attention_heads=5,
                              num_key_value_heads=1),
     "err-gemma2-kv-null": dict(SMALL, architectures=["Gemma2ForCausalLM"],
@@ -252,6 +294,10 @@ CASES = {
     "err-gemma3-layer-types-count": dict(SMALL, architectures=["Gemma3ForCausalLM"],
                                          num_key_value_heads=2,
                                          layer_types=["sliding_attention"] * 5),
+    "err-phi3-factors": dict(SMALL, architectures=["Phi3ForCausalLM"], num_key_value_heads=2,
+                             pad_token_id=0,
+                             rope_scaling={"type": "longrope", "short_factor": [1.0] * 3,
+                                           "long_factor": [2.0] * 3}),
     "err-qwen3-layer-types-count": dict(SMALL, architectures=["Qwen3ForCausalLM"],
                                         num_key_value_heads=4,
                                         layer_types=["full_attention"] * 3),
@@ -259,8 +305,8 @@ CASES = {
     "deliberate-yarn": dict(SMALL, architectures=["LlamaForCausalLM"], rope_scaling={
         "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 1024}),
     "deliberate-relu": dict(SMALL, architectures=["LlamaForCausalLM"], hidden_act="relu"),
-    "deliberate-unknown-arch": dict(SMALL, architectures=["Phi3ForCausalLM"], model_type="phi3",
-                                    pad_token_id=0),
+    "deliberate-unknown-arch": dict(SMALL, architectures=["GPTNeoXForCausalLM"],
+                                    model_type="gpt_neox"),
     # a bidirectional mask (embedding models), not the causal one realign has
     "deliberate-gemma2-bidirectional": dict(SMALL, architectures=["Gemma2ForCausalLM"],
                                             num_key_value_heads=2,
@@ -278,6 +324,7 @@ ERRORS = {  # realign's message for each refused case
     "err-eps-null": "\"rms_norm_eps\" must be a number",
     "err-qwen3-head-dim-null": "\"head_dim\" must be an integer",
     "err-gemma2-heads": "hidden_size 64 is not a multiple of num_attention_heads 5",
+    "err-phi3-pad": "pad_token_id 32000 is outside the vocabulary (100)",
     "err-gemma3-pattern-zero": "\"sliding_window_pattern\" must be an integer in [1,",
     "err-gemma3-layer-types-count": "\"layer_types\" must be an array of num_hidden_layers (4)",
     "err-gemma2-kv-null": "\"num_key_value_heads\" must be an integer",
@@ -286,7 +333,8 @@ ERRORS = {  # realign's message for each refused case
     "deliberate-qwen3-chunked": "\"layer_types\"[1] 'chunked_attention' is not supported",
     "deliberate-yarn": "rope type 'yarn' is not supported",
     "deliberate-relu": "unsupported hidden_act 'relu'",
-    "deliberate-unknown-arch": "unsupported architecture 'Phi3ForCausalLM'",
+    "deliberate-unknown-arch": "unsupported architecture 'GPTNeoXForCausalLM'",
+    "err-phi3-factors": "longrope needs \"short_factor\", a list of rotary_dim / 2 (8) numbers",
 }
 
 
@@ -327,10 +375,16 @@ def resolve(cfgdict):
         local_theta = rp["sliding_attention"]["rope_theta"]
         assert rp["sliding_attention"]["rope_type"] == "default"
         rp = rp["full_attention"]
-    rope_type = {"default": 0, "linear": 1, "llama3": 2}[rp["rope_type"]]
+    rope_type = {"default": 0, "linear": 1, "llama3": 2, "longrope": 3}[rp["rope_type"]]
     # Qwen2 keeps the window per attention module; Mistral's attention reads
     # config.sliding_window for every layer (modeling_mistral.py)
-    mistral = isinstance(m, transformers.MistralForCausalLM)
+    mistral = isinstance(m, (transformers.MistralForCausalLM, transformers.Phi3ForCausalLM))
+    fused = hasattr(at, "qkv_proj")  # Phi-3
+    n_q = cfg.num_attention_heads * hd if fused else at.q_proj.out_features
+    n_kv = (at.qkv_proj.out_features - n_q) // 2 if fused else at.k_proj.out_features
+    inter = mlp.gate_up_proj.out_features // 2 if fused else mlp.gate_proj.out_features
+    qb = (at.qkv_proj if fused else at.q_proj).bias is not None
+    mb = (mlp.gate_up_proj if fused else mlp.gate_proj).bias is not None
     windows = [getattr(cfg, "sliding_window", None) if mistral else
                getattr(l.self_attn, "sliding_window", None) for l in m.model.layers]
     first = next((i for i, w in enumerate(windows) if w), None)
@@ -348,20 +402,24 @@ def resolve(cfgdict):
     r = {
         "hidden_size": cfg.hidden_size,
         "num_hidden_layers": len(m.model.layers),
-        "num_attention_heads": at.q_proj.out_features // hd,
-        "num_key_value_heads": at.k_proj.out_features // hd,
+        "num_attention_heads": n_q // hd,
+        "num_key_value_heads": n_kv // hd,
         "head_dim": hd,
-        "intermediate_size": mlp.gate_proj.out_features,
+        "intermediate_size": inter,
+        "fused": int(fused),
+        "rotary_dim": 2 * len(getattr(m.model.rotary_emb, "inv_freq", None) if
+                              hasattr(m.model.rotary_emb, "inv_freq") else
+                              m.model.rotary_emb.full_attention_inv_freq),
         "vocab_size": m.model.embed_tokens.num_embeddings,
         "max_position_embeddings": cfg.max_position_embeddings,
         "rms_norm_eps": getattr(norm0, "variance_epsilon", None) or norm0.eps,
         "rope_theta": rp["rope_theta"],
         "rope_type": rope_type,
         "tie_word_embeddings": int(m.lm_head.weight is m.model.embed_tokens.weight),
-        "q_bias": int(at.q_proj.bias is not None),
+        "q_bias": int(qb),
         "o_bias": int(at.o_proj.bias is not None),
-        "mlp_bias": int(mlp.gate_proj.bias is not None),
-        "act": act_kind(mlp.act_fn),
+        "mlp_bias": int(mb),
+        "act": act_kind(getattr(mlp, "act_fn", None) or mlp.activation_fn),
         "sliding_window": windows[first] if first is not None else 0,
         "sliding_window_from": first if first is not None else 0,
         "windows": ",".join(str(w or 0) for w in windows),
@@ -379,7 +437,13 @@ def resolve(cfgdict):
         "eos0": eos[0] if eos else -1,
         "param_count": sum(p.numel() for n, p in m.named_parameters() if ".layers." in n),
     }
-    assert at.k_proj.bias is not None if r["q_bias"] else at.k_proj.bias is None
+    assert fused or (at.k_proj.bias is not None if r["q_bias"] else at.k_proj.bias is None)
+    if rope_type == 3:  # longrope, as the model's rotary embedding took it
+        f32 = lambda x: float(torch.tensor(x, dtype=torch.float32))  # noqa: E731
+        r["rope_original_max_position"] = rp["original_max_position_embeddings"]
+        r["rope_attn_factor"] = m.model.rotary_emb.attention_scaling
+        r["rope_short0"] = f32(rp["short_factor"][0])
+        r["rope_long_last"] = f32(rp["long_factor"][-1])
     if rope_type == 1:
         r["rope_factor"] = rp["factor"]
     if rope_type == 2:
@@ -403,7 +467,8 @@ def main():
     mt = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
           "Qwen2ForCausalLM": "qwen2", "GemmaForCausalLM": "gemma",
           "Qwen3ForCausalLM": "qwen3", "Gemma2ForCausalLM": "gemma2",
-          "Gemma3ForCausalLM": "gemma3_text", "Olmo2ForCausalLM": "olmo2"}
+          "Gemma3ForCausalLM": "gemma3_text", "Olmo2ForCausalLM": "olmo2",
+          "Phi3ForCausalLM": "phi3"}
     for name, cfg in CASES.items():
         if "model_type" not in cfg:  # AutoConfig needs it (realign also reads architectures)
             cfg = dict(cfg, model_type=mt[cfg["architectures"][0]])

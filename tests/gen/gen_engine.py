@@ -3,7 +3,8 @@
 
 For each case a random tiny model is built with transformers' OWN model class
 (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM,
-Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM),
+Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM,
+Phi3ForCausalLM),
 saved with save_pretrained (f32 or bf16, sometimes sharded), then loaded back
 from disk the way the reference implementation loads models (in fp32 — and
 here also in fp64) and run with eager attention:
@@ -45,7 +46,8 @@ from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
-                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM)
+                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM,
+                          Phi3Config, Phi3ForCausalLM)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "fixtures", "engine")
@@ -122,6 +124,19 @@ CASES = [
                   tie_word_embeddings=False,
                   rope_parameters={"rope_type": "default", "rope_theta": 500000.0}),
          dtype=torch.bfloat16, shard="30KB", L=2, batch=3, all_grads=True, legacy=True),
+    # Phi-3: fused qkv_proj and gate_up_proj, partial rotary (0.75: 12 of 16 dims),
+    # longrope with original_max_position_embeddings 8 (prompts of 9 or more
+    # tokens take the long factors), a sliding window of 6 on every layer; the
+    # release spelling with the old type name "su"
+    dict(name="phi3_f32", cls=(Phi3Config, Phi3ForCausalLM),
+         cfg=dict(COMMON, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                  rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=6,
+                  original_max_position_embeddings=8, pad_token_id=0,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "partial_rotary_factor": 0.75,
+                                   "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
+                                   "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 20.0]}),
+         dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
 ]
 
 DIR_LENS = [5, 9, 1, 12, 7]
@@ -175,6 +190,14 @@ def legacy_config(path):
         # the releases have no layer_types: max_window_layers (Qwen) or the
         # default alternation (Gemma 2) says it
         c.pop("layer_types", None)
+    if c.get("model_type") == "phi3":
+        # Phi-3's releases: rope_scaling with the factors, the rotary fraction
+        # at the top level; Phi-3-mini-128k's old type name
+        rs = c.pop("rope_scaling")
+        c["partial_rotary_factor"] = rs.pop("partial_rotary_factor")
+        rs.pop("original_max_position_embeddings", None)
+        rs.pop("rope_type")
+        c["rope_scaling"] = dict(rs, type="su")
     if c.get("model_type") == "gemma2":
         c["hidden_act"] = "gelu_pytorch_tanh"  # in the releases, unread
         c["cache_implementation"] = "hybrid"

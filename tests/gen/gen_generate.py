@@ -23,7 +23,9 @@ are longer than the window, so every layer's window rule is exercised both in
 the prompt and in decoding past it; their outputs are also checked here
 against greedy decoding without generate() (the whole sequence through the
 model at each step, no cache), so the fixture does not rest on transformers'
-sliding-window cache alone. With model names as arguments, only those are
+sliding-window cache alone (Phi-3 with longrope: generate() drops its cache
+where a sequence passes original_max_position_embeddings, which makes it the
+recomputation again). With model names as arguments, only those are
 rewritten (each model has its own seed).
 """
 import json
@@ -36,7 +38,8 @@ import torch
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
-                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM)
+                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM,
+                          Phi3Config, Phi3ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "gen")
 MAX_NEW = 12
@@ -95,6 +98,15 @@ MODELS = [
     # OLMo 2: post-norms, q/k norms over the whole projections (no window: 12 steps)
     ("olmo2", Olmo2Config, Olmo2ForCausalLM, torch.float32,
      dict(num_key_value_heads=2)),
+    # Phi-3: fused projections, partial rotary, a window of 6 on every layer, and
+    # longrope switching to its long factors past position 8: prompts shorter
+    # and longer than that, decoding across it
+    ("phi3", Phi3Config, Phi3ForCausalLM, torch.float32,
+     dict(num_key_value_heads=2, num_hidden_layers=3, sliding_window=6,
+          original_max_position_embeddings=8, pad_token_id=0,
+          rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                           "partial_rotary_factor": 0.5,
+                           "short_factor": [1.0, 1.2], "long_factor": [2.0, 9.0]})),
 ]
 
 

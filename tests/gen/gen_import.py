@@ -167,6 +167,15 @@ CASES = [
     dict(name="olmo2_bf16", arch="olmo2", cfg=dict(COMMON, num_attention_heads=4,
          num_key_value_heads=2, tie_word_embeddings=False, rope_theta=500000.0),
          tok="bl", pre="dbrx", outtype="bf16", dtype="bf16"),
+    # fused qkv_proj and gate_up_proj, partial rotary, longrope past position 8
+    # (the 9- and 12-token prompts), a window of 6
+    dict(name="phi3_f32", arch="phi3", cfg=dict(COMMON, num_attention_heads=4,
+         num_key_value_heads=2, tie_word_embeddings=False, sliding_window=6,
+         original_max_position_embeddings=8, pad_token_id=0,
+         rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                          "partial_rotary_factor": 0.5, "short_factor": [1.0, 1.25],
+                          "long_factor": [2.0, 8.0]}),
+         tok="spm", outtype="f32", dtype="f32"),
 ]
 
 LENS = [5, 9, 1, 12]
@@ -185,7 +194,8 @@ def model_classes(arch):
             "qwen3": (T.Qwen3Config, T.Qwen3ForCausalLM),
             "gemma2": (T.Gemma2Config, T.Gemma2ForCausalLM),
             "gemma3": (T.Gemma3TextConfig, T.Gemma3ForCausalLM),
-            "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM)}[arch]
+            "olmo2": (T.Olmo2Config, T.Olmo2ForCausalLM),
+            "phi3": (T.Phi3Config, T.Phi3ForCausalLM)}[arch]
 
 
 def randomize(model, gen, gemma):
@@ -272,10 +282,11 @@ def make_case(case, ci):
             hf_cfg = config.to_dict()
             hf_cfg["architectures"] = [model_cls.__name__]
             hf_cfg.update(gguf_ids(cdir))
-        elif case["arch"] in ("gemma", "gemma2", "gemma3", "olmo2"):
-            # no GGUF loader in transformers for Gemma and OLMo 2, and Gemma 2's
+        elif case["arch"] in ("gemma", "gemma2", "gemma3", "olmo2", "phi3"):
+            # no GGUF loader in transformers for Gemma and OLMo 2, Gemma 2's
             # ignores the file's soft-caps (it takes the class defaults, 50 and
-            # 30): the original, Gemma's norms through w + 1 and back
+            # 30), Phi-3's its longrope: the original, Gemma's norms through
+            # w + 1 and back
             sd = {k: v.float().clone() for k, v in model.state_dict().items()}
             for k in sd:
                 if k.endswith("norm.weight") and case["arch"].startswith("gemma"):

@@ -14,6 +14,10 @@ writing the fixtures realign's restore tests compare against
   other/                    an unrelated tiny model (other shapes)
   info.json                 k, P, counts
 
+The same for a Phi-3 pair into tests/fixtures/restore_phi3/ (no other/): its
+candidates are the fused qkv_proj and gate_up_proj as stored, scored,
+selected, restored and rolled back element by element like any tensor.
+
 The top-k here sorts every masked score (what torch.topk does); ties are
 checked to be absent at the boundary so "exactly k" and the reference's
 "strictly above the k-th" differ only by the documented one element.
@@ -25,25 +29,33 @@ import shutil
 
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Phi3Config, Phi3ForCausalLM
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "restore")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
 N_LAYERS, L, BATCH, RATE, RB_RATE = 3, 2, 4, 0.002, 0.2
-ROLES = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-         "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+ARCHS = {  # name: (out folder, config class, model class, candidate roles, extra config)
+    "llama": ("restore", LlamaConfig, LlamaForCausalLM,
+              ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+               "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"], {}),
+    "phi3": ("restore_phi3", Phi3Config, Phi3ForCausalLM,
+             ["self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj", "mlp.down_proj"],
+             dict(pad_token_id=0, partial_rotary_factor=0.5)),
+}
+ARCH = "llama"
+OUT, CFG, MODEL, ROLES, EXTRA = ARCHS[ARCH]
 
 
 def make_models():
     torch.manual_seed(1234)
-    cfg = LlamaConfig(vocab_size=96, hidden_size=48, intermediate_size=96,
-                      num_hidden_layers=N_LAYERS, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                      bos_token_id=1, eos_token_id=2)
-    a = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    cfg = CFG(vocab_size=96, hidden_size=48, intermediate_size=96,
+              num_hidden_layers=N_LAYERS, num_attention_heads=4, num_key_value_heads=2,
+              max_position_embeddings=64, rms_norm_eps=1e-5, tie_word_embeddings=False,
+              bos_token_id=1, eos_token_id=2, **EXTRA)
+    a = MODEL(cfg).to(torch.bfloat16)
     with torch.no_grad():
         for p in a.parameters():
             p.copy_((torch.randn_like(p, dtype=torch.float32) * 0.05).to(torch.bfloat16))
-    f = LlamaForCausalLM(cfg).to(torch.bfloat16)
+    f = MODEL(cfg).to(torch.bfloat16)
     f.load_state_dict(a.state_dict())
     with torch.no_grad():
         for p in f.parameters():
@@ -92,12 +104,20 @@ def topk_set(scores, k):
 
 
 def f32_model(cfg, src):
-    m = LlamaForCausalLM(cfg).float()
+    m = MODEL(cfg).float()
     m.load_state_dict({k: v.float() for k, v in src.state_dict().items()})
     return m
 
 
 def main():
+    global ARCH, OUT, CFG, MODEL, ROLES, EXTRA
+    for ARCH in ARCHS:
+        OUT, CFG, MODEL, ROLES, EXTRA = ARCHS[ARCH]
+        OUT = os.path.join(FIXTURES, OUT)
+        one()
+
+
+def one():
     cfg, a, f = make_models()
     if os.path.exists(OUT):
         shutil.rmtree(OUT)
@@ -169,6 +189,9 @@ def main():
         json.dump({"P": P, "k": k, "eligible": eligible, "rollback_count": count,
                    "rollback_k": kr, "layer_end": L}, fp_, indent=1)
         fp_.write("\n")
+    print(f"{ARCH}: P={P} k={k} eligible={eligible} rollback count={count} k={kr}")
+    if ARCH != "llama":
+        return
     # another model (other shapes), for the "made for another model" tests
     torch.manual_seed(5)
     ocfg = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
@@ -179,7 +202,6 @@ def main():
     gc = os.path.join(OUT, "other", "generation_config.json")
     if os.path.exists(gc):
         os.remove(gc)
-    print(f"P={P} k={k} eligible={eligible} rollback count={count} k={kr}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 For each architecture, a tiny random model built with transformers' own model
 class (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
 GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM,
-Olmo2ForCausalLM), saved with save_pretrained (f32 safetensors). Norm weights are randomised too, so
+Olmo2ForCausalLM, Phi3ForCausalLM), saved with save_pretrained (f32 safetensors). Norm weights are randomised too, so
 their gradients are not all alike. Then:
 
   grads.safetensors   the gradient of every parameter (torch autograd through
@@ -30,7 +30,8 @@ from safetensors.torch import save_file
 from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
                           Qwen3Config, Qwen3ForCausalLM, Gemma2Config, Gemma2ForCausalLM,
-                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM)
+                          Gemma3ForCausalLM, Gemma3TextConfig, Olmo2Config, Olmo2ForCausalLM,
+                          Phi3Config, Phi3ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "train")
 
@@ -72,6 +73,14 @@ ARCHS = {
                                                            "rope_theta": 10000.0}})),
     # post-norms, q/k norms over the whole projections
     "olmo2": (Olmo2Config, Olmo2ForCausalLM, dict(num_key_value_heads=2)),
+    # fused qkv_proj and gate_up_proj, partial rotary, a window of 5 on every
+    # layer, longrope past position 8 (the 12- and 9-token sequences)
+    "phi3": (Phi3Config, Phi3ForCausalLM,
+             dict(hidden_size=32, num_key_value_heads=2, sliding_window=5,
+                  original_max_position_embeddings=8, pad_token_id=0,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "partial_rotary_factor": 0.5, "short_factor": [1.0, 1.3],
+                                   "long_factor": [2.0, 7.0]})),
 }
 
 SEQS = [  # (length, prompt length): loss on the positions whose next token is in the response
@@ -101,7 +110,7 @@ def main():
         if only and name not in only:
             continue
         torch.manual_seed(1234)
-        cfg = cfg_cls(**COMMON, **extra)
+        cfg = cfg_cls(**{**COMMON, **extra})
         if name == "qwen2":
             cfg.use_sliding_window = False
         model = model_cls(cfg).float()

@@ -282,7 +282,7 @@ def main(out, models_dir):
         d = case("no-config", single)
         os.remove(os.path.join(d, "config.json"))
         d = case("config-unknown-arch", single)
-        cfg_edit(d, lambda c: c.update(architectures=["Phi3ForCausalLM"], model_type="phi3"))
+        cfg_edit(d, lambda c: c.update(architectures=["GPTNeoXForCausalLM"], model_type="gpt_neox"))
         d = case("config-malformed", single)
         open(os.path.join(d, "config.json"), "w").write('{"architectures": ["LlamaForCausalLM"],')
         d = case("config-duplicate-key", single)

@@ -228,11 +228,12 @@ static void test_defaults(void)
 
 static void test_errors(void)
 {
-	BAD("{\"architectures\":[\"Phi3ForCausalLM\"]}",
-	    "'config.json': unsupported architecture 'Phi3ForCausalLM' (realign supports "
+	BAD("{\"architectures\":[\"GPTNeoXForCausalLM\"]}",
+	    "'config.json': unsupported architecture 'GPTNeoXForCausalLM' (realign supports "
 	    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, "
-	    "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM)");
-	BAD("{\"model_type\":\"phi3\"}", "unsupported model_type 'phi3'");
+	    "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM, "
+	    "Phi3ForCausalLM)");
+	BAD("{\"model_type\":\"gpt_neox\"}", "unsupported model_type 'gpt_neox'");
 	/* Gemma 3's multimodal release (its text part is Gemma3ForCausalLM) */
 	BAD("{\"architectures\":[\"Gemma3ForConditionalGeneration\"],\"model_type\":\"gemma3\"}",
 	    "unsupported architecture 'Gemma3ForConditionalGeneration'");
@@ -464,6 +465,16 @@ static void test_transformers_fixtures(void)
 				got = c.pad_token_id;
 			else if (strcmp(k, "rope_local_theta") == 0)
 				got = c.rope_local_theta;
+			else if (strcmp(k, "fused") == 0)
+				got = c.fused_proj;
+			else if (strcmp(k, "rotary_dim") == 0)
+				got = c.rotary_dim ? c.rotary_dim : c.head_dim;
+			else if (strcmp(k, "rope_attn_factor") == 0)
+				got = c.rope_attn_factor;
+			else if (strcmp(k, "rope_short0") == 0)
+				got = c.rope_short[0];
+			else if (strcmp(k, "rope_long_last") == 0)
+				got = c.rope_long[c.rope_n_factors - 1];
 			else if (strcmp(k, "bos_token_id") == 0)
 				got = c.bos_token_id;
 			else if (strcmp(k, "n_eos") == 0)

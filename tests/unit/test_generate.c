@@ -22,8 +22,9 @@
 #include "core/jsonl.h"
 #include "store/model.h"
 
-static const char *const models[] = {"llama",	     "llama_bf16", "mistral", "qwen2",	"gemma",
-				     "qwen2_window", "qwen3",	   "gemma2",  "gemma3", "olmo2"};
+static const char *const models[] = {"llama",  "llama_bf16",   "mistral", "qwen2",
+				     "gemma",  "qwen2_window", "qwen3",	  "gemma2",
+				     "gemma3", "olmo2",	       "phi3"};
 
 struct cases {
 	int max_new, n, V;

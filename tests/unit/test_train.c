@@ -33,7 +33,7 @@
 #include "store/safetensors.h"
 
 static const char *const archs[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma",
-				    "qwen3", "gemma2",	   "gemma3",  "olmo2"};
+				    "qwen3", "gemma2",	   "gemma3",  "olmo2", "phi3"};
 
 typedef struct fx {
 	cJSON *meta;
