@@ -280,8 +280,25 @@ static void describe_config(const rl_config *c, cJSON *j)
 		printf("sliding_window  %s\n", win);
 }
 
+/* The unread keys of a model directory's config.json (none when unreadable:
+ * the model opened, so it was read once). */
+static void unread_of_dir(const char *dir, char *out, size_t cap)
+{
+	char path[4096], *text = NULL;
+	size_t len = 0;
+	out[0] = 0;
+	snprintf(path, sizeof path, "%s/config.json", dir);
+	if (rl_read_file(path, &text, &len) == RL_OK)
+		rl_config_unread_keys(text, len, out, cap);
+	else
+		rl_error_clear();
+	free(text);
+}
+
 static int describe_model(const struct opts *o, const rl_model *m, const rl_merged *ad)
 {
+	char unread[1024];
+	unread_of_dir(m->dir, unread, sizeof unread);
 	const rl_config *c = &m->cfg;
 	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c->n_layers);
 	if (o->layer_end > c->n_layers)
@@ -297,6 +314,7 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "path", m->dir);
 		describe_config(c, j);
+		cJSON_AddStringToObject(j, "unread_keys", unread);
 		cJSON_AddStringToObject(j, "dtype", model_dtype(m));
 		cJSON_AddNumberToObject(j, "n_shards", m->nshards);
 		cJSON_AddNumberToObject(j, "n_tensors", (double)m->ntensors);
@@ -341,6 +359,8 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 	}
 	printf("path            %s\n", m->dir);
 	describe_config(c, NULL);
+	if (unread[0])
+		printf("unread keys     %s (realign does not know them; ignored)\n", unread);
 	printf("dtype           %s\n", model_dtype(m));
 	printf("shards          %d\n", m->nshards);
 	printf("tensors         %zu (%" PRIu64 " parameters)\n", m->ntensors, total_params(m));
@@ -375,12 +395,14 @@ static int describe_config_file(const struct opts *o, const char *path)
 {
 	if (o->tensors || o->hash)
 		rl_usage("--tensors and --hash apply to model directories");
-	char *text = NULL;
+	char *text = NULL, unread[1024] = "";
 	size_t len = 0;
 	rl_config c;
 	int rc = rl_read_file(path, &text, &len);
 	if (!rc)
 		rc = rl_config_parse(&c, text, len, path);
+	if (!rc)
+		rl_config_unread_keys(text, len, unread, sizeof unread);
 	free(text);
 	if (rc)
 		return rc;
@@ -392,6 +414,7 @@ static int describe_config_file(const struct opts *o, const char *path)
 		cJSON *j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "path", path);
 		describe_config(&c, j);
+		cJSON_AddStringToObject(j, "unread_keys", unread);
 		cJSON_AddNumberToObject(j, "P", (double)P);
 		cJSON_AddNumberToObject(j, "layer_end", L);
 		rc = rl_jsonl_write(stdout, j);
@@ -400,6 +423,8 @@ static int describe_config_file(const struct opts *o, const char *path)
 	}
 	printf("path            %s\n", path);
 	describe_config(&c, NULL);
+	if (unread[0])
+		printf("unread keys     %s (realign does not know them; ignored)\n", unread);
 	printf("P               %" PRIu64 " (decoder layers, norms included)\n", P);
 	printf("layer_end       %d%s\n", L, o->layer_end ? "" : " (default floor(2N/3))");
 	return RL_OK;

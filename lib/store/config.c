@@ -920,6 +920,54 @@ out:
 	return rc;
 }
 
+/* Every key rl_config_parse reads, and those known not to change what the
+ * model computes. */
+static const char *const known_keys[] = {
+	/* read */
+	"architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size",
+	"num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
+	"max_position_embeddings", "rms_norm_eps", "hidden_act", "hidden_activation",
+	"tie_word_embeddings", "attention_bias", "mlp_bias", "rope_theta", "rope_scaling",
+	"rope_parameters", "partial_rotary_factor", "original_max_position_embeddings",
+	"rope_local_base_freq", "sliding_window", "use_sliding_window", "max_window_layers",
+	"layer_types", "sliding_window_pattern", "query_pre_attn_scalar", "attn_logit_softcapping",
+	"final_logit_softcapping", "use_bidirectional_attention", "bos_token_id", "eos_token_id",
+	"pad_token_id", "torch_dtype", "dtype", "_name_or_path",
+	/* no effect on the computation at inference or on the gradient realign takes */
+	"transformers_version", "use_cache", "initializer_range", "attention_dropout", "embd_pdrop",
+	"resid_pdrop", "cache_implementation", "auto_map", "pretraining_tp",
+	"_sliding_window_pattern", /* written by transformers beside layer_types, unread */
+};
+
+int rl_config_unread_keys(const char *text, size_t len, char *out, size_t cap)
+{
+	if (cap)
+		out[0] = 0;
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return 0;
+	}
+	int n = 0;
+	size_t at = 0;
+	for (const cJSON *k = root->child; k; k = k->next) {
+		int known = 0;
+		for (size_t i = 0; i < sizeof known_keys / sizeof known_keys[0] && !known; i++)
+			known = strcmp(k->string, known_keys[i]) == 0;
+		if (known)
+			continue;
+		n++;
+		size_t need = strlen(k->string) + (at ? 2 : 0);
+		if (cap && at + need < cap && !strstr(out, "..."))
+			at += (size_t)snprintf(out + at, cap - at, "%s%s", at ? ", " : "",
+					       k->string);
+		else if (cap && at + 3 < cap && !strstr(out, "..."))
+			at += (size_t)snprintf(out + at, cap - at, "...");
+	}
+	cJSON_Delete(root);
+	return n;
+}
+
 int rl_config_load(rl_config *c, const char *dir)
 {
 	size_t n = strlen(dir) + sizeof "/config.json";

@@ -197,6 +197,13 @@ uint64_t rl_config_param_count(const rl_config *c);
 
 /* Parses config.json text (len bytes) into c; path names the file in messages. */
 int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path);
+/* The top-level keys of config.json text that realign neither reads nor
+ * knows to leave the computation unchanged (initializer_range, use_cache,
+ * dropout rates at inference, version strings, ...): comma-separated into out
+ * (cap bytes, truncated with "..."); returns how many. Such a key is ignored,
+ * as transformers ignores keys its class does not declare; rl-info names
+ * them. Malformed text: 0. */
+int rl_config_unread_keys(const char *text, size_t len, char *out, size_t cap);
 /* Reads and parses <dir>/config.json. */
 int rl_config_load(rl_config *c, const char *dir);
 /* Writes c as a config.json transformers loads (used by rl-train --init random),

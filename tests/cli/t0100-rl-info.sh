@@ -90,6 +90,12 @@ stdout_has 'q/k norm        per head'
 stdout_has 'sliding_window  256 on layers 0, 2'
 stdout_has 'P               172800 (decoder layers, norms included)'
 must_fail 2 rl-info --tensors ../config/qwen3-8b.json
+# a key realign neither reads nor knows to be harmless is named, not refused
+jq '. + {quantization_config: {quant_method: "fp8"}}' ../config/qwen3-8b.json >"$T/q.json"
+must_pass rl-info "$T/q.json"
+stdout_has 'unread keys     quantization_config (realign does not know them; ignored)'
+must_pass rl-info --json ../config/qwen3-8b.json
+[ "$(jq -r .unread_keys "$T/stdout")" = "" ] || fail "qwen3-8b: unread keys"
 
 # ---- options
 must_pass rl-info --help

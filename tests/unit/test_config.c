@@ -226,6 +226,18 @@ static void test_defaults(void)
 	CHECK(c.n_eos == 0);
 }
 
+static void test_unread_keys(void)
+{
+	static const char t[] = "{\"architectures\":[\"LlamaForCausalLM\"],\"use_cache\":true,"
+				"\"my_field\":1,\"rope_theta\":1e4,\"other\":null}";
+	char out[64];
+	CHECK_EQ_INT(rl_config_unread_keys(t, sizeof t - 1, out, sizeof out), 2);
+	CHECK(strcmp(out, "my_field, other") == 0);
+	CHECK_EQ_INT(rl_config_unread_keys(t, sizeof t - 1, out, 12), 2);
+	CHECK(strcmp(out, "my_field...") == 0);
+	CHECK_EQ_INT(rl_config_unread_keys("[1]", 3, out, sizeof out), 0);
+}
+
 static void test_errors(void)
 {
 	BAD("{\"architectures\":[\"GPTNeoXForCausalLM\"]}",
@@ -376,6 +388,12 @@ static void test_transformers_fixtures(void)
 		REQUIRE(rl_read_file(check_fixture(p), &text, &len) == RL_OK);
 		rl_config c;
 		int rc = rl_config_parse(&c, text, len, file);
+		/* every field of these files (the releases' among them) is read by
+		 * realign or known to leave the computation unchanged */
+		char unread[256];
+		if (rc == RL_OK)
+			CHECKF(rl_config_unread_keys(text, len, unread, sizeof unread) == 0,
+			       "%s: keys realign does not know: %s", file, unread);
 		free(text);
 		char *kv;
 		int want_error = 0;
@@ -503,6 +521,7 @@ int main(void)
 	test_real_configs();
 	test_defaults();
 	test_errors();
+	test_unread_keys();
 	test_write_roundtrip();
 	test_transformers_fixtures();
 	return check_done("test_config");
