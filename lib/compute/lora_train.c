@@ -78,7 +78,8 @@ struct rl_lws {
 	float *lscr;  /* LoRA scratch */
 	size_t lscr_floats;
 	float *dA, *dB; /* [capT, C] */
-	float *head;	/* xr, xf, dxf [capT, C]; rstd [capT]; logits [capR, V]; block */
+	float *head;	/* xr, xf, dxf [capT, C]; rstd [capT]; logits [capR, V] (twice
+		      * with a final soft-cap: the capped ones kept); block */
 	size_t block_rows;
 	int *ibuf; /* pos, rows, tgt [capT] each */
 	int *start;
@@ -114,17 +115,24 @@ static void lws_free(rl_lws *ws, int NL)
 	free(ws);
 }
 
+/* Floats of the head's logits for capR rows: with a final soft-cap, the capped
+ * logits are kept for its derivative once the cross-entropy overwrote them. */
+static size_t logit_floats(const rl_lmodel *m, int capR)
+{
+	size_t V = (size_t)m->base->cfg.vocab_size;
+	return (size_t)capR * V * (m->base->cfg.final_softcap > 0 ? 2 : 1);
+}
+
 /* Floats of the buffers for capT rows (capR head rows), keep kept layers. */
 static size_t plan_floats(const rl_lmodel *m, int capT, int capR, int keep, int maxlen)
 {
 	const rl_dims *d = &m->d;
 	size_t T = (size_t)capT, C = (size_t)d->C, NL = (size_t)m->base->cfg.n_layers;
-	size_t V = (size_t)m->base->cfg.vocab_size;
 	size_t block = ((size_t)4 << 20) / (C * sizeof(float)) + 1;
 	return (NL + 1) * T * C + (size_t)(keep + 1) * rl_layer_act_floats(d, capT, capT) +
 	       rl_layer_ws_floats(d, capT, capT, maxlen, maxlen) +
 	       rl_lora_scratch_floats(m->lc.r, capT, max_in(d)) + 2 * T * C + 3 * T * C + T +
-	       (size_t)capR * V + block * C;
+	       logit_floats(m, capR) + block * C;
 }
 
 static int lws_reserve(rl_lmodel *m, int capT, int capR, int keep, int maxlen)
@@ -142,14 +150,14 @@ static int lws_reserve(rl_lmodel *m, int capT, int capR, int keep, int maxlen)
 	}
 	lws_release(ws, NL);
 	const rl_dims *d = &m->d;
-	size_t T = (size_t)capT, C = (size_t)d->C, V = (size_t)m->base->cfg.vocab_size;
+	size_t T = (size_t)capT, C = (size_t)d->C;
 	ws->block_rows = ((size_t)4 << 20) / (C * sizeof(float)) + 1;
 	ws->lscr_floats = rl_lora_scratch_floats(m->lc.r, capT, max_in(d));
 	ws->X = rl_malloc_array(((size_t)NL + 1) * T * C, sizeof(float));
 	ws->act = rl_calloc((size_t)NL, sizeof *ws->act);
 	ws->lscr = rl_malloc_array(ws->lscr_floats, sizeof(float));
 	ws->dA = rl_malloc_array(2 * T * C, sizeof(float));
-	ws->head = rl_malloc_array(3 * T * C + T + (size_t)capR * V + ws->block_rows * C,
+	ws->head = rl_malloc_array(3 * T * C + T + logit_floats(m, capR) + ws->block_rows * C,
 				   sizeof(float));
 	ws->ibuf = rl_malloc_array(3 * T, sizeof(int));
 	int rc = (!ws->X || !ws->act || !ws->lscr || !ws->dA || !ws->head || !ws->ibuf) ? RL_ESYS
@@ -183,6 +191,11 @@ int rl_lmodel_init(rl_lmodel *m, const rl_model *base, const rl_lora_cfg *c, uin
 	const rl_config *cfg = &base->cfg;
 	if (c->r < 1 || !(c->dropout >= 0 && c->dropout < 1) || !(c->targets & 0x7f))
 		return rl_error(RL_USAGE, "LoRA: rank >= 1, 0 <= dropout < 1 and a target needed");
+	if (cfg->fused_proj) /* the branches sit on the seven separate modules */
+		return rl_error(RL_EDATA,
+				"'%s': %s stores qkv_proj and gate_up_proj fused; LoRA training "
+				"adapts the separate q, k, v, gate and up projections only",
+				base->dir, cfg->architecture);
 	m->base = base;
 	m->lc = *c;
 	m->seed = seed;
@@ -320,8 +333,8 @@ static int head_matmul(const rl_lmodel *m, int back, const float *x, float *out,
 	int C = m->d.C, V = m->base->cfg.vocab_size;
 	rl_lws *ws = m->ws;
 	int B = (int)ws->block_rows;
-	float *wb = ws->head + 3 * (size_t)ws->capT * C + (size_t)ws->capT +
-		    (size_t)ws->capR * (size_t)V;
+	float *wb =
+		ws->head + 3 * (size_t)ws->capT * C + (size_t)ws->capT + logit_floats(m, ws->capR);
 	if (!h || h->numel != (uint64_t)V * (uint64_t)C)
 		return rl_error(RL_EDATA, "'%s': lm_head missing or of the wrong size",
 				m->base->dir);
@@ -347,7 +360,8 @@ static int head(rl_lmodel *m, const float *xl, int T, const int *rows, const int
 	int C = m->d.C, V = m->base->cfg.vocab_size;
 	size_t cT = (size_t)ws->capT * C;
 	float *xr = ws->head, *xf = xr + cT, *dxf = xf + cT, *rstd = dxf + cT,
-	      *lg = rstd + ws->capT;
+	      *lg = rstd + ws->capT, *capped = lg + (size_t)ws->capR * V;
+	float cap = (float)m->base->cfg.final_softcap;
 	for (int i = 0; i < R; i++)
 		memcpy(xr + (size_t)i * C, xl + (size_t)rows[i] * C, (size_t)C * sizeof *xr);
 	int rc = rl_final_norm_forward(m->base, xr, R, xf, rstd);
@@ -360,7 +374,14 @@ static int head(rl_lmodel *m, const float *xl, int T, const int *rows, const int
 		int n = R - g0 < ws->capR ? R - g0 : ws->capR;
 		if ((rc = head_matmul(m, 0, xf + (size_t)g0 * C, lg, n)))
 			break;
+		if (cap > 0) {
+			rl_softcap_forward(lg, (size_t)n * V, cap);
+			if (grad)
+				memcpy(capped, lg, (size_t)n * V * sizeof *capped);
+		}
 		*loss += rl_xent(grad ? lg : NULL, lg, tgt + g0, n, V, scale);
+		if (grad && cap > 0)
+			rl_softcap_backward(lg, capped, (size_t)n * V, cap);
 		if (grad)
 			rc = head_matmul(m, 1, lg, dxf + (size_t)g0 * C, n);
 	}

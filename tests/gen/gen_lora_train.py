@@ -24,12 +24,15 @@ zero, where A would get no gradient). tests/fixtures/lora_train/<case>/ gets
 import json
 import os
 import shutil
+import sys
 
 import torch
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
-from transformers import (GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
-                          MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+from transformers import (Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig,
+                          GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
+                          MistralConfig, MistralForCausalLM, Olmo2Config, Olmo2ForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "lora_train")
 SEVEN = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -59,7 +62,30 @@ CASES = {
               dict(num_key_value_heads=1, head_dim=8, hidden_activation="gelu_pytorch_tanh",
                    tie_word_embeddings=True), torch.bfloat16,
               dict(r=4, lora_alpha=8, target_modules=SEVEN)),
+    # the branches inside each layout's norms: per-head q/k norms and a window
+    # shorter than the sequences (Qwen 3); the sandwich norms, both soft-caps
+    # (the final one in the head) and query_pre_attn_scalar (Gemma 2, 3); norms
+    # on the outputs only and whole-projection q/k norms (OLMo 2)
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM,
+              dict(num_key_value_heads=2, head_dim=8, use_sliding_window=True,
+                   sliding_window=5, max_window_layers=1), torch.float32,
+              dict(r=4, lora_alpha=8, target_modules=SEVEN)),
+    "gemma2": (Gemma2Config, Gemma2ForCausalLM,
+               dict(num_key_value_heads=2, head_dim=8, hidden_activation="gelu_pytorch_tanh",
+                    query_pre_attn_scalar=12, sliding_window=5, attn_logit_softcapping=1.5,
+                    final_logit_softcapping=2.5), torch.bfloat16,
+               dict(r=4, lora_alpha=8, target_modules=SEVEN)),
+    "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM,
+               dict(num_key_value_heads=2, head_dim=8, hidden_activation="gelu_pytorch_tanh",
+                    query_pre_attn_scalar=12, sliding_window=5, final_logit_softcapping=3.0,
+                    sliding_window_pattern=2), torch.float32,
+               dict(r=3, lora_alpha=6, target_modules=["q_proj", "o_proj", "up_proj"])),
+    "olmo2": (Olmo2Config, Olmo2ForCausalLM, dict(num_key_value_heads=2), torch.bfloat16,
+              dict(r=4, lora_alpha=8, target_modules=SEVEN)),
 }
+# the cases whose truth runs transformers' eager attention, as gen_engine.py
+# does (Gemma 2's attention soft-cap exists only there)
+EAGER = {"qwen3", "gemma2", "gemma3", "olmo2"}
 
 SEQS = [(7, 4), (12, 5), (9, 8)]  # (length, prompt length)
 LR = [1e-2, 2e-2, 5e-3, 1e-2, 3e-3]
@@ -102,25 +128,33 @@ def init_spread():
     return out
 
 
-def main():
-    shutil.rmtree(OUT, ignore_errors=True)
+def main(only):
+    """only: the cases to (re)generate; none: all, the old fixtures removed."""
+    if not only:
+        shutil.rmtree(OUT, ignore_errors=True)
     spread = init_spread()
     for name, (cfg_cls, model_cls, extra, dtype, lora) in CASES.items():
+        if only and name not in only:
+            continue
         torch.manual_seed(4321)
         cfg = cfg_cls(**COMMON, **extra)
         model = model_cls(cfg).float()
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if p.ndim == 1 and "norm" in n:
-                    p.copy_(torch.randn_like(p) * 0.2 + (0.0 if name == "gemma" else 1.0))
+                    p.copy_(torch.randn_like(p) * 0.2 +
+                            (0.0 if name.startswith("gemma") else 1.0))
                 elif p.ndim == 1:
                     p.copy_(torch.randn_like(p) * 0.1)
                 else:
                     p.copy_(torch.randn_like(p) * 0.15)
         d = os.path.join(OUT, name)
+        shutil.rmtree(d, ignore_errors=True)
         model.to(dtype).save_pretrained(os.path.join(d, "base"), safe_serialization=True)
 
-        base = model_cls.from_pretrained(os.path.join(d, "base"), dtype=torch.float32)
+        base = model_cls.from_pretrained(os.path.join(d, "base"), dtype=torch.float32,
+                                         **({"attn_implementation": "eager"}
+                                            if name in EAGER else {}))
         peft = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", lora_dropout=0.0, **lora))
         with torch.no_grad():
             for n, p in peft.named_parameters():
@@ -168,4 +202,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -33,7 +33,8 @@
 #include "store/model.h"
 #include "store/safetensors.h"
 
-static const char *const cases[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma"};
+static const char *const cases[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma",
+				    "qwen3", "gemma2",	   "gemma3",  "olmo2"};
 
 typedef struct fx {
 	cJSON *meta;
@@ -464,6 +465,22 @@ static void test_targets(void)
 	CHECK(rl_lora_targets_parse("q,", &s, &bad, &bl) == -1);
 }
 
+/* Phi-3's fused projections have no separate modules to branch from: refused
+ * by name, data error. */
+static void test_fused(void)
+{
+	rl_model base;
+	REQUIRE(rl_model_open(&base, check_fixture("engine/phi3_f32/model"), RL_MODEL_READ) == 0);
+	fx f;
+	load_meta(&f, "llama");
+	rl_lmodel m;
+	CHECK_EQ_INT(rl_lmodel_init(&m, &base, &f.lc, 1, 0), RL_EDATA);
+	CHECK(strstr(rl_errmsg(), "qkv_proj and gate_up_proj fused") != NULL);
+	rl_error_clear();
+	rl_model_close(&base);
+	cJSON_Delete(f.meta);
+}
+
 int main(void)
 {
 	rl_gemm_set_backend(RL_GEMM_BLAS);
@@ -474,5 +491,6 @@ int main(void)
 	test_model_dropout();
 	test_init();
 	test_targets();
+	test_fused();
 	return check_done("test_lora");
 }
