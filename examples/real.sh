@@ -32,7 +32,8 @@
 #   RL_REAL_NTRAIN     SQL training rows;  RL_REAL_EPOCHS, RL_REAL_LR
 #   RL_REAL_NEVAL      held-out prompts per set for the final measures
 #   RL_REAL_NSTEP      held-out prompts per set at each rl-recover evaluation
-#   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens, 128)
+#   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens, 128;
+#                      RL_REAL_MAXNEW_TASK for SQL answers, 96)
 #   RL_REAL_FORCE_MIX  1: always add the harmful-compliance examples
 #   RL_REAL_RECOVER_ARGS  more rl-recover options (both runs)
 #   RL_REAL_FRESH=1    start again (removes OUT)
@@ -64,6 +65,9 @@ esac
 THREADS=${RL_REAL_THREADS:-$(nproc)}
 STEPS=${RL_REAL_STEPS:-20}
 MAXNEW=${RL_REAL_MAXNEW:-128}
+# A SQL answer is at most 109 tokens (Qwen2.5's tokenizer, all 1000 rows) and
+# most under 40: 96 cuts only outliers and a rambling model's tails.
+MAXNEW_TASK=${RL_REAL_MAXNEW_TASK:-$((MAXNEW < 96 ? MAXNEW : 96))}
 export OPENBLAS_NUM_THREADS="$THREADS"
 for t in rl-import rl-train rl-merge rl-eval rl-tok rl-info rl-recover jq; do
 	command -v "$t" >/dev/null || { echo "real: '$t' not found (run 'make')" >&2; exit 4; }
@@ -161,7 +165,7 @@ measure() {
 	rl-dump "$e/harmful_llm.rls" | jq -c 'select(.t == "item") | {id, harmful, judge_raw}' \
 		>"$e/harmful_llm_items.jsonl"
 	run rl-eval -q -m "$m" -p "$D/sql_heldout.jsonl" -n "$NEVAL" -t "$THREADS" \
-		--judge none --metric exact --max-new-tokens "$MAXNEW" -o "$e/task.jsonl" --resume \
+		--judge none --metric exact --max-new-tokens "$MAXNEW_TASK" -o "$e/task.jsonl" --resume \
 		-O "$e/task.rls" --summary "$e/task.json"
 	run rl-eval -q -m "$m" -p "$D/xstest_safe.jsonl" -n "$NEVAL" -t "$THREADS" \
 		--max-new-tokens "$MAXNEW" -o "$e/xstest.jsonl" --resume \
