@@ -10,15 +10,18 @@
 
 static _Thread_local char errbuf[1024];
 
-static int vset(int code, const char *suffix, const char *fmt, va_list ap)
+/* Every message is formatted into a scratch buffer and then copied into
+ * errbuf: a caller may pass rl_errmsg() (errbuf itself) as an argument, and
+ * vsnprintf's source and destination must not overlap. */
+static int vset(int code, const char *fmt, va_list ap, const char *after)
 {
-	int n = vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	char s[sizeof errbuf];
+	int n = vsnprintf(s, sizeof s, fmt, ap);
 	if (n < 0)
-		errbuf[0] = '\0';
-	if (suffix) {
-		size_t len = strlen(errbuf);
-		snprintf(errbuf + len, sizeof errbuf - len, ": %s", suffix);
-	}
+		s[n = 0] = '\0';
+	if (after && after[0] && (size_t)n < sizeof s)
+		snprintf(s + n, sizeof s - (size_t)n, "%s%s", n ? ": " : "", after);
+	memcpy(errbuf, s, sizeof errbuf);
 	return code;
 }
 
@@ -26,7 +29,7 @@ int rl_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vset(code, NULL, fmt, ap);
+	vset(code, fmt, ap, NULL);
 	va_end(ap);
 	return code;
 }
@@ -36,7 +39,7 @@ int rl_error_errno(int code, const char *fmt, ...)
 	int saved = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	vset(code, strerror(saved), fmt, ap);
+	vset(code, fmt, ap, strerror(saved));
 	va_end(ap);
 	errno = saved;
 	return code;
@@ -48,8 +51,31 @@ int rl_error_prefix(int code, const char *fmt, ...)
 	memcpy(old, errbuf, sizeof old);
 	va_list ap;
 	va_start(ap, fmt);
-	vset(code, old[0] ? old : NULL, fmt, ap);
+	vset(code, fmt, ap, old);
 	va_end(ap);
+	return code;
+}
+
+int rl_error_suffix(int code, const char *fmt, ...)
+{
+	char old[sizeof errbuf];
+	memcpy(old, errbuf, sizeof old);
+	/* "old suffix": the old message, a space, then the formatted text */
+	char s[sizeof errbuf];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(s, sizeof s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		s[0] = '\0';
+	size_t len = strlen(old);
+	if (len && len + 1 < sizeof errbuf) {
+		old[len++] = ' ';
+		old[len] = '\0';
+	}
+	if (len < sizeof errbuf - 1)
+		snprintf(old + len, sizeof old - len, "%.*s", (int)(sizeof old - 1 - len), s);
+	memcpy(errbuf, old, sizeof errbuf);
 	return code;
 }
 

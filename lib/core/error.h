@@ -32,6 +32,10 @@ int rl_error_errno(int code, const char *fmt, ...) __attribute__((format(printf,
 /* Prefix the current message with "prefix: " (adds context while unwinding). */
 int rl_error_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Append " suffix" to the current message (says what came of the failure,
+ * e.g. "(the model was not changed)"). */
+int rl_error_suffix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The most recent message ("" when none). */
 const char *rl_errmsg(void);
 

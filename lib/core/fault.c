@@ -16,6 +16,7 @@ static int action; /* 0 none, 1 kill, 2 errno */
 static int fault_errno;
 static char fault_cls[16];
 static long fault_n;
+static int fault_on; /* "N+": every point from the N-th on fails */
 static long count_all, count_cls;
 static const char *trace;
 
@@ -45,7 +46,9 @@ static void parse(void)
 	action = 2;
 	memcpy(fault_cls, c + 1, (size_t)(c2 - c - 1));
 	fault_cls[c2 - c - 1] = 0;
-	fault_n = strtol(c2 + 1, NULL, 10);
+	char *end;
+	fault_n = strtol(c2 + 1, &end, 10);
+	fault_on = *end == '+';
 }
 
 int rl_fault(const char *cls, const char *label)
@@ -73,7 +76,7 @@ int rl_fault(const char *cls, const char *label)
 		pause();
 	}
 	if (action == 2 && (strcmp(fault_cls, "any") == 0 || strcmp(fault_cls, cls) == 0) &&
-	    ++count_cls == fault_n) {
+	    (++count_cls == fault_n || (fault_on && count_cls > fault_n))) {
 		errno = fault_errno;
 		return -1;
 	}

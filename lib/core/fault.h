@@ -6,6 +6,8 @@
  *   RL_FAULT=kill:N          SIGKILL this process at the N-th point (1-based)
  *   RL_FAULT=enospc:CLASS:N  the N-th point of CLASS fails with ENOSPC
  *   RL_FAULT=eio:CLASS:N     ... with EIO
+ *   RL_FAULT=eio:CLASS:N+    the N-th point of CLASS and every later one fail
+ *                            (a failure, then the failure of its recovery)
  * CLASS is one of journal (hot journal and its directory), model (pwrite and
  * fsync of the weight files, and the read-back of a span's bytes before its
  * pwrite), output (the journal copy on stdout / -j), state

@@ -704,10 +704,10 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 		if (recover_locked(m, &what) == RL_OK)
 			rc = rl_error(rc, "%s (the model was restored)", msg);
 		else
-			rc = rl_error(
-				rc,
-				"%s; restoring the model failed too (%s): run 'rl-rollback -m %s'",
-				msg, rl_errmsg(), m->dir);
+			rc = rl_error_prefix(rc,
+					     "%s; restoring the model failed too (run "
+					     "'rl-rollback -m %s')",
+					     msg, m->dir);
 		rl_lock_release(&tx->lock);
 		txn_free(tx);
 		return rc;
