@@ -13,6 +13,13 @@
 #   report.txt        what was done and chosen
 #   progress          where the run is (for --resume); params: its settings
 set -u
+# A descriptor 0-2 closed at start would be the next file's (and the tools
+# inherit it): each is held by /dev/null, opened the wrong way round so using
+# it still fails. A dup to fd 9 tells a closed one; stderr first, tested
+# without redirecting it.
+(: 9>&2) || exec 2</dev/null
+(: 9<&0) 2>/dev/null || exec 0>/dev/null
+(: 9>&1) 2>/dev/null || exec 1</dev/null
 LC_ALL=C
 export LC_ALL
 VERSION="@RL_VERSION@"

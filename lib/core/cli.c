@@ -1,5 +1,6 @@
 /* cli.c — the common tool skeleton: messages, progress, option parsing, exit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,10 +19,26 @@ static int progress_tty;
 static int progress_open;
 static double progress_last;
 
+/* A descriptor 0-2 closed at start would be the next open()'s: messages or the
+ * stream would land in a model file. Each closed one is held by /dev/null,
+ * opened the wrong way round (stdin write-only, stdout and stderr read-only)
+ * so using it still fails as using a closed descriptor does (EBADF). */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+		if (got != fd)
+			_exit(RL_ESYS); /* no /dev/null: nothing safe to open, nowhere to say so */
+	}
+}
+
 void rl_cli_init(const char *name, int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
+	hold_std_fds();
 	prog = name;
 	signal(SIGPIPE, SIG_IGN);
 	progress_tty = isatty(STDERR_FILENO);

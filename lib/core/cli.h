@@ -24,8 +24,10 @@
 
 #include "core/error.h"
 
-/* Records the program name, ignores SIGPIPE (so a closed pipe becomes EPIPE,
- * reported as an error), and decides whether progress may be shown. */
+/* Holds closed descriptors 0-2 with /dev/null (so no file the tool opens
+ * becomes its stdin, stdout or stderr; using them still fails), records the
+ * program name, ignores SIGPIPE (so a closed pipe becomes EPIPE, reported as
+ * an error), and decides whether progress may be shown. Call it first. */
 void rl_cli_init(const char *prog, int argc, char **argv);
 
 const char *rl_prog(void);

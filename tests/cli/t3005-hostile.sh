@@ -24,4 +24,61 @@ must_pass rl-rollback -q -m "$T/m"
 [ "$(sha "$T/m")" = "$sha0" ] || fail "rl-rollback -m after a failed recovery: model not restored"
 ok "rl-rollback -m restores it afterwards"
 
+# --- 1. closed standard descriptors ---
+# The applied model's bytes, for comparison.
+fresh
+rl-apply -q -m "$T/m" -s "$R/aligned" -j "$T/ref.rlj" "$T/sel.rls"
+sha1=$(sha "$T/m")
+# stderr closed: the summary used to be written into the first shard opened
+fresh
+set +e
+rl-apply -m "$T/m" -s "$R/aligned" -j "$T/j.rlj" "$T/sel.rls" 2>&-
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "rl-apply 2>&-: exit $rc"
+[ "$(sha "$T/m")" = "$sha1" ] || fail "rl-apply 2>&-: the model is not the applied one"
+must_pass rl-rollback -q -m "$T/m" "$T/j.rlj"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "rl-apply 2>&-: its journal does not undo it"
+ok "stderr closed: applied exactly, the journal undoes it"
+# stdout closed: the journal used to go into the shard (fd 1); now writing it
+# fails as writing to a closed stdout does, before the model is touched
+fresh
+set +e
+rl-apply -m "$T/m" -s "$R/aligned" "$T/sel.rls" >&- 2>"$T/stderr"
+rc=$?
+set -e
+[ "$rc" -eq 4 ] || fail "rl-apply >&-: exit $rc, wanted 4: $(cat "$T/stderr")"
+stderr_has "'<stdout>': write error: Bad file descriptor"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "rl-apply >&-: model changed"
+[ ! -e "$T/m/.realign/journal" ] && [ ! -e "$T/m/.realign/last.rlj" ] ||
+	fail "rl-apply >&-: journal left or committed"
+ok "stdout closed: exit 4, model unchanged"
+# stdin closed: the selection is read from "-", which is no model file
+fresh
+set +e
+rl-apply -m "$T/m" -s "$R/aligned" -j "$T/j.rlj" <&- 2>"$T/stderr"
+rc=$?
+set -e
+[ "$rc" -eq 4 ] || fail "rl-apply <&-: exit $rc, wanted 4: $(cat "$T/stderr")"
+stderr_has "Bad file descriptor"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "rl-apply <&-: model changed"
+ok "stdin closed: exit 4, model unchanged"
+# the shell tool holds them for the tools it runs (a stand-in rl-info, the
+# first tool rl-recover runs, reports its stdin and stops the run)
+mkdir "$T/fake"
+cat >"$T/fake/rl-info" <<'SH'
+#!/bin/sh
+readlink /proc/$$/fd/0 >"$FDREPORT" || echo closed >"$FDREPORT"
+exit 3
+SH
+chmod +x "$T/fake/rl-info"
+echo '{"prompt": "p", "response": "r"}' >"$T/p.jsonl"
+set +e
+FDREPORT="$T/fds" PATH="$T/fake:$PATH" rl-recover -q -a "$R/aligned" -f "$R/finetuned" \
+	-o "$T/rec" -H "$T/p.jsonl" -B "$T/p.jsonl" --eval-harmful "$T/p.jsonl" \
+	--eval-task "$T/p.jsonl" <&- >&- 2>/dev/null
+set -e
+[ "$(cat "$T/fds")" = /dev/null ] || fail "rl-recover <&-: its tools' stdin is $(cat "$T/fds")"
+ok "rl-recover <&-: its tools get /dev/null as stdin"
+
 finish
