@@ -21,6 +21,7 @@
 #include <cJSON.h>
 
 #include "core/cli.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/options.h"
 #include "method/merge.h"

@@ -268,6 +268,9 @@ else
 	echo "$params" >"$out/params"
 	mkdir "$W" || die 4 "'$W': cannot create"
 	for f in "$finetuned"/*; do
+		if [ -L "$f" ] && [ ! -e "$f" ]; then
+			die 3 "'$f': broken symbolic link (to '$(readlink "$f")', which does not exist)"
+		fi
 		[ -f "$f" ] || continue
 		cp "$f" "$W/" || die 4 "cannot copy '$f' to '$W'"
 	done

@@ -22,6 +22,7 @@
 #include "compute/ops.h"
 #include "compute/tdata.h"
 #include "compute/train.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/par.h"
 #include "core/summary.h"
@@ -612,7 +613,7 @@ int main(int argc, char **argv)
 		char *text;
 		size_t len;
 		rl_config c;
-		if ((rc = rl_read_file(o.arch, &text, &len)))
+		if ((rc = rl_read_input(o.arch, &text, &len))) /* may be a pipe */
 			rl_die_err(rc);
 		rc = rl_config_parse(&c, text, len, o.arch);
 		/* initializer_range is not a field of rl_config: read it here. */

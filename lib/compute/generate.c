@@ -34,6 +34,7 @@
 #include "compute/ops.h"
 #include "compute/wgemm.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 
 void rl_gen_opts_init(rl_gen_opts *o)
@@ -798,7 +799,7 @@ int rl_gen_stop_tokens(const rl_model *m, int *ids, int cap, int *n)
 	snprintf(path, dl + 32, "%s/generation_config.json", m->dir);
 	char *text;
 	size_t len;
-	int rc = rl_read_file(path, &text, &len);
+	int rc = rl_path_present(path) ? rl_read_file(path, &text, &len) : RL_NO;
 	if (rc == RL_OK) {
 		cJSON *j = cJSON_ParseWithLength(text, len);
 		free(text);
@@ -826,9 +827,7 @@ int rl_gen_stop_tokens(const rl_model *m, int *ids, int cap, int *n)
 			}
 		}
 		cJSON_Delete(j);
-	} else if (rc == RL_EDATA) {
-		rl_error_clear(); /* no generation_config.json: config.json decides */
-	} else {
+	} else if (rc != RL_NO) { /* RL_NO: no generation_config.json, config.json decides */
 		free(path);
 		return rc;
 	}

@@ -7,6 +7,7 @@
 #include "compute/lora_ckpt.h"
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/model_files.h"
 #include "store/safetensors.h"

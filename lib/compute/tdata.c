@@ -10,6 +10,7 @@
 
 #include "compute/tdata.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 #include "text/chat.h"
@@ -319,7 +320,7 @@ int rl_tencode_open(rl_tencode_ctx *c, const char *dir, const char *template_nam
 	char path[4096];
 	if (snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= (int)sizeof path)
 		return rl_error(RL_USAGE, "'%s': path too long", dir);
-	if (access(path, F_OK) != 0 && !template_name)
+	if (!rl_path_present(path) && !template_name)
 		return RL_NO; /* token ids only */
 	rl_chat *ch = rl_malloc(sizeof *ch);
 	if (!ch)

@@ -4,9 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 
@@ -19,9 +20,14 @@ int rl_jsonl_open(rl_jsonl *j, const char *path)
 		return RL_OK;
 	}
 	j->path = path;
-	j->fp = fopen(path, "rb");
-	if (!j->fp)
-		return rl_error_errno(errno == ENOENT ? RL_EDATA : RL_ESYS, "'%s'", path);
+	int fd, rc = rl_open_input(path, &fd);
+	if (rc)
+		return rc;
+	if (!(j->fp = fdopen(fd, "rb"))) {
+		rc = rl_error_errno(RL_ESYS, "'%s'", path);
+		close(fd);
+		return rc;
+	}
 	j->owned = 1;
 	return RL_OK;
 }
@@ -346,56 +352,6 @@ int rl_utf8_valid(const char *str, size_t n)
 		i += len;
 	}
 	return 1;
-}
-
-int rl_read_file(const char *path, char **buf, size_t *len)
-{
-	*buf = NULL;
-	*len = 0;
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return rl_error_errno(errno == ENOENT ? RL_EDATA : RL_ESYS, "'%s'", path);
-	struct stat st;
-	if (fstat(fileno(fp), &st) != 0) {
-		fclose(fp);
-		return rl_error_errno(RL_ESYS, "'%s'", path);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		fclose(fp);
-		return rl_error(RL_EDATA, "'%s': is a directory", path);
-	}
-	size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
-	char *p = rl_malloc(cap);
-	if (!p) {
-		fclose(fp);
-		return RL_ESYS;
-	}
-	for (;;) {
-		size_t got = fread(p + n, 1, cap - n - 1, fp);
-		n += got;
-		if (got == 0)
-			break;
-		if (n + 1 == cap) {
-			char *q = rl_realloc_array(p, cap, 2);
-			if (!q) {
-				free(p);
-				fclose(fp);
-				return RL_ESYS;
-			}
-			p = q;
-			cap *= 2;
-		}
-	}
-	if (ferror(fp)) {
-		free(p);
-		fclose(fp);
-		return rl_error_errno(RL_ESYS, "'%s': read error", path);
-	}
-	fclose(fp);
-	p[n] = '\0';
-	*buf = p;
-	*len = n;
-	return RL_OK;
 }
 
 int rl_jsonl_write(FILE *fp, const cJSON *item)

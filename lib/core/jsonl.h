@@ -20,7 +20,7 @@ typedef struct rl_jsonl {
 	int keep_nul; /* set after open: strings with U+0000 kept (see below) */
 } rl_jsonl;
 
-/* Opens path ("-" = stdin). */
+/* Opens path ("-" = stdin); it may be a pipe or FIFO (file.h: an input). */
 int rl_jsonl_open(rl_jsonl *j, const char *path);
 /* Parses the next non-blank line into *item (caller frees with cJSON_Delete).
  * Sets *item = NULL at end of file. */
@@ -44,9 +44,6 @@ cJSON *rl_json_string_item(const char *s, size_t len);
 
 /* 1 if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
 int rl_utf8_valid(const char *s, size_t n);
-
-/* Reads a whole file into a NUL-terminated buffer (*len excludes the NUL). */
-int rl_read_file(const char *path, char **buf, size_t *len);
 
 /* Writes a cJSON value as one compact line (UTF-8 kept as is) to fp. */
 int rl_jsonl_write(FILE *fp, const cJSON *item);

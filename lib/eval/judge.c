@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "eval/judge.h"
 
@@ -123,7 +124,7 @@ int rl_refusals_load(rl_refusals *r, const char *path)
 	memset(r, 0, sizeof *r);
 	char *buf;
 	size_t len;
-	int rc = rl_read_file(path, &buf, &len);
+	int rc = rl_read_input(path, &buf, &len); /* a user's file: may be a pipe */
 	if (rc)
 		return rc;
 	if (memchr(buf, '\0', len) || !rl_utf8_valid(buf, len)) {

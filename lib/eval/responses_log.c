@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "eval/responses_log.h"
 

@@ -8,6 +8,7 @@
 #include <pcre2.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/adapter.h"
 

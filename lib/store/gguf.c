@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/gguf.h"
 
@@ -625,18 +626,11 @@ static int file_open(rl_gguf_file *f, const char *path)
 	if (!(f->path = rl_strdup(path)))
 		return RL_ESYS;
 	int rc;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0) {
-		rc = rl_error_errno(errno == ENOENT ? RL_EDATA : RL_ESYS, "'%s'", path);
+	if ((rc = rl_open_regular(path, 0, &f->fd))) /* a FIFO must not hang the open */
 		goto fail;
-	}
 	struct stat st;
 	if (fstat(f->fd, &st) != 0) {
 		rc = rl_error_errno(RL_ESYS, "'%s'", path);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = rl_error(RL_EDATA, "'%s': not a regular file", path);
 		goto fail;
 	}
 	if (st.st_size == 0) {

@@ -86,6 +86,7 @@
 
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/file.h"
 #include "core/lockfile.h"
 #include "core/span.h"
 #include "core/util.h"
@@ -113,12 +114,10 @@ static int getstr(const msgpack_object *map, const char *key, const char *what, 
 	return rl_obj_strcpy(o, buf, cap);
 }
 
-int rl_jr_open(rl_jr *j, const char *path)
+/* Reads the header of the journal stream j->r (closing it on error). */
+static int jr_header(rl_jr *j)
 {
-	memset(j, 0, sizeof *j);
-	int rc = rl_sr_open(&j->r, path, "journal");
-	if (rc)
-		return rc;
+	int rc = RL_OK;
 	const msgpack_object *h = rl_sr_header(j->r);
 	const msgpack_object *mo = rl_obj_get(h, "model");
 	const char *what = rl_sr_path(j->r);
@@ -132,11 +131,28 @@ int rl_jr_open(rl_jr *j, const char *path)
 		rc = getstr(h, "before", what, j->before, sizeof j->before);
 	if (!rc && strlen(j->before) != RL_STATE_HEX)
 		rc = rl_error(RL_EDATA, "'%s': bad 'before' state", what);
-	if (rc) {
-		rl_sr_close(j->r);
-		j->r = NULL;
-	}
+	if (rc)
+		rl_jr_close(j);
 	return rc;
+}
+
+int rl_jr_open(rl_jr *j, const char *path)
+{
+	memset(j, 0, sizeof *j);
+	j->fd = -1;
+	int rc = rl_sr_open(&j->r, path, "journal");
+	return rc ? rc : jr_header(j);
+}
+
+/* The hot journal: a regular file (anything else in its place, a FIFO, must
+ * not hang recovery: it is refused as a torn journal would be). */
+static int hot_open(rl_jr *j, const char *path)
+{
+	memset(j, 0, sizeof *j);
+	int rc = rl_open_regular(path, 0, &j->fd);
+	if (!rc && (rc = rl_sr_open_fd(&j->r, j->fd, path, "journal")))
+		rl_jr_close(j);
+	return rc ? rc : jr_header(j);
 }
 
 int rl_jr_next(rl_jr *j, rl_jpatch *p)
@@ -207,6 +223,9 @@ void rl_jr_close(rl_jr *j)
 {
 	rl_sr_close(j->r);
 	j->r = NULL;
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
 }
 
 /* ---- applying patches to the weight files ---- */
@@ -310,7 +329,7 @@ static int write_patches(rl_model *m, const char *path, int use_new, rl_txn_stat
 {
 	rl_jr j;
 	rl_jpatch p;
-	int rc = rl_jr_open(&j, path);
+	int rc = hot_open(&j, path);
 	if (rc)
 		return rc;
 	long pg = sysconf(_SC_PAGESIZE);
@@ -366,7 +385,7 @@ static int recover_locked(rl_model *m, int *what)
 	/* Pass 1: is it complete, and does it fit this model? */
 	rl_jr j;
 	rl_jpatch p;
-	int rc = rl_jr_open(&j, hot), mine = 0;
+	int rc = hot_open(&j, hot), mine = 0;
 	char sid[17];
 	rl_model_shape_id(m, sid);
 	if (!rc && strcmp(j.shape_id, sid) != 0) {
@@ -614,9 +633,9 @@ void rl_txn_abort(rl_txn *tx)
 /* Copies the synced hot journal to the caller's output (invariant 6). */
 static int copy_out(const char *hot, const char *out, uint64_t *bytes)
 {
-	int in = open(hot, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return rl_error_errno(RL_ESYS, "'%s': open", hot);
+	int in, rc = rl_open_regular(hot, 0, &in);
+	if (rc)
+		return rc;
 	int to_stdout = strcmp(out, "-") == 0;
 	const char *name = to_stdout ? "<stdout>" : out;
 	int fd = to_stdout ? STDOUT_FILENO
@@ -627,7 +646,6 @@ static int copy_out(const char *hot, const char *out, uint64_t *bytes)
 	}
 	fflush(stdout);
 	static uint8_t buf[1 << 20];
-	int rc = RL_OK;
 	for (;;) {
 		ssize_t n = read(in, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)

@@ -89,6 +89,7 @@ typedef struct rl_jpatch {
 
 typedef struct rl_jr {
 	rl_sr *r;
+	int fd; /* the descriptor r reads when the journal opened it (-1: none) */
 	char op[32];
 	char shape_id[17];
 	char before[RL_STATE_HEX + 1], after[RL_STATE_HEX + 1];

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/model.h"
 
@@ -297,12 +298,6 @@ static char *path_join(const char *dir, const char *name)
 	return p;
 }
 
-static int file_exists(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0;
-}
-
 /* Reads the index: the shard file names (sorted, unique) and the entries
  * (sorted by tensor name). Entries point into *rootp (caller deletes it). */
 static int read_index(const char *ipath, cJSON **rootp, char ***shardsp, int *nshardsp,
@@ -524,7 +519,7 @@ int rl_model_open(rl_model *m, const char *dir, int mode)
 		return RL_ESYS;
 	struct stat st;
 	if (stat(dir, &st) != 0) {
-		rc = rl_error_errno(errno == ENOENT ? RL_EDATA : RL_ESYS, "'%s'", dir);
+		rc = rl_path_error(dir);
 		goto fail;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -539,10 +534,11 @@ int rl_model_open(rl_model *m, const char *dir, int mode)
 		rc = RL_ESYS;
 		goto fail;
 	}
-	int single = file_exists(spath); /* transformers too prefers the single file */
+	/* transformers too prefers the single file; a broken link to it is an error */
+	int single = rl_path_present(spath);
 	int nfiles = 1;
 	if (!single) {
-		if (!file_exists(ipath)) {
+		if (!rl_path_present(ipath)) {
 			rc = rl_error(RL_EDATA, "'%s': no %s or %s", dir, SINGLE_NAME, INDEX_NAME);
 			goto fail;
 		}

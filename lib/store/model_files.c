@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/model_files.h"
 
@@ -46,8 +47,8 @@ int rl_model_copy_side_files(const char *src, const char *dst)
 		if (snprintf(a, sizeof a, "%s/%s", src, *f) >= (int)sizeof a ||
 		    snprintf(b, sizeof b, "%s/%s", dst, *f) >= (int)sizeof b)
 			return rl_error(RL_USAGE, "'%s': path too long", src);
-		if (access(a, F_OK) != 0)
-			continue;
+		if (!rl_path_present(a))
+			continue; /* absent: skipped; a broken link: rl_copy_file says so */
 		int rc = rl_copy_file(a, b);
 		if (rc)
 			return rc;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fault.h"
+#include "core/file.h"
 #include "store/model_state.h"
 #include "store/realign_dir.h"
 
@@ -52,9 +53,11 @@ static int stat_text(const rl_model *m, char **out)
 
 static int read_small(const char *path, char *buf, size_t cap, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? RL_NO : rl_error_errno(RL_ESYS, "'%s': open", path);
+	if (!rl_path_present(path))
+		return RL_NO;
+	int fd, rc = rl_open_regular(path, 0, &fd);
+	if (rc)
+		return rc;
 	ssize_t n = read(fd, buf, cap - 1);
 	int e = errno;
 	close(fd);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 #include "store/safetensors.h"
@@ -898,18 +899,11 @@ int rl_st_open(rl_st_file *f, const char *path, int mode)
 		return RL_ESYS;
 	int rc;
 	f->writable = mode == RL_ST_WRITE;
-	f->fd = open(path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-	if (f->fd < 0) {
-		rc = rl_error_errno(errno == ENOENT ? RL_EDATA : RL_ESYS, "'%s'", path);
+	if ((rc = rl_open_regular(path, f->writable, &f->fd)))
 		goto fail;
-	}
 	struct stat st;
 	if (fstat(f->fd, &st) != 0) {
 		rc = rl_error_errno(RL_ESYS, "'%s'", path);
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = rl_error(RL_EDATA, "'%s': not a regular file", path);
 		goto fail;
 	}
 	f->size = (uint64_t)st.st_size;

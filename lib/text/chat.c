@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "text/chat.h"
 
 static int choose_template(rl_chat *c, const rl_chat_opts *o)
@@ -20,8 +21,7 @@ static int choose_template(rl_chat *c, const rl_chat_opts *o)
 				 o->template_spec);
 			return rc;
 		}
-		struct stat st;
-		if (stat(o->template_spec, &st) != 0) {
+		if (!rl_path_present(o->template_spec)) {
 			char names[200] = "";
 			for (int i = 0; rl_template_names[i]; i++) {
 				strcat(names, i ? ", " : "");

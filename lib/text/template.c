@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "text/template.h"
 
@@ -91,7 +92,7 @@ int rl_template_file(const char *path, rl_template *t)
 {
 	char *buf;
 	size_t len;
-	int rc = rl_read_file(path, &buf, &len);
+	int rc = rl_read_input(path, &buf, &len); /* a user's file: may be a pipe */
 	if (rc)
 		return rc;
 	if (strlen(buf) != len || !rl_utf8_valid(buf, len)) {

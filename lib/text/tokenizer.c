@@ -18,6 +18,7 @@
 #include <cJSON.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "text/tokenizer_int.h"
 
@@ -1369,11 +1370,7 @@ static int read_optional(const char *dir, const char *file, char **path, char **
 	*len = 0;
 	if (!(*path = join_path(dir, file)))
 		return RL_ESYS;
-	FILE *fp = fopen(*path, "rb");
-	if (!fp)
-		return errno == ENOENT ? RL_OK : rl_error_errno(RL_ESYS, "'%s'", *path);
-	fclose(fp);
-	return rl_read_file(*path, buf, len);
+	return rl_path_present(*path) ? rl_read_file(*path, buf, len) : RL_OK;
 }
 
 static int load_generation_config(rl_tokenizer *t, const char *dir)
@@ -1418,12 +1415,12 @@ int rl_tokenizer_load(const char *dir, rl_tokenizer **out)
 	size_t len = 0, clen = 0, jlen = 0;
 	if (!tpath)
 		return RL_ESYS;
-	int rc = rl_read_file(tpath, &json, &len);
-	if (rc && rc != RL_ESYS)
-		rc = rl_error(RL_EDATA,
-			      "'%s': no tokenizer.json (realign reads HuggingFace "
-			      "tokenizer.json files)",
-			      tpath);
+	int rc = rl_path_present(tpath)
+			 ? rl_read_file(tpath, &json, &len)
+			 : rl_error(RL_EDATA,
+				    "'%s': no tokenizer.json (realign reads HuggingFace "
+				    "tokenizer.json files)",
+				    tpath);
 	if (!rc)
 		rc = read_optional(dir, "tokenizer_config.json", &cpath, &cfg, &clen);
 	rl_tokenizer *t = NULL;

@@ -18,6 +18,7 @@
 #include "compute/ops.h"
 #include "core/cli.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 #include "store/model.h"

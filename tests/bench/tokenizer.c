@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 #include "text/tokenizer.h"

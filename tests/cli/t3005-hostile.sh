@@ -81,4 +81,66 @@ set -e
 [ "$(cat "$T/fds")" = /dev/null ] || fail "rl-recover <&-: its tools' stdin is $(cat "$T/fds")"
 ok "rl-recover <&-: its tools get /dev/null as stdin"
 
+# --- 6. FIFOs and other special files in a model's place: refused, no hang ---
+# (timeout turns a hang into a failure of this test)
+TOY="$F/toy/aligned"
+cp -r "$TOY" "$T/f"
+rm "$T/f/config.json" && mkfifo "$T/f/config.json"
+must_fail 3 timeout 20 rl-info "$T/f"
+stderr_has "config.json': not a regular file (it is a FIFO)"
+cp "$TOY/config.json" "$T/f/.config" && rm "$T/f/config.json" && mv "$T/f/.config" "$T/f/config.json"
+rm "$T/f/model.safetensors" && mkfifo "$T/f/model.safetensors"
+must_fail 3 timeout 20 rl-info "$T/f"
+stderr_has "model.safetensors': not a regular file (it is a FIFO)"
+must_fail 3 timeout 20 rl-apply -m "$T/f" -s "$TOY" "$T/sel.rls"
+stderr_has "model.safetensors': not a regular file (it is a FIFO)"
+rm "$T/f/model.safetensors" && ln -s /dev/zero "$T/f/model.safetensors"
+must_fail 3 timeout 20 rl-info "$T/f"
+stderr_has "model.safetensors': not a regular file (it is a character device)"
+rm "$T/f/model.safetensors" && cp "$TOY/model.safetensors" "$T/f/"
+for tf in tokenizer.json tokenizer_config.json generation_config.json; do
+	mv "$T/f/$tf" "$T/f/.$tf" && mkfifo "$T/f/$tf"
+	must_fail 3 timeout 20 rl-eval -m "$T/f" -p "$F/eval/prompts.jsonl" -n 1 --max-new-tokens 2
+	stderr_has "$tf': not a regular file (it is a FIFO)"
+	rm "$T/f/$tf" && mv "$T/f/.$tf" "$T/f/$tf"
+done
+# the state and the hot journal in .realign
+fresh
+mkdir -p "$T/m/.realign" && mkfifo "$T/m/.realign/state"
+must_fail 3 timeout 20 rl-select -m "$T/m" -t "$R/aligned" --score random --count 5
+stderr_has ".realign/state': not a regular file (it is a FIFO)"
+rm "$T/m/.realign/state" && mkfifo "$T/m/.realign/journal"
+must_pass timeout 20 rl-rollback -m "$T/m"
+stderr_has "removed a torn journal (the model was never touched)"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "a FIFO for a hot journal: model changed"
+# inputs documented as streams still take pipes: JSON lines, refusal lists
+mkfifo "$T/resp.fifo" "$T/ref.fifo"
+printf '{"prompt": "p", "response": "No way."}\n{"prompt": "q", "response": "Sure."}\n' >"$T/resp.fifo" &
+printf 'no way\n' >"$T/ref.fifo" &
+must_pass timeout 20 rl-eval --responses "$T/resp.fifo" --refusals "$T/ref.fifo" --summary-json
+[ "$(jq -c '[.harmful, .judged]' "$T/stdout")" = "[1,2]" ] || fail "piped inputs: $(cat "$T/stdout")"
+wait
+ok "prompts and refusals from FIFOs still read"
+
+# --- 10. broken symbolic links in a model directory: named as such ---
+cp -r "$TOY" "$T/d"
+mv "$T/d/model.safetensors" "$T/d/.w" && ln -s "$T/gone/model.safetensors" "$T/d/model.safetensors"
+must_fail 3 rl-info "$T/d"
+stderr_has "model.safetensors': broken symbolic link (to '$T/gone/model.safetensors', which does not exist)"
+rm "$T/d/model.safetensors" && mv "$T/d/.w" "$T/d/model.safetensors"
+for tf in config.json tokenizer.json tokenizer_config.json generation_config.json; do
+	mv "$T/d/$tf" "$T/d/.$tf" && ln -s "../blobs/$tf" "$T/d/$tf"
+	must_fail 3 rl-eval -m "$T/d" -p "$F/eval/prompts.jsonl" -n 1 --max-new-tokens 2
+	stderr_has "$tf': broken symbolic link (to '../blobs/$tf', which does not exist)"
+	rm "$T/d/$tf" && mv "$T/d/.$tf" "$T/d/$tf"
+done
+ln -s "$T/nowhere" "$T/dlink"
+must_fail 3 rl-info "$T/dlink"
+stderr_has "dlink': broken symbolic link (to '$T/nowhere', which does not exist)"
+# rl-recover copies FINETUNED's files: a broken one is named, not skipped
+cp -r "$R/finetuned" "$T/fb" && ln -s missing.json "$T/fb/tokenizer.json"
+must_fail 3 rl-recover -q -a "$R/aligned" -f "$T/fb" -o "$T/rec2" -H "$T/p.jsonl" \
+	-B "$T/p.jsonl" --eval-harmful "$T/p.jsonl" --eval-task "$T/p.jsonl"
+stderr_has "rl-recover: '$T/fb/tokenizer.json': broken symbolic link (to 'missing.json', which does not exist)"
+
 finish

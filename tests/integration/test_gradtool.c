@@ -13,6 +13,7 @@
 
 #include "../unit/check.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/grad_stream.h"
 #include "store/model.h"

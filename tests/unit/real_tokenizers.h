@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 
 static const char *const real_tokenizer_names[] = {"mistral_v01", "llama3_2", "qwen2_5", "gemma3",

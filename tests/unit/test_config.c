@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/config.h"
 

@@ -34,6 +34,7 @@
 #include "check.h"
 #include "compute/engine.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/safetensors.h"
 

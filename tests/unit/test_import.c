@@ -25,6 +25,7 @@
 #include "compute/engine.h"
 #include "compute/ops.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/gguf_hf.h"
 #include "store/safetensors.h"

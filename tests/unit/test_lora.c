@@ -28,6 +28,7 @@
 #include "compute/lora.h"
 #include "compute/lora_train.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/adapter.h"
 #include "store/model.h"

@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/model.h"
 

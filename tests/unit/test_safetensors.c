@@ -20,6 +20,7 @@
 #include "check.h"
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/safetensors.h"
 

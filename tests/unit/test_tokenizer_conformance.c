@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "real_tokenizers.h"
 #include "text/chat.h"

@@ -28,6 +28,7 @@
 #include "compute/loss.h"
 #include "compute/train.h"
 #include "core/error.h"
+#include "core/file.h"
 #include "core/jsonl.h"
 #include "store/model.h"
 #include "store/safetensors.h"
