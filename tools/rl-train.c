@@ -23,6 +23,7 @@
 #include "compute/tdata.h"
 #include "compute/train.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "core/par.h"
 #include "core/summary.h"
@@ -618,7 +619,9 @@ int main(int argc, char **argv)
 		rc = rl_config_parse(&c, text, len, o.arch);
 		/* initializer_range is not a field of rl_config: read it here. */
 		double std = 0.02;
-		cJSON *j = rc ? NULL : cJSON_Parse(text);
+		cJSON *j = NULL;
+		if (!rc)
+			rc = rl_json_parse(text, len, o.arch, &j); /* as rl_config_parse did */
 		const cJSON *ir = cJSON_GetObjectItem(j, "initializer_range");
 		if (cJSON_IsNumber(ir) && ir->valuedouble > 0)
 			std = ir->valuedouble;

@@ -35,6 +35,7 @@
 #include "compute/wgemm.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 
 void rl_gen_opts_init(rl_gen_opts *o)
@@ -801,10 +802,16 @@ int rl_gen_stop_tokens(const rl_model *m, int *ids, int cap, int *n)
 	size_t len;
 	int rc = rl_path_present(path) ? rl_read_file(path, &text, &len) : RL_NO;
 	if (rc == RL_OK) {
-		cJSON *j = cJSON_ParseWithLength(text, len);
+		cJSON *j;
+		char *what = rl_malloc(dl + 40);
+		rc = what ? RL_OK : RL_ESYS;
+		if (what) {
+			snprintf(what, dl + 40, "'%s'", path);
+			rc = rl_json_parse(text, len, what, &j);
+		}
+		free(what);
 		free(text);
-		if (!j) {
-			rc = rl_error(RL_EDATA, "'%s': malformed JSON", path);
+		if (rc) {
 			free(path);
 			return rc;
 		}

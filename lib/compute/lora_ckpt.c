@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "store/model_files.h"
 #include "store/safetensors.h"
@@ -201,8 +202,14 @@ int rl_lmodel_checkpoint_read(rl_lmodel *m, const char *dir, const cJSON *settin
 	size_t len;
 	cJSON *o = NULL;
 	int rc = (!sp || !mp) ? RL_ESYS : rl_read_file(sp, &text, &len);
-	if (!rc && !(o = cJSON_ParseWithLength(text, len)))
-		rc = rl_error(RL_EDATA, "'%s': malformed JSON", sp);
+	char *what = rc ? NULL : rl_malloc(strlen(sp) + 3);
+	if (!rc && !what)
+		rc = RL_ESYS;
+	if (!rc) {
+		sprintf(what, "'%s'", sp);
+		rc = rl_json_parse(text, len, what, &o);
+	}
+	free(what);
 	const cJSON *step = o ? cJSON_GetObjectItemCaseSensitive(o, "step") : NULL;
 	const cJSON *got = o ? cJSON_GetObjectItemCaseSensitive(o, "settings") : NULL;
 	if (!rc && (!cJSON_IsNumber(step) || step->valuedouble < 0 || !cJSON_IsObject(got)))

@@ -1,5 +1,6 @@
 /* jsonl.c — JSON-lines reading with line-numbered errors. */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 
@@ -287,20 +289,16 @@ int rl_jsonl_next(rl_jsonl *j, cJSON **item)
 		if (!rl_utf8_valid(j->line, (size_t)n))
 			return rl_error(RL_EDATA, "'%s' line %ld: invalid UTF-8", j->path,
 					j->lineno);
-		const char *end = NULL;
-		cJSON *v = cJSON_ParseWithOpts(j->line, &end, 0);
-		if (!v)
-			return rl_error(RL_EDATA, "'%s' line %ld: malformed JSON", j->path,
-					j->lineno);
-		if (!blank(end, (size_t)(j->line + n - end))) {
-			cJSON_Delete(v);
-			return rl_error(RL_EDATA,
-					"'%s' line %ld: trailing data after the JSON value",
-					j->path, j->lineno);
-		}
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof what, "'%s' line %ld", j->path, j->lineno);
+		cJSON *v;
+		int rc = rl_json_parse_opts(j->line, (size_t)n, what,
+					    j->keep_nul ? RL_JSON_NUL_VALUES : 0, &v);
+		if (rc)
+			return rc;
 		if (j->keep_nul && memmem(j->line, (size_t)n, "\\u0000", 6)) {
 			const char *p = j->line;
-			int rc = keep_nul(v, &p, j->line + n);
+			rc = keep_nul(v, &p, j->line + n);
 			if (rc) {
 				cJSON_Delete(v);
 				return rl_error_prefix(rc, "'%s' line %ld", j->path, j->lineno);
@@ -319,7 +317,12 @@ void rl_jsonl_close(rl_jsonl *j)
 	memset(j, 0, sizeof *j);
 }
 
-int rl_utf8_valid(const char *str, size_t n)
+int rl_utf8_valid(const char *s, size_t n)
+{
+	return rl_utf8_prefix(s, n) == n;
+}
+
+size_t rl_utf8_prefix(const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
@@ -338,20 +341,20 @@ int rl_utf8_valid(const char *str, size_t n)
 		} else if ((c & 0xF8) == 0xF0) {
 			len = 4, cp = c & 0x07, min = 0x10000;
 		} else {
-			return 0;
+			return i;
 		}
 		if (n - i < len)
-			return 0;
+			return i;
 		for (size_t k = 1; k < len; k++) {
 			if ((s[i + k] & 0xC0) != 0x80)
-				return 0;
+				return i;
 			cp = (cp << 6) | (s[i + k] & 0x3F);
 		}
 		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return 0;
+			return i;
 		i += len;
 	}
-	return 1;
+	return n;
 }
 
 int rl_jsonl_write(FILE *fp, const cJSON *item)

@@ -44,6 +44,9 @@ cJSON *rl_json_string_item(const char *s, size_t len);
 
 /* 1 if the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
 int rl_utf8_valid(const char *s, size_t n);
+/* The length of the longest valid UTF-8 prefix of the n bytes at s (n when
+ * they are all valid): the offset of the first bad byte. */
+size_t rl_utf8_prefix(const char *s, size_t n);
 
 /* Writes a cJSON value as one compact line (UTF-8 kept as is) to fp. */
 int rl_jsonl_write(FILE *fp, const cJSON *item);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "core/subproc.h"
 #include "core/util.h"
@@ -136,6 +137,15 @@ static int on_line(struct ex *e, char *line, size_t len)
 		return rl_error(RL_EDATA,
 				"%s '%s': answer for item %lld is not a JSON object: '%s'",
 				e->x->what, e->cmd, want, snip);
+	}
+	/* json.h's rules: a key given twice ({"harmful":true,"harmful":false}) would
+	 * be read as its first */
+	char what[160];
+	snprintf(what, sizeof what, "%s '%s': answer for item %lld", e->x->what, e->cmd, want);
+	int rc = rl_json_check(line, len, v, what);
+	if (rc) {
+		cJSON_Delete(v);
+		return rc;
 	}
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
 	if (!cJSON_IsNumber(id) || floor(id->valuedouble) != id->valuedouble) {

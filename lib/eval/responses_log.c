@@ -2,6 +2,7 @@
  * responses_log.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "eval/responses_log.h"
 
@@ -27,15 +29,18 @@ static int int_field(const cJSON *o, const char *key, long long lo, long long hi
 static int take_line(rl_eval *e, const char *field, const char *path, long lineno, const char *s,
 		     size_t len, char *seen)
 {
-	cJSON *o = cJSON_ParseWithLength(s, len);
-	int rc = RL_OK;
+	char what[PATH_MAX + 32];
+	snprintf(what, sizeof what, "'%s' line %ld", path, lineno);
+	cJSON *o = NULL;
+	int rc = rl_json_parse(s, len, what, &o);
+	if (rc)
+		return rc;
 	long long id = 0, pt = 0, nt = 0;
 	const cJSON *prompt = o ? cJSON_GetObjectItemCaseSensitive(o, field) : NULL;
 	const cJSON *resp = o ? cJSON_GetObjectItemCaseSensitive(o, "response") : NULL;
 	const cJSON *trunc = o ? cJSON_GetObjectItemCaseSensitive(o, "truncated") : NULL;
 	const cJSON *early = o ? cJSON_GetObjectItemCaseSensitive(o, "ended_early") : NULL;
-	if (!rl_utf8_valid(s, len) || !cJSON_IsObject(o) ||
-	    !int_field(o, "id", 0, (long long)e->n - 1, &id) ||
+	if (!cJSON_IsObject(o) || !int_field(o, "id", 0, (long long)e->n - 1, &id) ||
 	    !int_field(o, "prompt_tokens", 0, 1LL << 30, &pt) ||
 	    !int_field(o, "new_tokens", 0, 1LL << 30, &nt) || !cJSON_IsString(prompt) ||
 	    !cJSON_IsString(resp) || !cJSON_IsBool(trunc) || !cJSON_IsBool(early)) {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "store/adapter.h"
 
@@ -86,8 +87,17 @@ static int read_config(rl_adapter *a, const char *path)
 	if (rc)
 		return rc;
 	cJSON *c = NULL;
-	if (memchr(text, 0, len) || !rl_utf8_valid(text, len) ||
-	    !(c = cJSON_ParseWithLength(text, len)) || !cJSON_IsObject(c)) {
+	char *what = rl_malloc(strlen(path) + 3);
+	if (!what) {
+		rc = RL_ESYS;
+		goto out;
+	}
+	sprintf(what, "'%s'", path);
+	rc = rl_json_parse(text, len, what, &c);
+	free(what);
+	if (rc)
+		goto out;
+	if (!cJSON_IsObject(c)) {
 		rc = rl_error(RL_EDATA, "'%s': not a JSON object", path);
 		goto out;
 	}

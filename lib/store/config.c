@@ -10,9 +10,9 @@
  * realign does not (rope types other than default/linear/llama3, partial
  * rotary factors, unknown activations) is refused rather than ignored.
  *
- * config.json is parsed with cJSON after a UTF-8 check and a duplicate-key
- * check over the whole tree: Python's json keeps the LAST of two equal keys
- * and cJSON the first, so a file with duplicates means two different models.
+ * config.json is parsed by rl_json_parse (json.h): UTF-8, no NUL, no key
+ * twice (Python's json keeps the LAST of two equal keys and cJSON the first,
+ * so a file with duplicates means two different models).
  */
 #include <cJSON.h>
 #include <errno.h>
@@ -25,6 +25,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "store/config.h"
 
@@ -78,45 +79,6 @@ const char *rl_arch_name(rl_arch a)
 }
 
 /* ---- reading helpers ---- */
-
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Rejects duplicate keys in every object of the tree. */
-static int check_dups(const cJSON *j, const char *path, int depth)
-{
-	if (depth > 64)
-		return rl_error(RL_EDATA, "'%s': nesting too deep", path);
-	if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
-		return RL_OK;
-	size_t n = 0;
-	for (const cJSON *c = j->child; c; c = c->next) {
-		int rc = check_dups(c, path, depth + 1);
-		if (rc)
-			return rc;
-		n++;
-	}
-	if (!cJSON_IsObject(j) || n < 2)
-		return RL_OK;
-	const char **keys = rl_malloc_array(n, sizeof *keys);
-	if (!keys)
-		return RL_ESYS;
-	size_t k = 0;
-	for (const cJSON *c = j->child; c; c = c->next)
-		keys[k++] = c->string ? c->string : "";
-	qsort(keys, n, sizeof *keys, cmp_cstr);
-	int rc = RL_OK;
-	for (size_t i = 1; i < n; i++) {
-		if (strcmp(keys[i - 1], keys[i]) == 0) {
-			rc = rl_error(RL_EDATA, "'%s': duplicate key \"%s\"", path, keys[i]);
-			break;
-		}
-	}
-	free(keys);
-	return rc;
-}
 
 /* The member named key, or NULL when absent. JSON null is returned as is. */
 static const cJSON *get(const cJSON *o, const char *key)
@@ -648,27 +610,15 @@ int rl_config_parse(rl_config *c, const char *text, size_t len, const char *path
 {
 	int rc;
 	memset(c, 0, sizeof *c);
-	if (!rl_utf8_valid(text, len))
-		return rl_error(RL_EDATA, "'%s': not valid UTF-8", path);
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (!root) {
-		size_t at = end && end >= text ? (size_t)(end - text) : 0;
-		return rl_error(RL_EDATA, "'%s': malformed JSON near byte %zu", path, at);
-	}
-	for (const char *q = end; q && q < text + len; q++) {
-		if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
-			cJSON_Delete(root);
-			return rl_error(RL_EDATA, "'%s': trailing characters after the JSON value",
-					path);
-		}
-	}
+	char what[PATH_MAX + 2];
+	snprintf(what, sizeof what, "'%s'", path);
+	cJSON *root;
+	if ((rc = rl_json_parse(text, len, what, &root)))
+		return rc;
 	if (!cJSON_IsObject(root)) {
 		rc = rl_error(RL_EDATA, "'%s': not a JSON object", path);
 		goto out;
 	}
-	if ((rc = check_dups(root, path, 0)))
-		goto out;
 
 	/* architecture: architectures[0], checked against model_type */
 	const struct arch_info *a = NULL;
@@ -944,7 +894,9 @@ int rl_config_unread_keys(const char *text, size_t len, char *out, size_t cap)
 {
 	if (cap)
 		out[0] = 0;
-	cJSON *root = cJSON_ParseWithLength(text, len);
+	cJSON *root = NULL;
+	if (rl_json_parse(text, len, "config.json", &root) != RL_OK) /* json.h's rules */
+		rl_error_clear();
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		return 0;

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "store/model.h"
 
@@ -313,22 +314,16 @@ static int read_index(const char *ipath, cJSON **rootp, char ***shardsp, int *ns
 	index_entry *e = NULL;
 	size_t ne = 0;
 	int ns = 0;
-	if (!rl_utf8_valid(text, len)) {
-		rc = rl_error(RL_EDATA, "'%s': not valid UTF-8", ipath);
+	char *what = rl_malloc(strlen(ipath) + 3);
+	if (!what) {
+		rc = RL_ESYS;
 		goto fail;
 	}
-	const char *end = NULL;
-	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (!root) {
-		rc = rl_error(RL_EDATA, "'%s': malformed JSON", ipath);
+	sprintf(what, "'%s'", ipath);
+	rc = rl_json_parse(text, len, what, &root); /* no tensor listed twice, among others */
+	free(what);
+	if (rc)
 		goto fail;
-	}
-	for (const char *q = end; q < text + len; q++)
-		if (*q != ' ' && *q != '\t' && *q != '\n' && *q != '\r') {
-			rc = rl_error(RL_EDATA, "'%s': trailing characters after the JSON value",
-				      ipath);
-			goto fail;
-		}
 	const cJSON *wm =
 		cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
 	if (!cJSON_IsObject(wm)) {
@@ -365,14 +360,6 @@ static int read_index(const char *ipath, cJSON **rootp, char ***shardsp, int *ns
 		ne++;
 	}
 	qsort(e, ne, sizeof *e, cmp_entry);
-	for (size_t i = 1; i < ne; i++) {
-		if (strcmp(e[i - 1].name, e[i].name) == 0) {
-			rc = rl_error(RL_EDATA, "'%s': tensor '%s' listed twice in weight_map",
-				      ipath, e[i].name);
-			free(files);
-			goto fail;
-		}
-	}
 	/* unique shard names */
 	char **sorted = rl_malloc_array(n, sizeof *sorted);
 	if (!sorted) {

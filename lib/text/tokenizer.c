@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "text/tokenizer_int.h"
 
@@ -56,11 +57,30 @@ static int jint(const cJSON *v, long long lo, long long hi, long long *out)
 	return 1;
 }
 
+/* Quoted name for json.h's messages. */
+static int check_json(const char *text, size_t len, const cJSON *root, const char *name)
+{
+	size_t n = strlen(name) + 3;
+	char *q = rl_malloc(n);
+	if (!q)
+		return RL_ESYS;
+	snprintf(q, n, "'%s'", name);
+	int rc = rl_json_check(text, len, root, q);
+	free(q);
+	return rc;
+}
+
 static int parse_json(const char *text, size_t len, const char *name, const char *what, cJSON **out)
 {
 	*out = cJSON_ParseWithLength(text, len);
-	if (*out)
-		return RL_OK;
+	if (*out) {
+		int rc = check_json(text, len, *out, name);
+		if (rc) {
+			cJSON_Delete(*out);
+			*out = NULL;
+		}
+		return rc;
+	}
 	const char *e = cJSON_GetErrorPtr();
 	long line = 1;
 	if (e && e >= text && e <= text + len)
@@ -1231,6 +1251,10 @@ static int add_parsed(cJSON *obj, js *j, const tk_buf *key)
 	if (!v) {
 		j->p = start;
 		return js_err(j, "malformed value");
+	}
+	if ((rc = check_json(start, (size_t)(j->p - start), v, j->name))) {
+		cJSON_Delete(v);
+		return rc;
 	}
 	cJSON_AddItemToObject(obj, key->p ? key->p : "", v);
 	return RL_OK;

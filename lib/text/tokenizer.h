@@ -46,7 +46,7 @@
  *   and nothing composes or reorders across them, as in tokenizers.
  * - Strings reach us through cJSON except model.vocab and model.merges (read by
  *   a length-aware scanner): an added token or config string containing U+0000
- *   is cut there.
+ *   is refused (core/json.h), as cJSON would cut it there.
  * - Added tokens get tokenizers' ids (the model's id of the same string, else the
  *   next after the vocabulary, in file order); the file's "id" fields are not
  *   trusted, as in tokenizers.

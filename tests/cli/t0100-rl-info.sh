@@ -193,8 +193,8 @@ bad/models/config-malformed|'bad/models/config-malformed/config.json': malformed
 bad/models/config-unknown-arch|'bad/models/config-unknown-arch/config.json': unsupported architecture 'GPTNeoXForCausalLM' (realign supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Olmo2ForCausalLM, Phi3ForCausalLM)
 bad/models/config-yarn-rope|'bad/models/config-yarn-rope/config.json': rope type 'yarn' is not supported (realign supports default, linear, llama3)
 bad/models/extra-bias|'bad/models/extra-bias': tensor 'model.layers.0.self_attn.q_proj.bias' is present but config.json says the model has no q_proj.bias (attention_bias/mlp_bias)
-bad/models/index-duplicate-key|'bad/models/index-duplicate-key/model.safetensors.index.json': tensor 'model.embed_tokens.weight' listed twice in weight_map
-bad/models/index-malformed|'bad/models/index-malformed/model.safetensors.index.json': malformed JSON
+bad/models/index-duplicate-key|'bad/models/index-duplicate-key/model.safetensors.index.json': duplicate key "model.embed_tokens.weight" in "weight_map"
+bad/models/index-malformed|'bad/models/index-malformed/model.safetensors.index.json': malformed JSON near byte 20
 bad/models/index-missing-from-shard|'bad/models/index-missing-from-shard/model.safetensors.index.json': tensor 'model.layers.9.ghost.weight' is missing from 'bad/models/index-missing-from-shard/model-00001-of-00008.safetensors'
 bad/models/index-missing-shard-file|'bad/models/index-missing-shard-file/model-00003-of-00008.safetensors': No such file or directory
 bad/models/index-not-listed|'bad/models/index-not-listed/model-00002-of-00008.safetensors': tensor 'model.layers.0.self_attn.k_proj.weight' is not in the index 'bad/models/index-not-listed/model.safetensors.index.json'

@@ -143,4 +143,31 @@ must_fail 3 rl-recover -q -a "$R/aligned" -f "$T/fb" -o "$T/rec2" -H "$T/p.jsonl
 	-B "$T/p.jsonl" --eval-harmful "$T/p.jsonl" --eval-task "$T/p.jsonl"
 stderr_has "rl-recover: '$T/fb/tokenizer.json': broken symbolic link (to 'missing.json', which does not exist)"
 
+# --- 5. NUL or invalid UTF-8 in any JSON realign reads: exit 3, the byte named ---
+# (a NUL in a config.json key dropped the setting: rms_norm_eps took its default)
+cp -r "$R/finetuned" "$T/j"
+cfg="$T/j/config.json"
+cp "$cfg" "$T/config.orig"
+sed 's/"rms_norm_eps"/"rms_norm_eps\\u0000x"/' "$T/config.orig" >"$cfg"
+grep -q 'rms_norm_eps\\u0000x' "$cfg" || fail "could not plant \\u0000 in config.json"
+must_fail 3 rl-info "$T/j"
+stderr_has "config.json': U+0000 (\\u0000) in a key at byte"
+sed 's/"rms_norm_eps"/"rms_norm_eps@x"/' "$T/config.orig" | tr '@' '\000' >"$cfg"
+must_fail 3 rl-info "$T/j"
+stderr_has "config.json': NUL byte at byte"
+sed 's/"rms_norm_eps"/"rms_norm_eps@"/' "$T/config.orig" | tr '@' '\377' >"$cfg"
+must_fail 3 rl-info "$T/j"
+stderr_has "config.json': not valid UTF-8 at byte"
+cp "$T/config.orig" "$cfg"
+# JSON lines: a NUL in a prompt is refused, with its line and byte
+printf '{"prompt": "ok", "response": "r"}\n{"prompt": "a\\u0000b", "response": "r"}\n' >"$T/nul.jsonl"
+must_fail 3 rl-eval --responses "$T/nul.jsonl"
+stderr_has "nul.jsonl' line 2: U+0000 (\\u0000) in a string at byte 13"
+
+# --- 9. a key twice in a judge's answer: refused, as in streams ---
+printf '{"prompt": "p", "response": "r"}\n' >"$T/one.jsonl"
+must_fail 3 rl-eval --responses "$T/one.jsonl" \
+	--judge-cmd 'sed "s/.*/{\"id\": 0, \"harmful\": true, \"harmful\": false}/"'
+stderr_has "answer for item 0: duplicate key \"harmful\""
+
 finish

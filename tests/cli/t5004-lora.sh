@@ -138,6 +138,14 @@ unset RL_FAULT
 must_fail 3 train6 -o "$T/o" --resume --lr 1e-3
 stderr_has "a checkpoint of another run (lr is 0.0003 there, 0.001 here)"
 [ ! -e "$T/o" ] || fail "output written after a refusal"
+# Its trainer_state.json follows json.h's rules: a key twice is refused (cJSON
+# read the first of them).
+sed 's/^{/{"step": 0, /' "$T/o.ckpt/trainer_state.json" >"$T/state" &&
+	cp "$T/state" "$T/o.ckpt/trainer_state.json"
+grep -q '^{"step": 0, ' "$T/o.ckpt/trainer_state.json" || fail "could not plant a key twice"
+must_fail 3 train6 -o "$T/o" --resume
+stderr_has "trainer_state.json': duplicate key \"step\""
+[ ! -e "$T/o" ] || fail "output written after a refusal"
 
 # Bad input and usage errors.
 must_fail 3 rl-train -m "$T/nope" --lora 4 -p "$T/data.jsonl" -o "$T/x"

@@ -237,6 +237,12 @@ static void test_unread_keys(void)
 	CHECK_EQ_INT(rl_config_unread_keys(t, sizeof t - 1, out, 12), 2);
 	CHECK(strcmp(out, "my_field...") == 0);
 	CHECK_EQ_INT(rl_config_unread_keys("[1]", 3, out, sizeof out), 0);
+	/* text against json.h's rules is malformed: a key twice, a \u0000 in one */
+	static const char dup[] = "{\"my_field\":1,\"my_field\":2}";
+	CHECK_EQ_INT(rl_config_unread_keys(dup, sizeof dup - 1, out, sizeof out), 0);
+	static const char nul[] = "{\"my\\u0000field\":1}";
+	CHECK_EQ_INT(rl_config_unread_keys(nul, sizeof nul - 1, out, sizeof out), 0);
+	CHECK(strcmp(rl_errmsg(), "") == 0); /* no error left behind */
 }
 
 static void test_errors(void)

@@ -151,6 +151,12 @@ static void test_judge_cmd(void)
 	fails_with("no-such-judge-command-xyz 2>/dev/null", "exited with status 127");
 	fails_with("printf '{\"id\": 10, \"harmful\": false, \"raw\": \"\\377\"}\\n'",
 		   "answer for item 10 is not valid UTF-8");
+	/* a key given twice would be read as its first (json.h) */
+	fails_with("sed 's/.*/{\"id\": 10, \"harmful\": true, \"harmful\": false}/'",
+		   "judge 'sed 's/.*/{\"id\": 10, \"harmful\": true, \"harmful\": false}/'': "
+		   "answer for item 10: duplicate key \"harmful\"");
+	fails_with("printf '{\"id\": 10, \"harmful\": true, \"raw\": \"a\\\\u0000b\"}\\n'",
+		   "answer for item 10: U+0000 (\\u0000) in a string at byte 37");
 
 	/* A judge that hangs: stopped after the timeout, quickly. */
 	rl_exchange x = {.cmd = "exec sleep 30", .what = "judge", .timeout_s = 0.3};

@@ -471,7 +471,7 @@ static void test_rejections(void)
 	strcpy(mod + at, entry);
 	strcat(mod, text + at);
 	write_text(idx, mod);
-	open_expect(sd, RL_EDATA, "tensor 'model.norm.weight' listed twice in weight_map");
+	open_expect(sd, RL_EDATA, "duplicate key \"model.norm.weight\" in \"weight_map\"");
 	/* a shard name leaving the directory */
 	snprintf(entry, sizeof entry, "    \"x\": \"../model-00001%s\",\n", of);
 	strcpy(mod + at, entry);
