@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/options.h"
 #include "core/summary.h"
 #include "core/util.h"
@@ -86,6 +87,8 @@ int main(int argc, char **argv)
 		rl_die_err(rc);
 	if ((rc = rl_model_open(&src, o.source, RL_MODEL_READ)))
 		rl_die_err(rc);
+	if (!o.dry && (rc = rl_output_check(o.journal ? o.journal : "-")))
+		rl_die_err(rc); /* now, not after the journal is built */
 	rl_txn_stats st;
 	rl_apply_report rep;
 	double t0 = rl_now();

@@ -13,6 +13,7 @@
 
 #include "compute/engine.h"
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/options.h"
 #include "core/par.h"
 #include "core/util.h"
@@ -139,6 +140,8 @@ int main(int argc, char **argv)
 		rl_die_err(rc);
 	if (strcmp(o.out, "-") == 0)
 		rl_require_stdout_not_tty();
+	if ((rc = rl_output_check(o.out))) /* now, not after the forward */
+		rl_die_err(rc);
 
 	int C = m.cfg.hidden_size;
 	rl_engine e;

@@ -14,6 +14,7 @@
 
 #include "compute/ops.h"
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/jsonl.h"
 #include "core/options.h"
 #include "core/par.h"
@@ -317,7 +318,7 @@ int main(int argc, char **argv)
 		if (o.adapter && !(rc = rl_merge_adapter_dir(&m, o.adapter, !o.any_base, &merged)))
 			rl_info("'%s' merged: LoRA r %d, scale %g, %zu tensors", o.adapter,
 				merged.r, (double)merged.scale, merged.n);
-		if (!rc)
+		if (!rc && !(rc = rl_output_check(o.output ? o.output : "-"))) /* before the work */
 			rc = generate(&e, &m, &o);
 	}
 	/* Saved before judging: a judge that fails does not cost the generation. */

@@ -15,6 +15,7 @@
 
 #include "compute/engine.h"
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/options.h"
 #include "core/par.h"
 #include "core/summary.h"
@@ -190,6 +191,8 @@ int main(int argc, char **argv)
 		rl_die_err(rc);
 	if (strcmp(o.out, "-") == 0)
 		rl_require_stdout_not_tty();
+	if ((rc = rl_output_check(o.out))) /* now, not after the gradient */
+		rl_die_err(rc);
 
 	/* forward over all prompts: the losses */
 	rl_engine e;

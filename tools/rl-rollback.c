@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/options.h"
 #include "core/summary.h"
 #include "core/util.h"
@@ -174,7 +175,7 @@ int main(int argc, char **argv)
 		rl_require_stdout_not_tty();
 	rl_model m;
 	int rc = rl_model_open(&m, o.model, RL_MODEL_WRITE);
-	if (rc)
+	if (rc || (njournals > 0 && (rc = rl_output_check(o.journal ? o.journal : "-"))))
 		rl_die_err(rc);
 	rl_txn_stats st;
 	memset(&st, 0, sizeof st);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/options.h"
 #include "core/summary.h"
 #include "core/util.h"
@@ -165,7 +166,7 @@ int main(int argc, char **argv)
 	int rc = rl_model_open(&cur, o.model, RL_MODEL_READ);
 	if (rc)
 		rl_die_err(rc);
-	if ((rc = rl_model_open(&tgt, o.target, RL_MODEL_READ)))
+	if ((rc = rl_model_open(&tgt, o.target, RL_MODEL_READ)) || (rc = rl_output_check(o.out)))
 		rl_die_err(rc);
 
 	uint64_t cap = 0;

@@ -23,6 +23,7 @@
 #include "compute/tdata.h"
 #include "compute/train.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
 #include "core/par.h"
@@ -646,6 +647,8 @@ int main(int argc, char **argv)
 	}
 	if (!tokdir)
 		rl_die_err(RL_ESYS);
+	if ((rc = rl_output_check_replace(o.out, 1)) || (o.log && (rc = rl_output_check(o.log))))
+		rl_die_err(rc); /* now, not after the training */
 	if (o.dtype)
 		out_dt = strcmp(o.dtype, "f32") == 0	? RL_DT_F32
 			 : strcmp(o.dtype, "bf16") == 0 ? RL_DT_BF16

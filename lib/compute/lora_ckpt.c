@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
 #include "store/model_files.h"
@@ -231,6 +232,7 @@ int rl_lmodel_checkpoint_read(rl_lmodel *m, const char *dir, const cJSON *settin
 		if (!(rc = rl_adapter_open(&ad, dir))) {
 			rc = rl_lmodel_load_adapter(m, &ad);
 			rl_adapter_close(&ad);
+			rl_input_forget(dir); /* this run's own, replaced at its next checkpoint */
 		}
 	}
 	if (!rc)

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/inputs.h"
 
 static const char *kind(mode_t m)
 {
@@ -82,6 +83,7 @@ int rl_open_regular(const char *path, int write, int *fd)
 		close(f);
 		return rc;
 	}
+	rl_input_file(f, path);
 	*fd = f;
 	return RL_OK;
 }
@@ -97,6 +99,7 @@ int rl_open_input(const char *path, int *fd)
 	int f = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (f < 0)
 		return rl_path_error(path);
+	rl_input_file(f, path);
 	*fd = f;
 	return RL_OK;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/cli.h"
+#include "core/inputs.h"
 #include "core/jsonl.h"
 #include "core/summary.h"
 #include "core/util.h"
@@ -21,6 +22,11 @@ cJSON *rl_summary_new(const char *tool)
 
 int rl_summary_write(cJSON *j, const char *path, double seconds)
 {
+	int rc = rl_output_check_replace(path, 0); /* written by rename: never over a device */
+	if (rc) {
+		cJSON_Delete(j);
+		return rc;
+	}
 	if (!j || !cJSON_AddNumberToObject(j, "seconds", seconds) ||
 	    !cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)rl_peak_rss())) {
 		cJSON_Delete(j);
@@ -33,7 +39,6 @@ int rl_summary_write(cJSON *j, const char *path, double seconds)
 		return RL_ESYS;
 	}
 	snprintf(tmp, n, "%s.tmp", path);
-	int rc = RL_OK;
 	FILE *fp = fopen(tmp, "w");
 	if (!fp)
 		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);

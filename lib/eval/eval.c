@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/inputs.h"
 #include "core/jsonl.h"
 #include "eval/eval.h"
 #include "store/stream.h"
@@ -620,6 +621,9 @@ int rl_eval_save_responses(const rl_eval *e, const char *path)
 	int to_stdout = strcmp(path, "-") == 0;
 	char *tmp = NULL;
 	FILE *fp = stdout;
+	int rc = to_stdout ? rl_output_check(path) : rl_output_check_replace(path, 0);
+	if (rc)
+		return rc;
 	if (!to_stdout) {
 		size_t l = strlen(path);
 		if (!(tmp = rl_malloc(l + 5)))
@@ -627,12 +631,11 @@ int rl_eval_save_responses(const rl_eval *e, const char *path)
 		memcpy(tmp, path, l);
 		memcpy(tmp + l, ".tmp", 5);
 		if (!(fp = fopen(tmp, "w"))) {
-			int rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
+			rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
 			free(tmp);
 			return rc;
 		}
 	}
-	int rc = RL_OK;
 	for (size_t i = 0; i < e->n && !rc; i++) {
 		cJSON *o = rl_eval_response_json(e, &e->items[i]);
 		if (!o) {

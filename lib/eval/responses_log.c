@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
 #include "eval/responses_log.h"
@@ -120,18 +121,23 @@ int rl_responses_log_open(rl_responses_log *l, const char *file, rl_eval *e, int
 		*resumed = 0;
 	struct stat st;
 	int exists = stat(l->path, &st) == 0;
-	int rc = RL_OK;
-	if (exists && !resume)
+	/* FILE is written by rename at the end: refused now rather than then */
+	int rc = rl_output_check_replace(file, 0);
+	if (!rc)
+		rc = rl_output_check(l->path);
+	if (!rc && exists && !resume)
 		rc = rl_error(RL_USAGE,
 			      "'%s' holds an interrupted run's responses: give --resume to go on "
 			      "with it, or remove it",
 			      l->path);
-	else if (exists && !S_ISREG(st.st_mode))
+	else if (!rc && exists && !S_ISREG(st.st_mode))
 		rc = rl_error(RL_EDATA, "'%s': not a regular file", l->path);
-	else if (exists)
+	else if (!rc && exists)
 		rc = resume_from(e, e->opts.field, l->path, resumed, 1);
-	else if (resume && stat(file, &st) == 0 && S_ISREG(st.st_mode))
+	else if (!rc && resume && stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
 		rc = resume_from(e, e->opts.field, file, resumed, 0);
+		rl_input_forget(file); /* this run's own output, written again at the end */
+	}
 	if (!rc && !(l->fp = fopen(l->path, "a")))
 		rc = rl_error_errno(RL_ESYS, "'%s'", l->path);
 	if (rc) {

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
 #include "store/adapter.h"
@@ -291,6 +292,8 @@ int rl_adapter_open(rl_adapter *a, const char *dir)
 	free(st);
 	if (rc)
 		rl_adapter_close(a);
+	else
+		rl_input_dir(dir); /* inputs.h: rl-merge -o ADAPTER --force replaced it */
 	return rc;
 }
 

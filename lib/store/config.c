@@ -25,6 +25,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
 #include "store/config.h"
@@ -1063,6 +1064,9 @@ static const char *act_name(rl_act a)
 
 int rl_config_write(const rl_config *c, const char *path)
 {
+	int rc = rl_output_check_replace(path, 0);
+	if (rc)
+		return rc;
 	/* refuse what the architecture cannot express */
 	int expressible = 1;
 	switch (c->arch) {
@@ -1229,7 +1233,6 @@ int rl_config_write(const rl_config *c, const char *path)
 		return RL_ESYS;
 	}
 	snprintf(tmp, plen + 5, "%s.tmp", path);
-	int rc = RL_OK;
 	FILE *fp = fopen(tmp, "wb");
 	if (!fp) {
 		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);

@@ -87,6 +87,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/lockfile.h"
 #include "core/span.h"
 #include "core/util.h"
@@ -439,6 +440,7 @@ struct rl_txn {
 	rl_txn_opts o;
 	char hot[PATH_MAX], last[PATH_MAX], dir[PATH_MAX];
 	rl_sw *w;
+	int hot_fd; /* the hot journal w writes (-1: none) */
 	XXH3_state_t *h;
 	char before[RL_STATE_HEX + 1], after[RL_STATE_HEX + 1];
 	int have_after;
@@ -452,6 +454,8 @@ struct rl_txn {
 
 static void txn_free(rl_txn *tx)
 {
+	if (tx->hot_fd >= 0)
+		close(tx->hot_fd);
 	if (tx->h)
 		XXH3_freeState(tx->h);
 	free(tx->patched);
@@ -468,6 +472,7 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 		return RL_ESYS;
 	tx->m = m;
 	tx->o = *o;
+	tx->hot_fd = -1;
 	rl_realign_path(tx->hot, sizeof tx->hot, m->dir, "journal");
 	rl_realign_path(tx->last, sizeof tx->last, m->dir, "last.rlj");
 	rl_realign_path(tx->dir, sizeof tx->dir, m->dir, "");
@@ -509,15 +514,13 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 	if (!rc) {
 		if (rl_fault("journal", "create"))
 			rc = rl_error_errno(RL_ESYS, "'%s': cannot create", tx->hot);
-		else {
-			int fd = open(tx->hot, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-			if (fd < 0)
-				rc = rl_error_errno(RL_ESYS, "'%s': cannot create", tx->hot);
-			else
-				close(fd);
-		}
+		else if ((tx->hot_fd =
+				  open(tx->hot, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+			rc = rl_error_errno(RL_ESYS, "'%s': cannot create", tx->hot);
 	}
-	if (!rc && (rc = rl_sw_open(&tx->w, tx->hot, "journal", o->tool)) != 0)
+	/* written through this descriptor: .realign is off limits to outputs
+	 * (inputs.h), the journal is realign's own */
+	if (!rc && (rc = rl_sw_open_fd(&tx->w, tx->hot_fd, tx->hot, "journal", o->tool)) != 0)
 		unlink(tx->hot);
 	if (rc) {
 		rl_lock_release(&tx->lock);
@@ -630,11 +633,12 @@ void rl_txn_abort(rl_txn *tx)
 	txn_free(tx);
 }
 
-/* Copies the synced hot journal to the caller's output (invariant 6). */
+/* Copies the synced hot journal to the caller's output (invariant 6), which
+ * must not be an input (inputs.h: a shard given as -j was truncated). */
 static int copy_out(const char *hot, const char *out, uint64_t *bytes)
 {
-	int in, rc = rl_open_regular(hot, 0, &in);
-	if (rc)
+	int in, rc = rl_output_check(out);
+	if (rc || (rc = rl_open_regular(hot, 0, &in)))
 		return rc;
 	int to_stdout = strcmp(out, "-") == 0;
 	const char *name = to_stdout ? "<stdout>" : out;
@@ -694,9 +698,12 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 		rc = rl_error_errno(RL_ESYS, "'%s': write", tx->hot);
 		rl_sw_abort(tx->w);
 	} else {
-		rc = rl_sw_close(tx->w);
+		rc = rl_sw_close(tx->w); /* fsyncs the hot journal */
 	}
 	tx->w = NULL;
+	if (close(tx->hot_fd) != 0 && !rc)
+		rc = rl_error_errno(RL_ESYS, "'%s': close", tx->hot);
+	tx->hot_fd = -1;
 	if (!rc)
 		rc = rl_fault_fsync_dir(tx->dir, "journal");
 	/* The caller's copy, model still untouched (invariant 6). */

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
 #include "store/model.h"
@@ -513,6 +514,7 @@ int rl_model_open(rl_model *m, const char *dir, int mode)
 		rc = rl_error(RL_EDATA, "'%s': not a directory (a model is a directory)", dir);
 		goto fail;
 	}
+	rl_input_dir(dir); /* no output may land in it or its .realign */
 	if ((rc = rl_config_load(&m->cfg, dir)))
 		goto fail;
 	spath = path_join(dir, SINGLE_NAME);
@@ -949,7 +951,9 @@ int rl_model_write(const char *dir, const rl_config *c, const rl_st_wtensor *t, 
 int rl_model_write_fill(const char *dir, const rl_config *c, const rl_st_wtensor *t, size_t n,
 			uint64_t max_shard_bytes, rl_st_fill_fn fill, void *ctx)
 {
-	int rc;
+	int rc = rl_output_check_replace(dir, 1);
+	if (rc)
+		return rc;
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
 		return rl_error_errno(RL_ESYS, "'%s': mkdir", dir);
 	char *cpath = path_join(dir, "config.json");

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/fault.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/jsonl.h"
 #include "store/model_files.h"
 
@@ -106,6 +107,9 @@ int rl_outdir_begin(rl_outdir *d, const char *final, int force)
 {
 	memset(d, 0, sizeof *d);
 	d->force = force;
+	int rc = rl_output_check_replace(final, 1); /* not an input, not a device */
+	if (rc)
+		return rc;
 	struct stat st;
 	if (!force && lstat(final, &st) == 0)
 		return rl_error(RL_USAGE, "'%s' exists (use --force to replace it)", final);
@@ -118,7 +122,7 @@ int rl_outdir_begin(rl_outdir *d, const char *final, int force)
 		d->final[l - 1] = '\0'; /* "out/" -> "out": the temporary one is a sibling */
 	snprintf(d->tmp, n, "%s.tmp.%d", final, (int)getpid());
 	if (mkdir(d->tmp, 0755) != 0) {
-		int rc = rl_error_errno(RL_ESYS, "'%s'", d->tmp);
+		rc = rl_error_errno(RL_ESYS, "'%s'", d->tmp);
 		free(d->tmp);
 		free(d->final);
 		d->tmp = d->final = NULL;

@@ -38,6 +38,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/inputs.h"
 #include "core/jsonl.h"
 #include "core/util.h"
 #include "store/safetensors.h"
@@ -1282,7 +1283,10 @@ int rl_st_writer_open(rl_st_writer *w, const char *path, const rl_st_wtensor *t,
 	sbuf hb = {0};
 	const rl_st_wtensor **order = NULL;
 	uint64_t data_len = 0;
-	int rc = build_header(t, n, meta_kv, nmeta, &hb, &order, &data_len);
+	int rc = rl_output_check_replace(path, 0);
+	if (rc)
+		return rc;
+	rc = build_header(t, n, meta_kv, nmeta, &hb, &order, &data_len);
 	if (rc) {
 		free(hb.p);
 		return rc;

@@ -29,6 +29,7 @@
 #include <xxhash.h>
 
 #include "core/error.h"
+#include "core/inputs.h"
 #include "store/stream.h"
 #include "store/stream_int.h"
 
@@ -421,6 +422,7 @@ int rl_sr_open(rl_sr **out, const char *path, const char *want_kind)
 		close(fd);
 		return rl_error(RL_EDATA, "'%s' is a directory, not a stream", path);
 	}
+	rl_input_file(fd, path);
 	rl_sr *r = rl_calloc(1, sizeof *r);
 	if (!r) {
 		close(fd);

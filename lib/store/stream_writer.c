@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "core/error.h"
+#include "core/inputs.h"
 #include "core/util.h"
 #include "store/stream.h"
 #include "store/stream_int.h"
@@ -226,13 +227,15 @@ static int sw_init(rl_sw **out, int fd, int owned, const char *name, const char 
 int rl_sw_open(rl_sw **w, const char *path, const char *kind, const char *tool)
 {
 	*w = NULL;
+	int rc = rl_output_check(path);
+	if (rc)
+		return rc;
 	if (strcmp(path, "-") == 0)
 		return sw_init(w, STDOUT_FILENO, 0, "<stdout>", kind, tool);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return rl_error_errno(RL_ESYS, "'%s': cannot create", path);
-	int rc = sw_init(w, fd, 1, path, kind, tool);
-	if (rc)
+	if ((rc = sw_init(w, fd, 1, path, kind, tool)))
 		close(fd);
 	return rc;
 }

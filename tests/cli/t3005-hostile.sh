@@ -6,6 +6,7 @@
 R="$F/restore"
 sha() { sha256sum "$1/model.safetensors" | cut -d' ' -f1; }
 sha0=$(sha "$R/finetuned")
+TOY="$F/toy/aligned" # a model with a tokenizer
 fresh() {
 	rm -rf "$T/m" && cp -r "$R/finetuned" "$T/m"
 	rl-select -q -m "$T/m" -t "$R/aligned" --score random --seed 2 -L 3 --count 30 >"$T/sel.rls"
@@ -81,9 +82,97 @@ set -e
 [ "$(cat "$T/fds")" = /dev/null ] || fail "rl-recover <&-: its tools' stdin is $(cat "$T/fds")"
 ok "rl-recover <&-: its tools get /dev/null as stdin"
 
+# --- 2. outputs onto inputs: refused (exit 2) before anything is written ---
+fresh
+# a shard of the model as the journal (it used to be truncated at the commit)
+must_fail 2 rl-apply -m "$T/m" -s "$R/aligned" -j "$T/m/model.safetensors" "$T/sel.rls"
+stderr_has "'$T/m/model.safetensors' is '$T/m/model.safetensors', an input of this run: refusing to write over it"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "-j SHARD: the model changed"
+# the same file by another name: a symbolic link, a hard link (to the source's shard)
+ln -s "$T/m/model.safetensors" "$T/link.rlj"
+must_fail 2 rl-apply -m "$T/m" -s "$R/aligned" -j "$T/link.rlj" "$T/sel.rls"
+stderr_has "an input of this run"
+cp -r "$R/aligned" "$T/a" && ln "$T/a/model.safetensors" "$T/hard.rlj"
+sha_a=$(sha "$T/a")
+must_fail 2 rl-apply -m "$T/m" -s "$T/a" -j "$T/hard.rlj" "$T/sel.rls"
+stderr_has "'$T/hard.rlj' is '$T/a/model.safetensors', an input of this run"
+[ "$(sha "$T/a")" = "$sha_a" ] || fail "-j HARDLINK: the source changed"
+rm "$T/hard.rlj"
+# the model's own state directory
+for j in "$T/m/.realign/last.rlj" "$T/m/.realign/step.rlj" "$T/m/./.realign/../.realign/x"; do
+	must_fail 2 rl-apply -m "$T/m" -s "$R/aligned" -j "$j" "$T/sel.rls"
+	stderr_has "is inside '$T/m/.realign', the state directory of the input model"
+done
+# standard output appended to a shard
+set +e
+rl-apply -m "$T/m" -s "$R/aligned" "$T/sel.rls" >>"$T/m/model.safetensors" 2>"$T/stderr"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "stdout >> SHARD: exit $rc: $(cat "$T/stderr")"
+stderr_has "standard output is '$T/m/model.safetensors', an input of this run"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "stdout >> SHARD: the model changed"
+[ ! -e "$T/m/.realign/journal" ] || fail "stdout >> SHARD: hot journal left"
+ok "journal outputs onto the model, the source or .realign: refused, nothing changed"
+# streams: a journal being undone, a gradient being selected from
+rl-apply -q -m "$T/m" -s "$R/aligned" "$T/sel.rls" >"$T/step.rlj"
+cp "$T/step.rlj" "$T/step.copy"
+must_fail 2 rl-rollback -m "$T/m" -j "$T/step.rlj" "$T/step.rlj"
+cmp "$T/step.rlj" "$T/step.copy" || fail "rl-rollback -j JOURNAL: the journal changed"
+must_pass rl-rollback -q -m "$T/m" "$T/step.rlj"
+"$RL_TESTBIN/test_restore" grad "$T/m" "$R/grad_harmful.safetensors" "$T/gh.rls"
+cp "$T/gh.rls" "$T/gh.copy"
+must_fail 2 rl-select -m "$T/m" -t "$R/aligned" --count 5 -o "$T/gh.rls" "$T/gh.rls"
+cmp "$T/gh.rls" "$T/gh.copy" || fail "rl-select -o GRAD: the gradient changed"
+printf '{"ids": [1, 2, 3]}\n' >"$T/ids.jsonl"
+cp "$T/m/config.json" "$T/config.copy"
+must_fail 2 rl-direction -m "$T/m" -p "$T/ids.jsonl" -L 1 -o "$T/m/config.json"
+stderr_has "'$T/m/config.json' is '$T/m/config.json', an input of this run"
+cmp "$T/m/config.json" "$T/config.copy" || fail "rl-direction -o CONFIG: config.json changed"
+# rl-eval: responses over the model's config, and over a device
+TOYC="$T/toyc" && cp -r "$TOY" "$TOYC"
+must_fail 2 rl-eval -m "$TOYC" -p "$F/eval/prompts.jsonl" -n 1 --max-new-tokens 2 \
+	-o "$TOYC/tokenizer.json" --summary-json
+stderr_has "'$TOYC/tokenizer.json' is '$TOYC/tokenizer.json', an input of this run"
+mknod "$T/null" c 1 3
+printf '{"prompt": "p", "response": "r"}\n' >"$T/one.jsonl"
+must_fail 2 rl-eval --responses "$T/one.jsonl" -o "$T/null" --summary-json
+stderr_has "'$T/null' is a character device: refusing to replace it"
+[ -c "$T/null" ] || fail "rl-eval -o DEVICE replaced the device"
+must_fail 2 rl-eval --responses "$T/one.jsonl" --summary "$T/null" -O "$T/e.rls"
+stderr_has "'$T/null' is a character device: refusing to replace it"
+[ -c "$T/null" ] || fail "--summary DEVICE replaced the device"
+# rl-train: OUT is its input model (with --force it used to replace it)
+fx="$F/train/llama"
+cp -r "$fx" "$T/tm"
+jq -c '.seqs[] | {prompt_ids: .ids[0:.prompt_len], response_ids: .ids[.prompt_len:]}' \
+	"$fx/meta.json" >"$T/tdata.jsonl"
+sha_t=$(sha "$T/tm")
+must_fail 2 rl-train -q -m "$T/tm" -p "$T/tdata.jsonl" -o "$T/tm" --force -b 3 --steps 1
+stderr_has "'$T/tm' is the input model directory '$T/tm'"
+must_fail 2 rl-train -q -m "$T/tm" -p "$T/tdata.jsonl" -o "$T/tm/.realign/out" -b 3 --steps 1
+must_fail 2 rl-train -q -m "$T/tm" -p "$T/tdata.jsonl" -o "$T/t2" --log "$T/tm/config.json" \
+	-b 3 --steps 1
+[ "$(sha "$T/tm")" = "$sha_t" ] && [ -f "$T/tm/config.json" ] || fail "rl-train: its input changed"
+ok "stream, eval and train outputs onto inputs: refused, inputs intact"
+# LoRA: rl-merge's OUT is its adapter or its base (with --force it replaced
+# them), rl-train --lora's OUT is its model, rl-eval -A's output is in the adapter
+L="$F/lora/llama_bf16"
+cp -r "$L/base" "$T/lb" && cp -r "$L/adapter" "$T/ad"
+sha_ad=$(sha256sum "$T/ad/adapter_model.safetensors" | cut -d' ' -f1)
+sha_lb=$(sha "$T/lb")
+must_fail 2 rl-merge "$T/lb" "$T/ad" -o "$T/ad" --force --any-base
+stderr_has "'$T/ad' is the input model directory '$T/ad': refusing to write over it"
+must_fail 2 rl-merge "$T/lb" "$T/ad" -o "$T/lb" --force --any-base
+stderr_has "'$T/lb' is the input model directory '$T/lb'"
+must_fail 2 rl-train -q -m "$T/lb" --lora 4 -p "$T/tdata.jsonl" -o "$T/lb" --force --steps 1
+stderr_has "'$T/lb' is the input model directory '$T/lb'"
+[ "$(sha256sum "$T/ad/adapter_model.safetensors" | cut -d' ' -f1)" = "$sha_ad" ] &&
+	[ -f "$T/ad/adapter_config.json" ] && [ "$(sha "$T/lb")" = "$sha_lb" ] ||
+	fail "LoRA: an input changed"
+ok "rl-merge and rl-train --lora outputs onto their inputs: refused, inputs intact"
+
 # --- 6. FIFOs and other special files in a model's place: refused, no hang ---
 # (timeout turns a hang into a failure of this test)
-TOY="$F/toy/aligned"
 cp -r "$TOY" "$T/f"
 rm "$T/f/config.json" && mkfifo "$T/f/config.json"
 must_fail 3 timeout 20 rl-info "$T/f"
