@@ -21,7 +21,7 @@
 
 struct opts {
 	const char *model, *source, *journal, *sel, *summary;
-	int dry;
+	int dry, linked;
 };
 
 static void parse_args(struct opts *o, int argc, char **argv)
@@ -35,12 +35,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			      "write the journal to FILE instead of stdout"),
 		RL_OPT_FLAG('n', "dry-run", &o->dry,
 			    "report what would change; touch nothing, write no journal"),
+		RL_OPT_FLAG(0, "allow-linked", &o->linked,
+			    "write weight files shared with another model (links)"),
 		RL_OPT_SUMMARY(&o->summary),
 		RL_OPT_QUIET("no summary on stderr"),
 		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
-		"rl-apply -m MODEL -s SOURCE [-j FILE] [--dry-run] [SEL.rls|-] > STEP.rlj",
+		"rl-apply -m MODEL -s SOURCE [-j FILE] [--dry-run] [--allow-linked] [SEL.rls|-] > "
+		"STEP.rlj",
 		"Copy the selected elements' stored bytes from SOURCE into MODEL in place,\n"
 		"journaled and crash-safe; write the undo journal (a journal stream).",
 		table,
@@ -82,7 +85,9 @@ int main(int argc, char **argv)
 	if (!o.dry && !o.journal)
 		rl_require_stdout_not_tty();
 	rl_model m, src;
-	int rc = rl_model_open(&m, o.model, o.dry ? RL_MODEL_READ : RL_MODEL_WRITE);
+	int rc = rl_model_open(&m, o.model,
+			       o.dry ? RL_MODEL_READ
+				     : RL_MODEL_WRITE | (o.linked ? RL_MODEL_LINKED : 0));
 	if (rc)
 		rl_die_err(rc);
 	if ((rc = rl_model_open(&src, o.source, RL_MODEL_READ)))

@@ -27,7 +27,7 @@ struct opts {
 	const char *model, *finetuned, *grad, *journal, *summary;
 	double fraction;
 	long long count;
-	int force;
+	int force, linked;
 };
 
 /* Returns the index of the first journal in argv. */
@@ -50,6 +50,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			0, "force", &o->force,
 			"undo even if the journals do not chain from the model's recorded state "
 			"(the bytes are still verified)"),
+		RL_OPT_FLAG(0, "allow-linked", &o->linked,
+			    "write weight files shared with another model (links)"),
 		RL_OPT_STRING('j', "journal", "FILE", &o->journal,
 			      "write the journal to FILE instead of stdout"),
 		RL_OPT_SUMMARY(&o->summary),
@@ -57,7 +59,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
-		"rl-rollback -m MODEL [--force] [-j FILE] [JOURNAL.rlj...] > UNDO.rlj\n"
+		"rl-rollback -m MODEL [--force] [--allow-linked] [-j FILE] [JOURNAL.rlj...] > "
+		"UNDO.rlj\n"
 		"rl-rollback -m MODEL -f FINETUNED --grad BENIGN.rls (--fraction F | --count K)\n"
 		"            STEP.rlj > RB.rlj",
 		"Undo journals in reverse order, bit-exact, after recovering any interrupted "
@@ -174,7 +177,7 @@ int main(int argc, char **argv)
 	if (njournals > 0 && !o.journal)
 		rl_require_stdout_not_tty();
 	rl_model m;
-	int rc = rl_model_open(&m, o.model, RL_MODEL_WRITE);
+	int rc = rl_model_open(&m, o.model, RL_MODEL_WRITE | (o.linked ? RL_MODEL_LINKED : 0));
 	if (rc || (njournals > 0 && (rc = rl_output_check(o.journal ? o.journal : "-"))))
 		rl_die_err(rc);
 	rl_txn_stats st;

@@ -65,6 +65,8 @@
  *     journal is looked at and released after the commit (or abort). A
  *     writer killed with the lock held leaves a lock nobody flocks; the next
  *     writer takes it over, and then finds the hot journal (invariant 3).
+ *     Each weight file is flocked too, so that directories sharing weight
+ *     files (written with --allow-linked: model.h) still have one writer.
  *
  *  8. Any error after WRITING began is handled in-process by recovery
  *     (invariant 4); if that fails too, the hot journal stays and the
@@ -80,6 +82,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -374,6 +377,36 @@ static int write_patches(rl_model *m, const char *path, int use_new, rl_txn_stat
 	return rc;
 }
 
+/* ---- locks ---- */
+
+/* The directory's lock (lockfile.h), then each weight file's own (flock):
+ * directories that share weight files (rl_model_open's RL_MODEL_LINKED) still
+ * have one writer at a time (invariant 7). */
+static int lock_model(rl_lock *l, rl_model *m)
+{
+	int rc = rl_lock_acquire(l, m->dir), s = 0;
+	while (!rc && s < m->nshards && flock(m->shards[s].fd, LOCK_EX | LOCK_NB) == 0)
+		s++;
+	if (rc || s == m->nshards)
+		return rc;
+	rc = errno == EWOULDBLOCK ? rl_error(RL_NO,
+					     "'%s': the weight file is being written by another "
+					     "process (through another directory that links to it)",
+					     m->shards[s].path)
+				  : rl_error_errno(RL_ESYS, "'%s': flock", m->shards[s].path);
+	while (s-- > 0)
+		flock(m->shards[s].fd, LOCK_UN);
+	rl_lock_release(l);
+	return rc;
+}
+
+static void unlock_model(rl_lock *l, rl_model *m)
+{
+	for (int s = 0; s < m->nshards; s++)
+		flock(m->shards[s].fd, LOCK_UN);
+	rl_lock_release(l);
+}
+
 /* Recovery under the lock (invariant 4). */
 static int recover_locked(rl_model *m, int *what)
 {
@@ -424,11 +457,11 @@ static int recover_locked(rl_model *m, int *what)
 int rl_txn_recover(rl_model *m, int *what)
 {
 	rl_lock l;
-	int rc = rl_lock_acquire(&l, m->dir);
+	int rc = lock_model(&l, m);
 	if (rc)
 		return rc;
 	rc = recover_locked(m, what);
-	rl_lock_release(&l);
+	unlock_model(&l, m);
 	return rc;
 }
 
@@ -484,7 +517,7 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 		txn_free(tx);
 		return rl_error(RL_ESYS, "out of memory");
 	}
-	int rc = rl_lock_acquire(&tx->lock, m->dir);
+	int rc = lock_model(&tx->lock, m);
 	if (rc) {
 		txn_free(tx);
 		return rc;
@@ -523,7 +556,7 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 	if (!rc && (rc = rl_sw_open_fd(&tx->w, tx->hot_fd, tx->hot, "journal", o->tool)) != 0)
 		unlink(tx->hot);
 	if (rc) {
-		rl_lock_release(&tx->lock);
+		unlock_model(&tx->lock, tx->m);
 		txn_free(tx);
 		return rc;
 	}
@@ -629,7 +662,7 @@ void rl_txn_abort(rl_txn *tx)
 	if (tx->w)
 		rl_sw_abort(tx->w);
 	unlink(tx->hot);
-	rl_lock_release(&tx->lock);
+	unlock_model(&tx->lock, tx->m);
 	txn_free(tx);
 }
 
@@ -733,7 +766,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 					     "%s; restoring the model failed too (run "
 					     "'rl-rollback -m %s')",
 					     msg, m->dir);
-		rl_lock_release(&tx->lock);
+		unlock_model(&tx->lock, tx->m);
 		txn_free(tx);
 		return rc;
 	}
@@ -749,7 +782,7 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 		if (recover_locked(m, &what) == RL_OK)
 			rc = rl_error(rc, "%s (the model was restored)", msg);
 	}
-	rl_lock_release(&tx->lock);
+	unlock_model(&tx->lock, tx->m);
 	txn_free(tx);
 	return rc;
 }

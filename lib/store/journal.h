@@ -47,9 +47,9 @@ typedef struct rl_txn_stats {
 	char before[RL_STATE_HEX + 1], after[RL_STATE_HEX + 1];
 } rl_txn_stats;
 
-/* Takes the lock of m's directory (m opened RL_MODEL_WRITE), deals with a hot
- * journal (opts->recover), checks the state, and starts the hot journal.
- * RL_NO when another writer holds the lock; RL_EDATA for a hot journal (when
+/* Takes the lock of m's directory and of its weight files (m opened
+ * RL_MODEL_WRITE), deals with a hot journal (opts->recover), checks the state,
+ * and starts the hot journal. RL_NO when another writer holds a lock; RL_EDATA for a hot journal (when
  * not recovering) or a state mismatch; RL_ESYS for I/O (read-only directory). */
 int rl_txn_begin(rl_txn **tx, rl_model *m, const rl_txn_opts *opts);
 /* The state the transaction starts from. */

@@ -10,6 +10,7 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +494,48 @@ static int build_roles(rl_model *m)
 	return RL_OK;
 }
 
+/* Writing in place must change this model only (model.h): no weight file
+ * with another name, none reached through a link out of the directory. */
+static int check_unshared(const rl_model *m)
+{
+	static const char hint[] = "copy the model (cp -r, which copies the bytes) or give "
+				   "--allow-linked to write through the link";
+	char dir[PATH_MAX], real_dir[PATH_MAX], real[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", m->dir);
+	for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+		dir[n - 1] = '\0'; /* lstat("link/") would follow the link */
+	struct stat st;
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) && realpath(dir, real))
+		return rl_error(
+			RL_EDATA,
+			"'%s' is a symbolic link to '%s': writing it changes that model; %s",
+			m->dir, real, hint);
+	if (!realpath(dir, real_dir))
+		return rl_error_errno(RL_ESYS, "'%s'", m->dir);
+	for (int s = 0; s < m->nshards; s++) {
+		const char *p = m->shards[s].path;
+		if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode) && realpath(p, real)) {
+			char *slash = strrchr(real, '/');
+			size_t dl = slash ? (size_t)(slash - real) : 0;
+			if (dl != strlen(real_dir) || strncmp(real, real_dir, dl) != 0)
+				return rl_error(
+					RL_EDATA,
+					"'%s' is a symbolic link to '%s', outside the model: "
+					"writing it changes that file; %s",
+					p, real, hint);
+		}
+		if (fstat(m->shards[s].fd, &st) != 0)
+			return rl_error_errno(RL_ESYS, "'%s'", p);
+		if (st.st_nlink > 1)
+			return rl_error(
+				RL_EDATA,
+				"'%s' has %lu names (a hard link): writing it changes every "
+				"model that shares it; %s",
+				p, (unsigned long)st.st_nlink, hint);
+	}
+	return RL_OK;
+}
+
 int rl_model_open(rl_model *m, const char *dir, int mode)
 {
 	int rc;
@@ -548,7 +591,7 @@ int rl_model_open(rl_model *m, const char *dir, int mode)
 			goto fail;
 		}
 		rc = rl_st_open(&m->shards[s], p,
-				mode == RL_MODEL_WRITE ? RL_ST_WRITE : RL_ST_READ);
+				(mode & RL_MODEL_WRITE) ? RL_ST_WRITE : RL_ST_READ);
 		if (p != spath)
 			free(p);
 		if (rc)
@@ -622,6 +665,8 @@ int rl_model_open(rl_model *m, const char *dir, int mode)
 		}
 	}
 	if ((rc = build_roles(m)))
+		goto fail;
+	if ((mode & RL_MODEL_WRITE) && !(mode & RL_MODEL_LINKED) && (rc = check_unshared(m)))
 		goto fail;
 	rc = RL_OK;
 	goto out;

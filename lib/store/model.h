@@ -112,12 +112,22 @@ typedef struct rl_model {
 	const rl_tensor *embed, *final_norm, *lm_head; /* lm_head == embed when tied */
 } rl_model;
 
-enum { RL_MODEL_READ = 0, RL_MODEL_WRITE = 1 };
+/* Modes of rl_model_open: RL_MODEL_LINKED may be added to RL_MODEL_WRITE. */
+enum { RL_MODEL_READ = 0, RL_MODEL_WRITE = 1, RL_MODEL_LINKED = 2 };
 
 /* Opens dir (config, index, shards), validating everything, and checks every
  * tensor the architecture needs is present with the right shape. mode
  * RL_MODEL_WRITE opens the shards RL_ST_WRITE (for rl_st_pwrite through
- * m->shards[t->shard]); the maps stay read-only. On failure m is left closed. */
+ * m->shards[t->shard]); the maps stay read-only. On failure m is left closed.
+ *
+ * Writing refuses (RL_EDATA) a model whose weights are shared with another:
+ * a weight file with more than one name (a hard link: cp -al), one that is a
+ * symbolic link out of dir (cp -rs, ln -s, a HuggingFace cache snapshot), or
+ * dir itself a symbolic link (ln -s MODEL COPY): writing it in place would
+ * change the other model too, and its lock is another directory's.
+ * RL_MODEL_WRITE | RL_MODEL_LINKED writes through them all the same (the
+ * user means it: rl-apply --allow-linked); the journal then locks the weight
+ * files themselves as well (journal.h). */
 int rl_model_open(rl_model *m, const char *dir, int mode);
 void rl_model_close(rl_model *m);
 

@@ -171,6 +171,46 @@ stderr_has "'$T/lb' is the input model directory '$T/lb'"
 	fail "LoRA: an input changed"
 ok "rl-merge and rl-train --lora outputs onto their inputs: refused, inputs intact"
 
+# --- 3. linked weight files: refused unless --allow-linked; one writer ---
+sel_for() { rl-select -q -m "$1" -t "$R/aligned" --score random --seed 2 -L 3 --count 30; }
+rm -rf "$T/m" && cp -r "$R/finetuned" "$T/m"
+cp -al "$T/m" "$T/al"
+cp -rs "$T/m" "$T/rs"
+ln -s "$T/m" "$T/ls"
+for w in al rs ls; do
+	sel_for "$T/$w" >"$T/$w.rls"
+	must_fail 3 rl-apply -m "$T/$w" -s "$R/aligned" "$T/$w.rls"
+	must_fail 3 rl-rollback -m "$T/$w"
+done
+stderr_has "'$T/ls' is a symbolic link to '$T/m': writing it changes that model"
+must_fail 3 rl-apply -m "$T/al" -s "$R/aligned" "$T/al.rls"
+stderr_has "'$T/al/model.safetensors' has 2 names (a hard link): writing it changes every model that shares it; copy the model (cp -r, which copies the bytes) or give --allow-linked"
+must_fail 3 rl-apply -m "$T/rs" -s "$R/aligned" "$T/rs.rls"
+stderr_has "'$T/rs/model.safetensors' is a symbolic link to '$T/m/model.safetensors', outside the model"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "a linked copy's apply changed the original"
+ok "cp -al, cp -rs, ln -s copies: refused, the original untouched"
+# a dry run only reads; --allow-linked writes through, as asked
+must_pass rl-apply -n -m "$T/al" -s "$R/aligned" "$T/al.rls"
+must_pass rl-apply -q --allow-linked -m "$T/al" -s "$R/aligned" -j "$T/al.rlj" "$T/al.rls"
+[ "$(sha "$T/m")" = "$sha1" ] || fail "--allow-linked: the shared weights are not the applied ones"
+must_pass rl-rollback -q --allow-linked -m "$T/al" "$T/al.rlj"
+[ "$(sha "$T/m")" = "$sha0" ] || fail "--allow-linked: rollback"
+ok "--allow-linked writes through the link and rolls back"
+# the weight files are locked, not only the directory: a writer through the
+# other directory is refused while the first holds them
+sel_for "$T/al" >"$T/al.rls"
+sel_for "$T/m" >"$T/m.rls"
+size=$(wc -c <"$T/al.rls")
+{ head -c $((size - 40)) "$T/al.rls"; sleep 2; tail -c 40 "$T/al.rls"; } |
+	rl-apply -q --allow-linked -m "$T/al" -s "$R/aligned" >"$T/first.rlj" 2>"$T/first.err" &
+pid=$!
+sleep 1
+must_fail 1 rl-apply -q --allow-linked -m "$T/m" -s "$R/aligned" "$T/m.rls"
+stderr_has "'$T/m/model.safetensors': the weight file is being written by another process (through another directory that links to it)"
+wait "$pid" || fail "the first writer failed: $(cat "$T/first.err")"
+[ "$(sha "$T/m")" = "$sha1" ] || fail "the first writer's step is not in the shared weights"
+ok "two directories sharing weight files: one writer at a time"
+
 # --- 6. FIFOs and other special files in a model's place: refused, no hang ---
 # (timeout turns a hang into a failure of this test)
 cp -r "$TOY" "$T/f"
