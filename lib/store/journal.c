@@ -53,6 +53,10 @@
  *     fsync) after the model is durable and before the commit rename, so a
  *     committed transaction always has its "after" state recorded, and an
  *     uncommitted one is rolled back together with the sidecar (invariant 4).
+ *     The temp file is made full size while the model is still untouched
+ *     (SYNCED), and the sidecar written over it: a full disk fails the
+ *     transaction before WRITING (the message says the model was not
+ *     changed), never between WRITING and a recovery that needs space.
  *
  *  6. The caller's copy of the journal (stdout or -j FILE) is written and, for
  *     a regular file, fsync'ed while the model is still untouched (SYNCED): a
@@ -520,9 +524,10 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 	int rc = lock_model(&tx->lock, m);
 	if (rc) {
 		txn_free(tx);
-		return rc;
+		return rc == RL_ESYS ? rl_error_suffix(rc, "(the model was not changed)") : rc;
 	}
 	tx->stale = tx->lock.stale;
+	int recovering = 0; /* the model was written to (put back) here */
 	if (exists(tx->hot)) {
 		if (!o->recover) {
 			rc = rl_error(RL_EDATA,
@@ -531,6 +536,7 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 				      m->dir, m->dir);
 		} else {
 			int what;
+			recovering = 1;
 			rc = recover_locked(m, &what);
 			tx->recovered = what;
 		}
@@ -558,7 +564,9 @@ int rl_txn_begin(rl_txn **txp, rl_model *m, const rl_txn_opts *o)
 	if (rc) {
 		unlock_model(&tx->lock, tx->m);
 		txn_free(tx);
-		return rc;
+		return rc == RL_ESYS && !recovering
+			       ? rl_error_suffix(rc, "(the model was not changed)")
+			       : rc;
 	}
 	msgpack_packer *pk = rl_sw_packer(tx->w);
 	rl_sw_header_begin(tx->w, 4);
@@ -632,8 +640,10 @@ int rl_txn_patch(rl_txn *tx, const rl_tensor *t, const uint64_t *idx, uint64_t n
 							"bytes than expected (it changed since)",
 							t->name, (unsigned long long)idx[off + i]);
 		}
-		if (rl_fault("journal", "record"))
-			return rl_error_errno(RL_ESYS, "'%s': write", tx->hot);
+		if (rl_fault("journal", "record")) {
+			rl_error_errno(RL_ESYS, "'%s': write", tx->hot);
+			return rl_error_suffix(RL_ESYS, "(the model was not changed)");
+		}
 		msgpack_packer *pk = rl_sw_packer(tx->w);
 		rl_sw_record_begin(tx->w, "patch", 7);
 		rl_pack_kv_str(pk, "name", t->name);
@@ -747,9 +757,11 @@ int rl_txn_commit(rl_txn *tx, const char *out, rl_txn_stats *st)
 		if (stat(tx->hot, &sb) == 0)
 			st->journal_bytes = (uint64_t)sb.st_size;
 	}
+	if (!rc)
+		rc = rl_model_state_reserve(m);
 	if (rc) {
 		rl_txn_abort(tx);
-		return rc;
+		return rl_error_suffix(rc, "(the model was not changed)"); /* say so */
 	}
 	/* SYNCED -> WRITING -> DURABLE (invariants 2, 5, 8) */
 	rc = write_patches(m, tx->hot, 1, st);

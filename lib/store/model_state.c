@@ -122,6 +122,25 @@ int rl_model_state(const rl_model *m, char out[RL_STATE_HEX + 1])
 	return rl_model_state_locked(m, out);
 }
 
+int rl_model_state_reserve(const rl_model *m)
+{
+	char tmp[PATH_MAX];
+	rl_realign_path(tmp, sizeof tmp, m->dir, "state.tmp");
+	size_t n = 256 * ((size_t)m->nshards + 1) + RL_STATE_HEX + 1; /* stat_text's bound */
+	char *zeros = rl_calloc(n, 1);
+	if (!zeros)
+		return RL_ESYS;
+	int rc = RL_OK, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || rl_fault("state", "reserve"))
+		rc = rl_error_errno(RL_ESYS, "'%s': cannot create", tmp);
+	else
+		rc = rl_fault_write_all(fd, zeros, n, tmp, "state");
+	if (fd >= 0)
+		close(fd);
+	free(zeros);
+	return rc;
+}
+
 int rl_model_state_write(const rl_model *m, const char *state)
 {
 	char *st;
@@ -132,7 +151,7 @@ int rl_model_state_write(const rl_model *m, const char *state)
 	rl_realign_path(path, sizeof path, m->dir, "state");
 	rl_realign_path(tmp, sizeof tmp, m->dir, "state.tmp");
 	rl_realign_path(dir, sizeof dir, m->dir, "");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); /* over the reserve */
 	if (fd < 0) {
 		free(st);
 		return rl_error_errno(RL_ESYS, "'%s': cannot create", tmp);
@@ -143,7 +162,10 @@ int rl_model_state_write(const rl_model *m, const char *state)
 	rc = rl_fault_write_all(fd, head, RL_STATE_HEX + 1, tmp, "state");
 	if (!rc)
 		rc = rl_fault_write_all(fd, st, strlen(st), tmp, "state");
+	off_t len = (off_t)(RL_STATE_HEX + 1 + strlen(st));
 	free(st);
+	if (!rc && ftruncate(fd, len) != 0)
+		rc = rl_error_errno(RL_ESYS, "'%s': truncate", tmp);
 	if (!rc && (rl_fault("state", "fsync") || fsync(fd) != 0))
 		rc = rl_error_errno(RL_ESYS, "'%s': fsync", tmp);
 	close(fd);
@@ -151,7 +173,5 @@ int rl_model_state_write(const rl_model *m, const char *state)
 		rc = rl_error_errno(RL_ESYS, "'%s': rename", tmp);
 	if (!rc)
 		rc = rl_fault_fsync_dir(dir, "state");
-	if (rc)
-		unlink(tmp);
 	return rc;
 }

@@ -28,8 +28,17 @@ int rl_model_state(const rl_model *m, char out[RL_STATE_HEX + 1]);
  * (journal.c), which deals with a hot journal itself. */
 int rl_model_state_locked(const rl_model *m, char out[RL_STATE_HEX + 1]);
 
-/* Records state in .realign/state with the weight files' current stat: temp
- * file, fsync, rename, directory fsync (fault class "state"). */
+/* Makes .realign/state.tmp as large as the sidecar can get, so that writing
+ * the state afterwards (and on failure the old one) needs no new space: a
+ * transaction calls it while the model is untouched, and a full disk then
+ * fails it before it writes the model, not between the model's writes and a
+ * recovery. */
+int rl_model_state_reserve(const rl_model *m);
+
+/* Records state in .realign/state with the weight files' current stat:
+ * written over state.tmp (reserved or new), cut to length, fsync, rename,
+ * directory fsync (fault class "state"). On failure state.tmp stays, still
+ * reserved. */
 int rl_model_state_write(const rl_model *m, const char *state);
 
 /* A state id from its XXH3-128 hash. */

@@ -299,4 +299,45 @@ must_fail 3 rl-eval --responses "$T/one.jsonl" \
 	--judge-cmd 'sed "s/.*/{\"id\": 0, \"harmful\": true, \"harmful\": false}/"'
 stderr_has "answer for item 0: duplicate key \"harmful\""
 
+# --- 10. a journal that hits ENOSPC: the model untouched, and the message says so ---
+for f in enospc:journal:1 enospc:journal:2 enospc:journal:3 enospc:output:1; do
+	fresh
+	run env RL_FAULT=$f rl-apply -q -m "$T/m" -s "$R/aligned" -j "$T/j.rlj" "$T/sel.rls"
+	[ "$rc" -eq 4 ] || fail "$f: exit $rc, wanted 4: $(cat "$T/stderr")"
+	stderr_has "No space left on device (the model was not changed)"
+	[ "$(sha "$T/m")" = "$sha0" ] || fail "$f: the model changed"
+	[ ! -e "$T/m/.realign/journal" ] && [ ! -e "$T/m/.realign/last.rlj" ] ||
+		fail "$f: a journal left or committed"
+done
+# a real full file system: a tmpfs holding the model and k free pages (the
+# lock, the hot journal and the state sidecar need one page each)
+mkdir "$T/tmpfs"
+if ! mount -t tmpfs -o size=256k tmpfs "$T/tmpfs" 2>/dev/null; then
+	echo "# skip: cannot mount a tmpfs here (not root?): real ENOSPC not tried"
+else
+	trap 'umount "$T/tmpfs" 2>/dev/null || :; rm -rf "$T"' EXIT INT TERM
+	cp -r "$R/finetuned" "$T/tmpfs/m"
+	sel_for "$T/tmpfs/m" >"$T/tsel.rls"
+	dd if=/dev/zero of="$T/tmpfs/fill" bs=4096 2>/dev/null || true
+	full=$(wc -c <"$T/tmpfs/fill")
+	notchanged=0 restored=0 k=0
+	while :; do
+		truncate -s $((full - k * 4096)) "$T/tmpfs/fill"
+		run rl-apply -q -m "$T/tmpfs/m" -s "$R/aligned" -j "$T/tj.rlj" "$T/tsel.rls"
+		[ "$rc" -eq 0 ] && break
+		[ "$rc" -eq 4 ] || fail "ENOSPC with $k free pages: exit $rc: $(cat "$T/stderr")"
+		stderr_has "No space left on device"
+		grep -q "(the model was not changed)" "$T/stderr" && notchanged=$((notchanged + 1))
+		grep -q "(the model was restored)" "$T/stderr" && restored=$((restored + 1))
+		[ "$(sha "$T/tmpfs/m")" = "$sha0" ] || fail "ENOSPC with $k free pages: the model changed"
+		[ ! -e "$T/tmpfs/m/.realign/journal" ] || fail "ENOSPC with $k free pages: journal left"
+		k=$((k + 1))
+		[ "$k" -le 8 ] || fail "rl-apply still fails with 8 free pages: $(cat "$T/stderr")"
+	done
+	[ "$notchanged" -ge 1 ] || fail "no real ENOSPC hit the journal ($k pages were needed)"
+	[ "$(sha "$T/tmpfs/m")" = "$sha1" ] || fail "tmpfs: the apply that fitted is not the applied model"
+	ok "real ENOSPC with 0..$((k - 1)) free pages: model untouched ($notchanged: not changed, $restored: restored), then applied with $k"
+	umount "$T/tmpfs"
+fi
+
 finish
