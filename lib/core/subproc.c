@@ -53,17 +53,39 @@ static int wait_for(pid_t pid, int *st, double limit_s)
 	}
 }
 
-/* SIGTERM, a grace period, then SIGKILL; always reaps. */
+/* 1 when pid has exited (not reaped: its process group id stays taken). */
+static int exited(pid_t pid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
+/* The command leads its own process group (spawn), where whatever it
+ * starts stays unless it moves out (setsid). Ending the group: SIGTERM to all
+ * of it while the command, exited or not, is not yet reaped (so the group's
+ * id cannot have gone to another process); the command reaped (SIGKILL
+ * after a grace if it ignores SIGTERM); then what is left of the group (a
+ * background grandchild holding our pipe) gets a short grace and SIGKILL.
+ * *st receives the command's wait status. */
+static void end_group(pid_t pid, int *st)
+{
+	kill(-pid, SIGTERM);
+	if (!wait_for(pid, st, 2.0)) {
+		kill(-pid, SIGKILL);
+		wait_for(pid, st, -1);
+	}
+	for (int i = 0; i < 50 && kill(-pid, 0) == 0; i++)
+		sleep_ms(10);
+	if (kill(-pid, 0) == 0)
+		kill(-pid, SIGKILL);
+}
+
+/* Stops the command and everything in its group; always reaps it. */
 static void kill_reap(pid_t pid)
 {
 	int st;
-	if (wait_for(pid, &st, 0))
-		return;
-	kill(pid, SIGTERM);
-	if (wait_for(pid, &st, 2.0))
-		return;
-	kill(pid, SIGKILL);
-	wait_for(pid, &st, -1);
+	end_group(pid, &st);
 }
 
 /* The command, shortened for messages. */
@@ -199,7 +221,10 @@ static int spawn(const char *cmd, pid_t *pid, int *wfd, int *rfd)
 	sigemptyset(&none);
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	/* its own process group, so that what it leaves behind can be ended */
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+					      POSIX_SPAWN_SETPGROUP);
 	char *argv[] = {"sh", "-c", (char *)cmd, NULL};
 	int err = posix_spawn(pid, "/bin/sh", &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
@@ -308,6 +333,13 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 	}
 	double last = rl_now();
 	while (rfd >= 0) {
+		/* Once it has exited, all it wrote is in the pipe: read that, then
+		 * stop, though something it left running may hold the pipe open. */
+		int gone = exited(pid);
+		if (gone && wfd >= 0) {
+			close(wfd);
+			wfd = -1;
+		}
 		struct pollfd p[2];
 		int np = 0, wi = -1, ri;
 		if (wfd >= 0) {
@@ -316,11 +348,14 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 		}
 		p[np] = (struct pollfd){.fd = rfd, .events = POLLIN};
 		ri = np++;
-		int pr = poll(p, (nfds_t)np, 200);
+		int pr = poll(p, (nfds_t)np, gone ? 0 : 200);
 		if (pr < 0 && errno != EINTR) {
 			rc = rl_error_errno(RL_ESYS, "poll");
 			goto fail;
 		}
+		if (pr <= 0)
+			for (int i = 0; i < np; i++)
+				p[i].revents = 0;
 		if (x->timeout_s > 0 && rl_now() - last > x->timeout_s) {
 			rc = rl_error(RL_EDATA,
 				      "%s '%s': no progress for %g s (answered %zu of %zu items; "
@@ -329,7 +364,7 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 				      (long long)ids[e.got < n ? e.got : n - 1]);
 			goto fail;
 		}
-		if (pr <= 0)
+		if (pr <= 0 && !gone)
 			continue;
 		if (wi >= 0 && p[wi].revents) {
 			size_t chunk = wlen - woff < (1u << 16) ? wlen - woff : (1u << 16);
@@ -347,6 +382,7 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 				wfd = -1;
 			}
 		}
+		ssize_t r = -1;
 		if (p[ri].revents) {
 			if (rcap - rlen < (1u << 15)) {
 				if (rcap >= MAX_ANSWER_LINE) {
@@ -367,19 +403,10 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 				rbuf = nb;
 				rcap *= 2;
 			}
-			ssize_t r = read(rfd, rbuf + rlen, rcap - rlen - 1);
+			r = read(rfd, rbuf + rlen, rcap - rlen - 1);
 			if (r < 0 && errno != EAGAIN && errno != EINTR) {
 				rc = rl_error_errno(RL_ESYS, "%s '%s': read", x->what, e.cmd);
 				goto fail;
-			}
-			if (r == 0) {
-				close(rfd);
-				rfd = -1;
-				if (rlen) { /* a last line without its newline */
-					if ((rc = on_line(&e, rbuf, rlen)))
-						goto fail;
-					rlen = 0;
-				}
 			}
 			if (r > 0) {
 				last = rl_now();
@@ -395,20 +422,35 @@ static int exchange_run(const rl_exchange *x, char *const *requests, const int64
 				rlen -= start;
 			}
 		}
+		if (r == 0 || (gone && r < 0)) { /* the end of its output */
+			close(rfd);
+			rfd = -1;
+			if (rlen) { /* a last line without its newline */
+				if ((rc = on_line(&e, rbuf, rlen)))
+					goto fail;
+				rlen = 0;
+			}
+		}
 	}
 	if (wfd >= 0) {
 		close(wfd);
 		wfd = -1;
 	}
-	/* Its output is closed: it should be exiting. */
+	/* Its output is closed: it should be exiting. Once it has, what it
+	 * left in its group is ended (while its exit status, not yet reaped,
+	 * keeps the group's id from being reused), then it is reaped. */
 	int st = 0;
 	double grace = e.got < n ? 5.0 : x->timeout_s > 0 ? x->timeout_s : -1;
-	if (!wait_for(pid, &st, grace)) {
+	double t0 = rl_now();
+	while (!exited(pid) && (grace < 0 || rl_now() - t0 < grace))
+		sleep_ms(10);
+	if (!exited(pid)) {
 		kill_reap(pid);
 		rc = rl_error(RL_EDATA, "%s '%s': closed its output but did not exit; stopped it",
 			      x->what, e.cmd);
 		goto done;
 	}
+	end_group(pid, &st); /* it has exited: the rest of its group is ended */
 	char how[96];
 	describe_status(how, sizeof how, st);
 	if (e.got < n) {

@@ -16,8 +16,13 @@
  *     after all answers came (a judge that failed is not trusted);
  *   - no progress (no byte read or written) for timeout_s seconds, when
  *     timeout_s > 0: the command is killed.
- * A command that cannot be started is RL_ESYS. On every failure the command
- * is sent SIGTERM (if still running) and reaped; nothing is left running.
+ * A command that cannot be started is RL_ESYS.
+ *
+ * The command runs in its own process group. Once it has exited, what it
+ * wrote is read and no more is waited for (a background process it left
+ * may hold the pipe open), and its group is ended: SIGTERM, a short grace,
+ * SIGKILL; the same when it is stopped (a failure, the timeout). Nothing it
+ * started is left running, unless it left the group itself (setsid).
  */
 #ifndef RL_SUBPROC_H
 #define RL_SUBPROC_H
