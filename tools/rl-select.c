@@ -214,8 +214,6 @@ int main(int argc, char **argv)
 		rc = rl_select_grad(&sel, o.grad, &f);
 	if (rc)
 		rl_die_err(rc);
-	if (sel.s.nan_grad)
-		rl_warn("%llu NaN gradients (never selected)", (unsigned long long)sel.s.nan_grad);
 	if ((rc = rl_select_write(&sel, o.out, "rl-select", &o.p, o.budget_mode, o.budget_value)))
 		rl_die_err(rc);
 	double t = rl_now() - t0;

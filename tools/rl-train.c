@@ -343,6 +343,8 @@ static void full_training(const opts *o, rl_tmodel *m, const rl_tdata *data, run
 		if ((rc = rl_tmodel_forward_backward(m, b, 1.0f / (float)R, 1, ws, &sum, &nl)))
 			rl_die_err(rc);
 		double gn = rl_tmodel_clip_grad(m, o->clip);
+		if (!isfinite(gn) && (rc = rl_tmodel_check_grad(m))) /* before it spreads */
+			rl_die(rc, "step %ld: %s", s + 1, rl_errmsg());
 		rl_tmodel_adamw(m, &hp, lr);
 		double loss = sum / (double)nl;
 		if (!isfinite(loss))
@@ -534,6 +536,8 @@ static void lora_training(const opts *o, const rl_model *src, const char *base_n
 		if ((rc = rl_lmodel_forward_backward(m, b, 1.0f / (float)R, 1, &sum, &nl)))
 			rl_die_err(rc);
 		double gn = rl_lmodel_clip_grad(m, o->clip);
+		if (!isfinite(gn) && (rc = rl_lmodel_check_grad(m))) /* before it spreads */
+			rl_die(rc, "step %ld: %s", s + 1, rl_errmsg());
 		rl_lmodel_adamw(m, &hp, lr);
 		double loss = sum / (double)nl;
 		if (!isfinite(loss))

@@ -2,6 +2,7 @@
  * and the drivers: h_L over prompt sets, and the layer-by-layer gradient of
  * the -cos objective with its activation-cache / recompute policy. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "compute/engine.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/par.h"
 #include "core/util.h"
 
@@ -28,12 +30,14 @@ static void release_pages(const rl_tensor *t)
 typedef struct widen_job {
 	const rl_tensor *t;
 	float *dst;
+	_Atomic int failed; /* a NaN or infinity (the message is the worker's) */
 } widen_job;
 
 static void widen_range(void *ctx, size_t i0, size_t i1)
 {
-	const widen_job *j = ctx;
-	rl_tensor_read_f32(j->t, i0, i1 - i0, j->dst + i0); /* dtype and range checked */
+	widen_job *j = ctx;
+	if (rl_tensor_read_f32(j->t, i0, i1 - i0, j->dst + i0)) /* dtype and range checked */
+		j->failed = 1;
 }
 
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release)
@@ -62,8 +66,11 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 		int rc = rl_tensor_read_f32(t, 0, 0, dst); /* checks the dtype */
 		if (rc)
 			return rc;
-		widen_job j = {t, dst};
+		widen_job j = {t, dst, 0};
 		rl_par_for(n, 1 << 16, widen_range, &j);
+		/* again here, for the message (kept per thread) */
+		if (j.failed && (rc = rl_tensor_read_f32(t, 0, n, dst)))
+			return rl_error_prefix(rc, "'%s'", m->dir);
 		if (release)
 			release_pages(t);
 	}
@@ -160,6 +167,48 @@ int rl_lm_head_forward(const rl_model *m, const float *y, int n, float *logits)
 	if (!rc && m->cfg.final_softcap > 0)
 		rl_softcap_forward(logits, (size_t)n * V, (float)m->cfg.final_softcap);
 	return rc;
+}
+
+/* ---- finiteness ---- */
+
+/* A layer's output rows must be finite: its weights were (rl_tensor_read_f32),
+ * so a NaN or infinity here is an overflow in f32. y holds every token's row
+ * (T of them), or with last_only one row per prompt. */
+static int check_output(const rl_model *m, int l, const float *y, const rl_prompts *p,
+			int last_only)
+{
+	int C = m->cfg.hidden_size;
+	size_t rows = last_only ? (size_t)p->n : (size_t)p->ntok;
+	size_t bad = rl_f32_nonfinite(y, rows * (size_t)C);
+	if (bad == rows * (size_t)C)
+		return RL_OK;
+	int row = (int)(bad / (size_t)C), prompt = row;
+	if (!last_only)
+		for (prompt = 0; prompt + 1 < p->n && p->start[prompt + 1] <= row; prompt++)
+			;
+	return rl_error(RL_EDATA,
+			"'%s': layer %d's output is %g for prompt %d (hidden unit %d): the "
+			"weights are finite, the computation overflows f32",
+			m->dir, l, (double)y[bad], prompt, (int)(bad % (size_t)C));
+}
+
+/* A layer's weight gradients must be finite (rl-select would skip NaN
+ * elements silently): the tensor and the element named. */
+static int check_grads(const rl_model *m, const rl_dims *d, int l, const rl_layer_w *g)
+{
+	for (int r = 0; r < RL_R_COUNT; r++) {
+		size_t n;
+		const float *part = rl_layer_w_part(g, d, (rl_role)r, &n);
+		const rl_tensor *t = part ? rl_model_get(m, l, (rl_role)r) : NULL;
+		size_t bad = t ? rl_f32_nonfinite(part, n) : n;
+		if (bad < n)
+			return rl_error(
+				RL_EDATA,
+				"'%s': the gradient of '%s' (layer %d) is %g at element %zu: "
+				"the backward overflows f32",
+				m->dir, t->name, l, (double)part[bad], bad);
+	}
+	return RL_OK;
 }
 
 /* ---- engine ---- */
@@ -267,6 +316,8 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
 					      &a, &ws, last ? RL_LAYER_LAST_ONLY : 0);
 			c0 = c1;
 		}
+		if (!rc)
+			rc = check_output(m, l, last ? h : Y, p, last);
 		float *tmp = X;
 		X = Y, Y = tmp;
 	}
@@ -379,7 +430,8 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 		int last = l == L - 1;
 		if ((rc = rl_layer_forward(d, l, &g->w, &e->rope, &g->s, NULL, g->xs[l],
 					   last ? g->xs[L] : g->xs[l + 1], a, &g->ws,
-					   last ? RL_LAYER_LAST_ONLY : 0)))
+					   last ? RL_LAYER_LAST_ONLY : 0)) ||
+		    (rc = check_output(m, l, last ? g->xs[L] : g->xs[l + 1], p, last)))
 			goto fail;
 	}
 
@@ -406,6 +458,12 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 		double cosv = rl_neg_cos_backward(mean, dir, C, dm);
 		g->cos[b] = cosv;
 		g->loss[b] = -cosv;
+		if (!isfinite(cosv))
+			rc = rl_error(
+				RL_EDATA,
+				"'%s': batch %d: the loss is %g (the direction or the batch's "
+				"mean hidden state has no length)",
+				m->dir, b, -cosv);
 		for (int i = i0; i < i1; i++)
 			for (int c = 0; c < C; c++)
 				dh[(size_t)i * C + c] = dm[c] / (float)(i1 - i0);
@@ -449,7 +507,8 @@ int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads)
 	rl_layer_w_zero(&g->g);
 	float *dx = l > 0 || g->dembed ? g->dx : NULL;
 	if ((rc = rl_layer_backward(d, l, &g->w, &e->rope, &g->s, a, g->dy, dx, &g->g,
-				    g->want & (RL_GRAD_LINEAR | RL_GRAD_NORMS), &g->ws)))
+				    g->want & (RL_GRAD_LINEAR | RL_GRAD_NORMS), &g->ws)) ||
+	    (rc = check_grads(e->m, d, l, &g->g)))
 		return rc;
 	if (l == 0 && g->dembed)
 		rl_embed_backward(g->dembed, g->dx, g->p->ids, (int)g->p->ntok, d->C,

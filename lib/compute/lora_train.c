@@ -11,6 +11,7 @@
 #include "compute/loss.h"
 #include "core/cli.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/par.h"
 #include "core/util.h"
 
@@ -315,6 +316,22 @@ double rl_lmodel_clip_grad(rl_lmodel *m, double max_norm)
 	float *g = m->g;
 	size_t n = m->n;
 	return rl_clip_grad_norm(&g, &n, 1, max_norm);
+}
+
+int rl_lmodel_check_grad(const rl_lmodel *m)
+{
+	for (size_t i = 0; i < m->np; i++) {
+		const rl_lparam *p = &m->p[i];
+		size_t bad = rl_f32_nonfinite(p->g, p->numel);
+		if (bad == p->numel)
+			continue;
+		return rl_error(
+			RL_EDATA,
+			"the gradient of '%s' (layer %d) is %g at element %zu (learning rate "
+			"too high, or the model overflows f32?)",
+			p->name, p->layer, (double)p->g[bad], bad);
+	}
+	return RL_OK;
 }
 
 void rl_lmodel_adamw(rl_lmodel *m, const rl_adamw_hp *hp, double lr)

@@ -113,6 +113,9 @@ int rl_lmodel_forward_backward(rl_lmodel *m, const rl_tbatch *b, float scale, in
 
 void rl_lmodel_zero_grad(rl_lmodel *m);
 double rl_lmodel_clip_grad(rl_lmodel *m, double max_norm);
+/* RL_EDATA naming the first A or B (and its layer and element) whose gradient
+ * is not finite (train.h's rl_tmodel_check_grad for adapters). */
+int rl_lmodel_check_grad(const rl_lmodel *m);
 /* One AdamW step on every A and B (all 2-D: all get weight decay). */
 void rl_lmodel_adamw(rl_lmodel *m, const rl_adamw_hp *hp, double lr);
 

@@ -11,6 +11,7 @@
 #include "compute/loss.h"
 #include "compute/train.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/util.h"
 
 /* ---- parameters ---- */
@@ -263,6 +264,24 @@ double rl_tmodel_clip_grad(rl_tmodel *m, double max_norm)
 	free(gs);
 	free(ns);
 	return norm;
+}
+
+int rl_tmodel_check_grad(const rl_tmodel *m)
+{
+	for (size_t i = 0; i < m->np; i++) {
+		const rl_tparam *p = &m->p[i];
+		size_t bad = rl_f32_nonfinite(p->g, p->numel);
+		if (bad == p->numel)
+			continue;
+		char layer[32] = "";
+		if (p->layer >= 0)
+			snprintf(layer, sizeof layer, " (layer %d)", p->layer);
+		return rl_error(RL_EDATA,
+				"the gradient of '%s'%s is %g at element %zu (learning rate too "
+				"high, or the model overflows f32?)",
+				p->name, layer, (double)p->g[bad], bad);
+	}
+	return RL_OK;
 }
 
 void rl_tmodel_adamw(rl_tmodel *m, const rl_adamw_hp *hp, double lr)

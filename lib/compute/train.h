@@ -112,6 +112,10 @@ int rl_tmodel_forward_backward(rl_tmodel *m, const rl_tbatch *b, float scale, in
 			       double *loss_sum, long *n_labelled);
 
 void rl_tmodel_zero_grad(rl_tmodel *m);
+/* RL_EDATA naming the first parameter whose gradient holds a NaN or an
+ * infinity (its layer, the element), e.g. when rl_tmodel_clip_grad's norm is
+ * not finite; RL_OK when every gradient is finite. */
+int rl_tmodel_check_grad(const rl_tmodel *m);
 /* Global gradient-norm clipping (adamw.h); returns the norm before. */
 double rl_tmodel_clip_grad(rl_tmodel *m, double max_norm);
 /* One AdamW step on every parameter at learning rate lr (t advances). */

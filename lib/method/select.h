@@ -12,7 +12,8 @@
  *                    along -g brings w toward t; elements with w == t, or a NaN
  *                    in w, t or g, never qualify (the same outcome as torch's
  *                    comparisons in the reference). score = |g|. NaN gradients
- *                    are counted (nan_grad) so tools can warn.
+ *                    are counted (nan_grad); restore.c refuses a gradient
+ *                    stream with a NaN or infinity before it gets here.
  *   RL_SCORE_DIFF    eligible iff w != t (neither NaN; +0 == -0). score =
  *                    |(double)w - (double)t| rounded to f32. No gradient is used.
  *   RL_SCORE_RANDOM  eligible iff w != t as for DIFF. key = the high 32 bits of

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/finite.h"
 #include "method/selection.h"
 #include "store/journal.h"
 #include "store/model_state.h"
@@ -125,6 +126,18 @@ int rl_select_grad(rl_selection *sel, const char *path, const rl_filter *f)
 		if (!rl_filter_pass(f, wt))
 			continue;
 		memcpy(g, c.data, (size_t)c.count * 4); /* chunk payloads are unaligned */
+		size_t bad = rl_f32_nonfinite(g, (size_t)c.count);
+		if (bad < c.count) {
+			char layer[32] = "";
+			if (wt->layer >= 0)
+				snprintf(layer, sizeof layer, " (layer %d)", wt->layer);
+			rc = rl_error(RL_EDATA,
+				      "%s: the gradient of '%s'%s is %g at element %llu (rl-grad "
+				      "never writes one: the stream is damaged, or made elsewhere)",
+				      what, c.name, layer, (double)g[bad],
+				      (unsigned long long)(c.offset + bad));
+			break;
+		}
 		rc = rl_selector_feed(&sel->s, tid, wt->name, wt->dtype,
 				      rl_tensor_elem(wt, c.offset), rl_tensor_elem(tt, c.offset),
 				      c.offset, c.count, g);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/finite.h"
 #include "store/grad_stream.h"
 #include "store/stream_model.h"
 
@@ -99,6 +100,18 @@ int rl_direction_read(rl_direction *d, const char *path, const rl_model *m)
 	}
 	if (!rc && got != (uint64_t)d->hidden_size)
 		rc = rl_error(RL_EDATA, "'%s': no complete \"direction\" tensor", where);
+	size_t bad = rc ? 0 : rl_f32_nonfinite(d->v, (size_t)d->hidden_size);
+	if (!rc && bad < (size_t)d->hidden_size)
+		rc = rl_error(RL_EDATA,
+			      "'%s': the direction is %g at element %zu (made from a model with "
+			      "non-finite weights?)",
+			      where, (double)d->v[bad], bad);
+	double norm = 0;
+	for (int i = 0; !rc && i < d->hidden_size; i++)
+		norm += (double)d->v[i] * d->v[i];
+	if (!rc && norm == 0)
+		rc = rl_error(RL_EDATA, "'%s': the direction is all zeros (no cosine to it)",
+			      where);
 out:
 	rl_sr_close(r);
 	if (rc)
@@ -189,6 +202,13 @@ int rl_grad_addend_next(rl_grad_addend *a, const char *name, float *dst, uint64_
 			memcpy(&v, src + i, sizeof v);
 			dst[got + i] += v;
 		}
+		size_t bad = rl_f32_nonfinite(dst + got, (size_t)c.count);
+		if (bad < c.count)
+			return rl_error(RL_EDATA,
+					"'%s': tensor '%s' element %llu: the sum is %g (the stream "
+					"holds a NaN or an infinity, or the sum overflows)",
+					a->path, name, (unsigned long long)(got + bad),
+					(double)dst[got + bad]);
 		got += c.count;
 		if (numel == 0)
 			break;

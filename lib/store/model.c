@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/finite.h"
 #include "core/inputs.h"
 #include "core/json.h"
 #include "core/jsonl.h"
@@ -897,7 +898,14 @@ int rl_tensor_read_f32(const rl_tensor *t, uint64_t start, uint64_t n, float *ds
 				") are outside its %" PRIu64,
 				t->name, start, start + n, t->numel);
 	rl_widen(t->dtype, rl_tensor_elem(t, start), dst, (size_t)n);
-	return RL_OK;
+	size_t bad = rl_f32_nonfinite(dst, (size_t)n);
+	if (bad == n)
+		return RL_OK;
+	char layer[32] = "";
+	if (t->layer >= 0)
+		snprintf(layer, sizeof layer, " (layer %d)", t->layer);
+	return rl_error(RL_EDATA, "'%s'%s: element %llu is %g (the weights must be finite)",
+			t->name, layer, (unsigned long long)(start + bad), (double)dst[bad]);
 }
 
 /* ---- writing a model directory ---- */

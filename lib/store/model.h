@@ -176,8 +176,10 @@ int rl_model_write_fill(const char *dir, const rl_config *c, const rl_st_wtensor
 			uint64_t max_shard_bytes, rl_st_fill_fn fill, void *ctx);
 
 /* Widens elements [start, start+n) of a compute-dtype tensor to f32. RL_EDATA
- * naming the tensor and its dtype for a non-compute dtype; RL_USAGE for a range
- * outside the tensor. */
+ * naming the tensor and its dtype for a non-compute dtype, or the tensor, its
+ * layer and the element for a NaN or infinity (every computation widens its
+ * weights here, so none runs on them); RL_USAGE for a range outside the
+ * tensor. */
 int rl_tensor_read_f32(const rl_tensor *t, uint64_t start, uint64_t n, float *dst);
 /* Pointer to element i's stored bytes. */
 static inline const uint8_t *rl_tensor_elem(const rl_tensor *t, uint64_t i)

@@ -211,6 +211,63 @@ wait "$pid" || fail "the first writer failed: $(cat "$T/first.err")"
 [ "$(sha "$T/m")" = "$sha1" ] || fail "the first writer's step is not in the shared weights"
 ok "two directories sharing weight files: one writer at a time"
 
+# --- 7. NaN and Inf: refused where they enter, the tensor and layer named ---
+# poke FILE TENSOR ELEMENT VALUE: stores VALUE (nan, inf, big: a huge finite
+# number) at ELEMENT of TENSOR in the safetensors FILE, in place
+poke() {
+	hlen=$(od -An -tu8 -N8 "$1" | tr -d ' ')
+	set -- "$@" $(dd if="$1" bs=1 skip=8 count="$hlen" 2>/dev/null |
+		jq -r --arg t "$2" '.[$t] | "\(.dtype) \(.data_offsets[0])"')
+	case $5 in
+	BF16) es=2 nan='\300\177' inf='\200\177' big='\177\177' ;;
+	F32) es=4 nan='\0\0\300\177' inf='\0\0\200\177' big='\377\377\177\177' ;;
+	*) fail "poke: $2 in $1 is '$5'" ;;
+	esac
+	eval "bytes=\$$4"
+	printf "$bytes" | dd of="$1" bs=1 seek=$((8 + hlen + $6 + $3 * es)) conv=notrunc 2>/dev/null
+}
+cp -r "$R/finetuned" "$T/nan"
+poke "$T/nan/model.safetensors" model.layers.1.mlp.up_proj.weight 5 nan
+must_fail 3 rl-direction -m "$T/nan" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
+stderr_has "'$T/nan': 'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan (the weights must be finite)"
+must_pass rl-direction -q -m "$R/finetuned" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
+must_fail 3 rl-grad -m "$T/nan" -p "$T/ids.jsonl" -d "$T/d.rls"
+stderr_has "'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan"
+# finite weights so large that a layer's output overflows
+cp -r "$R/finetuned" "$T/big"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	poke "$T/big/model.safetensors" model.layers.0.mlp.up_proj.weight "$i" big
+	poke "$T/big/model.safetensors" model.layers.0.mlp.gate_proj.weight "$i" big
+done
+must_fail 3 rl-direction -m "$T/big" -p "$T/ids.jsonl" -L 2 -o "$T/dbig.rls"
+stderr_has "'$T/big': layer 0's output is"
+stderr_has "the weights are finite, the computation overflows f32"
+# a gradient stream holding an infinity: refused by tensor, layer and element
+cp "$R/grad_harmful.safetensors" "$T/ginf.safetensors"
+poke "$T/ginf.safetensors" model.layers.1.self_attn.v_proj.weight 7 inf
+"$RL_TESTBIN/test_restore" grad "$T/m" "$T/ginf.safetensors" "$T/ginf.rls"
+must_fail 3 rl-select -m "$T/m" -t "$R/aligned" --rate 0.002 "$T/ginf.rls"
+stderr_has "the gradient of 'model.layers.1.self_attn.v_proj.weight' (layer 1) is inf at element 7"
+# training from a model with a NaN weight
+cp -r "$F/train/llama" "$T/tnan"
+poke "$T/tnan/model.safetensors" model.layers.0.self_attn.q_proj.weight 3 nan
+must_fail 3 rl-train -q -m "$T/tnan" -p "$T/tdata.jsonl" -o "$T/t3" -b 3 --steps 1
+stderr_has "'model.layers.0.self_attn.q_proj.weight' (layer 0): element 3 is nan"
+must_fail 3 rl-train -q -m "$T/tnan" --lora 4 -p "$T/tdata.jsonl" -o "$T/t3" --steps 1
+stderr_has "'model.layers.0.self_attn.q_proj.weight' (layer 0): element 3 is nan"
+# finite weights whose training overflows: the first non-finite gradient named
+cp -r "$F/train/llama" "$T/tbig"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	poke "$T/tbig/model.safetensors" model.layers.0.mlp.up_proj.weight "$i" big
+	poke "$T/tbig/model.safetensors" model.layers.0.mlp.gate_proj.weight "$i" big
+done
+must_fail 3 rl-train -q -m "$T/tbig" -p "$T/tdata.jsonl" -o "$T/t3" -b 3 --steps 1
+stderr_has "rl-train: step 1: the gradient of 'model.embed_tokens.weight' is"
+must_fail 3 rl-train -q -m "$T/tbig" --lora 4 -p "$T/tdata.jsonl" -o "$T/t3" --steps 1
+stderr_has "rl-train: step 1: the gradient of 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight' (layer 0) is"
+[ ! -e "$T/t3" ] || fail "rl-train wrote an output after a non-finite gradient"
+ok "NaN weights, overflowing layers and non-finite gradients: refused, named"
+
 # --- 6. FIFOs and other special files in a model's place: refused, no hang ---
 # (timeout turns a hang into a failure of this test)
 cp -r "$TOY" "$T/f"
