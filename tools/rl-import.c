@@ -73,8 +73,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	const rl_cmd cmd = {
 		"rl-import [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--force]\n"
 		"          [--vocab-only] [-q] MODEL.gguf -o DIR",
-		"Write a GGUF model (llama, qwen2, gemma; any part of a split model) as a\n"
-		"HuggingFace model directory: config, tokenizer and safetensors weights.",
+		"Write a GGUF model (llama, qwen2, qwen3, gemma, gemma2, gemma3, olmo2, phi3; any\n"
+		"part of a split model) as a HuggingFace model directory: config, tokenizer\n"
+		"and safetensors weights.",
 		table,
 		NULL,
 	};

@@ -6,8 +6,11 @@
  * L, the shape id (and with --hash the content hash). Given a .safetensors
  * file instead, it validates and lists that file; given a .json file, it
  * reads it as a config.json alone (the architecture as realign would run it,
- * P from the configuration). Text by default, one JSON object with --json. A
- * model that does not validate is exit 3 with the reason.
+ * P from the configuration); given a GGUF file (any part of a split one), it
+ * validates it and says what rl-import would make of it: the configuration,
+ * the tensor types, the chat template, without writing anything. Text by
+ * default, one JSON object with --json. A model that does not validate is
+ * exit 3 with the reason.
  * With -A ADAPTER, a PEFT LoRA adapter is checked against the model and merged
  * into it in memory first (method/merge.h), so that what is described, and
  * hashed, is the fine-tuned model rl-merge would write.
@@ -26,7 +29,11 @@
 #include "core/options.h"
 #include "method/merge.h"
 #include "store/adapter.h"
+#include "store/gguf.h"
+#include "store/gguf_hf.h"
+#include "store/gguf_quant.h"
 #include "store/model.h"
+#include "text/tokenizer_gguf.h"
 
 struct opts {
 	int layer_end; /* 0: default floor(2N/3) */
@@ -45,8 +52,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	const rl_opt table[] = {
 		RL_OPT_MODEL(
 			&model,
-			"the model directory, .safetensors or config.json file (or give it as the "
-			"operand)"),
+			"the model directory, .safetensors, config.json or .gguf file (or give it "
+			"as the operand)"),
 		RL_OPT_INT('L', "layer-end", "N", &o->layer_end, 1, 1000000,
 			   "layer_end for the candidate set (default floor(2N/3))"),
 		RL_OPT_FLAG('j', "json", &o->json, "print one JSON object instead of text"),
@@ -61,11 +68,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	};
 	const rl_cmd cmd = {
 		"rl-info [-L N] [--json] [--tensors] [--hash] [-A ADAPTER] -m "
-		"MODEL_DIR|FILE.safetensors|CONFIG.json\n"
+		"MODEL_DIR|FILE.safetensors|CONFIG.json|FILE.gguf\n"
 		"rl-info [-L N] [--json] [--tensors] [--hash] [-A ADAPTER] "
-		"MODEL_DIR|FILE.safetensors|CONFIG.json",
-		"Describe a model directory (or one safetensors file, or one config.json), "
-		"validating all of it.",
+		"MODEL_DIR|FILE.safetensors|CONFIG.json|FILE.gguf",
+		"Describe a model directory (or one safetensors file, one config.json, or a "
+		"GGUF file as rl-import would import it), validating all of it.",
 		table,
 		NULL,
 	};
@@ -431,6 +438,138 @@ static int describe_config_file(const struct opts *o, const char *path)
 	return RL_OK;
 }
 
+/* 1 if path starts with GGUF's magic. */
+static int is_gguf(const char *path)
+{
+	char magic[4] = {0};
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return 0;
+	size_t n = fread(magic, 1, sizeof magic, fp);
+	fclose(fp);
+	return n == 4 && memcmp(magic, "GGUF", 4) == 0;
+}
+
+/* A GGUF file: validated as rl-import reads it, and what it would write. */
+static int describe_gguf(const struct opts *o, const char *path)
+{
+	if (o->hash)
+		rl_usage("--hash applies to model directories");
+	rl_gguf g;
+	rl_gguf_hf m = {0};
+	int rc = rl_gguf_open(&g, path);
+	if (rc)
+		return rc;
+	/* The tokenizer files too, as rl-import builds them (in memory). */
+	rl_gguf_tok_files tf = {0};
+	if ((rc = rl_gguf_hf_map(&g, &m)) ||
+	    (rc = rl_gguf_tokenizer(&g, m.cfg.max_position, &tf))) {
+		rl_gguf_hf_free(&m);
+		rl_gguf_close(&g);
+		return rc;
+	}
+	rl_gguf_tok_files_free(&tf);
+	const rl_config *c = &m.cfg;
+	if (o->layer_end > c->n_layers)
+		rl_usage("-L %d exceeds the model's %d layers", o->layer_end, c->n_layers);
+	int L = o->layer_end ? o->layer_end : rl_default_layer_end(c->n_layers);
+	uint64_t P = rl_config_param_count(c), bytes = 0;
+	/* Tensors and bytes per ggml type, in type-id order. */
+	uint64_t count[64] = {0}, tbytes[64] = {0};
+	for (size_t i = 0; i < g.ntensors; i++) {
+		uint32_t t = g.tensors[i]->type < 64 ? g.tensors[i]->type : 63;
+		count[t]++;
+		tbytes[t] += g.tensors[i]->nbytes;
+		bytes += g.tensors[i]->nbytes;
+	}
+	/* Optional keys: absent (or not strings) print as absent. */
+	char *name = NULL, *tmpl = NULL, *arch = NULL;
+	rl_gguf_get_cstr(&g, "general.name", &name);
+	rl_gguf_get_cstr(&g, "tokenizer.chat_template", &tmpl);
+	rl_gguf_get_cstr(&g, "general.architecture", &arch);
+	if (o->json) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "path", path);
+		cJSON_AddNumberToObject(j, "gguf_version", g.files[0].version);
+		cJSON_AddNumberToObject(j, "files", (double)g.nfiles);
+		if (arch)
+			cJSON_AddStringToObject(j, "gguf_architecture", arch);
+		if (name)
+			cJSON_AddStringToObject(j, "name", name);
+		describe_config(c, j);
+		cJSON_AddNumberToObject(j, "n_tensors", (double)g.ntensors);
+		cJSON_AddNumberToObject(j, "n_params", (double)m.numel);
+		cJSON_AddNumberToObject(j, "data_bytes", (double)bytes);
+		cJSON *ty = cJSON_AddObjectToObject(j, "tensor_types");
+		for (uint32_t t = 0; t < 64; t++)
+			if (count[t])
+				cJSON_AddNumberToObject(
+					ty, rl_ggml_type_name(t) ? rl_ggml_type_name(t) : "?",
+					(double)count[t]);
+		cJSON_AddNumberToObject(j, "chat_template_bytes", tmpl ? (double)strlen(tmpl) : 0);
+		cJSON_AddNumberToObject(j, "P", (double)P);
+		cJSON_AddNumberToObject(j, "layer_end", L);
+		if (o->tensors) {
+			cJSON *ts = cJSON_AddArrayToObject(j, "tensors");
+			for (size_t i = 0; i < m.n; i++) {
+				const rl_gguf_hf_tensor *t = &m.t[i];
+				cJSON *e = cJSON_CreateObject();
+				cJSON_AddStringToObject(e, "name", t->name);
+				cJSON_AddStringToObject(e, "gguf_name", t->src->name);
+				const char *tn = rl_ggml_type_name(t->src->type);
+				cJSON_AddStringToObject(e, "type", tn ? tn : "?");
+				cJSON_AddItemToObject(e, "shape", shape_json(t->ndim, t->shape));
+				cJSON_AddItemToArray(ts, e);
+			}
+		}
+		rc = rl_jsonl_write(stdout, j);
+		cJSON_Delete(j);
+	} else {
+		printf("path            %s%s\n", path, g.nfiles > 1 ? " (a split model)" : "");
+		if (g.nfiles > 1)
+			printf("files           %zu\n", g.nfiles);
+		printf("format          GGUF v%u (import it: rl-import FILE -o DIR)\n",
+		       g.files[0].version);
+		if (name)
+			printf("name            %s\n", name);
+		if (arch)
+			printf("gguf arch       %s\n", arch);
+		describe_config(c, NULL);
+		printf("tensors         %zu (%" PRIu64 " parameters), %" PRIu64 " bytes:",
+		       g.ntensors, m.numel, bytes);
+		for (uint32_t t = 0; t < 64; t++)
+			if (count[t])
+				printf(" %" PRIu64 " %s (%.1f MiB)", count[t],
+				       rl_ggml_type_name(t) ? rl_ggml_type_name(t) : "?",
+				       (double)tbytes[t] / 1048576.0);
+		printf("\n");
+		if (tmpl)
+			printf("chat template   %zu bytes (tokenizer.chat_template)\n",
+			       strlen(tmpl));
+		else
+			printf("chat template   none\n");
+		printf("P               %" PRIu64 " (decoder layers, norms included)\n", P);
+		printf("layer_end       %d%s\n", L, o->layer_end ? "" : " (default floor(2N/3))");
+		if (o->tensors) {
+			printf("\n");
+			for (size_t i = 0; i < m.n; i++) {
+				const rl_gguf_hf_tensor *t = &m.t[i];
+				char sh[256];
+				shape_text(t->ndim, t->shape, sh, sizeof sh);
+				const char *tn = rl_ggml_type_name(t->src->type);
+				printf("%s\t%s\t%s\t%s\n", t->name, tn ? tn : "?", sh,
+				       t->src->name);
+			}
+		}
+	}
+	free(name);
+	free(tmpl);
+	free(arch);
+	rl_gguf_hf_free(&m);
+	rl_gguf_close(&g);
+	return rc;
+}
+
 static int describe_file(const struct opts *o, const rl_st_file *f)
 {
 	if (o->layer_end || o->hash)
@@ -493,6 +632,10 @@ int main(int argc, char **argv)
 		if (o.adapter)
 			rl_usage("-A applies to model directories");
 		rc = describe_config_file(&o, o.path);
+	} else if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode) && is_gguf(o.path)) {
+		if (o.adapter)
+			rl_usage("-A applies to model directories");
+		rc = describe_gguf(&o, o.path);
 	} else if (stat(o.path, &st) == 0 && S_ISREG(st.st_mode)) {
 		if (o.adapter)
 			rl_usage("-A applies to model directories");

@@ -88,6 +88,12 @@ given_page() {
 				big-0000$i-of-00004.gguf
 		done
 		;;
+	rl-info.1)
+		given
+		# the stand-in GGUF of rl-import.1's examples
+		xz -dc "$F/import/example/qwen2.5-standin-q8_0.gguf.xz" \
+			>qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
+		;;
 	rl-merge.1)
 		# stand-ins: the LoRA fixture's base and adapter (tests/gen/gen_lora.py),
 		# the adapter naming its base as a Hub adapter does
