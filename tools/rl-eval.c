@@ -258,7 +258,11 @@ static int generate(rl_eval *e, const rl_model *m, struct opts *o)
 	int rc = rl_chat_open(&c, o->model, &o->chat);
 	if (rc)
 		return rc;
-	rl_note("%s", c.how);
+	rl_note("%s", c.info.how);
+	if (*c.info.note)
+		rl_info("%s", c.info.note);
+	if (*c.info.warning)
+		rl_warn("%s", c.info.warning);
 	/* Finished responses go to FILE.partial as they come (responses_log.h). */
 	rl_responses_log log = {0};
 	size_t resumed = 0;

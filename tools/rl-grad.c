@@ -179,11 +179,15 @@ int main(int argc, char **argv)
 	if (o.chat.raw && o.chat.template_spec)
 		rl_usage("--raw and --template exclude each other");
 	/* text prompts: chat template + tokenizer.json, loaded at the first one */
-	char how[256];
+	rl_chat_info how;
 	rl_prompts_opts po = {o.max_prompts, m.cfg.vocab_size, m.cfg.max_position, NULL, NULL};
-	rc = rl_chat_prompts_read(&p, o.prompts, po, o.model, &o.chat, how, sizeof how);
-	if (*how)
-		rl_note("%s", how);
+	rc = rl_chat_prompts_read(&p, o.prompts, po, o.model, &o.chat, &how);
+	if (*how.how)
+		rl_note("%s", how.how);
+	if (*how.note)
+		rl_info("%s", how.note);
+	if (*how.warning)
+		rl_warn("%s", how.warning);
 	if (rc)
 		rl_die_err(rc);
 	rl_grad_addend *add = NULL;

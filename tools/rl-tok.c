@@ -100,16 +100,96 @@ static int string_field(const cJSON *item, const char *key, const char *path, lo
 	return rc;
 }
 
-/* One item: fills "text" and "ids" (and "n_prompt" with --train). */
-static int process(const struct opts *o, const rl_chat *c, cJSON *item, const char *path, long line)
+/* The template keywords of a conversation line: its fields other than
+ * "messages", "add_generation_prompt" and the output fields. */
+static int conversation_kwargs(const cJSON *item, const char *path, long line, cJSON **out)
+{
+	static const char *const own[] = {"messages", "add_generation_prompt", "text", "ids",
+					  "n_prompt"};
+	*out = cJSON_CreateObject();
+	if (!*out)
+		return rl_error(RL_ESYS, "out of memory");
+	for (const cJSON *e = item->child; e; e = e->next) {
+		int skip = 0;
+		for (size_t k = 0; k < sizeof own / sizeof own[0]; k++)
+			skip |= strcmp(e->string, own[k]) == 0;
+		if (skip)
+			continue;
+		if (strcmp(e->string, "prompt") == 0 || strcmp(e->string, "tools") == 0 ||
+		    strcmp(e->string, "documents") == 0) {
+			cJSON_Delete(*out);
+			*out = NULL;
+			return rl_error(
+				RL_EDATA,
+				"'%s' line %ld: \"%s\" with \"messages\" is not supported%s", path,
+				line, e->string,
+				e->string[0] == 'p' ? ""
+						    : " (templates are rendered with "
+						      "tools=None, documents=None)");
+		}
+		cJSON *d = cJSON_Duplicate(e, 1);
+		if (!d) {
+			cJSON_Delete(*out);
+			*out = NULL;
+			return rl_error(RL_ESYS, "out of memory");
+		}
+		cJSON_AddItemToObject(*out, e->string, d);
+	}
+	return RL_OK;
+}
+
+/* A {"messages": [...]} line: the rendering (or, with --train, the training
+ * text of a conversation ending with the answer) and its ids. */
+static int conversation(const struct opts *o, const rl_chat *c, const cJSON *item, const char *path,
+			long line, char **text, size_t *len, rl_ids *ids, size_t *n_prompt,
+			int *prefix)
+{
+	const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(item, "messages"),
+		    *gen = cJSON_GetObjectItemCaseSensitive(item, "add_generation_prompt");
+	if (o->chat.system)
+		return rl_error(RL_EDATA,
+				"'%s' line %ld: --system applies to \"prompt\" lines (a "
+				"conversation carries its own system message)",
+				path, line);
+	if (gen && !cJSON_IsBool(gen))
+		return rl_error(RL_EDATA,
+				"'%s' line %ld: \"add_generation_prompt\" must be "
+				"true or false",
+				path, line);
+	cJSON *kw;
+	int rc = conversation_kwargs(item, path, line, &kw);
+	if (rc)
+		return rc;
+	if (o->train) {
+		if (gen && cJSON_IsTrue(gen))
+			rc = rl_error(RL_EDATA,
+				      "'%s' line %ld: --train renders without the generation "
+				      "prompt (\"add_generation_prompt\": true)",
+				      path, line);
+		if (!rc)
+			rc = rl_chat_encode_train_messages(c, msgs, kw, ids, n_prompt, text, len,
+							   prefix);
+	} else {
+		rc = rl_chat_render(c, msgs, cJSON_IsTrue(gen), kw, text, len);
+		if (!rc)
+			rc = rl_tok_encode(c->tok, *text, *len, 0, ids);
+	}
+	cJSON_Delete(kw);
+	return rc;
+}
+
+/* One item: fills "text" and "ids" (and "n_prompt" with --train). *fallbacks
+ * counts the training texts split by chat.h's fallback rule. */
+static int process(const struct opts *o, const rl_chat *c, cJSON *item, const char *path, long line,
+		   long *fallbacks)
 {
 	rl_ids ids = {0};
 	char *text = NULL;
 	size_t len = 0, n_prompt = 0;
-	int rc = RL_OK;
-	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(item, "ids");
+	int rc = RL_OK, prefix = 1;
 	if (!cJSON_IsObject(item))
 		return rl_error(RL_EDATA, "'%s' line %ld: expected a JSON object", path, line);
+	const cJSON *idv = cJSON_GetObjectItemCaseSensitive(item, "ids");
 	if (o->decode || (idv && !o->train)) {
 		/* ids -> text */
 		if (!idv)
@@ -118,13 +198,15 @@ static int process(const struct opts *o, const rl_chat *c, cJSON *item, const ch
 		rc = rl_chat_item(c, item, path, line, &ids);
 		if (!rc)
 			rc = rl_tok_decode(c->tok, ids.v, ids.n, o->skip_special, &text, &len);
+	} else if (cJSON_GetObjectItemCaseSensitive(item, "messages")) {
+		rc = conversation(o, c, item, path, line, &text, &len, &ids, &n_prompt, &prefix);
 	} else if (o->train) {
 		char *prompt = NULL, *answer = NULL;
 		size_t plen, alen;
 		if (!(rc = string_field(item, "prompt", path, line, &prompt, &plen)) &&
 		    !(rc = string_field(item, "response", path, line, &answer, &alen)))
 			rc = rl_chat_encode_train(c, prompt, plen, answer, alen, &ids, &n_prompt,
-						  &text, &len);
+						  &text, &len, &prefix);
 		free(prompt);
 		free(answer);
 	} else {
@@ -151,6 +233,7 @@ static int process(const struct opts *o, const rl_chat *c, cJSON *item, const ch
 			set(item, "ids", a);
 			if (o->train)
 				set(item, "n_prompt", cJSON_CreateNumber((double)n_prompt));
+			*fallbacks += !prefix;
 		}
 	}
 	free(text);
@@ -168,12 +251,16 @@ int main(int argc, char **argv)
 	if (o.decode) {
 		rl_tokenizer *t;
 		rl_chat_opts raw = {.raw = 1};
-		if ((rc = rl_tokenizer_load(o.model, &t)) || (rc = rl_chat_init(&c, t, &raw)))
+		if ((rc = rl_tokenizer_load(o.model, &t)) || (rc = rl_chat_init(&c, t, NULL, &raw)))
 			rl_die_err(rc);
 	} else if ((rc = rl_chat_open(&c, o.model, &o.chat))) {
 		rl_die_err(rc);
 	} else {
-		rl_note("%s", c.how);
+		rl_note("%s", c.info.how);
+		if (*c.info.note)
+			rl_info("%s", c.info.note);
+		if (*c.info.warning)
+			rl_warn("%s", c.info.warning);
 	}
 	rl_jsonl j;
 	if ((rc = rl_jsonl_open(&j, o.prompts)))
@@ -185,12 +272,12 @@ int main(int argc, char **argv)
 	FILE *mem = open_memstream(&out, &out_len);
 	if (!mem)
 		rl_die(RL_ESYS, "cannot buffer the output");
-	long n = 0;
+	long n = 0, fallbacks = 0;
 	for (;;) {
 		cJSON *item;
 		if ((rc = rl_jsonl_next(&j, &item)) || !item)
 			break;
-		rc = process(&o, &c, item, j.path, j.lineno);
+		rc = process(&o, &c, item, j.path, j.lineno, &fallbacks);
 		if (!rc)
 			rc = rl_jsonl_write(mem, item);
 		cJSON_Delete(item);
@@ -211,6 +298,12 @@ int main(int argc, char **argv)
 		rl_die(RL_ESYS, "write error on stdout");
 	}
 	free(out);
+	if (fallbacks)
+		rl_warn("%ld of %ld training texts: the template's generation prompt is not a "
+			"prefix of the whole text; n_prompt counts the ids the two renderings "
+			"share "
+			"(rl-tok(1))",
+			fallbacks, n);
 	rl_note("%ld items", n);
 	return rl_cli_exit();
 }

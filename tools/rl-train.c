@@ -665,12 +665,22 @@ int main(int argc, char **argv)
 	if ((rc = rl_tencode_open(&ectx, tokdir, o.template)) == RL_OK) {
 		dop.encode = rl_tencode;
 		dop.encode_ctx = &ectx;
+		rl_note("%s", ectx.info.how);
+		if (*ectx.info.note)
+			rl_info("%s", ectx.info.note);
+		if (*ectx.info.warning)
+			rl_warn("%s", ectx.info.warning);
 	} else if (rc != RL_NO) {
 		rl_die_err(rc);
 	}
 	rl_tdata data;
 	if ((rc = rl_tdata_read(&data, o.data, &dop)))
 		rl_die_err(rc);
+	if (ectx.n_fallback)
+		rl_warn("%ld of %d examples: the chat template's generation prompt is not a "
+			"prefix of the training text; the loss starts where the two renderings "
+			"part (rl-train(1))",
+			ectx.n_fallback, data.n);
 	run r = {.steps = run_steps(&o, &data)};
 	r.warmup = o.warmup >= 0 ? o.warmup : r.steps / 20;
 	if (r.warmup > r.steps)

@@ -317,6 +317,8 @@ int rl_sampler_next_tokens(rl_sampler *s, int max_tokens, const rl_tbatch **b)
 int rl_tencode_open(rl_tencode_ctx *c, const char *dir, const char *template_name)
 {
 	c->tok = NULL;
+	c->n_fallback = 0;
+	memset(&c->info, 0, sizeof c->info);
 	char path[4096];
 	if (snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= (int)sizeof path)
 		return rl_error(RL_USAGE, "'%s': path too long", dir);
@@ -332,19 +334,22 @@ int rl_tencode_open(rl_tencode_ctx *c, const char *dir, const char *template_nam
 		return rc;
 	}
 	c->tok = ch;
+	c->info = ch->info;
 	return RL_OK;
 }
 
 int rl_tencode(void *ctx, const char *prompt, const char *response, int32_t **ids, int *n,
 	       int *plen)
 {
-	const rl_tencode_ctx *c = ctx;
+	rl_tencode_ctx *c = ctx;
 	rl_ids a = {0};
 	size_t np = 0;
+	int prefix = 1;
 	*ids = NULL;
 	*n = *plen = 0;
 	int rc = rl_chat_encode_train(c->tok, prompt, strlen(prompt), response, strlen(response),
-				      &a, &np, NULL, NULL);
+				      &a, &np, NULL, NULL, &prefix);
+	c->n_fallback += !rc && !prefix;
 	if (rc) {
 		rl_ids_free(&a);
 		return rc;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "compute/train.h"
+#include "text/chat.h"
 
 /* (prompt, response) text -> ids of prompt + response + end of turn; *plen is
  * the number of prompt ids. *ids is malloc'd (the caller frees it). */
@@ -68,11 +69,17 @@ typedef struct rl_sampler {
 	rl_tbatch batch;
 } rl_sampler;
 
-/* The encode hook over the model's tokenizer and chat template (tok). open
- * returns RL_NO when dir has no tokenizer realign can use (text examples are
- * then refused line by line). */
+/* The encode hook over the model's tokenizer and chat template (tok: an
+ * rl_chat, chat.h's training variant). open returns RL_NO when dir has no
+ * tokenizer realign can use (text examples are then refused line by line).
+ * n_fallback counts the examples whose template does not render the
+ * generation prompt as a prefix of the training text (chat.h: the loss then
+ * starts where the two renderings part); info says how the template was
+ * chosen. */
 typedef struct rl_tencode_ctx {
 	void *tok;
+	long n_fallback;
+	rl_chat_info info;
 } rl_tencode_ctx;
 int rl_tencode_open(rl_tencode_ctx *c, const char *dir, const char *template_name);
 int rl_tencode(void *ctx, const char *prompt, const char *response, int32_t **ids, int *n,

@@ -20,25 +20,6 @@ void rl_eval_gen_opts_init(rl_eval_gen_opts *o)
 	o->batch_size = 32;
 }
 
-/* The ids of what the template puts after the prompt (end of the user turn,
- * assistant header): rendered around a sentinel prompt, the text after it. */
-static int template_tail(const rl_chat *c, rl_ids *tail)
-{
-	static const char sentinel[] = "\x01\x02\x03";
-	char *text;
-	size_t len;
-	int rc = rl_chat_text(c, sentinel, sizeof sentinel - 1, &text, &len);
-	if (rc)
-		return rc;
-	const char *p = strstr(text, sentinel);
-	if (p) {
-		p += sizeof sentinel - 1;
-		rc = rl_tok_encode(c->tok, p, len - (size_t)(p - text), 0, tail);
-	}
-	free(text);
-	return rc;
-}
-
 static int add_stop(rl_ids *stop, int32_t id)
 {
 	for (size_t i = 0; i < stop->n; i++)
@@ -112,7 +93,7 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 	size_t *item_of = rl_calloc(cap, sizeof *item_of);
 	int *stop_i = NULL, rc = (!ids || !seqs || !item_of) ? RL_ESYS : RL_OK;
 	if (!rc)
-		rc = template_tail(c, &tail);
+		rc = rl_chat_tail(c, &tail);
 	if (!rc && (size_t)o->max_prompt_tokens <= tail.n)
 		rc = rl_error(RL_USAGE,
 			      "--max-prompt-tokens %d leaves no room for a prompt: the template "

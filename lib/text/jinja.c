@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "core/jsonl.h"
 #include "text/jinja_int.h"
 
 enum { JC_BREAK = 1000, JC_CONT = 1001 };
@@ -607,6 +608,20 @@ static int from_json(ctx *c, const cJSON *j, jv *out, int depth)
 			*out = jv_float(d);
 	} else if (cJSON_IsString(j)) {
 		*out = jv_cstr(j->valuestring ? j->valuestring : "");
+	} else if (cJSON_IsRaw(j)) {
+		/* a string holding U+0000, kept as its JSON literal (core/jsonl.h) */
+		char *s;
+		size_t n;
+		int rc = rl_json_string(j, &s, &n);
+		if (rc == RL_EDATA)
+			return rl_error(RL_EDATA, "template variables: unsupported JSON value");
+		if (rc)
+			return rc;
+		char *p = ja_strdup(&c->a, s, n);
+		free(s);
+		if (!p)
+			return jx_nomem(c);
+		*out = jv_str(p, n);
 	} else if (cJSON_IsArray(j)) {
 		jlist *l = jl_new(&c->a, (size_t)cJSON_GetArraySize(j));
 		if (!l)

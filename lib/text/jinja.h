@@ -99,8 +99,9 @@ int rl_jinja_parse(const char *src, size_t len, const char *name, rl_jinja **out
 void rl_jinja_free(rl_jinja *t);
 
 /* Renders t with vars (a cJSON object: each member a template variable; JSON
- * null is None; a number with an integral value of magnitude up to 2^53 is an
- * int, any other a float: cJSON keeps no trace of "2.0" against "2") into a malloc'd NUL-terminated *out of *len
+ * null is None; a raw item holding a JSON string literal (core/jsonl.h keeps a
+ * string with U+0000 so) is that string with its length; a number with an
+ * integral value of magnitude up to 2^53 is an int, any other a float: cJSON keeps no trace of "2.0" against "2") into a malloc'd NUL-terminated *out of *len
  * bytes. o may be NULL. t is not modified: one template may be rendered by
  * several threads at once. */
 int rl_jinja_render(const rl_jinja *t, const cJSON *vars, const rl_jinja_opts *o, char **out,

@@ -16,56 +16,51 @@ static const char LLAMA2_SYSTEM[] =
 	"If you don't know the answer to a question, please don't share false information.";
 
 static const struct builtin {
-	const char *name, *with_system, *without_system, *default_system, *answer, *eot;
+	const char *name, *with_system, *without_system, *default_system, *answer;
 	int strip;
 } builtins[] = {
 	{"llama-2", "<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{prompt} [/INST]",
-	 "<s>[INST] {prompt} [/INST]", LLAMA2_SYSTEM, " {answer} </s>", "</s>", 0},
+	 "<s>[INST] {prompt} [/INST]", LLAMA2_SYSTEM, " {answer} </s>", 0},
 	{"llama-3",
 	 "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>"
 	 "<|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
 	 "<|start_header_id|>assistant<|end_header_id|>\n\n",
 	 "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
 	 "<|start_header_id|>assistant<|end_header_id|>\n\n",
-	 NULL, "{answer}<|eot_id|>", "<|eot_id|>", 1},
+	 NULL, "{answer}<|eot_id|>", 1},
 	{"mistral", "<s>[INST] {system}\n\n{prompt} [/INST]", "<s>[INST] {prompt} [/INST]", NULL,
-	 "{answer}</s>", "</s>", 0},
+	 "{answer}</s>", 0},
 	{"mistral-tekken", "<s>[INST]{system}\n\n{prompt}[/INST]", "<s>[INST]{prompt}[/INST]", NULL,
-	 "{answer}</s>", "</s>", 0},
+	 "{answer}</s>", 0},
 	{"chatml",
 	 "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n"
 	 "<|im_start|>assistant\n",
 	 "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
-	 "You are a helpful assistant.", "{answer}<|im_end|>\n", "<|im_end|>", 0},
+	 "You are a helpful assistant.", "{answer}<|im_end|>\n", 0},
 	{"qwen2.5",
 	 "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n"
 	 "<|im_start|>assistant\n",
 	 "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n",
 	 "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
-	 "{answer}<|im_end|>\n", "<|im_end|>", 0},
+	 "{answer}<|im_end|>\n", 0},
 	{"gemma",
 	 "<bos><start_of_turn>user\n{system}\n\n{prompt}<end_of_turn>\n<start_of_turn>model\n",
 	 "<bos><start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n", NULL,
-	 "{answer}<end_of_turn>\n", "<end_of_turn>", 1},
+	 "{answer}<end_of_turn>\n", 1},
 };
 
 const char *const rl_template_names[] = {"llama-2", "llama-3", "mistral", "mistral-tekken",
 					 "chatml",  "qwen2.5", "gemma",	  NULL};
 
-static char *dup_or_null(const char *s)
-{
-	return s ? rl_strdup(s) : NULL;
-}
-
 static int fill(rl_template *t, const char *name, const char *ws, const char *wo, const char *dflt,
-		const char *answer, const char *eot, int strip)
+		const char *answer, int strip)
 {
 	memset(t, 0, sizeof *t);
 	t->strip = strip;
 	if (!(t->name = rl_strdup(name)) || (ws && !(t->with_system = rl_strdup(ws))) ||
 	    !(t->without_system = rl_strdup(wo)) ||
 	    (dflt && !(t->default_system = rl_strdup(dflt))) ||
-	    (answer && !(t->answer = rl_strdup(answer))) || (eot && !(t->eot = dup_or_null(eot)))) {
+	    (answer && !(t->answer = rl_strdup(answer)))) {
 		rl_template_free(t);
 		return RL_ESYS;
 	}
@@ -78,14 +73,14 @@ int rl_template_builtin(const char *name, rl_template *t)
 		const struct builtin *b = &builtins[i];
 		if (strcmp(name, b->name) == 0)
 			return fill(t, b->name, b->with_system, b->without_system,
-				    b->default_system, b->answer, b->eot, b->strip);
+				    b->default_system, b->answer, b->strip);
 	}
 	return RL_NO;
 }
 
 int rl_template_raw(rl_template *t)
 {
-	return fill(t, "raw", NULL, "{prompt}", NULL, "{answer}", NULL, 0);
+	return fill(t, "raw", NULL, "{prompt}", NULL, "{answer}", 0);
 }
 
 int rl_template_file(const char *path, rl_template *t)
@@ -108,7 +103,7 @@ int rl_template_file(const char *path, rl_template *t)
 	if (ans)
 		*ans = 0; /* the generation prompt ends where the answer starts */
 	/* the file serves with and without a system text ({system} -> "" without) */
-	rc = fill(t, path, buf, buf, NULL, answer == ans ? NULL : "{answer}", NULL, 0);
+	rc = fill(t, path, buf, buf, NULL, answer == ans ? NULL : "{answer}", 0);
 	if (!rc && ans) {
 		*ans = '{';
 		if (!(t->answer = rl_strdup(ans)))
@@ -116,24 +111,6 @@ int rl_template_file(const char *path, rl_template *t)
 	}
 	free(buf);
 	return rc;
-}
-
-int rl_template_detect(const char *ct, const char **name)
-{
-	*name = NULL;
-	if (!ct)
-		return RL_NO;
-	if (strstr(ct, "<|start_header_id|>"))
-		*name = "llama-3";
-	else if (strstr(ct, "<|im_start|>"))
-		*name = strstr(ct, "You are Qwen, created by Alibaba Cloud") ? "qwen2.5" : "chatml";
-	else if (strstr(ct, "<start_of_turn>"))
-		*name = "gemma";
-	else if (strstr(ct, "[INST]"))
-		*name = strstr(ct, "<<SYS>>")	? "llama-2"
-			: strstr(ct, "[INST] ") ? "mistral"
-						: "mistral-tekken";
-	return *name ? RL_OK : RL_NO;
 }
 
 /* Python's str.isspace() for the code points that matter (Unicode White_Space and
@@ -271,6 +248,5 @@ void rl_template_free(rl_template *t)
 	free(t->without_system);
 	free(t->default_system);
 	free(t->answer);
-	free(t->eot);
 	memset(t, 0, sizeof *t);
 }

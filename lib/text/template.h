@@ -1,4 +1,6 @@
-/* template.h — one-turn chat templates: the text a model sees for a prompt.
+/* template.h — one-turn templates without Jinja: the reference's built-ins, the
+ * older {prompt} file format and raw text (chat.h renders a model's own Jinja
+ * template; these serve only when asked for by name, file or --raw).
  *
  * A template renders one user turn with the generation prompt appended (the text
  * ends where the assistant's answer begins), or, for training, the same text
@@ -38,7 +40,6 @@ typedef struct rl_template {
 	char *without_system; /* format with {prompt} */
 	char *default_system; /* system text when none is given, or NULL */
 	char *answer;	      /* training suffix with {answer} ("{answer}<|eot_id|>") */
-	char *eot;	      /* end-of-turn token text, or NULL */
 	int strip;	      /* strip prompt, system and answer */
 } rl_template;
 
@@ -51,12 +52,6 @@ int rl_template_builtin(const char *name, rl_template *t);
 int rl_template_file(const char *path, rl_template *t);
 /* The raw template: the prompt as it is. */
 int rl_template_raw(rl_template *t);
-
-/* The built-in a model's Jinja chat_template stands for, from marker strings:
- * <|start_header_id|> llama-3; <|im_start|> chatml, or qwen2.5 when it carries
- * Qwen's system text; <start_of_turn> gemma; [INST] llama-2 with <<SYS>>, mistral
- * with "[INST] ", else mistral-tekken. RL_NO (no message) when nothing matches. */
-int rl_template_detect(const char *chat_template, const char **name);
 
 /* Renders prompt (prompt_len bytes) and answer (answer_len bytes, for training;
  * NULL for the generation prompt) into a malloc'd NUL-terminated *text of *len

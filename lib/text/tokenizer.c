@@ -1213,21 +1213,6 @@ static int load_config(rl_tokenizer *t, const char *cfg_text, size_t len, const 
 	}
 	t->bos = config_token(t, cfg, "bos_token");
 	t->eos = config_token(t, cfg, "eos_token");
-	const cJSON *ct = jget(cfg, "chat_template");
-	const char *tmpl = NULL;
-	if (cJSON_IsString(ct)) {
-		tmpl = ct->valuestring;
-	} else if (cJSON_IsArray(ct)) {
-		const cJSON *x;
-		cJSON_ArrayForEach(x, ct)
-		{
-			const char *nm = jstr(x, "name"), *tx = jstr(x, "template");
-			if (tx && (!tmpl || (nm && strcmp(nm, "default") == 0)))
-				tmpl = tx;
-		}
-	}
-	if (tmpl && !(t->chat_template = rl_strdup(tmpl)))
-		rc = RL_ESYS;
 	cJSON_Delete(cfg);
 	return rc;
 }
@@ -1435,8 +1420,7 @@ int rl_tokenizer_load(const char *dir, rl_tokenizer **out)
 {
 	*out = NULL;
 	char *tpath = join_path(dir, "tokenizer.json"), *json = NULL, *cpath = NULL, *cfg = NULL;
-	char *jpath = NULL, *jinja = NULL;
-	size_t len = 0, clen = 0, jlen = 0;
+	size_t len = 0, clen = 0;
 	if (!tpath)
 		return RL_ESYS;
 	int rc = rl_path_present(tpath)
@@ -1450,21 +1434,12 @@ int rl_tokenizer_load(const char *dir, rl_tokenizer **out)
 	rl_tokenizer *t = NULL;
 	if (!rc)
 		rc = rl_tokenizer_load_mem(json, len, cfg, clen, tpath, &t);
-	if (!rc && !t->chat_template) {
-		rc = read_optional(dir, "chat_template.jinja", &jpath, &jinja, &jlen);
-		if (!rc && jinja) {
-			t->chat_template = jinja;
-			jinja = NULL;
-		}
-	}
 	if (!rc)
 		rc = load_generation_config(t, dir);
 	free(tpath);
 	free(json);
 	free(cpath);
 	free(cfg);
-	free(jpath);
-	free(jinja);
 	if (rc) {
 		rl_tokenizer_free(t);
 		return rc;
@@ -1508,7 +1483,6 @@ void rl_tokenizer_free(rl_tokenizer *t)
 	rl_ids_free(&t->pre);
 	rl_ids_free(&t->post);
 	rl_ids_free(&t->end);
-	free(t->chat_template);
 	tk_map_free(&t->cache);
 	rl_ids_free(&t->cache_ids);
 	pthread_mutex_destroy(&t->cache_lock);
@@ -1677,11 +1651,6 @@ size_t rl_tok_end_ids(const rl_tokenizer *t, const int32_t **ids)
 {
 	*ids = t->end.v;
 	return t->end.n;
-}
-
-const char *rl_tok_chat_template(const rl_tokenizer *t)
-{
-	return t->chat_template;
 }
 
 const char *rl_tok_model_type(const rl_tokenizer *t)

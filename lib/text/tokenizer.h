@@ -70,8 +70,8 @@ int rl_ids_append(rl_ids *a, const int32_t *ids, size_t n);
 void rl_ids_free(rl_ids *a);
 
 /* Loads dir/tokenizer.json (required), dir/tokenizer_config.json (optional:
- * bos/eos tokens, chat_template; dir/chat_template.jinja is read when the config
- * has none) and dir/generation_config.json (optional: eos_token_id). A missing
+ * bos/eos tokens; the chat template is chat_source.h's) and
+ * dir/generation_config.json (optional: eos_token_id). A missing
  * tokenizer.json, malformed JSON, an unsupported model or component: RL_EDATA with
  * a message naming the file and the part. */
 int rl_tokenizer_load(const char *dir, rl_tokenizer **out);
@@ -132,9 +132,6 @@ int32_t rl_tok_eos(const rl_tokenizer *t);
  * A chat template's end-of-turn token is added by rl_chat_end_ids (chat.h). */
 size_t rl_tok_end_ids(const rl_tokenizer *t, const int32_t **ids);
 
-/* tokenizer_config.json's chat_template (or the one named "default" when it is a
- * list), or chat_template.jinja; NULL when none. */
-const char *rl_tok_chat_template(const rl_tokenizer *t);
 /* The model type ("BPE", "WordLevel") and the name given at load. */
 const char *rl_tok_model_type(const rl_tokenizer *t);
 const char *rl_tok_name(const rl_tokenizer *t);

@@ -310,7 +310,6 @@ struct rl_tokenizer {
 	/* config */
 	int32_t bos, eos;
 	rl_ids end;
-	char *chat_template;
 	/* word cache (pieces < 256 bytes) */
 	pthread_mutex_t cache_lock;
 	tk_map cache;	  /* piece -> offset in cache_ids */

@@ -67,14 +67,16 @@ for tm in "mistral_v01 llama-2" "mistral_v01 mistral" "qwen2_5 chatml" "qwen2_5 
 		test_cmp "$T/want" "$T/got"
 	done
 done
-# detection: Qwen2.5's own chat_template means qwen2.5; -v says so
+# the model's own Jinja template by default (-v says where from); on a plain
+# prompt Qwen2.5's renders what the built-in copy does, which warns that it
+# stands in for the model's own
 echo '{"prompt": "Hi"}' >"$T/hi.jsonl"
 must_pass rl-tok -v -m "$T/qwen2_5" -p "$T/hi.jsonl"
-stderr_has "template: qwen2.5 (detected from the chat_template)"
+stderr_has "template: the model's own, from '$T/qwen2_5/tokenizer_config.json'"
+cp "$T/stdout" "$T/own"
 must_pass rl-tok -m "$T/qwen2_5" --template qwen2.5 -p "$T/hi.jsonl"
-cp "$T/stdout" "$T/explicit"
-run rl-tok -m "$T/qwen2_5" -p "$T/hi.jsonl"
-test_cmp "$T/explicit" "$T/stdout"
+stderr_has "warning: --template qwen2.5: realign's built-in copy of the reference's template"
+test_cmp "$T/own" "$T/stdout"
 # a template file with {system}, {prompt} and {answer}
 printf 'SYS={system}|Q: {prompt}\nA:{answer}<END>' >"$T/my.tmpl"
 must_pass rl-tok -m "$T/qwen2_5" --template "$T/my.tmpl" --system S -p "$T/hi.jsonl"
@@ -96,7 +98,7 @@ ok "fields kept, ids decoded, --skip-special"
 must_fail 3 rl-tok -m "$T" -p "$T/hi.jsonl"
 stderr_has "tokenizer.json': no tokenizer.json"
 must_fail 3 rl-tok -m "$T/mistral_v01" -p "$T/hi.jsonl"
-stderr_has "no chat_template in the model's tokenizer_config.json (use --template NAME|FILE or --raw)"
+stderr_has "the model has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json; use --template FILE|NAME or --raw)"
 for type in WordPiece Unigram; do
 	mkdir -p "$T/$type"
 	printf '{"model": {"type": "%s", "vocab": {"a": 0}}}\n' "$type" >"$T/$type/tokenizer.json"
@@ -166,7 +168,7 @@ echo '{"prompt": "How do I bake bread?"}' |
 	rl-tok -v -m Qwen2.5-7B-Instruct --template chatml --system '' >"$T/ex2" 2>"$T/ex2err"
 jq -e '.text == "<|im_start|>user\nHow do I bake bread?<|im_end|>\n<|im_start|>assistant\n"' \
 	"$T/ex2" >/dev/null || fail "example 2"
-grep -q "template: chatml (built-in, as asked)" "$T/ex2err" || fail "example 2 stderr"
+grep -q "template: built-in chatml (--template)" "$T/ex2err" || fail "example 2 stderr"
 echo '{"ids": [151644, 872, 198, 9707]}' |
 	rl-tok -m Qwen2.5-7B-Instruct --decode --skip-special >"$T/ex3"
 [ "$(jq -r .text "$T/ex3")" = "$(printf 'user\nHello')" ] || fail "example 3: $(cat "$T/ex3")"
