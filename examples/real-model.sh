@@ -22,8 +22,11 @@
 #                BeaverTails-Evaluation, examples/data/beavertails_eval.jsonl
 #                (examples/data/README.md: licences, SAMSum)
 #   TASK_EVAL    task prompts with reference answers ("response")
-# The chat template comes from the model's tokenizer_config.json (rl-tok -m
-# MODEL shows what the model will see); the judge is rl-eval's refusal-phrase
+# The chat template is the model's own Jinja template (chat_template.jinja or
+# tokenizer_config.json's chat_template), rendered as transformers renders it
+# (rl-info names it; rl-tok -m MODEL shows what the model will see; to
+# reproduce the paper's Llama-2 rendering, with FastChat's system prompt, pass
+# --template llama-2 to rl-recover); the judge is rl-eval's refusal-phrase
 # list unless JUDGE_CMD names another (examples/judges/: Llama Guard 3,
 # WildGuard behind an OpenAI-compatible server).
 #

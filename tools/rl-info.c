@@ -33,6 +33,8 @@
 #include "store/gguf_hf.h"
 #include "store/gguf_quant.h"
 #include "store/model.h"
+#include "text/chat_source.h"
+#include "text/jinja.h"
 #include "text/tokenizer_gguf.h"
 
 struct opts {
@@ -139,6 +141,49 @@ static const char *shard_name(const rl_model *m, int s)
 {
 	const char *p = m->shards[s].path, *slash = strrchr(p, '/');
 	return slash ? slash + 1 : p;
+}
+
+/* The chat template the tools render by default (chat_source.h): where it
+ * comes from and whether realign parses it; JSON null when the model has none. */
+static cJSON *chat_template_json(const char *dir)
+{
+	rl_chat_source s;
+	if (rl_chat_source_read(dir, &s)) {
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "error", rl_errmsg());
+		return j;
+	}
+	if (!s.text) {
+		rl_chat_source_free(&s);
+		return cJSON_CreateNull();
+	}
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "path", s.path);
+	cJSON_AddNumberToObject(j, "bytes", (double)s.len);
+	rl_jinja *t;
+	int rc = rl_jinja_parse(s.text, s.len, s.path, &t);
+	cJSON_AddBoolToObject(j, "parses", !rc);
+	if (rc)
+		cJSON_AddStringToObject(j, "error", rl_errmsg());
+	rl_jinja_free(t);
+	rl_chat_source_free(&s);
+	return j;
+}
+
+static void chat_template_text(const cJSON *j)
+{
+	const cJSON *path = cJSON_GetObjectItem(j, "path"), *err = cJSON_GetObjectItem(j, "error");
+	if (cJSON_IsNull(j))
+		printf("chat_template   none (prompts need --template FILE or --raw)\n");
+	else if (!path)
+		printf("chat_template   unreadable: %s\n", err->valuestring);
+	else if (err)
+		printf("chat_template   '%s' (Jinja, %.0f bytes): realign cannot render it: %s\n",
+		       path->valuestring, cJSON_GetObjectItem(j, "bytes")->valuedouble,
+		       err->valuestring);
+	else
+		printf("chat_template   '%s' (Jinja, %.0f bytes)\n", path->valuestring,
+		       cJSON_GetObjectItem(j, "bytes")->valuedouble);
 }
 
 static const char *norms_name(rl_norm_layout n)
@@ -332,6 +377,7 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON_AddNumberToObject(j, "n_candidates", (double)ncand);
 		cJSON_AddNumberToObject(j, "candidate_numel", (double)cnumel);
 		cJSON_AddStringToObject(j, "shape_id", id);
+		cJSON_AddItemToObject(j, "chat_template", chat_template_json(m->dir));
 		if (o->hash)
 			cJSON_AddStringToObject(j, "content_hash", hash);
 		if (ad) {
@@ -377,6 +423,9 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 	printf("candidates      %zu tensors, %" PRIu64 " elements (%.2f%% of P)\n", ncand, cnumel,
 	       P ? 100.0 * (double)cnumel / (double)P : 0.0);
 	printf("shape_id        %s\n", id);
+	cJSON *ct = chat_template_json(m->dir);
+	chat_template_text(ct);
+	cJSON_Delete(ct);
 	if (o->hash)
 		printf("content_hash    %s%s\n", hash, ad ? " (the adapter merged)" : "");
 	if (ad)

@@ -144,10 +144,8 @@ int rl_chat_init(rl_chat *c, rl_tokenizer *tok, const char *dir, const rl_chat_o
 		rc = rl_error(RL_ESYS, "out of memory");
 	if (!rc)
 		own.special = NULL; /* taken over */
-	if (!rc && o->kwargs && !cJSON_IsObject(o->kwargs))
-		rc = rl_error(RL_USAGE, "template keywords must be a JSON object");
-	if (!rc && o->kwargs && !(c->kwargs = cJSON_Duplicate(o->kwargs, 1)))
-		rc = rl_error(RL_ESYS, "out of memory");
+	if (!rc && o->kwargs && !cJSON_IsObject(c->kwargs = cJSON_Parse(o->kwargs)))
+		rc = rl_error(RL_USAGE, "template keywords '%s': not a JSON object", o->kwargs);
 	if (!rc && o->system && !(c->system = rl_strdup(o->system)))
 		rc = RL_ESYS;
 	rl_chat_source_free(&own);

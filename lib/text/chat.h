@@ -29,7 +29,8 @@
  * jinja.h's subset: RL_EDATA naming it and its line) and rendered with the
  * variables transformers passes: messages, add_generation_prompt, tools=None,
  * documents=None, the special tokens (chat_source.h) and template keywords
- * (opts.kwargs, then a conversation's own). strftime_now reads the local clock,
+ * (opts.kwargs, then a conversation's own: RL_USAGE when opts.kwargs is not a
+ * JSON object). strftime_now reads the local clock,
  * or RL_STRFTIME_NOW=YYYY-MM-DDTHH:MM:SS (local time) when it is set: tests pin
  * it. A template's raise_exception(msg) fails the render with msg as the message
  * (RL_EDATA).
@@ -78,7 +79,7 @@ typedef struct rl_chat_opts {
 	const char *template_spec; /* FILE or built-in NAME; NULL: the model's own */
 	int raw;		   /* the prompt as it is, no template */
 	const char *system;	   /* a system message (NULL: none, the template's default) */
-	const cJSON *kwargs;	   /* template keywords ({"enable_thinking": false}), or NULL */
+	const char *kwargs; /* template keywords, a JSON object: {"enable_thinking": false} */
 } rl_chat_opts;
 
 /* The prompt options of every tool that templates prompts (core/options.h),

@@ -50,6 +50,31 @@ stdout_has 'embeddings      tied to lm_head, scaled by sqrt(hidden_size)'
 stdout_has 'rms_norm_eps    1e-06 (scale 1 + w)'
 stdout_has 'layer_end       2 (default floor(2N/3))'
 stdout_has 'P               8160 (decoder layers, norms included)'
+# the chat template the tools render by default: none, the config's,
+# chat_template.jinja beside it (which wins), one realign cannot render, an
+# unreadable config
+mkdir "$T/ct"
+ln -s "$PWD/models/gemma-bf16/"* "$T/ct/"
+must_pass rl-info "$T/ct"
+stdout_has 'chat_template   none (prompts need --template FILE or --raw)'
+must_pass rl-info --json "$T/ct"
+[ "$(jq -c .chat_template "$T/stdout")" = null ] || fail "no chat template: $(jq -c .chat_template "$T/stdout")"
+printf '{"chat_template": "{{ bos_token }}{%% for m in messages %%}{{ m.content }}{%% endfor %%}"}' \
+	>"$T/ct/tokenizer_config.json"
+must_pass rl-info "$T/ct"
+stdout_has "chat_template   '$T/ct/tokenizer_config.json' (Jinja, 65 bytes)"
+must_pass rl-info --json "$T/ct"
+[ "$(jq -c .chat_template "$T/stdout")" = "{\"path\":\"$T/ct/tokenizer_config.json\",\"bytes\":65,\"parses\":true}" ] ||
+	fail "config chat template: $(jq -c .chat_template "$T/stdout")"
+printf '{{ messages }}\n{%% with x = 1 %%}{%% endwith %%}\n' >"$T/ct/chat_template.jinja"
+must_pass rl-info "$T/ct"
+stdout_has "chat_template   '$T/ct/chat_template.jinja' (Jinja, $(wc -c <"$T/ct/chat_template.jinja") bytes): realign cannot render it: '$T/ct/chat_template.jinja' line 2:"
+must_pass rl-info --json "$T/ct"
+[ "$(jq .chat_template.parses "$T/stdout")" = false ] || fail "unparseable template"
+rm "$T/ct/chat_template.jinja"
+printf '{"chat_template": ' >"$T/ct/tokenizer_config.json"
+must_pass rl-info "$T/ct"
+stdout_has "chat_template   unreadable: '$T/ct/tokenizer_config.json': malformed JSON"
 # --hash: deterministic, 16 hex digits, differs between models, shape id unaffected
 must_pass rl-info --json --hash models/llama-sharded
 h1=$(jq -r .content_hash "$T/stdout")

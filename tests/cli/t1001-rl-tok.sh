@@ -169,6 +169,11 @@ echo '{"prompt": "How do I bake bread?"}' |
 jq -e '.text == "<|im_start|>user\nHow do I bake bread?<|im_end|>\n<|im_start|>assistant\n"' \
 	"$T/ex2" >/dev/null || fail "example 2"
 grep -q "template: built-in chatml (--template)" "$T/ex2err" || fail "example 2 stderr"
+rl-tok -m Qwen2.5-7B-Instruct >"$T/ex-conv" <<'EOF'
+{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bread?"}], "add_generation_prompt": true}
+EOF
+jq -e '.text | endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBread?<|im_end|>\n<|im_start|>assistant\n")' \
+	"$T/ex-conv" >/dev/null || fail "example: conversation: $(cat "$T/ex-conv")"
 echo '{"ids": [151644, 872, 198, 9707]}' |
 	rl-tok -m Qwen2.5-7B-Instruct --decode --skip-special >"$T/ex3"
 [ "$(jq -r .text "$T/ex3")" = "$(printf 'user\nHello')" ] || fail "example 3: $(cat "$T/ex3")"

@@ -191,8 +191,10 @@ static void test_render(void)
 		"[{\"role\": \"system\", \"content\": \"\"}, {\"role\": \"user\", \"content\": "
 		"\"p\"}]|True|None|None||");
 	/* keywords: the options', then a conversation's over them */
-	cJSON *kw = cJSON_Parse("{\"enable_thinking\": false, \"x\": 1}");
-	o = (rl_chat_opts){.kwargs = kw};
+	o = (rl_chat_opts){.kwargs = "[1]"};
+	CHECK(rl_chat_open(&c, dir, &o) == RL_USAGE &&
+	      strstr(rl_errmsg(), "template keywords '[1]': not a JSON object"));
+	o.kwargs = "{\"enable_thinking\": false, \"x\": 1}";
 	REQUIRE(rl_chat_open(&c, dir, &o) == RL_OK);
 	cJSON *msgs =
 		cJSON_Parse("[{\"role\": \"assistant\", \"content\": \"a\", \"tool_calls\": null, "
@@ -232,7 +234,6 @@ static void test_render(void)
 	cJSON_Delete(notobj);
 	cJSON_Delete(msgs);
 	rl_chat_close(&c);
-	cJSON_Delete(kw);
 	/* raise_exception's message is the error */
 	dir = wordlevel_dir("raise", "{\"chat_template\": \"{{ raise_exception('No ' + "
 				     "messages[0].role + ' turns, please') }}\"}");
@@ -478,11 +479,9 @@ static void test_alloc_failures(void)
 		"alloc", "{\"eos_token\": \"<eos>\", \"chat_template\": \"{% for m in messages "
 			 "%}{{ m.role }} {{ m.content | trim }} <eos> {% endfor %}{% if "
 			 "add_generation_prompt %}assistant {% endif %}\"}");
-	int done = 0;
-	for (int k = 1; k < 5000 && !done; k++) {
-		char env[16];
-		snprintf(env, sizeof env, "%d", k);
-		setenv("RL_FAIL_ALLOC", env, 1);
+	int done = 0, failed = 0, k;
+	for (k = 1; k < 5000 && !done; k++) {
+		rl_fail_alloc_at(k);
 		rl_chat c;
 		rl_chat_opts o = {.system = "s"};
 		int rc = rl_chat_open(&c, dir, &o);
@@ -498,11 +497,13 @@ static void test_alloc_failures(void)
 		CHECKF(rc == RL_OK || rc == RL_ESYS, "allocation %d: rc %d (%s)", k, rc,
 		       rl_errmsg());
 		done = rc == RL_OK;
+		failed += rc == RL_ESYS;
 		rl_ids_free(&ids);
 		rl_chat_close(&c); /* a failed open left it empty */
 	}
-	unsetenv("RL_FAIL_ALLOC");
-	CHECK(done);
+	rl_fail_alloc_at(0);
+	/* every allocation before the last one failed in its turn */
+	CHECKF(done && failed == k - 2, "%d of %d allocations failed", failed, k - 2);
 }
 
 int main(void)
