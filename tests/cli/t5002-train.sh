@@ -77,6 +77,17 @@ paste "$T/l1" "$T/l2" | awk -F'\t' 'NR > 1 { d = $3 - $9; if (d < 0) d = -d;
 	fail "text and ids differ: $(cut -f 1-5 "$T/l1" | paste - "$T/l2" | tr '\t\n' ' |')"
 cmp -s "$T/t1/model.safetensors" "$T/t2/model.safetensors" || fail "text and ids: other model bytes"
 ok "text examples tokenized as transformers does"
+# A template whose generation prompt is not a prefix of the training text (as
+# DeepSeek-R1's, which opens a thinking block there): the loss starts where the
+# two renderings part, and rl-train says for how many examples.
+printf '%s' "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}{{ '[INST] ' + \
+m.content + ' [/INST]' }}{% else %}{{ m.content + eos_token }}{% endif %}{% endfor %}{% if \
+add_generation_prompt %}{{ eos_token }}{% endif %}" >"$T/gen-differs.jinja"
+must_pass rl-train -m "$toy/aligned" -p "$T/text.jsonl" --template "$T/gen-differs.jinja" \
+	-o "$T/t3" -b 20 --steps 1
+stderr_has "warning: 40 of 40 examples: the chat template's generation prompt is not a prefix of the training text"
+must_pass rl-train -m "$toy/aligned" -p "$T/text.jsonl" -o "$T/t4" -b 20 --steps 1
+grep -qF "not a prefix" "$T/stderr" && fail "the model's own template warned"
 must_pass rl-info "$T/t1"
 stdout_has "dtype           BF16"
 [ -f "$T/t1/tokenizer.json" ] && [ -f "$T/t1/tokenizer_config.json" ] || fail "tokenizer not copied"
