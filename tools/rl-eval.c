@@ -198,8 +198,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("-A ADAPTER goes with -m MODEL");
 	if (o->any_base && !o->adapter)
 		rl_usage("--any-base goes with -A ADAPTER");
-	if (!o->model && (o->chat.raw || o->chat.template_spec || o->chat.system))
-		rl_usage("--template, --raw and --system go with -m");
+	if (!o->model && (o->chat.raw || o->chat.template_spec || o->chat.system || o->chat.kwargs))
+		rl_usage("--template, --raw, --system and --template-kwargs go with -m");
 	if (o->e.refusals && o->e.judge != RL_JUDGE_REFUSAL)
 		rl_usage("--refusals goes with the refusal judge");
 	if (o->e.metric != RL_METRIC_NONE && !o->e.prompts)

@@ -86,7 +86,7 @@ Evaluation:
       --metric-cmd CMD     external metric command
       --max-new-tokens N   generation length (default 128)
       --template T         chat template for every prompt (rl-tok(1); default:
-                           detected from the model's tokenizer_config.json)
+                           the model's own chat template)
       --task-score S       FINETUNED's task score, if already measured
 Beyond the reference:
       --target-harmful R   stop at the first saved step whose harmful rate is

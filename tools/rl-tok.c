@@ -45,11 +45,12 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_FLAG(0, "train", &o->train,
 			    "{\"prompt\", \"response\"} in: training text and ids, n_prompt"),
 		RL_OPT_QUIET("no messages but errors"),
-		RL_OPT_VERBOSE("say which template was chosen"),
+		RL_OPT_VERBOSE("say which template is in use and where it comes from"),
 		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
-		"rl-tok -m MODEL [--template NAME|FILE | --raw] [--system TEXT]\n"
+		"rl-tok -m MODEL [--template FILE|NAME | --raw] [--system TEXT] [--template-kwargs "
+		"JSON]\n"
 		"       [--decode [--skip-special]] [--train] [-p FILE|-]",
 		"Turn JSON-lines prompts into the templated text and token ids the model sees.",
 		table,
@@ -66,7 +67,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("--decode and --train exclude each other");
 	if (o->skip_special && !o->decode)
 		rl_usage("--skip-special goes with --decode");
-	if (o->decode && (o->chat.raw || o->chat.template_spec || o->chat.system || o->add_special))
+	if (o->decode && (o->chat.raw || o->chat.template_spec || o->chat.system ||
+			  o->chat.kwargs || o->add_special))
 		rl_usage("--decode takes no template options");
 	if (o->add_special && !o->chat.raw)
 		rl_usage("--add-special goes with --raw (the templates carry their own BOS)");

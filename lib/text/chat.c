@@ -146,6 +146,11 @@ int rl_chat_init(rl_chat *c, rl_tokenizer *tok, const char *dir, const rl_chat_o
 		own.special = NULL; /* taken over */
 	if (!rc && o->kwargs && !cJSON_IsObject(c->kwargs = cJSON_Parse(o->kwargs)))
 		rc = rl_error(RL_USAGE, "template keywords '%s': not a JSON object", o->kwargs);
+	if (!rc && o->kwargs && !c->jinja)
+		rc = rl_error(RL_USAGE,
+			      "template keywords need a Jinja template (the %s template "
+			      "takes none)",
+			      c->tmpl.name);
 	if (!rc && o->system && !(c->system = rl_strdup(o->system)))
 		rc = RL_ESYS;
 	rl_chat_source_free(&own);

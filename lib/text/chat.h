@@ -83,19 +83,25 @@ typedef struct rl_chat_opts {
 } rl_chat_opts;
 
 /* The prompt options of every tool that templates prompts (core/options.h),
- * declared once: --template, --raw, --system into the rl_chat_opts c points to;
- * st and ss are the tool's short names for --template and --system (0: none). */
+ * declared once: --template, --raw, --system, --template-kwargs into the
+ * rl_chat_opts c points to; st and ss are the tool's short names for --template
+ * and --system (0: none). */
 #define RL_OPT_TEMPLATE(st, p)                                                                     \
-	RL_OPT_STRING(                                                                             \
-		st, "template", "NAME|FILE", p,                                                    \
-		"chat template: llama-2, llama-3, mistral, mistral-tekken, chatml, qwen2.5, "      \
-		"gemma, or a file with {prompt} (default: detected from the model's "              \
-		"chat_template)")
+	RL_OPT_STRING(st, "template", "FILE|NAME", p,                                              \
+		      "a Jinja chat template rendered in place of the model's own (a file "        \
+		      "without Jinja tags: the older {prompt} format), or a built-in copy of the " \
+		      "reference's: llama-2, llama-3, mistral, mistral-tekken, chatml, qwen2.5, "  \
+		      "gemma (default: the model's chat_template.jinja or tokenizer_config.json "  \
+		      "chat_template)")
 #define RL_OPTS_CHAT(st, ss, c)                                                                    \
 	RL_OPT_TEMPLATE(st, &(c)->template_spec),                                                  \
 		RL_OPT_FLAG(0, "raw", &(c)->raw, "no template: the prompt text as it is"),         \
 		RL_OPT_STRING(ss, "system", "TEXT", &(c)->system,                                  \
-			      "system prompt (default: the template's; \"\" for none)")
+			      "a system message before each prompt, even \"\" (default: none, "    \
+			      "so the template's default)"),                                       \
+		RL_OPT_STRING(0, "template-kwargs", "JSON", &(c)->kwargs,                          \
+			      "template keywords, a JSON object such as '{\"enable_thinking\": "   \
+			      "false}'")
 /* -p FILE of the tools that read prompt files (rl_chat_prompts_read). */
 #define RL_OPT_PROMPTS(p)                                                                          \
 	RL_OPT_STRING('p', "prompts", "FILE", p,                                                   \

@@ -127,6 +127,17 @@ done
 [ "$checked" -gt 0 ] || fail "no case checked"
 echo "# $checked cases checked" >&2
 
+# --template-kwargs: a prompt line with the keywords renders as transformers
+# renders the conversation [system, user] with them (Qwen3's enable_thinking)
+if [ -f "$T/qwen3/tokenizer.json" ]; then
+	jq -c 'select(.in.enable_thinking == false) | .want | [.text, .ids]' "$C/qwen3.jsonl" >"$T/want"
+	echo '{"prompt": "Think or not?"}' >"$T/in1"
+	must_pass rl-tok -m "$T/qwen3" --template "$F/jinja/templates/qwen3.jinja" --system Sys \
+		--template-kwargs '{"enable_thinking": false}' -p "$T/in1"
+	jq -c '[.text, .ids]' "$T/stdout" >"$T/got"
+	test_cmp "$T/want" "$T/got"
+	grep -qF '<think>\n\n</think>' "$T/got" || fail "enable_thinking false: no empty thinking block"
+fi
 # --template FILE in the older {prompt} format: still read, with a note
 D="$T/qwen2_5"
 printf 'Q: {prompt}\nA:' >"$T/old.tmpl"
@@ -162,6 +173,14 @@ must_fail 3 rl-tok -m "$D" --raw -p "$T/conv"
 stderr_has "a conversation needs a Jinja chat template"
 must_fail 3 rl-tok -m "$D" --train -p "$T/conv"
 stderr_has "a training conversation ends with the assistant's answer"
+for kw in '[1]' '{"a": ' 'x'; do
+	must_fail 2 rl-tok -m "$D" --template-kwargs "$kw" -p "$T/hi.jsonl"
+	stderr_has "template keywords '$kw': not a JSON object"
+done
+must_fail 2 rl-tok -m "$D" --raw --template-kwargs '{}' -p "$T/hi.jsonl"
+stderr_has "template keywords need a Jinja template (the raw template takes none)"
+must_fail 2 rl-tok -m "$D" --template chatml --template-kwargs '{}' -p "$T/hi.jsonl"
+must_fail 2 rl-eval --responses "$T/hi.jsonl" --template-kwargs '{}'
 RL_STRFTIME_NOW=yesterday must_fail 2 rl-tok -m "$D" -p "$T/hi.jsonl"
 stderr_has "RL_STRFTIME_NOW='yesterday': expected a local time YYYY-MM-DDTHH:MM:SS"
 finish
