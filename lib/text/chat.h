@@ -29,8 +29,8 @@
  * jinja.h's subset: RL_EDATA naming it and its line) and rendered with the
  * variables transformers passes: messages, add_generation_prompt, tools=None,
  * documents=None, the special tokens (chat_source.h) and template keywords
- * (opts.kwargs, then a conversation's own: RL_USAGE when opts.kwargs is not a
- * JSON object). strftime_now reads the local clock,
+ * (opts.kwargs, then a conversation's own; RL_USAGE when opts.kwargs is not a
+ * JSON object or the template is not Jinja). strftime_now reads the local clock,
  * or RL_STRFTIME_NOW=YYYY-MM-DDTHH:MM:SS (local time) when it is set: tests pin
  * it. A template's raise_exception(msg) fails the render with msg as the message
  * (RL_EDATA).
@@ -119,7 +119,7 @@ typedef struct rl_chat {
 	rl_jinja *jinja;   /* the Jinja template, or NULL: tmpl renders */
 	rl_template tmpl;  /* built-in, {prompt} file or raw (when jinja is NULL) */
 	cJSON *special;	   /* the special-tokens map passed to jinja */
-	cJSON *kwargs;	   /* opts.kwargs (a copy) or NULL */
+	cJSON *kwargs;	   /* opts.kwargs parsed, or NULL */
 	char *system;	   /* NULL: no system message */
 	int pinned;	   /* RL_STRFTIME_NOW was set: now is strftime_now's clock */
 	struct tm now;
