@@ -22,7 +22,7 @@ tokenizer_files() {
 		xz -dc "$TF/$1/tokenizer_config.json.xz" >"$2/tokenizer_config.json"
 		return 0
 	fi
-	for d in "${RL_SHARED_TOKENIZERS:-}" "$RL_TESTS/../../shared/tokenizers" /work/shared/tokenizers; do
+	for d in "${RL_SHARED_TOKENIZERS:-}" "$RL_TESTS/../../shared/tokenizers"; do
 		if [ -n "$d" ] && [ -f "$d/$1/tokenizer.json" ]; then
 			ln -s "$d/$1/tokenizer.json" "$2/tokenizer.json"
 			cp "$d/$1/tokenizer_config.json" "$2/tokenizer_config.json"

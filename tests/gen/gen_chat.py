@@ -35,7 +35,7 @@ the whole conversation's; otherwise (a template that rewrites the answer turn) r
 documented rule, the longest common prefix of the two id lists ("prefix": false marks them).
 
 Run by `make fixtures` (tests/gen/all.sh); needs transformers and the five folders of
-shared/tokenizers ($RL_SHARED_TOKENIZERS, shared/ beside the repository, or /work/shared).
+shared/tokenizers ($RL_SHARED_TOKENIZERS or shared/ beside the repository).
 """
 import datetime
 import json
@@ -68,7 +68,7 @@ ctu.datetime = PinnedClock  # transformers' strftime_now reads ctu.datetime.now(
 
 def shared_dir():
     for d in [os.environ.get("RL_SHARED_TOKENIZERS", ""),
-              os.path.join(ROOT, "..", "shared", "tokenizers"), "/work/shared/tokenizers"]:
+              os.path.join(ROOT, "..", "shared", "tokenizers")]:
         if d and os.path.isdir(d):
             return d
     sys.exit("gen_chat.py: shared/tokenizers not found (set RL_SHARED_TOKENIZERS)")

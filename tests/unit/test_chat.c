@@ -368,11 +368,10 @@ static int real_files(const char *folder, const char *dir)
 		return 1;
 	}
 	const char *env = getenv("RL_SHARED_TOKENIZERS");
-	char dirs[3][4200];
+	char dirs[2][4200];
 	snprintf(dirs[0], sizeof dirs[0], "%s", env ? env : "");
 	snprintf(dirs[1], sizeof dirs[1], "%s/../../../shared/tokenizers", check_fixture(""));
-	snprintf(dirs[2], sizeof dirs[2], "/work/shared/tokenizers");
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 2; i++) {
 		snprintf(cmd, sizeof cmd, "%s/%s/tokenizer.json", dirs[i], folder);
 		if (!dirs[i][0] || access(cmd, R_OK) != 0)
 			continue;
