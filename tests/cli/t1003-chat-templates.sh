@@ -138,6 +138,19 @@ if [ -f "$T/qwen3/tokenizer.json" ]; then
 	test_cmp "$T/want" "$T/got"
 	grep -qF '<think>\n\n</think>' "$T/got" || fail "enable_thinking false: no empty thinking block"
 fi
+# U+0000 is text through a Jinja template as through the built-ins: Qwen2.5's
+# own renders the prompt as the built-in copy does (ids too), a conversation's
+# content keeps it
+printf '{"prompt": "a\\u0000b"}\n' >"$T/nul.jsonl"
+must_pass rl-tok -m "$T/qwen2_5" -p "$T/nul.jsonl"
+cp "$T/stdout" "$T/nul-own"
+must_pass rl-tok -m "$T/qwen2_5" --template qwen2.5 -p "$T/nul.jsonl"
+test_cmp "$T/stdout" "$T/nul-own"
+grep -qF 'user\na\u0000b<|im_end|>' "$T/nul-own" || fail "U+0000 prompt: $(cat "$T/nul-own")"
+printf '{"messages": [{"role": "user", "content": "c\\u0000"}], "add_generation_prompt": true}\n' \
+	>"$T/nul.jsonl"
+must_pass rl-tok -m "$T/qwen2_5" -p "$T/nul.jsonl"
+grep -qF 'user\nc\u0000<|im_end|>' "$T/stdout" || fail "U+0000 content: $(cat "$T/stdout")"
 # --template FILE in the older {prompt} format: still read, with a note
 D="$T/qwen2_5"
 printf 'Q: {prompt}\nA:' >"$T/old.tmpl"

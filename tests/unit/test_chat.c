@@ -18,6 +18,7 @@
 #include "check.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "real_tokenizers.h"
 #include "text/chat.h"
 #include "text/chat_source.h"
 
@@ -234,6 +235,16 @@ static void test_render(void)
 	cJSON_Delete(notobj);
 	cJSON_Delete(msgs);
 	rl_chat_close(&c);
+	/* U+0000 is text: the template sees the whole string (a raw item, jinja.h) */
+	dir = wordlevel_dir("nul", "{\"chat_template\": \"{{ messages[0].content | length }} {{ "
+				   "messages[0].content | tojson }} {{ messages[0].content }}\"}");
+	o = (rl_chat_opts){0};
+	REQUIRE(rl_chat_open(&c, dir, &o) == RL_OK);
+	REQUIRE(rl_chat_text(&c, "a\0b", 3, &text, &len) == RL_OK);
+	static const char nul_want[] = "3 \"a\\u0000b\" a\0b";
+	CHECK(len == sizeof nul_want - 1 && memcmp(text, nul_want, len) == 0);
+	free(text);
+	rl_chat_close(&c);
 	/* raise_exception's message is the error */
 	dir = wordlevel_dir("raise", "{\"chat_template\": \"{{ raise_exception('No ' + "
 				     "messages[0].role + ' turns, please') }}\"}");
@@ -349,40 +360,20 @@ static void test_train_and_tail(void)
 	rl_chat_close(&c);
 }
 
-/* The tokenizer files of a real family: the committed xz copies, else
- * shared/tokenizers (see t1003). 0 when neither is there. */
+/* A model directory with the real tokenizer files of folder (real_tokenizers.h:
+ * the committed xz copies, else shared/tokenizers); 0, said, when missing. */
 static int real_files(const char *folder, const char *dir)
 {
-	char xz[4200], cmd[30000];
-	snprintf(xz, sizeof xz, "%s", check_fixture("tokenizer"));
+	char *json, *cfg;
+	size_t len, clen;
+	if (!read_real_tokenizer(folder, &json, &len, &cfg, &clen))
+		return 0;
 	mkdir(dir, 0755);
-	snprintf(cmd, sizeof cmd, "%s/%s/tokenizer.json.xz", xz, folder);
-	if (access(cmd, R_OK) == 0) {
-		snprintf(
-			cmd, sizeof cmd,
-			"xz -dc '%.4200s/%.100s/tokenizer.json.xz' >'%.4300s/tokenizer.json' && xz "
-			"-dc '%.4200s/%.100s/tokenizer_config.json.xz' "
-			">'%.4300s/tokenizer_config.json'",
-			xz, folder, dir, xz, folder, dir);
-		shell(cmd);
-		return 1;
-	}
-	const char *env = getenv("RL_SHARED_TOKENIZERS");
-	char dirs[2][4200];
-	snprintf(dirs[0], sizeof dirs[0], "%s", env ? env : "");
-	snprintf(dirs[1], sizeof dirs[1], "%s/../../../shared/tokenizers", check_fixture(""));
-	for (int i = 0; i < 2; i++) {
-		snprintf(cmd, sizeof cmd, "%s/%s/tokenizer.json", dirs[i], folder);
-		if (!dirs[i][0] || access(cmd, R_OK) != 0)
-			continue;
-		snprintf(cmd, sizeof cmd,
-			 "ln -s '%.4200s/%.100s/tokenizer.json' '%.4300s/' && cp "
-			 "'%.4200s/%.100s/tokenizer_config.json' '%.4300s/'",
-			 dirs[i], folder, dir, dirs[i], folder, dir);
-		shell(cmd);
-		return 1;
-	}
-	return 0;
+	write_file(dir, "tokenizer.json", json);
+	write_file(dir, "tokenizer_config.json", cfg);
+	free(json);
+	free(cfg);
+	return 1;
 }
 
 static int ids_equal(const rl_ids *got, const cJSON *want)
@@ -408,7 +399,6 @@ static void test_families(void)
 	free(buf);
 	REQUIRE(root != NULL);
 	setenv("RL_STRFTIME_NOW", cJSON_GetObjectItem(root, "now")->valuestring, 1);
-	const char *optout = getenv("RL_TOK_ONLY_COMMITTED");
 	int n = 0;
 	const cJSON *f;
 	cJSON_ArrayForEach(f, cJSON_GetObjectItem(root, "families"))
@@ -419,12 +409,8 @@ static void test_families(void)
 		const cJSON *tn = cJSON_GetObjectItem(f, "template");
 		char dir[4300], tmpl[4300] = "";
 		snprintf(dir, sizeof dir, "%s/fam-%s", tmp, name);
-		if (!real_files(folder, dir)) {
-			fprintf(stderr, "%s: tokenizer files not found%s\n", name,
-				optout ? ": NOT CHECKED (RL_TOK_ONLY_COMMITTED is set)" : "");
-			CHECKF(optout != NULL, "%s: real tokenizer files not available", name);
+		if (!real_files(folder, dir))
 			continue;
-		}
 		if (cJSON_IsString(tn)) {
 			char rel[300];
 			snprintf(rel, sizeof rel, "jinja/templates/%s.jinja", tn->valuestring);
