@@ -4,8 +4,9 @@
 # prompts with and without --system, training texts and their n_prompt, whole
 # conversations with template keywords; raise_exception is the error (exit 3);
 # the template's origin is named by -v (the config, chat_template.jinja beside it,
-# --template FILE). Llama 3.2 and Gemma 3 are read from shared/tokenizers (not
-# committed, see tests/fixtures/tokenizer/README.md).
+# --template FILE); a GGUF file's template through rl-import as transformers
+# renders the GGUF file itself. The Llama 3.x and Gemma tokenizers are read from
+# shared/tokenizers (not committed, see tests/fixtures/tokenizer/README.md).
 . "$RL_TESTS/lib.sh"
 command -v jq >/dev/null || fail "jq is not installed (make deps installs it)"
 command -v xz >/dev/null || fail "xz is not installed (make deps installs it)"
@@ -55,14 +56,18 @@ for fam in $(jq -r '.families[].name' "$C/families.json"); do
 	how=$(jq -r .how "$T/meta")
 	tmpl="$F/jinja/templates/$(jq -r .template "$T/meta").jinja"
 	D="$T/$fam"
-	if ! tokenizer_files "$folder" "$D"; then
+	if [ "$how" = gguf ]; then
+		# the GGUF path: rl-import writes the file's tokenizer.chat_template
+		xz -dc "$F/$folder" >"$T/$fam.gguf"
+		must_pass rl-import --vocab-only -q "$T/$fam.gguf" -o "$D"
+	elif ! tokenizer_files "$folder" "$D"; then
 		echo "$fam: tokenizer files not found (shared/tokenizers)${RL_TOK_ONLY_COMMITTED:+: NOT CHECKED (RL_TOK_ONLY_COMMITTED is set)}" >&2
 		[ -n "${RL_TOK_ONLY_COMMITTED:-}" ] || fail "$fam: real tokenizer files not available"
 		continue
 	fi
 	args="-m $D"
 	case $how in
-	own) origin="the model's own, from '$D/tokenizer_config.json'" ;;
+	own | gguf) origin="the model's own, from '$D/tokenizer_config.json'" ;;
 	beside)
 		cp "$tmpl" "$D/chat_template.jinja"
 		origin="the model's own, from '$D/chat_template.jinja'"
@@ -126,6 +131,26 @@ for fam in $(jq -r '.families[].name' "$C/families.json"); do
 done
 [ "$checked" -gt 0 ] || fail "no case checked"
 echo "# $checked cases checked" >&2
+
+# rl-eval on a model imported from GGUF (rl-import(1)'s example stand-in: a
+# one-layer Qwen2 with Qwen2.5's vocabulary and chat template as a GGUF file holds
+# them) prompts it as transformers renders the GGUF file's template: rl-tok gives
+# the fixture's text and ids, rl-eval feeds as many tokens
+xz -dc "$F/import/example/qwen2.5-standin-q8_0.gguf.xz" >"$T/standin.gguf"
+must_pass rl-import -q "$T/standin.gguf" -o "$T/standin"
+jq -c 'select(.system == null and .train == false and .in.prompt != null)' \
+	"$C/gguf_qwen2_5.jsonl" >"$T/rows"
+jq -c .in "$T/rows" >"$T/in"
+must_pass rl-tok -m "$T/standin" -p "$T/in"
+jq -c '[.want.text, .want.ids]' "$T/rows" >"$T/want"
+jq -c '[.text, .ids]' "$T/stdout" >"$T/got"
+test_cmp "$T/want" "$T/got"
+must_pass rl-eval -v -m "$T/standin" -p "$T/in" --max-new-tokens 1 --judge none \
+	-o "$T/responses.jsonl"
+stderr_has "template: the model's own, from '$T/standin/tokenizer_config.json'"
+jq -c '.want.ids | length' "$T/rows" >"$T/want"
+jq -c .prompt_tokens "$T/responses.jsonl" >"$T/got"
+test_cmp "$T/want" "$T/got"
 
 # --template-kwargs: a prompt line with the keywords renders as transformers
 # renders the conversation [system, user] with them (Qwen3's enable_thinking)

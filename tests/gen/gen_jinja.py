@@ -202,6 +202,12 @@ SOURCES = [
     ("mistral-7b-instruct-v0.2", "Mistral v0.2",
      ("test", "mistralai/Mistral-7B-Instruct-v0.2 (NOTE: Old pre-v1 without a system prompt)"),
      "mistralai/Mistral-7B-Instruct-v0.2 (pre-v1 revision)", APACHE, L2),
+    ("mistral-v3-instruct", "Mistral v0.3 (v3)",
+     ("test", "Mistral-Large-Instruct-2407 (mistralai 'v3' template; modified to have system "
+              "prompt at start)"),
+     "mistralai/Mistral-Large-Instruct-2407: mistralai's 'v3' template, of the v3 tokenizer that "
+     "Mistral-7B-Instruct-v0.3 shares (the case's template is the original: the system prompt "
+     "goes into the last user turn)", APACHE, L2),
     ("mixtral-8x7b-instruct", "Mixtral", ("py", "MIXTRAL_INSTRUCT_CHAT_TEMPLATE"),
      "mistralai/Mixtral-8x7B-Instruct-v0.1", APACHE, L2),
     ("mistral-nemo-instruct", "Mistral NeMo (v3 tekken)", ("shared", "mistral_nemo"),

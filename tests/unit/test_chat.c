@@ -409,6 +409,8 @@ static void test_families(void)
 		const cJSON *tn = cJSON_GetObjectItem(f, "template");
 		char dir[4300], tmpl[4300] = "";
 		snprintf(dir, sizeof dir, "%s/fam-%s", tmp, name);
+		if (strcmp(how, "gguf") == 0)
+			continue; /* rl-import's: t1003 */
 		if (!real_files(folder, dir))
 			continue;
 		if (cJSON_IsString(tn)) {
@@ -428,7 +430,9 @@ static void test_families(void)
 			cJSON *cfg = cJSON_Parse(buf);
 			free(buf);
 			REQUIRE(rl_read_file(tmpl, &buf, &len) == RL_OK);
-			cJSON_ReplaceItemInObject(cfg, "chat_template", cJSON_CreateString(buf));
+			/* put in, or replaced: not every tokenizer's config has one */
+			cJSON_DeleteItemFromObject(cfg, "chat_template");
+			cJSON_AddStringToObject(cfg, "chat_template", buf);
 			free(buf);
 			char *out = cJSON_Print(cfg);
 			write_file(dir, "tokenizer_config.json", out);
