@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "text/chat.h"
 #include "text/chat_source.h"
@@ -30,7 +31,7 @@ static int template_file(rl_chat *c, const char *path, const rl_chat_source *own
 {
 	char *buf;
 	size_t len;
-	int rc = rl_read_file(path, &buf, &len);
+	int rc = rl_read_input(path, &buf, &len); /* a user's file: may be a pipe */
 	if (rc)
 		return rc;
 	if (strlen(buf) != len || !rl_utf8_valid(buf, len)) {
@@ -48,7 +49,7 @@ static int template_file(rl_chat *c, const char *path, const rl_chat_source *own
 		snprintf(c->info.note, sizeof c->info.note,
 			 "'%.300s': no Jinja tag: read in the older {prompt} template format",
 			 path);
-		rc = rl_template_file(path, &c->tmpl);
+		rc = rl_template_text(path, buf, len, &c->tmpl); /* read once: a pipe */
 	} else {
 		rc = rl_error(RL_EDATA,
 			      "'%s': neither a Jinja template (no {{, {%% or {# tag) nor one with "
@@ -144,7 +145,9 @@ int rl_chat_init(rl_chat *c, rl_tokenizer *tok, const char *dir, const rl_chat_o
 		rc = rl_error(RL_ESYS, "out of memory");
 	if (!rc)
 		own.special = NULL; /* taken over */
-	if (!rc && o->kwargs && !cJSON_IsObject(c->kwargs = cJSON_Parse(o->kwargs)))
+	if (!rc && o->kwargs &&
+	    (rl_json_parse(o->kwargs, strlen(o->kwargs), "template keywords", &c->kwargs) ||
+	     !cJSON_IsObject(c->kwargs)))
 		rc = rl_error(RL_USAGE, "template keywords '%s': not a JSON object", o->kwargs);
 	if (!rc && o->kwargs && !c->jinja)
 		rc = rl_error(RL_USAGE,

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "core/jsonl.h"
 #include "text/chat_source.h"
 
@@ -19,15 +20,13 @@ static char *join(const char *dir, const char *file)
 	return p;
 }
 
-/* *buf is NULL when the file does not exist. */
+/* *buf is NULL when the file does not exist (a broken link is an error). */
 static int read_optional(const char *path, char **buf, size_t *len)
 {
 	*buf = NULL;
 	*len = 0;
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		return errno == ENOENT ? RL_OK : rl_error_errno(RL_ESYS, "'%s'", path);
-	fclose(fp);
+	if (!rl_path_present(path))
+		return RL_OK;
 	return rl_read_file(path, buf, len);
 }
 
@@ -41,10 +40,17 @@ static int read_json(const char *dir, const char *file, cJSON **out)
 		return RL_ESYS;
 	int rc = read_optional(path, &buf, &len);
 	if (!rc && buf) {
-		*out = cJSON_ParseWithLength(buf, len);
-		if (!cJSON_IsObject(*out)) {
-			rc = rl_error(RL_EDATA, "'%s': %s", path,
-				      *out ? "not a JSON object" : "malformed JSON");
+		size_t n = strlen(path) + 3;
+		char *what = rl_malloc(n);
+		if (!what)
+			rc = RL_ESYS;
+		else {
+			snprintf(what, n, "'%s'", path);
+			rc = rl_json_parse(buf, len, what, out);
+			free(what);
+		}
+		if (!rc && !cJSON_IsObject(*out)) {
+			rc = rl_error(RL_EDATA, "'%s': not a JSON object", path);
 			cJSON_Delete(*out);
 			*out = NULL;
 		}

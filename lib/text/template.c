@@ -83,6 +83,26 @@ int rl_template_raw(rl_template *t)
 	return fill(t, "raw", NULL, "{prompt}", NULL, "{answer}", 0);
 }
 
+int rl_template_text(const char *path, char *buf, size_t len, rl_template *t)
+{
+	if (strlen(buf) != len || !rl_utf8_valid(buf, len))
+		return rl_error(RL_EDATA, "'%s': a template file must be UTF-8 text", path);
+	if (!strstr(buf, "{prompt}"))
+		return rl_error(RL_EDATA, "'%s': template has no {prompt} placeholder", path);
+	char *ans = strstr(buf, "{answer}");
+	const char *answer = ans ? ans : "{answer}";
+	if (ans)
+		*ans = 0; /* the generation prompt ends where the answer starts */
+	/* the file serves with and without a system text ({system} -> "" without) */
+	int rc = fill(t, path, buf, buf, NULL, answer == ans ? NULL : "{answer}", 0);
+	if (ans) {
+		*ans = '{';
+		if (!rc && !(t->answer = rl_strdup(ans)))
+			rc = RL_ESYS;
+	}
+	return rc;
+}
+
 int rl_template_file(const char *path, rl_template *t)
 {
 	char *buf;
@@ -90,25 +110,7 @@ int rl_template_file(const char *path, rl_template *t)
 	int rc = rl_read_input(path, &buf, &len); /* a user's file: may be a pipe */
 	if (rc)
 		return rc;
-	if (strlen(buf) != len || !rl_utf8_valid(buf, len)) {
-		free(buf);
-		return rl_error(RL_EDATA, "'%s': a template file must be UTF-8 text", path);
-	}
-	if (!strstr(buf, "{prompt}")) {
-		free(buf);
-		return rl_error(RL_EDATA, "'%s': template has no {prompt} placeholder", path);
-	}
-	char *ans = strstr(buf, "{answer}");
-	const char *answer = ans ? ans : "{answer}";
-	if (ans)
-		*ans = 0; /* the generation prompt ends where the answer starts */
-	/* the file serves with and without a system text ({system} -> "" without) */
-	rc = fill(t, path, buf, buf, NULL, answer == ans ? NULL : "{answer}", 0);
-	if (!rc && ans) {
-		*ans = '{';
-		if (!(t->answer = rl_strdup(ans)))
-			rc = RL_ESYS;
-	}
+	rc = rl_template_text(path, buf, len, t);
 	free(buf);
 	return rc;
 }

@@ -50,6 +50,9 @@ extern const char *const rl_template_names[];
 int rl_template_builtin(const char *name, rl_template *t);
 /* Reads a FILE template (RL_EDATA if it has no {prompt}). */
 int rl_template_file(const char *path, rl_template *t);
+/* The same from the file's text, already read: buf (len bytes, NUL-terminated)
+ * is left as it was; path names it in messages. */
+int rl_template_text(const char *path, char *buf, size_t len, rl_template *t);
 /* The raw template: the prompt as it is. */
 int rl_template_raw(rl_template *t);
 
