@@ -4,7 +4,9 @@
  * decoder layers over all prompts (packed, no padding) and writes a
  * "direction" stream: the mean over the prompts of h_L at each prompt's last
  * token (transformers' hidden_states[L]), and with --per-prompt every
- * prompt's own vector. See rl-direction(1) and rl-stream(5).
+ * prompt's own vector. With --shard I/N, only the I-th of N runs of whole -b
+ * groups of prompts, writing its prompts' vectors ("direction-shard"; rl-sum
+ * takes the mean). See rl-direction(1) and rl-stream(5).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include "core/util.h"
 #include "store/grad_stream.h"
 #include "store/model.h"
+#include "store/shard_stream.h"
 #include "store/stream.h"
 #include "store/stream_model.h"
 #include "text/chat.h"
@@ -32,6 +35,7 @@ struct opts {
 	int per_prompt;
 	int threads;
 	uint64_t mem_limit;
+	rl_shard shard;
 	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
 
@@ -52,6 +56,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			   "--mem-limit)"),
 		RL_OPT_FLAG(0, "per-prompt", &o->per_prompt,
 			    "also write each prompt's vector (\"prompt.<i>\")"),
+		RL_OPT_SHARD(&o->shard, "compute part I of N (whole -b groups): the prompts' "
+					"vectors, for rl-sum (needs -b)"),
 		RL_OPT_SIZE(0, "mem-limit", "SIZE", &o->mem_limit,
 			    "working memory budget, e.g. 8G (default: half the RAM)"),
 		RL_OPT_THREADS('j', &o->threads,
@@ -76,17 +82,25 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("missing -p PROMPTS");
 	if (!o->layer_end)
 		rl_usage("missing -L LAYER");
+	if (o->shard.count && !o->batch)
+		rl_usage(
+			"--shard needs -b N (the run without --shard and with the same -b N writes "
+			"what rl-sum makes of the shards)");
 }
 
+/* The stream; a shard's (q: its prompts, the first being i0 of p) holds its
+ * prompts' vectors, no direction. */
 static int write_stream(const struct opts *o, const rl_model *m, const rl_prompts *p,
-			const float *dir, const float *h)
+			const float *dir, const float *h, const rl_prompts *q, int i0, int g0,
+			int g1)
 {
 	int C = m->cfg.hidden_size;
 	rl_sw *w;
-	int rc = rl_sw_open(&w, o->out, "direction", "rl-direction");
+	int sharded = o->shard.count > 0;
+	int rc = rl_sw_open(&w, o->out, sharded ? "direction-shard" : "direction", "rl-direction");
 	if (rc)
 		return rc;
-	rl_sw_header_begin(w, 6);
+	rl_sw_header_begin(w, sharded ? 10 : 6);
 	msgpack_packer *pk = rl_sw_packer(w);
 	rl_pack_kv_model(pk, "model", m);
 	rl_pack_kv_int(pk, "layer_end", o->layer_end);
@@ -95,10 +109,19 @@ static int write_stream(const struct opts *o, const rl_model *m, const rl_prompt
 	rl_pack_kv_int(pk, "hidden_size", C);
 	rl_pack_kv_bool(pk, "final_norm", o->layer_end == m->cfg.n_layers);
 	int64_t shape[1] = {C};
-	rc = rl_sw_tensor(w, "direction", RL_DT_F32, 1, shape, dir, (uint64_t)C);
-	for (int i = 0; i < p->n && o->per_prompt && !rc; i++) {
+	if (sharded) {
+		char hex[17];
+		rl_pack_kv_shard(pk, &o->shard, (p->n + o->batch - 1) / o->batch, g0, g1);
+		rl_hex64(rl_prompts_hash(p), hex);
+		rl_pack_kv_str(pk, "prompts_hash", hex);
+		rl_pack_kv_int(pk, "batch_size", o->batch);
+		rl_pack_kv_bool(pk, "per_prompt", o->per_prompt);
+	} else {
+		rc = rl_sw_tensor(w, "direction", RL_DT_F32, 1, shape, dir, (uint64_t)C);
+	}
+	for (int i = 0; i < q->n && (o->per_prompt || sharded) && !rc; i++) {
 		char name[32];
-		snprintf(name, sizeof name, "prompt.%d", i);
+		snprintf(name, sizeof name, "prompt.%d", i0 + i);
 		rc = rl_sw_tensor(w, name, RL_DT_F32, 1, shape, h + (size_t)i * C, (uint64_t)C);
 	}
 	if (rc) {
@@ -147,31 +170,51 @@ int main(int argc, char **argv)
 	if ((rc = rl_output_check(o.out))) /* now, not after the forward */
 		rl_die_err(rc);
 
+	/* a shard runs groups [g0, g1) of -b prompts */
+	int ng = o.batch ? (p.n + o.batch - 1) / o.batch : 1, g0 = 0, g1 = ng, i0 = 0;
+	rl_shard_range(&o.shard, ng, &g0, &g1);
+	rl_prompts sp = {0};
+	const rl_prompts *q = &p;
+	if (o.shard.count) {
+		i0 = g0 * o.batch;
+		int i1 = g1 * o.batch < p.n ? g1 * o.batch : p.n;
+		if (g1 > g0 && (rc = rl_prompts_slice(&sp, &p, i0, i1)))
+			rl_die_err(rc);
+		q = &sp;
+		rl_note("shard %d of %d: prompts %d..%d of %d", o.shard.index, o.shard.count, i0,
+			i1 - 1, p.n);
+	}
+
 	int C = m.cfg.hidden_size;
-	rl_engine e;
+	rl_engine e = {0};
 	rl_engine_opts eo = {o.mem_limit, 0};
-	float *h = rl_malloc_array((size_t)p.n * C, sizeof *h);
+	float *h = rl_malloc_array((size_t)(q->n ? q->n : 1) * C, sizeof *h);
 	float *dir = rl_malloc_array((size_t)C, sizeof *dir);
 	if (!h || !dir)
 		rl_die_err(RL_ESYS);
-	if ((rc = rl_engine_init(&e, &m, o.layer_end, p.max_len, &eo)))
-		rl_die_err(rc);
 	double t0 = rl_now();
-	if ((rc = rl_engine_hidden(&e, &p, o.batch, h)))
-		rl_die_err(rc);
-	for (int c = 0; c < C; c++) {
-		double s = 0;
-		for (int i = 0; i < p.n; i++)
-			s += h[(size_t)i * C + c];
-		dir[c] = (float)(s / p.n);
+	if (q->n) {
+		if ((rc = rl_engine_init(&e, &m, o.layer_end, q->max_len, &eo)))
+			rl_die_err(rc);
+		if ((rc = rl_engine_hidden(&e, q, o.batch, h)))
+			rl_die_err(rc);
 	}
-	rl_info("%d prompts, %" PRId64 " tokens, layer %d of %d: %.2f s", p.n, p.ntok, o.layer_end,
-		m.cfg.n_layers, rl_now() - t0);
+	for (int c = 0; c < C && q->n; c++) {
+		double s = 0;
+		for (int i = 0; i < q->n; i++)
+			s += h[(size_t)i * C + c];
+		dir[c] = (float)(s / q->n);
+	}
+	rl_info("%d prompts, %" PRId64 " tokens, layer %d of %d: %.2f s", q->n, q->ntok,
+		o.layer_end, m.cfg.n_layers, rl_now() - t0);
 	rl_note("weights widened in %.2f s; peak RSS %.2f GiB; OpenBLAS core %s", e.t_load,
 		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
-	if ((rc = write_stream(&o, &m, &p, dir, h)))
+	if ((rc = write_stream(&o, &m, &p, dir, h, q, i0, g0, g1)))
 		rl_die_err(rc);
-	rl_engine_free(&e);
+	if (q->n)
+		rl_engine_free(&e);
+	if (q == &sp)
+		rl_prompts_free(&sp);
 	free(h);
 	free(dir);
 	rl_prompts_free(&p);

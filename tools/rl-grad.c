@@ -6,12 +6,15 @@
  * gate, up and down weight (and bias) of layers 0..L-1 the gradient of the sum
  * of the batch losses, f32, named and shaped like the model's tensor. L comes
  * from the direction stream. With --add, a previous grad stream is summed in.
+ * With --shard I/N, only the I-th of N runs of whole batches, each batch's
+ * partial gradient written apart ("grad-shard"; rl-sum adds the shards).
  * See rl-grad(1) and rl-stream(5).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "compute/engine.h"
 #include "core/cli.h"
@@ -23,6 +26,7 @@
 #include "store/grad_stream.h"
 #include "store/model.h"
 #include "store/model_state.h"
+#include "store/shard_stream.h"
 #include "store/stream.h"
 #include "store/stream_model.h"
 #include "text/chat.h"
@@ -34,6 +38,7 @@ struct opts {
 	int max_prompts;
 	int threads;
 	uint64_t mem_limit;
+	rl_shard shard;
 	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
 
@@ -54,6 +59,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			   "use the first N prompts only"),
 		RL_OPT_STRING(0, "add", "FILE", &o->add,
 			      "sum a previous grad stream (same model, same L) into the output"),
+		RL_OPT_SHARD(&o->shard, "compute part I of N (whole batches): each batch's partial "
+					"gradient, for rl-sum"),
 		RL_OPT_SIZE(0, "mem-limit", "SIZE", &o->mem_limit,
 			    "working memory budget, e.g. 8G (default: half the RAM); activations "
 			    "beyond it are recomputed"),
@@ -86,6 +93,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		rl_usage("only one input can be stdin");
 	if (strcmp(o->prompts, "-") == 0 && strcmp(o->direction, "-") == 0)
 		rl_usage("only one input can be stdin");
+	if (o->shard.count && o->add)
+		rl_usage("--add and --shard exclude each other (give --add to rl-sum's output's "
+			 "next "
+			 "step)");
 }
 
 /* Candidate roles of a layer in rl-grad's output order. */
@@ -95,10 +106,13 @@ static const rl_role out_roles[] = {
 	RL_R_UP_BIAS, RL_R_GATE_UP, RL_R_DOWN,	 RL_R_DOWN_BIAS,
 };
 
+/* The header; a shard's adds which batches it holds and the identities every
+ * shard of one run shares (rl-stream(5)). */
 static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const char *state,
-			const rl_prompts *p, const rl_direction *d, int sum_of)
+			const rl_prompts *p, const rl_direction *d, int sum_of, int nbatch, int b0,
+			int b1)
 {
-	rl_sw_header_begin(w, 7);
+	rl_sw_header_begin(w, o->shard.count ? 10 : 7);
 	msgpack_packer *pk = rl_sw_packer(w);
 	rl_pack_str(pk, "model"); /* identity and state: rl-select refuses a stale gradient */
 	rl_pack_model_id(pk, m, state);
@@ -113,13 +127,21 @@ static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const
 	rl_pack_kv_str(pk, "prompts", d->prompts);
 	rl_pack_kv_str(pk, "model", d->model_path);
 	rl_pack_kv_int(pk, "sum_of", sum_of);
+	if (o->shard.count) {
+		char hex[17];
+		rl_pack_kv_shard(pk, &o->shard, nbatch, b0, b1);
+		rl_hex64(rl_prompts_hash(p), hex);
+		rl_pack_kv_str(pk, "prompts_hash", hex);
+		rl_hex64(XXH64(d->v, (size_t)d->hidden_size * sizeof *d->v, 0), hex);
+		rl_pack_kv_str(pk, "direction_hash", hex);
+	}
 	return RL_OK;
 }
 
 /* The summary as JSON (rl-grad(1) lists the keys): the batches as the
  * stream's batch records hold them, and loss, their sum (the objective). */
 static int write_summary(const struct opts *o, const rl_prompts *p, int L, const rl_grad *g,
-			 const rl_engine *e, uint64_t values, double seconds)
+			 const rl_engine *e, uint64_t values, double seconds, int b0)
 {
 	cJSON *j = rl_summary_new("rl-grad");
 	cJSON *batches = j ? cJSON_AddArrayToObject(j, "batches") : NULL;
@@ -129,7 +151,7 @@ static int write_summary(const struct opts *o, const rl_prompts *p, int L, const
 		cJSON *r = cJSON_CreateObject();
 		int nb = b + 1 < g->nbatch ? o->batch : p->n - b * o->batch;
 		ok = r && cJSON_AddItemToArray(batches, r) &&
-		     cJSON_AddNumberToObject(r, "index", b) &&
+		     cJSON_AddNumberToObject(r, "index", b0 + b) &&
 		     cJSON_AddNumberToObject(r, "n", nb) &&
 		     cJSON_AddNumberToObject(r, "loss", g->loss[b]) &&
 		     cJSON_AddNumberToObject(r, "cos", g->cos[b]);
@@ -198,48 +220,74 @@ int main(int argc, char **argv)
 	if ((rc = rl_output_check(o.out))) /* now, not after the gradient */
 		rl_die_err(rc);
 
-	/* forward over all prompts: the losses */
-	rl_engine e;
+	/* a shard runs batches [b0, b1) of all the prompts' */
+	int nball = (p.n + o.batch - 1) / o.batch, b0 = 0, b1 = nball;
+	rl_shard_range(&o.shard, nball, &b0, &b1);
+	rl_prompts sp = {0};
+	const rl_prompts *q = &p;
+	if (o.shard.count && b1 > b0) {
+		int i1 = b1 * o.batch < p.n ? b1 * o.batch : p.n;
+		if ((rc = rl_prompts_slice(&sp, &p, b0 * o.batch, i1)))
+			rl_die_err(rc);
+		q = &sp;
+	}
+	if (o.shard.count)
+		rl_note("shard %d of %d: batches %d..%d of %d", o.shard.index, o.shard.count, b0,
+			b1 - 1, nball);
+
+	/* forward over the prompts: the losses */
+	rl_engine e = {0};
 	rl_engine_opts eo = {o.mem_limit, 0};
-	if ((rc = rl_engine_init(&e, &m, L, p.max_len, &eo)))
-		rl_die_err(rc);
-	rl_grad g;
+	rl_grad g = {0};
+	int want = RL_GRAD_LINEAR | (o.shard.count ? RL_GRAD_PER_BATCH : 0);
 	double t0 = rl_now();
-	if ((rc = rl_grad_begin(&g, &e, &p, o.batch, d.v, RL_GRAD_LINEAR)))
-		rl_die_err(rc);
-	rl_note("%d prompts, %" PRId64 " tokens, layer_end %d: forward %.2f s; activations of %d "
-		"layers kept, %d recomputed; planned %.2f GiB",
-		p.n, p.ntok, L, e.t_forward, e.kept + 1, e.recomputed,
-		(double)e.bytes_planned / (1 << 30));
+	if (b1 > b0) {
+		if ((rc = rl_engine_init(&e, &m, L, q->max_len, &eo)))
+			rl_die_err(rc);
+		if ((rc = rl_grad_begin(&g, &e, q, o.batch, d.v, want)))
+			rl_die_err(rc);
+		rl_note("%d prompts, %" PRId64 " tokens, layer_end %d: forward %.2f s; activations "
+			"of %d layers kept, %d recomputed; planned %.2f GiB",
+			q->n, q->ntok, L, e.t_forward, e.kept + 1, e.recomputed,
+			(double)e.bytes_planned / (1 << 30));
+	}
 	for (int b = 0; b < g.nbatch; b++) {
-		int nb = b + 1 < g.nbatch ? o.batch : p.n - b * o.batch;
-		rl_info("batch %d/%d (%d prompts): loss %.6f cos %.6f", b + 1, g.nbatch, nb,
+		int nb = b + 1 < g.nbatch ? o.batch : q->n - b * o.batch;
+		rl_info("batch %d/%d (%d prompts): loss %.6f cos %.6f", b0 + b + 1, nball, nb,
 			g.loss[b], g.cos[b]);
 	}
 
-	/* the stream: header, batch records, then the tensors layer by layer */
+	/* the stream: header, batch records, then the tensors layer by layer (a
+	 * shard: each batch's partial after a "part" record) */
 	rl_sw *w;
-	if ((rc = rl_sw_open(&w, o.out, "grad", "rl-grad")))
+	if ((rc = rl_sw_open(&w, o.out, o.shard.count ? "grad-shard" : "grad", "rl-grad")))
 		rl_die_err(rc);
-	write_header(w, &o, &m, state, &p, &d, 1 + (add ? rl_grad_addend_sum_of(add) : 0));
+	write_header(w, &o, &m, state, &p, &d, 1 + (add ? rl_grad_addend_sum_of(add) : 0), nball,
+		     b0, b1);
 	msgpack_packer *pk = rl_sw_packer(w);
 	for (int b = 0; b < g.nbatch; b++) {
-		int nb = b + 1 < g.nbatch ? o.batch : p.n - b * o.batch;
+		int nb = b + 1 < g.nbatch ? o.batch : q->n - b * o.batch;
 		rl_sw_record_begin(w, "batch", 4);
-		rl_pack_kv_int(pk, "index", b);
+		rl_pack_kv_int(pk, "index", b0 + b);
 		rl_pack_kv_int(pk, "n", nb);
 		rl_pack_kv_f64(pk, "loss", g.loss[b]);
 		rl_pack_kv_f64(pk, "cos", g.cos[b]);
 	}
 	uint64_t written = 0;
-	for (;;) {
-		int layer;
+	while (b1 > b0) {
+		int layer, batch = 0;
 		const rl_layer_w *gw;
-		if ((rc = rl_grad_next(&g, &layer, &gw)))
+		if ((rc = o.shard.count ? rl_grad_next_batch(&g, &layer, &batch, &gw)
+					: rl_grad_next(&g, &layer, &gw)))
 			break;
 		if (layer < 0)
 			break;
 		rl_progress("backward: layer %d", layer);
+		if (o.shard.count) {
+			rl_sw_record_begin(w, "part", 2);
+			rl_pack_kv_int(pk, "layer", layer);
+			rl_pack_kv_int(pk, "batch", b0 + batch);
+		}
 		for (size_t k = 0; k < sizeof out_roles / sizeof out_roles[0] && !rc; k++) {
 			const rl_tensor *t = rl_model_get(&m, layer, out_roles[k]);
 			size_t n;
@@ -272,18 +320,23 @@ int main(int argc, char **argv)
 	rl_info("%" PRIu64 " gradient values for layers 0..%d in %.2f s (forward %.2f, backward "
 		"%.2f)",
 		written, L - 1, t, e.t_forward, e.t_backward);
-	if (o.summary && (rc = write_summary(&o, &p, L, &g, &e, written, t)))
+	if (o.summary && (rc = write_summary(&o, q, L, &g, &e, written, t, b0)))
 		rl_die_err(rc);
 	rl_note("GEMM %.1f GFLOP, %.1f GFLOP/s over the whole run (%.1f s in GEMM calls, %.1f "
 		"GFLOP/s there; %.1f s in attention, GEMMs included); weights widened in %.2f s; "
 		"peak RSS %.2f GiB; OpenBLAS core %s",
 		rl_gemm_flops() / 1e9, rl_gemm_flops() / 1e9 / t, rl_gemm_seconds(),
-		rl_gemm_flops() / 1e9 / rl_gemm_seconds(), rl_layer_attention_seconds(), e.t_load,
-		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
-	rl_grad_end(&g);
-	rl_engine_free(&e);
+		rl_gemm_flops() / 1e9 / (rl_gemm_seconds() > 0 ? rl_gemm_seconds() : 1),
+		rl_layer_attention_seconds(), e.t_load, (double)rl_peak_rss() / (1 << 30),
+		rl_blas_core());
+	if (b1 > b0) {
+		rl_grad_end(&g);
+		rl_engine_free(&e);
+	}
 	rl_grad_addend_close(add);
 	rl_direction_free(&d);
+	if (q == &sp)
+		rl_prompts_free(&sp);
 	rl_prompts_free(&p);
 	rl_model_close(&m);
 	return rl_cli_exit();

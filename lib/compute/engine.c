@@ -262,7 +262,8 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
 	if (p->max_len > e->max_len)
 		return rl_error(RL_USAGE, "engine prepared for %d tokens, prompt of %d", e->max_len,
 				p->max_len);
-	if (chunk_prompts <= 0)
+	int exact = chunk_prompts > 0;
+	if (!exact)
 		chunk_prompts = p->n;
 	/* rows per chunk: what fits in mem_limit beside the two [T, C] buffers and
 	 * one layer's weights, between the longest prompt and 16384 */
@@ -275,6 +276,12 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
 	int chunk_tokens = rows > 16384 ? 16384 : (int)rows;
 	if (chunk_tokens < p->max_len)
 		chunk_tokens = p->max_len;
+	/* exact groups: each group of chunk_prompts prompts is one chunk */
+	for (int c0 = 0; exact && c0 < p->n; c0 += chunk_prompts) {
+		int c1 = c0 + chunk_prompts < p->n ? c0 + chunk_prompts : p->n;
+		if (p->start[c1] - p->start[c0] > chunk_tokens)
+			chunk_tokens = p->start[c1] - p->start[c0];
+	}
 	if (chunk_tokens > T)
 		chunk_tokens = T;
 	/* each chunk of prompts [c0, c1) has at most chunk_prompts prompts and
@@ -305,7 +312,7 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
 		for (int c0 = 0; c0 < p->n && !rc;) {
 			int c1 = c0 + 1;
 			while (c1 < p->n && c1 - c0 < chunk_prompts &&
-			       p->start[c1 + 1] - p->start[c0] <= chunk_tokens)
+			       (exact || p->start[c1 + 1] - p->start[c0] <= chunk_tokens))
 				c1++;
 			int r0 = p->start[c0];
 			for (int i = c0; i <= c1; i++)
@@ -341,16 +348,38 @@ void rl_grad_end(rl_grad *g)
 			free(g->xs[l]);
 	free(g->xs);
 	if (g->acts)
-		for (int l = 0; l < g->e->L; l++)
-			rl_layer_act_free(&g->acts[l]);
+		for (int i = 0; i < g->e->L * g->nbatch; i++)
+			rl_layer_act_free(&g->acts[i]);
 	free(g->acts);
 	rl_layer_act_free(&g->scratch_act);
 	rl_layer_ws_free(&g->ws);
 	rl_layer_w_free(&g->w);
 	rl_layer_w_free(&g->g);
+	rl_layer_w_free(&g->gb);
 	free(g->dy), free(g->dx), free(g->ytmp);
-	free(g->loss), free(g->cos), free(g->pos), free(g->last), free(g->dembed);
+	free(g->loss), free(g->cos), free(g->pos), free(g->dembed);
+	free(g->bs), free(g->bstart);
 	memset(g, 0, sizeof *g);
+}
+
+/* Batch b's prompts [*i0, *i1) and rows [*r0, ...). */
+static void batch_range(const rl_grad *g, int b, int *i0, int *i1, int *r0)
+{
+	*i0 = b * g->batch_size;
+	*i1 = *i0 + g->batch_size < g->p->n ? *i0 + g->batch_size : g->p->n;
+	*r0 = g->p->start[*i0];
+}
+
+/* Forward of layer l over batch b into act a (y: the layer's output rows). */
+static int forward_batch(rl_grad *g, int l, int b, rl_layer_act *a, float *y_all)
+{
+	rl_engine *e = g->e;
+	int C = e->d.C, i0, i1, r0, last = l == e->L - 1;
+	batch_range(g, b, &i0, &i1, &r0);
+	float *y = y_all + (size_t)(last ? i0 : r0) * C;
+	return rl_layer_forward(&e->d, l, &g->w, &e->rope, &g->bs[b], NULL,
+				g->xs[l] + (size_t)r0 * C, y, a, &g->ws,
+				last ? RL_LAYER_LAST_ONLY : 0);
 }
 
 int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size, const float *dir,
@@ -371,18 +400,32 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 				p->max_len);
 	g->batch_size = batch_size;
 	g->nbatch = (n + batch_size - 1) / batch_size;
-	int rc = RL_OK;
+	int rc = RL_OK, nb = g->nbatch;
 	size_t TC = (size_t)T * C;
-	g->loss = rl_calloc((size_t)g->nbatch, sizeof *g->loss);
-	g->cos = rl_calloc((size_t)g->nbatch, sizeof *g->cos);
+	g->loss = rl_calloc((size_t)nb, sizeof *g->loss);
+	g->cos = rl_calloc((size_t)nb, sizeof *g->cos);
 	g->pos = positions(p);
 	g->xs = rl_calloc((size_t)L + 1, sizeof *g->xs);
-	g->acts = rl_calloc((size_t)L, sizeof *g->acts);
+	g->acts = rl_calloc((size_t)L * nb, sizeof *g->acts);
+	g->bs = rl_calloc((size_t)nb, sizeof *g->bs);
+	g->bstart = rl_malloc_array((size_t)n + nb, sizeof *g->bstart);
 	g->dy = rl_malloc_array(TC, sizeof(float));
 	g->dx = rl_malloc_array(TC, sizeof(float));
 	g->ytmp = rl_malloc_array(TC, sizeof(float));
-	if (!g->loss || !g->cos || !g->pos || !g->xs || !g->acts || !g->dy || !g->dx || !g->ytmp)
+	if (!g->loss || !g->cos || !g->pos || !g->xs || !g->acts || !g->bs || !g->bstart ||
+	    !g->dy || !g->dx || !g->ytmp)
 		goto nomem;
+	/* each batch's rows, its sequences' starts counted from its first row */
+	int maxT = 0;
+	for (int b = 0; b < nb; b++) {
+		int i0, i1, r0;
+		batch_range(g, b, &i0, &i1, &r0);
+		int *st = g->bstart + i0 + b;
+		for (int i = i0; i <= i1; i++)
+			st[i - i0] = p->start[i] - r0;
+		g->bs[b] = (rl_seqs){i1 - i0, p->start[i1] - r0, st, g->pos + r0};
+		maxT = g->bs[b].T > maxT ? g->bs[b].T : maxT;
+	}
 	if ((want & RL_GRAD_EMBED) &&
 	    !(g->dembed = rl_calloc((size_t)m->cfg.vocab_size * C, sizeof(float))))
 		goto nomem;
@@ -391,19 +434,19 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 			goto nomem;
 	if (!(g->xs[L] = rl_malloc_array((size_t)n * C, sizeof(float))))
 		goto nomem;
-	if ((rc = rl_layer_ws_alloc(&g->ws, d, T, T, p->max_len, p->max_len)) ||
+	if ((rc = rl_layer_ws_alloc(&g->ws, d, maxT, maxT, p->max_len, p->max_len)) ||
 	    (rc = rl_layer_w_alloc(&g->w, d)) || (rc = rl_layer_w_alloc(&g->g, d)) ||
-	    (rc = rl_layer_act_alloc(&g->scratch_act, d, T, T)))
+	    (nb > 1 && !(want & RL_GRAD_PER_BATCH) && (rc = rl_layer_w_alloc(&g->gb, d))) ||
+	    (rc = rl_layer_act_alloc(&g->scratch_act, d, maxT, maxT)))
 		goto fail;
-	g->s = (rl_seqs){n, T, p->start, g->pos};
 
-	/* the activation cache: layers 0..L-2 kept while the budget allows (layer
-	 * L-1 runs last-only in the scratch act, consumed first by the backward) */
+	/* the activation cache: layer L-1's (last-only, small) always, then layers
+	 * 0..L-2 while the budget allows */
 	uint64_t act_bytes = (uint64_t)rl_layer_act_floats(d, T, T) * sizeof(float);
 	uint64_t base = ((uint64_t)L * TC + (uint64_t)n * C + 3 * TC + g->ws.nfloats +
-			 g->w.nfloats + g->g.nfloats) *
-				sizeof(float) +
-			act_bytes;
+			 g->w.nfloats + g->g.nfloats + g->gb.nfloats + g->scratch_act.nfloats +
+			 rl_layer_act_floats(d, T, n)) *
+			sizeof(float);
 	uint64_t budget = e->mem_limit > base ? e->mem_limit - base : 0;
 	uint64_t fit = budget / act_bytes;
 	int keep = fit < (uint64_t)(L - 1) ? (int)fit : L - 1;
@@ -412,7 +455,8 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 	e->bytes_planned = base + (uint64_t)keep * act_bytes;
 	e->t_load = e->t_forward = e->t_backward = 0;
 
-	/* forward, keeping layer inputs (and activations of the first `keep` layers) */
+	/* forward, keeping layer inputs (and activations of the first `keep`
+	 * layers and of the last), batch by batch within a layer */
 	double t0 = rl_now();
 	if ((rc = rl_embed_forward(m, p->ids, T, g->xs[0])))
 		goto fail;
@@ -421,17 +465,19 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 		if ((rc = rl_layer_w_load(&g->w, d, m, l, e->release)))
 			goto fail;
 		e->t_load += rl_now() - tl;
-		rl_layer_act *a = &g->scratch_act;
-		if (l < keep) {
-			if ((rc = rl_layer_act_alloc(&g->acts[l], d, T, T)))
-				goto fail;
-			a = &g->acts[l];
-		}
 		int last = l == L - 1;
-		if ((rc = rl_layer_forward(d, l, &g->w, &e->rope, &g->s, NULL, g->xs[l],
-					   last ? g->xs[L] : g->xs[l + 1], a, &g->ws,
-					   last ? RL_LAYER_LAST_ONLY : 0)) ||
-		    (rc = check_output(m, l, last ? g->xs[L] : g->xs[l + 1], p, last)))
+		for (int b = 0; b < nb; b++) {
+			rl_layer_act *a = &g->scratch_act;
+			if (l < keep || last) {
+				a = &g->acts[(size_t)l * nb + b];
+				if ((rc = rl_layer_act_alloc(a, d, g->bs[b].T,
+							     last ? g->bs[b].n : g->bs[b].T)))
+					goto fail;
+			}
+			if ((rc = forward_batch(g, l, b, a, last ? g->xs[L] : g->xs[l + 1])))
+				goto fail;
+		}
+		if ((rc = check_output(m, l, last ? g->xs[L] : g->xs[l + 1], p, last)))
 			goto fail;
 	}
 
@@ -447,8 +493,9 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 		dh = hn + (size_t)n * C;
 		rc = rl_final_norm_forward(m, h, n, hn, rstd);
 	}
-	for (int b = 0; b < g->nbatch && !rc; b++) {
-		int i0 = b * batch_size, i1 = i0 + batch_size < n ? i0 + batch_size : n;
+	for (int b = 0; b < nb && !rc; b++) {
+		int i0, i1, r0;
+		batch_range(g, b, &i0, &i1, &r0);
 		for (int c = 0; c < C; c++) {
 			double s = 0;
 			for (int i = i0; i < i1; i++)
@@ -483,6 +530,56 @@ fail:
 	return rc;
 }
 
+/* Backward of batch b through layer l: its partial ACCUMULATED into `into`
+ * (zeroed by the caller), its rows of dx. */
+static int backward_batch(rl_grad *g, int l, int b, rl_layer_w *into)
+{
+	rl_engine *e = g->e;
+	const rl_dims *d = &e->d;
+	int C = d->C, L = e->L, i0, i1, r0, rc;
+	batch_range(g, b, &i0, &i1, &r0);
+	rl_layer_act *a = &g->acts[(size_t)l * g->nbatch + b];
+	if (!a->mem) {
+		a = &g->scratch_act;
+		if ((rc = forward_batch(g, l, b, a, g->ytmp)))
+			return rc;
+	}
+	float *dx = l > 0 || g->dembed ? g->dx + (size_t)r0 * C : NULL;
+	const float *dy = g->dy + (size_t)(l == L - 1 ? i0 : r0) * C;
+	if ((rc = rl_layer_backward(d, l, &g->w, &e->rope, &g->bs[b], a, dy, dx, into,
+				    g->want & (RL_GRAD_LINEAR | RL_GRAD_NORMS), &g->ws)))
+		return rc;
+	rl_layer_act_free(&g->acts[(size_t)l * g->nbatch + b]);
+	return check_grads(e->m, d, l, into);
+}
+
+/* Loads layer l's weights unless they are there. */
+static int layer_begin(rl_grad *g, int l)
+{
+	rl_engine *e = g->e;
+	if (g->w.layer == l)
+		return RL_OK;
+	double t0 = rl_now();
+	int rc = rl_layer_w_load(&g->w, &e->d, e->m, l, e->release);
+	e->t_load += rl_now() - t0;
+	return rc;
+}
+
+/* Every batch of layer l has been backed through: dx becomes the next dy. */
+static void layer_end(rl_grad *g, int l)
+{
+	rl_engine *e = g->e;
+	if (l == 0 && g->dembed)
+		rl_embed_backward(g->dembed, g->dx, g->p->ids, (int)g->p->ntok, e->d.C,
+				  rl_embed_scale(&e->m->cfg), e->m->cfg.pad_token_id);
+	float *tmp = g->dy;
+	g->dy = g->dx, g->dx = tmp;
+	free(g->xs[l + 1]);
+	g->xs[l + 1] = NULL;
+	g->next = l - 1;
+	g->next_b = 0;
+}
+
 int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads)
 {
 	*layer = -1;
@@ -490,37 +587,56 @@ int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads)
 	int l = g->next;
 	if (l < 0)
 		return RL_OK;
-	rl_engine *e = g->e;
-	const rl_dims *d = &e->d;
-	int L = e->L, rc;
+	if (g->want & RL_GRAD_PER_BATCH)
+		return rl_error(RL_USAGE, "rl_grad_next: the gradient is per batch");
 	double t0 = rl_now();
-	if (g->w.layer != l) {
-		if ((rc = rl_layer_w_load(&g->w, d, e->m, l, e->release)))
-			return rc;
-		e->t_load += rl_now() - t0;
-	}
-	rl_layer_act *a = g->acts[l].mem ? &g->acts[l] : &g->scratch_act;
-	if (!g->acts[l].mem && l != L - 1 &&
-	    (rc = rl_layer_forward(d, l, &g->w, &e->rope, &g->s, NULL, g->xs[l], g->ytmp, a, &g->ws,
-				   0)))
-		return rc;
+	int rc = layer_begin(g, l);
+	/* partial 0 in place, then each later partial added in batch order */
 	rl_layer_w_zero(&g->g);
-	float *dx = l > 0 || g->dembed ? g->dx : NULL;
-	if ((rc = rl_layer_backward(d, l, &g->w, &e->rope, &g->s, a, g->dy, dx, &g->g,
-				    g->want & (RL_GRAD_LINEAR | RL_GRAD_NORMS), &g->ws)) ||
-	    (rc = check_grads(e->m, d, l, &g->g)))
+	if (!rc)
+		rc = backward_batch(g, l, 0, &g->g);
+	for (int b = 1; b < g->nbatch && !rc; b++) {
+		rl_layer_w_zero(&g->gb);
+		if ((rc = backward_batch(g, l, b, &g->gb)))
+			break;
+		float *acc = g->g.mem;
+		const float *part = g->gb.mem;
+		for (size_t i = 0; i < g->g.nfloats; i++)
+			acc[i] += part[i];
+	}
+	if (!rc && g->nbatch > 1)
+		rc = check_grads(g->e->m, &g->e->d, l, &g->g);
+	if (rc)
 		return rc;
-	if (l == 0 && g->dembed)
-		rl_embed_backward(g->dembed, g->dx, g->p->ids, (int)g->p->ntok, d->C,
-				  rl_embed_scale(&e->m->cfg), e->m->cfg.pad_token_id);
-	float *tmp = g->dy;
-	g->dy = g->dx, g->dx = tmp;
-	rl_layer_act_free(&g->acts[l]);
-	free(g->xs[l + 1]);
-	g->xs[l + 1] = NULL;
-	g->next = l - 1;
-	e->t_backward += rl_now() - t0;
+	layer_end(g, l);
+	g->e->t_backward += rl_now() - t0;
 	*layer = l;
+	*grads = &g->g;
+	return RL_OK;
+}
+
+int rl_grad_next_batch(rl_grad *g, int *layer, int *batch, const rl_layer_w **grads)
+{
+	*layer = -1;
+	*batch = -1;
+	*grads = NULL;
+	int l = g->next, b = g->next_b;
+	if (l < 0)
+		return RL_OK;
+	if (!(g->want & RL_GRAD_PER_BATCH))
+		return rl_error(RL_USAGE, "rl_grad_next_batch: the gradient is summed");
+	double t0 = rl_now();
+	int rc = layer_begin(g, l);
+	rl_layer_w_zero(&g->g);
+	if (!rc)
+		rc = backward_batch(g, l, b, &g->g);
+	if (rc)
+		return rc;
+	if (++g->next_b == g->nbatch)
+		layer_end(g, l);
+	g->e->t_backward += rl_now() - t0;
+	*layer = l;
+	*batch = b;
 	*grads = &g->g;
 	return RL_OK;
 }

@@ -10,8 +10,9 @@
  * Memory model. Weights stay memory-mapped in their file dtype; one layer at a
  * time is widened to f32 (and its file pages dropped from the resident set
  * again). Prompts are packed without padding and every layer runs over all
- * prompts at once, so a layer's weight gradients are complete when its
- * backward finishes and can be streamed out (rl_grad_next) and freed. Between
+ * prompts (the gradient: batch by batch) before the next layer, so a layer's
+ * weight gradients are complete when its backward finishes and can be
+ * streamed out (rl_grad_next) and freed. Between
  * forward and backward the engine keeps every layer's input (T x C floats) and
  * as many layers' activations as fit in mem_limit; a layer whose activations
  * were not kept is recomputed from its input in the backward.
@@ -84,9 +85,11 @@ int rl_engine_init(rl_engine *e, const rl_model *m, int L, int max_len, const rl
 void rl_engine_free(rl_engine *e);
 
 /* h[n, C]: h_L at the last token of each of p's n prompts. Layer by layer over
- * all prompts (each layer's weights widened once), in chunks of at most
- * chunk_prompts prompts (0: no limit) and as many rows as mem_limit allows;
- * the result does not depend on the chunking. */
+ * all prompts (each layer's weights widened once). chunk_prompts > 0: in
+ * chunks of exactly chunk_prompts consecutive prompts (the last may be
+ * shorter), whatever mem_limit says, so that a prompt's numbers depend on its
+ * chunk only (rl-direction --shard); 0: chunks of as many rows as mem_limit
+ * allows. The result depends on the chunking only by rounding. */
 int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float *h);
 
 /* The gradient of sum_b loss_b, loss_b = -cos(mean_{x in b} h_L(x), dir), over
@@ -103,11 +106,23 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
  *     }
  *     rl_grad_end(&g);
  *
+ * Batches are computed apart. Every GEMM, forward and backward, runs over the
+ * rows of one batch, so a batch's numbers depend on its own prompts only (not
+ * on the other batches, nor on the memory budget): its weight gradients are
+ * the batch's PARTIAL, and a layer's gradient is
+ *
+ *     g = partial_0;  g += partial_1;  g += partial_2; ...   (f32, batch order)
+ *
+ * as PyTorch's .grad accumulates over backward calls. A set holding batches
+ * i..j of a larger set alone computes partials i..j bit for bit as the whole
+ * set does (rl-grad --shard, rl-sum).
+ *
  * want: RL_GRAD_LINEAR and/or RL_GRAD_NORMS (what rl_layer_backward computes),
  * and RL_GRAD_EMBED: after layer 0, g.dembed [vocab, C] holds the gradient
  * with respect to embed_tokens (the input side only; a tied lm_head is not
- * involved since h_L never reaches it). */
-enum { RL_GRAD_EMBED = 4 };
+ * involved since h_L never reaches it). RL_GRAD_PER_BATCH: the partials are
+ * not summed; rl_grad_next_batch yields each (layer, batch) partial. */
+enum { RL_GRAD_EMBED = 4, RL_GRAD_PER_BATCH = 16 };
 
 typedef struct rl_grad {
 	rl_engine *e;
@@ -118,21 +133,27 @@ typedef struct rl_grad {
 	float *dembed; /* [vocab, C] with RL_GRAD_EMBED, complete after layer 0 */
 	/* internal */
 	int next;	    /* layer the next call backs through; -1 when done */
+	int next_b;	    /* with RL_GRAD_PER_BATCH: the batch the next call backs through */
 	int *pos;	    /* [T] */
-	int *last;	    /* [n] row of each prompt's last token */
 	float **xs;	    /* [L + 1]: layer inputs [T, C]; xs[L] = outputs [n, C] */
-	rl_layer_act *acts; /* [L]: kept activations (mem NULL: recompute) */
+	rl_layer_act *acts; /* [L * nbatch]: kept activations per layer and batch (mem
+			     * NULL: recompute) */
 	rl_layer_act scratch_act;
 	rl_layer_ws ws;
-	rl_layer_w w, g;
+	rl_layer_w w, g, gb; /* weights, the gradient, a batch's partial (summing) */
 	float *dy, *dx, *ytmp;
-	rl_seqs s;
-	int *start;
+	rl_seqs *bs; /* [nbatch]: each batch's rows */
+	int *bstart; /* [n + nbatch]: their starts, from the batch's first row */
 } rl_grad;
 
 int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size, const float *dir,
 		  int want);
+/* The next layer's gradient (the sum of its batches' partials); *layer -1
+ * when done. Not with RL_GRAD_PER_BATCH. */
 int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads);
+/* With RL_GRAD_PER_BATCH: the partial of the next (layer, batch): batches 0
+ * to nbatch-1 of layer L-1, then of L-2, ... down to 0; *layer -1 when done. */
+int rl_grad_next_batch(rl_grad *g, int *layer, int *batch, const rl_layer_w **grads);
 void rl_grad_end(rl_grad *g);
 
 #endif

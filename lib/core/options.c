@@ -1,6 +1,7 @@
 /* options.c — option tables: getopt_long driven by the table, --help generated
  * from it. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,29 @@ void rl_opt_file(const char *name, const char *arg, void *ctx)
 	if (!*arg || strcmp(arg, "-") == 0)
 		rl_usage("%s: give a file (standard output carries the stream)", name);
 	*(const char **)ctx = arg;
+}
+
+void rl_opt_shard(const char *name, const char *arg, void *ctx)
+{
+	rl_shard *s = ctx;
+	const char *slash = strchr(arg, '/');
+	char i[32];
+	if (!slash || slash == arg || (size_t)(slash - arg) >= sizeof i)
+		rl_usage("%s '%s': give I/N, part I (1 to N) of N", name, arg);
+	memcpy(i, arg, (size_t)(slash - arg));
+	i[slash - arg] = '\0';
+	s->count = (int)rl_parse_int(name, slash + 1, 1, 65536);
+	s->index = (int)rl_parse_int(name, i, 1, s->count);
+}
+
+void rl_shard_range(const rl_shard *s, int n, int *u0, int *u1)
+{
+	if (s->count < 1) {
+		*u0 = 0, *u1 = n;
+		return;
+	}
+	*u0 = (int)((int64_t)(s->index - 1) * n / s->count);
+	*u1 = (int)((int64_t)s->index * n / s->count);
 }
 
 static int is_option(const rl_opt *o)

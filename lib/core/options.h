@@ -145,6 +145,20 @@ void rl_opt_set_verbose(const char *name, const char *arg, void *ctx);
  * const char **; "" and "-" are usage errors. */
 void rl_opt_file(const char *name, const char *arg, void *ctx);
 
+/* --shard I/N: this run computes part I (1 to N) of N. count 0: not sharded. */
+typedef struct rl_shard {
+	int index, count;
+} rl_shard;
+/* Callback of RL_OPT_SHARD: ctx is an rl_shard *; "I/N" with 1 <= I <= N <=
+ * 65536, else a usage error. */
+void rl_opt_shard(const char *name, const char *arg, void *ctx);
+#define RL_OPT_SHARD(p, h)                                                                         \
+	RL_OPT_CALL(0, "shard", "I/N", rl_opt_shard, RL_OPT_DEST_(rl_shard, p), h)
+/* The units [*u0, *u1) of n (batches, prompt groups) that shard s holds:
+ * consecutive, in order, every unit in exactly one of the N shards, their
+ * sizes differing by at most one (some empty when n < N). */
+void rl_shard_range(const rl_shard *s, int n, int *u0, int *u1);
+
 /* Parses argv[1..] by cmd's table (GNU getopt_long: options and operands may
  * mix, "--" ends the options, a long option may be abbreviated to a unique
  * prefix). Returns the index of the first operand. Exits on --help, --version

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "core/error.h"
 #include "core/jsonl.h"
@@ -212,4 +213,55 @@ void rl_prompts_free(rl_prompts *p)
 	free(p->lineno);
 	free(p->path);
 	memset(p, 0, sizeof *p);
+}
+
+int rl_prompts_slice(rl_prompts *dst, const rl_prompts *src, int i0, int i1)
+{
+	memset(dst, 0, sizeof *dst);
+	if (i0 < 0 || i1 > src->n || i0 >= i1)
+		return rl_error(RL_USAGE, "prompts %d..%d of %d", i0, i1, src->n);
+	int n = i1 - i0, r0 = src->start[i0];
+	int64_t ntok = src->start[i1] - r0;
+	dst->n = n;
+	dst->ntok = ntok;
+	dst->start = rl_malloc_array((size_t)n + 1, sizeof *dst->start);
+	dst->ids = rl_malloc_array(ntok ? (size_t)ntok : 1, sizeof *dst->ids);
+	dst->lineno = rl_malloc_array((size_t)n, sizeof *dst->lineno);
+	dst->path = rl_strdup(src->path ? src->path : "");
+	if (!dst->start || !dst->ids || !dst->lineno || !dst->path) {
+		rl_prompts_free(dst);
+		return RL_ESYS;
+	}
+	for (int i = 0; i <= n; i++)
+		dst->start[i] = src->start[i0 + i] - r0;
+	for (int i = 0; i < n; i++) {
+		dst->lineno[i] = src->lineno ? src->lineno[i0 + i] : i0 + i + 1;
+		int len = dst->start[i + 1] - dst->start[i];
+		dst->max_len = len > dst->max_len ? len : dst->max_len;
+	}
+	memcpy(dst->ids, src->ids + r0, (size_t)ntok * sizeof *dst->ids);
+	return RL_OK;
+}
+
+uint64_t rl_prompts_hash(const rl_prompts *p)
+{
+	XXH64_state_t *st = XXH64_createState();
+	if (!st)
+		return 0;
+	XXH64_reset(st, 0);
+	uint8_t le[4];
+	for (int i = -1; i < p->n; i++) {
+		int32_t v = i < 0 ? p->n : rl_prompt_len(p, i);
+		for (int k = 0; k < 4; k++)
+			le[k] = (uint8_t)((uint32_t)v >> (8 * k));
+		XXH64_update(st, le, 4);
+		for (int t = i < 0 ? 0 : p->start[i]; i >= 0 && t < p->start[i + 1]; t++) {
+			for (int k = 0; k < 4; k++)
+				le[k] = (uint8_t)((uint32_t)p->ids[t] >> (8 * k));
+			XXH64_update(st, le, 4);
+		}
+	}
+	uint64_t h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
 }

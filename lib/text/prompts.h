@@ -49,6 +49,13 @@ int rl_prompts_read(rl_prompts *p, const char *path, const rl_prompts_opts *o);
  * i being lens[i] ids at ids[i]. */
 int rl_prompts_from_ids(rl_prompts *p, int n, const int32_t *const *ids, const int *lens);
 void rl_prompts_free(rl_prompts *p);
+/* dst = prompts [i0, i1) of src (0 <= i0 < i1 <= src->n), with their lines
+ * and src's path. */
+int rl_prompts_slice(rl_prompts *dst, const rl_prompts *src, int i0, int i1);
+/* The set's identity: XXH64 (seed 0) of n, then each prompt's length and ids
+ * (little-endian int32): equal for the same token ids, whatever file, template
+ * or tokenizer gave them. */
+uint64_t rl_prompts_hash(const rl_prompts *p);
 
 static inline int rl_prompt_len(const rl_prompts *p, int i)
 {

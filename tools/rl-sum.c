@@ -1,0 +1,63 @@
+/* rl-sum — the shard streams of a sharded rl-grad or rl-direction run, added
+ * into exactly the stream the unsharded run writes.
+ *
+ * Reads every shard stream ("grad-shard", "direction-shard") of one run, in
+ * any order, checks that they are all of one run and each there once, and
+ * writes the "grad" or "direction" stream: the gradient as the sum of the
+ * batches' partials added in f32 in batch order, as rl-grad adds them; the
+ * direction as rl-direction's mean. Nothing is written unless the sum is
+ * complete. See rl-sum(1), rl-stream(5) and lib/store/shard_stream.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/options.h"
+#include "store/shard_stream.h"
+
+struct opts {
+	const char *out;
+};
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+	o->out = "-";
+	const rl_opt table[] = {
+		RL_OPT_OUTPUT('o', "FILE", &o->out,
+			      "write the stream to FILE (put in place once complete) instead of "
+			      "stdout"),
+		RL_OPT_QUIET("no messages but errors"),
+		RL_OPTS_END,
+	};
+	const rl_cmd cmd = {
+		"rl-sum [-o FILE] SHARD.rls... > GRAD.rls",
+		"Add the shard streams of one rl-grad --shard or rl-direction --shard run\n"
+		"(every shard once, in any order) into exactly the stream the unsharded run\n"
+		"writes.",
+		table,
+		"Exit status: 0 ok, 2 usage, 3 shards that do not add up (another run,\n"
+		"missing, twice, damaged), 4 system error. See rl-sum(1).",
+	};
+	int i = rl_opts_parse(&cmd, argc, argv);
+	if (i == argc)
+		rl_usage("no shard streams");
+	for (int k = i; k < argc; k++)
+		if (strcmp(argv[k], "-") == 0 && argc - i > 1)
+			rl_usage("only one input can be stdin");
+	return i;
+}
+
+int main(int argc, char **argv)
+{
+	rl_cli_init("rl-sum", argc, argv);
+	struct opts o;
+	int i = parse_args(&o, argc, argv);
+	if (strcmp(o.out, "-") == 0)
+		rl_require_stdout_not_tty();
+	int rc = rl_shard_sum((const char *const *)(argv + i), argc - i, o.out);
+	if (rc)
+		rl_die_err(rc);
+	rl_info("%d shards summed", argc - i);
+	return rl_cli_exit();
+}
