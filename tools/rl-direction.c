@@ -100,7 +100,7 @@ static int write_stream(const struct opts *o, const rl_model *m, const rl_prompt
 	int rc = rl_sw_open(&w, o->out, sharded ? "direction-shard" : "direction", "rl-direction");
 	if (rc)
 		return rc;
-	rl_sw_header_begin(w, sharded ? 10 : 6);
+	rl_sw_header_begin(w, sharded ? 11 : 6);
 	msgpack_packer *pk = rl_sw_packer(w);
 	rl_pack_kv_model(pk, "model", m);
 	rl_pack_kv_int(pk, "layer_end", o->layer_end);
@@ -116,6 +116,8 @@ static int write_stream(const struct opts *o, const rl_model *m, const rl_prompt
 		rl_pack_kv_str(pk, "prompts_hash", hex);
 		rl_pack_kv_int(pk, "batch_size", o->batch);
 		rl_pack_kv_bool(pk, "per_prompt", o->per_prompt);
+		/* OpenBLAS's sums depend on its thread count */
+		rl_pack_kv_int(pk, "threads", rl_blas_get_threads());
 	} else {
 		rc = rl_sw_tensor(w, "direction", RL_DT_F32, 1, shape, dir, (uint64_t)C);
 	}

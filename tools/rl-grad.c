@@ -112,7 +112,7 @@ static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const
 			const rl_prompts *p, const rl_direction *d, int sum_of, int nbatch, int b0,
 			int b1)
 {
-	rl_sw_header_begin(w, o->shard.count ? 10 : 7);
+	rl_sw_header_begin(w, o->shard.count ? 11 : 7);
 	msgpack_packer *pk = rl_sw_packer(w);
 	rl_pack_str(pk, "model"); /* identity and state: rl-select refuses a stale gradient */
 	rl_pack_model_id(pk, m, state);
@@ -134,6 +134,8 @@ static int write_header(rl_sw *w, const struct opts *o, const rl_model *m, const
 		rl_pack_kv_str(pk, "prompts_hash", hex);
 		rl_hex64(XXH64(d->v, (size_t)d->hidden_size * sizeof *d->v, 0), hex);
 		rl_pack_kv_str(pk, "direction_hash", hex);
+		/* OpenBLAS's sums depend on its thread count */
+		rl_pack_kv_int(pk, "threads", rl_blas_get_threads());
 	}
 	return RL_OK;
 }

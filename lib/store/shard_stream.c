@@ -62,6 +62,8 @@ static const char *key_reason(const char *key)
 		{"hidden_size", "made for another hidden size"},
 		{"final_norm", "made for another layer"},
 		{"per_prompt", "made with another --per-prompt"},
+		{"threads",
+		 "made with another number of threads (-j: OpenBLAS's sums depend on it)"},
 	};
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (strcmp(key, reasons[i].key) == 0)

@@ -2,8 +2,8 @@
 # Sharded gradients and directions (issue 17): rl-grad --shard I/N and
 # rl-direction --shard I/N, added by rl-sum into exactly the bytes of the
 # unsharded run, for N = 1, 2, 3 and 7 (7 > the 6 batches: an empty shard),
-# inputs in shuffled orders, shards run with other thread counts and memory
-# budgets than the unsharded run; every refusal (exit 3 naming the file and
+# inputs in shuffled orders, shards with other memory budgets than the
+# unsharded run (the same -j: OpenBLAS's sums depend on it); every refusal (exit 3 naming the file and
 # the reason), and a failed rl-sum leaving no output.
 . "$RL_TESTS/lib.sh"
 cd "$T"
@@ -20,14 +20,14 @@ shuffled() {
 		awk -v s="$seed" 'BEGIN { srand(s) } { print rand() "\t" $0 }' | sort | cut -f2
 }
 
-# grad_shards N MODEL PROMPTS B [rl-grad options...]: shards g.I.rls of N,
-# alternately with -j 1 and -j 2, every third with activations recomputed
+# grad_shards N MODEL PROMPTS B [rl-grad options...]: shards g.I.rls of N at
+# -j 1, every third with activations recomputed
 grad_shards() {
 	N=$1 M=$2 P=$3 B=$4
 	shift 4
 	rm -f g.*.rls
 	for I in $(seq 1 "$N"); do
-		j=$((I % 2 + 1))
+		j=1
 		mem=
 		[ $((I % 3)) -eq 0 ] && mem="--mem-limit 1K"
 		# shellcheck disable=SC2086
@@ -37,7 +37,7 @@ grad_shards() {
 }
 
 # the gradient: N = 1, 2, 3, 7
-rl-grad -q -j 2 -m work -p p.jsonl -d d.rls -b 2 -o full.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 2 -o full.rls
 for N in 1 2 3 7; do
 	grad_shards "$N" work p.jsonl 2
 	# shellcheck disable=SC2046
@@ -62,7 +62,7 @@ Q="$F/engine/qwen2_bf16"
 cat "$Q/dir.jsonl" "$Q/grad.jsonl" >q.jsonl
 mv d.rls d-llama.rls
 rl-direction -q -m "$Q/model" -p "$Q/dir.jsonl" -L 2 -o d.rls
-rl-grad -q -m "$Q/model" -p q.jsonl -d d.rls -b 3 -o qfull.rls
+rl-grad -q -j 1 -m "$Q/model" -p q.jsonl -d d.rls -b 3 -o qfull.rls
 grad_shards 3 "$Q/model" q.jsonl 3
 rl-sum -q -o qsum.rls g.3.rls g.1.rls g.2.rls
 cmp qfull.rls qsum.rls || fail "Qwen2: rl-sum of 3 shards differs"
@@ -73,12 +73,12 @@ mv d-llama.rls d.rls
 # the direction: N = 1, 2, 3, 7, with and without --per-prompt
 for pp in "" --per-prompt; do
 	# shellcheck disable=SC2086
-	rl-direction -q -m work -p p.jsonl -L 2 -b 2 $pp -o dfull.rls
+	rl-direction -q -j 2 -m work -p p.jsonl -L 2 -b 2 $pp -o dfull.rls
 	for N in 1 2 3 7; do
 		rm -f ds.*.rls
 		for I in $(seq 1 "$N"); do
 			# shellcheck disable=SC2086
-			rl-direction -q -j $((I % 2 + 1)) -m work -p p.jsonl -L 2 -b 2 $pp \
+			rl-direction -q -j 2 -m work -p p.jsonl -L 2 -b 2 $pp \
 				--shard "$I/$N" -o "ds.$I.rls" || fail "rl-direction --shard $I/$N"
 		done
 		# shellcheck disable=SC2046
@@ -106,35 +106,38 @@ refused "'full.rls': a grad stream, not a shard" rl-sum -o out.rls g.1.rls full.
 refused "'d.rls': a direction stream, not a shard" rl-sum d.rls
 refused "'ds.1.rls': a direction-shard stream, 'g.1.rls' a grad-shard stream" \
 	rl-sum -o out.rls g.1.rls ds.1.rls
-rl-grad -q -m work -p p.jsonl -d d.rls -b 2 --shard 2/4 -o other-n.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 2 --shard 2/4 -o other-n.rls
 refused "'other-n.rls': shard 2 of 4, 'g.1.rls' is shard 1 of 3" rl-sum -o out.rls g.1.rls other-n.rls g.3.rls
 # another model (Qwen2's shard), the same model by another path, another batch size
-rl-grad -q -m "$Q/model" -p q.jsonl -d d-qwen.rls -b 2 --shard 2/3 -o qwen.rls
+rl-grad -q -j 1 -m "$Q/model" -p q.jsonl -d d-qwen.rls -b 2 --shard 2/3 -o qwen.rls
 refused "'qwen.rls': made for another model (or model state) than 'g.1.rls' (header key \"model\" differs)" \
 	rl-sum -o out.rls g.1.rls qwen.rls g.3.rls
 ln -s "$E/model" work2
-rl-grad -q -m work2 -p p.jsonl -d d.rls -b 2 --shard 2/3 -o path.rls
+rl-grad -q -j 1 -m work2 -p p.jsonl -d d.rls -b 2 --shard 2/3 -o path.rls
 refused "'path.rls': made for another model (or model state)" rl-sum -o out.rls g.1.rls path.rls g.3.rls
-rl-grad -q -m work -p p.jsonl -d d.rls -b 3 --shard 2/3 -o b3.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 3 --shard 2/3 -o b3.rls
 refused "'b3.rls': made with another batch size" rl-sum -o out.rls g.1.rls b3.rls g.3.rls
+rl-grad -q -j 2 -m work -p p.jsonl -d d.rls -b 2 --shard 2/3 -o j2.rls
+refused "'j2.rls': made with another number of threads (-j: OpenBLAS's sums depend on it) than 'g.1.rls' (header key \"threads\" differs)" \
+	rl-sum -o out.rls g.1.rls j2.rls g.3.rls
 # another direction: its file and its vector
 rl-direction -q -m work -p "$E/dir.jsonl" -L 2 -n 3 -o d3.rls
-rl-grad -q -m work -p p.jsonl -d d3.rls -b 2 --shard 2/3 -o dir3.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d3.rls -b 2 --shard 2/3 -o dir3.rls
 refused "'dir3.rls': made with another direction" rl-sum -o out.rls g.1.rls dir3.rls g.3.rls
 cp d.rls d.keep
 rl-direction -q -m work -p "$E/dir.jsonl" -L 2 -n 4 -o d.rls # same path, other vector
-rl-grad -q -m work -p p.jsonl -d d.rls -b 2 --shard 2/3 -o dirv.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 2 --shard 2/3 -o dirv.rls
 mv d.keep d.rls
 refused "'dirv.rls': made with another direction than 'g.1.rls' (header key \"direction" \
 	rl-sum -o out.rls g.1.rls dirv.rls g.3.rls
 # other prompts under the same file name and count: only the hash tells
 cp p.jsonl p.keep
 jq -c '.ids[0] = 1' p.keep >p.jsonl
-rl-grad -q -m work -p p.jsonl -d d.rls -b 2 --shard 2/3 -o ids.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 2 --shard 2/3 -o ids.rls
 mv p.keep p.jsonl
 refused "'ids.rls': made from other prompts (file, -n, template or tokenizer) than 'g.1.rls' (header key \"prompts_hash\" differs)" \
 	rl-sum -o out.rls g.1.rls ids.rls g.3.rls
-rl-grad -q -m work -p p.jsonl -d d.rls -b 2 -n 11 --shard 2/3 -o n11.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 2 -n 11 --shard 2/3 -o n11.rls
 refused "'n11.rls': made from another number of prompts" rl-sum -o out.rls g.1.rls n11.rls g.3.rls
 # direction shards of another -b or another --per-prompt
 rm -f ds.*.rls

@@ -108,6 +108,72 @@ static void read_prompts(const char *dir, const char *file, const rl_model *m, r
 	REQUIRE(rl_prompts_read(p, path, &o) == RL_OK);
 }
 
+/* The batches' partials (RL_GRAD_PER_BATCH) added in batch order are the
+ * summed gradient bit for bit, and the batches from the second on, alone,
+ * give the same partials (what rl-grad --shard and rl-sum rely on). */
+static void shard_check(rl_engine *e, const rl_model *m, const rl_prompts *pg, int bs,
+			const float *dir, const char *cs)
+{
+	rl_grad whole, per, tail;
+	REQUIRE(rl_grad_begin(&whole, e, pg, bs, dir, RL_GRAD_LINEAR) == RL_OK);
+	REQUIRE(rl_grad_begin(&per, e, pg, bs, dir, RL_GRAD_LINEAR | RL_GRAD_PER_BATCH) == RL_OK);
+	int nb = per.nbatch;
+	REQUIRE(nb >= 2);
+	rl_prompts sub;
+	REQUIRE(rl_prompts_slice(&sub, pg, bs, pg->n) == RL_OK);
+	rl_engine e2;
+	REQUIRE(rl_engine_init(&e2, m, e->L, sub.max_len, NULL) == RL_OK);
+	REQUIRE(rl_grad_begin(&tail, &e2, &sub, bs, dir, RL_GRAD_LINEAR | RL_GRAD_PER_BATCH) ==
+		RL_OK);
+	CHECK_EQ_INT(tail.nbatch, nb - 1);
+	for (int b = 1; b < nb; b++)
+		CHECKF(tail.loss[b - 1] == per.loss[b], "%s: batch %d's loss alone", cs, b);
+	float *acc = NULL;
+	size_t nf = 0;
+	for (;;) {
+		int layer, lw, batch, lt, bt;
+		const rl_layer_w *gw, *gp, *gt;
+		REQUIRE(rl_grad_next(&whole, &lw, &gw) == RL_OK);
+		if (lw < 0)
+			break;
+		for (int b = 0; b < nb; b++) {
+			REQUIRE(rl_grad_next_batch(&per, &layer, &batch, &gp) == RL_OK);
+			CHECK_EQ_INT(layer, lw);
+			CHECK_EQ_INT(batch, b);
+			if (!acc) {
+				nf = gp->nfloats;
+				acc = malloc(nf * sizeof *acc);
+				REQUIRE(acc);
+			}
+			if (b == 0)
+				memcpy(acc, gp->mem, nf * sizeof *acc);
+			else
+				for (size_t i = 0; i < nf; i++)
+					acc[i] += gp->mem[i];
+			if (b == 0)
+				continue;
+			REQUIRE(rl_grad_next_batch(&tail, &lt, &bt, &gt) == RL_OK);
+			CHECK_EQ_INT(lt, lw);
+			CHECK_EQ_INT(bt, b - 1);
+			CHECKF(memcmp(gt->mem, gp->mem, nf * sizeof *acc) == 0,
+			       "%s: layer %d, batch %d's partial alone differs", cs, lw, b);
+		}
+		CHECKF(memcmp(acc, gw->mem, nf * sizeof *acc) == 0,
+		       "%s: layer %d: the partials added in batch order differ from the gradient",
+		       cs, lw);
+	}
+	int layer, batch;
+	const rl_layer_w *gp;
+	REQUIRE(rl_grad_next_batch(&per, &layer, &batch, &gp) == RL_OK);
+	CHECK_EQ_INT(layer, -1);
+	free(acc);
+	rl_grad_end(&whole);
+	rl_grad_end(&per);
+	rl_grad_end(&tail);
+	rl_engine_free(&e2);
+	rl_prompts_free(&sub);
+}
+
 static void test_case(const char *cs)
 {
 	char dir[4096], path[4096];
@@ -235,6 +301,7 @@ static void test_case(const char *cs)
 	rl_grad_end(&g);
 	rl_grad_end(&g2);
 	rl_engine_free(&e2);
+	shard_check(&e, &m, &pg, bs, d, cs);
 
 	/* a prompt alone gives the hidden state it has inside the set */
 	rl_prompts one;
