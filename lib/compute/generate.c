@@ -26,8 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "compute/generate.h"
 #include "compute/layer.h"
@@ -45,13 +43,10 @@ void rl_gen_opts_init(rl_gen_opts *o)
 	o->batch_size = 16;
 }
 
-/* A weight matrix [rows, cols]: an f32 copy or view, or NULL (widened block
- * by block at each use). */
+/* A weight matrix [rows, cols], used as the file stores it. */
 struct mat {
 	const rl_tensor *t;
 	int row0, rows, cols; /* rows row0 .. row0 + rows - 1 of t (Phi-3's fused) */
-	float *f32;
-	int owned; /* f32 was allocated (not a view of an F32 map) */
 };
 
 struct layer {
@@ -71,9 +66,8 @@ struct gen {
 	struct layer *layers;
 	struct mat lm;
 	float *final_norm;
-	float *wblock; /* wblock_elems floats: streamed widening */
-	size_t wblock_elems;
-	int direct_rows; /* steps of at most this many rows use rl_wgemm */
+	float *scratch; /* rl_wgemm's, for the widest matrix */
+	rl_precision prec;
 	rl_rope rope;
 	float scale, eps, embed_mul;
 };
@@ -101,76 +95,19 @@ struct bufs {
 
 /* ---- weights ---- */
 
-static int is_f32_view(const rl_tensor *t)
-{
-	return t->dtype == RL_DT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0;
-}
-
-static uint64_t mat_bytes(const struct mat *w)
-{
-	return (uint64_t)w->rows * (uint64_t)w->cols * sizeof(float);
-}
-
 /* rows row0 .. row0 + rows - 1 of t (rows 0: all of them) */
 static void mat_init(struct mat *w, const rl_tensor *t, int row0, int rows)
 {
-	memset(w, 0, sizeof *w);
 	w->t = t;
 	w->row0 = row0;
 	w->rows = rows ? rows : (int)t->shape[0];
 	w->cols = (int)t->shape[1];
-	if (is_f32_view(t)) /* read-only use only */
-		w->f32 = (float *)(uintptr_t)t->data + (size_t)row0 * (size_t)w->cols;
 }
 
 /* The first element of w in t. */
 static uint64_t mat_first(const struct mat *w)
 {
 	return (uint64_t)w->row0 * (uint64_t)w->cols;
-}
-
-/* Drops a tensor's mapped pages from this process's resident set once an f32
- * copy replaced them (they stay in the page cache; the map stays valid). */
-static void drop_pages(const rl_tensor *t)
-{
-	long ps = sysconf(_SC_PAGESIZE);
-	if (ps <= 0)
-		return;
-	uintptr_t a = (uintptr_t)t->data, e = a + t->nbytes;
-	uintptr_t lo = (a + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1),
-		  hi = e & ~((uintptr_t)ps - 1);
-	if (hi > lo)
-		madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
-/* Makes an f32 copy of w if it fits in *budget. */
-static int mat_cache(struct mat *w, uint64_t *budget)
-{
-	if (w->f32)
-		return RL_OK;
-	uint64_t b = mat_bytes(w);
-	if (b > *budget)
-		return RL_OK;
-	float *p = rl_malloc_array((size_t)w->rows * (size_t)w->cols, sizeof(float));
-	if (!p)
-		return RL_ESYS;
-	int rc = rl_tensor_read_f32(w->t, mat_first(w), (uint64_t)w->rows * (uint64_t)w->cols, p);
-	if (rc) {
-		free(p);
-		return rc;
-	}
-	w->f32 = p;
-	w->owned = 1;
-	*budget -= b;
-	drop_pages(w->t);
-	return RL_OK;
-}
-
-static void mat_free(struct mat *w)
-{
-	if (w->owned)
-		free(w->f32);
-	w->f32 = NULL;
 }
 
 /* A whole small tensor (bias, norm) as f32; NULL tensor -> NULL. */
@@ -191,47 +128,13 @@ static int vec_load(const rl_tensor *t, float **out)
 	return RL_OK;
 }
 
-/* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias. A few rows (decoding):
- * rl_wgemm on the stored weights, read once. Many rows (prompts): one GEMM on
- * cached or F32 weights, else block by block, widening as many rows at a
- * time. */
-static int matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, int T,
-		  const struct mat *w, const float *bias)
+/* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias, on the stored weights
+ * (the kernel is rl_wgemm's choice for T rows at g->prec). */
+static void matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, int T,
+		   const struct mat *w, const float *bias)
 {
-	if (T <= g->direct_rows) {
-		rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(w->t, mat_first(w)), w->t->dtype, bias, T,
-			 w->rows, w->cols, g->wblock);
-		return RL_OK;
-	}
-	if (w->f32) {
-		rl_linear_forward(out, ldo, x, ldx, w->f32, bias, T, w->cols, w->rows);
-		return RL_OK;
-	}
-	int R = (int)(g->wblock_elems / (size_t)w->cols);
-	for (int r0 = 0; r0 < w->rows; r0 += R) {
-		int rr = w->rows - r0 < R ? w->rows - r0 : R;
-		int rc = rl_tensor_read_f32(w->t, mat_first(w) + (uint64_t)r0 * (uint64_t)w->cols,
-					    (uint64_t)rr * (uint64_t)w->cols, g->wblock);
-		if (rc)
-			return rc;
-		rl_linear_forward(out + r0, ldo, x, ldx, g->wblock, bias ? bias + r0 : NULL, T,
-				  w->cols, rr);
-	}
-	return RL_OK;
-}
-
-uint64_t rl_gen_weight_bytes(const rl_model *m)
-{
-	const rl_config *c = &m->cfg;
-	static const rl_role roles[] = {RL_R_Q,	 RL_R_K,    RL_R_V,   RL_R_O,	   RL_R_GATE,
-					RL_R_UP, RL_R_DOWN, RL_R_QKV, RL_R_GATE_UP};
-	uint64_t n = m->lm_head ? m->lm_head->numel : 0;
-	for (int l = 0; l < c->n_layers; l++)
-		for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
-			const rl_tensor *t = rl_model_get(m, l, roles[r]);
-			n += t ? t->numel : 0;
-		}
-	return n * sizeof(float);
+	rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(w->t, mat_first(w)), w->t->dtype, bias, T,
+		 w->rows, w->cols, g->prec, g->scratch);
 }
 
 static void gen_free(struct gen *g)
@@ -239,9 +142,6 @@ static void gen_free(struct gen *g)
 	if (g->layers)
 		for (int l = 0; l < g->L; l++) {
 			struct layer *y = &g->layers[l];
-			struct mat *ms[] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
-			for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
-				mat_free(ms[i]);
 			float *vs[] = {y->bq,	       y->bk,	  y->bv,     y->bo,
 				       y->bg,	       y->bu,	  y->bd,     y->attn_norm,
 				       y->mlp_norm,    y->q_norm, y->k_norm, y->pre_ff_norm,
@@ -250,9 +150,8 @@ static void gen_free(struct gen *g)
 				free(vs[i]);
 		}
 	free(g->layers);
-	mat_free(&g->lm);
 	free(g->final_norm);
-	free(g->wblock);
+	free(g->scratch);
 	rl_rope_free(&g->rope);
 	memset(g, 0, sizeof *g);
 }
@@ -288,7 +187,9 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 	mat_init(&g->lm, m->lm_head, 0, 0);
 	if ((rc = vec_load(m->final_norm, &g->final_norm)))
 		return rc;
-	int maxcols = g->C > g->I ? g->C : g->I;
+	int maxcols = g->C > g->I ? g->C : g->I; /* the matrices' widest rows */
+	if (g->Q > maxcols)
+		maxcols = g->Q;
 	for (int l = 0; l < g->L; l++) {
 		struct layer *y = &g->layers[l];
 		rl_role roles[7] = {RL_R_Q, RL_R_K, RL_R_V, RL_R_O, RL_R_GATE, RL_R_UP, RL_R_DOWN};
@@ -332,30 +233,9 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 			y->mlp_out = y->post_ff_norm;
 		}
 	}
-	/* f32 copies while the budget lasts: lm_head (used every step by every
-	 * sequence), then the layers in order. */
-	uint64_t budget = o->weight_cache_bytes;
-	if ((rc = mat_cache(&g->lm, &budget)))
-		return rc;
-	for (int l = 0; l < g->L; l++) {
-		struct layer *y = &g->layers[l];
-		struct mat *ms[7] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
-		for (int i = 0; i < 7; i++)
-			if ((rc = mat_cache(ms[i], &budget)))
-				return rc;
-	}
-	/* 32 MiB of widened rows at a time for the others: each GEMM call packs
-	 * the prompts' rows again, so fewer, larger blocks (at least one row, and
-	 * what rl_wgemm's portable path needs). */
-	g->direct_rows = o->direct_rows == 0 ? 64 : o->direct_rows;
-	size_t nb = (32u << 20) / sizeof(float), nw = rl_wgemm_scratch(maxcols);
-	if (nb < nw)
-		nb = nw;
-	if (nb < (size_t)maxcols)
-		nb = (size_t)maxcols;
-	g->wblock_elems = nb;
-	g->wblock = rl_malloc_array(nb, sizeof(float));
-	return g->wblock ? RL_OK : RL_ESYS;
+	g->prec = o->precision;
+	g->scratch = rl_malloc_array(rl_wgemm_scratch(maxcols), sizeof(float));
+	return g->scratch ? RL_OK : RL_ESYS;
 }
 
 /* ---- step buffers ---- */
@@ -447,11 +327,8 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 	int C = g->C, Q = g->Q, KV = g->KV, ldq = Q + 2 * KV, I = g->I, rc;
 	float *x = b->x, *h = b->h, *qkv = b->qkv, *att = b->att, *tmp = b->tmp;
 	for (int t = 0; t < T; t++) {
-		if (g->lm.f32 && m->lm_head == m->embed)
-			memcpy(x + (size_t)t * C, g->lm.f32 + (size_t)b->tok[t] * C,
-			       sizeof(float) * C);
-		else if ((rc = rl_tensor_read_f32(m->embed, (uint64_t)b->tok[t] * (uint64_t)C,
-						  (uint64_t)C, x + (size_t)t * C)))
+		if ((rc = rl_tensor_read_f32(m->embed, (uint64_t)b->tok[t] * (uint64_t)C,
+					     (uint64_t)C, x + (size_t)t * C)))
 			return rc;
 		if (g->embed_mul != 1.0f)
 			for (int c = 0; c < C; c++)
@@ -466,10 +343,9 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 					   g->c->norm_plus_one);
 			in = h;
 		}
-		if ((rc = matmul(g, qkv, ldq, in, C, T, &y->q, y->bq)) ||
-		    (rc = matmul(g, qkv + Q, ldq, in, C, T, &y->k, y->bk)) ||
-		    (rc = matmul(g, qkv + Q + KV, ldq, in, C, T, &y->v, y->bv)))
-			return rc;
+		matmul(g, qkv, ldq, in, C, T, &y->q, y->bq);
+		matmul(g, qkv + Q, ldq, in, C, T, &y->k, y->bk);
+		matmul(g, qkv + Q + KV, ldq, in, C, T, &y->v, y->bv);
 		rl_qk_norm_forward(&g->d, y->q_norm, y->k_norm, qkv, ldq, T, NULL, NULL, b->qk);
 		const rl_rope *rope = rl_dims_rope(&g->d, &g->rope, l);
 		if (rope->long_) { /* longrope: each sequence by its last position */
@@ -501,8 +377,7 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 					     z->n_pending, z->len + z->n_pending, g->nh, g->nkvh,
 					     g->hd, window, g->d.scale, g->d.attn_cap, b->scratch);
 		}
-		if ((rc = matmul(g, tmp, C, att, Q, T, &y->o, y->bo)))
-			return rc;
+		matmul(g, tmp, C, att, Q, T, &y->o, y->bo);
 		if (y->attn_out)
 			rl_rmsnorm_forward(tmp, NULL, tmp, y->attn_out, T, C, g->eps,
 					   g->c->norm_plus_one);
@@ -513,12 +388,10 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 					   g->c->norm_plus_one);
 			in = h;
 		}
-		if ((rc = matmul(g, b->gu, 2 * I, in, C, T, &y->gate, y->bg)) ||
-		    (rc = matmul(g, b->gu + I, 2 * I, in, C, T, &y->up, y->bu)))
-			return rc;
+		matmul(g, b->gu, 2 * I, in, C, T, &y->gate, y->bg);
+		matmul(g, b->gu + I, 2 * I, in, C, T, &y->up, y->bu);
 		rl_glu_forward(b->hh, b->gu, T, I, g->c->act);
-		if ((rc = matmul(g, tmp, C, b->hh, I, T, &y->down, y->bd)))
-			return rc;
+		matmul(g, tmp, C, b->hh, I, T, &y->down, y->bd);
 		if (y->mlp_out)
 			rl_rmsnorm_forward(tmp, NULL, tmp, y->mlp_out, T, C, g->eps,
 					   g->c->norm_plus_one);
@@ -529,8 +402,7 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 		       sizeof(float) * C);
 	rl_rmsnorm_forward(b->last, NULL, b->last, g->final_norm, ns, C, g->eps,
 			   g->c->norm_plus_one);
-	if ((rc = matmul(g, b->logits, g->V, b->last, C, ns, &g->lm, NULL)))
-		return rc;
+	matmul(g, b->logits, g->V, b->last, C, ns, &g->lm, NULL);
 	if (g->c->final_softcap > 0)
 		rl_softcap_forward(b->logits, (size_t)ns * g->V, (float)g->c->final_softcap);
 	return RL_OK;

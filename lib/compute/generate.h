@@ -2,9 +2,11 @@
  *
  * The whole model runs: embeddings (Gemma: times sqrt(hidden)), every decoder
  * layer, the final norm and lm_head (or the tied embeddings), then argmax.
- * Arithmetic is f32 throughout, the layers are the engine's ops (ops.h), and
- * the result equals transformers' generate(do_sample=False) in float32 token
- * for token (tests/gen/gen_generate.py), up to float rounding in near-ties.
+ * Arithmetic is f32 (at precision bf16 the matrix products round their inputs
+ * to bf16, see below), the layers are the engine's ops (ops.h), and at
+ * precision fp32 the result equals transformers' generate(do_sample=False) in
+ * float32 token for token (tests/gen/gen_generate.py), up to float rounding in
+ * near-ties.
  *
  * Batching: up to batch_size sequences are in flight. Each step, every
  * sequence in flight contributes its pending tokens — its whole prompt the
@@ -20,13 +22,14 @@
  * NaN counts as the maximum). A sequence stops after a stop token (kept in
  * out, with stopped = 1) or after max_new_tokens tokens.
  *
- * Weights stay memory-mapped in their file dtype. A decoding step (at most
- * direct_rows packed rows) multiplies them as stored (wgemm.h: bf16 read once,
- * widened in registers), which halves the bytes read per step against f32
- * weights. A step with more rows (prompts entering) uses f32 weights: copies
- * kept while they fit in weight_cache_bytes (lm_head first, then layer by
- * layer), else rows widened block by block at each use. A model of any size
- * runs in bounded memory. The key/value cache holds
+ * Weights stay memory-mapped in their file dtype and every matrix product
+ * reads them as stored (wgemm.h: bf16 read once, never a whole f32 copy),
+ * with the kernel rl_wgemm picks for the step's row count on this CPU at the
+ * run's precision: fp32 (f32 inputs and sums: equal to transformers float32
+ * up to the order of additions) or bf16 (inputs rounded to bf16 before
+ * each product, f32 sums: llama.cpp's and torch's bf16 matmuls; on a CPU
+ * without bf16 dot products it computes as fp32). A model of any size runs
+ * in bounded memory. The key/value cache holds
  * 2 x n_layers x n_kv_heads x head_dim f32 per token of each sequence in
  * flight (its prompt + max_new_tokens, reserved when it enters), and
  * kv_budget_bytes bounds the total: prompts wait for room.
@@ -44,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compute/wgemm.h"
 #include "store/model.h"
 
 typedef struct rl_gen_seq {
@@ -72,16 +76,13 @@ typedef struct rl_gen_opts {
 	int batch_size;
 	const int *stop; /* stop token ids */
 	int n_stop;
-	uint64_t weight_cache_bytes; /* f32 weight copies up to this size; 0: none */
-	int direct_rows;	     /* steps of at most this many packed rows multiply the
-			    stored weights directly (rl_wgemm); more rows use f32
-			    weights. 0: 64; < 0: never */
-	uint64_t kv_budget_bytes;    /* key/value caches in flight at most this big
+	rl_precision precision;	  /* of the matrix products (wgemm.h); fp32 */
+	uint64_t kv_budget_bytes; /* key/value caches in flight at most this big
 				     (a prompt waits for room; one always runs);
 				     0: no limit but batch_size */
-	int no_cache;		     /* reference mode for tests: no KV cache, every step recomputes
+	int no_cache;		  /* reference mode for tests: no KV cache, every step recomputes
 			 every position of every sequence */
-	int no_shared_prefix;	     /* compute every prompt's shared prefix again (below) */
+	int no_shared_prefix;	  /* compute every prompt's shared prefix again (below) */
 	rl_gen_progress progress;
 	void *progress_ctx;
 	rl_gen_early_stop early_stop; /* NULL: none */
@@ -96,10 +97,6 @@ void rl_gen_opts_init(rl_gen_opts *o);
  * sequence longer than the position tables allow; RL_ESYS when out of
  * memory. */
 int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts *o);
-
-/* Bytes of f32 copies of every weight matrix (what caching all of them
- * takes). */
-uint64_t rl_gen_weight_bytes(const rl_model *m);
 
 /* The stop tokens of a model directory: "eos_token_id" (a number or a list)
  * of generation_config.json when present, plus config.json's. Writes at most

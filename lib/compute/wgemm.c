@@ -1,14 +1,35 @@
-/* wgemm.c — x · W^T with W in bf16/f16/f32 as stored (see wgemm.h). */
+/* wgemm.c — x · W^T with W in bf16/f16/f32 as stored (see wgemm.h): the
+ * references, the portable path, the choice of kernel, packing the input and
+ * splitting the rows of W among threads. The kernels are in wgemm_*.c. */
 #include <cblas.h>
-#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compute/ops.h"
 #include "compute/wgemm.h"
+#include "compute/wgemm_kern.h"
+#include "core/cpu.h"
+#include "core/par.h"
 
-/* ---- reference and portable path ---- */
+const char *rl_precision_name(rl_precision p)
+{
+	return p == RL_PREC_BF16 ? "bf16" : "fp32";
+}
+
+int rl_precision_parse(const char *s, rl_precision *p)
+{
+	if (strcmp(s, "fp32") == 0)
+		*p = RL_PREC_FP32;
+	else if (strcmp(s, "bf16") == 0)
+		*p = RL_PREC_BF16;
+	else
+		return -1;
+	return 0;
+}
+
+/* ---- references and the portable path ---- */
 
 static float w_at(const void *w, rl_dtype dt, size_t i)
 {
@@ -17,17 +38,32 @@ static float w_at(const void *w, rl_dtype dt, size_t i)
 	return f;
 }
 
-void rl_wgemm_naive(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
-		    const float *bias, int M, int N, int K)
+static void naive(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
+		  const float *bias, int M, int N, int K, int round_x)
 {
 	for (int m = 0; m < M; m++)
 		for (int n = 0; n < N; n++) {
 			double s = 0;
-			for (int k = 0; k < K; k++)
-				s += (double)x[(size_t)m * ldx + k] *
-				     w_at(w, dt, (size_t)n * K + (size_t)k);
+			for (int k = 0; k < K; k++) {
+				float xv = x[(size_t)m * ldx + k];
+				if (round_x)
+					xv = rl_bf16_to_f32(rl_f32_to_bf16(xv));
+				s += (double)xv * w_at(w, dt, (size_t)n * K + (size_t)k);
+			}
 			out[(size_t)m * ldo + n] = (float)s + (bias ? bias[n] : 0.0f);
 		}
+}
+
+void rl_wgemm_naive(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
+		    const float *bias, int M, int N, int K)
+{
+	naive(out, ldo, x, ldx, w, dt, bias, M, N, K, 0);
+}
+
+void rl_wgemm_naive_bf16(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
+			 const float *bias, int M, int N, int K)
+{
+	naive(out, ldo, x, ldx, w, dt, bias, M, N, K, 1);
 }
 
 static int block_rows(int K)
@@ -42,337 +78,287 @@ size_t rl_wgemm_scratch(int K)
 }
 
 /* Widens blocks of rows of W into scratch and multiplies them with rl_gemm. */
-static void portable(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
+static void portable(float *out, int ldo, const float *x, int ldx, const uint8_t *w, rl_dtype dt,
 		     const float *bias, int M, int N, int K, float *scratch)
 {
 	int R = block_rows(K);
 	size_t es = rl_dtype_size(dt);
 	for (int r0 = 0; r0 < N; r0 += R) {
 		int rr = N - r0 < R ? N - r0 : R;
-		rl_widen(dt, (const uint8_t *)w + (size_t)r0 * K * es, scratch, (size_t)rr * K);
+		rl_widen(dt, w + (size_t)r0 * K * es, scratch, (size_t)rr * K);
 		rl_linear_forward(out + r0, ldo, x, ldx, scratch, bias ? bias + r0 : NULL, M, K,
 				  rr);
 	}
 }
 
-/* ---- AVX-512 kernel ---- */
+/* ---- the kernels and the choice among them ---- */
 
 static int threads_set;
-static rl_wgemm_path forced;
+static rl_wgemm_kernel forced;
 
 void rl_wgemm_set_threads(int n)
 {
 	threads_set = n;
 }
 
-void rl_wgemm_force(rl_wgemm_path p)
+static const wg_kernel *kernel(rl_wgemm_kernel k)
 {
-	forced = p;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-
-#define TGT __attribute__((target("avx512f,avx512bw,avx512vl")))
-#define KERN_INLINE                                                                                \
-	static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl")))
-
-enum { D_BF16, D_F16, D_F32 };
-
-/* Two kernels, both widening blocks of weight rows into an L1 buffer once
- * and meeting every input with them, both summing each output in an order
- * that depends on K only:
- *   dot    (fewer than 16 inputs: decoding a few prompts) vectors along K, 6
- *          weight rows x 4 inputs at a time, 16 partial sums per output
- *          reduced at the end; no lane idles whatever M.
- *   outer  (16 inputs or more) vectors along the inputs: x is transposed
- *          first (xt[k][m], padded to a multiple of 16 with zeros) and RO
- *          weight rows are broadcast one weight at a time against 32 inputs,
- *          a tile of RO x 32 outputs in 24 registers over the whole of K: no
- *          partial sums spilled, no reductions; but lanes idle when M is
- *          not a multiple of 16, hence dot below 16 (tests/bench/wgemm.c). */
-#define KC 256 /* the dot kernel's column block: 6 x 256 floats */
-#define RO 12  /* the outer kernel's weight rows */
-#define KCO 64 /* its column block: RO x 64 floats, with 64 x 32 of xt, in L1 */
-
-/* Widens n weights at p (dtype D) to f32 at dst. */
-static TGT void widen_chunk(int D, const uint8_t *p, float *dst, int n)
-{
-	int k = 0;
-	for (; k + 16 <= n; k += 16) {
-		__m512 v;
-		if (D == D_F32)
-			v = _mm512_loadu_ps(p + (size_t)k * 4);
-		else if (D == D_F16)
-			v = _mm512_cvtph_ps(
-				_mm256_loadu_si256((const __m256i *)(p + (size_t)k * 2)));
-		else
-			v = _mm512_castsi512_ps(
-				_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
-							  (const __m256i *)(p + (size_t)k * 2))),
-						  16));
-		_mm512_store_ps(dst + k, v);
+#ifdef WG_X86
+	switch (k) {
+	case RL_WK_AVX2_DOT:
+		return &rl_wk_avx2_dot;
+	case RL_WK_AVX2_OUTER:
+		return &rl_wk_avx2_outer;
+	case RL_WK_AVX512_DOT:
+		return &rl_wk_avx512_dot;
+	case RL_WK_AVX512_OUTER:
+		return &rl_wk_avx512_outer;
+	case RL_WK_BF16_DOT:
+		return &rl_wk_bf16_dot;
+	case RL_WK_BF16_OUTER:
+		return &rl_wk_bf16_outer;
+	case RL_WK_AMX:
+		return &rl_wk_amx;
+	default:
+		break;
 	}
-	if (k < n) {
-		__mmask16 mask = (__mmask16)((1u << (n - k)) - 1);
-		__m512 v;
-		if (D == D_F32)
-			v = _mm512_maskz_loadu_ps(mask, p + (size_t)k * 4);
-		else if (D == D_F16)
-			v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p + (size_t)k * 2));
-		else
-			v = _mm512_castsi512_ps(
-				_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
-							  mask, p + (size_t)k * 2)),
-						  16));
-		_mm512_store_ps(dst + k, v); /* lanes past n are zero */
-	}
-}
-
-/* acc[o][m] += sum_{k < kl} wf[o][k] x[m][k] for o < RW, m < RX, with wf the
- * widened block (rows of KC floats) and x rows at ldx. The accumulators start
- * at zero (first) or from sums[], and end in sums[] or, after the last block
- * (last), reduced, plus bias[o], in out[m, o]. RW and RX are constants where
- * this is inlined, so acc[][] lives in registers (at most 24 of the 32). */
-KERN_INLINE void kern(int RW, int RX, const float *wf, const float *x, int ldx, int kl,
-		      __m512 *sums, int first, int last, float *out, int ldo, const float *bias)
-{
-	__m512 acc[6][4];
-#pragma GCC unroll 6
-	for (int o = 0; o < RW; o++)
-#pragma GCC unroll 6
-		for (int m = 0; m < RX; m++)
-			acc[o][m] = first ? _mm512_setzero_ps() : sums[o * 4 + m];
-	int k = 0;
-	for (; k + 16 <= kl; k += 16) {
-		__m512 wv[6];
-#pragma GCC unroll 6
-		for (int o = 0; o < RW; o++)
-			wv[o] = _mm512_load_ps(wf + o * KC + k);
-#pragma GCC unroll 6
-		for (int m = 0; m < RX; m++) {
-			__m512 xv = _mm512_loadu_ps(x + (size_t)m * ldx + k);
-#pragma GCC unroll 6
-			for (int o = 0; o < RW; o++)
-				acc[o][m] = _mm512_fmadd_ps(wv[o], xv, acc[o][m]);
-		}
-	}
-	if (k < kl) {
-		__mmask16 mask = (__mmask16)((1u << (kl - k)) - 1);
-		__m512 wv[6];
-#pragma GCC unroll 6
-		for (int o = 0; o < RW; o++)
-			wv[o] = _mm512_load_ps(wf + o * KC + k);
-#pragma GCC unroll 6
-		for (int m = 0; m < RX; m++) {
-			__m512 xv = _mm512_maskz_loadu_ps(mask, x + (size_t)m * ldx + k);
-#pragma GCC unroll 6
-			for (int o = 0; o < RW; o++)
-				acc[o][m] = _mm512_fmadd_ps(wv[o], xv, acc[o][m]);
-		}
-	}
-#pragma GCC unroll 6
-	for (int o = 0; o < RW; o++)
-#pragma GCC unroll 6
-		for (int m = 0; m < RX; m++) {
-			if (!last) {
-				sums[o * 4 + m] = acc[o][m];
-				continue;
-			}
-			float s = _mm512_reduce_add_ps(acc[o][m]);
-			out[(size_t)m * ldo + o] = bias ? s + bias[o] : s;
-		}
-}
-
-typedef void (*kern_fn)(const float *wf, const float *x, int ldx, int kl, __m512 *sums, int first,
-			int last, float *out, int ldo, const float *bias);
-
-#define KDEF(RW, RX)                                                                               \
-	static TGT void k_##RW##_##RX(const float *wf, const float *x, int ldx, int kl,            \
-				      __m512 *sums, int first, int last, float *out, int ldo,      \
-				      const float *bias)                                           \
-	{                                                                                          \
-		kern(RW, RX, wf, x, ldx, kl, sums, first, last, out, ldo, bias);                   \
-	}
-#define KROW(RW) KDEF(RW, 1) KDEF(RW, 2) KDEF(RW, 3) KDEF(RW, 4)
-KROW(1)
-KROW(2)
-KROW(3)
-KROW(4)
-KROW(5)
-KROW(6)
-
-#define KREF_ROW(RW)                                                                               \
-	{                                                                                          \
-		k_##RW##_1, k_##RW##_2, k_##RW##_3, k_##RW##_4                                     \
-	}
-static const kern_fn dot_kernels[6][4] = {KREF_ROW(1), KREF_ROW(2), KREF_ROW(3),
-					  KREF_ROW(4), KREF_ROW(5), KREF_ROW(6)};
-
-struct job {
-	float *out;
-	int ldo;
-	const float *x; /* dot: the input rows */
-	int ldx;
-	const float *xt; /* outer: the input transposed, [K][ldt] */
-	int ldt;
-	const uint8_t *w;
-	int D;
-	const float *bias;
-	int M, K, n0, n1;
-};
-
-/* Rows [n0, n1) of W, 6 at a time; for each, KC columns at a time, widened
- * once and met by every input row (partial sums kept in sums[] between
- * column blocks). */
-static TGT void run_dot(const struct job *j)
-{
-	size_t es = j->D == D_F32 ? 4 : 2, ws = (size_t)j->K * es;
-	int mb = (j->M + 3) / 4;
-	float wf[6 * KC] __attribute__((aligned(64)));
-	__m512 *sums = NULL;
-	if (j->K > KC) {
-		sums = aligned_alloc(64, sizeof(__m512) * 24 * (size_t)mb);
-		if (!sums) { /* no memory for partial sums: the reference loop */
-			rl_wgemm_naive(j->out + j->n0, j->ldo, j->x, j->ldx,
-				       j->w + (size_t)j->n0 * ws,
-				       j->D == D_F32   ? RL_DT_F32
-				       : j->D == D_F16 ? RL_DT_F16
-						       : RL_DT_BF16,
-				       j->bias ? j->bias + j->n0 : NULL, j->M, j->n1 - j->n0, j->K);
-			return;
-		}
-	}
-	for (int o = j->n0; o < j->n1; o += 6) {
-		int rw = j->n1 - o < 6 ? j->n1 - o : 6;
-		for (int kc = 0; kc < j->K; kc += KC) {
-			int kl = j->K - kc < KC ? j->K - kc : KC;
-			for (int r = 0; r < rw; r++)
-				widen_chunk(j->D, j->w + (size_t)(o + r) * ws + (size_t)kc * es,
-					    wf + r * KC, kl);
-			int first = kc == 0, last = kc + kl == j->K;
-			for (int b = 0; b < mb; b++) {
-				int m = b * 4, rx = j->M - m < 4 ? j->M - m : 4;
-				dot_kernels[rw - 1][rx - 1](
-					wf, j->x + (size_t)m * j->ldx + kc, j->ldx, kl,
-					sums ? sums + 24 * (size_t)b : NULL, first, last,
-					j->out + (size_t)m * j->ldo + o, j->ldo,
-					j->bias ? j->bias + o : NULL);
-			}
-		}
-	}
-	free(sums);
-}
-
-/* out[m0 + m, o + r] = sum_k x[m0 + m, k] w[o + r, k] (+ bias) for r < rw
- * and m < min(16 MV, M - m0); wf is the widening buffer (RO x KCO floats). */
-KERN_INLINE void tile(int MV, const struct job *j, int o, int rw, int m0, float *wf)
-{
-	size_t es = j->D == D_F32 ? 4 : 2, ws = (size_t)j->K * es;
-	__m512 acc[RO][2];
-#pragma GCC unroll 12
-	for (int r = 0; r < RO; r++)
-		acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-	for (int kc = 0; kc < j->K; kc += KCO) {
-		int kl = j->K - kc < KCO ? j->K - kc : KCO;
-		for (int r = 0; r < rw; r++)
-			widen_chunk(j->D, j->w + (size_t)(o + r) * ws + (size_t)kc * es,
-				    wf + r * KCO, kl);
-		const float *xt = j->xt + (size_t)kc * j->ldt + m0;
-		for (int k = 0; k < kl; k++, xt += j->ldt) {
-			__m512 x0 = _mm512_load_ps(xt);
-			__m512 x1 = MV > 1 ? _mm512_load_ps(xt + 16) : x0;
-#pragma GCC unroll 12
-			for (int r = 0; r < RO; r++) {
-				__m512 wv = _mm512_set1_ps(wf[r * KCO + k]);
-				acc[r][0] = _mm512_fmadd_ps(wv, x0, acc[r][0]);
-				if (MV > 1)
-					acc[r][1] = _mm512_fmadd_ps(wv, x1, acc[r][1]);
-			}
-		}
-	}
-	float t[RO][32] __attribute__((aligned(64)));
-#pragma GCC unroll 12
-	for (int r = 0; r < RO; r++) {
-		_mm512_store_ps(t[r], acc[r][0]);
-		if (MV > 1)
-			_mm512_store_ps(t[r] + 16, acc[r][1]);
-	}
-	int nm = j->M - m0 < 16 * MV ? j->M - m0 : 16 * MV;
-	for (int m = 0; m < nm; m++) {
-		float *out = j->out + (size_t)(m0 + m) * j->ldo + o;
-		for (int r = 0; r < rw; r++)
-			out[r] = j->bias ? t[r][m] + j->bias[o + r] : t[r][m];
-	}
-}
-
-static TGT void tile16(const struct job *j, int o, int rw, int m0, float *wf)
-{
-	tile(1, j, o, rw, m0, wf);
-}
-
-static TGT void tile32(const struct job *j, int o, int rw, int m0, float *wf)
-{
-	tile(2, j, o, rw, m0, wf);
-}
-
-/* Rows [n0, n1) of W, RO at a time, against every input, 32 at a time. In
- * the last block the buffer's rows past the weights hold stale values whose
- * sums are not stored. */
-static TGT void run_outer(const struct job *j)
-{
-	float wf[RO * KCO] __attribute__((aligned(64)));
-	memset(wf, 0, sizeof wf);
-	for (int o = j->n0; o < j->n1; o += RO) {
-		int rw = j->n1 - o < RO ? j->n1 - o : RO;
-		for (int m0 = 0; m0 < j->M; m0 += 32) {
-			if (j->M - m0 > 16)
-				tile32(j, o, rw, m0, wf);
-			else
-				tile16(j, o, rw, m0, wf);
-		}
-	}
-}
-
-static TGT void run_job(const struct job *j)
-{
-	if (j->xt)
-		run_outer(j);
-	else
-		run_dot(j);
-}
-
-static void *job_thread(void *p)
-{
-	run_job(p);
+#else
+	(void)k;
+#endif
 	return NULL;
 }
 
-static int cpu_ok(void)
+const char *rl_wgemm_kernel_name(rl_wgemm_kernel k)
 {
-	static int ok = -1;
-	if (ok < 0) {
-		__builtin_cpu_init();
-		ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		     __builtin_cpu_supports("avx512vl");
-	}
-	return ok;
+	static const char *const names[RL_WK_COUNT] = {"auto",	     "portable",   "avx2-dot",
+						       "avx2-outer", "avx512-dot", "avx512-outer",
+						       "bf16-dot",   "bf16-outer", "amx"};
+	return k >= 0 && k < RL_WK_COUNT ? names[k] : "?";
 }
 
-int rl_wgemm_fast(void)
+int rl_wgemm_kernel_runs(rl_wgemm_kernel k, rl_dtype dt)
 {
-	return forced != RL_WGEMM_PORTABLE && cpu_ok();
+	if (dt != RL_DT_F32 && dt != RL_DT_F16 && dt != RL_DT_BF16)
+		return k == RL_WK_PORTABLE;
+	if (k == RL_WK_PORTABLE)
+		return 1;
+	const wg_kernel *kn = kernel(k);
+	return kn && kn->runs(rl_cpu_get(), dt);
+}
+
+int rl_wgemm_kernel_bf16(rl_wgemm_kernel k)
+{
+	return k == RL_WK_BF16_DOT || k == RL_WK_BF16_OUTER || k == RL_WK_AMX;
+}
+
+int rl_wgemm_force(rl_wgemm_kernel k)
+{
+	if (k != RL_WK_AUTO && !rl_wgemm_kernel_runs(k, RL_DT_BF16) &&
+	    !rl_wgemm_kernel_runs(k, RL_DT_F32))
+		return 0;
+	forced = k;
+	return 1;
+}
+
+/* The automatic choice (tests/bench/wgemm.c measures the crossovers): the
+ * "dot" kernels below 16 rows, where a transposed input would leave lanes
+ * idle, the "outer" kernels and AMX from 16 rows on. */
+static rl_wgemm_kernel choose(rl_precision prec, rl_dtype dt, int M)
+{
+	const rl_cpu *c = rl_cpu_get();
+	if (prec == RL_PREC_BF16 && dt == RL_DT_BF16) {
+		if (c->amx_bf16 && M >= 16)
+			return RL_WK_AMX;
+		if (c->avx512_bf16)
+			return M >= 16 ? RL_WK_BF16_OUTER : RL_WK_BF16_DOT;
+	}
+	if (c->avx512)
+		return M >= 16 ? RL_WK_AVX512_OUTER : RL_WK_AVX512_DOT;
+	if (c->avx2)
+		return M >= 16 ? RL_WK_AVX2_OUTER : RL_WK_AVX2_DOT;
+	return RL_WK_PORTABLE;
+}
+
+rl_wgemm_kernel rl_wgemm_pick(rl_precision prec, rl_dtype dt, int M)
+{
+	if (dt != RL_DT_F32 && dt != RL_DT_F16 && dt != RL_DT_BF16)
+		return RL_WK_PORTABLE;
+	if (forced != RL_WK_AUTO && rl_wgemm_kernel_runs(forced, dt))
+		return forced;
+	return choose(prec, dt, M);
+}
+
+void rl_wgemm_describe(rl_precision prec, rl_dtype dt, char *buf, size_t cap)
+{
+	size_t n = 0;
+	if (cap)
+		buf[0] = '\0';
+	int from = 1;
+	rl_wgemm_kernel k = rl_wgemm_pick(prec, dt, 1);
+	for (int M = 2; M <= 1025 && n < cap; M++) {
+		rl_wgemm_kernel k2 = M <= 1024 ? rl_wgemm_pick(prec, dt, M) : RL_WK_AUTO;
+		if (k2 == k)
+			continue;
+		int all = from == 1 && M == 1025;
+		if (all)
+			n += (size_t)snprintf(buf + n, cap - n, "%s", rl_wgemm_kernel_name(k));
+		else if (M == 1025)
+			n += (size_t)snprintf(buf + n, cap - n, "%s%s (%d+ rows)",
+					      from > 1 ? ", " : "", rl_wgemm_kernel_name(k), from);
+		else
+			n += (size_t)snprintf(buf + n, cap - n, "%s%s (%d-%d rows)",
+					      from > 1 ? ", " : "", rl_wgemm_kernel_name(k), from,
+					      M - 1);
+		from = M;
+		k = k2;
+	}
+}
+
+/* ---- packing the input ---- */
+
+/* f32 -> bf16, nearest even, NaN kept a NaN: rl_f32_to_bf16, inlined. */
+static inline uint32_t to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	uint32_t r = (u + 0x7FFFu + (u >> 16 & 1u)) >> 16;
+	return (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16 | 0x40u) : r;
+}
+
+static int round_up(int v, int to)
+{
+	return (v + to - 1) / to * to;
+}
+
+struct pack_job {
+	const wg_call *c;
+	void *xp;
+};
+
+/* Panels of 16 inputs, k in [k0, k1) of each. */
+static void pack_f32_t(void *ctx, size_t k0, size_t k1)
+{
+	const struct pack_job *p = ctx;
+	const wg_call *c = p->c;
+	for (int m0 = 0; m0 < c->M; m0 += 16) {
+		float *panel = (float *)p->xp + (size_t)m0 * c->ldp;
+		int nm = c->M - m0 < 16 ? c->M - m0 : 16;
+		for (size_t k = k0; k < k1; k++) {
+			float *v = panel + k * 16;
+			for (int m = 0; m < nm; m++)
+				v[m] = c->x[(size_t)(m0 + m) * c->ldx + k];
+			for (int m = nm; m < 16; m++)
+				v[m] = 0.0f;
+		}
+	}
+}
+
+static void pack_bf16_rows(void *ctx, size_t m0, size_t m1)
+{
+	const struct pack_job *p = ctx;
+	const wg_call *c = p->c;
+	for (size_t m = m0; m < m1; m++) {
+		uint16_t *row = (uint16_t *)p->xp + m * (size_t)c->ldp;
+		const float *x = c->x + m * (size_t)c->ldx;
+		for (int k = 0; k < c->K; k++)
+			row[k] = (uint16_t)to_bf16(x[k]);
+		for (int k = c->K; k < c->ldp; k++)
+			row[k] = 0;
+	}
+}
+
+/* Panels of 16 inputs, pairs q in [q0, q1) of each. */
+static void pack_bf16_pairs(void *ctx, size_t q0, size_t q1)
+{
+	const struct pack_job *p = ctx;
+	const wg_call *c = p->c;
+	for (int m0 = 0; m0 < c->M; m0 += 16) {
+		uint32_t *panel = (uint32_t *)p->xp + (size_t)m0 * c->ldp;
+		int nm = c->M - m0 < 16 ? c->M - m0 : 16;
+		for (size_t q = q0; q < q1; q++) {
+			uint32_t *v = panel + q * 16;
+			int k = (int)(2 * q);
+			for (int m = 0; m < nm; m++) {
+				const float *x = c->x + (size_t)(m0 + m) * c->ldx;
+				uint32_t lo = k < c->K ? to_bf16(x[k]) : 0,
+					 hi = k + 1 < c->K ? to_bf16(x[k + 1]) : 0;
+				v[m] = lo | hi << 16;
+			}
+			for (int m = nm; m < 16; m++)
+				v[m] = 0;
+		}
+	}
+}
+
+/* Packs c->x as kernel kn wants it into a new buffer (NULL when out of
+ * memory), setting c->ldp. */
+static void *pack(wg_call *c, const wg_kernel *kn)
+{
+	struct pack_job p = {c, NULL};
+	size_t panels = (size_t)(c->M + 15) / 16, bytes, n;
+	rl_par_fn fn;
+	switch (kn->pack) {
+	case WG_PACK_F32_T:
+		c->ldp = c->K;
+		n = (size_t)c->K;
+		bytes = sizeof(float) * panels * 16 * n;
+		fn = pack_f32_t;
+		break;
+	case WG_PACK_BF16_ROWS:
+		c->ldp = round_up(c->K, 32);
+		n = (size_t)c->M;
+		bytes = 2 * n * (size_t)c->ldp;
+		fn = pack_bf16_rows;
+		break;
+	case WG_PACK_BF16_PAIRS:
+		c->ldp = round_up(c->K, 32) / 2;
+		n = (size_t)c->ldp;
+		bytes = 4 * panels * 16 * n;
+		fn = pack_bf16_pairs;
+		break;
+	default:
+		return NULL;
+	}
+	p.xp = aligned_alloc(64, (bytes + 63) / 64 * 64);
+	if (p.xp)
+		rl_par_for(n, 64, fn, &p);
+	return p.xp;
+}
+
+/* ---- running a kernel over the rows of W ---- */
+
+struct run_job {
+	const wg_call *c;
+	const wg_kernel *kn;
+	int per, N;
+	char *failed; /* [jobs] */
+};
+
+static void run_rows(void *ctx, size_t j0, size_t j1)
+{
+	const struct run_job *r = ctx;
+	for (size_t j = j0; j < j1; j++) {
+		int n0 = (int)j * r->per, n1 = n0 + r->per < r->N ? n0 + r->per : r->N;
+		if (n0 < n1 && r->kn->rows(r->c, n0, n1) != 0)
+			r->failed[j] = 1;
+	}
 }
 
 void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
-	      const float *bias, int M, int N, int K, float *scratch)
+	      const float *bias, int M, int N, int K, rl_precision prec, float *scratch)
 {
 	if (M <= 0 || N <= 0)
 		return;
-	int D = dt == RL_DT_BF16 ? D_BF16 : dt == RL_DT_F16 ? D_F16 : D_F32;
-	if (!rl_wgemm_fast() || K <= 0 ||
-	    (dt != RL_DT_BF16 && dt != RL_DT_F16 && dt != RL_DT_F32)) {
-		portable(out, ldo, x, ldx, w, dt, bias, M, N, K, scratch);
+	const uint8_t *wb = w;
+	const wg_kernel *kn = K > 0 ? kernel(rl_wgemm_pick(prec, dt, M)) : NULL;
+	if (!kn) {
+		portable(out, ldo, x, ldx, wb, dt, bias, M, N, K, scratch);
+		return;
+	}
+	wg_call c = {out, ldo, x, ldx, NULL, 0, wb, dt, (size_t)K * rl_dtype_size(dt), bias, M, K};
+	void *xp = NULL;
+	if (kn->pack != WG_PACK_NONE && !(c.xp = xp = pack(&c, kn))) {
+		portable(out, ldo, x, ldx, wb, dt, bias, M, N, K, scratch);
 		return;
 	}
 	int nt = threads_set > 0 ? threads_set : openblas_get_num_threads();
@@ -380,59 +366,17 @@ void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dt
 		nt = 1;
 	if (nt > 64)
 		nt = 64;
-	float *xt = NULL;
-	int ldt = (M + 15) / 16 * 16, blk = 6;
-	if (forced == RL_WGEMM_OUTER || (forced != RL_WGEMM_DOT && M >= 16)) {
-		xt = aligned_alloc(64, sizeof(float) * (size_t)K * (size_t)ldt);
-		if (!xt) { /* no memory for the transposed input: the portable path */
-			portable(out, ldo, x, ldx, w, dt, bias, M, N, K, scratch);
-			return;
-		}
-		for (int m = 0; m < ldt; m++)
-			for (int k = 0; k < K; k++)
-				xt[(size_t)k * ldt + m] = m < M ? x[(size_t)m * ldx + k] : 0.0f;
-		blk = RO;
-	}
-	/* Each thread gets at least 48 rows. */
+	/* Each thread gets at least 48 rows, in whole blocks. */
 	while (nt > 1 && N / nt < 48)
 		nt--;
-	struct job jobs[64];
-	pthread_t th[64];
-	int started[64] = {0};
-	int per = (N / nt + blk - 1) / blk * blk;
-	for (int t = 0; t < nt; t++) {
-		int n0 = t * per, n1 = t == nt - 1 ? N : (t + 1) * per;
-		if (n0 > N)
-			n0 = N;
-		if (n1 > N)
-			n1 = N;
-		jobs[t] = (struct job){out, ldo, x, ldx, xt, ldt, w, D, bias, M, K, n0, n1};
+	char failed[64] = {0};
+	struct run_job r = {&c, kn, round_up((N + nt - 1) / nt, kn->block), N, failed};
+	rl_par_for((size_t)nt, 1, run_rows, &r);
+	for (int t = 0; t < nt; t++) { /* a kernel out of memory: these rows portably */
+		int n0 = t * r.per, n1 = n0 + r.per < N ? n0 + r.per : N;
+		if (failed[t] && n0 < n1)
+			portable(out + n0, ldo, x, ldx, wb + (size_t)n0 * c.row_bytes, dt,
+				 bias ? bias + n0 : NULL, M, n1 - n0, K, scratch);
 	}
-	for (int t = 1; t < nt; t++)
-		started[t] = pthread_create(&th[t], NULL, job_thread, &jobs[t]) == 0;
-	run_job(&jobs[0]);
-	for (int t = 1; t < nt; t++) {
-		if (started[t])
-			pthread_join(th[t], NULL);
-		else
-			run_job(&jobs[t]); /* no thread: do it here */
-	}
-	free(xt);
+	free(xp);
 }
-
-#else /* not x86-64 */
-
-int rl_wgemm_fast(void)
-{
-	return 0;
-}
-
-void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
-	      const float *bias, int M, int N, int K, float *scratch)
-{
-	if (M <= 0 || N <= 0)
-		return;
-	portable(out, ldo, x, ldx, w, dt, bias, M, N, K, scratch);
-}
-
-#endif

@@ -18,6 +18,7 @@ void rl_eval_gen_opts_init(rl_eval_gen_opts *o)
 	o->max_new_tokens = 128;
 	o->max_prompt_tokens = 512;
 	o->batch_size = 32;
+	o->precision = RL_PREC_BF16;
 }
 
 static int add_stop(rl_ids *stop, int32_t id)
@@ -145,7 +146,7 @@ int rl_eval_generate(rl_eval *e, const rl_model *m, const rl_chat *c, const rl_e
 		go.batch_size = o->batch_size;
 		go.stop = stop_i;
 		go.n_stop = (int)stop.n;
-		go.weight_cache_bytes = o->weight_cache_bytes;
+		go.precision = o->precision;
 		go.kv_budget_bytes = o->kv_budget_bytes;
 		go.progress = o->progress;
 		go.progress_ctx = o->progress_ctx;

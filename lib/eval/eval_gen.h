@@ -12,12 +12,12 @@
 #include "text/chat.h"
 
 typedef struct rl_eval_gen_opts {
-	int max_new_tokens;	     /* 128 */
-	int max_prompt_tokens;	     /* 512: longer prompts keep their first tokens and the
+	int max_new_tokens;	  /* 128 */
+	int max_prompt_tokens;	  /* 512: longer prompts keep their first tokens and the
 				  template's closing tokens */
-	int batch_size;		     /* 16 */
-	uint64_t weight_cache_bytes; /* see generate.h; 0 */
-	uint64_t kv_budget_bytes;    /* see generate.h; 0: no limit */
+	int batch_size;		  /* 16 */
+	rl_precision precision;	  /* see generate.h; bf16 */
+	uint64_t kv_budget_bytes; /* see generate.h; 0: no limit */
 	rl_gen_progress progress;
 	void *progress_ctx;
 	/* Ends a response as soon as it holds one of these refusal phrases: the

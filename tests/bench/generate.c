@@ -1,14 +1,13 @@
 /* generate.c — benchmark: greedy generation with rl_generate.
  *
- *   build/bench/generate MODEL PROMPTS.json OUT.json [BATCH [CACHE_GIB]]
+ *   build/bench/generate MODEL PROMPTS.json OUT.json [BATCH [PRECISION]]
  *
  * Reads {"prompts": [[ids]...], "max_new_tokens": N} (tests/bench/generate.sh
  * writes it), generates every prompt with no stop token (each gets exactly N
  * new tokens, as transformers' side does), and writes {"outputs": [[ids]...],
- * "seconds", "new_tokens", "tokens_per_s", "peak_rss", "blas"} to OUT.json.
- * CACHE_GIB: f32 weight copies for prompt steps (default 0, as rl-eval).
- * Time is generation only (the model is opened, not read, before the clock
- * starts; the f32 weight copies are made inside it). */
+ * "seconds", "new_tokens", "tokens_per_s", "peak_rss", "blas", "kernels"}
+ * to OUT.json. PRECISION: fp32 or bf16 (default bf16, as rl-eval). Time is
+ * generation only (the model is opened, not read, before the clock starts). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "compute/generate.h"
 #include "compute/ops.h"
+#include "compute/wgemm.h"
 #include "core/cli.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -26,7 +26,7 @@
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s MODEL PROMPTS.json OUT.json [BATCH [CACHE_GIB]]\n",
+		fprintf(stderr, "usage: %s MODEL PROMPTS.json OUT.json [BATCH [PRECISION]]\n",
 			argv[0]);
 		return 2;
 	}
@@ -35,7 +35,11 @@ int main(int argc, char **argv)
 	if (note[0])
 		fprintf(stderr, "generate: %s\n", note);
 	int batch = argc > 4 ? atoi(argv[4]) : 32;
-	double cache_gib = argc > 5 ? atof(argv[5]) : 0;
+	rl_precision prec = RL_PREC_BF16;
+	if (argc > 5 && rl_precision_parse(argv[5], &prec)) {
+		fprintf(stderr, "generate: '%s': not a precision (fp32, bf16)\n", argv[5]);
+		return 2;
+	}
 	rl_model m;
 	if (rl_model_open(&m, argv[1], RL_MODEL_READ)) {
 		fprintf(stderr, "generate: %s\n", rl_errmsg());
@@ -66,7 +70,7 @@ int main(int argc, char **argv)
 	rl_gen_opts_init(&o);
 	o.max_new_tokens = max_new;
 	o.batch_size = batch;
-	o.weight_cache_bytes = (uint64_t)(cache_gib * (1u << 30));
+	o.precision = prec;
 	struct rusage r0, r1;
 	getrusage(RUSAGE_SELF, &r0);
 	double t0 = rl_now();
@@ -93,6 +97,9 @@ int main(int argc, char **argv)
 	cJSON_AddNumberToObject(res, "tokens_per_s", (double)toks / dt);
 	cJSON_AddNumberToObject(res, "peak_rss", (double)rl_peak_rss());
 	cJSON_AddStringToObject(res, "blas", rl_blas_core());
+	char kern[256];
+	rl_wgemm_describe(prec, m.lm_head->dtype, kern, sizeof kern);
+	cJSON_AddStringToObject(res, "kernels", kern);
 	FILE *fp = fopen(argv[3], "w");
 	if (!fp || rl_jsonl_write(fp, res) || fclose(fp)) {
 		fprintf(stderr, "generate: cannot write '%s'\n", argv[3]);

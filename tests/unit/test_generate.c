@@ -2,9 +2,9 @@
  * the random tiny models of tests/gen/gen_generate.py (every architecture;
  * Qwen2 with a window on some layers only and Qwen3 with layer_types: 64 steps,
  * prompts longer than the window): ids token for token, first-step logits
- * within a tolerance; KV cache vs no
- * cache; batched vs one prompt at a time; the three weight paths (stored
- * weights through rl_wgemm, f32 copies, rows widened per use).
+ * within a tolerance; KV cache vs no cache; batched vs one prompt at a time;
+ * every matrix kernel this CPU runs (wgemm.h), the bf16 ones against torch
+ * with bf16-rounded linear inputs (tests/gen/gen_generate_bf16.py).
  *
  * Logit tolerance: |got - want| <= 2e-4 + 2e-4 |want|. The models are tiny
  * (2 layers, hidden 32) with logits of size ~1-10; float32 reorderings (BLAS
@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "compute/generate.h"
+#include "compute/wgemm.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/jsonl.h"
@@ -44,10 +45,10 @@ static int *int_array(const cJSON *a, int *n)
 	return p;
 }
 
-static void load_cases(const char *name, struct cases *k)
+static void load_cases(const char *name, const char *file, struct cases *k)
 {
 	char rel[256];
-	snprintf(rel, sizeof rel, "gen/%s/cases.json", name);
+	snprintf(rel, sizeof rel, "gen/%s/%s.json", name, file);
 	char *text;
 	size_t len;
 	REQUIRE(rl_read_file(check_fixture(rel), &text, &len) == RL_OK);
@@ -130,9 +131,13 @@ static void test_model(const char *name)
 	snprintf(dir, sizeof dir, "%s", check_fixture(rel));
 	rl_model m;
 	REQUIRE(rl_model_open(&m, dir, RL_MODEL_READ) == RL_OK);
-	struct cases k;
-	load_cases(name, &k);
+	struct cases k, kb16;
+	load_cases(name, "cases", &k);
 	CHECK_EQ_INT(k.V, m.cfg.vocab_size);
+	if (m.lm_head->dtype == RL_DT_BF16)
+		load_cases(name, "cases_bf16", &kb16);
+	else
+		kb16 = k; /* no bf16 kernel runs on these weights */
 
 	/* The stop tokens come from generation_config.json (+ config.json). */
 	int stop[16], n_stop;
@@ -146,7 +151,6 @@ static void test_model(const char *name)
 	o.stop = stop;
 	o.n_stop = n_stop;
 	o.batch_size = 4; /* fewer than the prompts: slots are refilled */
-	o.weight_cache_bytes = 1u << 30;
 	rl_gen_seq *s = run(&m, &k, 0, k.n, &o);
 	for (int i = 0; i < k.n; i++) {
 		int ok = s[i].n_out == k.n_want[i] &&
@@ -191,21 +195,36 @@ static void test_model(const char *name)
 		CHECKF(same_ids(&s[i], &q[i]), "%s prompt %d: kv budget", name, i);
 	free_seqs(q, k.n);
 
-	/* The other weight paths: f32 copies with one GEMM per weight, and rows
-	 * widened block by block at each use (no copies), for every step. */
-	for (int path = 0; path < 2; path++) {
+	/* Every kernel this CPU runs on the model's dtype, for every step. The
+	 * fp32 kernels: the same ids, logits equal to rounding. The bf16 ones
+	 * (bf16 weights): what torch computes with every linear layer's input
+	 * rounded to bf16 (cases_bf16.json). */
+	rl_dtype dt = m.lm_head->dtype;
+	for (int kern = RL_WK_PORTABLE; kern < RL_WK_COUNT; kern++) {
+		if (!rl_wgemm_kernel_runs((rl_wgemm_kernel)kern, dt))
+			continue;
+		int bf16 = rl_wgemm_kernel_bf16((rl_wgemm_kernel)kern);
+		const char *kn = rl_wgemm_kernel_name((rl_wgemm_kernel)kern);
 		rl_gen_opts st = o;
-		st.direct_rows = -1;
-		st.weight_cache_bytes = path ? 0 : 1u << 30;
-		st.batch_size = 64;
+		st.precision = bf16 ? RL_PREC_BF16 : RL_PREC_FP32;
+		REQUIRE(rl_wgemm_force((rl_wgemm_kernel)kern));
 		rl_gen_seq *w = run(&m, &k, 0, k.n, &st);
+		rl_wgemm_force(RL_WK_AUTO);
 		for (int i = 0; i < k.n; i++) {
-			CHECKF(same_ids(&s[i], &w[i]), "%s prompt %d: %s weights", name, i,
-			       path ? "streamed" : "f32 cached");
-			char what[64];
-			snprintf(what, sizeof what, "%s prompt %d f32-path logits", name, i);
-			check_close(what, w[i].first_logits, s[i].first_logits, (size_t)k.V, 1e-4,
-				    1e-4);
+			char what[96];
+			snprintf(what, sizeof what, "%s prompt %d %s logits", name, i, kn);
+			if (!bf16) {
+				CHECKF(same_ids(&s[i], &w[i]), "%s prompt %d: %s", name, i, kn);
+				check_close(what, w[i].first_logits, s[i].first_logits, (size_t)k.V,
+					    1e-4, 1e-4);
+				continue;
+			}
+			CHECKF(w[i].n_out == kb16.n_want[i] &&
+				       memcmp(w[i].out, kb16.want[i],
+					      sizeof(int) * (size_t)kb16.n_want[i]) == 0,
+			       "%s prompt %d: %s: not torch's bf16-input ids", name, i, kn);
+			check_close(what, w[i].first_logits, kb16.logits[i], (size_t)k.V, 2e-4,
+				    2e-4);
 		}
 		free_seqs(w, k.n);
 	}
@@ -241,6 +260,23 @@ static void test_model(const char *name)
 		free(pk.prompts[i]);
 	free(pk.prompts);
 	free(pk.n_prompt);
+
+	/* Precision bf16 without a forced kernel: bf16 arithmetic where this CPU
+	 * has bf16 dot products, else exactly the fp32 kernels. */
+	rl_gen_opts pb = o;
+	pb.precision = RL_PREC_BF16;
+	int hw = rl_wgemm_kernel_bf16(rl_wgemm_pick(RL_PREC_BF16, dt, 1));
+	rl_gen_seq *b = run(&m, &k, 0, k.n, &pb);
+	for (int i = 0; i < k.n; i++) {
+		const int *want = hw ? kb16.want[i] : s[i].out;
+		int n_want = hw ? kb16.n_want[i] : s[i].n_out;
+		CHECKF(b[i].n_out == n_want && memcmp(b[i].out, want, sizeof(int) * n_want) == 0,
+		       "%s prompt %d: precision bf16 (%s)", name, i,
+		       hw ? "bf16 kernels" : "fp32 kernels");
+	}
+	free_seqs(b, k.n);
+	if (dt == RL_DT_BF16)
+		free_cases(&kb16);
 
 	free_seqs(s, k.n);
 	free_cases(&k);

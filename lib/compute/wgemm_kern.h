@@ -1,0 +1,62 @@
+/* wgemm_kern.h — the kernels behind rl_wgemm, one file per instruction set
+ * (wgemm_avx2.c, wgemm_avx512.c, wgemm_bf16.c, wgemm_amx.c); wgemm.c packs
+ * the input, splits the rows of W among threads and calls them. Internal to
+ * lib/compute/wgemm*.c.
+ */
+#ifndef RL_WGEMM_KERN_H
+#define RL_WGEMM_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/cpu.h"
+#include "core/dtype.h"
+
+/* How a kernel wants its input. The transposed forms are cut into panels of
+ * 16 inputs (zeros past M), each panel contiguous over K, so a kernel's
+ * inputs for one k are 64 consecutive bytes and a panel streams in order. */
+typedef enum wg_pack {
+	WG_PACK_NONE,	   /* x as given (f32 rows at ldx) */
+	WG_PACK_F32_T,	   /* f32: x[m, k] at xp[(m / 16) * ldp * 16 + k * 16 + m % 16],
+				ldp = K */
+	WG_PACK_BF16_ROWS, /* bf16 rows: x[m, k] at xp[m * ldp + k], ldp = K rounded up
+			      to 32, zeros past K */
+	WG_PACK_BF16_PAIRS /* bf16 pairs along K (VNNI): the 32-bit word
+			      xp[(m / 16) * ldp * 16 + q * 16 + m % 16] holds x[m, 2q]
+			      (low half) and x[m, 2q + 1]; ldp = K rounded up to 32,
+			      halved; zeros past M and K */
+} wg_pack;
+
+/* One call's operands as the kernels see them. */
+typedef struct wg_call {
+	float *out;
+	int ldo;
+	const float *x; /* f32 input rows at ldx */
+	int ldx;
+	const void *xp; /* the packed input (wg_pack), NULL for WG_PACK_NONE */
+	int ldp;
+	const uint8_t *w; /* row n at w + n * row_bytes */
+	rl_dtype dt;
+	size_t row_bytes;
+	const float *bias;
+	int M, K;
+} wg_call;
+
+typedef struct wg_kernel {
+	const char *name;
+	wg_pack pack;
+	int block;				   /* rows of W a thread's share is a multiple of */
+	int (*runs)(const rl_cpu *c, rl_dtype dt); /* this CPU, these weights */
+	/* out[m, n] for every m < M and n0 <= n < n1 (n0 a multiple of block).
+	 * Returns 0, or -1 when out of memory (nothing needs undoing: the caller
+	 * computes the same rows with the portable path). */
+	int (*rows)(const wg_call *c, int n0, int n1);
+} wg_kernel;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WG_X86 1
+extern const wg_kernel rl_wk_avx2_dot, rl_wk_avx2_outer, rl_wk_avx512_dot, rl_wk_avx512_outer,
+	rl_wk_bf16_dot, rl_wk_bf16_outer, rl_wk_amx;
+#endif
+
+#endif
