@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "compute/engine.h"
+#include "compute/wgemm.h"
 #include "core/cli.h"
 #include "core/inputs.h"
 #include "core/options.h"
@@ -36,8 +37,15 @@ struct opts {
 	int threads;
 	uint64_t mem_limit;
 	rl_shard shard;
+	rl_precision precision;
 	rl_chat_opts chat; /* for {"prompt": ...} lines */
 };
+
+static void on_precision(const char *name, const char *arg, void *ctx)
+{
+	if (rl_precision_parse(arg, ctx))
+		rl_usage("%s: expected fp32 or bf16, got '%s'", name, arg);
+}
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
@@ -60,6 +68,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
 					"vectors, for rl-sum (needs -b)"),
 		RL_OPT_SIZE(0, "mem-limit", "SIZE", &o->mem_limit,
 			    "working memory budget, e.g. 8G (default: half the RAM)"),
+		RL_OPT_CALL(
+			0, "precision", "P", on_precision, &o->precision,
+			"fp32 (default) or bf16: the layers' matrix products on the stored "
+			"weights with inputs rounded to bf16 (faster where the CPU has bf16 dot "
+			"products)"),
 		RL_OPT_THREADS('j', &o->threads,
 			       "threads (default: all cores, or OPENBLAS_NUM_THREADS for BLAS)"),
 		RL_OPT_OUTPUT('o', "FILE", &o->out, "write the stream to FILE instead of stdout"),
@@ -100,7 +113,7 @@ static int write_stream(const struct opts *o, const rl_model *m, const rl_prompt
 	int rc = rl_sw_open(&w, o->out, sharded ? "direction-shard" : "direction", "rl-direction");
 	if (rc)
 		return rc;
-	rl_sw_header_begin(w, sharded ? 11 : 6);
+	rl_sw_header_begin(w, sharded ? 12 : 6);
 	msgpack_packer *pk = rl_sw_packer(w);
 	rl_pack_kv_model(pk, "model", m);
 	rl_pack_kv_int(pk, "layer_end", o->layer_end);
@@ -116,8 +129,9 @@ static int write_stream(const struct opts *o, const rl_model *m, const rl_prompt
 		rl_pack_kv_str(pk, "prompts_hash", hex);
 		rl_pack_kv_int(pk, "batch_size", o->batch);
 		rl_pack_kv_bool(pk, "per_prompt", o->per_prompt);
-		/* OpenBLAS's sums depend on its thread count */
+		/* OpenBLAS's sums depend on its thread count, the forward on the precision */
 		rl_pack_kv_int(pk, "threads", rl_blas_get_threads());
+		rl_pack_kv_str(pk, "precision", rl_precision_name(o->precision));
 	} else {
 		rc = rl_sw_tensor(w, "direction", RL_DT_F32, 1, shape, dir, (uint64_t)C);
 	}
@@ -189,7 +203,11 @@ int main(int argc, char **argv)
 
 	int C = m.cfg.hidden_size;
 	rl_engine e = {0};
-	rl_engine_opts eo = {o.mem_limit, 0};
+	rl_engine_opts eo = {o.mem_limit, 0, o.precision};
+	char kern[256];
+	rl_wgemm_describe(o.precision, m.embed->dtype, kern, sizeof kern);
+	rl_note("precision %s: matrix kernels %s", rl_precision_name(o.precision),
+		o.precision == RL_PREC_BF16 ? kern : "OpenBLAS sgemm on widened weights");
 	float *h = rl_malloc_array((size_t)(q->n ? q->n : 1) * C, sizeof *h);
 	float *dir = rl_malloc_array((size_t)C, sizeof *dir);
 	if (!h || !dir)
@@ -209,7 +227,7 @@ int main(int argc, char **argv)
 	}
 	rl_info("%d prompts, %" PRId64 " tokens, layer %d of %d: %.2f s", q->n, q->ntok,
 		o.layer_end, m.cfg.n_layers, rl_now() - t0);
-	rl_note("weights widened in %.2f s; peak RSS %.2f GiB; OpenBLAS core %s", e.t_load,
+	rl_note("weights loaded in %.2f s; peak RSS %.2f GiB; OpenBLAS core %s", e.t_load,
 		(double)rl_peak_rss() / (1 << 30), rl_blas_core());
 	if ((rc = write_stream(&o, &m, &p, dir, h, q, i0, g0, g1)))
 		rl_die_err(rc);

@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "compute/ops.h"
+#include "compute/wgemm.h"
 #include "core/cli.h"
+#include "core/cpu.h"
 #include "core/inputs.h"
 #include "core/jsonl.h"
 #include "core/options.h"
@@ -45,6 +47,12 @@ struct opts {
 	rl_eval_gen_opts gen;
 	rl_chat_opts chat;
 };
+
+static void on_precision(const char *name, const char *arg, void *ctx)
+{
+	if (rl_precision_parse(arg, ctx))
+		rl_usage("%s: expected bf16 or fp32, got '%s'", name, arg);
+}
 
 /* A judge or a metric: one of each, whichever option names it. */
 static void on_judge(const char *name, const char *arg, void *ctx)
@@ -135,6 +143,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_CALL(0, "kv-mem", "GIB", on_kv_mem, o,
 			    "key/value caches in flight at most this big (default: a quarter of "
 			    "the RAM)"),
+		RL_OPT_CALL(0, "precision", "P", on_precision, &o->gen.precision,
+			    "bf16 (default): matrix inputs rounded to bf16 where the CPU has bf16 "
+			    "dot products (bf16 weights); fp32: f32 throughout (rl-info shows the "
+			    "kernels of each)"),
 		RL_OPTS_CHAT(0, 0, &o->chat),
 		RL_OPT_FLAG(
 			0, "full-responses", &o->full_responses,
@@ -263,6 +275,13 @@ static int generate(rl_eval *e, const rl_model *m, struct opts *o)
 		rl_info("%s", c.info.note);
 	if (*c.info.warning)
 		rl_warn("%s", c.info.warning);
+	const rl_tensor *q = rl_model_get(m, 0, RL_R_Q);
+	if (!q)
+		q = rl_model_get(m, 0, RL_R_QKV); /* Phi-3's fused */
+	char kern[256];
+	rl_wgemm_describe(o->gen.precision, q ? q->dtype : m->lm_head->dtype, kern, sizeof kern);
+	rl_note("precision %s on %s: kernels %s", rl_precision_name(o->gen.precision),
+		rl_cpu_describe(), kern);
 	/* Finished responses go to FILE.partial as they come (responses_log.h). */
 	rl_responses_log log = {0};
 	size_t resumed = 0;

@@ -23,7 +23,9 @@
 
 #include <cJSON.h>
 
+#include "compute/wgemm.h"
 #include "core/cli.h"
+#include "core/cpu.h"
 #include "core/file.h"
 #include "core/jsonl.h"
 #include "core/options.h"
@@ -348,8 +350,20 @@ static void unread_of_dir(const char *dir, char *out, size_t cap)
 	free(text);
 }
 
+/* The dtype the layers' matrices are stored in (what picks the kernels). */
+static rl_dtype matrix_dtype(const rl_model *m)
+{
+	const rl_tensor *t = rl_model_get(m, 0, RL_R_Q);
+	if (!t)
+		t = rl_model_get(m, 0, RL_R_QKV); /* Phi-3's fused */
+	return t ? t->dtype : m->lm_head ? m->lm_head->dtype : RL_DT_F32;
+}
+
 static int describe_model(const struct opts *o, const rl_model *m, const rl_merged *ad)
 {
+	char kern[2][256];
+	for (int p = 0; p < 2; p++)
+		rl_wgemm_describe((rl_precision)p, matrix_dtype(m), kern[p], sizeof kern[p]);
 	char unread[1024];
 	unread_of_dir(m->dir, unread, sizeof unread);
 	const rl_config *c = &m->cfg;
@@ -377,6 +391,10 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON_AddNumberToObject(j, "n_candidates", (double)ncand);
 		cJSON_AddNumberToObject(j, "candidate_numel", (double)cnumel);
 		cJSON_AddStringToObject(j, "shape_id", id);
+		cJSON_AddStringToObject(j, "cpu", rl_cpu_describe());
+		cJSON *k = cJSON_AddObjectToObject(j, "kernels");
+		for (int p = 0; p < 2; p++)
+			cJSON_AddStringToObject(k, rl_precision_name((rl_precision)p), kern[p]);
 		cJSON_AddItemToObject(j, "chat_template", chat_template_json(m->dir));
 		if (o->hash)
 			cJSON_AddStringToObject(j, "content_hash", hash);
@@ -423,6 +441,9 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 	printf("candidates      %zu tensors, %" PRIu64 " elements (%.2f%% of P)\n", ncand, cnumel,
 	       P ? 100.0 * (double)cnumel / (double)P : 0.0);
 	printf("shape_id        %s\n", id);
+	printf("cpu             %s\n", rl_cpu_describe());
+	for (int p = 0; p < 2; p++)
+		printf("kernels %s    %s\n", rl_precision_name((rl_precision)p), kern[p]);
 	cJSON *ct = chat_template_json(m->dir);
 	chat_template_text(ct);
 	cJSON_Delete(ct);

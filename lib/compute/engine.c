@@ -40,7 +40,7 @@ static void widen_range(void *ctx, size_t i0, size_t i1)
 		j->failed = 1;
 }
 
-int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release)
+int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int flags)
 {
 	static const rl_role roles[] = {
 		RL_R_Q,		RL_R_K,	      RL_R_V,	      RL_R_O,		RL_R_GATE,
@@ -50,6 +50,29 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 		RL_R_QKV,	RL_R_GATE_UP,
 	};
 	w->layer = -1;
+	/* The seven matrices as stored: q .. down, or Phi-3's fused qkv_proj
+	 * and gate_up_proj as row blocks (the layout of rl_layer_w_part). */
+	uint64_t C = (uint64_t)d->C, qd = (uint64_t)d->qd, kvd = (uint64_t)d->kvd,
+		 F = (uint64_t)d->F;
+	memset(w->stored, 0, sizeof w->stored);
+	memset(w->stored_at, 0, sizeof w->stored_at);
+	for (int i = 0; i < 7; i++)
+		w->stored[i] = rl_model_get(m, layer, roles[i]);
+	if (d->fused) {
+		const rl_tensor *qkv = rl_model_get(m, layer, RL_R_QKV),
+				*gu = rl_model_get(m, layer, RL_R_GATE_UP);
+		w->stored[0] = w->stored[1] = w->stored[2] = qkv;
+		w->stored[4] = w->stored[5] = gu;
+		w->stored_at[1] = qd * C, w->stored_at[2] = (qd + kvd) * C;
+		w->stored_at[5] = F * C;
+	}
+	/* At precision bf16 the matrices are used as stored where all are bf16
+	 * (else the forward computes in fp32 on their f32 copies). */
+	w->use_stored = 1;
+	for (int i = 0; i < 7; i++)
+		if (!w->stored[i] || w->stored[i]->dtype != RL_DT_BF16)
+			w->use_stored = 0;
+	int skip = (flags & RL_W_NO_MATRICES) && w->use_stored;
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
 		size_t n;
 		float *dst = rl_layer_w_part(w, d, roles[i], &n);
@@ -66,16 +89,36 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 		int rc = rl_tensor_read_f32(t, 0, 0, dst); /* checks the dtype */
 		if (rc)
 			return rc;
+		int matrix = i < 7 || roles[i] == RL_R_QKV || roles[i] == RL_R_GATE_UP;
+		if (matrix && skip) {
+			/* used as stored: its finiteness checked there (the message
+			 * rl_tensor_read_f32's, of the element found) */
+			size_t bad = rl_bf16_nonfinite(t->data, n);
+			float v;
+			if (bad < n && (rc = rl_tensor_read_f32(t, bad, 1, &v)))
+				return rl_error_prefix(rc, "'%s'", m->dir);
+			continue;
+		}
 		widen_job j = {t, dst, 0};
 		rl_par_for(n, 1 << 16, widen_range, &j);
 		/* again here, for the message (kept per thread) */
 		if (j.failed && (rc = rl_tensor_read_f32(t, 0, n, dst)))
 			return rl_error_prefix(rc, "'%s'", m->dir);
-		if (release)
+		if (flags & RL_W_RELEASE)
 			release_pages(t);
 	}
 	w->layer = layer;
 	return RL_OK;
+}
+
+/* After a forward at precision bf16 read the stored matrices: their pages
+ * leave the resident set too (when the engine releases pages). */
+static void release_stored(const rl_engine *e, const rl_layer_w *w)
+{
+	if (e->release && w->prec == RL_PREC_BF16 && w->use_stored)
+		for (int i = 0; i < 7; i++)
+			if (w->stored[i])
+				release_pages(w->stored[i]);
 }
 
 /* ---- embeddings ---- */
@@ -235,6 +278,7 @@ int rl_engine_init(rl_engine *e, const rl_model *m, int L, int max_len, const rl
 	rl_dims_init(&e->d, c);
 	e->mem_limit = o && o->mem_limit ? o->mem_limit : rl_engine_default_mem();
 	e->release = !(o && o->keep_pages);
+	e->prec = o ? o->precision : RL_PREC_FP32;
 	return rl_rope_init(&e->rope, c, max_len);
 }
 
@@ -303,9 +347,13 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
 	double t0 = rl_now();
 	if ((rc = rl_embed_forward(m, p->ids, T, X)))
 		goto out;
+	/* at bf16 the forward multiplies the stored matrices: no f32 copies */
+	w.prec = e->prec;
+	int flags =
+		(e->release ? RL_W_RELEASE : 0) | (e->prec == RL_PREC_BF16 ? RL_W_NO_MATRICES : 0);
 	for (int l = 0; l < L && !rc; l++) {
 		double tl = rl_now();
-		if ((rc = rl_layer_w_load(&w, d, m, l, e->release)))
+		if ((rc = rl_layer_w_load(&w, d, m, l, flags)))
 			break;
 		e->t_load += rl_now() - tl;
 		int last = l == L - 1;
@@ -325,6 +373,7 @@ int rl_engine_hidden(rl_engine *e, const rl_prompts *p, int chunk_prompts, float
 		}
 		if (!rc)
 			rc = check_output(m, l, last ? h : Y, p, last);
+		release_stored(e, &w);
 		float *tmp = X;
 		X = Y, Y = tmp;
 	}
@@ -460,9 +509,10 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 	double t0 = rl_now();
 	if ((rc = rl_embed_forward(m, p->ids, T, g->xs[0])))
 		goto fail;
+	g->w.prec = e->prec; /* the backward uses the f32 copies whatever it is */
 	for (int l = 0; l < L; l++) {
 		double tl = rl_now();
-		if ((rc = rl_layer_w_load(&g->w, d, m, l, e->release)))
+		if ((rc = rl_layer_w_load(&g->w, d, m, l, e->release ? RL_W_RELEASE : 0)))
 			goto fail;
 		e->t_load += rl_now() - tl;
 		int last = l == L - 1;
@@ -479,6 +529,7 @@ int rl_grad_begin(rl_grad *g, rl_engine *e, const rl_prompts *p, int batch_size,
 		}
 		if ((rc = check_output(m, l, last ? g->xs[L] : g->xs[l + 1], p, last)))
 			goto fail;
+		release_stored(e, &g->w);
 	}
 
 	/* h_L (final-normed when L == n_layers), the losses and dLoss/dh_L */
@@ -560,7 +611,7 @@ static int layer_begin(rl_grad *g, int l)
 	if (g->w.layer == l)
 		return RL_OK;
 	double t0 = rl_now();
-	int rc = rl_layer_w_load(&g->w, &e->d, e->m, l, e->release);
+	int rc = rl_layer_w_load(&g->w, &e->d, e->m, l, e->release ? RL_W_RELEASE : 0);
 	e->t_load += rl_now() - t0;
 	return rc;
 }
@@ -578,6 +629,7 @@ static void layer_end(rl_grad *g, int l)
 	g->xs[l + 1] = NULL;
 	g->next = l - 1;
 	g->next_b = 0;
+	release_stored(e, &g->w); /* every batch's recomputed forward is done */
 }
 
 int rl_grad_next(rl_grad *g, int *layer, const rl_layer_w **grads)

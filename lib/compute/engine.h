@@ -33,10 +33,13 @@
 
 /* ---- model-facing helpers ---- */
 
-/* Widens layer `layer` of m into w (rl_tensor_read_f32 per tensor). With
- * release, the model's file pages just read are dropped from this process's
- * resident set afterwards (they stay in the page cache). */
-int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int release);
+/* Widens layer `layer` of m into w (rl_tensor_read_f32 per tensor) and points
+ * w->stored at its seven matrices. Flags: RL_W_RELEASE drops the model's file
+ * pages just read from this process's resident set afterwards (they stay in
+ * the page cache); RL_W_NO_MATRICES widens the norms and biases only (a
+ * forward at precision bf16 needs nothing else). */
+enum { RL_W_RELEASE = 1, RL_W_NO_MATRICES = 2 };
+int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int flags);
 
 /* x[T, C] = embed_tokens[ids[t]], times (float)sqrt(hidden_size) for Gemma
  * (GemmaTextScaledWordEmbedding in an fp32 model). */
@@ -60,6 +63,10 @@ int rl_lm_head_forward(const rl_model *m, const float *y, int n, float *logits);
 typedef struct rl_engine_opts {
 	uint64_t mem_limit; /* bytes the engine may use (0: rl_engine_default_mem()) */
 	int keep_pages;	    /* 1: do not drop the model's pages after widening */
+	/* of the forward's matrix products (layer.h, wgemm.h): fp32, or bf16
+	 * (the stored weights, inputs rounded to bf16; rl_engine_hidden then
+	 * widens no matrix; the gradient's backward stays f32) */
+	rl_precision precision;
 } rl_engine_opts;
 
 /* Default memory budget: half the machine's physical memory (4 GiB if unknown). */
@@ -73,6 +80,7 @@ typedef struct rl_engine {
 	rl_rope rope;
 	uint64_t mem_limit;
 	int release;
+	rl_precision prec;
 	/* statistics of the last run */
 	double t_forward, t_backward, t_load; /* seconds */
 	int kept, recomputed;		      /* layers whose activations were kept / recomputed */

@@ -512,6 +512,16 @@ static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_k
 	over_sequences(&j, attention_seqs);
 }
 
+/* out[T, OC] (ldo) = x[T, IC] (ldx) W^T + bias with W the stored matrix i
+ * (q, k, v, o, gate, up, down) at precision bf16 (rl_layer_w). */
+static void stored(const rl_layer_w *w, int i, float *out, int ldo, const float *x, int ldx,
+		   const float *bias, int T, int IC, int OC)
+{
+	const rl_tensor *t = w->stored[i];
+	rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(t, w->stored_at[i]), t->dtype, bias, T, OC, IC,
+		 RL_PREC_BF16, NULL);
+}
+
 int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
 		     const rl_seqs *s, const rl_kv *kv, const float *x, float *y, rl_layer_act *a,
 		     rl_layer_ws *ws, int flags)
@@ -523,6 +533,12 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rc = check_lora(d, w->lora, T);
 	if (rc)
 		return rc;
+	int bf16 = w->prec == RL_PREC_BF16 && w->use_stored;
+	for (int i = 0; bf16 && i < 7; i++)
+		if (!w->stored[i])
+			return rl_error(RL_USAGE,
+					"layer %d: precision bf16 without the stored matrices",
+					layer);
 	a->T = T;
 	a->R = R;
 	a->last_only = last_only;
@@ -537,7 +553,15 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_rmsnorm_forward(ws->n1, a->rstd1, x, nw.attn_in, T, C, d->eps, d->plus_one);
 		in1 = ws->n1;
 	}
-	rl_linear_forward(a->qkv, qkv, in1, C, w->wqkv, w->bqkv, T, C, qkv);
+	if (bf16) {
+		int q = d->qd, k = d->kvd;
+		const float *b = w->bqkv;
+		stored(w, 0, a->qkv, qkv, in1, C, b, T, C, q);
+		stored(w, 1, a->qkv + q, qkv, in1, C, b ? b + q : NULL, T, C, k);
+		stored(w, 2, a->qkv + q + k, qkv, in1, C, b ? b + q + k : NULL, T, C, k);
+	} else {
+		rl_linear_forward(a->qkv, qkv, in1, C, w->wqkv, w->bqkv, T, C, qkv);
+	}
 	if (w->lora) {
 		rl_lora_forward(w->lora, RL_LORA_Q, in1, C, T, C, a->qkv, qkv, d->qd);
 		rl_lora_forward(w->lora, RL_LORA_K, in1, C, T, C, a->qkv + d->qd, qkv, d->kvd);
@@ -555,7 +579,10 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	/* xm = x + att Wo^T + bo (x at the output rows), that normed first where
 	 * the layout has a norm there (ao: before it) */
 	float *ao = nw.attn_out ? a->ao : a->xm;
-	rl_linear_forward(ao, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
+	if (bf16)
+		stored(w, 3, ao, C, ws->att, d->qd, w->bo, R, d->qd, C);
+	else
+		rl_linear_forward(ao, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
 	if (w->lora)
 		rl_lora_forward(w->lora, RL_LORA_O, ws->att, d->qd, R, d->qd, ao, C, C);
 	if (nw.attn_out)
@@ -576,14 +603,23 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, nw.mlp_in, R, C, d->eps, d->plus_one);
 		in2 = ws->n2;
 	}
-	rl_linear_forward(a->gu, 2 * d->F, in2, C, w->wgu, w->bgu, R, C, 2 * d->F);
+	if (bf16) {
+		int F = d->F;
+		stored(w, 4, a->gu, 2 * F, in2, C, w->bgu, R, C, F);
+		stored(w, 5, a->gu + F, 2 * F, in2, C, w->bgu ? w->bgu + F : NULL, R, C, F);
+	} else {
+		rl_linear_forward(a->gu, 2 * d->F, in2, C, w->wgu, w->bgu, R, C, 2 * d->F);
+	}
 	if (w->lora) {
 		rl_lora_forward(w->lora, RL_LORA_GATE, in2, C, R, C, a->gu, 2 * d->F, d->F);
 		rl_lora_forward(w->lora, RL_LORA_UP, in2, C, R, C, a->gu + d->F, 2 * d->F, d->F);
 	}
 	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
 	float *mo = nw.mlp_out ? a->mo : y;
-	rl_linear_forward(mo, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
+	if (bf16)
+		stored(w, 6, mo, C, ws->h, d->F, w->bd, R, d->F, C);
+	else
+		rl_linear_forward(mo, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
 	if (w->lora)
 		rl_lora_forward(w->lora, RL_LORA_DOWN, ws->h, d->F, R, d->F, mo, C, C);
 	if (nw.mlp_out)

@@ -32,7 +32,8 @@
  * Calling order:
  *   rl_dims_init once per model;
  *   rl_layer_w_alloc once, rl_layer_w_load (engine.h) per layer (widens the
- *     model's bf16/f16/f32 tensors to f32 into the fused layout);
+ *     model's bf16/f16/f32 tensors to f32 into the fused layout; at
+ *     precision bf16 a forward-only caller widens the norms and biases only);
  *   rl_layer_act_alloc for the rows to come (reusable across layers);
  *   rl_layer_forward(x -> y), saving into act what the backward needs;
  *   rl_layer_backward(dy -> dx, weight gradients += ...), with the SAME act
@@ -49,6 +50,7 @@
 
 #include "compute/lora.h"
 #include "compute/ops.h"
+#include "compute/wgemm.h"
 #include "store/config.h"
 #include "store/model.h"
 
@@ -108,6 +110,19 @@ typedef struct rl_layer_w {
 	 * part of the input gradient; in the gradients (with RL_GRAD_LORA),
 	 * where A's and B's gradients accumulate. */
 	rl_lora_layer *lora;
+	/* Precision bf16 (wgemm.h; set by the caller, forward only): the
+	 * forward multiplies the model's stored q, k, v, o, gate, up, down
+	 * matrices (stored, their first elements at stored_at: Phi-3's fused
+	 * qkv_proj and gate_up_proj as row blocks; set by rl_layer_w_load) as
+	 * stored, its inputs rounded to bf16, instead of the f32 copies above,
+	 * the LoRA branch added on top as at fp32; the backward still uses the
+	 * f32 copies. Where the stored matrices are not all bf16 (use_stored
+	 * 0: there is no bf16 product to use) the forward computes in fp32 on
+	 * the copies, which rl_layer_w_load then makes whatever the flags. */
+	rl_precision prec;
+	const rl_tensor *stored[7];
+	uint64_t stored_at[7];
+	int use_stored;
 } rl_layer_w;
 
 int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d);

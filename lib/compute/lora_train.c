@@ -421,7 +421,7 @@ static int load_layer(rl_lmodel *m, int l)
 	if (ws->w.layer == l)
 		return RL_OK;
 	double t0 = rl_now();
-	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l, 1);
+	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l, RL_W_RELEASE);
 	m->t_load += rl_now() - t0;
 	return rc;
 }

@@ -77,10 +77,20 @@ size_t rl_wgemm_scratch(int K)
 	return (size_t)block_rows(K) * (size_t)(K > 0 ? K : 1);
 }
 
-/* Widens blocks of rows of W into scratch and multiplies them with rl_gemm. */
+/* Widens blocks of rows of W into scratch (NULL: allocated here; without
+ * memory, the reference loop) and multiplies them with rl_gemm. */
 static void portable(float *out, int ldo, const float *x, int ldx, const uint8_t *w, rl_dtype dt,
 		     const float *bias, int M, int N, int K, float *scratch)
 {
+	if (!scratch) {
+		float *own = malloc(sizeof(float) * rl_wgemm_scratch(K));
+		if (own)
+			portable(out, ldo, x, ldx, w, dt, bias, M, N, K, own);
+		else
+			naive(out, ldo, x, ldx, w, dt, bias, M, N, K, 0);
+		free(own);
+		return;
+	}
 	int R = block_rows(K);
 	size_t es = rl_dtype_size(dt);
 	for (int r0 = 0; r0 < N; r0 += R) {

@@ -50,8 +50,9 @@ int rl_precision_parse(const char *s, rl_precision *p);
 /* out[M, N] (ldo) = x[M, K] (ldx) · W[N, K]^T + bias[N] (bias may be NULL).
  * W is row-major [N, K] (leading dimension K) in dt (F32, F16 or BF16), at any
  * alignment. scratch: rl_wgemm_scratch(K) floats (the portable path's widened
- * block). Never fails: a kernel that cannot get memory for its packed input
- * falls back to the portable path. */
+ * block), or NULL (allocated when needed). Never fails: a kernel that cannot
+ * get memory for its packed input falls back to the portable path, and that
+ * without memory for its block to the reference loop. */
 void rl_wgemm(float *out, int ldo, const float *x, int ldx, const void *w, rl_dtype dt,
 	      const float *bias, int M, int N, int K, rl_precision prec, float *scratch);
 size_t rl_wgemm_scratch(int K);

@@ -36,3 +36,24 @@ size_t rl_f32_nonfinite(const float *x, size_t n)
 	return scan(x, 0, n);
 }
 #endif
+
+/* An all-ones exponent is an infinity or a NaN. Blocks of 64 without a
+ * branch (the compiler vectorizes them), then the element found. */
+size_t rl_bf16_nonfinite(const void *x, size_t n)
+{
+	const unsigned char *b = x; /* the high byte of element i: b[2i + 1] */
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		int any = 0;
+		for (size_t k = 0; k < 64; k++) {
+			unsigned e = ((unsigned)b[2 * (i + k) + 1] << 8 | b[2 * (i + k)]) & 0x7f80;
+			any |= e == 0x7f80;
+		}
+		if (any)
+			break;
+	}
+	for (; i < n; i++)
+		if ((((unsigned)b[2 * i + 1] << 8 | b[2 * i]) & 0x7f80) == 0x7f80)
+			return i;
+	return n;
+}

@@ -11,4 +11,8 @@
  * finite. */
 size_t rl_f32_nonfinite(const float *x, size_t n);
 
+/* The same for n bf16 values stored little-endian at x (any alignment): what
+ * a forward at precision bf16 multiplies without widening them. */
+size_t rl_bf16_nonfinite(const void *x, size_t n);
+
 #endif

@@ -64,6 +64,7 @@ static const char *key_reason(const char *key)
 		{"per_prompt", "made with another --per-prompt"},
 		{"threads",
 		 "made with another number of threads (-j: OpenBLAS's sums depend on it)"},
+		{"precision", "made with another --precision"},
 	};
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (strcmp(key, reasons[i].key) == 0)

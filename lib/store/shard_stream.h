@@ -8,8 +8,9 @@
  *          the units [u0, u1) of U (gradient batches; prompt groups of the
  *          direction) that shard I of N holds, as rl_shard_range says
  *   and keys every shard of one run must share though the unsharded header
- *   lacks them (prompts_hash, direction_hash, batch_size, per_prompt, and
- *          threads: OpenBLAS's thread count, on which its sums depend).
+ *   lacks them (prompts_hash, direction_hash, batch_size, per_prompt,
+ *          threads: OpenBLAS's thread count, on which its sums depend, and
+ *          precision: rl-grad's and rl-direction's --precision).
  *
  * grad-shard (rl-grad --shard): "batch" records of the shard's batches (their
  * global index), then for layer layer_end-1 down to 0, for each of the

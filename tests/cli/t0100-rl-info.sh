@@ -121,6 +121,36 @@ must_pass rl-info "$T/q.json"
 stdout_has 'unread keys     quantization_config (realign does not know them; ignored)'
 must_pass rl-info --json ../config/qwen3-8b.json
 [ "$(jq -r .unread_keys "$T/stdout")" = "" ] || fail "qwen3-8b: unread keys"
+# ---- this CPU and the kernels: as /proc/cpuinfo's flags say (Linux); bf16
+# kernels only for bf16 weights, and only where the CPU has bf16 dot products
+must_pass rl-info --json models/gemma-bf16
+cpu=$(jq -r .cpu "$T/stdout") k32=$(jq -r .kernels.fp32 "$T/stdout") k16=$(jq -r .kernels.bf16 "$T/stdout")
+[ -n "$k32" ] && [ -n "$k16" ] || fail "kernels missing"
+case "$k32" in *amx* | *bf16-*) fail "fp32 kernels include bf16 ones: $k32" ;; esac
+if [ -r /proc/cpuinfo ]; then
+	flags=$(grep -m1 '^flags' /proc/cpuinfo)
+	has() { echo "$flags" | grep -qw "$1"; }
+	if has avx512_bf16; then
+		case "$k16" in *bf16-dot*) ;; *) fail "cpuinfo has avx512_bf16, kernels: $k16" ;; esac
+	else
+		[ "$k16" = "$k32" ] || fail "no avx512_bf16, yet bf16 kernels: $k16"
+	fi
+	if has avx2 && has fma; then
+		case "$cpu" in *avx2*) ;; *) fail "cpuinfo has avx2 and fma; rl-info: $cpu" ;; esac
+	fi
+	if ! has avx512f; then
+		case "$cpu$k32" in *avx512*) fail "no avx512f in cpuinfo: $cpu, $k32" ;; esac
+	fi
+	if has amx_bf16 && has amx_tile; then
+		case "$k16" in *amx*) ;; *) echo "note: AMX in cpuinfo but not usable: $cpu" ;; esac
+	fi
+fi
+ok "cpu '$cpu'; kernels fp32 '$k32', bf16 '$k16'"
+must_pass rl-info --json models/mistral-f16
+[ "$(jq -r .kernels.bf16 "$T/stdout")" = "$(jq -r .kernels.fp32 "$T/stdout")" ] ||
+	fail "f16 weights: bf16 kernels"
+must_pass rl-info models/gemma-bf16
+stdout_has "kernels bf16    $k16"
 
 # ---- options
 must_pass rl-info --help

@@ -27,6 +27,24 @@ must_pass rl-direction -m aligned -p harmful.jsonl -L 2 -b 1 -o dh1.rls
 must_pass rl-direction -m aligned -p harmful.jsonl -L 3 -n 2 -o dh3.rls
 must_pass rl-direction -m aligned -p - -L 1 -o dh4.rls < harmful.jsonl
 
+# --precision bf16 (a bf16 model): the layers multiply the stored weights with
+# inputs rounded to bf16 where the CPU has bf16 dot products (rl-info's
+# kernels say which), else it computes as fp32 (test_engine checks the numbers)
+B="$F/engine/qwen2_bf16"
+must_pass rl-direction -m "$B/model" -p "$B/dir.jsonl" -L 2 -o d32.rls
+must_pass rl-direction -m "$B/model" -p "$B/dir.jsonl" -L 2 --precision bf16 -v -o d16.rls
+stderr_has "precision bf16: matrix kernels"
+must_pass rl-info --json "$B/model"
+k16=$(jq -r .kernels.bf16 "$T/stdout")
+if cmp -s d32.rls d16.rls; then same=1; else same=0; fi
+case "$k16" in
+*amx* | *bf16-*) [ "$same" = 0 ] || fail "bf16 kernels ($k16), yet the fp32 stream" ;;
+*) [ "$same" = 1 ] || fail "no bf16 kernels here, yet not the fp32 stream" ;;
+esac
+ok "--precision bf16 with kernels $k16"
+must_fail 2 rl-direction -m aligned -p harmful.jsonl -L 1 --precision f32
+stderr_has "--precision: expected fp32 or bf16, got 'f32'"
+
 # usage errors: exit 2
 must_fail 2 rl-direction -m aligned -p harmful.jsonl -L 0
 stderr_has "-L"

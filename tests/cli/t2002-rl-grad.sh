@@ -26,6 +26,16 @@ ok "example: rl-grad ... --add g1.rls > g2.rls"
 must_pass rl-grad -q -m work -p harmful.jsonl -d dh.rls -b 2 -n 4 --mem-limit 1K -o g3.rls
 [ ! -s "$T/stderr" ] || fail "-q printed: $(cat "$T/stderr")"
 ok "-q prints nothing"
+# --precision bf16: the forward on the stored weights (kept and recomputed
+# activations alike); test_engine checks the numbers against torch
+B="$F/engine/qwen2_bf16"
+must_pass rl-direction -q -m "$B/model" -p "$B/dir.jsonl" -L 2 -o db.rls
+must_pass rl-grad -m "$B/model" -p "$B/grad.jsonl" -d db.rls --precision bf16 -v -o gb.rls
+stderr_has "precision bf16: forward matrix kernels"
+must_pass rl-grad -q -m "$B/model" -p "$B/grad.jsonl" -d db.rls --precision bf16 \
+	--mem-limit 1K -o gb1.rls
+must_fail 2 rl-grad -m work -p harmful.jsonl -d dh.rls --precision half
+stderr_has "--precision: expected fp32 or bf16, got 'half'"
 
 # a direction for another model (Gemma, same hidden size)
 rl-direction -q -m "$F/engine/gemma_bf16/model" -p "$F/engine/gemma_bf16/dir.jsonl" -L 2 -o gemma.rls

@@ -67,6 +67,18 @@ grad_shards 3 "$Q/model" q.jsonl 3
 rl-sum -q -o qsum.rls g.3.rls g.1.rls g.2.rls
 cmp qfull.rls qsum.rls || fail "Qwen2: rl-sum of 3 shards differs"
 ok "grad, Qwen2 bf16 with biases, batches of 3: 3 shards = the unsharded bytes"
+# the forward at --precision bf16 (the stored matrices, bf16-rounded inputs)
+rl-grad -q -j 1 --precision bf16 -m "$Q/model" -p q.jsonl -d d.rls -b 3 -o qfull16.rls
+cmp -s qfull.rls qfull16.rls && fail "--precision bf16 gave the fp32 gradient's bytes"
+grad_shards 3 "$Q/model" q.jsonl 3 --precision bf16
+rl-sum -q -o qsum16.rls g.2.rls g.3.rls g.1.rls
+cmp qfull16.rls qsum16.rls || fail "Qwen2 --precision bf16: rl-sum of 3 shards differs"
+ok "grad, Qwen2 bf16 at --precision bf16: 3 shards = the unsharded bytes"
+cp g.1.rls g16.1.rls
+grad_shards 3 "$Q/model" q.jsonl 3
+must_fail 3 rl-sum -o qmix.rls g16.1.rls g.2.rls g.3.rls
+stderr_has "made with another --precision"
+[ ! -e qmix.rls ] || fail "a refused rl-sum left its output"
 mv d.rls d-qwen.rls
 mv d-llama.rls d.rls
 

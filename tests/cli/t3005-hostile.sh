@@ -230,6 +230,14 @@ cp -r "$R/finetuned" "$T/nan"
 poke "$T/nan/model.safetensors" model.layers.1.mlp.up_proj.weight 5 nan
 must_fail 3 rl-direction -m "$T/nan" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
 stderr_has "'$T/nan': 'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan (the weights must be finite)"
+# at precision bf16 the matrices are multiplied as stored, not widened: the
+# same check, the same message (an infinity in another matrix too)
+must_fail 3 rl-direction --precision bf16 -m "$T/nan" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
+stderr_has "'$T/nan': 'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan (the weights must be finite)"
+cp -r "$R/finetuned" "$T/inf"
+poke "$T/inf/model.safetensors" model.layers.0.self_attn.k_proj.weight 70 inf
+must_fail 3 rl-direction --precision bf16 -m "$T/inf" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
+stderr_has "'$T/inf': 'model.layers.0.self_attn.k_proj.weight' (layer 0): element 70 is inf (the weights must be finite)"
 must_pass rl-direction -q -m "$R/finetuned" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
 must_fail 3 rl-grad -m "$T/nan" -p "$T/ids.jsonl" -d "$T/d.rls"
 stderr_has "'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan"

@@ -33,6 +33,16 @@ must_pass gen --judge none -o out3.jsonl -O /dev/null --kv-mem 0.001
 test_cmp out.jsonl out3.jsonl
 must_fail 2 gen --kv-mem 0
 
+# An f32 model computes in f32 at either precision (bf16 rounds the inputs of
+# bf16 weights only); -v names the kernels; a precision that is none: exit 2.
+must_pass gen --judge none -o out4.jsonl -O /dev/null --precision fp32 -v
+test_cmp out.jsonl out4.jsonl
+stderr_has "precision fp32 on"
+must_pass gen --judge none -o /dev/null -O /dev/null -n 1 -v
+stderr_has "precision bf16 on"
+must_fail 2 gen --precision fp16
+stderr_has "--precision: expected bf16 or fp32, got 'fp16'"
+
 # Judging generated responses is judging the saved ones.
 must_pass gen --summary-json -q
 jq -c 'del(.new_tokens, .gen_seconds, .tokens_per_s)' "$T/stdout" >s1

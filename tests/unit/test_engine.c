@@ -33,6 +33,7 @@
 
 #include "check.h"
 #include "compute/engine.h"
+#include "compute/wgemm.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/jsonl.h"
@@ -258,7 +259,7 @@ static void test_case(const char *cs)
 	}
 	/* the same gradient with every layer recomputed */
 	rl_engine e2;
-	rl_engine_opts tiny = {1, 0};
+	rl_engine_opts tiny = {1, 0, RL_PREC_FP32};
 	REQUIRE(rl_engine_init(&e2, &m, L, maxlen, &tiny) == RL_OK);
 	rl_grad g2;
 	REQUIRE(rl_grad_begin(&g2, &e2, &pg, bs, d, want) == RL_OK);
@@ -322,6 +323,167 @@ static void test_case(const char *cs)
 	cJSON_Delete(r.meta);
 }
 
+/* Precision bf16 against tests/gen/gen_engine_bf16.py (torch, every decoder
+ * linear layer's input rounded to bf16): the hidden states, the losses and
+ * the candidate gradients, kept and recomputed.
+ *
+ * Tolerance. Rounding to bf16 is discontinuous: where an f32 activation lies
+ * within an ulp of a point halfway between two bf16 values, f32 sums in
+ * another order (realign's kernels vs torch) round it the other way, one
+ * bf16 ulp (2^-8) apart, and that difference travels on through the layers.
+ * So beside the fp32 noise (ERR_FACTOR * err32) each element may be off by a
+ * share of shift = max|bf16 reference - fp32 reference| (the whole effect of
+ * the rounding on the tensor): FLIP_SHARE of it. And to show that the inputs
+ * were rounded at all, realign's result must lie nearer the bf16 reference
+ * than the fp32 one does, by a factor 2 in root mean square.
+ *
+ * On a CPU without bf16 dot products precision bf16 computes as fp32: then
+ * the fp32 fixture is the truth, as in test_case (a note says so). */
+#define FLIP_SHARE 0.5
+
+static int compare_bf16(ref *r, ref *r32, const char *cs, const char *name, const float *got,
+			size_t n)
+{
+	size_t rn = 0, an = 0;
+	float *want = ref_get(r, name, &rn), *alt = ref_get(r32, name, &an);
+	char what[256];
+	snprintf(what, sizeof what, "%s: %s", cs, name);
+	REQUIRE(want && alt && rn == n && an == n);
+	const cJSON *e32 = cJSON_GetObjectItemCaseSensitive(r->meta, "err32");
+	double err32 = meta_num(e32, name), mx = 0, shift = 0, d_got = 0, d_alt = 0;
+	for (size_t i = 0; i < n; i++) {
+		mx = fabs(want[i]) > mx ? fabs(want[i]) : mx;
+		double s = fabs((double)alt[i] - want[i]);
+		shift = s > shift ? s : shift;
+		d_got += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+		d_alt += s * s;
+	}
+	double atol = ERR_FACTOR * err32 + FLIP_SHARE * shift + FLOOR * mx;
+	int ok = check_close(what, got, want, n, atol, 0);
+	CHECKF(4 * d_got < d_alt, "%s: rms %.3g from the bf16 reference, the fp32 one is %.3g",
+	       what, sqrt(d_got / n), sqrt(d_alt / n));
+	if (verbose)
+		fprintf(stderr, "%-60s shift %.3g rms %.3g (fp32 %.3g)\n", what, shift,
+			sqrt(d_got / n), sqrt(d_alt / n));
+	free(want);
+	free(alt);
+	return ok;
+}
+
+static void test_case_bf16(const char *cs)
+{
+	char dir[4096], path[4096];
+	snprintf(dir, sizeof dir, "%s", check_fixture("engine/"));
+	strncat(dir, cs, sizeof dir - strlen(dir) - 1);
+	int hw = rl_wgemm_kernel_bf16(rl_wgemm_pick(RL_PREC_BF16, RL_DT_BF16, 1));
+	if (!hw)
+		printf("test_engine: %s at bf16: no bf16 dot products here, compared with fp32\n",
+		       cs);
+	ref r, r32; /* the bf16 and fp32 references */
+	const char *files[2][2] = {{"ref_bf16", "meta_bf16"}, {"ref", "meta"}};
+	for (int i = 0; i < 2; i++) {
+		ref *x = i ? &r32 : &r;
+		snprintf(path, sizeof path, "%s/%s.safetensors", dir, files[i][0]);
+		REQUIRE(rl_st_open(&x->f, path, RL_ST_READ) == RL_OK);
+		char *mtext;
+		size_t mlen;
+		snprintf(path, sizeof path, "%s/%s.json", dir, files[i][1]);
+		REQUIRE(rl_read_file(path, &mtext, &mlen) == RL_OK);
+		x->meta = cJSON_Parse(mtext);
+		free(mtext);
+		REQUIRE(x->meta);
+	}
+	int L = (int)meta_num(r.meta, "L"), bs = (int)meta_num(r.meta, "batch_size");
+	rl_model m;
+	snprintf(path, sizeof path, "%s/model", dir);
+	REQUIRE(rl_model_open(&m, path, RL_MODEL_READ) == RL_OK);
+	int C = m.cfg.hidden_size;
+	rl_prompts pd, pg;
+	read_prompts(dir, "dir.jsonl", &m, &pd);
+	read_prompts(dir, "grad.jsonl", &m, &pg);
+	int maxlen = pd.max_len > pg.max_len ? pd.max_len : pg.max_len;
+	char what[256];
+	snprintf(what, sizeof what, "%s at bf16", cs);
+
+	rl_engine e, e2;
+	rl_engine_opts o = {0, 0, RL_PREC_BF16}, tiny = {1, 0, RL_PREC_BF16};
+	REQUIRE(rl_engine_init(&e, &m, L, maxlen, &o) == RL_OK);
+	float *h = malloc((size_t)pd.n * C * sizeof *h);
+	REQUIRE(h);
+	REQUIRE(rl_engine_hidden(&e, &pd, 0, h) == RL_OK);
+	if (hw)
+		compare_bf16(&r, &r32, what, "hidden", h, (size_t)pd.n * C);
+	else
+		compare(&r32, what, "hidden", h, (size_t)pd.n * C);
+
+	size_t dn;
+	float *d = ref_get(&r32, "direction", &dn); /* what both fixtures used */
+	REQUIRE(d && dn == (size_t)C);
+	rl_grad g, g2;
+	REQUIRE(rl_grad_begin(&g, &e, &pg, bs, d, RL_GRAD_LINEAR) == RL_OK);
+	REQUIRE(rl_engine_init(&e2, &m, L, maxlen, &tiny) == RL_OK);
+	REQUIRE(rl_grad_begin(&g2, &e2, &pg, bs, d, RL_GRAD_LINEAR) == RL_OK);
+	const cJSON *losses = cJSON_GetObjectItemCaseSensitive(r.meta, "losses"),
+		    *l32 = cJSON_GetObjectItemCaseSensitive(r.meta, "losses_f32"),
+		    *lfp = cJSON_GetObjectItemCaseSensitive(r32.meta, "losses");
+	for (int b = 0; b < g.nbatch; b++) {
+		double lw = cJSON_GetArrayItem(hw ? losses : lfp, b)->valuedouble;
+		double e32 = fabs(cJSON_GetArrayItem(l32, b)->valuedouble -
+				  cJSON_GetArrayItem(losses, b)->valuedouble);
+		double shift = fabs(cJSON_GetArrayItem(lfp, b)->valuedouble -
+				    cJSON_GetArrayItem(losses, b)->valuedouble);
+		float got = (float)g.loss[b], wf = (float)lw;
+		char w2[320];
+		snprintf(w2, sizeof w2, "%s: loss of batch %d", what, b);
+		check_close(w2, &got, &wf, 1,
+			    ERR_FACTOR * e32 + (hw ? FLIP_SHARE * shift : 0) + 1e-6, 0);
+	}
+	static const rl_role roles[] = {RL_R_Q,	      RL_R_K,	     RL_R_V,	  RL_R_O,
+					RL_R_GATE,    RL_R_UP,	     RL_R_DOWN,	  RL_R_Q_BIAS,
+					RL_R_K_BIAS,  RL_R_V_BIAS,   RL_R_O_BIAS, RL_R_GATE_BIAS,
+					RL_R_UP_BIAS, RL_R_DOWN_BIAS};
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(r.meta, "grad_tensors");
+	int found = 0, nref = cJSON_GetArraySize(names);
+	for (;;) {
+		int layer, layer2;
+		const rl_layer_w *gw, *gw2;
+		REQUIRE(rl_grad_next(&g, &layer, &gw) == RL_OK);
+		REQUIRE(rl_grad_next(&g2, &layer2, &gw2) == RL_OK);
+		CHECK_EQ_INT(layer2, layer);
+		if (layer < 0)
+			break;
+		char w2[320];
+		snprintf(w2, sizeof w2, "%s: layer %d gradient, recomputed vs kept", what, layer);
+		check_close(w2, gw2->mem, gw->mem, gw->nfloats, 0, 1e-6);
+		for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++) {
+			const rl_tensor *t = rl_model_get(&m, layer, roles[k]);
+			size_t n;
+			float *part = rl_layer_w_part(gw, &e.d, roles[k], &n);
+			if (!t || !part || !rl_st_find(&r.f, t->name))
+				continue;
+			found++;
+			if (hw)
+				compare_bf16(&r, &r32, what, t->name, part, n);
+			else
+				compare(&r32, what, t->name, part, n);
+		}
+	}
+	CHECKF(found == nref, "%s: compared %d gradient tensors, the fixture has %d", what, found,
+	       nref);
+	rl_grad_end(&g);
+	rl_grad_end(&g2);
+	rl_engine_free(&e);
+	rl_engine_free(&e2);
+	free(h), free(d);
+	rl_prompts_free(&pd);
+	rl_prompts_free(&pg);
+	rl_model_close(&m);
+	for (int i = 0; i < 2; i++) {
+		rl_st_close(i ? &r32.f : &r.f);
+		cJSON_Delete(i ? r32.meta : r.meta);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
@@ -330,13 +492,22 @@ int main(int argc, char **argv)
 	char *list;
 	size_t len;
 	REQUIRE(rl_read_file(check_fixture("engine/cases.txt"), &list, &len) == RL_OK);
-	int ncase = 0;
+	int ncase = 0, nbf16 = 0;
 	for (char *save = NULL, *cs = strtok_r(list, "\n", &save); cs;
 	     cs = strtok_r(NULL, "\n", &save)) {
 		test_case(cs);
 		ncase++;
+		char bf[256];
+		snprintf(bf, sizeof bf, "engine/%s/meta_bf16.json", cs);
+		FILE *fp = fopen(check_fixture(bf), "r");
+		if (fp) {
+			fclose(fp);
+			test_case_bf16(cs);
+			nbf16++;
+		}
 	}
 	free(list);
 	CHECK(ncase >= 10);
+	CHECK(nbf16 >= 3);
 	return check_done("test_engine");
 }

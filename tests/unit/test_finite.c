@@ -1,7 +1,9 @@
 /* test_finite.c — rl_f32_nonfinite against isfinite(): every position of a
  * NaN (quiet, signalling, negative), +Inf or -Inf in arrays of every length
  * up to 70 (the 16-wide steps and their tails), with the values around it
- * that must pass (-0, subnormals, FLT_MAX), and unaligned starts. */
+ * that must pass (-0, subnormals, FLT_MAX), and unaligned starts;
+ * rl_bf16_nonfinite the same on the bf16 halves of such values, every length
+ * up to 140 (its 64-element blocks), at odd byte offsets. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -59,5 +61,28 @@ int main(void)
 				}
 		}
 	CHECKF(mismatches == 0, "%d of %d scans disagree with isfinite()", mismatches, runs);
+
+	/* bf16: the upper halves, widened back for the reference */
+	unsigned char raw[2 * 150 + 1];
+	float wide[150];
+	mismatches = runs = 0;
+	for (size_t n = 0; n <= 140; n++)
+		for (size_t at = 0; at <= n; at++) {
+			unsigned char *x = raw + 1; /* odd: no alignment assumed */
+			for (size_t i = 0; i < n; i++) {
+				float v = at < n && i == at
+						  ? bad[(n + at) % (sizeof bad / sizeof *bad)]
+						  : fine[i % (sizeof fine / sizeof *fine)];
+				uint32_t u;
+				memcpy(&u, &v, 4);
+				u &= 0xFFFF0000u;
+				x[2 * i] = (unsigned char)(u >> 16);
+				x[2 * i + 1] = (unsigned char)(u >> 24);
+				wide[i] = from_bits(u);
+			}
+			runs++;
+			mismatches += rl_bf16_nonfinite(x, n) != reference(wide, n);
+		}
+	CHECKF(mismatches == 0, "bf16: %d of %d scans disagree with isfinite()", mismatches, runs);
 	return check_done("test_finite");
 }
