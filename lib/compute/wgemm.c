@@ -277,27 +277,16 @@ static void pack_bf16_rows(void *ctx, size_t m0, size_t m1)
 	}
 }
 
-/* Panels of 16 inputs, pairs q in [q0, q1) of each. */
-static void pack_bf16_pairs(void *ctx, size_t q0, size_t q1)
+/* Panels of 16 inputs, the blocks of 16 pairs [b0, b1) of each: only the
+ * AVX-512 kernels (bf16-outer, amx) take this form. */
+static void pack_bf16_pairs(void *ctx, size_t b0, size_t b1)
 {
+#ifdef WG_X86
 	const struct pack_job *p = ctx;
-	const wg_call *c = p->c;
-	for (int m0 = 0; m0 < c->M; m0 += 16) {
-		uint32_t *panel = (uint32_t *)p->xp + (size_t)m0 * c->ldp;
-		int nm = c->M - m0 < 16 ? c->M - m0 : 16;
-		for (size_t q = q0; q < q1; q++) {
-			uint32_t *v = panel + q * 16;
-			int k = (int)(2 * q);
-			for (int m = 0; m < nm; m++) {
-				const float *x = c->x + (size_t)(m0 + m) * c->ldx;
-				uint32_t lo = k < c->K ? to_bf16(x[k]) : 0,
-					 hi = k + 1 < c->K ? to_bf16(x[k + 1]) : 0;
-				v[m] = lo | hi << 16;
-			}
-			for (int m = nm; m < 16; m++)
-				v[m] = 0;
-		}
-	}
+	rl_wk_pack_pairs_avx512(p->c, p->xp, (int)b0, (int)b1);
+#else
+	(void)ctx, (void)b0, (void)b1;
+#endif
 }
 
 /* Packs c->x as kernel kn wants it into a new buffer (NULL when out of
@@ -305,25 +294,28 @@ static void pack_bf16_pairs(void *ctx, size_t q0, size_t q1)
 static void *pack(wg_call *c, const wg_kernel *kn)
 {
 	struct pack_job p = {c, NULL};
-	size_t panels = (size_t)(c->M + 15) / 16, bytes, n;
+	size_t panels = (size_t)(c->M + 15) / 16, bytes, n, per; /* per: values a unit */
 	rl_par_fn fn;
 	switch (kn->pack) {
 	case WG_PACK_F32_T:
 		c->ldp = c->K;
 		n = (size_t)c->K;
-		bytes = sizeof(float) * panels * 16 * n;
+		per = panels * 16;
+		bytes = sizeof(float) * per * n;
 		fn = pack_f32_t;
 		break;
 	case WG_PACK_BF16_ROWS:
 		c->ldp = round_up(c->K, 32);
 		n = (size_t)c->M;
-		bytes = 2 * n * (size_t)c->ldp;
+		per = (size_t)c->ldp;
+		bytes = 2 * n * per;
 		fn = pack_bf16_rows;
 		break;
 	case WG_PACK_BF16_PAIRS:
 		c->ldp = round_up(c->K, 32) / 2;
-		n = (size_t)c->ldp;
-		bytes = 4 * panels * 16 * n;
+		n = (size_t)c->ldp / 16; /* blocks of 16 pairs */
+		per = panels * 16 * 32;
+		bytes = 4 * panels * 16 * (size_t)c->ldp;
 		fn = pack_bf16_pairs;
 		break;
 	default:
@@ -331,7 +323,7 @@ static void *pack(wg_call *c, const wg_kernel *kn)
 	}
 	p.xp = aligned_alloc(64, (bytes + 63) / 64 * 64);
 	if (p.xp)
-		rl_par_for(n, 64, fn, &p);
+		rl_par_for(n, (1u << 16) / per + 1, fn, &p); /* small ones in this thread */
 	return p.xp;
 }
 

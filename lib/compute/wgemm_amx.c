@@ -51,7 +51,9 @@ static TGT void configure(void)
 		cfg.rows[t] = 16;
 		cfg.colsb[t] = 64;
 	}
-	_tile_loadconfig(&cfg);
+	/* not _tile_loadconfig: GCC 12's tells the compiler that only the
+	 * first 8 bytes are read, and the other stores may be dropped */
+	__asm__ volatile("ldtilecfg %0" ::"m"(cfg));
 }
 
 /* Copies rows [o, o + rw) x columns [k, k + kl) of W into a zeroed 16 x 32

@@ -205,6 +205,84 @@ static int runs(const rl_cpu *c, rl_dtype dt)
 	return c->avx512_bf16 && dt == RL_DT_BF16;
 }
 
+/* ---- packing the input as bf16 pairs (WG_PACK_BF16_PAIRS) ---- */
+
+#define PTGT __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/* f32 -> bf16 bits in the low half of each lane: nearest even, NaN kept a
+ * (quiet) NaN, denormals kept; rl_f32_to_bf16 lane by lane. */
+static inline __attribute__((always_inline, target("avx512f,avx512bw"))) __m512i
+round_bf16(__m512 v)
+{
+	__m512i u = _mm512_castps_si512(v);
+	__m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+	__m512i r = _mm512_srli_epi32(
+		_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+	__mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+						_mm512_set1_epi32(0x7F800000));
+	return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+}
+
+/* In-register transpose of 16 x 16 32-bit words. */
+static inline __attribute__((always_inline, target("avx512f"))) void transpose16(__m512i r[16])
+{
+	__m512i t[16];
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 16; i += 4) {
+		r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+		r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+		r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+		r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+	}
+	for (int i = 0; i < 16; i += 8)
+		for (int j = 0; j < 4; j++) {
+			t[i + j] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0x88);
+			t[i + j + 4] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0xdd);
+		}
+	for (int j = 0; j < 8; j++) {
+		r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+		r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+	}
+}
+
+PTGT void rl_wk_pack_pairs_avx512(const wg_call *c, uint32_t *xp, int b0, int b1)
+{
+	/* word i of a row's 32 bf16 (k order) from the low halves of r0 | r1 */
+	__m512i idx =
+		_mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32, 30,
+				 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	for (int m0 = 0; m0 < c->M; m0 += 16) {
+		uint32_t *panel = xp + (size_t)m0 * c->ldp;
+		int nm = c->M - m0 < 16 ? c->M - m0 : 16;
+		for (int b = b0; b < b1; b++) { /* 16 pairs: columns 32 b .. 32 b + 31 */
+			int k = 32 * b, left = c->K - k;
+			__mmask16 l0 = left >= 16 ? 0xFFFF
+				       : left > 0 ? (__mmask16)((1u << left) - 1)
+						  : 0,
+				  l1 = left >= 32  ? 0xFFFF
+				       : left > 16 ? (__mmask16)((1u << (left - 16)) - 1)
+						   : 0;
+			__m512i r[16];
+			for (int m = 0; m < 16; m++) {
+				if (m >= nm) {
+					r[m] = _mm512_setzero_si512();
+					continue;
+				}
+				const float *x = c->x + (size_t)(m0 + m) * c->ldx + k;
+				__m512i lo = round_bf16(_mm512_maskz_loadu_ps(l0, x)),
+					hi = round_bf16(_mm512_maskz_loadu_ps(l1, x + 16));
+				r[m] = _mm512_permutex2var_epi16(lo, idx, hi);
+			}
+			transpose16(r);
+			for (int q = 0; q < 16; q++)
+				_mm512_store_si512(panel + ((size_t)b * 16 + q) * 16, r[q]);
+		}
+	}
+}
+
 const wg_kernel rl_wk_bf16_dot = {"bf16-dot", WG_PACK_BF16_ROWS, 6, runs, dot_rows};
 const wg_kernel rl_wk_bf16_outer = {"bf16-outer", WG_PACK_BF16_PAIRS, RO, runs, outer_rows};
 

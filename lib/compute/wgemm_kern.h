@@ -24,7 +24,8 @@ typedef enum wg_pack {
 	WG_PACK_BF16_PAIRS /* bf16 pairs along K (VNNI): the 32-bit word
 			      xp[(m / 16) * ldp * 16 + q * 16 + m % 16] holds x[m, 2q]
 			      (low half) and x[m, 2q + 1]; ldp = K rounded up to 32,
-			      halved; zeros past M and K */
+			      halved; zeros past M and K. Packed with AVX-512 only:
+			      the kernels that take it need it anyway */
 } wg_pack;
 
 /* One call's operands as the kernels see them. */
@@ -55,6 +56,9 @@ typedef struct wg_kernel {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define WG_X86 1
+/* WG_PACK_BF16_PAIRS (avx512 CPUs), the blocks of 16 pairs
+ * [b0, b1) of every panel (xp 64-byte aligned). */
+void rl_wk_pack_pairs_avx512(const wg_call *c, uint32_t *xp, int b0, int b1);
 extern const wg_kernel rl_wk_avx2_dot, rl_wk_avx2_outer, rl_wk_avx512_dot, rl_wk_avx512_outer,
 	rl_wk_bf16_dot, rl_wk_bf16_outer, rl_wk_amx;
 #endif

@@ -1,12 +1,23 @@
 #!/bin/sh
-# Greedy generation benchmark: rl_generate (build/bench/generate) against
-# transformers' generate (fp32, KV cache, batched), same model, prompts and
-# threads, in the same run. Needs > 4 GiB.
+# Greedy generation benchmark, side by side in one run (same model, prompts,
+# threads, greedy, no stop token): realign (build/bench/generate) at bf16 (its
+# default) and fp32; transformers' generate in float32 and bfloat16; llama.cpp
+# on the same weights as GGUF (llama-batched-bench: the same batch, prompt
+# length and new tokens; llama-bench pp512: the prefill rate) when
+# LLAMA_CPP_BIN is set; and the machine's limits measured in the same run:
+# the cores' FMA peak (build/bench/peak: clock x FMA width x ports) and
+# OpenBLAS sgemm at the decoding and prefill shapes (build/bench/sgemm).
+# Needs > 8 GiB.
 #
 #   make bench && sh tests/bench/generate.sh [MODEL]
 #
 # MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random
-# (tests/bench/make_llama1b.py writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32).
+# (tests/bench/make_llama1b.py writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32), SKIP_HF=1
+# (no transformers), LLAMA_CPP_BIN (a directory with llama-bench and
+# llama-batched-bench, built from llama-cpp-python's sdist), LLAMA_GGUF (GGUF
+# files of MODEL, space-separated; tests/bench/gguf_bench_model.py writes them).
+# The last lines: realign's rate next to the FMA and sgemm peaks, then
+#   generate: realign T1 tok/s, transformers-fp32 T2 tok/s, ratio R
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -14,7 +25,7 @@ model=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random}
 threads=${THREADS:-2} n=${PROMPTS:-32} new=${NEW:-64} batch=${BATCH:-32}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rl-genbench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-# 32 prompts of 24..72 token ids (the length of a chat-templated question),
+# n prompts of 24..72 token ids (the length of a chat-templated question),
 # fixed seed, ids from the ordinary vocabulary.
 python3 - "$n" "$new" >"$tmp/prompts.json" <<'PY'
 import json, random, sys
@@ -24,26 +35,94 @@ print(json.dumps({"max_new_tokens": new,
                   "prompts": [[r.randrange(1000, 120000) for _ in range(r.randint(24, 72))]
                               for _ in range(n)]}))
 PY
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; threads $threads"
-OPENBLAS_NUM_THREADS=$threads "$root/build/bench/generate" "$model" "$tmp/prompts.json" \
-	"$tmp/rl.json" "$batch"
-python3 "$here/generate_hf.py" "$model" "$tmp/prompts.json" "$tmp/hf.json" "$threads" 2>&1 |
-	grep -v -i -E "warn|loading"
+npp=$(jq '[.prompts[] | length] | add / length | floor' "$tmp/prompts.json")
+echo "== $(date -u +%FT%TZ): load $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; threads $threads"
+echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); flags:" \
+	"$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512_bf16|amx_bf16|amx_tile)$' | tr '\n' ' ')"
+"$root/bin/rl-info" "$model" | grep -E '^(cpu|kernels)'
+echo "== $n prompts (mean $npp tokens), $new new tokens each, batch $batch"
+
+"$root/build/bench/peak" "$threads" | tee "$tmp/peak.txt"
+OPENBLAS_NUM_THREADS=$threads "$root/build/bench/sgemm" -s 2 "$batch" 8192 2048 0 1 \
+	512 8192 2048 0 1 | tee "$tmp/sgemm.txt"
+for p in bf16 fp32; do
+	OPENBLAS_NUM_THREADS=$threads "$root/build/bench/generate" "$model" "$tmp/prompts.json" \
+		"$tmp/rl-$p.json" "$batch" "$p"
+done
+if [ "${SKIP_HF:-0}" != 1 ]; then
+	for p in fp32 bf16; do
+		python3 "$here/generate_hf.py" "$model" "$tmp/prompts.json" "$tmp/hf-$p.json" \
+			"$threads" "$p" 2>&1 | grep -v -i -E "warn|loading"
+	done
+fi
+: >"$tmp/llama.txt"
+if [ -n "${LLAMA_CPP_BIN:-}" ]; then
+	for g in ${LLAMA_GGUF:-}; do
+		# the same batch of sequences, prompt length (the mean) and new tokens
+		"$LLAMA_CPP_BIN/llama-batched-bench" -m "$g" -t "$threads" -c $((batch * (npp + new) + 64)) \
+			-b 2048 -ub 512 -npp "$npp" -ntg "$new" -npl "$batch" 2>/dev/null |
+			awk -v g="$(basename "$g")" -F'|' 'NF > 9 && $2 + 0 > 0 {
+				printf "llama.cpp %s batched: %.1f tokens/s (B x TG / T: prefill included; TG alone %.1f)\n",
+					g, $4 * $3 / $10, $9 }' | tee -a "$tmp/llama.txt"
+		"$LLAMA_CPP_BIN/llama-bench" -m "$g" -t "$threads" -p 512 -n 0 -o csv 2>/dev/null |
+			awk -v g="$(basename "$g")" -F, 'NR > 1 { gsub(/"/, ""); print $0 }' |
+			python3 -c '
+import csv, sys
+g = sys.argv[1]
+rows = list(csv.reader(sys.stdin))
+for r in rows:
+    vals = [x for x in r if x]
+    print("llama.cpp %s pp512: %s tokens/s" % (g, vals[-2]))
+' "$(basename "$g")" | tee -a "$tmp/llama.txt"
+	done
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$tmp/rl.json" "$tmp/hf.json" <<'PY'
-import json, sys
-a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-same = sum(x == y for x, y in zip(a["outputs"], b["outputs"]))
-pre = sum(next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), len(x))
-          for x, y in zip(a["outputs"], b["outputs"]))
-print("| | realign | transformers (fp32) |")
-print("| --- | --- | --- |")
-print("| tokens/s | %.1f | %.1f |" % (a["tokens_per_s"], b["tokens_per_s"]))
-print("| seconds (wall) | %.2f | %.2f |" % (a["seconds"], b["seconds"]))
-print("| CPU seconds | %.2f | %.2f |" % (a["cpu_seconds"], b["cpu_seconds"]))
-print("| peak RSS | %.2f GiB | %.2f GiB |" % (a["peak_rss"] / 2**30, b["peak_rss"] / 2**30))
-print("speed-up %.2fx; memory %.2fx; BLAS kernels %s; identical sequences %d/%d, "
-      "identical leading tokens %d/%d" % (a["tokens_per_s"] / b["tokens_per_s"],
-      a["peak_rss"] / b["peak_rss"], a["blas"], same, len(a["outputs"]), pre,
-      sum(len(x) for x in a["outputs"])))
+"$root/bin/rl-info" --json --tensors "$model" >"$tmp/info.json"
+python3 - "$tmp" "$new" <<'PY'
+import json, os, re, sys
+tmp, new = sys.argv[1], int(sys.argv[2])
+def load(name):
+    p = os.path.join(tmp, name)
+    return json.load(open(p)) if os.path.exists(p) else None
+info = json.load(open(os.path.join(tmp, "info.json")))
+# multiply-adds per token: every linear weight, and lm_head (the embeddings when tied)
+params = sum(t["shape"][0] * t["shape"][1] for t in info["tensors"]
+             if t["role"].endswith("_proj.weight") or t["role"] == "lm_head.weight")
+if info["tie_word_embeddings"]:
+    params += next(t["shape"][0] * t["shape"][1] for t in info["tensors"]
+                   if t["role"] == "embed_tokens.weight")
+peak = open(os.path.join(tmp, "peak.txt")).read()
+fma = float(re.search(r"^peak fma ([0-9.]+)", peak, re.M).group(1))
+amx = re.search(r"^AMX tdpbf16ps .*= ([0-9.]+)$", peak, re.M)
+sgemm = float(re.search(r"^peak ([0-9.]+)", open(os.path.join(tmp, "sgemm.txt")).read(),
+                        re.M).group(1))
+runs = [("realign bf16", load("rl-bf16.json")), ("realign fp32", load("rl-fp32.json")),
+        ("transformers fp32", load("hf-fp32.json")), ("transformers bf16", load("hf-bf16.json"))]
+def same(a, b):
+    return sum(x == y for x, y in zip(a["outputs"], b["outputs"]))
+print("| run | tokens/s | seconds | CPU seconds | peak RSS | GFLOP/s (2 x %.3g B x tok/s) |"
+      % (params / 1e9))
+print("| --- | --- | --- | --- | --- | --- |")
+for name, r in runs:
+    if r:
+        print("| %s | %.1f | %.2f | %.2f | %.2f GiB | %.0f |" % (
+            name, r["tokens_per_s"], r["seconds"], r["cpu_seconds"], r["peak_rss"] / 2**30,
+            2 * params * r["tokens_per_s"] / 1e9))
+for line in open(os.path.join(tmp, "llama.txt")):
+    print("| " + line.strip() + " | | | | |")
+rb, rf, hf, hb = (r for _, r in runs)
+print("realign kernels: bf16 %s; fp32 %s" % (rb["kernels"], rf["kernels"]))
+if hf:
+    print("identical sequences: realign fp32 vs transformers fp32 %d/%d" % (same(rf, hf), len(rf["outputs"])))
+if hb:
+    print("identical sequences: realign bf16 vs transformers bf16 %d/%d" % (same(rb, hb), len(rb["outputs"])))
+g = 2 * params * rb["tokens_per_s"] / 1e9
+print("peaks: FMA %.1f GFLOP/s%s; sgemm %.1f GFLOP/s (same run); realign bf16 %.1f GFLOP/s = "
+      "%.0f%% of the FMA peak, %.0f%% of sgemm's" % (
+          fma, ", AMX %s" % amx.group(1) if amx else "", sgemm, g, 100 * g / fma, 100 * g / sgemm))
+if hf:
+    print("generate: realign %.1f tok/s, transformers-fp32 %.1f tok/s, ratio %.2f"
+          % (rb["tokens_per_s"], hf["tokens_per_s"], rb["tokens_per_s"] / hf["tokens_per_s"]))
+else:
+    print("generate: realign %.1f tok/s, transformers-fp32 (skipped)" % rb["tokens_per_s"])
 PY

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark reference: transformers' generate on the same model and prompts
-as build/bench/generate: float32, KV cache, one batch (left-padded), greedy,
-no stop token (exactly max_new_tokens each), the same thread count.
+as build/bench/generate: float32 (or bfloat16), KV cache, one batch
+(left-padded), greedy, no stop token (exactly max_new_tokens each), the same
+thread count.
 
-    python3 tests/bench/generate_hf.py MODEL PROMPTS.json OUT.json THREADS"""
+    python3 tests/bench/generate_hf.py MODEL PROMPTS.json OUT.json THREADS [fp32|bf16]"""
 import json
 import resource
 import sys
@@ -13,10 +14,12 @@ import torch
 from transformers import AutoModelForCausalLM
 
 model_dir, prompts_path, out_path, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+precision = sys.argv[5] if len(sys.argv) > 5 else "fp32"
+dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
 torch.set_num_threads(threads)
 spec = json.load(open(prompts_path))
 prompts, max_new = spec["prompts"], spec["max_new_tokens"]
-model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
 model.eval()
 width = max(len(p) for p in prompts)
 pad = 0
@@ -34,7 +37,7 @@ new = out[:, width:].tolist()
 toks = sum(len(x) for x in new)
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 json.dump({"outputs": new, "seconds": dt, "cpu_seconds": cpu, "new_tokens": toks, "tokens_per_s": toks / dt,
-           "peak_rss": rss, "torch": torch.__version__,
+           "peak_rss": rss, "torch": torch.__version__, "precision": precision,
            "threads": torch.get_num_threads()}, open(out_path, "w"))
-print("transformers: %d prompts, %d new tokens in %.2f s: %.1f tokens/s, peak RSS %.2f GiB"
-      % (len(prompts), toks, dt, toks / dt, rss / 2**30), file=sys.stderr)
+print("transformers %s: %d prompts, %d new tokens in %.2f s: %.1f tokens/s, peak RSS %.2f GiB"
+      % (precision, len(prompts), toks, dt, toks / dt, rss / 2**30), file=sys.stderr)
