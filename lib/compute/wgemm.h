@@ -8,8 +8,8 @@
  *
  *   kernel        needs          precision  how
  *   portable      -              fp32       blocks of rows widened, OpenBLAS sgemm
- *   avx2-dot      AVX2 FMA F16C  fp32       weights widened in registers, 4 rows
- *                                           x 3 inputs of accumulators over K
+ *   avx2-dot      AVX2 FMA F16C  fp32       a block of weights widened into L1, 4
+ *                                           rows x 3 inputs of accumulators over K
  *   avx2-outer    AVX2 FMA F16C  fp32       x transposed, 6 weight rows
  *                                           broadcast against 16 inputs
  *   avx512-dot    AVX-512        fp32       as avx2-dot, 6 rows x 4 inputs
@@ -19,14 +19,17 @@
  *   amx           AMX-BF16       bf16       tdpbf16ps on 16 x 32 tiles, 32 weight
  *                                           rows x 32 inputs per step
  *
+ * rl_wgemm_pick says which one a call of M input rows gets (the dot kernels
+ * below 16 rows, the others from 16 on, AMX from 4 on; see wgemm.c).
+ *
  * Precision fp32: the weights are widened exactly (bf16 and f16 are subsets
  * of f32) and multiplied with f32 FMAs: only the order of the additions
  * differs from an f32 GEMM on widened weights. Precision bf16 (bf16 weights
  * only): the inputs are rounded to bf16 (nearest, ties to even) and the
  * products, exact in f32, are summed in f32, as torch's bf16 matmuls and
  * llama.cpp's BF16 kernels do; that rounding (a relative error of at most
- * 2^-8 per input) is the only difference. With f16 or f32 weights, bf16 runs the fp32 kernels
- * (no f16 dot product sums in f32 on these CPUs).
+ * 2^-8 per input) is the only difference. With f16 or f32 weights, bf16 runs
+ * the fp32 kernels (no f16 dot product sums in f32 on these CPUs).
  *
  * The rows of W are split among threads (rl_wgemm_set_threads; default
  * OpenBLAS's count) on the core/par.h pool. rl_wgemm_naive is the reference.

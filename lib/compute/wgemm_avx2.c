@@ -247,6 +247,58 @@ static int runs(const rl_cpu *c, rl_dtype dt)
 	return c->avx2;
 }
 
+/* ---- packing the input transposed (WG_PACK_F32_T) ---- */
+
+/* In-register transpose of 8 x 8 floats. */
+KERN_INLINE void transpose8(__m256 r[8])
+{
+	__m256 t[8];
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+		r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+		r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+	}
+	for (int i = 0; i < 4; i++) {
+		t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+		t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+	}
+	for (int i = 0; i < 8; i++)
+		r[i] = t[i];
+}
+
+TGT void rl_wk_pack_f32_t_avx2(const wg_call *c, float *xp, int k0, int k1)
+{
+	for (int m0 = 0; m0 < c->M; m0 += 16) {
+		float *panel = xp + (size_t)m0 * c->ldp;
+		int nm = c->M - m0 < 16 ? c->M - m0 : 16;
+		int k = k0;
+		for (; k + 8 <= k1; k += 8)
+			for (int h = 0; h < 2; h++) { /* inputs m0 + 8h .. + 7 */
+				__m256 r[8];
+				for (int i = 0; i < 8; i++) {
+					int m = 8 * h + i;
+					r[i] = m < nm ? _mm256_loadu_ps(c->x +
+									(size_t)(m0 + m) * c->ldx +
+									k)
+						      : _mm256_setzero_ps();
+				}
+				transpose8(r); /* r[j]: column k + j of the 8 inputs */
+				for (int j = 0; j < 8; j++)
+					_mm256_store_ps(panel + (size_t)(k + j) * 16 + 8 * h, r[j]);
+			}
+		for (; k < k1; k++) {
+			float *v = panel + (size_t)k * 16;
+			for (int m = 0; m < 16; m++)
+				v[m] = m < nm ? c->x[(size_t)(m0 + m) * c->ldx + k] : 0.0f;
+		}
+	}
+}
+
 const wg_kernel rl_wk_avx2_dot = {"avx2-dot", WG_PACK_NONE, 4, runs, dot_rows};
 const wg_kernel rl_wk_avx2_outer = {"avx2-outer", WG_PACK_F32_T, RO, runs, outer_rows};
 

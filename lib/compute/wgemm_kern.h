@@ -18,7 +18,7 @@
 typedef enum wg_pack {
 	WG_PACK_NONE,	   /* x as given (f32 rows at ldx) */
 	WG_PACK_F32_T,	   /* f32: x[m, k] at xp[(m / 16) * ldp * 16 + k * 16 + m % 16],
-				ldp = K */
+				ldp = K (packed with AVX2, as the kernels need) */
 	WG_PACK_BF16_ROWS, /* bf16 rows: x[m, k] at xp[m * ldp + k], ldp = K rounded up
 			      to 32, zeros past K */
 	WG_PACK_BF16_PAIRS /* bf16 pairs along K (VNNI): the 32-bit word
@@ -56,6 +56,8 @@ typedef struct wg_kernel {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define WG_X86 1
+/* WG_PACK_F32_T (avx2 CPUs), columns [k0, k1) of every panel. */
+void rl_wk_pack_f32_t_avx2(const wg_call *c, float *xp, int k0, int k1);
 /* WG_PACK_BF16_PAIRS (avx512 CPUs), the blocks of 16 pairs
  * [b0, b1) of every panel (xp 64-byte aligned). */
 void rl_wk_pack_pairs_avx512(const wg_call *c, uint32_t *xp, int b0, int b1);
