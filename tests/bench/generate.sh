@@ -65,14 +65,10 @@ if [ -n "${LLAMA_CPP_BIN:-}" ]; then
 				printf "llama.cpp %s batched: %.1f tokens/s (B x TG / T: prefill included; TG alone %.1f)\n",
 					g, $4 * $3 / $10, $9 }' | tee -a "$tmp/llama.txt"
 		"$LLAMA_CPP_BIN/llama-bench" -m "$g" -t "$threads" -p 512 -n 0 -o csv 2>/dev/null |
-			awk -v g="$(basename "$g")" -F, 'NR > 1 { gsub(/"/, ""); print $0 }' |
 			python3 -c '
 import csv, sys
-g = sys.argv[1]
-rows = list(csv.reader(sys.stdin))
-for r in rows:
-    vals = [x for x in r if x]
-    print("llama.cpp %s pp512: %s tokens/s" % (g, vals[-2]))
+for r in csv.DictReader(sys.stdin):
+    print("llama.cpp %s pp512: %.1f tokens/s" % (sys.argv[1], float(r["avg_ts"])))
 ' "$(basename "$g")" | tee -a "$tmp/llama.txt"
 	done
 fi
