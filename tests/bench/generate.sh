@@ -6,7 +6,7 @@
 # length and new tokens; llama-bench pp512: the prefill rate) when
 # LLAMA_CPP_BIN is set; and the machine's limits measured in the same run:
 # the cores' FMA peak (build/bench/peak: clock x FMA width x ports) and
-# OpenBLAS sgemm at the decoding and prefill shapes (build/bench/sgemm).
+# OpenBLAS sgemm at the model's MLP shape, decoding and prefill (build/bench/sgemm).
 # Needs > 8 GiB.
 #
 #   make bench && sh tests/bench/generate.sh [MODEL]
@@ -43,8 +43,10 @@ echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); flags:" \
 echo "== $n prompts (mean $npp tokens), $new new tokens each, batch $batch"
 
 "$root/build/bench/peak" "$threads" | tee "$tmp/peak.txt"
-OPENBLAS_NUM_THREADS=$threads "$root/build/bench/sgemm" -s 2 "$batch" 8192 2048 0 1 \
-	512 8192 2048 0 1 | tee "$tmp/sgemm.txt"
+# sgemm at the model's MLP shape: the decoding batch, and a prefill of 512 rows
+mlp=$("$root/bin/rl-info" --json "$model" | jq -r '"\(.intermediate_size) \(.hidden_size)"')
+OPENBLAS_NUM_THREADS=$threads "$root/build/bench/sgemm" -s 2 "$batch" $mlp 0 1 512 $mlp 0 1 |
+	tee "$tmp/sgemm.txt"
 for p in bf16 fp32; do
 	OPENBLAS_NUM_THREADS=$threads "$root/build/bench/generate" "$model" "$tmp/prompts.json" \
 		"$tmp/rl-$p.json" "$batch" "$p"
