@@ -137,6 +137,25 @@ CASES = [
                                    "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
                                    "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 20.0]}),
          dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
+    # bf16 copies of the two layouts the bf16 forward multiplies differently
+    # (gen_engine_bf16.py): Phi-3's fused projections as row blocks, Gemma 2's
+    # sandwich norms and soft-caps
+    dict(name="phi3_bf16", cls=(Phi3Config, Phi3ForCausalLM),
+         cfg=dict(COMMON, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                  rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=6,
+                  original_max_position_embeddings=8, pad_token_id=0,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "partial_rotary_factor": 0.75,
+                                   "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
+                                   "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 20.0]}),
+         dtype=torch.bfloat16, shard=None, L=2, batch=3, all_grads=True, legacy=True),
+    dict(name="gemma2_bf16", cls=(Gemma2Config, Gemma2ForCausalLM),
+         cfg=dict(COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh",
+                  tie_word_embeddings=True, query_pre_attn_scalar=24, sliding_window=4,
+                  attn_logit_softcapping=1.5, final_logit_softcapping=2.5,
+                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+         dtype=torch.bfloat16, shard=None, L=2, batch=3, all_grads=True, legacy=True),
 ]
 
 DIR_LENS = [5, 9, 1, 12, 7]

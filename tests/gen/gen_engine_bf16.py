@@ -15,7 +15,7 @@ per tensor sets the C test's tolerance.
 
 Writes tests/fixtures/engine/<case>/ref_bf16.safetensors and meta_bf16.json
 (hidden, direction, losses, the candidate gradients with the case's stored
-direction).
+direction). With case names as arguments, only those are rewritten.
 """
 import json
 import os
@@ -26,7 +26,8 @@ from safetensors.torch import load_file, save_file
 
 import gen_engine
 
-NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+         "qkv_proj", "gate_up_proj")
 
 
 class BF16Input(torch.autograd.Function):
@@ -74,9 +75,10 @@ def prompts(path):
 
 
 def main():
+    only = set(sys.argv[1:])
     torch.set_num_threads(1)
     for case in gen_engine.CASES:
-        if case["dtype"] != torch.bfloat16:
+        if case["dtype"] != torch.bfloat16 or (only and case["name"] not in only):
             continue
         cdir = os.path.join(gen_engine.OUT, case["name"])
         mdir = os.path.join(cdir, "model")

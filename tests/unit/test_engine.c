@@ -438,10 +438,10 @@ static void test_case_bf16(const char *cs)
 		check_close(w2, &got, &wf, 1,
 			    ERR_FACTOR * e32 + (hw ? FLIP_SHARE * shift : 0) + 1e-6, 0);
 	}
-	static const rl_role roles[] = {RL_R_Q,	      RL_R_K,	     RL_R_V,	  RL_R_O,
-					RL_R_GATE,    RL_R_UP,	     RL_R_DOWN,	  RL_R_Q_BIAS,
-					RL_R_K_BIAS,  RL_R_V_BIAS,   RL_R_O_BIAS, RL_R_GATE_BIAS,
-					RL_R_UP_BIAS, RL_R_DOWN_BIAS};
+	static const rl_role roles[] = {RL_R_Q,	      RL_R_K,	      RL_R_V,	   RL_R_O,
+					RL_R_GATE,    RL_R_UP,	      RL_R_DOWN,   RL_R_Q_BIAS,
+					RL_R_K_BIAS,  RL_R_V_BIAS,    RL_R_O_BIAS, RL_R_GATE_BIAS,
+					RL_R_UP_BIAS, RL_R_DOWN_BIAS, RL_R_QKV,	   RL_R_GATE_UP};
 	const cJSON *names = cJSON_GetObjectItemCaseSensitive(r.meta, "grad_tensors");
 	int found = 0, nref = cJSON_GetArraySize(names);
 	for (;;) {
@@ -508,6 +508,6 @@ int main(int argc, char **argv)
 	}
 	free(list);
 	CHECK(ncase >= 10);
-	CHECK(nbf16 >= 3);
+	CHECK(nbf16 >= 6);
 	return check_done("test_engine");
 }
