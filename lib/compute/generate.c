@@ -35,6 +35,7 @@
 #include "core/file.h"
 #include "core/json.h"
 #include "core/jsonl.h"
+#include "core/par.h"
 
 void rl_gen_opts_init(rl_gen_opts *o)
 {
@@ -88,8 +89,9 @@ struct bufs {
 	size_t rows, batch;
 	float *x, *h, *qkv, *att, *tmp, *gu, *hh, *qk;
 	int *tok, *pos;
-	float *scratch;
-	size_t scratch_n;
+	float *scratch;	      /* scratch_slots x scratch_n: attention's, one per thread */
+	size_t scratch_n;     /* floats per slot */
+	size_t scratch_slots; /* rl_par_threads() */
 	float *last, *logits;
 };
 
@@ -297,10 +299,13 @@ static int bufs_reserve(struct bufs *b, const struct gen *g, size_t T, size_t B,
 			return rc;
 		b->batch = B;
 	}
-	if (attn > b->scratch_n) {
-		if ((rc = grow_f(&b->scratch, attn)))
+	size_t slots = (size_t)rl_par_threads();
+	if (attn > b->scratch_n || slots != b->scratch_slots) {
+		size_t n = attn > b->scratch_n ? attn : b->scratch_n;
+		if ((rc = grow_f(&b->scratch, n * slots)))
 			return rc;
-		b->scratch_n = attn;
+		b->scratch_n = n;
+		b->scratch_slots = slots;
 	}
 	return RL_OK;
 }
@@ -317,6 +322,63 @@ static int argmax(const float *v, int n)
 			best = i;
 	}
 	return best;
+}
+
+/* ---- attention ---- */
+
+typedef struct attn_job {
+	const struct gen *g;
+	const struct bufs *b;
+	struct slot **sl;
+	int l, window;
+} attn_job;
+
+/* Sequences [s0, s1): their new keys and values into their caches, then
+ * their queries' attention over them (scratch slot idx). */
+static void attn_seqs(void *ctx, int idx, size_t s0, size_t s1)
+{
+	const attn_job *j = ctx;
+	const struct gen *g = j->g;
+	const struct bufs *b = j->b;
+	int Q = g->Q, KV = g->KV, ldq = Q + 2 * KV, l = j->l;
+	float *scratch = b->scratch + (size_t)idx * b->scratch_n;
+	for (size_t s = s0; s < s1; s++) {
+		struct slot *z = j->sl[s];
+		float *kc = z->k + (size_t)l * z->cap * KV, *vc = z->v + (size_t)l * z->cap * KV;
+		for (int t = 0; t < z->n_pending; t++) {
+			const float *row = b->qkv + (size_t)(z->off + t) * ldq;
+			memcpy(kc + (size_t)(z->len + t) * KV, row + Q, sizeof(float) * KV);
+			memcpy(vc + (size_t)(z->len + t) * KV, row + Q + KV, sizeof(float) * KV);
+		}
+		rl_attention_forward(b->att + (size_t)z->off * Q, Q, NULL,
+				     b->qkv + (size_t)z->off * ldq, ldq, kc, vc, KV, z->n_pending,
+				     z->len + z->n_pending, g->nh, g->nkvh, g->hd, j->window,
+				     g->d.scale, g->d.attn_cap, scratch);
+	}
+}
+
+/* Attention of every sequence in flight, the sequences spread over the
+ * core/par.h pool (the one the matrix kernels run on) with OpenBLAS held to
+ * one thread meanwhile. Left to itself OpenBLAS threads a prompt's score
+ * products (m x n x k above 2^18), and after each such call its worker spins
+ * on sched_yield for 2^28 cycles (OpenBLAS's THREAD_TIMEOUT) against the
+ * pool's threads, which run the next layer's products: on 2 cores that was
+ * a quarter of rl-eval's CPU time, most of it in the kernel. Concurrent
+ * single-threaded OpenBLAS calls are safe (layer.c's over_sequences). */
+static void attention(const struct gen *g, const struct bufs *b, struct slot **sl, int ns, int l,
+		      int window)
+{
+	attn_job j = {g, b, sl, l, window};
+	int blas = rl_blas_get_threads(), slots = (int)b->scratch_slots;
+	if (blas > 1)
+		rl_blas_threads(1);
+	if (ns < 2 || slots < 2)
+		attn_seqs(&j, 0, 0, (size_t)ns);
+	else
+		rl_par_for_idx((size_t)ns, ((size_t)ns + (size_t)slots - 1) / (size_t)slots,
+			       attn_seqs, &j);
+	if (blas > 1)
+		rl_blas_threads(blas);
 }
 
 /* Runs the T packed rows of the slots through the model and leaves each
@@ -362,21 +424,7 @@ static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int 
 			rl_rope_forward(qkv, ldq, b->pos, T, g->nh, rope);
 			rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, rope);
 		}
-		for (int s = 0; s < ns; s++) {
-			struct slot *z = sl[s];
-			float *kc = z->k + (size_t)l * z->cap * KV,
-			      *vc = z->v + (size_t)l * z->cap * KV;
-			for (int t = 0; t < z->n_pending; t++) {
-				const float *row = qkv + (size_t)(z->off + t) * ldq;
-				memcpy(kc + (size_t)(z->len + t) * KV, row + Q, sizeof(float) * KV);
-				memcpy(vc + (size_t)(z->len + t) * KV, row + Q + KV,
-				       sizeof(float) * KV);
-			}
-			rl_attention_forward(att + (size_t)z->off * Q, Q, NULL,
-					     qkv + (size_t)z->off * ldq, ldq, kc, vc, KV,
-					     z->n_pending, z->len + z->n_pending, g->nh, g->nkvh,
-					     g->hd, window, g->d.scale, g->d.attn_cap, b->scratch);
-		}
+		attention(g, b, sl, ns, l, window);
 		matmul(g, tmp, C, att, Q, T, &y->o, y->bo);
 		if (y->attn_out)
 			rl_rmsnorm_forward(tmp, NULL, tmp, y->attn_out, T, C, g->eps,
