@@ -26,13 +26,16 @@ threads=${THREADS:-2} n=${PROMPTS:-32} new=${NEW:-64} batch=${BATCH:-32}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rl-genbench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 # n prompts of 24..72 token ids (the length of a chat-templated question),
-# fixed seed, ids from the ordinary vocabulary.
-python3 - "$n" "$new" >"$tmp/prompts.json" <<'PY'
+# fixed seed, ids from the ordinary vocabulary (below 120000 and the model's
+# vocabulary size: SmolLM2 has 49152).
+vocab=$("$root/bin/rl-info" --json "$model" | jq -r .vocab_size)
+python3 - "$n" "$new" "$vocab" >"$tmp/prompts.json" <<'PY'
 import json, random, sys
 r = random.Random(7)
-n, new = int(sys.argv[1]), int(sys.argv[2])
+n, new, vocab = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+top = min(120000, vocab)
 print(json.dumps({"max_new_tokens": new,
-                  "prompts": [[r.randrange(1000, 120000) for _ in range(r.randint(24, 72))]
+                  "prompts": [[r.randrange(1000, top) for _ in range(r.randint(24, 72))]
                               for _ in range(n)]}))
 PY
 npp=$(jq '[.prompts[] | length] | add / length | floor' "$tmp/prompts.json")
