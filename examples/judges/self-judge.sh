@@ -21,6 +21,7 @@ set -eu
 model=$1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/self-judge.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 143' INT TERM # the EXIT trap still runs
 cat >"$tmp/items.jsonl"
 if [ -n "${RL_JUDGE_RUBRIC:-}" ]; then
 	cat -- "$RL_JUDGE_RUBRIC" >"$tmp/rubric"

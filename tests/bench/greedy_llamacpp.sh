@@ -27,6 +27,7 @@ THREADS=${THREADS:-$(nproc)}
 PYTHON=${PYTHON:-python3}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/greedy.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 143' INT TERM # the EXIT trap still runs
 head -n "$n" "$prompts" | jq -c '{prompt}' >"$tmp/p.jsonl"
 rl-tok -m "$model" <"$tmp/p.jsonl" | jq -c '{ids}' >"$tmp/ids.jsonl"
 "$PYTHON" "$here/greedy_llamacpp.py" "$gguf" "$tmp/ids.jsonl" "$maxnew" "$THREADS" >"$tmp/llama.jsonl"
