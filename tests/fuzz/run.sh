@@ -6,7 +6,8 @@
 # A target's source names its seed directories and dictionary in its header
 # comment ("seeds: dir dir..." and "dict: file", paths from the repository
 # root). The growing corpus is kept in build/fuzz/corpus/<target>/ between
-# runs; crashes are written to build/fuzz/crash-<target>-*. Prints one summary
+# runs; crashes are written to build/fuzz/crash-<target>-*. RL_FUZZ_ONLY=name
+# runs only the targets whose name contains it. Prints one summary
 # line per target (executions, corpus size, crashes) and exits 1 if any target
 # crashed. Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev);
 # not part of make check.
@@ -30,6 +31,7 @@ status=0
 for src in tests/fuzz/fuzz_*.c; do
 	[ -f "$src" ] || continue
 	name=$(basename "$src" .c)
+	case $name in *"${RL_FUZZ_ONLY:-}"*) ;; *) continue ;; esac
 	bin="$out/$name"
 	# shellcheck disable=SC2086
 	if ! $CLANG $cflags -o "$bin" "$src" lib/*/*.c $libs 2>"$out/$name.build.log"; then
