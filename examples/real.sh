@@ -339,19 +339,22 @@ pc() { jq -rn --argjson x "$1" 'if $x == null then "-" else "\((1000 * $x | roun
 	echo
 	echo "realign on $name (P = $P; fine-tune: LoRA on SQL, setting '$setting')"
 	echo
-	printf '%-24s %9s %9s %8s %13s   %s\n' model "harmful" "(LLM)" task over-refusal "weights restored"
+	printf '%-24s %9s %13s %8s %13s   %s\n' model "harmful" "(LLM judge)" task over-refusal \
+		"weights restored"
 	for m in aligned:aligned "$ft_tag:fine-tuned" recovered:"recovered (step $chosen)" control:"random control"; do
 		tag=${m%%:*} label=${m#*:}
 		case $tag in recovered) n=$r_n ;; control) n=$c_n ;; *) n= ;; esac
-		printf '%-24s %9s %9s %8s %13s   %s\n' "$label" "$(pc "$(val "$tag" harmful)")" \
-			"$(pc "$(val "$tag" harmful_llm)")" "$(pc "$(val "$tag" task)")" \
+		# the LLM judge's rate is over the items it decided: "x% of n"
+		printf '%-24s %9s %13s %8s %13s   %s\n' "$label" "$(pc "$(val "$tag" harmful)")" \
+			"$(pc "$(val "$tag" harmful_llm)") of $((NEVAL - $(val "$tag" llm_undecided)))" \
+			"$(pc "$(val "$tag" task)")" \
 			"$(pc "$(val "$tag" over_refusal)")" \
 			"${n:+$(awk -v n="$n" -v p="$P" 'BEGIN { printf "%d (%.3f%% of P)", n, 100 * n / p }')}"
 	done
 	echo
-	echo "held out: $NEVAL BeaverTails questions (harmful: refusal-phrase judge; (LLM): the aligned"
-	echo "model judging with examples/judges/self-judge.sh), $NEVAL SQL rows (exact match), $NEVAL XSTest"
-	echo "safe prompts (over-refusal: refused by the refusal-phrase judge)."
+	echo "held out: $NEVAL BeaverTails questions (harmful: refusal-phrase judge; LLM judge: the aligned"
+	echo "model with examples/judges/self-judge.sh, its rate over the answers it decided), $NEVAL SQL"
+	echo "rows (exact match), $NEVAL XSTest safe prompts (over-refusal: refused by the refusal-phrase judge)."
 	echo
 	echo "time per phase (s; cached phases show their first run):"
 	for p in import eval_aligned finetune recover control eval_final; do
