@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,4 +164,30 @@ int rl_read_input(const char *path, char **buf, size_t *len)
 	*len = 0;
 	int fd, rc = rl_open_input(path, &fd);
 	return rc ? rc : read_all(fd, path, buf, len);
+}
+
+int rl_write_text_file(const char *path, const char *text)
+{
+	size_t plen = strlen(path);
+	char *tmp = rl_malloc(plen + 5);
+	if (!tmp)
+		return RL_ESYS;
+	snprintf(tmp, plen + 5, "%s.tmp", path);
+	int rc = RL_OK;
+	FILE *fp = fopen(tmp, "wb");
+	if (!fp) {
+		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
+	} else {
+		size_t tl = strlen(text);
+		int bad = fwrite(text, 1, tl, fp) != tl || fputc('\n', fp) == EOF ||
+			  fflush(fp) != 0 || fsync(fileno(fp)) != 0;
+		if (fclose(fp) != 0 || bad)
+			rc = rl_error_errno(RL_ESYS, "'%s': write", tmp);
+		else if (rename(tmp, path) != 0)
+			rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, path);
+		if (rc)
+			unlink(tmp);
+	}
+	free(tmp);
+	return rc;
 }

@@ -50,4 +50,8 @@ int rl_read_file(const char *path, char **buf, size_t *len);
 /* Same for an input that may be a pipe (rl_open_input). */
 int rl_read_input(const char *path, char **buf, size_t *len);
 
+/* Writes text and a newline to path through path.tmp, synced, then renamed
+ * over path: a reader sees the old file or the whole new one. */
+int rl_write_text_file(const char *path, const char *text);
+
 #endif

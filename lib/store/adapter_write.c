@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "store/adapter.h"
 
 /* The config as PEFT's LoraConfig.to_dict() would give it for these settings
@@ -40,33 +41,6 @@ static cJSON *config_json(const rl_adapter_meta *m)
 	return o;
 }
 
-/* text + "\n" into path, through path.tmp, synced and renamed. */
-static int write_text(const char *path, const char *text)
-{
-	size_t plen = strlen(path);
-	char *tmp = rl_malloc(plen + 5);
-	if (!tmp)
-		return RL_ESYS;
-	snprintf(tmp, plen + 5, "%s.tmp", path);
-	int rc = RL_OK;
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp) {
-		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
-	} else {
-		size_t tl = strlen(text);
-		int bad = fwrite(text, 1, tl, fp) != tl || fputc('\n', fp) == EOF ||
-			  fflush(fp) != 0 || fsync(fileno(fp)) != 0;
-		if (fclose(fp) != 0 || bad)
-			rc = rl_error_errno(RL_ESYS, "'%s': write", tmp);
-		else if (rename(tmp, path) != 0)
-			rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, path);
-		if (rc)
-			unlink(tmp);
-	}
-	free(tmp);
-	return rc;
-}
-
 int rl_adapter_write(const char *dir, const rl_adapter_meta *m, const rl_st_wtensor *t, size_t n)
 {
 	size_t dl = strlen(dir);
@@ -83,7 +57,7 @@ int rl_adapter_write(const char *dir, const rl_adapter_meta *m, const rl_st_wten
 	}
 	if (!rc) {
 		snprintf(path, dl + 40, "%s/adapter_config.json", dir);
-		rc = write_text(path, text);
+		rc = rl_write_text_file(path, text);
 	}
 	free(text);
 	free(path);

@@ -1225,29 +1225,7 @@ int rl_config_write(const rl_config *c, const char *path)
 	if (!text)
 		return rl_error(RL_ESYS, "out of memory writing '%s'", path);
 
-	/* temp file + fsync + rename */
-	size_t plen = strlen(path);
-	char *tmp = rl_malloc(plen + 5);
-	if (!tmp) {
-		free(text);
-		return RL_ESYS;
-	}
-	snprintf(tmp, plen + 5, "%s.tmp", path);
-	FILE *fp = fopen(tmp, "wb");
-	if (!fp) {
-		rc = rl_error_errno(RL_ESYS, "'%s'", tmp);
-	} else {
-		size_t tl = strlen(text);
-		int bad = fwrite(text, 1, tl, fp) != tl || fputc('\n', fp) == EOF ||
-			  fflush(fp) != 0 || fsync(fileno(fp)) != 0;
-		if (fclose(fp) != 0 || bad)
-			rc = rl_error_errno(RL_ESYS, "'%s': write", tmp);
-		else if (rename(tmp, path) != 0)
-			rc = rl_error_errno(RL_ESYS, "'%s': rename to '%s'", tmp, path);
-		if (rc)
-			unlink(tmp);
-	}
-	free(tmp);
+	rc = rl_write_text_file(path, text); /* temp file + fsync + rename */
 	free(text);
 	return rc;
 }
