@@ -172,7 +172,8 @@ static void parse_args(opts *o, int argc, char **argv)
 		RL_OPT_DOUBLE(0, "dropout", "P", &o->dropout, 0, 0.99,
 			      "dropout on the LoRA branch's input (default 0.05)"),
 		RL_OPT_CALL(0, "targets", "LIST", on_targets, o,
-			    "modules to adapt, of q, k, v, o, gate, up, down (default all seven)"),
+			    "modules to adapt, of q, k, v, o, gate, up, down, qkv, gate_up (default "
+			    "all seven; on Phi-3 qkv and gate_up are adapted fused)"),
 		RL_OPT_SIZE(0, "mem", "SIZE", &o->mem,
 			    "memory for activations and buffers; beyond it, layers are recomputed "
 			    "(default 2G)"),

@@ -427,14 +427,22 @@ static int check_rows(const rl_seqs *s, const rl_layer_act *a, const rl_layer_ws
 	return RL_OK;
 }
 
-/* The LoRA branch's scratch must hold T rows of the widest input. */
+int rl_dims_lora_width(const rl_dims *d)
+{
+	int m = d->F > d->qd ? d->F : d->qd;
+	m = m > d->C ? m : d->C;
+	if (d->fused) /* qkv_proj's and gate_up_proj's outputs */
+		m = m > d->qkv ? m : d->qkv, m = m > 2 * d->F ? m : 2 * d->F;
+	return m;
+}
+
+/* The LoRA branch's scratch must hold T rows of the widest input or output. */
 static int check_lora(const rl_dims *d, const rl_lora_layer *lo, int T)
 {
 	if (!lo)
 		return RL_OK;
-	int maxin = d->F > d->qd ? d->F : d->qd;
-	maxin = maxin > d->C ? maxin : d->C;
-	if (lo->r < 1 || !lo->scr || lo->scr_floats < rl_lora_scratch_floats(lo->r, T, maxin))
+	if (lo->r < 1 || !lo->scr ||
+	    lo->scr_floats < rl_lora_scratch_floats(lo->r, T, rl_dims_lora_width(d)))
 		return rl_error(RL_USAGE, "layer: LoRA scratch too small for %d rows", T);
 	return RL_OK;
 }
@@ -563,7 +571,9 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_linear_forward(a->qkv, qkv, in1, C, w->wqkv, w->bqkv, T, C, qkv);
 	}
 	if (w->lora) {
-		rl_lora_forward(w->lora, RL_LORA_Q, in1, C, T, C, a->qkv, qkv, d->qd);
+		/* Phi-3's qkv_proj branch (slot Q) spans all of q, k, v */
+		rl_lora_forward(w->lora, RL_LORA_Q, in1, C, T, C, a->qkv, qkv,
+				d->fused ? qkv : d->qd);
 		rl_lora_forward(w->lora, RL_LORA_K, in1, C, T, C, a->qkv + d->qd, qkv, d->kvd);
 		rl_lora_forward(w->lora, RL_LORA_V, in1, C, T, C, a->qkv + d->qd + d->kvd, qkv,
 				d->kvd);
@@ -611,7 +621,8 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_linear_forward(a->gu, 2 * d->F, in2, C, w->wgu, w->bgu, R, C, 2 * d->F);
 	}
 	if (w->lora) {
-		rl_lora_forward(w->lora, RL_LORA_GATE, in2, C, R, C, a->gu, 2 * d->F, d->F);
+		rl_lora_forward(w->lora, RL_LORA_GATE, in2, C, R, C, a->gu, 2 * d->F,
+				d->fused ? 2 * d->F : d->F);
 		rl_lora_forward(w->lora, RL_LORA_UP, in2, C, R, C, a->gu + d->F, 2 * d->F, d->F);
 	}
 	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
@@ -713,7 +724,8 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		rl_linear_backward(NULL, 0, g->wgu, g->bgu, dgu, 2 * F, in2, C, w->wgu, R, C,
 				   2 * F);
 	if (lo) {
-		rl_lora_backward_params(lo, glo, RL_LORA_GATE, in2, C, R, C, dgu, 2 * F, F);
+		rl_lora_backward_params(lo, glo, RL_LORA_GATE, in2, C, R, C, dgu, 2 * F,
+					d->fused ? 2 * F : F);
 		rl_lora_backward_params(lo, glo, RL_LORA_UP, in2, C, R, C, dgu + F, 2 * F, F);
 	}
 	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
@@ -775,7 +787,8 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 				   qkv);
 	if (lo) {
 		int q = d->qd, k = d->kvd;
-		rl_lora_backward_params(lo, glo, RL_LORA_Q, in1, C, T, C, dqkv, qkv, q);
+		rl_lora_backward_params(lo, glo, RL_LORA_Q, in1, C, T, C, dqkv, qkv,
+					d->fused ? qkv : q);
 		rl_lora_backward_params(lo, glo, RL_LORA_K, in1, C, T, C, dqkv + q, qkv, k);
 		rl_lora_backward_params(lo, glo, RL_LORA_V, in1, C, T, C, dqkv + q + k, qkv, k);
 	}

@@ -79,6 +79,9 @@ typedef struct rl_dims {
 } rl_dims;
 
 void rl_dims_init(rl_dims *d, const rl_config *c);
+/* The widest input or output of a module LoRA can adapt: the scratch width
+ * rl_lora_scratch_floats needs (Phi-3's fused modules included). */
+int rl_dims_lora_width(const rl_dims *d);
 /* The sliding window layer l attends within (0: the whole prefix). */
 int rl_dims_window(const rl_dims *d, int layer);
 /* The RoPE tables of layer l: r's, or its local ones on a sliding layer

@@ -17,13 +17,44 @@ const char *rl_lora_target_name(rl_lora_target i)
 	return (unsigned)i < RL_LORA_N ? names[i] : "?";
 }
 
-static int target_index(const char *s, size_t n)
+int rl_lora_slot_used(rl_lora_target i, int fused)
 {
+	return !fused || (i != RL_LORA_K && i != RL_LORA_V && i != RL_LORA_UP);
+}
+
+const char *rl_lora_module_name(rl_lora_target i, int fused)
+{
+	if (fused && i == RL_LORA_Q)
+		return "qkv_proj";
+	if (fused && i == RL_LORA_GATE)
+		return "gate_up_proj";
+	return rl_lora_target_name(i);
+}
+
+int rl_lora_targets_fit(unsigned set, int fused)
+{
+	if (!fused)
+		return 0;
+	unsigned qkv = set & RL_LORA_QKV_SET, gu = set & RL_LORA_GATE_UP_SET;
+	return !((qkv == 0 || qkv == RL_LORA_QKV_SET) && (gu == 0 || gu == RL_LORA_GATE_UP_SET));
+}
+
+static int is_name(const char *s, size_t n, const char *name)
+{
+	return strlen(name) == n && memcmp(s, name, n) == 0;
+}
+
+/* The modules a name stands for, as a bit set; 0 when unknown. */
+static unsigned target_bits(const char *s, size_t n)
+{
+	if (is_name(s, n, "qkv_proj") || is_name(s, n, "qkv"))
+		return RL_LORA_QKV_SET;
+	if (is_name(s, n, "gate_up_proj") || is_name(s, n, "gate_up"))
+		return RL_LORA_GATE_UP_SET;
 	for (int i = 0; i < RL_LORA_N; i++)
-		if ((strlen(names[i]) == n && memcmp(s, names[i], n) == 0) ||
-		    (strlen(short_names[i]) == n && memcmp(s, short_names[i], n) == 0))
-			return i;
-	return -1;
+		if (is_name(s, n, names[i]) || is_name(s, n, short_names[i]))
+			return 1u << i;
+	return 0;
 }
 
 int rl_lora_targets_parse(const char *s, unsigned *set, const char **bad, size_t *badlen)
@@ -38,14 +69,14 @@ int rl_lora_targets_parse(const char *s, unsigned *set, const char **bad, size_t
 	for (const char *p = s;;) {
 		const char *e = strchr(p, ',');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
-		int i = target_index(p, n);
-		if (i < 0 || (*set & (1u << i))) {
+		unsigned bits = target_bits(p, n);
+		if (!bits || (*set & bits)) {
 			*bad = p;
 			*badlen = n;
 			*set = 0;
 			return -1;
 		}
-		*set |= 1u << i;
+		*set |= bits;
 		if (!e)
 			return 0;
 		p = e + 1;
@@ -53,13 +84,13 @@ int rl_lora_targets_parse(const char *s, unsigned *set, const char **bad, size_t
 }
 
 /* ---- scratch: du of the seven modules, u, one dropped input, B^T and its
- * gradient (widths up to maxin: every input and output width is one of the
- * model's C, qd, F) ---- */
+ * gradient (widths up to maxw: every input and output width is one of the
+ * model's C, qd, kvd, F, or a fused module's qd + 2 kvd and 2F) ---- */
 
-size_t rl_lora_scratch_floats(int r, int T, int maxin)
+size_t rl_lora_scratch_floats(int r, int T, int maxw)
 {
-	return (size_t)T * (size_t)r * (RL_LORA_N + 1) + (size_t)T * (size_t)maxin +
-	       2 * (size_t)r * (size_t)maxin;
+	return (size_t)T * (size_t)r * (RL_LORA_N + 1) + (size_t)T * (size_t)maxw +
+	       2 * (size_t)r * (size_t)maxw;
 }
 
 static float *du_slot(const rl_lora_layer *lo, int i, int T)
@@ -78,7 +109,7 @@ static float *xd_buf(const rl_lora_layer *lo, int T)
 }
 
 /* B^T [r, out] and dB^T at the scratch's end: rl_lora_scratch_floats leaves
- * 2 r maxin floats beyond the dropped input's T rows, out <= maxin. */
+ * 2 r maxw floats beyond the dropped input's T rows, out <= maxw. */
 static float *bt_buf(const rl_lora_layer *lo, int out)
 {
 	return lo->scr + lo->scr_floats - 2 * (size_t)lo->r * (size_t)out;

@@ -45,10 +45,29 @@ typedef enum rl_lora_target {
 
 /* "q_proj", ..., "down_proj". */
 const char *rl_lora_target_name(rl_lora_target i);
+
+/* Phi-3 stores q, k, v as one qkv_proj and gate, up as one gate_up_proj, and
+ * PEFT adapts those as stored: one branch each, its B spanning the fused
+ * rows. On such a model the qkv_proj branch sits in slot RL_LORA_Q (B
+ * [qd + 2 kvd, r], rows in q, k, v order as the engine's fused projection)
+ * and the gate_up_proj one in RL_LORA_GATE (B [2F, r]); slots K, V and UP
+ * stay empty. */
+#define RL_LORA_QKV_SET ((1u << RL_LORA_Q) | (1u << RL_LORA_K) | (1u << RL_LORA_V))
+#define RL_LORA_GATE_UP_SET ((1u << RL_LORA_GATE) | (1u << RL_LORA_UP))
+
+/* Whether slot i holds a branch on a model stored fused or not. */
+int rl_lora_slot_used(rl_lora_target i, int fused);
+/* The PEFT module name of slot i: qkv_proj and gate_up_proj when fused. */
+const char *rl_lora_module_name(rl_lora_target i, int fused);
+/* 0 when the set can be adapted: on a fused model q, k and v come together
+ * (qkv_proj) or not at all, and so do gate and up (gate_up_proj). */
+int rl_lora_targets_fit(unsigned set, int fused);
+
 /* Parses a comma-separated list of short names (q,k,v,o,gate,up,down) or
  * PEFT module names (q_proj, ...), "all" for the seven, into a bit set
- * (bit i: module i); -1 for an unknown or repeated name (*bad points at it
- * in s, *badlen its length). */
+ * (bit i: module i); qkv_proj (qkv) stands for q, k and v, gate_up_proj
+ * (gate_up) for gate and up. -1 for an unknown or repeated name (*bad points
+ * at it in s, *badlen its length). */
 int rl_lora_targets_parse(const char *s, unsigned *set, const char **bad, size_t *badlen);
 
 /* One adapted module: A [r, in] and B [out, r], f32; NULL when not adapted. */
@@ -69,8 +88,8 @@ typedef struct rl_lora_layer {
 	size_t scr_floats;
 } rl_lora_layer;
 
-/* Scratch for T rows whose widest adapted input has maxin columns. */
-size_t rl_lora_scratch_floats(int r, int T, int maxin);
+/* Scratch for T rows whose widest adapted input or output has maxw columns. */
+size_t rl_lora_scratch_floats(int r, int T, int maxw);
 
 /* xd[T, in] = drop(x) for module i under key, rows numbered from row0 (x: ld
  * ldx); the mask alone when x is NULL (1 / (1 - p) kept, 0 dropped). */

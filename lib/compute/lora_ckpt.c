@@ -29,8 +29,8 @@ int rl_lmodel_save(const rl_lmodel *m, const char *dir, const char *base_name)
 	const char *targets[RL_LORA_N];
 	size_t nt = 0;
 	for (int i = 0; i < RL_LORA_N; i++)
-		if ((m->lc.targets >> i) & 1)
-			targets[nt++] = rl_lora_target_name((rl_lora_target)i);
+		if ((m->lc.targets >> i) & 1 && rl_lora_slot_used(i, m->d.fused))
+			targets[nt++] = rl_lora_module_name((rl_lora_target)i, m->d.fused);
 	rl_adapter_meta meta = {.r = m->lc.r,
 				.alpha = m->lc.alpha,
 				.rslora = m->lc.rslora,

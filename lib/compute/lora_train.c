@@ -24,15 +24,24 @@ void rl_lora_cfg_default(rl_lora_cfg *c)
 	c->targets = (1u << RL_LORA_N) - 1;
 }
 
-/* The base's tensor a module adapts. */
-static const rl_role mod_role[RL_LORA_N] = {RL_R_Q,    RL_R_K,	RL_R_V,	  RL_R_O,
-					    RL_R_GATE, RL_R_UP, RL_R_DOWN};
+/* The base's tensor a module adapts (lora.h: on a fused model slot Q is
+ * qkv_proj and slot GATE gate_up_proj). */
+static rl_role mod_role(const rl_dims *d, int i)
+{
+	static const rl_role role[RL_LORA_N] = {RL_R_Q,	   RL_R_K,  RL_R_V,   RL_R_O,
+						RL_R_GATE, RL_R_UP, RL_R_DOWN};
+	if (d->fused && i == RL_LORA_Q)
+		return RL_R_QKV;
+	if (d->fused && i == RL_LORA_GATE)
+		return RL_R_GATE_UP;
+	return role[i];
+}
 
 static void mod_dims(const rl_dims *d, int i, int *in, int *out)
 {
 	switch (i) {
 	case RL_LORA_Q:
-		*in = d->C, *out = d->qd;
+		*in = d->C, *out = d->fused ? d->qkv : d->qd;
 		break;
 	case RL_LORA_K:
 	case RL_LORA_V:
@@ -42,6 +51,8 @@ static void mod_dims(const rl_dims *d, int i, int *in, int *out)
 		*in = d->qd, *out = d->C;
 		break;
 	case RL_LORA_GATE:
+		*in = d->C, *out = d->fused ? 2 * d->F : d->F;
+		break;
 	case RL_LORA_UP:
 		*in = d->C, *out = d->F;
 		break;
@@ -49,12 +60,6 @@ static void mod_dims(const rl_dims *d, int i, int *in, int *out)
 		*in = d->F, *out = d->C;
 		break;
 	}
-}
-
-static int max_in(const rl_dims *d)
-{
-	int m = d->F > d->qd ? d->F : d->qd;
-	return m > d->C ? m : d->C;
 }
 
 static uint64_t mix64(uint64_t z)
@@ -132,7 +137,7 @@ static size_t plan_floats(const rl_lmodel *m, int capT, int capR, int keep, int 
 	size_t block = ((size_t)4 << 20) / (C * sizeof(float)) + 1;
 	return (NL + 1) * T * C + (size_t)(keep + 1) * rl_layer_act_floats(d, capT, capT) +
 	       rl_layer_ws_floats(d, capT, capT, maxlen, maxlen) +
-	       rl_lora_scratch_floats(m->lc.r, capT, max_in(d)) + 2 * T * C + 3 * T * C + T +
+	       rl_lora_scratch_floats(m->lc.r, capT, rl_dims_lora_width(d)) + 2 * T * C + 3 * T * C + T +
 	       logit_floats(m, capR) + block * C;
 }
 
@@ -153,7 +158,7 @@ static int lws_reserve(rl_lmodel *m, int capT, int capR, int keep, int maxlen)
 	const rl_dims *d = &m->d;
 	size_t T = (size_t)capT, C = (size_t)d->C;
 	ws->block_rows = ((size_t)4 << 20) / (C * sizeof(float)) + 1;
-	ws->lscr_floats = rl_lora_scratch_floats(m->lc.r, capT, max_in(d));
+	ws->lscr_floats = rl_lora_scratch_floats(m->lc.r, capT, rl_dims_lora_width(d));
 	ws->X = rl_malloc_array(((size_t)NL + 1) * T * C, sizeof(float));
 	ws->act = rl_calloc((size_t)NL, sizeof *ws->act);
 	ws->lscr = rl_malloc_array(ws->lscr_floats, sizeof(float));
@@ -192,11 +197,11 @@ int rl_lmodel_init(rl_lmodel *m, const rl_model *base, const rl_lora_cfg *c, uin
 	const rl_config *cfg = &base->cfg;
 	if (c->r < 1 || !(c->dropout >= 0 && c->dropout < 1) || !(c->targets & 0x7f))
 		return rl_error(RL_USAGE, "LoRA: rank >= 1, 0 <= dropout < 1 and a target needed");
-	if (cfg->fused_proj) /* the branches sit on the seven separate modules */
-		return rl_error(RL_EDATA,
-				"'%s': %s stores qkv_proj and gate_up_proj fused; LoRA training "
-				"adapts the separate q, k, v, gate and up projections only",
-				base->dir, cfg->architecture);
+	if (rl_lora_targets_fit(c->targets, cfg->fused_proj))
+		return rl_error(RL_USAGE,
+				"'%s': %s stores q, k, v fused as qkv_proj and gate, up as "
+				"gate_up_proj: adapt each whole (qkv_proj, gate_up_proj) or not "
+				"at all", base->dir, cfg->architecture);
 	m->base = base;
 	m->lc = *c;
 	m->seed = seed;
@@ -206,7 +211,7 @@ int rl_lmodel_init(rl_lmodel *m, const rl_model *base, const rl_lora_cfg *c, uin
 	rl_dims_init(&m->d, cfg);
 	int NL = cfg->n_layers, ntarg = 0;
 	for (int i = 0; i < RL_LORA_N; i++)
-		ntarg += (c->targets >> i) & 1;
+		ntarg += (c->targets >> i) & 1 && rl_lora_slot_used(i, cfg->fused_proj);
 	m->p = rl_calloc((size_t)NL * (size_t)ntarg * 2, sizeof *m->p);
 	m->lw = rl_calloc(2 * (size_t)NL, sizeof *m->lw);
 	m->ws = rl_calloc(1, sizeof *m->ws);
@@ -219,11 +224,11 @@ int rl_lmodel_init(rl_lmodel *m, const rl_model *base, const rl_lora_cfg *c, uin
 	size_t n = 0;
 	for (int l = 0; l < NL && !rc; l++)
 		for (int i = 0; i < RL_LORA_N && !rc; i++) {
-			if (!((c->targets >> i) & 1))
+			if (!((c->targets >> i) & 1) || !rl_lora_slot_used(i, cfg->fused_proj))
 				continue;
-			const rl_tensor *t = rl_model_get(base, l, mod_role[i]);
+			const rl_tensor *t = rl_model_get(base, l, mod_role(&m->d, i));
 			char wname[96];
-			rl_role_tensor_name(l, mod_role[i], wname, sizeof wname);
+			rl_role_tensor_name(l, mod_role(&m->d, i), wname, sizeof wname);
 			int in, out;
 			mod_dims(&m->d, i, &in, &out);
 			if (!t || t->ndim != 2 || t->shape[0] != out || t->shape[1] != in) {

@@ -78,6 +78,24 @@ jq -e '.use_rslora and (.target_modules == ["q_proj", "v_proj", "down_proj"])' \
 	fail "12 tensors for 3 modules x 2 layers"
 ok "targets and rsLoRA"
 
+# Phi-3: the default targets are PEFT's four fused modules (qkv_proj and
+# gate_up_proj adapted whole), laid out as PEFT's own adapter for the model;
+# a set that splits a fused module is a usage error.
+phi=$F/lora_train/phi3
+jq -c '.seqs[] | {prompt_ids: .ids[0:.prompt_len], response_ids: .ids[.prompt_len:]}' \
+	"$phi/meta.json" >"$T/phi.jsonl"
+must_pass rl-train -q -m "$phi/base" --lora 4 --alpha 8 -p "$T/phi.jsonl" -o "$T/phi" --steps 2
+[ "$(layout "$T/phi/adapter_model.safetensors")" = \
+	"$(layout "$phi/init/adapter_model.safetensors")" ] || fail "Phi-3: layout differs from PEFT's"
+jq -e '.target_modules == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]' \
+	"$T/phi/adapter_config.json" >/dev/null || fail "Phi-3: $(cat "$T/phi/adapter_config.json")"
+must_pass rl-merge -q "$phi/base" "$T/phi" -o "$T/phi-merged"
+ok "Phi-3: qkv_proj, o_proj, gate_up_proj, down_proj as PEFT's; merged"
+must_fail 2 rl-train -q -m "$phi/base" --lora 4 --targets q,o -p "$T/phi.jsonl" -o "$T/phi2"
+stderr_has "adapt each whole (qkv_proj, gate_up_proj) or not at all"
+[ ! -e "$T/phi2" ] || fail "Phi-3: output after a refusal"
+ok "Phi-3: q without k and v refused"
+
 # Deterministic for a seed (dropout included); batches by a token budget;
 # --mem changes the plan (chunks, recomputed layers), not the losses beyond
 # rounding.

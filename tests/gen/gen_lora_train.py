@@ -32,7 +32,8 @@ from safetensors.torch import save_file
 from transformers import (Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig,
                           GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM,
                           MistralConfig, MistralForCausalLM, Olmo2Config, Olmo2ForCausalLM,
-                          Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+                          Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "lora_train")
 SEVEN = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -82,10 +83,24 @@ CASES = {
                dict(r=3, lora_alpha=6, target_modules=["q_proj", "o_proj", "up_proj"])),
     "olmo2": (Olmo2Config, Olmo2ForCausalLM, dict(num_key_value_heads=2), torch.bfloat16,
               dict(r=4, lora_alpha=8, target_modules=SEVEN)),
+    # Phi-3: PEFT adapts the fused qkv_proj and gate_up_proj as stored (one
+    # branch each, B spanning q, k, v and gate, up); partial rotary 0.75,
+    # longrope (sequences of 9 or more tokens take the long factors) and a
+    # window of 6, shorter than two of the sequences
+    "phi3": (Phi3Config, Phi3ForCausalLM,
+             dict(hidden_size=32, num_key_value_heads=2, sliding_window=6, pad_token_id=0,
+                  tie_word_embeddings=False, original_max_position_embeddings=8,
+                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                   "partial_rotary_factor": 0.75,
+                                   "short_factor": [1.0, 1.2, 1.7],
+                                   "long_factor": [1.0, 3.0, 9.0]}),
+             torch.bfloat16,
+             dict(r=4, lora_alpha=8,
+                  target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])),
 }
 # the cases whose truth runs transformers' eager attention, as gen_engine.py
 # does (Gemma 2's attention soft-cap exists only there)
-EAGER = {"qwen3", "gemma2", "gemma3", "olmo2"}
+EAGER = {"qwen3", "gemma2", "gemma3", "olmo2", "phi3"}
 
 SEQS = [(7, 4), (12, 5), (9, 8)]  # (length, prompt length)
 LR = [1e-2, 2e-2, 5e-3, 1e-2, 3e-3]
@@ -137,7 +152,7 @@ def main(only):
         if only and name not in only:
             continue
         torch.manual_seed(4321)
-        cfg = cfg_cls(**COMMON, **extra)
+        cfg = cfg_cls(**dict(COMMON, **extra))
         model = model_cls(cfg).float()
         with torch.no_grad():
             for n, p in model.named_parameters():

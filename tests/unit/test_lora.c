@@ -21,11 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "check.h"
 #include "compute/lora.h"
+#include "compute/lora_ckpt.h"
 #include "compute/lora_train.h"
 #include "core/error.h"
 #include "core/file.h"
@@ -35,7 +37,7 @@
 #include "store/safetensors.h"
 
 static const char *const cases[] = {"llama", "llama3-gqa", "mistral", "qwen2", "gemma",
-				    "qwen3", "gemma2",	   "gemma3",  "olmo2"};
+				    "qwen3", "gemma2",	   "gemma3",  "olmo2", "phi3"};
 
 typedef struct fx {
 	cJSON *meta;
@@ -466,18 +468,64 @@ static void test_targets(void)
 	CHECK(rl_lora_targets_parse("q,", &s, &bad, &bl) == -1);
 }
 
-/* Phi-3's fused projections have no separate modules to branch from: refused
- * by name, data error. */
+/* Phi-3 stores q, k, v and gate, up fused: adapted whole, as PEFT does
+ * (the phi3 case checks the math), named as stored, and a set that splits
+ * them refused by name as a usage error. */
 static void test_fused(void)
 {
+	unsigned s;
+	const char *bad;
+	size_t bl;
+	CHECK(rl_lora_targets_parse("qkv_proj,o,gate_up_proj", &s, &bad, &bl) == 0 &&
+	      s == (RL_LORA_QKV_SET | RL_LORA_GATE_UP_SET | (1u << RL_LORA_O)));
+	CHECK(rl_lora_targets_parse("qkv,gate_up,down", &s, &bad, &bl) == 0 && s == 0x77);
+	CHECK(rl_lora_targets_parse("k,qkv", &s, &bad, &bl) == -1 && bl == 3);
+	CHECK(rl_lora_targets_fit(0x7f, 1) == 0 && rl_lora_targets_fit(0x48, 1) == 0);
+	CHECK(rl_lora_targets_fit(0x01, 1) != 0 && rl_lora_targets_fit(0x10, 1) != 0);
+	CHECK(rl_lora_targets_fit(0x01, 0) == 0);
+
 	rl_model base;
-	REQUIRE(rl_model_open(&base, check_fixture("engine/phi3_f32/model"), RL_MODEL_READ) == 0);
+	REQUIRE(rl_model_open(&base, check_fixture("lora_train/phi3/base"), RL_MODEL_READ) == 0);
 	fx f;
 	load_meta(&f, "llama");
 	rl_lmodel m;
-	CHECK_EQ_INT(rl_lmodel_init(&m, &base, &f.lc, 1, 0), RL_EDATA);
-	CHECK(strstr(rl_errmsg(), "qkv_proj and gate_up_proj fused") != NULL);
+	f.lc.targets = (1u << RL_LORA_Q) | (1u << RL_LORA_O);
+	CHECK_EQ_INT(rl_lmodel_init(&m, &base, &f.lc, 1, 0), RL_USAGE);
+	CHECK(strstr(rl_errmsg(), "adapt each whole (qkv_proj, gate_up_proj)") != NULL);
 	rl_error_clear();
+	/* all seven: four branches a layer; B of qkv_proj spans q, k and v */
+	f.lc.targets = 0x7f;
+	REQUIRE(rl_lmodel_init(&m, &base, &f.lc, 1, 0) == 0);
+	CHECK_EQ_INT(m.np, 2 * 4 * (size_t)base.cfg.n_layers);
+	const rl_lparam *qkv =
+		rl_lmodel_find(&m, "base_model.model.model.layers.1.self_attn.qkv_proj.lora_B.weight");
+	CHECK(qkv && qkv->shape[0] == m.d.qd + 2 * m.d.kvd && qkv->shape[1] == f.lc.r);
+	const rl_lparam *gu =
+		rl_lmodel_find(&m, "base_model.model.model.layers.0.mlp.gate_up_proj.lora_B.weight");
+	CHECK(gu && gu->shape[0] == 2 * m.d.F);
+	CHECK(!rl_lmodel_find(&m, "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+	/* the written adapter names what PEFT would, and reads back */
+	char out[] = "/tmp/rl-test-lora-XXXXXX";
+	REQUIRE(mkdtemp(out));
+	REQUIRE(rl_lmodel_save(&m, out, "base") == 0);
+	char cfgp[96], *text;
+	size_t len;
+	snprintf(cfgp, sizeof cfgp, "%s/adapter_config.json", out);
+	REQUIRE(rl_read_file(cfgp, &text, &len) == 0);
+	cJSON *j = cJSON_Parse(text);
+	const cJSON *tm = cJSON_GetObjectItem(j, "target_modules");
+	CHECK_EQ_INT(cJSON_GetArraySize(tm), 4);
+	const char *want[4] = {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"};
+	for (int i = 0; i < 4 && i < cJSON_GetArraySize(tm); i++)
+		CHECK(strcmp(cJSON_GetArrayItem(tm, i)->valuestring, want[i]) == 0);
+	cJSON_Delete(j);
+	free(text);
+	load_adapter(&m, out);
+	rl_lmodel_free(&m);
+	unlink(cfgp);
+	snprintf(cfgp, sizeof cfgp, "%s/adapter_model.safetensors", out);
+	unlink(cfgp);
+	CHECK(rmdir(out) == 0);
 	rl_model_close(&base);
 	cJSON_Delete(f.meta);
 }
