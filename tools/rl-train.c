@@ -21,6 +21,7 @@
 #include "compute/lora_train.h"
 #include "compute/ops.h"
 #include "compute/tdata.h"
+#include "compute/wgemm.h"
 #include "compute/train.h"
 #include "core/file.h"
 #include "core/inputs.h"
@@ -50,7 +51,8 @@ typedef struct opts {
 	int batch_tokens;
 	const char *summary;
 	/* LoRA */
-	int lora, rslora, resume, targets_given;
+	int lora, rslora, resume, targets_given, precision_given;
+	rl_precision precision;
 	double alpha, dropout;
 	unsigned targets;
 	uint64_t mem;
@@ -67,6 +69,14 @@ static void on_targets(const char *name, const char *arg, void *ctx)
 			 "each once)",
 			 name, (int)n, bad);
 	o->targets_given = 1;
+}
+
+static void on_precision(const char *name, const char *arg, void *ctx)
+{
+	opts *o = ctx;
+	if (rl_precision_parse(arg, &o->precision))
+		rl_usage("%s: expected fp32 or bf16, got '%s'", name, arg);
+	o->precision_given = 1;
 }
 
 static void on_init(const char *name, const char *arg, void *ctx)
@@ -174,6 +184,10 @@ static void parse_args(opts *o, int argc, char **argv)
 		RL_OPT_CALL(0, "targets", "LIST", on_targets, o,
 			    "modules to adapt, of q, k, v, o, gate, up, down, qkv, gate_up (default "
 			    "all seven; on Phi-3 qkv and gate_up are adapted fused)"),
+		RL_OPT_CALL(0, "precision", "P", on_precision, o,
+			    "fp32 (default) or bf16: the forward's products with the frozen base "
+			    "on its stored bf16 weights, inputs rounded to bf16 (faster where the "
+			    "CPU has bf16 dot products); adapters, backward and optimizer stay fp32"),
 		RL_OPT_SIZE(0, "mem", "SIZE", &o->mem,
 			    "memory for activations and buffers; beyond it, layers are recomputed "
 			    "(default 2G)"),
@@ -229,6 +243,7 @@ static void parse_args(opts *o, int argc, char **argv)
 					: o->dropout >= 0    ? "--dropout"
 					: o->targets_given   ? "--targets"
 					: o->rslora	     ? "--rslora"
+					: o->precision_given ? "--precision"
 					: o->mem	     ? "--mem"
 					: o->ckpt_every >= 0 ? "--checkpoint-every"
 					: o->resume	     ? "--resume"
@@ -414,6 +429,7 @@ static cJSON *run_settings(const opts *o, const rl_model *src, const rl_tdata *d
 	cJSON_AddBoolToObject(j, "rslora", lc->rslora);
 	cJSON_AddNumberToObject(j, "dropout", lc->dropout);
 	cJSON_AddNumberToObject(j, "targets", lc->targets);
+	cJSON_AddStringToObject(j, "precision", rl_precision_name(o->precision));
 	return j;
 }
 
@@ -473,6 +489,11 @@ static void lora_training(const opts *o, const rl_model *src, const char *base_n
 	int rc = rl_lmodel_init(m, src, &lc, o->seed, o->mem);
 	if (rc)
 		rl_die_err(rc);
+	m->prec = o->precision;
+	char kern[160];
+	rl_wgemm_describe(o->precision, src->embed->dtype, kern, sizeof kern);
+	rl_note("precision %s: forward matrix kernels %s", rl_precision_name(o->precision),
+		o->precision == RL_PREC_BF16 ? kern : "OpenBLAS sgemm on widened weights");
 	char *ckpt = ckpt_path(o->out);
 	cJSON *settings = run_settings(o, src, data, r, &lc);
 	if (!ckpt || !settings)
@@ -745,8 +766,10 @@ int main(int argc, char **argv)
 		cJSON_AddNumberToObject(j, "tokens", (double)r.tokens);
 		cJSON_AddNumberToObject(j, "tokens_per_second", tps);
 		cJSON_AddNumberToObject(j, "loss", r.loss);
-		if (o.lora)
+		if (o.lora) {
 			cJSON_AddNumberToObject(j, "parameters", (double)lm.n);
+			cJSON_AddStringToObject(j, "precision", rl_precision_name(o.precision));
+		}
 		if ((rc = rl_summary_write(j, o.summary, r.secs)))
 			rl_die_err(rc);
 	}

@@ -111,14 +111,19 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 	return RL_OK;
 }
 
-/* After a forward at precision bf16 read the stored matrices: their pages
- * leave the resident set too (when the engine releases pages). */
-static void release_stored(const rl_engine *e, const rl_layer_w *w)
+void rl_layer_w_release_stored(const rl_layer_w *w)
 {
-	if (e->release && w->prec == RL_PREC_BF16 && w->use_stored)
+	if (w->prec == RL_PREC_BF16 && w->use_stored)
 		for (int i = 0; i < 7; i++)
 			if (w->stored[i])
 				release_pages(w->stored[i]);
+}
+
+/* (when the engine releases pages) */
+static void release_stored(const rl_engine *e, const rl_layer_w *w)
+{
+	if (e->release)
+		rl_layer_w_release_stored(w);
 }
 
 /* ---- embeddings ---- */

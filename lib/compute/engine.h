@@ -40,6 +40,9 @@
  * forward at precision bf16 needs nothing else). */
 enum { RL_W_RELEASE = 1, RL_W_NO_MATRICES = 2 };
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int flags);
+/* After a forward at precision bf16 read w's stored matrices from the map:
+ * their pages leave the resident set again (nothing otherwise). */
+void rl_layer_w_release_stored(const rl_layer_w *w);
 
 /* x[T, C] = embed_tokens[ids[t]], times (float)sqrt(hidden_size) for Gemma
  * (GemmaTextScaledWordEmbedding in an fp32 model). */

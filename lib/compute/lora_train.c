@@ -426,6 +426,7 @@ static int load_layer(rl_lmodel *m, int l)
 	if (ws->w.layer == l)
 		return RL_OK;
 	double t0 = rl_now();
+	ws->w.prec = m->prec; /* the backward uses the f32 copies whatever it is */
 	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l, RL_W_RELEASE);
 	m->t_load += rl_now() - t0;
 	return rc;
@@ -467,6 +468,7 @@ static int chunk(rl_lmodel *m, const rl_seqs *s, const int32_t *ids, const int32
 		rl_layer_act *a = ws->act[l].mem ? &ws->act[l] : &ws->sact;
 		rc = rl_layer_forward(d, l, &ws->w, &m->rope, s, NULL, ws->X + (size_t)l * cTC,
 				      ws->X + (size_t)(l + 1) * cTC, a, &ws->lws, 0);
+		rl_layer_w_release_stored(&ws->w);
 	}
 	m->t_layers += rl_now() - t0;
 	if (rc)
@@ -494,6 +496,7 @@ static int chunk(rl_lmodel *m, const rl_seqs *s, const int32_t *ids, const int32
 		    (rc = rl_layer_forward(d, l, &ws->w, &m->rope, s, NULL, ws->X + (size_t)l * cTC,
 					   ws->X + (size_t)(l + 1) * cTC, a, &ws->lws, 0)))
 			break;
+		rl_layer_w_release_stored(&ws->w);
 		rc = rl_layer_backward(d, l, &ws->w, &m->rope, s, a, dy, l > 0 ? dx : NULL, &gw,
 				       RL_GRAD_LORA, &ws->lws);
 		float *tmp = dy;

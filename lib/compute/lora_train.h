@@ -25,6 +25,8 @@
  * column): a run is reproducible, and a resumed run draws what the
  * uninterrupted one drew.
  *
+ * Precision (prec below): fp32 by default, PEFT's fp32 results to rounding.
+ *
  * Calling order per optimizer step: rl_lmodel_zero_grad, one or more
  * rl_lmodel_forward_backward, rl_lmodel_clip_grad, rl_lmodel_adamw.
  */
@@ -85,6 +87,11 @@ typedef struct rl_lmodel {
 	uint64_t seed;			 /* dropout masks */
 	long calls;			 /* forward_backward calls since zero_grad */
 	uint64_t mem_limit;		 /* bytes for activations and buffers */
+	/* RL_PREC_BF16 (set after init): the forward's products with the frozen
+	 * base use its stored bf16 matrices, inputs rounded to bf16 (wgemm.h), as
+	 * bf16 LoRA training in torch does; the branches, the backward and the
+	 * optimizer stay fp32. Where the base is not bf16, fp32 throughout. */
+	rl_precision prec;
 	int min_chunk;			 /* fewest rows a chunk is cut to (256; or the longest
 			* sequence) before layers are recomputed instead */
 	int kept, recomputed, chunks;	 /* the last call's plan */

@@ -96,6 +96,16 @@ stderr_has "adapt each whole (qkv_proj, gate_up_proj) or not at all"
 [ ! -e "$T/phi2" ] || fail "Phi-3: output after a refusal"
 ok "Phi-3: q without k and v refused"
 
+# --precision bf16 (tests/unit/test_lora.c checks its gradients): the run
+# says so; without --lora it is a usage error.
+must_pass rl-train -q -m "$peft/base" --lora 4 --precision bf16 -p "$T/data.jsonl" \
+	-o "$T/b16" --steps 2 --summary "$T/b16.json"
+[ "$(jq -r .precision "$T/b16.json")" = bf16 ] || fail "bf16: $(cat "$T/b16.json")"
+must_fail 2 rl-train -q -m "$peft/base" --precision bf16 -p "$T/data.jsonl" -o "$T/b16f" \
+	--steps 1
+stderr_has "--precision goes with --lora R"
+ok "--precision bf16"
+
 # Deterministic for a seed (dropout included); batches by a token budget;
 # --mem changes the plan (chunks, recomputed layers), not the losses beyond
 # rounding.

@@ -14,6 +14,9 @@ zero, where A would get no gradient). tests/fixtures/lora_train/<case>/ gets
                       autograd through transformers' and PEFT's modules: the
                       mean next-token cross-entropy over the response positions
                       of three sequences of different lengths, each run alone
+  grads_bf16.safetensors  (bf16 bases) the same gradients with each frozen
+                      projection's input rounded to bf16 first, as rl-train
+                      --precision bf16 computes (its loss: meta's loss_bf16)
   adamw.safetensors   every A and B after 5 steps of torch.optim.AdamW (weight
                       decay on all of them: they are 2-D), clip_grad_norm_ and
                       a per-step learning rate, as rl-train steps
@@ -101,6 +104,9 @@ CASES = {
 # the cases whose truth runs transformers' eager attention, as gen_engine.py
 # does (Gemma 2's attention soft-cap exists only there)
 EAGER = {"qwen3", "gemma2", "gemma3", "olmo2", "phi3"}
+
+# bf16 bases whose --precision bf16 gradients are checked as well
+BF16 = {"llama", "gemma2", "phi3"}
 
 SEQS = [(7, 4), (12, 5), (9, 8)]  # (length, prompt length)
 LR = [1e-2, 2e-2, 5e-3, 1e-2, 3e-3]
@@ -191,6 +197,26 @@ def main(only):
         loss.backward()
         save_file(peft_names(peft, "grad"), os.path.join(d, "grads.safetensors"))
 
+        if name in BF16:
+            # rl-train --precision bf16: each frozen projection's input
+            # rounded to bf16 (round to nearest even) before the product with
+            # the stored weight, sums in f32; the branches and the backward
+            # (through the same rounding, a cast) stay f32
+            saved = {}
+            for n, mod in peft.named_modules():
+                if n.endswith("base_layer") and ".layers." in n:
+                    saved[n] = mod.forward
+                    mod.forward = (lambda m: lambda x: torch.nn.functional.linear(
+                        x.to(torch.bfloat16).float(), m.weight, m.bias))(mod)
+            peft.zero_grad()
+            loss16 = loss_of(peft, seqs)
+            loss16.backward()
+            save_file(peft_names(peft, "grad"), os.path.join(d, "grads_bf16.safetensors"))
+            for n, mod in peft.named_modules():
+                if n in saved:
+                    mod.forward = saved[n]
+            peft.zero_grad()
+
         params = [p for n, p in peft.named_parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=LR[0], betas=(HP["beta1"], HP["beta2"]),
                                 eps=HP["eps"], weight_decay=HP["weight_decay"], foreach=False)
@@ -211,6 +237,8 @@ def main(only):
                              rslora=bool(lora.get("use_rslora", False)),
                              targets=lora["target_modules"]),
                 "peft_init": spread}
+        if name in BF16:
+            meta["loss_bf16"] = loss16.item()
         with open(os.path.join(d, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1)
         print(f"{name}: loss {loss.item():.6f} -> {losses[-1]:.6f}")

@@ -5,7 +5,8 @@
  * architecture (bf16 and f32 bases), a PEFT adapter with random A and B, the
  * gradient of A and B of the mean response cross-entropy of three sequences,
  * and A and B after 5 AdamW steps (dropout 0: torch's masks cannot be
- * reproduced).
+ * reproduced); for bf16 bases, the gradients at precision bf16 (each frozen
+ * projection's input rounded to bf16, in torch).
  *
  * Tolerances (the issue's): each tensor's gradient within relative L2 1e-4,
  * each tensor after 5 steps within relative L2 1e-4 (both sides compute in
@@ -468,6 +469,73 @@ static void test_targets(void)
 	CHECK(rl_lora_targets_parse("q,", &s, &bad, &bl) == -1);
 }
 
+/* Gradients of the initial adapter at precision p into *g (n floats, caller
+ * frees), the loss into *loss. */
+static float *grads_at(const char *name, rl_precision p, int check, double *loss, size_t *n)
+{
+	fx f;
+	load_meta(&f, name);
+	char rel[256];
+	snprintf(rel, sizeof rel, "lora_train/%s/base", name);
+	rl_model base;
+	REQUIRE(rl_model_open(&base, check_fixture(rel), RL_MODEL_READ) == 0);
+	snprintf(rel, sizeof rel, "lora_train/%s/init", name);
+	rl_lmodel m;
+	REQUIRE(rl_lmodel_init(&m, &base, &f.lc, 1, 0) == 0);
+	m.prec = p;
+	load_adapter(&m, check_fixture(rel));
+	rl_tbatch b = {.n = f.n, .start = f.start, .ids = f.ids, .target = f.target};
+	double sum;
+	long R;
+	REQUIRE(rl_lmodel_forward_backward(&m, &b, 1.0f, 0, &sum, &R) == 0);
+	rl_lmodel_zero_grad(&m);
+	REQUIRE(rl_lmodel_forward_backward(&m, &b, 1.0f / (float)R, 1, &sum, &R) == 0);
+	*loss = sum / R;
+	if (check) /* torch, each projection's input rounded to bf16; a rounding
+		    * that falls the other way moves an input by 2^-8 (seen: 2.6e-3) */
+		compare(name, "grads_bf16.safetensors", &m, 1, 5e-3);
+	*n = m.n;
+	float *g = malloc(m.n * sizeof *g);
+	REQUIRE(g);
+	memcpy(g, m.g, m.n * sizeof *g);
+	rl_lmodel_free(&m);
+	rl_model_close(&base);
+	cJSON_Delete(f.meta);
+	return g;
+}
+
+/* --precision bf16: the forward's products on the stored bf16 weights, their
+ * inputs rounded to bf16. The truth is torch with each frozen projection's
+ * input rounded so (gen_lora_train.py); the gradients are not fp32's bits
+ * (the path is taken); on an f32 base it is fp32 exactly. */
+static void test_bf16(void)
+{
+	static const char *const bf16_bases[] = {"llama", "gemma2", "phi3"};
+	for (size_t i = 0; i < sizeof bf16_bases / sizeof *bf16_bases; i++) {
+		const char *name = bf16_bases[i];
+		fx f;
+		load_meta(&f, name);
+		double want = jnum(f.meta, "loss_bf16"), l32, l16;
+		cJSON_Delete(f.meta);
+		size_t n;
+		float *g32 = grads_at(name, RL_PREC_FP32, 0, &l32, &n),
+		      *g16 = grads_at(name, RL_PREC_BF16, 1, &l16, &n);
+		CHECKF(fabs(l16 - want) <= 1e-5 * want, "%s bf16 loss %.9g want %.9g", name, l16,
+		       want);
+		CHECKF(memcmp(g32, g16, n * sizeof *g32) != 0, "%s: bf16 gave fp32's gradients",
+		       name);
+		free(g32);
+		free(g16);
+	}
+	double l32, l16;
+	size_t n;
+	float *g32 = grads_at("llama3-gqa", RL_PREC_FP32, 0, &l32, &n),
+	      *g16 = grads_at("llama3-gqa", RL_PREC_BF16, 0, &l16, &n);
+	CHECK(l32 == l16 && memcmp(g32, g16, n * sizeof *g32) == 0);
+	free(g32);
+	free(g16);
+}
+
 /* Phi-3 stores q, k, v and gate, up fused: adapted whole, as PEFT does
  * (the phi3 case checks the math), named as stored, and a set that splits
  * them refused by name as a usage error. */
@@ -541,5 +609,6 @@ int main(void)
 	test_init();
 	test_targets();
 	test_fused();
+	test_bf16();
 	return check_done("test_lora");
 }
