@@ -296,6 +296,9 @@ typedef struct bl_pre {
 static const bl_pre bl_pres[] = {
 	{"qwen2 deepseek-r1-qwen", "{\"type\":\"NFC\"}", RE_QWEN2, 0, 0, 0},
 	{"llama3 llama-bpe llama-v3", "null", RE_LLAMA3, 0, 1, 1},
+	/* DBRX's and OLMo 2's cl100k-style tokenizer: Llama 3's regex, merges
+	 * applied to every word (llama.cpp sets no ignore_merges for it) */
+	{"dbrx", "null", RE_LLAMA3, 0, 0, 1},
 	{"tekken", "null", RE_TEKKEN, 0, 1, 1},
 	{"smollm", "null", NULL, 1, 0, 1},
 	{"gpt2", "null", NULL, 0, 0, 1},
@@ -427,7 +430,7 @@ static int byte_level_json(const vocab *v, sbuf *b)
 		return rl_error(
 			RL_EDATA,
 			"'%s': pre-tokenizer '%s' is not one rl-import knows (qwen2, "
-			"deepseek-r1-qwen, llama3, llama-bpe, llama-v3, tekken, smollm, gpt2)",
+			"deepseek-r1-qwen, llama3, llama-bpe, llama-v3, dbrx, tekken, smollm, gpt2)",
 			v->path, v->pre ? v->pre : "(none)");
 	if (!v->merges)
 		return rl_error(RL_EDATA, "'%s': a gpt2 tokenizer without tokenizer.ggml.merges",

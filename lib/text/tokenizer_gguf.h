@@ -12,6 +12,7 @@
  *     regexes of llama.cpp's table otherwise):
  *       qwen2, deepseek-r1-qwen       NFC; Qwen2's split regex; ByteLevel
  *       llama3, llama-bpe, llama-v3   Llama 3's split regex; ByteLevel; ignore_merges
+ *       dbrx (DBRX, OLMo 2)           Llama 3's split regex; ByteLevel
  *       tekken                        Mistral NeMo's split regex; ByteLevel; ignore_merges
  *       smollm                        every digit alone, then GPT-2's ByteLevel regex
  *       gpt2                          GPT-2's ByteLevel regex

@@ -3,7 +3,9 @@
 token ids realign feeds its imported model: for each line of IDS.jsonl
 ({"ids": [...]} as rl-tok writes them), argmax decoding of llama.cpp's own
 logits until an end token or MAX_NEW tokens. Writes one JSON line per prompt:
-{"ids": new token ids, "text": their detokenized text}.
+{"ids": new token ids, "text": their detokenized text, "margins": at each new
+token, llama.cpp's top logit minus its second (how near a tie its choice
+was)}.
 
     greedy_llamacpp.py MODEL.gguf IDS.jsonl MAX_NEW THREADS > OUT.jsonl
 """
@@ -29,15 +31,19 @@ def main():
         ids = json.loads(line)["ids"]
         llm.reset()
         llm.eval(ids)
-        out = []
+        out, margins = [], []
         for _ in range(max_new):
-            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            logits = llm.scores[llm.n_tokens - 1]
+            top2 = np.partition(logits, -2)[-2:]
+            margins.append(round(float(abs(top2[1] - top2[0])), 4))
+            tok = int(np.argmax(logits))
             if tok in stop:
                 break
             out.append(tok)
             llm.eval([tok])
         text = llm.detokenize(out).decode("utf-8", errors="replace")
-        print(json.dumps({"ids": out, "text": text}, ensure_ascii=False), flush=True)
+        print(json.dumps({"ids": out, "text": text, "margins": margins}, ensure_ascii=False),
+              flush=True)
 
 
 if __name__ == "__main__":

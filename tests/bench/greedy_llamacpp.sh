@@ -4,9 +4,11 @@
 # rl-import issue's parity check): the same prompts, templated by rl-tok (the
 # ids llama.cpp gets are the ones realign feeds itself), MAXNEW greedy tokens
 # each, end tokens stopping both. Prints, for each prompt whose answers differ,
-# the first differing token (by the ids of both texts, re-tokenized) and the
-# texts from a little before it, then a last line
-# `greedy: N prompts, E identical, first differences at tokens ...`.
+# the first differing token (by the ids of both texts, re-tokenized), how near
+# a tie llama.cpp's own choice was there (its top logit minus its second, where
+# its generated ids and the re-tokenized ones agree up to that token) against
+# the median of that margin over all its tokens, and the texts, then a last
+# line `greedy: N prompts, E identical, first differences at tokens ...`.
 #
 #     sh tests/bench/greedy_llamacpp.sh GGUF MODEL [PROMPTS.jsonl [N [MAXNEW]]]
 #
@@ -48,6 +50,13 @@ jq -r -n --rawfile pairs "$tmp/pairs" --slurpfile r "$tmp/r.jsonl" --slurpfile l
 	           at: (first(range(0; [$a, $b] | map(length) | min) | select($a[.] != $b[.]))
 	                // ([$a, $b] | map(length) | min))}
 	     end] as $res
-	| ($res[] | select(.same | not)
-	   | "prompt \(.i): first difference at token \(.at)\n  realign:   \($r[.i].response | .[0:300] | @json)\n  llama.cpp: \($l[.i].text | .[0:300] | @json)"),
+	| ([$l[].margins[]] | sort | .[length / 2 | floor]) as $median
+	| [$res[] | select(.same | not) | . as $d
+	   | ($l[$d.i]) as $li
+	   | (if ($li.ids[0:$d.at] == $p[$d.i][1][0:$d.at]) and ($d.at < ($li.margins | length))
+	      then $li.margins[$d.at] else null end) as $m
+	   | $d + {margin: $m}] as $diffs
+	| ($diffs[]
+	   | "prompt \(.i): first difference at token \(.at), llama.cpp top-2 margin there \(.margin // "-")\n  realign:   \($r[.i].response | .[0:300] | @json)\n  llama.cpp: \($l[.i].text | .[0:300] | @json)"),
+	  "llama.cpp top-2 logit margin: median \($median) over its \([$l[].margins[]] | length) tokens; at the first differences \($diffs | map(.margin) | tostring)",
 	  "greedy: \($res | length) prompts, \($res | map(select(.same)) | length) identical, first differences at tokens \($res | map(select(.same | not) | .at) | tostring)"'

@@ -16,7 +16,8 @@
 # Environment: MODEL (default ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/
 # qwen25-1.5b-random, made by make_model.py when absent, 2.9 GiB), N,
 # BATCH_TOKENS, THREADS (default: all cores), MEM (rl-train --mem, 3G), OUT
-# (results, default tests/bench/out/lora), SKIP_PEFT=1.
+# (results, default tests/bench/out/lora), PRECISIONS (rl-train --precision
+# runs, default "fp32 bf16"; PEFT runs fp32), SKIP_PEFT=1.
 # PEFT needs about 18 GiB at 1024 tokens a batch (the model in fp32, the
 # logits of every position).
 set -eu
@@ -28,6 +29,7 @@ N=${N:-64}
 BATCH_TOKENS=${BATCH_TOKENS:-1024}
 THREADS=${THREADS:-$(nproc)}
 MEM=${MEM:-3G}
+PRECISIONS=${PRECISIONS:-fp32 bf16}
 OUT=${OUT:-$root/tests/bench/out/lora}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
@@ -51,15 +53,20 @@ tokens=$(jq -s 'map(.prompt_ids + .response_ids | length) | add' "$OUT/data.json
 echo "== $(date -u +%FT%TZ) $(uname -n): $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== model $MODEL ($(gib "$size") GiB), $N examples, $tokens tokens, batches of <= $BATCH_TOKENS tokens, $THREADS threads"
 
-rm -rf "$OUT/realign" "$OUT/realign.ckpt"
-"$root/bin/rl-train" -m "$MODEL" --lora 8 --alpha 16 --dropout 0.05 -p "$OUT/data.jsonl" \
-	-o "$OUT/realign" --batch-tokens "$BATCH_TOKENS" --epochs 1 --lr 1e-4 --schedule constant \
-	--warmup 0 --weight-decay 0 --beta2 0.999 --clip 1 -t "$THREADS" --mem "$MEM" \
-	--checkpoint-every 0 --log "$OUT/realign.tsv" --summary "$OUT/realign.json" --log-every 1
-t1=$(jq .tokens_per_second "$OUT/realign.json")
-r1=$(jq .peak_rss_bytes "$OUT/realign.json")
-echo "realign: $(jq .tokens "$OUT/realign.json") tokens in $(jq .seconds "$OUT/realign.json") s," \
-	"$t1 tokens/s, peak RSS $(gib "$r1") GiB"
+# rl-train at each precision (bf16: the forward's products on the stored
+# bf16 weights; fp32 is the one PEFT's fp32 run computes as).
+for prec in $PRECISIONS; do
+	o=$OUT/realign-$prec
+	rm -rf "$o" "$o.ckpt"
+	"$root/bin/rl-train" -m "$MODEL" --lora 8 --alpha 16 --dropout 0.05 -p "$OUT/data.jsonl" \
+		-o "$o" --batch-tokens "$BATCH_TOKENS" --epochs 1 --lr 1e-4 --schedule constant \
+		--warmup 0 --weight-decay 0 --beta2 0.999 --clip 1 -t "$THREADS" --mem "$MEM" \
+		--precision "$prec" --checkpoint-every 0 --log "$o.tsv" --summary "$o.json" \
+		--log-every 1
+	echo "realign $prec: $(jq .tokens "$o.json") tokens in $(jq .seconds "$o.json") s," \
+		"$(jq .tokens_per_second "$o.json") tokens/s, peak RSS" \
+		"$(gib "$(jq .peak_rss_bytes "$o.json")") GiB"
+done
 [ "${SKIP_PEFT:-0}" = 1 ] && exit 0
 
 rm -rf "$OUT/peft"
@@ -69,10 +76,14 @@ t2=$(jq .tok_s "$OUT/peft.json")
 r2=$(jq '.rss_gib * 1073741824' "$OUT/peft.json")
 echo "peft: $(jq .tokens "$OUT/peft.json") tokens in $(jq .seconds "$OUT/peft.json") s," \
 	"$t2 tokens/s, peak RSS $(gib "$r2") GiB (load $(jq .load_s "$OUT/peft.json") s)"
-awk -v t1="$t1" -v t2="$t2" -v r1="$r1" -v r2="$r2" -v s="$size" 'BEGIN {
-	g = 1073741824
-	printf "targets: speed ratio >= 1.5: %s; RSS <= half of PEFT'"'"'s: %s; RSS <= model + 2 GiB (%.2f): %s\n",
-		(t1 / t2 >= 1.5) ? "yes" : "NO", (r1 <= r2 / 2) ? "yes" : "NO", (s + 2 * g) / g,
-		(r1 <= s + 2 * g) ? "yes" : "NO"
-	printf "lora: realign %.2f tok/s %.2f GiB, peft %.2f tok/s %.2f GiB, speed ratio %.2f\n",
-		t1, r1 / g, t2, r2 / g, t1 / t2 }'
+for prec in $PRECISIONS; do
+	t1=$(jq .tokens_per_second "$OUT/realign-$prec.json")
+	r1=$(jq .peak_rss_bytes "$OUT/realign-$prec.json")
+	awk -v t1="$t1" -v t2="$t2" -v r1="$r1" -v r2="$r2" -v s="$size" -v p="$prec" 'BEGIN {
+		g = 1073741824
+		printf "targets (%s): speed ratio >= 1.5: %s; RSS <= half of PEFT'"'"'s: %s; RSS <= model + 2 GiB (%.2f): %s\n",
+			p, (t1 / t2 >= 1.5) ? "yes" : "NO", (r1 <= r2 / 2) ? "yes" : "NO", (s + 2 * g) / g,
+			(r1 <= s + 2 * g) ? "yes" : "NO"
+		printf "lora (%s): realign %.2f tok/s %.2f GiB, peft %.2f tok/s %.2f GiB, speed ratio %.2f\n",
+			p, t1, r1 / g, t2, r2 / g, t1 / t2 }'
+done
