@@ -182,7 +182,7 @@ int rl_output_check(const char *path)
 					path, name);
 		if (S_ISDIR(st.st_mode) && find(&st, 1, name, sizeof name))
 			return rl_error(RL_USAGE,
-					"'%s' is the input model directory '%s': refusing to "
+					"'%s' is the input directory '%s': refusing to "
 					"write over it",
 					path, name);
 	}

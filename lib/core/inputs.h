@@ -27,8 +27,8 @@
  * descriptor that is not a regular file (a pipe, a terminal) is ignored. */
 void rl_input_file(int fd, const char *path);
 
-/* Records dir as an input model directory (and so its .realign as off
- * limits). */
+/* Records dir as an input directory, a model's or an adapter's (and so its
+ * .realign as off limits). */
 void rl_input_dir(const char *dir);
 
 /* Forgets path as an input: a file the run reads back because it is its own

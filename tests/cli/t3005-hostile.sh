@@ -148,7 +148,7 @@ jq -c '.seqs[] | {prompt_ids: .ids[0:.prompt_len], response_ids: .ids[.prompt_le
 	"$fx/meta.json" >"$T/tdata.jsonl"
 sha_t=$(sha "$T/tm")
 must_fail 2 rl-train -q -m "$T/tm" -p "$T/tdata.jsonl" -o "$T/tm" --force -b 3 --steps 1
-stderr_has "'$T/tm' is the input model directory '$T/tm'"
+stderr_has "'$T/tm' is the input directory '$T/tm'"
 must_fail 2 rl-train -q -m "$T/tm" -p "$T/tdata.jsonl" -o "$T/tm/.realign/out" -b 3 --steps 1
 must_fail 2 rl-train -q -m "$T/tm" -p "$T/tdata.jsonl" -o "$T/t2" --log "$T/tm/config.json" \
 	-b 3 --steps 1
@@ -161,11 +161,11 @@ cp -r "$L/base" "$T/lb" && cp -r "$L/adapter" "$T/ad"
 sha_ad=$(sha256sum "$T/ad/adapter_model.safetensors" | cut -d' ' -f1)
 sha_lb=$(sha "$T/lb")
 must_fail 2 rl-merge "$T/lb" "$T/ad" -o "$T/ad" --force --any-base
-stderr_has "'$T/ad' is the input model directory '$T/ad': refusing to write over it"
+stderr_has "'$T/ad' is the input directory '$T/ad': refusing to write over it"
 must_fail 2 rl-merge "$T/lb" "$T/ad" -o "$T/lb" --force --any-base
-stderr_has "'$T/lb' is the input model directory '$T/lb'"
+stderr_has "'$T/lb' is the input directory '$T/lb'"
 must_fail 2 rl-train -q -m "$T/lb" --lora 4 -p "$T/tdata.jsonl" -o "$T/lb" --force --steps 1
-stderr_has "'$T/lb' is the input model directory '$T/lb'"
+stderr_has "'$T/lb' is the input directory '$T/lb'"
 [ "$(sha256sum "$T/ad/adapter_model.safetensors" | cut -d' ' -f1)" = "$sha_ad" ] &&
 	[ -f "$T/ad/adapter_config.json" ] && [ "$(sha "$T/lb")" = "$sha_lb" ] ||
 	fail "LoRA: an input changed"

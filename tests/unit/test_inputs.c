@@ -70,7 +70,7 @@ int main(void)
 	REQUIRE(link(at("model/model.safetensors"), at("hard")) == 0);
 	REFUSED(at("hard"), "model/model.safetensors', an input of this run");
 	/* the model directory itself; its .realign, present or not, at any depth */
-	REFUSED(at("model"), "is the input model directory");
+	REFUSED(at("model"), "is the input directory");
 	REFUSED(at("model/.realign/journal"), "the state directory of the input model");
 	REFUSED(at("model/.realign/a/b/c"), "the state directory of the input model");
 	REFUSED(at("model/sub/../.realign"), "the state directory of the input model");
