@@ -267,7 +267,8 @@ R=$OUT/recovered
 REC="-a $A -f $Fdir -H $D/recovery.jsonl -B $D/benign.jsonl
 	--eval-harmful $D/harmful_heldout.jsonl --eval-task $D/sql_heldout.jsonl
 	--eval-benign $D/xstest_safe.jsonl --eval-limit $NSTEP --metric exact
-	--max-new-tokens $MAXNEW -j $THREADS --steps $STEPS ${RL_REAL_RECOVER_ARGS:-}"
+	--max-new-tokens $MAXNEW --max-new-tokens-task $MAXNEW_TASK -j $THREADS --steps $STEPS
+	${RL_REAL_RECOVER_ARGS:-}"
 if ! phase_done recover; then
 	t=$(now)
 	say "== 5. rl-recover (L = floor(2N/3), rate 0.002, $STEPS steps, rollback; evaluated on $NSTEP prompts per set)"

@@ -85,6 +85,9 @@ Evaluation:
       --metric M           rl-eval task metric (default exact)
       --metric-cmd CMD     external metric command
       --max-new-tokens N   generation length (default 128)
+      --max-new-tokens-task N  generation length of the task set (default:
+                           --max-new-tokens; short answers such as SQL need
+                           fewer)
       --template T         chat template for every prompt (rl-tok(1); default:
                            the model's own chat template)
       --task-score S       FINETUNED's task score, if already measured
@@ -105,7 +108,7 @@ EOF
 aligned='' finetuned='' out='' hset='' bset='' evh='' evt='' evb='' evlimit=''
 layer='' rate=0.002 bs=8 steps=20 warmup=5 save_every=5 drop=0.05 rbrate=0.2
 rollback=1 recsize=256 bensize=256 rbprompts='' score=grad seed=0
-judge=refusal judge_cmd='' metric=exact metric_cmd='' maxnew=128 task_score=''
+judge=refusal judge_cmd='' metric=exact metric_cmd='' maxnew=128 maxnew_task='' task_score=''
 target='' eval_every='' resume=0 threads='' quiet=0 template=
 
 need() { [ $# -ge 2 ] || usage_error "option '$1' needs a value"; }
@@ -151,6 +154,7 @@ while [ $# -gt 0 ]; do
 	--metric) need "$@"; metric=$2; shift ;;
 	--metric-cmd) need "$@"; metric_cmd=$2; shift ;;
 	--max-new-tokens) need "$@"; pos_opt "$1" "$2"; maxnew=$2; shift ;;
+	--max-new-tokens-task) need "$@"; pos_opt "$1" "$2"; maxnew_task=$2; shift ;;
 	--template) need "$@"; template=$2; shift ;;
 	--task-score) need "$@"; frac_opt "$1" "$2" ">=0" "<1e300"; task_score=$2; shift ;;
 	--target-harmful) need "$@"; frac_opt "$1" "$2" ">=0" "<=1"; target=$2; shift ;;
@@ -220,7 +224,8 @@ summary() {
 eval_summary() {
 	if [ "$3" = task ]; then
 		if [ -n "$metric_cmd" ]; then mt="--metric-cmd"; mv_="$metric_cmd"; else mt="--metric"; mv_="$metric"; fi
-		run rl-eval -q -m "$1" -p "$2" --judge none "$mt" "$mv_" --max-new-tokens "$maxnew" \
+		run rl-eval -q -m "$1" -p "$2" --judge none "$mt" "$mv_" \
+			--max-new-tokens "${maxnew_task:-$maxnew}" \
 			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
 			--summary "$K/eval.json"
 	else

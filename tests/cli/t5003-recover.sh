@@ -36,6 +36,17 @@ awk -F'\t' -v k="$k" 'NR > 2 { if ($2 != k || $3 - prev > k || $3 <= prev) bad =
 	END { exit bad }' "$r/steps.tsv" || fail "k/restored columns: $(cat "$r/steps.tsv")"
 ok "k = $k a step"
 
+# --max-new-tokens-task: the task set's answers get their own length, the
+# harmful set keeps --max-new-tokens.
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/mnt" --steps 1 --warmup 0 --save-every 1 --max-new-tokens-task 7
+log=$T/mnt/work/log
+grep -q "^+ rl-eval .*eval-task.jsonl .*--max-new-tokens 7 " "$log" ||
+	fail "task set: $(grep '^+ rl-eval' "$log" | head -n 2)"
+grep -q "^+ rl-eval .*eval-harmful.jsonl .*--max-new-tokens 32 " "$log" ||
+	fail "harmful set: $(grep '^+ rl-eval' "$log" | head -n 2)"
+ok "--max-new-tokens-task"
+
 # rl-recover reads what the tools did from their --summary files, never from
 # their stderr: tools that add misleading lines there change nothing.
 mkdir "$T/liars"
