@@ -162,16 +162,23 @@ static void compare(const char *name, const char *file, const rl_lmodel *m, int 
 		fprintf(stderr, "%s %s: worst relative L2 %.3g\n", name, file, worst);
 }
 
+/* A case's meta and base model; returns its initial adapter's directory
+ * (the caller frees it). */
+static char *open_case(const char *name, fx *f, rl_model *base)
+{
+	load_meta(f, name);
+	char rel[256];
+	snprintf(rel, sizeof rel, "lora_train/%s/base", name);
+	REQUIRE(rl_model_open(base, check_fixture(rel), RL_MODEL_READ) == 0);
+	snprintf(rel, sizeof rel, "lora_train/%s/init", name);
+	return rl_strdup(check_fixture(rel));
+}
+
 static void test_case(const char *name)
 {
 	fx f;
-	load_meta(&f, name);
-	char rel[256];
-	snprintf(rel, sizeof rel, "lora_train/%s/base", name);
 	rl_model base;
-	REQUIRE(rl_model_open(&base, check_fixture(rel), RL_MODEL_READ) == 0);
-	snprintf(rel, sizeof rel, "lora_train/%s/init", name);
-	char *init = rl_strdup(check_fixture(rel));
+	char *init = open_case(name, &f, &base);
 	rl_tbatch b = {.n = f.n, .start = f.start, .ids = f.ids, .target = f.target};
 	double want = jnum(f.meta, "loss");
 
@@ -474,16 +481,13 @@ static void test_targets(void)
 static float *grads_at(const char *name, rl_precision p, int check, double *loss, size_t *n)
 {
 	fx f;
-	load_meta(&f, name);
-	char rel[256];
-	snprintf(rel, sizeof rel, "lora_train/%s/base", name);
 	rl_model base;
-	REQUIRE(rl_model_open(&base, check_fixture(rel), RL_MODEL_READ) == 0);
-	snprintf(rel, sizeof rel, "lora_train/%s/init", name);
+	char *init = open_case(name, &f, &base);
 	rl_lmodel m;
 	REQUIRE(rl_lmodel_init(&m, &base, &f.lc, 1, 0) == 0);
 	m.prec = p;
-	load_adapter(&m, check_fixture(rel));
+	load_adapter(&m, init);
+	free(init);
 	rl_tbatch b = {.n = f.n, .start = f.start, .ids = f.ids, .target = f.target};
 	double sum;
 	long R;
