@@ -21,8 +21,8 @@
 #include "compute/lora_train.h"
 #include "compute/ops.h"
 #include "compute/tdata.h"
-#include "compute/wgemm.h"
 #include "compute/train.h"
+#include "compute/wgemm.h"
 #include "core/file.h"
 #include "core/inputs.h"
 #include "core/json.h"
@@ -181,13 +181,15 @@ static void parse_args(opts *o, int argc, char **argv)
 		RL_OPT_FLAG(0, "rslora", &o->rslora, "scale by A / sqrt(R) instead (rsLoRA)"),
 		RL_OPT_DOUBLE(0, "dropout", "P", &o->dropout, 0, 0.99,
 			      "dropout on the LoRA branch's input (default 0.05)"),
-		RL_OPT_CALL(0, "targets", "LIST", on_targets, o,
-			    "modules to adapt, of q, k, v, o, gate, up, down, qkv, gate_up (default "
-			    "all seven; on Phi-3 qkv and gate_up are adapted fused)"),
-		RL_OPT_CALL(0, "precision", "P", on_precision, o,
-			    "fp32 (default) or bf16: the forward's products with the frozen base "
-			    "on its stored bf16 weights, inputs rounded to bf16 (faster where the "
-			    "CPU has bf16 dot products); adapters, backward and optimizer stay fp32"),
+		RL_OPT_CALL(
+			0, "targets", "LIST", on_targets, o,
+			"modules to adapt, of q, k, v, o, gate, up, down, qkv, gate_up (default "
+			"all seven; on Phi-3 qkv and gate_up are adapted fused)"),
+		RL_OPT_CALL(
+			0, "precision", "P", on_precision, o,
+			"fp32 (default) or bf16: the forward's products with the frozen base "
+			"on its stored bf16 weights, inputs rounded to bf16 (faster where the "
+			"CPU has bf16 dot products); adapters, backward and optimizer stay fp32"),
 		RL_OPT_SIZE(0, "mem", "SIZE", &o->mem,
 			    "memory for activations and buffers; beyond it, layers are recomputed "
 			    "(default 2G)"),

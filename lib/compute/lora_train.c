@@ -137,8 +137,8 @@ static size_t plan_floats(const rl_lmodel *m, int capT, int capR, int keep, int 
 	size_t block = ((size_t)4 << 20) / (C * sizeof(float)) + 1;
 	return (NL + 1) * T * C + (size_t)(keep + 1) * rl_layer_act_floats(d, capT, capT) +
 	       rl_layer_ws_floats(d, capT, capT, maxlen, maxlen) +
-	       rl_lora_scratch_floats(m->lc.r, capT, rl_dims_lora_width(d)) + 2 * T * C + 3 * T * C + T +
-	       logit_floats(m, capR) + block * C;
+	       rl_lora_scratch_floats(m->lc.r, capT, rl_dims_lora_width(d)) + 2 * T * C +
+	       3 * T * C + T + logit_floats(m, capR) + block * C;
 }
 
 static int lws_reserve(rl_lmodel *m, int capT, int capR, int keep, int maxlen)
@@ -201,7 +201,8 @@ int rl_lmodel_init(rl_lmodel *m, const rl_model *base, const rl_lora_cfg *c, uin
 		return rl_error(RL_USAGE,
 				"'%s': %s stores q, k, v fused as qkv_proj and gate, up as "
 				"gate_up_proj: adapt each whole (qkv_proj, gate_up_proj) or not "
-				"at all", base->dir, cfg->architecture);
+				"at all",
+				base->dir, cfg->architecture);
 	m->base = base;
 	m->lc = *c;
 	m->seed = seed;

@@ -80,13 +80,13 @@ typedef struct rl_lmodel {
 	float scale;
 	rl_lparam *p; /* per layer, modules q..down, A then B */
 	size_t np;
-	size_t n;			 /* LoRA parameters */
-	float *w, *g, *m, *v;		 /* [n] each: values, gradients, AdamW moments */
-	rl_lora_layer *lw, *lg;		 /* [n_layers]: views of w and g per layer */
-	long t;				 /* AdamW steps taken */
-	uint64_t seed;			 /* dropout masks */
-	long calls;			 /* forward_backward calls since zero_grad */
-	uint64_t mem_limit;		 /* bytes for activations and buffers */
+	size_t n;		/* LoRA parameters */
+	float *w, *g, *m, *v;	/* [n] each: values, gradients, AdamW moments */
+	rl_lora_layer *lw, *lg; /* [n_layers]: views of w and g per layer */
+	long t;			/* AdamW steps taken */
+	uint64_t seed;		/* dropout masks */
+	long calls;		/* forward_backward calls since zero_grad */
+	uint64_t mem_limit;	/* bytes for activations and buffers */
 	/* RL_PREC_BF16 (set after init): the forward's products with the frozen
 	 * base use its stored bf16 matrices, inputs rounded to bf16 (wgemm.h), as
 	 * bf16 LoRA training in torch does; the branches, the backward and the

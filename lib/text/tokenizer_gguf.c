@@ -427,11 +427,11 @@ static int byte_level_json(const vocab *v, sbuf *b)
 {
 	const bl_pre *p = v->pre ? find_pre(v->pre) : NULL;
 	if (!p)
-		return rl_error(
-			RL_EDATA,
-			"'%s': pre-tokenizer '%s' is not one rl-import knows (qwen2, "
-			"deepseek-r1-qwen, llama3, llama-bpe, llama-v3, dbrx, tekken, smollm, gpt2)",
-			v->path, v->pre ? v->pre : "(none)");
+		return rl_error(RL_EDATA,
+				"'%s': pre-tokenizer '%s' is not one rl-import knows (qwen2, "
+				"deepseek-r1-qwen, llama3, llama-bpe, llama-v3, dbrx, tekken, "
+				"smollm, gpt2)",
+				v->path, v->pre ? v->pre : "(none)");
 	if (!v->merges)
 		return rl_error(RL_EDATA, "'%s': a gpt2 tokenizer without tokenizer.ggml.merges",
 				v->path);

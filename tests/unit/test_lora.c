@@ -569,13 +569,14 @@ static void test_fused(void)
 	f.lc.targets = 0x7f;
 	REQUIRE(rl_lmodel_init(&m, &base, &f.lc, 1, 0) == 0);
 	CHECK_EQ_INT(m.np, 2 * 4 * (size_t)base.cfg.n_layers);
-	const rl_lparam *qkv =
-		rl_lmodel_find(&m, "base_model.model.model.layers.1.self_attn.qkv_proj.lora_B.weight");
+	const rl_lparam *qkv = rl_lmodel_find(
+		&m, "base_model.model.model.layers.1.self_attn.qkv_proj.lora_B.weight");
 	CHECK(qkv && qkv->shape[0] == m.d.qd + 2 * m.d.kvd && qkv->shape[1] == f.lc.r);
-	const rl_lparam *gu =
-		rl_lmodel_find(&m, "base_model.model.model.layers.0.mlp.gate_up_proj.lora_B.weight");
+	const rl_lparam *gu = rl_lmodel_find(
+		&m, "base_model.model.model.layers.0.mlp.gate_up_proj.lora_B.weight");
 	CHECK(gu && gu->shape[0] == 2 * m.d.F);
-	CHECK(!rl_lmodel_find(&m, "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+	CHECK(!rl_lmodel_find(&m,
+			      "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
 	/* the written adapter names what PEFT would, and reads back */
 	char out[] = "/tmp/rl-test-lora-XXXXXX";
 	REQUIRE(mkdtemp(out));
