@@ -32,8 +32,9 @@
 #   RL_REAL_NTRAIN     SQL training rows;  RL_REAL_EPOCHS, RL_REAL_LR
 #   RL_REAL_NEVAL      held-out prompts per set for the final measures
 #   RL_REAL_NSTEP      held-out prompts per set at each rl-recover evaluation
-#   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens, 128;
-#                      RL_REAL_MAXNEW_TASK for SQL answers, 96)
+#   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens: 96 on
+#                      Qwen, 128 on SmolLM2; RL_REAL_MAXNEW_TASK for SQL
+#                      answers, at most 96)
 #   RL_REAL_FORCE_MIX  1: always add the harmful-compliance examples
 #   RL_REAL_SETTING    auto (default: benign first, the mix if the rise is
 #                      under 15 points), benign, or mixed (the mix only: no
@@ -55,13 +56,15 @@ case $which in
 qwen2.5-coder-1.5b)
 	name=qwen2.5-coder-1.5b-instruct
 	OUT=${RL_REAL_OUT:-out/real}
+	# 80 held-out prompts a set and 96 new tokens keep the whole run near
+	# 1.5 hours on 2 cores with the mix alone, 2 with the benign fine-tune first
 	NTRAIN=${RL_REAL_NTRAIN:-400} EPOCHS=${RL_REAL_EPOCHS:-1} LR=${RL_REAL_LR:-2e-4}
-	NEVAL=${RL_REAL_NEVAL:-100} NSTEP=${RL_REAL_NSTEP:-50} ;;
+	NEVAL=${RL_REAL_NEVAL:-80} NSTEP=${RL_REAL_NSTEP:-40} DEF_MAXNEW=96 ;;
 smollm2-135m)
 	name=smollm2-135m-instruct
 	OUT=${RL_REAL_OUT:-out/real-small}
 	NTRAIN=${RL_REAL_NTRAIN:-400} EPOCHS=${RL_REAL_EPOCHS:-2} LR=${RL_REAL_LR:-5e-4}
-	NEVAL=${RL_REAL_NEVAL:-140} NSTEP=${RL_REAL_NSTEP:-70} ;;
+	NEVAL=${RL_REAL_NEVAL:-140} NSTEP=${RL_REAL_NSTEP:-70} DEF_MAXNEW=128 ;;
 *)
 	echo "usage: examples/real.sh [qwen2.5-coder-1.5b | smollm2-135m]" >&2
 	exit 2 ;;
@@ -73,7 +76,7 @@ case $SETTING in auto | benign | mixed) ;; *)
 	exit 2 ;;
 esac
 STEPS=${RL_REAL_STEPS:-20}
-MAXNEW=${RL_REAL_MAXNEW:-128}
+MAXNEW=${RL_REAL_MAXNEW:-$DEF_MAXNEW}
 # A SQL answer is at most 109 tokens (Qwen2.5's tokenizer, all 1000 rows) and
 # most under 40: 96 cuts only outliers and a rambling model's tails.
 MAXNEW_TASK=${RL_REAL_MAXNEW_TASK:-$((MAXNEW < 96 ? MAXNEW : 96))}
