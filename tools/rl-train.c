@@ -65,8 +65,8 @@ static void on_targets(const char *name, const char *arg, void *ctx)
 	const char *bad;
 	size_t n;
 	if (rl_lora_targets_parse(arg, &o->targets, &bad, &n))
-		rl_usage("%s: '%.*s' is not one of q, k, v, o, gate, up, down (or q_proj, ...; "
-			 "each once)",
+		rl_usage("%s: '%.*s' is not one of q, k, v, o, gate, up, down, qkv, gate_up (or "
+			 "their _proj names), or it repeats a module named before it",
 			 name, (int)n, bad);
 	o->targets_given = 1;
 }
