@@ -319,7 +319,7 @@ if command -v gnuplot >/dev/null; then
 	gnuplot <<EOF || say "gnuplot failed; no plot"
 set terminal pngcairo size 900,560 noenhanced
 set output '$OUT/steps.png'
-set title 'rl-recover on $name: harmful rate and task score per step ($NSTEP held-out prompts a set)'
+set title 'rl-recover on $name ($NSTEP held-out prompts a set)'
 set xlabel 'restore step'
 set ylabel 'rate / score'
 set yrange [-0.02:1.05]
