@@ -55,6 +55,16 @@ OUT = os.path.join(HERE, "..", "fixtures", "engine")
 COMMON = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, vocab_size=64,
               max_position_embeddings=64, attention_dropout=0.0)
 
+# Phi-3 (the phi3_f32 and phi3_bf16 cases below): fused qkv_proj and
+# gate_up_proj, partial rotary, longrope, a sliding window
+PHI3_CFG = dict(COMMON, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
+                rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=6,
+                original_max_position_embeddings=8, pad_token_id=0,
+                rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
+                                 "partial_rotary_factor": 0.75,
+                                 "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
+                                 "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 20.0]})
+
 CASES = [
     # name, classes, config, dtype, max_shard_size, L, batch, all_grads, legacy_config
     dict(name="llama_f32", cls=(LlamaConfig, LlamaForCausalLM),
@@ -129,25 +139,13 @@ CASES = [
     # tokens take the long factors), a sliding window of 6 on every layer; the
     # release spelling with the old type name "su"
     dict(name="phi3_f32", cls=(Phi3Config, Phi3ForCausalLM),
-         cfg=dict(COMMON, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
-                  rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=6,
-                  original_max_position_embeddings=8, pad_token_id=0,
-                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
-                                   "partial_rotary_factor": 0.75,
-                                   "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
-                                   "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 20.0]}),
+         cfg=PHI3_CFG,
          dtype=torch.float32, shard=None, L=2, batch=3, all_grads=True, legacy=True),
     # bf16 copies of the two layouts the bf16 forward multiplies differently
     # (gen_engine_bf16.py): Phi-3's fused projections as row blocks, Gemma 2's
     # sandwich norms and soft-caps
     dict(name="phi3_bf16", cls=(Phi3Config, Phi3ForCausalLM),
-         cfg=dict(COMMON, hidden_size=64, num_attention_heads=4, num_key_value_heads=2,
-                  rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=6,
-                  original_max_position_embeddings=8, pad_token_id=0,
-                  rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0,
-                                   "partial_rotary_factor": 0.75,
-                                   "short_factor": [1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
-                                   "long_factor": [1.0, 1.5, 3.0, 6.0, 12.0, 20.0]}),
+         cfg=PHI3_CFG,
          dtype=torch.bfloat16, shard=None, L=2, batch=3, all_grads=True, legacy=True),
     dict(name="gemma2_bf16", cls=(Gemma2Config, Gemma2ForCausalLM),
          cfg=dict(COMMON, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
