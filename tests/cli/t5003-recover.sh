@@ -45,6 +45,9 @@ grep -q "^+ rl-eval .*eval-task.jsonl .*--max-new-tokens 7 " "$log" ||
 	fail "task set: $(grep '^+ rl-eval' "$log" | head -n 2)"
 grep -q "^+ rl-eval .*eval-harmful.jsonl .*--max-new-tokens 32 " "$log" ||
 	fail "harmful set: $(grep '^+ rl-eval' "$log" | head -n 2)"
+# shellcheck disable=SC2086
+must_fail 2 rl-recover $args -o "$T/mnt0" --max-new-tokens-task 0
+stderr_has "--max-new-tokens-task: expected a positive integer, got '0'"
 ok "--max-new-tokens-task"
 
 # rl-recover reads what the tools did from their --summary files, never from

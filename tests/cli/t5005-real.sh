@@ -24,6 +24,11 @@ real() {
 		RL_REAL_FORCE_MIX=1 RL_REAL_RECOVER_ARGS="--warmup 1 --save-every 1" \
 		sh "$root/examples/real.sh" smollm2-135m
 }
+# a setting that is not one of the three: a usage error, nothing made
+must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_SETTING=mix sh "$root/examples/real.sh" smollm2-135m
+stderr_has "real: RL_REAL_SETTING must be auto, benign or mixed, not 'mix'"
+[ ! -e "$T/bad" ] || fail "RL_REAL_SETTING=mix: an output directory was made"
+ok "RL_REAL_SETTING=mix refused"
 run real
 # 0: every target met, 1: one missed (a random model meets few); nothing else.
 [ "$rc" -le 1 ] || fail "examples/real.sh: exit $rc: $(tail -n 20 "$T/stderr")"
