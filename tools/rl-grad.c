@@ -19,6 +19,7 @@
 #include "compute/engine.h"
 #include "compute/wgemm.h"
 #include "core/cli.h"
+#include "core/file.h"
 #include "core/inputs.h"
 #include "core/options.h"
 #include "core/par.h"
@@ -118,6 +119,20 @@ static const rl_role out_roles[] = {
 	RL_R_QKV,     RL_R_O,	    RL_R_O_BIAS, RL_R_GATE,	 RL_R_GATE_BIAS, RL_R_UP,
 	RL_R_UP_BIAS, RL_R_GATE_UP, RL_R_DOWN,	 RL_R_DOWN_BIAS,
 };
+
+/* The stream's size, about: f32 values of the written tensors of layers
+ * 0..L-1, once per batch partial in a shard's stream. */
+static uint64_t out_bytes(const rl_model *m, int L, int parts)
+{
+	uint64_t n = 0;
+	for (int l = 0; l < L; l++)
+		for (size_t k = 0; k < sizeof out_roles / sizeof out_roles[0]; k++) {
+			const rl_tensor *t = rl_model_get(m, l, out_roles[k]);
+			if (t)
+				n += t->numel;
+		}
+	return n * sizeof(float) * (uint64_t)parts;
+}
 
 /* The header; a shard's adds which batches it holds and the identities every
  * shard of one run shares (rl-stream(5)). */
@@ -247,6 +262,8 @@ int main(int argc, char **argv)
 			rl_die_err(rc);
 		q = &sp;
 	}
+	if ((rc = rl_output_space_check(o.out, out_bytes(&m, L, o.shard.count ? b1 - b0 : 1))))
+		rl_die_err(rc);
 	if (o.shard.count)
 		rl_note("shard %d of %d: batches %d..%d of %d", o.shard.index, o.shard.count, b0,
 			b1 - 1, nball);

@@ -259,6 +259,25 @@ for d in "$aligned" "$finetuned"; do
 	[ -f "$d/config.json" ] || die 3 "'$d': not a model directory (no config.json)"
 done
 params="aligned=$aligned finetuned=$finetuned H=$hset B=$bset L=$layer rate=$rate bs=$bs steps=$steps warmup=$warmup save=$save_every drop=$drop rbrate=$rbrate rollback=$rollback rec=$recsize ben=$bensize rbp=$rbprompts score=$score seed=$seed target=$target template=$template"
+# space_check: OUT must hold the working copy of F and, with --score grad, two
+# f32 gradient streams of layers 0..L-1 (a step's and the one it adds to):
+# refused before OUT is made rather than found full an hour later. A fault
+# RL_FAULT=enospc:space:N (fault.h) reports a full file system.
+space_check() {
+	need=$(du -skL "$finetuned" | cut -f1)
+	if [ "$score" = grad ]; then
+		fi_json=$(rl-info --json -m "$finetuned" 2>/dev/null) ||
+			die 3 "$(rl-info -m "$finetuned" 2>&1 >/dev/null | tail -n 1)"
+		fP=$(printf '%s' "$fi_json" | jq -r .P)
+		fnl=$(printf '%s' "$fi_json" | jq -r .n_layers)
+		fL=${layer:-$(printf '%s' "$fi_json" | jq -r .layer_end)}
+		need=$((need + 2 * 4 * fP / fnl * fL / 1024))
+	fi
+	free=$(df -Pk "$(dirname "$out")" 2>/dev/null | awk 'NR == 2 { print $4 }')
+	case ${RL_FAULT:-} in enospc:space:*) free=0 ;; esac
+	[ -z "$free" ] || [ "$free" -ge "$need" ] ||
+		die 4 "'$out': needs about $(awk -v k="$need" 'BEGIN { printf "%.2f", k / 1048576 }') GiB (the working copy and two gradients), the file system has $(awk -v k="$free" 'BEGIN { printf "%.2f", k / 1048576 }') GiB free"
+}
 if [ "$resume" -eq 1 ]; then
 	[ "$(cat "$out/params")" = "$params" ] ||
 		die 2 "'$out' was started with other settings: $(cat "$out/params")"
@@ -268,6 +287,7 @@ if [ "$resume" -eq 1 ]; then
 	# model back as it was before that write.
 	run rl-rollback -m "$W"
 else
+	space_check
 	mkdir -p "$out" "$J" "$K" || die 4 "'$out': cannot create"
 	: >"$LOG"
 	echo "$params" >"$out/params"

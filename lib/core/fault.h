@@ -12,7 +12,8 @@
  * fsync of the weight files, and the read-back of a span's bytes before its
  * pwrite), output (the journal copy on stdout / -j), state
  * (the state sidecar, the commit rename), responses (a line of rl-eval's
- * responses log, eval/responses_log.h), or any. RL_FAULT_TRACE=FILE appends
+ * responses log, eval/responses_log.h), space (the free-space check before a
+ * large output, file.h: a fault reports a full file system), or any. RL_FAULT_TRACE=FILE appends
  * "N CLASS LABEL" for each point reached, so a test can count the points and
  * then kill at each one.
  */

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/fault.h"
 #include "core/file.h"
 #include "core/inputs.h"
 
@@ -190,4 +192,33 @@ int rl_write_text_file(const char *path, const char *text)
 	}
 	free(tmp);
 	return rc;
+}
+
+int rl_output_space_check(const char *path, uint64_t bytes)
+{
+	if (strcmp(path, "-") == 0)
+		return RL_OK;
+	/* the directory that will hold path */
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	struct statvfs vs;
+	if (statvfs(dir, &vs) != 0)
+		return RL_OK; /* the open reports a missing directory */
+	uint64_t avail = (uint64_t)vs.f_bavail * vs.f_frsize;
+	if (rl_fault("space", "statvfs"))
+		avail = 0;
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+		avail += (uint64_t)st.st_size;
+	if (avail >= bytes)
+		return RL_OK;
+	return rl_error(RL_ESYS,
+			"'%s': needs about %.2f GiB, the file system holding it has %.2f GiB free",
+			path, (double)bytes / (1 << 30), (double)avail / (1 << 30));
 }

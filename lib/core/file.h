@@ -24,6 +24,7 @@
 #define RL_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Opens path read-only (or read-write when write is 1) as a regular file,
  * never blocking; *fd is blocking again on return. RL_EDATA for a missing
@@ -53,5 +54,12 @@ int rl_read_input(const char *path, char **buf, size_t *len);
 /* Writes text and a newline to path through path.tmp, synced, then renamed
  * over path: a reader sees the old file or the whole new one. */
 int rl_write_text_file(const char *path, const char *text);
+
+/* Refuses, before any work, an output that cannot fit: RL_ESYS when the file
+ * system that will hold path has fewer than bytes free (counting the bytes of
+ * a file already at path, which the output replaces). "-" and a file system
+ * that cannot be asked pass. Fault class "space" (fault.h) simulates a full
+ * file system. An hour of gradient is not spent to fail at its first write. */
+int rl_output_space_check(const char *path, uint64_t bytes);
 
 #endif

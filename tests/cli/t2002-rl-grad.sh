@@ -37,6 +37,19 @@ must_pass rl-grad -q -m "$B/model" -p "$B/grad.jsonl" -d db.rls --precision bf16
 must_fail 2 rl-grad -m work -p harmful.jsonl -d dh.rls --precision half
 stderr_has "--precision: expected fp32 or bf16, got 'half'"
 
+# a full file system is found before the gradient, not at its first write;
+# an old output there stays as it was
+printf 'old\n' > full.rls
+run env RL_FAULT=enospc:space:1 rl-grad -m work -p harmful.jsonl -d dh.rls -o full.rls
+[ "$rc" -eq 4 ] || fail "full file system: exit $rc: $(cat "$T/stderr")"
+stderr_has "'full.rls': needs about"
+stderr_has "GiB free"
+! grep -q "forward" "$T/stderr" || fail "the forward ran before the space check: $(cat "$T/stderr")"
+[ "$(cat full.rls)" = old ] || fail "full.rls was touched"
+ok "a file system without room for the gradient: exit 4 before any work, nothing written"
+must_pass rl-grad -q -m work -p harmful.jsonl -d dh.rls -o full.rls
+cmp -s full.rls g1.rls || fail "with room, the gradient differs from the first example's"
+
 # a direction for another model (Gemma, same hidden size)
 rl-direction -q -m "$F/engine/gemma_bf16/model" -p "$F/engine/gemma_bf16/dir.jsonl" -L 2 -o gemma.rls
 must_fail 3 rl-grad -m work -p harmful.jsonl -d gemma.rls

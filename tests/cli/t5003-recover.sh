@@ -144,6 +144,13 @@ awk -v c="$ch" -v r="$rh" 'BEGIN { exit !(c >= r + 0.25) }' || fail "random cont
 ok "random control: harmful $ch after 5 steps"
 
 # Usage errors.
+# a file system without room for the working copy and two gradients: exit 4
+# before OUT is made (so a rerun needs no --resume)
+run env RL_FAULT=enospc:space:1 rl-recover $args -o "$T/full"
+[ "$rc" -eq 4 ] || fail "full file system: exit $rc: $(cat "$T/stderr")"
+stderr_has "needs about"
+[ ! -e "$T/full" ] || fail "'$T/full' was made"
+ok "rl-recover on a full file system: exit 4, nothing made"
 must_fail 2 rl-recover -a "$fx/aligned" -o "$T/x"
 must_fail 2 rl-recover $args -o "$T/x" --rate 2
 must_fail 2 rl-recover $args -o "$T/x" --score best
