@@ -311,6 +311,7 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 
 void rl_layer_ws_free(rl_layer_ws *ws)
 {
+	rl_wback_free(&ws->wb);
 	free(ws->mem);
 	memset(ws, 0, sizeof *ws);
 }
@@ -641,6 +642,26 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 
 /* ---- backward ---- */
 
+/* out[R, IC] (ldo) = dy[R, OC] (ldy) · W, the input gradient of a product
+ * with W [OC, IC]: the f32 copy f, or with bf16b the stored matrices first ..
+ * first + n - 1 (rows[] each) stacked (wgemm_back.h). */
+static int input_grad(const rl_layer_w *w, rl_layer_ws *ws, int bf16b, int first, int n,
+		      const int *rows, const float *f, float *out, int ldo, const float *dy,
+		      int ldy, int R, int OC, int IC)
+{
+	if (!bf16b) {
+		rl_gemm(RL_N, RL_N, R, IC, OC, 1.0f, dy, ldy, f, IC, 0.0f, out, ldo);
+		return RL_OK;
+	}
+	rl_wblock b[3];
+	for (int i = 0; i < n; i++) {
+		const rl_tensor *t = w->stored[first + i];
+		b[i].w = (const uint16_t *)(const void *)rl_tensor_elem(t, w->stored_at[first + i]);
+		b[i].rows = rows[i];
+	}
+	return rl_wgemm_back(out, ldo, dy, ldy, b, n, R, IC, &ws->wb);
+}
+
 /* The attention backward of sequences [i0, i1): into this thread's scratch,
  * then over those sequences' q, k, v rows (see rl_layer_backward). */
 static void attention_back_seqs(void *ctx, int idx, size_t i0, size_t i1)
@@ -684,6 +705,7 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 	if (T != s->T)
 		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
 	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
+	int bf16b = w->bf16_backward && w->prec == RL_PREC_BF16 && w->use_stored;
 	int window = rl_dims_window(d, layer);
 	rope = rl_dims_rope(d, rope, layer);
 	/* LoRA: A and B gradients from each module's output gradient and input,
@@ -709,7 +731,9 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		rl_linear_backward(NULL, 0, g->wd, g->bd, dm, C, ws->h, F, w->wd, R, F, C);
 	if (lo)
 		rl_lora_backward_params(lo, glo, RL_LORA_DOWN, ws->h, F, R, F, dm, C, C);
-	rl_gemm(RL_N, RL_N, R, F, C, 1.0f, dm, C, w->wd, F, 0.0f, ws->h, F); /* dh */
+	int one[1] = {C}; /* dh */
+	if ((rc = input_grad(w, ws, bf16b, 6, 1, one, w->wd, ws->h, F, dm, C, R, C, F)))
+		return rc;
 	if (lo)
 		rl_lora_backward_input(lo, RL_LORA_DOWN, R, F, ws->h, F);
 	float *dgu = a->gu; /* in place: the act is consumed */
@@ -728,7 +752,10 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 					d->fused ? 2 * F : F);
 		rl_lora_backward_params(lo, glo, RL_LORA_UP, in2, C, R, C, dgu + F, 2 * F, F);
 	}
-	rl_gemm(RL_N, RL_N, R, C, 2 * F, 1.0f, dgu, 2 * F, w->wgu, C, 0.0f, ws->n2, C);
+	int gu_rows[2] = {F, F};
+	if ((rc = input_grad(w, ws, bf16b, 4, 2, gu_rows, w->wgu, ws->n2, C, dgu, 2 * F, R, 2 * F,
+			     C)))
+		return rc;
 	if (lo) {
 		rl_lora_backward_input(lo, RL_LORA_GATE, R, C, ws->n2, C);
 		rl_lora_backward_input(lo, RL_LORA_UP, R, C, ws->n2, C);
@@ -759,7 +786,8 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 				   C);
 	if (lo)
 		rl_lora_backward_params(lo, glo, RL_LORA_O, ws->att, d->qd, R, d->qd, dao, C, C);
-	rl_gemm(RL_N, RL_N, R, d->qd, C, 1.0f, dao, C, w->wo, d->qd, 0.0f, ws->datt, d->qd);
+	if ((rc = input_grad(w, ws, bf16b, 3, 1, one, w->wo, ws->datt, d->qd, dao, C, R, C, d->qd)))
+		return rc;
 	if (lo)
 		rl_lora_backward_input(lo, RL_LORA_O, R, d->qd, ws->datt, d->qd);
 
@@ -796,7 +824,10 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		return RL_OK; /* nothing below needs the input's gradient */
 
 	/* dn1 = dqkv Wqkv; dx = dxm (residual, at the output rows) + rmsnorm1 backward */
-	rl_gemm(RL_N, RL_N, T, C, qkv, 1.0f, dqkv, qkv, w->wqkv, C, 0.0f, ws->n1, C);
+	int qkv_rows[3] = {d->qd, d->kvd, d->kvd};
+	if ((rc = input_grad(w, ws, bf16b, 0, 3, qkv_rows, w->wqkv, ws->n1, C, dqkv, qkv, T, qkv,
+			     C)))
+		return rc;
 	for (int i = RL_LORA_Q; lo && i <= RL_LORA_V; i++)
 		rl_lora_backward_input(lo, i, T, C, ws->n1, C);
 	if (dx) {

@@ -51,6 +51,7 @@
 #include "compute/lora.h"
 #include "compute/ops.h"
 #include "compute/wgemm.h"
+#include "compute/wgemm_back.h"
 #include "store/config.h"
 #include "store/model.h"
 
@@ -118,14 +119,21 @@ typedef struct rl_layer_w {
 	 * matrices (stored, their first elements at stored_at: Phi-3's fused
 	 * qkv_proj and gate_up_proj as row blocks; set by rl_layer_w_load) as
 	 * stored, its inputs rounded to bf16, instead of the f32 copies above,
-	 * the LoRA branch added on top as at fp32; the backward still uses the
-	 * f32 copies. Where the stored matrices are not all bf16 (use_stored
-	 * 0: there is no bf16 product to use) the forward computes in fp32 on
-	 * the copies, which rl_layer_w_load then makes whatever the flags. */
+	 * the LoRA branch added on top as at fp32; the backward uses the f32
+	 * copies unless bf16_backward is set (below). Where the stored matrices
+	 * are not all bf16 (use_stored 0: there is no bf16 product to use) the
+	 * forward computes in fp32 on the copies, which rl_layer_w_load then
+	 * makes whatever the flags. */
 	rl_precision prec;
 	const rl_tensor *stored[7];
 	uint64_t stored_at[7];
 	int use_stored;
+	/* With prec bf16 and use_stored (set by the caller; LoRA training): the
+	 * backward's input gradients dx = dy W also on the stored matrices
+	 * (wgemm_back.h: dy rounded to bf16, f32 sums), so that no f32 copy of
+	 * the matrices is needed at all (RL_W_NO_MATRICES). Only the input
+	 * gradients: RL_GRAD_LINEAR still reads the f32 copies. */
+	int bf16_backward;
 } rl_layer_w;
 
 int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d);
@@ -198,6 +206,7 @@ typedef struct rl_layer_ws {
 	float *attn;  /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
 	float *qk;    /* [2 capT, qd + kvd] with qk_norm: the norm's scratch */
 	float *dpost; /* [capR, C] with norms on the outputs: their gradients */
+	rl_wback wb;  /* bf16_backward: the transposed matrix (grown on use) */
 	float *mem;
 	size_t nfloats;
 	int capT, capR, maxlen, maxkv;

@@ -427,8 +427,12 @@ static int load_layer(rl_lmodel *m, int l)
 	if (ws->w.layer == l)
 		return RL_OK;
 	double t0 = rl_now();
-	ws->w.prec = m->prec; /* the backward uses the f32 copies whatever it is */
-	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l, RL_W_RELEASE);
+	/* bf16: forward and input gradients on the stored matrices (no f32
+	 * copies of them; layer.h), else all on the f32 copies */
+	ws->w.prec = m->prec;
+	ws->w.bf16_backward = m->prec == RL_PREC_BF16;
+	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l,
+				 RL_W_RELEASE | (m->prec == RL_PREC_BF16 ? RL_W_NO_MATRICES : 0));
 	m->t_load += rl_now() - t0;
 	return rc;
 }
@@ -497,9 +501,9 @@ static int chunk(rl_lmodel *m, const rl_seqs *s, const int32_t *ids, const int32
 		    (rc = rl_layer_forward(d, l, &ws->w, &m->rope, s, NULL, ws->X + (size_t)l * cTC,
 					   ws->X + (size_t)(l + 1) * cTC, a, &ws->lws, 0)))
 			break;
-		rl_layer_w_release_stored(&ws->w);
 		rc = rl_layer_backward(d, l, &ws->w, &m->rope, s, a, dy, l > 0 ? dx : NULL, &gw,
 				       RL_GRAD_LORA, &ws->lws);
+		rl_layer_w_release_stored(&ws->w);
 		float *tmp = dy;
 		dy = dx, dx = tmp;
 	}

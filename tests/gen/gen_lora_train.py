@@ -14,9 +14,13 @@ zero, where A would get no gradient). tests/fixtures/lora_train/<case>/ gets
                       autograd through transformers' and PEFT's modules: the
                       mean next-token cross-entropy over the response positions
                       of three sequences of different lengths, each run alone
-  grads_bf16.safetensors  (bf16 bases) the same gradients with each frozen
-                      projection's input rounded to bf16 first, as rl-train
-                      --precision bf16 computes (its loss: meta's loss_bf16)
+  grads_bf16.safetensors  (bf16 bases) the same gradients as rl-train
+                      --precision bf16 computes them (its loss: meta's
+                      loss_bf16): each frozen projection's input rounded to
+                      bf16 before the product with the stored weight, and in
+                      the backward its output gradient rounded to bf16 before
+                      the product that gives the input's gradient (kept in
+                      f32); sums in f32, the LoRA branches f32
   adamw.safetensors   every A and B after 5 steps of torch.optim.AdamW (weight
                       decay on all of them: they are 2-D), clip_grad_norm_ and
                       a per-step learning rate, as rl-train steps
@@ -122,6 +126,22 @@ def peft_names(model, attr):
     return out
 
 
+class Bf16Linear(torch.autograd.Function):
+    """A frozen projection as rl-train --precision bf16 computes it: y = bf16(x)
+    W^T + b and dx = bf16(dy) W (round to nearest even; products exact in
+    f32, f32 sums; dx not rounded). W is frozen: no gradient."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(w)
+        return torch.nn.functional.linear(x.to(torch.bfloat16).float(), w, b)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (w,) = ctx.saved_tensors
+        return dy.to(torch.bfloat16).float() @ w, None, None
+
+
 def loss_of(model, seqs):
     logits, labels = [], []
     for ids, plen in seqs:
@@ -198,16 +218,13 @@ def main(only):
         save_file(peft_names(peft, "grad"), os.path.join(d, "grads.safetensors"))
 
         if name in BF16:
-            # rl-train --precision bf16: each frozen projection's input
-            # rounded to bf16 (round to nearest even) before the product with
-            # the stored weight, sums in f32; the branches and the backward
-            # (through the same rounding, a cast) stay f32
+            # rl-train --precision bf16 (Bf16Linear); the branches stay f32
             saved = {}
             for n, mod in peft.named_modules():
                 if n.endswith("base_layer") and ".layers." in n:
                     saved[n] = mod.forward
-                    mod.forward = (lambda m: lambda x: torch.nn.functional.linear(
-                        x.to(torch.bfloat16).float(), m.weight, m.bias))(mod)
+                    mod.forward = (lambda m: lambda x: Bf16Linear.apply(
+                        x, m.weight, m.bias))(mod)
             peft.zero_grad()
             loss16 = loss_of(peft, seqs)
             loss16.backward()

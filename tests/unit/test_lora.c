@@ -478,7 +478,7 @@ static void test_targets(void)
 
 /* Gradients of the initial adapter at precision p into *g (n floats, caller
  * frees), the loss into *loss. */
-static float *grads_at(const char *name, rl_precision p, int check, double *loss, size_t *n)
+static float *grads_at(const char *name, rl_precision p, double tol, double *loss, size_t *n)
 {
 	fx f;
 	rl_model base;
@@ -495,9 +495,8 @@ static float *grads_at(const char *name, rl_precision p, int check, double *loss
 	rl_lmodel_zero_grad(&m);
 	REQUIRE(rl_lmodel_forward_backward(&m, &b, 1.0f / (float)R, 1, &sum, &R) == 0);
 	*loss = sum / R;
-	if (check) /* torch, each projection's input rounded to bf16; a rounding
-		    * that falls the other way moves an input by 2^-8 (seen: 2.6e-3) */
-		compare(name, "grads_bf16.safetensors", &m, 1, 5e-3);
+	if (tol > 0) /* torch as rl-train computes at bf16 (gen_lora_train.py) */
+		compare(name, "grads_bf16.safetensors", &m, 1, tol);
 	*n = m.n;
 	float *g = malloc(m.n * sizeof *g);
 	REQUIRE(g);
@@ -508,13 +507,21 @@ static float *grads_at(const char *name, rl_precision p, int check, double *loss
 	return g;
 }
 
-/* --precision bf16: the forward's products on the stored bf16 weights, their
- * inputs rounded to bf16. The truth is torch with each frozen projection's
- * input rounded so (gen_lora_train.py); the gradients are not fp32's bits
- * (the path is taken); on an f32 base it is fp32 exactly. */
+/* --precision bf16: the products with the stored bf16 weights, forward and
+ * input gradients, their inputs rounded to bf16. The truth is torch rounding
+ * the same inputs (gen_lora_train.py's Bf16Linear); the gradients are not
+ * fp32's bits (the path is taken); on an f32 base it is fp32 exactly.
+ * Tolerances: llama and phi3 agree to about 5e-5 (f32 sums in another
+ * order); leaving the output gradients unrounded (the f32 backward) is off by
+ * 3.9e-3 there. Gemma 2's tiny soft-caps (1.5 on the attention logits, 2.5
+ * on the final ones) make its gradients 70 times more sensitive to the
+ * roundings (rounding the forward at all moves them by 2.7e-2), so an input
+ * that rounds the other way after a last-bit difference upstream shows:
+ * 1.7e-3. */
 static void test_bf16(void)
 {
 	static const char *const bf16_bases[] = {"llama", "gemma2", "phi3"};
+	static const double tol[] = {2e-4, 3e-3, 2e-4};
 	for (size_t i = 0; i < sizeof bf16_bases / sizeof *bf16_bases; i++) {
 		const char *name = bf16_bases[i];
 		fx f;
@@ -523,7 +530,7 @@ static void test_bf16(void)
 		cJSON_Delete(f.meta);
 		size_t n;
 		float *g32 = grads_at(name, RL_PREC_FP32, 0, &l32, &n),
-		      *g16 = grads_at(name, RL_PREC_BF16, 1, &l16, &n);
+		      *g16 = grads_at(name, RL_PREC_BF16, tol[i], &l16, &n);
 		CHECKF(fabs(l16 - want) <= 1e-5 * want, "%s bf16 loss %.9g want %.9g", name, l16,
 		       want);
 		CHECKF(memcmp(g32, g16, n * sizeof *g32) != 0, "%s: bf16 gave fp32's gradients",
