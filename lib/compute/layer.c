@@ -656,7 +656,7 @@ static int input_grad(const rl_layer_w *w, rl_layer_ws *ws, int bf16b, int first
 	rl_wblock b[3];
 	for (int i = 0; i < n; i++) {
 		const rl_tensor *t = w->stored[first + i];
-		b[i].w = (const uint16_t *)(const void *)rl_tensor_elem(t, w->stored_at[first + i]);
+		b[i].w = rl_tensor_elem(t, w->stored_at[first + i]);
 		b[i].rows = rows[i];
 	}
 	return rl_wgemm_back(out, ldo, dy, ldy, b, n, R, IC, &ws->wb);

@@ -348,9 +348,50 @@ void rl_lmodel_adamw(rl_lmodel *m, const rl_adamw_hp *hp, double lr)
 
 /* ---- the head: final norm and lm_head on the labelled rows ---- */
 
+/* Rows of lm_head transposed at a time for the bf16 backward: 16 MiB of
+ * scratch at C = 2048 (the whole matrix would be V x C x 2 bytes). */
+enum { HEAD_BACK_ROWS = 4096 };
+
+/* head_matmul at precision bf16 on the stored bf16 lm_head: the forward in one
+ * product; the backward a block of rows at a time (wgemm_back.h), each
+ * block's part added to dx. Its finiteness checked once (the map is
+ * read-only). */
+static int head_matmul_bf16(rl_lmodel *m, int back, const float *x, float *out, int n)
+{
+	const rl_tensor *h = m->base->lm_head;
+	int C = m->d.C, V = m->base->cfg.vocab_size;
+	if (!m->head_checked) {
+		size_t bad = rl_bf16_nonfinite(h->data, h->numel);
+		float v;
+		int rc = bad < h->numel ? rl_tensor_read_f32(h, bad, 1, &v) : RL_OK;
+		if (rc)
+			return rl_error_prefix(rc, "'%s'", m->base->dir);
+		m->head_checked = 1;
+	}
+	const unsigned char *w = h->data;
+	if (!back) {
+		rl_wgemm(out, V, x, C, w, RL_DT_BF16, NULL, n, V, C, RL_PREC_BF16, NULL);
+		return RL_OK;
+	}
+	float *part = rl_malloc_array((size_t)n * C, sizeof *part);
+	if (!part)
+		return RL_ESYS;
+	int rc = RL_OK;
+	for (int v0 = 0; v0 < V && !rc; v0 += HEAD_BACK_ROWS) {
+		int nb = V - v0 < HEAD_BACK_ROWS ? V - v0 : HEAD_BACK_ROWS;
+		rl_wblock b = {w + 2 * (size_t)v0 * C, nb};
+		rc = rl_wgemm_back(part, C, x + v0, V, &b, 1, n, C, &m->ws->lws.wb);
+		if (!rc)
+			rl_add_inplace(out, part, (size_t)n * C);
+	}
+	free(part);
+	return rc;
+}
+
 /* out[n, V] = x[n, C] lm_head^T (beta 0), or with back: dx[n, C] += dl[n, V]
- * lm_head; lm_head widened ws->block_rows rows at a time. */
-static int head_matmul(const rl_lmodel *m, int back, const float *x, float *out, int n)
+ * lm_head; lm_head widened ws->block_rows rows at a time (at precision bf16
+ * on a bf16 lm_head: head_matmul_bf16). */
+static int head_matmul(rl_lmodel *m, int back, const float *x, float *out, int n)
 {
 	const rl_tensor *h = m->base->lm_head;
 	int C = m->d.C, V = m->base->cfg.vocab_size;
@@ -361,6 +402,8 @@ static int head_matmul(const rl_lmodel *m, int back, const float *x, float *out,
 	if (!h || h->numel != (uint64_t)V * (uint64_t)C)
 		return rl_error(RL_EDATA, "'%s': lm_head missing or of the wrong size",
 				m->base->dir);
+	if (m->prec == RL_PREC_BF16 && h->dtype == RL_DT_BF16)
+		return head_matmul_bf16(m, back, x, out, n);
 	for (int v0 = 0; v0 < V; v0 += B) {
 		int nb = V - v0 < B ? V - v0 : B;
 		int rc = rl_tensor_read_f32(h, (uint64_t)v0 * C, (uint64_t)nb * C, wb);

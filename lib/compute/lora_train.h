@@ -87,11 +87,14 @@ typedef struct rl_lmodel {
 	uint64_t seed;		/* dropout masks */
 	long calls;		/* forward_backward calls since zero_grad */
 	uint64_t mem_limit;	/* bytes for activations and buffers */
-	/* RL_PREC_BF16 (set after init): the forward's products with the frozen
-	 * base use its stored bf16 matrices, inputs rounded to bf16 (wgemm.h), as
-	 * bf16 LoRA training in torch does; the branches, the backward and the
-	 * optimizer stay fp32. Where the base is not bf16, fp32 throughout. */
+	/* RL_PREC_BF16 (set after init): every product with the frozen base
+	 * (the layers' matrices and lm_head, forward and input gradients) uses
+	 * its stored bf16 matrices, inputs rounded to bf16 (wgemm.h,
+	 * wgemm_back.h), as bf16 LoRA training in torch does; the branches, the
+	 * gradients and the optimizer stay fp32. Where a matrix is not stored
+	 * in bf16, its products are fp32. */
 	rl_precision prec;
+	int head_checked;		 /* the stored lm_head's finiteness checked (bf16) */
 	int min_chunk;			 /* fewest rows a chunk is cut to (256; or the longest
 			* sequence) before layers are recomputed instead */
 	int kept, recomputed, chunks;	 /* the last call's plan */

@@ -16,7 +16,7 @@ enum { TILE = 32 };
 typedef struct tr_job {
 	uint16_t *dst;
 	int ldd, c0;
-	const uint16_t *w;
+	const unsigned char *w; /* any alignment: read by memcpy or loadu */
 	int rows, K;
 } tr_job;
 
@@ -25,7 +25,7 @@ static void tr_scalar(const tr_job *j, int r0, int r1, int k0, int k1)
 	for (int k = k0; k < k1; k++) {
 		uint16_t *d = j->dst + (size_t)k * j->ldd + j->c0;
 		for (int r = r0; r < r1; r++)
-			d[r] = j->w[(size_t)r * j->K + k];
+			memcpy(&d[r], j->w + 2 * ((size_t)r * j->K + k), 2);
 	}
 }
 
@@ -35,8 +35,8 @@ static void tr_scalar(const tr_job *j, int r0, int r1, int k0, int k1)
 /* rows r .. r+7, columns k .. k+7 */
 static void tr_8x8(const tr_job *j, int r, int k)
 {
-	const uint16_t *s = j->w + (size_t)r * j->K + k;
-	size_t K = (size_t)j->K;
+	const unsigned char *s = j->w + 2 * ((size_t)r * j->K + k);
+	size_t K = 2 * (size_t)j->K; /* bytes a row */
 	__m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)(s));
 	__m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(s + K));
 	__m128i a2 = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * K));
@@ -94,7 +94,7 @@ static void tr_range(void *ctx, size_t i0, size_t i1)
 	}
 }
 
-void rl_bf16_transpose(uint16_t *dst, int ldd, int c0, const uint16_t *w, int rows, int K)
+void rl_bf16_transpose(uint16_t *dst, int ldd, int c0, const void *w, int rows, int K)
 {
 	tr_job j = {dst, ldd, c0, w, rows, K};
 	size_t tiles = ((size_t)K + TILE - 1) / TILE;

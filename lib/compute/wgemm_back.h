@@ -17,9 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A row block of W: rows x K bf16 elements, row-major (leading dimension K). */
+/* A row block of W: rows x K bf16 elements, row-major (leading dimension K),
+ * at any alignment (a file's mapping). */
 typedef struct rl_wblock {
-	const uint16_t *w;
+	const void *w;
 	int rows;
 } rl_wblock;
 
@@ -37,6 +38,6 @@ void rl_wback_free(rl_wback *s);
 
 /* The transposition alone (for tests): dst[k, c0 + r] = w[r, k] for r < rows,
  * k < K, dst of leading dimension ldd. */
-void rl_bf16_transpose(uint16_t *dst, int ldd, int c0, const uint16_t *w, int rows, int K);
+void rl_bf16_transpose(uint16_t *dst, int ldd, int c0, const void *w, int rows, int K);
 
 #endif

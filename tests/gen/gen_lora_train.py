@@ -16,7 +16,8 @@ zero, where A would get no gradient). tests/fixtures/lora_train/<case>/ gets
                       of three sequences of different lengths, each run alone
   grads_bf16.safetensors  (bf16 bases) the same gradients as rl-train
                       --precision bf16 computes them (its loss: meta's
-                      loss_bf16): each frozen projection's input rounded to
+                      loss_bf16): each frozen projection's (and lm_head's)
+                      input rounded to
                       bf16 before the product with the stored weight, and in
                       the backward its output gradient rounded to bf16 before
                       the product that gives the input's gradient (kept in
@@ -218,10 +219,11 @@ def main(only):
         save_file(peft_names(peft, "grad"), os.path.join(d, "grads.safetensors"))
 
         if name in BF16:
-            # rl-train --precision bf16 (Bf16Linear); the branches stay f32
+            # rl-train --precision bf16 (Bf16Linear): the layers' frozen
+            # projections and lm_head; the branches stay f32
             saved = {}
             for n, mod in peft.named_modules():
-                if n.endswith("base_layer") and ".layers." in n:
+                if (n.endswith("base_layer") and ".layers." in n) or n.endswith("lm_head"):
                     saved[n] = mod.forward
                     mod.forward = (lambda m: lambda x: Bf16Linear.apply(
                         x, m.weight, m.bias))(mod)

@@ -507,21 +507,21 @@ static float *grads_at(const char *name, rl_precision p, double tol, double *los
 	return g;
 }
 
-/* --precision bf16: the products with the stored bf16 weights, forward and
- * input gradients, their inputs rounded to bf16. The truth is torch rounding
- * the same inputs (gen_lora_train.py's Bf16Linear); the gradients are not
- * fp32's bits (the path is taken); on an f32 base it is fp32 exactly.
- * Tolerances: llama and phi3 agree to about 5e-5 (f32 sums in another
- * order); leaving the output gradients unrounded (the f32 backward) is off by
- * 3.9e-3 there. Gemma 2's tiny soft-caps (1.5 on the attention logits, 2.5
- * on the final ones) make its gradients 70 times more sensitive to the
- * roundings (rounding the forward at all moves them by 2.7e-2), so an input
- * that rounds the other way after a last-bit difference upstream shows:
- * 1.7e-3. */
+/* --precision bf16: the products with the stored bf16 weights (the layers'
+ * and lm_head), forward and input gradients, their inputs rounded to bf16.
+ * The truth is torch rounding the same inputs (gen_lora_train.py's
+ * Bf16Linear); the gradients are not fp32's bits (the path is taken); on an
+ * f32 base it is fp32 exactly. Tolerances (gradients, loss): llama agrees to
+ * 5e-5 and phi3 to 2.5e-4 (f32 sums in another order, now and then an input
+ * that rounds the other way after a last-bit difference upstream); leaving
+ * the output gradients unrounded (the f32 backward) is off by 3.9e-3. Gemma
+ * 2's tiny soft-caps (1.5 on the attention logits, 2.5 on the final ones)
+ * make it 70 times more sensitive to such roundings (rounding the forward at
+ * all moves its gradients by 2.7e-2): 1.7e-3, and 2e-5 in the loss. */
 static void test_bf16(void)
 {
 	static const char *const bf16_bases[] = {"llama", "gemma2", "phi3"};
-	static const double tol[] = {2e-4, 3e-3, 2e-4};
+	static const double tol[] = {5e-4, 3e-3, 5e-4}, ltol[] = {1e-5, 5e-5, 1e-5};
 	for (size_t i = 0; i < sizeof bf16_bases / sizeof *bf16_bases; i++) {
 		const char *name = bf16_bases[i];
 		fx f;
@@ -531,7 +531,7 @@ static void test_bf16(void)
 		size_t n;
 		float *g32 = grads_at(name, RL_PREC_FP32, 0, &l32, &n),
 		      *g16 = grads_at(name, RL_PREC_BF16, tol[i], &l16, &n);
-		CHECKF(fabs(l16 - want) <= 1e-5 * want, "%s bf16 loss %.9g want %.9g", name, l16,
+		CHECKF(fabs(l16 - want) <= ltol[i] * want, "%s bf16 loss %.9g want %.9g", name, l16,
 		       want);
 		CHECKF(memcmp(g32, g16, n * sizeof *g32) != 0, "%s: bf16 gave fp32's gradients",
 		       name);
