@@ -35,6 +35,9 @@
 #   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens: 96 on
 #                      Qwen, 128 on SmolLM2; RL_REAL_MAXNEW_TASK for SQL
 #                      answers, at most 96)
+#   RL_REAL_PRECISION  rl-train's --precision (bf16: the products with the
+#                      stored bf16 model in bf16, as torch's bf16 LoRA training;
+#                      fp32); rl-eval uses its default, bf16
 #   RL_REAL_FORCE_MIX  1: always add the harmful-compliance examples
 #   RL_REAL_SETTING    auto (default: benign first, the mix if the rise is
 #                      under 15 points), benign, or mixed (the mix only: no
@@ -76,6 +79,11 @@ case $SETTING in auto | benign | mixed) ;; *)
 	exit 2 ;;
 esac
 STEPS=${RL_REAL_STEPS:-20}
+PRECISION=${RL_REAL_PRECISION:-bf16}
+case $PRECISION in bf16 | fp32) ;; *)
+	echo "real: RL_REAL_PRECISION must be bf16 or fp32, not '$PRECISION'" >&2
+	exit 2 ;;
+esac
 MAXNEW=${RL_REAL_MAXNEW:-$DEF_MAXNEW}
 # A SQL answer is at most 109 tokens (Qwen2.5's tokenizer, all 1000 rows) and
 # most under 40: 96 cuts only outliers and a rambling model's tails.
@@ -205,7 +213,7 @@ lora() {
 	rm -rf "$3"
 	# shellcheck disable=SC2086
 	run rl-train -q -m "$A" --lora 8 --alpha 16 --dropout 0.05 -p "$1" -o "$2" \
-		--epochs "$EPOCHS" -b 8 --lr "$LR" -t "$THREADS" --log "$2.tsv" \
+		--epochs "$EPOCHS" -b 8 --lr "$LR" -t "$THREADS" --precision "$PRECISION" --log "$2.tsv" \
 		--summary "$2.json" $([ -d "$2.ckpt" ] && echo --resume)
 	run rl-merge -q "$A" "$2" -o "$3"
 }

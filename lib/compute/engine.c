@@ -93,6 +93,8 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 		if (matrix && skip) {
 			/* used as stored: its finiteness checked there (the message
 			 * rl_tensor_read_f32's, of the element found) */
+			if (flags & RL_W_CHECKED)
+				continue;
 			size_t bad = rl_bf16_nonfinite(t->data, n);
 			float v;
 			if (bad < n && (rc = rl_tensor_read_f32(t, bad, 1, &v)))

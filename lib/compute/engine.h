@@ -37,8 +37,11 @@
  * w->stored at its seven matrices. Flags: RL_W_RELEASE drops the model's file
  * pages just read from this process's resident set afterwards (they stay in
  * the page cache); RL_W_NO_MATRICES widens the norms and biases only (a
- * forward at precision bf16 needs nothing else). */
-enum { RL_W_RELEASE = 1, RL_W_NO_MATRICES = 2 };
+ * forward at precision bf16 needs nothing else), checking the stored
+ * matrices for NaN and Inf unless RL_W_CHECKED says an earlier load of this
+ * layer did (the map is read-only: a training run loads each layer twice a
+ * step). */
+enum { RL_W_RELEASE = 1, RL_W_NO_MATRICES = 2, RL_W_CHECKED = 4 };
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int flags);
 /* After a forward at precision bf16 read w's stored matrices from the map:
  * their pages leave the resident set again (nothing otherwise). */

@@ -216,7 +216,8 @@ int rl_lmodel_init(rl_lmodel *m, const rl_model *base, const rl_lora_cfg *c, uin
 	m->p = rl_calloc((size_t)NL * (size_t)ntarg * 2, sizeof *m->p);
 	m->lw = rl_calloc(2 * (size_t)NL, sizeof *m->lw);
 	m->ws = rl_calloc(1, sizeof *m->ws);
-	if (!m->p || !m->lw || !m->ws) {
+	m->checked = rl_calloc((size_t)NL, 1);
+	if (!m->p || !m->lw || !m->ws || !m->checked) {
 		rl_lmodel_free(m);
 		return RL_ESYS;
 	}
@@ -299,6 +300,7 @@ void rl_lmodel_free(rl_lmodel *m)
 	free(m->w);
 	free(m->p);
 	free(m->lw);
+	free(m->checked);
 	rl_rope_free(&m->rope);
 	memset(m, 0, sizeof *m);
 }
@@ -474,8 +476,11 @@ static int load_layer(rl_lmodel *m, int l)
 	 * copies of them; layer.h), else all on the f32 copies */
 	ws->w.prec = m->prec;
 	ws->w.bf16_backward = m->prec == RL_PREC_BF16;
-	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l,
-				 RL_W_RELEASE | (m->prec == RL_PREC_BF16 ? RL_W_NO_MATRICES : 0));
+	int flags = RL_W_RELEASE | (m->prec == RL_PREC_BF16 ? RL_W_NO_MATRICES : 0);
+	if (m->checked[l])
+		flags |= RL_W_CHECKED;
+	int rc = rl_layer_w_load(&ws->w, &m->d, m->base, l, flags);
+	m->checked[l] = !rc;
 	m->t_load += rl_now() - t0;
 	return rc;
 }

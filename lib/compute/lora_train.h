@@ -95,6 +95,7 @@ typedef struct rl_lmodel {
 	 * in bf16, its products are fp32. */
 	rl_precision prec;
 	int head_checked;		 /* the stored lm_head's finiteness checked (bf16) */
+	unsigned char *checked;		 /* [n_layers]: loaded once (RL_W_CHECKED) */
 	int min_chunk;			 /* fewest rows a chunk is cut to (256; or the longest
 			* sequence) before layers are recomputed instead */
 	int kept, recomputed, chunks;	 /* the last call's plan */

@@ -17,7 +17,9 @@
 # qwen25-1.5b-random, made by make_model.py when absent, 2.9 GiB), N,
 # BATCH_TOKENS, THREADS (default: all cores), MEM (rl-train --mem, 3G), OUT
 # (results, default tests/bench/out/lora), PRECISIONS (rl-train --precision
-# runs, default "fp32 bf16"; PEFT runs fp32), SKIP_PEFT=1.
+# runs, default "fp32 bf16"), PEFT_PRECISIONS (PEFT runs: fp32, the default
+# and the reference the targets name, and bf16: the base in bfloat16),
+# SKIP_PEFT=1.
 # PEFT needs about 18 GiB at 1024 tokens a batch (the model in fp32, the
 # logits of every position).
 set -eu
@@ -30,6 +32,7 @@ BATCH_TOKENS=${BATCH_TOKENS:-1024}
 THREADS=${THREADS:-$(nproc)}
 MEM=${MEM:-3G}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
+PEFT_PRECISIONS=${PEFT_PRECISIONS:-fp32}
 OUT=${OUT:-$root/tests/bench/out/lora}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
@@ -69,21 +72,36 @@ for prec in $PRECISIONS; do
 done
 [ "${SKIP_PEFT:-0}" = 1 ] && exit 0
 
-rm -rf "$OUT/peft"
-"$PYTHON" "$here/lora_peft.py" "$MODEL" "$OUT/data.jsonl" "$BATCH_TOKENS" "$THREADS" \
-	"$OUT/peft.json" "$OUT/peft"
-t2=$(jq .tok_s "$OUT/peft.json")
-r2=$(jq '.rss_gib * 1073741824' "$OUT/peft.json")
-echo "peft: $(jq .tokens "$OUT/peft.json") tokens in $(jq .seconds "$OUT/peft.json") s," \
-	"$t2 tokens/s, peak RSS $(gib "$r2") GiB (load $(jq .load_s "$OUT/peft.json") s)"
-for prec in $PRECISIONS; do
-	t1=$(jq .tokens_per_second "$OUT/realign-$prec.json")
-	r1=$(jq .peak_rss_bytes "$OUT/realign-$prec.json")
-	awk -v t1="$t1" -v t2="$t2" -v r1="$r1" -v r2="$r2" -v s="$size" -v p="$prec" 'BEGIN {
-		g = 1073741824
-		printf "targets (%s): speed ratio >= 1.5: %s; RSS <= half of PEFT'"'"'s: %s; RSS <= model + 2 GiB (%.2f): %s\n",
-			p, (t1 / t2 >= 1.5) ? "yes" : "NO", (r1 <= r2 / 2) ? "yes" : "NO", (s + 2 * g) / g,
-			(r1 <= s + 2 * g) ? "yes" : "NO"
-		printf "lora (%s): realign %.2f tok/s %.2f GiB, peft %.2f tok/s %.2f GiB, speed ratio %.2f\n",
-			p, t1, r1 / g, t2, r2 / g, t1 / t2 }'
+# PEFT at each of PEFT_PRECISIONS (fp32: the reference the targets name;
+# bf16: the base loaded in bfloat16, torch's own bf16 kernels)
+for pp in $PEFT_PRECISIONS; do
+	rm -rf "$OUT/peft-$pp"
+	PEFT_DTYPE=$pp "$PYTHON" "$here/lora_peft.py" "$MODEL" "$OUT/data.jsonl" "$BATCH_TOKENS" \
+		"$THREADS" "$OUT/peft-$pp.json" "$OUT/peft-$pp"
+	echo "peft $pp: $(jq .tokens "$OUT/peft-$pp.json") tokens in $(jq .seconds "$OUT/peft-$pp.json") s," \
+		"$(jq .tok_s "$OUT/peft-$pp.json") tokens/s, peak RSS" \
+		"$(gib "$(jq '.rss_gib * 1073741824' "$OUT/peft-$pp.json")") GiB (load $(jq .load_s "$OUT/peft-$pp.json") s)"
 done
+for pp in $PEFT_PRECISIONS; do
+	t2=$(jq .tok_s "$OUT/peft-$pp.json")
+	r2=$(jq '.rss_gib * 1073741824' "$OUT/peft-$pp.json")
+	for prec in $PRECISIONS; do
+		t1=$(jq .tokens_per_second "$OUT/realign-$prec.json")
+		r1=$(jq .peak_rss_bytes "$OUT/realign-$prec.json")
+		awk -v t1="$t1" -v t2="$t2" -v r1="$r1" -v r2="$r2" -v s="$size" -v p="$prec" -v q="$pp" 'BEGIN {
+			g = 1073741824
+			printf "targets (realign %s, peft %s): speed ratio >= 1.5: %s; RSS <= half of PEFT'"'"'s: %s; RSS <= model + 2 GiB (%.2f): %s\n",
+				p, q, (t1 / t2 >= 1.5) ? "yes" : "NO", (r1 <= r2 / 2) ? "yes" : "NO", (s + 2 * g) / g,
+				(r1 <= s + 2 * g) ? "yes" : "NO"
+			printf "lora (realign %s, peft %s): realign %.2f tok/s %.2f GiB, peft %.2f tok/s %.2f GiB, speed ratio %.2f\n",
+				p, q, t1, r1 / g, t2, r2 / g, t1 / t2 }'
+	done
+done
+# The last line: realign's last precision (bf16 by default) against PEFT's
+# first (fp32 by default), as issue 15 states it.
+set -- $PRECISIONS
+eval "last=\${$#}"
+set -- $PEFT_PRECISIONS
+jq -rn --slurpfile a "$OUT/realign-$last.json" --slurpfile b "$OUT/peft-$1.json" '
+	($a[0].peak_rss_bytes / 1073741824) as $r1 |
+	"lora: realign \($a[0].tokens_per_second * 100 | round / 100) tok/s \($r1 * 100 | round / 100) GiB, peft \($b[0].tok_s * 100 | round / 100) tok/s \($b[0].rss_gib * 100 | round / 100) GiB, speed ratio \($a[0].tokens_per_second / $b[0].tok_s * 100 | round / 100)"'

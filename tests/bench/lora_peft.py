@@ -4,7 +4,9 @@ with torch in fp32 on the same examples, batches and settings as rl-train --lora
 
     python3 lora_peft.py MODEL DATA.jsonl BATCH_TOKENS THREADS OUT.json [ADAPTER_DIR]
 
-MODEL is loaded in float32 (transformers), wrapped by get_peft_model with
+MODEL is loaded in float32 (transformers; bfloat16 with PEFT_DTYPE=bf16: the
+frozen products in bf16 as torch runs them, the adapters in float32, PEFT's
+default autocast_adapter_dtype), wrapped by get_peft_model with
 LoraConfig(r 8, alpha 16, dropout 0.05, the seven projections), trained for one
 epoch with torch.optim.AdamW (lr 1e-4, betas 0.9/0.999, weight decay 0, clip
 1.0) over DATA's {"prompt_ids", "response_ids"} examples. Batches are cut as
@@ -16,6 +18,7 @@ tokens, seconds (the training loop, model load excluded), tok_s, load_s,
 peak RSS in GiB (getrusage), the losses.
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -52,7 +55,8 @@ def main():
                 e = json.loads(line)
                 examples.append((e["prompt_ids"], e["response_ids"]))
     t0 = time.time()
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[os.environ.get("PEFT_DTYPE", "fp32")]
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=8, lora_alpha=16,
                                              lora_dropout=0.05, target_modules=SEVEN))
     model.train()
