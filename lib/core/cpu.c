@@ -2,6 +2,8 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/cpu.h"
 
@@ -63,15 +65,42 @@ static void detect(rl_cpu *c)
 #endif
 
 static rl_cpu cpu;
-static char text[64];
+static char text[128];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* RL_CPU_MAX (cpu.h): clears the flags above the level named; 0, or -1 for a
+ * value it does not know (then nothing is cleared). */
+static int cap(rl_cpu *c, const char *v)
+{
+	static const char *const level[] = {"none", "avx2", "avx512", "avx512_bf16", "amx_bf16"};
+	int n = -1;
+	for (int i = 0; i < 5; i++)
+		if (strcmp(v, level[i]) == 0)
+			n = i;
+	if (n < 0)
+		return -1;
+	int *flag[] = {&c->avx2, &c->avx512, &c->avx512_bf16, &c->amx_bf16};
+	for (int i = n; i < 4; i++)
+		*flag[i] = 0;
+	return 0;
+}
 
 static void init(void)
 {
 	detect(&cpu);
+	const char *max = getenv("RL_CPU_MAX");
+	int capped = max && *max ? cap(&cpu, max) : 1;
 	snprintf(text, sizeof text, "%s%s%s%s", cpu.avx2 ? " avx2" : "",
 		 cpu.avx512 ? " avx512" : "", cpu.avx512_bf16 ? " avx512_bf16" : "",
 		 cpu.amx_bf16 ? " amx_bf16" : "");
+	if (!text[0])
+		snprintf(text, sizeof text, " none");
+	size_t len = strlen(text);
+	if (capped == 0)
+		snprintf(text + len, sizeof text - len, " (RL_CPU_MAX=%.16s)", max);
+	else if (capped < 0)
+		snprintf(text + len, sizeof text - len, " (RL_CPU_MAX=%.16s not known: ignored)",
+			 max);
 }
 
 const rl_cpu *rl_cpu_get(void)
@@ -83,5 +112,5 @@ const rl_cpu *rl_cpu_get(void)
 const char *rl_cpu_describe(void)
 {
 	rl_cpu_get();
-	return text[0] ? text + 1 : "none";
+	return text + 1;
 }

@@ -10,6 +10,11 @@
  * AMX also needs Linux's per-process permission for its 8 KiB tile state
  * (arch_prctl ARCH_REQ_XCOMP_PERM), requested here once; without it the
  * first tile instruction would kill the process with SIGILL.
+ *
+ * The environment variable RL_CPU_MAX (none, avx2, avx512, avx512_bf16 or
+ * amx_bf16) caps the flags at that level: a machine runs the kernels of a
+ * lesser one (an AVX2-only EPYC's on an AMX Xeon), end to end, to measure or
+ * test them. A value not in that list caps nothing; rl_cpu_describe says so.
  */
 #ifndef RL_CPU_H
 #define RL_CPU_H
@@ -24,7 +29,8 @@ typedef struct rl_cpu {
 /* The flags of this machine (detected once, thread-safe). */
 const rl_cpu *rl_cpu_get(void);
 
-/* "avx2 avx512 avx512_bf16 amx_bf16" (the flags set), or "none". */
+/* "avx2 avx512 avx512_bf16 amx_bf16" (the flags set), or "none"; then
+ * " (RL_CPU_MAX=...)" when capped, or that it was ignored. */
 const char *rl_cpu_describe(void);
 
 #endif

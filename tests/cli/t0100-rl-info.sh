@@ -146,6 +146,26 @@ if [ -r /proc/cpuinfo ]; then
 	fi
 fi
 ok "cpu '$cpu'; kernels fp32 '$k32', bf16 '$k16'"
+# RL_CPU_MAX caps the kernels at a lesser machine's (cpu.h): none is the
+# portable path everywhere; avx2, on a machine with AVX2, is AVX2's kernels at
+# both precisions; a value it does not know caps nothing and says so
+run env RL_CPU_MAX=none rl-info --json models/gemma-bf16
+[ "$(jq -r .kernels.fp32 "$T/stdout")/$(jq -r .kernels.bf16 "$T/stdout")" = portable/portable ] ||
+	fail "RL_CPU_MAX=none: $(cat "$T/stdout")"
+[ "$(jq -r .cpu "$T/stdout")" = "none (RL_CPU_MAX=none)" ] || fail "RL_CPU_MAX=none: cpu $(jq -r .cpu "$T/stdout")"
+case "$cpu" in *avx2*)
+	run env RL_CPU_MAX=avx2 rl-info --json models/gemma-bf16
+	case "$(jq -r .kernels.fp32 "$T/stdout") $(jq -r .kernels.bf16 "$T/stdout")" in
+	*avx512* | *bf16* | *amx* | *portable*) fail "RL_CPU_MAX=avx2: $(jq -c .kernels "$T/stdout")" ;;
+	*avx2-dot*avx2-dot*) ;;
+	*) fail "RL_CPU_MAX=avx2: $(jq -c .kernels "$T/stdout")" ;;
+	esac ;;
+esac
+run env RL_CPU_MAX=avx3 rl-info --json models/gemma-bf16
+[ "$(jq -r .kernels.bf16 "$T/stdout")" = "$k16" ] || fail "RL_CPU_MAX=avx3 changed the kernels"
+case "$(jq -r .cpu "$T/stdout")" in *"RL_CPU_MAX=avx3 not known: ignored"*) ;; *)
+	fail "RL_CPU_MAX=avx3: cpu $(jq -r .cpu "$T/stdout")" ;; esac
+ok "RL_CPU_MAX caps the kernels (none, avx2) and names a value it does not know"
 must_pass rl-info --json models/mistral-f16
 [ "$(jq -r .kernels.bf16 "$T/stdout")" = "$(jq -r .kernels.fp32 "$T/stdout")" ] ||
 	fail "f16 weights: bf16 kernels"
