@@ -108,9 +108,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	if (strcmp(o->prompts, "-") == 0 && strcmp(o->direction, "-") == 0)
 		rl_usage("only one input can be stdin");
 	if (o->shard.count && o->add)
-		rl_usage("--add and --shard exclude each other (give --add to rl-sum's output's "
-			 "next "
-			 "step)");
+		rl_usage("--add and --shard exclude each other (give --add to rl-sum, which adds "
+			 "it to the shards' sum)");
 }
 
 /* Candidate roles of a layer in rl-grad's output order. */

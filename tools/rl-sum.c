@@ -17,21 +17,25 @@
 #include "store/shard_stream.h"
 
 struct opts {
-	const char *out;
+	const char *out, *add;
 };
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
 	o->out = "-";
+	o->add = NULL;
 	const rl_opt table[] = {
 		RL_OPT_OUTPUT('o', "FILE", &o->out,
 			      "write the stream to FILE (put in place once complete) instead of "
 			      "stdout"),
+		RL_OPT_STRING(0, "add", "FILE", &o->add,
+			      "add the grad stream FILE to the sum, as rl-grad --add adds it\n"
+			      "(the bytes of the unsharded rl-grad --add FILE run)"),
 		RL_OPT_QUIET("no messages but errors"),
 		RL_OPTS_END,
 	};
 	const rl_cmd cmd = {
-		"rl-sum [-o FILE] SHARD.rls... > GRAD.rls",
+		"rl-sum [-o FILE] [--add PREV.rls] SHARD.rls... > GRAD.rls",
 		"Add the shard streams of one rl-grad --shard or rl-direction --shard run\n"
 		"(every shard once, in any order) into exactly the stream the unsharded run\n"
 		"writes.",
@@ -55,7 +59,7 @@ int main(int argc, char **argv)
 	int i = parse_args(&o, argc, argv);
 	if (strcmp(o.out, "-") == 0)
 		rl_require_stdout_not_tty();
-	int rc = rl_shard_sum((const char *const *)(argv + i), argc - i, o.out);
+	int rc = rl_shard_sum((const char *const *)(argv + i), argc - i, o.out, o.add);
 	if (rc)
 		rl_die_err(rc);
 	rl_info("%d shards summed", argc - i);

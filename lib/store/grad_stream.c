@@ -131,7 +131,10 @@ struct rl_grad_addend {
 	char path[1024];
 };
 
-int rl_grad_addend_open(rl_grad_addend **out, const char *path, const rl_model *m, int L)
+/* Opens path and reads its layer_end (must be L) and sum_of; model checks
+ * (m's shape_id, or shape_id) before them. */
+static int addend_open(rl_grad_addend **out, const char *path, const rl_model *m,
+		       const char *shape_id, const char *whose, int L)
 {
 	*out = NULL;
 	rl_grad_addend *a = rl_calloc(1, sizeof *a);
@@ -147,7 +150,19 @@ int rl_grad_addend_open(rl_grad_addend **out, const char *path, const rl_model *
 	snprintf(what, sizeof what, "'%s' header", a->path);
 	const msgpack_object *h = rl_sr_header(a->r);
 	int layer_end = 0;
-	rc = rl_sr_check_model(a->r, "model", m);
+	if (m) {
+		rc = rl_sr_check_model(a->r, "model", m);
+	} else {
+		const msgpack_object *id = rl_obj_get(h, "model");
+		const char *sid = NULL;
+		size_t len = 0;
+		rc = id && id->type == MSGPACK_OBJECT_MAP
+			     ? rl_obj_str(id, "shape_id", what, &sid, &len)
+			     : rl_error(RL_EDATA, "%s: no model identity", what);
+		if (!rc && (len != 16 || memcmp(sid, shape_id, 16) != 0))
+			rc = rl_error(RL_EDATA, "'%s' was made for model shape %.*s, %s is %.16s",
+				      a->path, (int)len, sid, whose, shape_id);
+	}
 	if (!rc)
 		rc = int_in(h, "layer_end", what, 1, 1 << 20, &layer_end);
 	if (!rc && layer_end != L)
@@ -162,6 +177,17 @@ int rl_grad_addend_open(rl_grad_addend **out, const char *path, const rl_model *
 	}
 	*out = a;
 	return RL_OK;
+}
+
+int rl_grad_addend_open(rl_grad_addend **out, const char *path, const rl_model *m, int L)
+{
+	return addend_open(out, path, m, NULL, NULL, L);
+}
+
+int rl_grad_addend_open_id(rl_grad_addend **out, const char *path, const char *shape_id,
+			   const char *whose, int L)
+{
+	return addend_open(out, path, NULL, shape_id, whose, L);
 }
 
 int rl_grad_addend_sum_of(const rl_grad_addend *a)

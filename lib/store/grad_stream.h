@@ -58,6 +58,10 @@ typedef struct rl_grad_addend rl_grad_addend;
 /* Opens path and checks its header: kind grad, m's shape_id, layer_end L.
  * Its batch records are skipped. */
 int rl_grad_addend_open(rl_grad_addend **a, const char *path, const rl_model *m, int L);
+/* The same against a model shape_id (16 hex digits; whose names its owner in
+ * messages) instead of a model: rl-sum, which has the shards' headers only. */
+int rl_grad_addend_open_id(rl_grad_addend **a, const char *path, const char *shape_id,
+			   const char *whose, int L);
 /* The stream's sum_of (1 for a plain rl-grad output). */
 int rl_grad_addend_sum_of(const rl_grad_addend *a);
 /* Reads the next tensor, which must be `name` with numel elements, adding it

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/finite.h"
 #include "core/inputs.h"
+#include "store/grad_stream.h"
 #include "store/shard_stream.h"
 #include "store/stream.h"
 
@@ -260,14 +261,25 @@ static int out_close(out_t *o, int rc)
 }
 
 /* The output header: the shard header's keys before "shard". */
-static int write_header(rl_sw *w, const shard *s)
+/* The unsharded run's header: the shard's keys before "shard"; with an
+ * addend, sum_of grows by the addend's (as rl-grad --add writes it). */
+static int write_header(rl_sw *w, const shard *s, const rl_grad_addend *add)
 {
 	const msgpack_object *h = rl_sr_header(s->r);
 	int rc = rl_sw_header_begin(w, s->kshard - NCOMMON);
 	msgpack_packer *pk = rl_sw_packer(w);
-	for (uint32_t i = NCOMMON; i < s->kshard; i++) {
-		msgpack_pack_object(pk, h->via.map.ptr[i].key);
-		msgpack_pack_object(pk, h->via.map.ptr[i].val);
+	for (uint32_t i = NCOMMON; i < s->kshard && !rc; i++) {
+		const msgpack_object *k = &h->via.map.ptr[i].key, *v = &h->via.map.ptr[i].val;
+		msgpack_pack_object(pk, *k);
+		if (add && rl_obj_streq(k, "sum_of")) {
+			if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > INT32_MAX)
+				rc = rl_error(RL_EDATA, "'%s' header: a bad \"sum_of\"", s->path);
+			else
+				msgpack_pack_int64(pk, (int64_t)v->via.u64 +
+							       rl_grad_addend_sum_of(add));
+		} else {
+			msgpack_pack_object(pk, *v);
+		}
 	}
 	return rc ? rc : rl_sw_error(w);
 }
@@ -406,7 +418,7 @@ static int add_partial(shard *s, int layer, int batch, acc_t **acc, int *nacc, i
 	return take_part(s, rec);
 }
 
-static int sum_grad(shard *sh, int n, rl_sw *w)
+static int sum_grad(shard *sh, int n, rl_sw *w, rl_grad_addend *add)
 {
 	const msgpack_object *h = rl_sr_header(sh[0].r);
 	char what[1100];
@@ -433,6 +445,9 @@ static int sum_grad(shard *sh, int n, rl_sw *w)
 				first = 0;
 			}
 		for (int k = 0; k < nacc && !rc; k++) {
+			if (add &&
+			    (rc = rl_grad_addend_next(add, acc[k].name, acc[k].v, acc[k].numel)))
+				break;
 			size_t bad = rl_f32_nonfinite(acc[k].v, (size_t)acc[k].numel);
 			if (bad < acc[k].numel)
 				rc = rl_error(
@@ -453,7 +468,28 @@ static int sum_grad(shard *sh, int n, rl_sw *w)
 		if (!sh[i].ended)
 			rc = rl_error(RL_EDATA, "'%s': more partials than layer_end %d holds",
 				      sh[i].path, L);
+	if (!rc && add)
+		rc = rl_grad_addend_finish(add);
 	return rc;
+}
+
+/* The addend for the shards' run: their model's shape and layer_end. */
+static int open_addend(rl_grad_addend **a, const char *path, const shard *s)
+{
+	const msgpack_object *h = rl_sr_header(s->r), *id = rl_obj_get(h, "model");
+	char what[1100], whose[1100];
+	snprintf(what, sizeof what, "'%s' header", s->path);
+	const char *sid;
+	size_t len;
+	int L = 0, rc = id && id->type == MSGPACK_OBJECT_MAP
+				? rl_obj_str(id, "shape_id", what, &sid, &len)
+				: rl_error(RL_EDATA, "%s: no model identity", what);
+	if (!rc && len != 16)
+		rc = rl_error(RL_EDATA, "%s: a bad model shape_id", what);
+	if (!rc)
+		rc = hdr_int(h, "layer_end", what, 1, 1 << 20, &L);
+	snprintf(whose, sizeof whose, "the shards' ('%s')", s->path);
+	return rc ? rc : rl_grad_addend_open_id(a, path, sid, whose, L);
 }
 
 /* ---- direction ---- */
@@ -532,7 +568,7 @@ static int sum_direction(shard *sh, int n, rl_sw *w)
 
 /* ---- rl-sum ---- */
 
-int rl_shard_sum(const char *const *paths, int n, const char *out)
+int rl_shard_sum(const char *const *paths, int n, const char *out, const char *add_path)
 {
 	if (n < 1)
 		return rl_error(RL_USAGE, "no shard streams");
@@ -563,8 +599,16 @@ int rl_shard_sum(const char *const *paths, int n, const char *out)
 				"shard %d of %d is missing (%d given; '%s' is shard %d of %d)",
 				k + 1, N, n, in[0].path, in[0].index, N);
 	out_t o = {0};
+	rl_grad_addend *add = NULL;
+	int grad = !rc && strcmp(rl_sr_kind(sh[0].r), "grad-shard") == 0;
+	if (!rc && add_path && !grad)
+		rc = rl_error(RL_USAGE,
+			      "--add: '%s' and the others are direction shards; only a "
+			      "gradient takes an addend",
+			      sh[0].path);
+	if (!rc && add_path)
+		rc = open_addend(&add, add_path, &sh[0]);
 	if (!rc) {
-		int grad = strcmp(rl_sr_kind(sh[0].r), "grad-shard") == 0;
 		const char *tool;
 		size_t tl;
 		char tname[64];
@@ -580,12 +624,13 @@ int rl_shard_sum(const char *const *paths, int n, const char *out)
 		if (!rc)
 			rc = out_open(&o, out, grad ? "grad" : "direction", tname);
 		if (!rc) {
-			rc = write_header(o.w, &sh[0]);
+			rc = write_header(o.w, &sh[0], add);
 			if (!rc)
-				rc = grad ? sum_grad(sh, N, o.w) : sum_direction(sh, N, o.w);
+				rc = grad ? sum_grad(sh, N, o.w, add) : sum_direction(sh, N, o.w);
 			rc = out_close(&o, rc);
 		}
 	}
+	rl_grad_addend_close(add);
 	for (int i = 0; in && i < n; i++)
 		rl_sr_close(in[i].r);
 	free(in);

@@ -43,7 +43,10 @@ void rl_hex64(uint64_t h, char buf[17]);
  * beside out and renamed into place (for standard output: into an unlinked
  * temporary file, copied out once complete). Shards of different runs
  * (model, model state, prompts, direction, settings, realign version), a
- * shard missing or twice: RL_EDATA naming the file and the reason. */
-int rl_shard_sum(const char *const *paths, int n, const char *out);
+ * shard missing or twice: RL_EDATA naming the file and the reason.
+ * add (NULL: none): a previous grad stream added to the sum, tensor by tensor
+ * after it, as rl-grad --add adds it (its sum_of added to the header's): the
+ * bytes of the unsharded rl-grad --add run. Gradient shards only. */
+int rl_shard_sum(const char *const *paths, int n, const char *out, const char *add);
 
 #endif

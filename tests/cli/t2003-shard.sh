@@ -57,6 +57,31 @@ ok "grad: rl-sum to standard output, the same bytes"
 [ "$(rl-dump --stats g.7.rls | jq -c '[.types.batch.records, .types.part.records]')" = '[1,2]' ] ||
 	fail "g.7.rls: not 1 batch record and 2 part records (a batch, 2 layers)"
 ok "grad-shard headers name the shard and its batches"
+# --add: the previous step's gradient added after the sum, as rl-grad --add
+# adds it (a plain rl-recover step); the sum_of in the header counts both
+rl-grad -q -j 1 -m work -p p.jsonl -d d.rls -b 2 --add full.rls -o full2.rls
+grad_shards 3 work p.jsonl 2
+# shellcheck disable=SC2046
+rl-sum -q --add full.rls -o sum2.rls $(shuffled 5 g.*.rls) || fail "rl-sum --add: exit $?"
+cmp full2.rls sum2.rls || fail "rl-sum --add differs from rl-grad --add"
+[ "$(rl-dump --header sum2.rls | jq .sum_of)" = 2 ] || fail "rl-sum --add: sum_of not 2"
+must_pass rl-sum -q --add full2.rls -o sum3.rls g.1.rls g.2.rls g.3.rls
+[ "$(rl-dump --header sum3.rls | jq .sum_of)" = 3 ] || fail "rl-sum --add (sum_of 2): not 3"
+ok "grad: rl-sum --add PREV = rl-grad --add PREV, bit for bit; sum_of counts the addend's"
+# --add refusals: a gradient of another layer_end, not a gradient, another
+# model's (exit 3); nothing written
+rl-direction -q -m work -p "$E/dir.jsonl" -L 1 -o d1.rls
+rl-grad -q -j 1 -m work -p p.jsonl -d d1.rls -b 2 -o g-L1.rls
+must_fail 3 rl-sum --add g-L1.rls -o bad.rls g.1.rls g.2.rls g.3.rls
+stderr_has "a gradient for layer_end 1, not 2"
+must_fail 3 rl-sum --add d.rls -o bad.rls g.1.rls g.2.rls g.3.rls
+rl-grad -q -j 1 -m "$F/engine/mistral_f32/model" -p "$F/engine/mistral_f32/grad.jsonl" \
+	-d "$(rl-direction -q -m "$F/engine/mistral_f32/model" -p "$F/engine/mistral_f32/dir.jsonl" -L 2 -o md.rls && echo md.rls)" -o mg.rls
+must_fail 3 rl-sum --add mg.rls -o bad.rls g.1.rls g.2.rls g.3.rls
+stderr_has "was made for model shape"
+[ ! -e bad.rls ] || fail "a refused rl-sum --add wrote bad.rls"
+ok "rl-sum --add refuses another layer_end, a non-gradient and another model's shape"
+
 # a model with biases (Qwen2, bf16), batches of 3 (the last shorter)
 Q="$F/engine/qwen2_bf16"
 cat "$Q/dir.jsonl" "$Q/grad.jsonl" >q.jsonl
@@ -99,6 +124,10 @@ for pp in "" --per-prompt; do
 		ok "direction${pp:+ $pp}: $N shards = the bytes of rl-direction -b 2"
 	done
 done
+# a direction takes no addend
+must_fail 2 rl-sum --add full.rls -o bad.rls ds.*.rls
+stderr_has "only a gradient takes an addend"
+[ ! -e bad.rls ] || fail "rl-sum --add on direction shards wrote bad.rls"
 
 # refusals: exit 3, the file and the reason named, no output left
 grad_shards 3 work p.jsonl 2
