@@ -97,6 +97,13 @@ Beyond the reference:
       --eval-every N       also evaluate every N steps (for the plot; only
                            saved steps are candidates)
       --resume             continue an interrupted run in OUT
+      --shards N           compute each gradient as N shards (rl-grad --shard,
+                           added by rl-sum: the same bytes as one process at
+                           the same -j), started at once through --launcher
+      --launcher CMD       a command prefix that runs one shard where it
+                           should (srun -N1 -n1, a script that picks a host;
+                           default: none, here); a shard that fails is run
+                           again by --resume, the others are kept
   -j, --threads N          BLAS threads for the tools
   -q, --quiet              only errors
   -h, --help               this help
@@ -109,7 +116,7 @@ aligned='' finetuned='' out='' hset='' bset='' evh='' evt='' evb='' evlimit=''
 layer='' rate=0.002 bs=8 steps=20 warmup=5 save_every=5 drop=0.05 rbrate=0.2
 rollback=1 recsize=256 bensize=256 rbprompts='' score=grad seed=0
 judge=refusal judge_cmd='' metric=exact metric_cmd='' maxnew=128 maxnew_task='' task_score=''
-target='' eval_every='' resume=0 threads='' quiet=0 template=
+target='' eval_every='' resume=0 threads='' quiet=0 template= shards=1 launcher=
 
 need() { [ $# -ge 2 ] || usage_error "option '$1' needs a value"; }
 is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
@@ -160,6 +167,8 @@ while [ $# -gt 0 ]; do
 	--target-harmful) need "$@"; frac_opt "$1" "$2" ">=0" "<=1"; target=$2; shift ;;
 	--eval-every) need "$@"; pos_opt "$1" "$2"; eval_every=$2; shift ;;
 	--resume) resume=1 ;;
+	--shards) need "$@"; pos_opt "$1" "$2"; shards=$2; shift ;;
+	--launcher) need "$@"; launcher=$2; shift ;;
 	-j | --threads) need "$@"; pos_opt "$1" "$2"; threads=$2; shift ;;
 	-q | --quiet) quiet=1 ;;
 	-h | --help) usage; exit 0 ;;
@@ -183,6 +192,7 @@ for f in "$hset" "$bset" "$evh" "$evt" "$evb"; do
 	[ -z "$f" ] || [ -r "$f" ] || die 3 "'$f': cannot read"
 done
 [ -n "$eval_every" ] || eval_every=$save_every
+[ -z "$launcher" ] || [ "$shards" -gt 1 ] || usage_error "--launcher needs --shards N (N > 1)"
 
 W=$out/model
 J=$out/journals
@@ -260,7 +270,8 @@ for d in "$aligned" "$finetuned"; do
 done
 params="aligned=$aligned finetuned=$finetuned H=$hset B=$bset L=$layer rate=$rate bs=$bs steps=$steps warmup=$warmup save=$save_every drop=$drop rbrate=$rbrate rollback=$rollback rec=$recsize ben=$bensize rbp=$rbprompts score=$score seed=$seed target=$target template=$template"
 # space_check: OUT must hold the working copy of F and, with --score grad, two
-# f32 gradient streams of layers 0..L-1 (a step's and the one it adds to):
+# f32 gradient streams of layers 0..L-1 (a step's and the one it adds to),
+# and with --shards a partial gradient per batch of the recovery prompts:
 # refused before OUT is made rather than found full an hour later. A fault
 # RL_FAULT=enospc:space:N (fault.h) reports a full file system.
 space_check() {
@@ -271,7 +282,13 @@ space_check() {
 		fP=$(printf '%s' "$fi_json" | jq -r .P)
 		fnl=$(printf '%s' "$fi_json" | jq -r .n_layers)
 		fL=${layer:-$(printf '%s' "$fi_json" | jq -r .layer_end)}
-		need=$((need + 2 * 4 * fP / fnl * fL / 1024))
+		grad_kb=$((4 * fP / fnl * fL / 1024))
+		need=$((need + 2 * grad_kb))
+		if [ "$shards" -gt 1 ]; then # the shards hold a partial per batch
+			nh=$(grep -c . "$hset")
+			[ "$nh" -le "$recsize" ] || nh=$recsize
+			need=$((need + (nh + bs - 1) / bs * grad_kb))
+		fi
 	fi
 	free=$(df -Pk "$(dirname "$out")" 2>/dev/null | awk 'NR == 2 { print $4 }')
 	case ${RL_FAULT:-} in enospc:space:*) free=0 ;; esac
@@ -359,6 +376,53 @@ if [ "$rollback" -eq 1 ] && [ "$score" = grad ]; then
 	direction "$finetuned" "$bids" "$bensize" "$K/db.rls"
 fi
 
+# gradient IDS DIR N OUT PREV: rl-grad over the first N prompts of IDS along
+# DIR into OUT (plus PREV's gradient when PREV is set), its loss into
+# $K/loss. With --shards: each shard through the launcher, all at once, each
+# kept once complete (a rerun computes only the missing ones), then rl-sum
+# (--add PREV) into OUT, the bytes of the one-process run.
+gradient() {
+	ids=$1 dir=$2 np=$3 go=$4 prev=$5
+	if [ "$shards" -eq 1 ]; then
+		run rl-grad -m "$W" -p "$ids" -d "$dir" -b "$bs" -n "$np" ${prev:+--add "$prev"} \
+			$thr -o "$go" --summary "$K/grad.json"
+		summary "$K/grad.json" loss >"$K/loss" || exit $?
+		return 0
+	fi
+	pids=
+	for i in $(seq 1 "$shards"); do
+		sh_out=$go.$i-of-$shards
+		[ -s "$sh_out" ] && continue
+		echo "+ $launcher rl-grad ... --shard $i/$shards -o $sh_out" >>"$LOG"
+		# shellcheck disable=SC2086
+		{ $launcher rl-grad -q -m "$W" -p "$ids" -d "$dir" -b "$bs" -n "$np" $thr \
+			--shard "$i/$shards" -o "$sh_out.tmp" 2>"$sh_out.err" &&
+			mv "$sh_out.tmp" "$sh_out"; } &
+		pids="$pids $!:$i"
+	done
+	failed=
+	for pi in $pids; do
+		wait "${pi%%:*}" || failed="$failed ${pi#*:}"
+	done
+	for i in $(seq 1 "$shards"); do
+		[ ! -f "$go.$i-of-$shards.err" ] || cat "$go.$i-of-$shards.err" >>"$LOG"
+	done
+	if [ -n "$failed" ]; then
+		i=${failed# }
+		i=${i%% *}
+		msg=$(tail -n 1 "$go.$i-of-$shards.err" 2>/dev/null)
+		die 4 "gradient shard(s)$failed of $shards failed (shard $i: ${msg:-no message}); --resume runs them again (log: $LOG)"
+	fi
+	shard_files=
+	for i in $(seq 1 "$shards"); do shard_files="$shard_files $go.$i-of-$shards"; done
+	# shellcheck disable=SC2086
+	run rl-sum -q ${prev:+--add "$prev"} -o "$go" $shard_files
+	# the loss: rl-grad's, the batches' in batch order
+	rl-dump "$go" | jq -s '[.[] | select(.t == "batch") | .loss] | add' >"$K/loss" ||
+		die 4 "'$go': cannot read its batch records"
+	for i in $(seq 1 "$shards"); do rm -f "$go.$i-of-$shards" "$go.$i-of-$shards.err"; done
+}
+
 # ---- one restore step ----
 # Elements restored so far: applied minus given back (a restored element
 # equals A and can never qualify again, so steps never overlap).
@@ -393,12 +457,10 @@ step() {
 	if [ "$score" = grad ]; then
 		prev=
 		if [ "$mode" = plain ] && [ "$t" -gt 1 ] && [ -s "$K/grad-$(pad $((t - 1))).rls" ]; then
-			prev="--add $K/grad-$(pad $((t - 1))).rls"
+			prev=$K/grad-$(pad $((t - 1))).rls
 		fi
-		run rl-grad -m "$W" -p "$hids" -d "$K/dh.rls" -b "$bs" -n "$recsize" $prev $thr \
-			-o "$K/grad-$s.rls" --summary "$K/grad.json"
-		loss=$(summary "$K/grad.json" loss) || exit $?
-		loss=$(printf '%.6f' "$loss")
+		gradient "$hids" "$K/dh.rls" "$recsize" "$K/grad-$s.rls" "$prev"
+		loss=$(printf '%.6f' "$(cat "$K/loss")")
 		run rl-select -m "$W" -t "$aligned" --rate "$rate" -o "$K/sel.rls" \
 			--summary "$K/select.json" "$K/grad-$s.rls"
 	else
@@ -410,8 +472,7 @@ step() {
 	n=$(summary "$K/apply.json" elements) || exit $?
 	back=0
 	if [ "$mode" = rollback ]; then
-		run rl-grad -m "$W" -p "$bids" -d "$K/db.rls" -b "$bs" -n "$rbprompts" $thr \
-			-o "$K/bgrad.rls"
+		gradient "$bids" "$K/db.rls" "$rbprompts" "$K/bgrad.rls" ""
 		run rl-rollback -m "$W" -f "$finetuned" --grad "$K/bgrad.rls" --fraction "$rbrate" \
 			-j "$J/rb-$s.rlj" --summary "$K/rollback.json" "$J/step-$s.rlj"
 		back=$(summary "$K/rollback.json" selected) || exit $?

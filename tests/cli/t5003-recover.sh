@@ -136,6 +136,54 @@ cmp -s "$T/rb/model/model.safetensors" "$fx/finetuned/model.safetensors" ||
 	fail "answer 0 but the model is not F"
 ok "rollback mode; no step within the bound: the model is F again"
 
+# --shards N: every gradient as N rl-grad shards added by rl-sum, the same
+# bytes as one process at the same -j: the same steps (all but the seconds),
+# the same model; in rollback mode the benign gradients too (the same
+# rollback journals). A shard that fails stops the run (exit 4, naming it);
+# --resume runs that shard alone and ends as the others would have.
+cut_steps() { cut -f1-6,8,9 "$1/steps.tsv"; }
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/one" --no-rollback --steps 3 --warmup 0 --save-every 3 -j 1
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/sh3" --no-rollback --steps 3 --warmup 0 --save-every 3 -j 1 --shards 3 \
+	--launcher env
+[ "$(cut_steps "$T/one")" = "$(cut_steps "$T/sh3")" ] ||
+	fail "--shards 3: other steps: $(cut_steps "$T/sh3")"
+cmp -s "$T/one/model/model.safetensors" "$T/sh3/model/model.safetensors" ||
+	fail "--shards 3: another model"
+ls "$T/sh3/work" | grep -q 'of-3' && fail "--shards 3: shard files left: $(ls "$T/sh3/work")"
+ok "--shards 3: the steps and the model of one process"
+cat >"$T/flaky.sh" <<'EOF2'
+#!/bin/sh
+# fails shard 2 the first time it is asked for it
+case " $* " in *" --shard 2/2 "*)
+	[ -f "$0.failed" ] || { : >"$0.failed"; echo "flaky: shard 2 lost" >&2; exit 1; } ;;
+esac
+exec "$@"
+EOF2
+rb="--steps 4 --warmup 2 --save-every 2 --task-score 2 -j 1"
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/rb1" $rb
+# shellcheck disable=SC2086
+must_fail 4 rl-recover $args -o "$T/rb2" $rb --shards 2 --launcher "sh $T/flaky.sh"
+stderr_has "gradient shard(s) 2 of 2 failed"
+ls "$T/rb2/work" | grep -q '1-of-2$' || fail "the shard that ran was not kept: $(ls "$T/rb2/work")"
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/rb2" $rb --shards 2 --launcher "sh $T/flaky.sh" --resume
+[ "$(cut_steps "$T/rb1")" = "$(cut_steps "$T/rb2")" ] ||
+	fail "--shards 2 (rollback, resumed): other steps: $(cut_steps "$T/rb2")"
+# the rollback journals' patches (their headers and summaries name the run's
+# own paths and model state ids)
+patches() { rl-dump -f "$1" | jq -c 'select(.t == "patch")'; }
+for j in "$T"/rb1/journals/rb-*.rlj; do
+	[ -s "$j" ] && [ "$(patches "$j")" = "$(patches "$T/rb2/journals/${j##*/}")" ] ||
+		fail "rollback journal ${j##*/}: other patches"
+done
+ok "--shards 2 in rollback mode: a failed shard stops the run, --resume ends it as one process would"
+# shellcheck disable=SC2086
+must_fail 2 rl-recover $args -o "$T/x" --launcher env
+stderr_has "--launcher needs --shards N"
+
 # The random control restores as many weights and leaves the harmful rate.
 # shellcheck disable=SC2086
 must_pass rl-recover $args -o "$T/ctl" --score random --no-rollback --steps 5 --metric-drop 0.999
