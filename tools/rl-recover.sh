@@ -293,7 +293,7 @@ space_check() {
 	free=$(df -Pk "$(dirname "$out")" 2>/dev/null | awk 'NR == 2 { print $4 }')
 	case ${RL_FAULT:-} in enospc:space:*) free=0 ;; esac
 	[ -z "$free" ] || [ "$free" -ge "$need" ] ||
-		die 4 "'$out': needs about $(awk -v k="$need" 'BEGIN { printf "%.2f", k / 1048576 }') GiB (the working copy and two gradients), the file system has $(awk -v k="$free" 'BEGIN { printf "%.2f", k / 1048576 }') GiB free"
+		die 4 "'$out': needs about $(awk -v k="$need" 'BEGIN { printf "%.2f", k / 1048576 }') GiB (the working copy and the gradient streams), the file system has $(awk -v k="$free" 'BEGIN { printf "%.2f", k / 1048576 }') GiB free"
 }
 if [ "$resume" -eq 1 ]; then
 	[ "$(cat "$out/params")" = "$params" ] ||
