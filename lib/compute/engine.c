@@ -95,9 +95,7 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 			 * rl_tensor_read_f32's, of the element found) */
 			if (flags & RL_W_CHECKED)
 				continue;
-			size_t bad = rl_bf16_nonfinite(t->data, n);
-			float v;
-			if (bad < n && (rc = rl_tensor_read_f32(t, bad, 1, &v)))
+			if ((rc = rl_tensor_check_bf16(t)))
 				return rl_error_prefix(rc, "'%s'", m->dir);
 			continue;
 		}

@@ -363,9 +363,7 @@ static int head_matmul_bf16(rl_lmodel *m, int back, const float *x, float *out, 
 	const rl_tensor *h = m->base->lm_head;
 	int C = m->d.C, V = m->base->cfg.vocab_size;
 	if (!m->head_checked) {
-		size_t bad = rl_bf16_nonfinite(h->data, h->numel);
-		float v;
-		int rc = bad < h->numel ? rl_tensor_read_f32(h, bad, 1, &v) : RL_OK;
+		int rc = rl_tensor_check_bf16(h);
 		if (rc)
 			return rl_error_prefix(rc, "'%s'", m->base->dir);
 		m->head_checked = 1;

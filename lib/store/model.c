@@ -908,6 +908,13 @@ int rl_tensor_read_f32(const rl_tensor *t, uint64_t start, uint64_t n, float *ds
 			t->name, layer, (unsigned long long)(start + bad), (double)dst[bad]);
 }
 
+int rl_tensor_check_bf16(const rl_tensor *t)
+{
+	size_t bad = rl_bf16_nonfinite(t->data, (size_t)t->numel);
+	float v;
+	return bad < t->numel ? rl_tensor_read_f32(t, bad, 1, &v) : RL_OK;
+}
+
 /* ---- writing a model directory ---- */
 
 /* A JSON string (Python's json.dumps spelling for ASCII; UTF-8 kept as is). */

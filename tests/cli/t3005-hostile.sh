@@ -238,6 +238,18 @@ cp -r "$R/finetuned" "$T/inf"
 poke "$T/inf/model.safetensors" model.layers.0.self_attn.k_proj.weight 70 inf
 must_fail 3 rl-direction --precision bf16 -m "$T/inf" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
 stderr_has "'$T/inf': 'model.layers.0.self_attn.k_proj.weight' (layer 0): element 70 is inf (the weights must be finite)"
+# LoRA training at bf16 multiplies the layers' matrices and lm_head as stored
+# (forward and backward): the same check, the same message, nothing written
+printf '{"prompt_ids": [1, 2, 3], "response_ids": [4, 5]}\n' >"$T/lora.jsonl"
+must_fail 3 rl-train -m "$T/nan" --lora 2 --precision bf16 -p "$T/lora.jsonl" -o "$T/a-nan" \
+	--steps 1 --checkpoint-every 0
+stderr_has "'$T/nan': 'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan (the weights must be finite)"
+cp -r "$R/finetuned" "$T/nanhead"
+poke "$T/nanhead/model.safetensors" lm_head.weight 100 inf
+must_fail 3 rl-train -m "$T/nanhead" --lora 2 --precision bf16 -p "$T/lora.jsonl" -o "$T/a-nan" \
+	--steps 1 --checkpoint-every 0
+stderr_has "'$T/nanhead': 'lm_head.weight': element 100 is inf (the weights must be finite)"
+[ ! -e "$T/a-nan" ] || fail "rl-train wrote an adapter from non-finite weights"
 must_pass rl-direction -q -m "$R/finetuned" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
 must_fail 3 rl-grad -m "$T/nan" -p "$T/ids.jsonl" -d "$T/d.rls"
 stderr_has "'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan"
