@@ -75,6 +75,7 @@ rl-grad -q -j 1 -m work -p p.jsonl -d d1.rls -b 2 -o g-L1.rls
 must_fail 3 rl-sum --add g-L1.rls -o bad.rls g.1.rls g.2.rls g.3.rls
 stderr_has "a gradient for layer_end 1, not 2"
 must_fail 3 rl-sum --add d.rls -o bad.rls g.1.rls g.2.rls g.3.rls
+stderr_has "'d.rls' is a direction stream, expected grad"
 rl-grad -q -j 1 -m "$F/engine/mistral_f32/model" -p "$F/engine/mistral_f32/grad.jsonl" \
 	-d "$(rl-direction -q -m "$F/engine/mistral_f32/model" -p "$F/engine/mistral_f32/dir.jsonl" -L 2 -o md.rls && echo md.rls)" -o mg.rls
 must_fail 3 rl-sum --add mg.rls -o bad.rls g.1.rls g.2.rls g.3.rls
