@@ -7,7 +7,8 @@
 #   make install PREFIX=/usr/local
 #   make deps                 install the Debian packages the build and tests need
 #   make fixtures             regenerate committed fixtures (needs the Python stack)
-#   make fuzz                 run every fuzz target for FUZZ_SECONDS each (clang)
+#   make fuzz                 run every fuzz target for FUZZ_SECONDS each (clang);
+#                             FUZZ_RUNS=N: N executions each, FUZZ_MERGE=1: keep the corpus
 #   make bench                build the benchmarks under tests/bench/
 #   make demo                 the built-in toy-world demo
 #   make real                 a real model, a real LoRA fine-tune, restored (examples/real.sh)
@@ -139,7 +140,7 @@ fixtures: $(TOOLS) $(TESTS)
 	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) sh tests/gen/all.sh
 
 fuzz:
-	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_MERGE=$(FUZZ_MERGE) sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: $(TOOLS)
 	RL_BIN=$(abspath $(BIN)) sh examples/demo.sh

@@ -1,12 +1,17 @@
 #!/bin/sh
 # tests/fuzz/run.sh [SECONDS] — builds every tests/fuzz/fuzz_*.c as a libFuzzer
 # target (clang -fsanitize=fuzzer,address,undefined, against lib/*/*.c) and runs
-# each for SECONDS (default 60). `make fuzz FUZZ_SECONDS=N` calls it.
+# each for SECONDS (default 60; 0: no time limit). `make fuzz FUZZ_SECONDS=N`
+# calls it; FUZZ_RUNS=N ends each target after N executions instead
+# (`make fuzz FUZZ_SECONDS=0 FUZZ_RUNS=10000000`: the issue's bar).
 #
 # A target's source names its seed directories and dictionary in its header
 # comment ("seeds: dir dir..." and "dict: file", paths from the repository
-# root). The growing corpus is kept in build/fuzz/corpus/<target>/ between
-# runs; crashes are written to build/fuzz/crash-<target>-*. RL_FUZZ_ONLY=name
+# root); its committed corpus, tests/fuzz/corpus/<target>/, seeds it too. The
+# growing corpus is kept in build/fuzz/corpus/<target>/ between runs; with
+# FUZZ_MERGE=1 a run without a crash merges it, minimised (libFuzzer -merge=1:
+# only inputs that add coverage), into the committed one. Crashes are written
+# to build/fuzz/crash-<target>-*. RL_FUZZ_ONLY=name
 # runs only the targets whose name contains it. Prints one summary
 # line per target (executions, corpus size, crashes) and exits 1 if any target
 # crashed. Needs clang and its fuzzer runtime (Debian: clang, libclang-rt-14-dev);
@@ -42,16 +47,25 @@ for src in tests/fuzz/fuzz_*.c; do
 	seeds=$(sed -n 's/^ \* seeds: //p' "$src" | head -n 1)
 	dict=$(sed -n 's/^ \* dict: //p' "$src" | head -n 1)
 	corpus="$out/corpus/$name"
+	kept="tests/fuzz/corpus/$name"
 	mkdir -p "$corpus"
+	[ -d "$kept" ] && seeds="$seeds $kept"
 	set -- -max_total_time="$secs" -artifact_prefix="$out/crash-$name-" -print_final_stats=1
+	[ -n "${FUZZ_RUNS:-}" ] && set -- "$@" -runs="$FUZZ_RUNS"
 	[ -n "$dict" ] && set -- "$@" -dict="$dict"
+	t0=$(date +%s)
 	ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
 		"$bin" "$@" "$corpus" $seeds >"$out/$name.log" 2>&1
 	rc=$?
+	t1=$(date +%s)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log" | tail -n 1)
 	crashes=$(ls "$out"/crash-"$name"-* 2>/dev/null | wc -l)
-	echo "$name: ${execs:-?} executions in ${secs}s, corpus $(ls "$corpus" | wc -l) inputs," \
-		"exit $rc, $crashes crash file(s)"
+	if [ "$rc" -eq 0 ] && [ "${FUZZ_MERGE:-0}" = 1 ]; then
+		mkdir -p "$kept"
+		"$bin" -merge=1 "$kept" "$corpus" >"$out/$name.merge.log" 2>&1 || rc=$?
+	fi
+	echo "$name: ${execs:-?} executions in $((t1 - t0))s, corpus $(ls "$corpus" | wc -l)" \
+		"inputs (committed $(ls "$kept" 2>/dev/null | wc -l)), exit $rc, $crashes crash file(s)"
 	if [ "$rc" -ne 0 ]; then
 		status=1
 		tail -n 30 "$out/$name.log" >&2
