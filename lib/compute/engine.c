@@ -72,21 +72,23 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 	for (int i = 0; i < 7; i++)
 		if (!w->stored[i] || w->stored[i]->dtype != RL_DT_BF16)
 			w->use_stored = 0;
-	int skip = (flags & RL_W_NO_MATRICES) && w->use_stored;
+	w->as_stored = (flags & RL_W_AS_STORED) != 0;
+	int skip = w->as_stored || ((flags & RL_W_NO_MATRICES) && w->use_stored);
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
-		size_t n;
+		size_t n; /* 0: not in the layout */
 		float *dst = rl_layer_w_part(w, d, roles[i], &n);
 		const rl_tensor *t = rl_model_get(m, layer, roles[i]);
-		if (!dst && !t)
+		if (!n && !t)
 			continue;
-		if (!dst || !t || t->numel != n)
+		if (!n || !t || t->numel != n)
 			return rl_error(RL_EDATA,
 					"'%s': layer %d %s does not match the configuration "
 					"(%s, %llu elements, expected %zu)",
 					m->dir, layer, rl_role_name(roles[i]),
 					t ? "present" : "absent",
-					t ? (unsigned long long)t->numel : 0ull, dst ? n : 0);
-		int rc = rl_tensor_read_f32(t, 0, 0, dst); /* checks the dtype */
+					t ? (unsigned long long)t->numel : 0ull, n);
+		float dt_check;
+		int rc = rl_tensor_read_f32(t, 0, 0, &dt_check); /* checks the dtype */
 		if (rc)
 			return rc;
 		int matrix = i < 7 || roles[i] == RL_R_QKV || roles[i] == RL_R_GATE_UP;
@@ -95,7 +97,7 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 			 * rl_tensor_read_f32's, of the element found) */
 			if (flags & RL_W_CHECKED)
 				continue;
-			if ((rc = rl_tensor_check_bf16(t)))
+			if ((rc = rl_tensor_check_finite(t)))
 				return rl_error_prefix(rc, "'%s'", m->dir);
 			continue;
 		}

@@ -40,8 +40,10 @@
  * forward at precision bf16 needs nothing else), checking the stored
  * matrices for NaN and Inf unless RL_W_CHECKED says an earlier load of this
  * layer did (the map is read-only: a training run loads each layer twice a
- * step). */
-enum { RL_W_RELEASE = 1, RL_W_NO_MATRICES = 2, RL_W_CHECKED = 4 };
+ * step). RL_W_AS_STORED (w from rl_layer_w_alloc_vectors; generation): the
+ * forward multiplies the stored matrices whatever their dtype, at w->prec;
+ * they are checked as with RL_W_NO_MATRICES. */
+enum { RL_W_RELEASE = 1, RL_W_NO_MATRICES = 2, RL_W_CHECKED = 4, RL_W_AS_STORED = 8 };
 int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int layer, int flags);
 /* After a forward at precision bf16 read w's stored matrices from the map:
  * their pages leave the resident set again (nothing otherwise). */

@@ -3,23 +3,19 @@
  * One step, for the tokens of every sequence in flight packed into T rows
  * (a sequence's rows are consecutive; row t has position pos[t]):
  *
- *   x[T,C]   = embed(tok) (* sqrt(C) for Gemma)
- *   per layer l (norms where the layout has them, layer.h):
- *     h      = rmsnorm(x, attn_norm)
- *     qkv    = [h Wq^T + bq | h Wk^T + bk | h Wv^T + bv]     [T, Q + 2 KV]
- *     q/k norms (layer.h: rl_qk_norm_forward, the engine's)
- *     rope(q part, k part, pos)
- *     cache_k[s][l][len_s ..], cache_v[..] <- the k, v rows of sequence s
- *     att    = attention(q rows of s, cache rows 0 .. len_s + T_s of s)  [T, Q]
- *              within layer l's sliding window (rl_dims_window, the engine's rule)
- *     x     += att Wo^T + bo                (Gemma 2: rmsnorm'd first)
- *     h      = rmsnorm(x, mlp_norm)
- *     x     += act(h Wg^T + bg) * (h Wu^T + bu) Wd^T + bd   (Gemma 2: the same)
- *   last row of each sequence -> rmsnorm(final_norm) -> logits = h lm^T [B, V]
+ *   x[T,C]   = embed(tok) (* sqrt(C) for Gemma)         rl_embed_forward
+ *   per layer l: x = layer_l(x), the engine's own layer (layer.h:
+ *     rl_layer_forward), its keys and values appended to each sequence's
+ *     cache (rl_kv) and its queries attending over that cache, its matrices
+ *     multiplied as stored (RL_W_AS_STORED) at the run's precision
+ *     (the last layer in last-only mode: its output at each sequence's
+ *     last row only)
+ *   those rows -> rmsnorm(final_norm) -> logits = h lm^T [B, V]
  *   (Gemma 2: soft-capped) -> argmax.
  *
- * Sums into x go through a temporary (out = a W^T + b, then x += out) so the
- * rounding is transformers' (residual + (a W^T + b)).
+ * The gradient (engine.c) and generation run the same layer code, so the
+ * per-architecture rules (norm layouts, q/k norms, windows, RoPE variants)
+ * exist once.
  */
 #include <math.h>
 #include <stdint.h>
@@ -27,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute/engine.h"
 #include "compute/generate.h"
 #include "compute/layer.h"
 #include "compute/ops.h"
@@ -44,33 +41,17 @@ void rl_gen_opts_init(rl_gen_opts *o)
 	o->batch_size = 16;
 }
 
-/* A weight matrix [rows, cols], used as the file stores it. */
-struct mat {
-	const rl_tensor *t;
-	int row0, rows, cols; /* rows row0 .. row0 + rows - 1 of t (Phi-3's fused) */
-};
-
-struct layer {
-	struct mat q, k, v, o, gate, up, down;
-	float *bq, *bk, *bv, *bo, *bg, *bu, *bd; /* NULL when absent */
-	float *attn_norm, *mlp_norm;
-	float *q_norm, *k_norm, *pre_ff_norm, *post_ff_norm; /* NULL when absent */
-	/* the layout's four places (layer.h), pointing at the norms above */
-	const float *attn_in, *attn_out, *mlp_in, *mlp_out;
-};
-
 struct gen {
 	const rl_model *m;
 	const rl_config *c;
 	rl_dims d; /* the layer's per-architecture rules, shared with the engine */
-	int C, nh, nkvh, hd, I, V, L, Q, KV;
-	struct layer *layers;
-	struct mat lm;
+	int C, V, L, KV, max_len;
+	rl_layer_w *layers; /* norms and biases; matrices as stored */
+	const rl_tensor *lm;
 	float *final_norm;
-	float *scratch; /* rl_wgemm's, for the widest matrix */
+	float *scratch; /* rl_wgemm's, for lm_head */
 	rl_precision prec;
 	rl_rope rope;
-	float scale, eps, embed_mul;
 };
 
 /* A sequence in flight. */
@@ -87,30 +68,17 @@ struct slot {
 /* Step buffers, grown to the largest step. */
 struct bufs {
 	size_t rows, batch;
-	float *x, *h, *qkv, *att, *tmp, *gu, *hh, *qk;
-	int *tok, *pos;
-	float *scratch;	      /* scratch_slots x scratch_n: attention's, one per thread */
-	size_t scratch_n;     /* floats per slot */
-	size_t scratch_slots; /* rl_par_threads() */
+	float *x, *y;	  /* [rows, C]: a layer's input and output, swapped per layer */
+	int *tok, *pos;	  /* [rows] */
+	int *start;	  /* [batch + 1]: each sequence's first row */
+	float **kc, **vc; /* [batch]: the sequences' caches at the current layer */
+	int *past;	  /* [batch]: tokens already in them */
+	rl_layer_act act; /* capT = capR = rows */
+	rl_layer_ws ws;
 	float *last, *logits;
 };
 
 /* ---- weights ---- */
-
-/* rows row0 .. row0 + rows - 1 of t (rows 0: all of them) */
-static void mat_init(struct mat *w, const rl_tensor *t, int row0, int rows)
-{
-	w->t = t;
-	w->row0 = row0;
-	w->rows = rows ? rows : (int)t->shape[0];
-	w->cols = (int)t->shape[1];
-}
-
-/* The first element of w in t. */
-static uint64_t mat_first(const struct mat *w)
-{
-	return (uint64_t)w->row0 * (uint64_t)w->cols;
-}
 
 /* A whole small tensor (bias, norm) as f32; NULL tensor -> NULL. */
 static int vec_load(const rl_tensor *t, float **out)
@@ -130,27 +98,11 @@ static int vec_load(const rl_tensor *t, float **out)
 	return RL_OK;
 }
 
-/* out[T, rows] (ldo) = x[T, cols] (ldx) w^T + bias, on the stored weights
- * (the kernel is rl_wgemm's choice for T rows at g->prec). */
-static void matmul(struct gen *g, float *out, int ldo, const float *x, int ldx, int T,
-		   const struct mat *w, const float *bias)
-{
-	rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(w->t, mat_first(w)), w->t->dtype, bias, T,
-		 w->rows, w->cols, g->prec, g->scratch);
-}
-
 static void gen_free(struct gen *g)
 {
 	if (g->layers)
-		for (int l = 0; l < g->L; l++) {
-			struct layer *y = &g->layers[l];
-			float *vs[] = {y->bq,	       y->bk,	  y->bv,     y->bo,
-				       y->bg,	       y->bu,	  y->bd,     y->attn_norm,
-				       y->mlp_norm,    y->q_norm, y->k_norm, y->pre_ff_norm,
-				       y->post_ff_norm};
-			for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++)
-				free(vs[i]);
-		}
+		for (int l = 0; l < g->L; l++)
+			rl_layer_w_free(&g->layers[l]);
 	free(g->layers);
 	free(g->final_norm);
 	free(g->scratch);
@@ -165,78 +117,38 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 	g->m = m;
 	g->c = c;
 	g->C = c->hidden_size;
-	g->nh = c->n_heads;
-	g->nkvh = c->n_kv_heads;
-	g->hd = c->head_dim;
-	g->I = c->intermediate_size;
 	g->V = c->vocab_size;
 	g->L = c->n_layers;
-	g->Q = g->nh * g->hd;
-	g->KV = g->nkvh * g->hd;
-	g->scale = (float)(1.0 / sqrt((double)g->hd)); /* head_dim ** -0.5 */
-	g->eps = (float)c->rms_eps;
-	g->embed_mul = c->embed_scale ? (float)sqrt((double)g->C) : 1.0f;
+	g->KV = c->n_kv_heads * c->head_dim;
+	g->max_len = max_len;
+	g->prec = o->precision;
 	rl_dims_init(&g->d, c);
 	if (!m->embed || !m->final_norm || !m->lm_head)
 		return rl_error(RL_EDATA, "'%s': the model lacks embeddings, final norm or lm_head",
 				m->dir);
+	if (m->lm_head->numel != (uint64_t)g->V * (uint64_t)g->C)
+		return rl_error(RL_EDATA, "'%s': lm_head does not match the configuration", m->dir);
 	int rc = rl_rope_init(&g->rope, c, max_len);
 	if (rc)
 		return rc;
 	g->layers = rl_calloc((size_t)g->L, sizeof *g->layers);
 	if (!g->layers)
 		return RL_ESYS;
-	mat_init(&g->lm, m->lm_head, 0, 0);
-	if ((rc = vec_load(m->final_norm, &g->final_norm)))
+	g->lm = m->lm_head;
+	if (m->final_norm->numel != (uint64_t)g->C)
+		return rl_error(RL_EDATA, "'%s': the final norm does not match the configuration",
+				m->dir);
+	if ((rc = vec_load(m->final_norm, &g->final_norm)) || (rc = rl_tensor_check_finite(g->lm)))
 		return rc;
-	int maxcols = g->C > g->I ? g->C : g->I; /* the matrices' widest rows */
-	if (g->Q > maxcols)
-		maxcols = g->Q;
 	for (int l = 0; l < g->L; l++) {
-		struct layer *y = &g->layers[l];
-		rl_role roles[7] = {RL_R_Q, RL_R_K, RL_R_V, RL_R_O, RL_R_GATE, RL_R_UP, RL_R_DOWN};
-		int row0[7] = {0}, rows[7] = {0};
-		if (c->fused_proj) { /* Phi-3: q, k, v and gate, up are row blocks */
-			roles[0] = roles[1] = roles[2] = RL_R_QKV;
-			roles[4] = roles[5] = RL_R_GATE_UP;
-			row0[1] = g->Q, row0[2] = g->Q + g->KV, row0[5] = g->I;
-			rows[0] = g->Q, rows[1] = rows[2] = g->KV, rows[4] = rows[5] = g->I;
-		}
-		const rl_tensor *t[7];
-		for (int i = 0; i < 7; i++)
-			if (!(t[i] = rl_model_get(m, l, roles[i])))
-				return rl_error(RL_EDATA, "'%s': layer %d lacks %s", m->dir, l,
-						rl_role_name(roles[i]));
-		struct mat *ms[7] = {&y->q, &y->k, &y->v, &y->o, &y->gate, &y->up, &y->down};
-		for (int i = 0; i < 7; i++)
-			mat_init(ms[i], t[i], row0[i], rows[i]);
-		if ((rc = vec_load(rl_model_get(m, l, RL_R_Q_BIAS), &y->bq)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_K_BIAS), &y->bk)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_V_BIAS), &y->bv)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_O_BIAS), &y->bo)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_GATE_BIAS), &y->bg)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_UP_BIAS), &y->bu)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_DOWN_BIAS), &y->bd)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_ATTN_NORM), &y->attn_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_MLP_NORM), &y->mlp_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_Q_NORM), &y->q_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_K_NORM), &y->k_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_PRE_FF_NORM), &y->pre_ff_norm)) ||
-		    (rc = vec_load(rl_model_get(m, l, RL_R_POST_FF_NORM), &y->post_ff_norm)))
+		rl_layer_w *w = &g->layers[l];
+		if ((rc = rl_layer_w_alloc_vectors(w, &g->d)))
 			return rc;
-		if ((c->norms != RL_NORMS_POST && !y->attn_norm) || !y->mlp_norm ||
-		    (c->norms == RL_NORMS_SANDWICH && !y->pre_ff_norm) ||
-		    (c->norms != RL_NORMS_PRE && !y->post_ff_norm))
-			return rl_error(RL_EDATA, "'%s': layer %d lacks its norms", m->dir, l);
-		y->attn_in = y->attn_norm, y->mlp_in = y->mlp_norm;
-		if (c->norms != RL_NORMS_PRE) {
-			y->attn_out = y->mlp_norm;
-			y->mlp_in = y->pre_ff_norm; /* NULL for POST */
-			y->mlp_out = y->post_ff_norm;
-		}
+		w->prec = g->prec;
+		if ((rc = rl_layer_w_load(w, &g->d, m, l, RL_W_AS_STORED)))
+			return rc;
 	}
-	g->prec = o->precision;
-	g->scratch = rl_malloc_array(rl_wgemm_scratch(maxcols), sizeof(float));
+	g->scratch = rl_malloc_array(rl_wgemm_scratch(g->C), sizeof(float));
 	return g->scratch ? RL_OK : RL_ESYS;
 }
 
@@ -245,69 +157,67 @@ static int gen_init(struct gen *g, const rl_model *m, const rl_gen_opts *o, int 
 static void bufs_free(struct bufs *b)
 {
 	free(b->x);
-	free(b->h);
-	free(b->qkv);
-	free(b->att);
-	free(b->tmp);
-	free(b->gu);
-	free(b->hh);
-	free(b->qk);
+	free(b->y);
 	free(b->tok);
 	free(b->pos);
-	free(b->scratch);
+	free(b->start);
+	free(b->kc);
+	free(b->vc);
+	free(b->past);
+	rl_layer_act_free(&b->act);
+	rl_layer_ws_free(&b->ws);
 	free(b->last);
 	free(b->logits);
 	memset(b, 0, sizeof *b);
 }
 
-static int grow_f(float **p, size_t n)
+static int grow(void *p, size_t n, size_t size)
 {
-	float *q = rl_realloc_array(*p, n ? n : 1, sizeof(float));
+	void *q = rl_realloc_array(*(void **)p, n ? n : 1, size);
 	if (!q)
 		return RL_ESYS;
-	*p = q;
+	*(void **)p = q;
 	return RL_OK;
 }
 
-static int grow_i(int **p, size_t n)
-{
-	int *q = rl_realloc_array(*p, n ? n : 1, sizeof(int));
-	if (!q)
-		return RL_ESYS;
-	*p = q;
-	return RL_OK;
-}
-
-/* Room for T packed rows, B sequences and attention over up to nkv keys. */
-static int bufs_reserve(struct bufs *b, const struct gen *g, size_t T, size_t B, size_t attn)
+/* Room for T packed rows, B sequences, and a sequence of up to maxlen rows in
+ * one step (attention over up to g->max_len keys). */
+static int bufs_reserve(struct bufs *b, const struct gen *g, size_t T, size_t B, int maxlen)
 {
 	int rc = RL_OK;
+	size_t C = (size_t)g->C;
 	if (T > b->rows) {
 		size_t n = T + T / 4;
-		if ((rc = grow_f(&b->x, n * g->C)) || (rc = grow_f(&b->h, n * g->C)) ||
-		    (rc = grow_f(&b->qkv, n * (size_t)(g->Q + 2 * g->KV))) ||
-		    (rc = grow_f(&b->att, n * g->Q)) || (rc = grow_f(&b->tmp, n * g->C)) ||
-		    (rc = grow_f(&b->gu, n * 2 * (size_t)g->I)) ||
-		    (rc = grow_f(&b->hh, n * g->I)) ||
-		    (rc = grow_f(&b->qk, rl_qk_norm_scratch(&g->d, (int)n))) ||
-		    (rc = grow_i(&b->tok, n)) || (rc = grow_i(&b->pos, n)))
+		if (n > INT32_MAX)
+			return rl_error(RL_USAGE, "generate: %zu rows in one step", T);
+		rl_layer_act_free(&b->act);
+		if ((rc = grow(&b->x, n * C, sizeof(float))) ||
+		    (rc = grow(&b->y, n * C, sizeof(float))) ||
+		    (rc = grow(&b->tok, n, sizeof(int))) || (rc = grow(&b->pos, n, sizeof(int))) ||
+		    (rc = rl_layer_act_alloc(&b->act, &g->d, (int)n, (int)n)))
 			return rc;
 		b->rows = n;
 	}
 	if (B > b->batch) {
-		if ((rc = grow_f(&b->last, B * g->C)) || (rc = grow_f(&b->logits, B * g->V)))
+		if ((rc = grow(&b->last, B * C, sizeof(float))) ||
+		    (rc = grow(&b->logits, B * (size_t)g->V, sizeof(float))) ||
+		    (rc = grow(&b->start, B + 1, sizeof(int))) ||
+		    (rc = grow(&b->kc, B, sizeof(float *))) ||
+		    (rc = grow(&b->vc, B, sizeof(float *))) ||
+		    (rc = grow(&b->past, B, sizeof(int))))
 			return rc;
 		b->batch = B;
 	}
-	size_t slots = (size_t)rl_par_threads();
-	if (attn > b->scratch_n || slots != b->scratch_slots) {
-		size_t n = attn > b->scratch_n ? attn : b->scratch_n;
-		if ((rc = grow_f(&b->scratch, n * slots)))
-			return rc;
-		b->scratch_n = n;
-		b->scratch_slots = slots;
+	rl_layer_ws *ws = &b->ws;
+	if (!ws->mem || (size_t)ws->capT < b->rows || ws->maxlen < maxlen ||
+	    ws->nscr != rl_par_threads()) {
+		int ml = ws->maxlen > maxlen ? ws->maxlen : maxlen;
+		rl_layer_ws_free(ws);
+		rc = rl_layer_ws_alloc_forward(ws, &g->d, (int)b->rows, (int)b->rows, ml,
+					       g->max_len);
+		ws->blas_single = 1; /* layer.h */
 	}
-	return RL_OK;
+	return rc;
 }
 
 /* ---- the forward over packed rows ---- */
@@ -324,133 +234,40 @@ static int argmax(const float *v, int n)
 	return best;
 }
 
-/* ---- attention ---- */
-
-typedef struct attn_job {
-	const struct gen *g;
-	const struct bufs *b;
-	struct slot **sl;
-	int l, window;
-} attn_job;
-
-/* Sequences [s0, s1): their new keys and values into their caches, then
- * their queries' attention over them (scratch slot idx). */
-static void attn_seqs(void *ctx, int idx, size_t s0, size_t s1)
-{
-	const attn_job *j = ctx;
-	const struct gen *g = j->g;
-	const struct bufs *b = j->b;
-	int Q = g->Q, KV = g->KV, ldq = Q + 2 * KV, l = j->l;
-	float *scratch = b->scratch + (size_t)idx * b->scratch_n;
-	for (size_t s = s0; s < s1; s++) {
-		struct slot *z = j->sl[s];
-		float *kc = z->k + (size_t)l * z->cap * KV, *vc = z->v + (size_t)l * z->cap * KV;
-		for (int t = 0; t < z->n_pending; t++) {
-			const float *row = b->qkv + (size_t)(z->off + t) * ldq;
-			memcpy(kc + (size_t)(z->len + t) * KV, row + Q, sizeof(float) * KV);
-			memcpy(vc + (size_t)(z->len + t) * KV, row + Q + KV, sizeof(float) * KV);
-		}
-		rl_attention_forward(b->att + (size_t)z->off * Q, Q, NULL,
-				     b->qkv + (size_t)z->off * ldq, ldq, kc, vc, KV, z->n_pending,
-				     z->len + z->n_pending, g->nh, g->nkvh, g->hd, j->window,
-				     g->d.scale, g->d.attn_cap, scratch);
-	}
-}
-
-/* Attention of every sequence in flight, the sequences spread over the
- * core/par.h pool (the one the matrix kernels run on) with OpenBLAS held to
- * one thread meanwhile. Left to itself OpenBLAS threads a prompt's score
- * products (m x n x k above 2^18), and after each such call its worker spins
- * on sched_yield for 2^28 cycles (OpenBLAS's THREAD_TIMEOUT) against the
- * pool's threads, which run the next layer's products: on 2 cores that was
- * a quarter of rl-eval's CPU time, most of it in the kernel. Concurrent
- * single-threaded OpenBLAS calls are safe (layer.c's over_sequences). */
-static void attention(const struct gen *g, const struct bufs *b, struct slot **sl, int ns, int l,
-		      int window)
-{
-	attn_job j = {g, b, sl, l, window};
-	int blas = rl_blas_get_threads(), slots = (int)b->scratch_slots;
-	if (blas > 1)
-		rl_blas_threads(1);
-	if (ns < 2 || slots < 2)
-		attn_seqs(&j, 0, 0, (size_t)ns);
-	else
-		rl_par_for_idx((size_t)ns, ((size_t)ns + (size_t)slots - 1) / (size_t)slots,
-			       attn_seqs, &j);
-	if (blas > 1)
-		rl_blas_threads(blas);
-}
-
 /* Runs the T packed rows of the slots through the model and leaves each
  * slot's last-row logits in b->logits[slot index]. */
 static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int T)
 {
-	const rl_model *m = g->m;
-	int C = g->C, Q = g->Q, KV = g->KV, ldq = Q + 2 * KV, I = g->I, rc;
-	float *x = b->x, *h = b->h, *qkv = b->qkv, *att = b->att, *tmp = b->tmp;
-	for (int t = 0; t < T; t++) {
-		if ((rc = rl_tensor_read_f32(m->embed, (uint64_t)b->tok[t] * (uint64_t)C,
-					     (uint64_t)C, x + (size_t)t * C)))
-			return rc;
-		if (g->embed_mul != 1.0f)
-			for (int c = 0; c < C; c++)
-				x[(size_t)t * C + c] *= g->embed_mul;
+	int C = g->C, rc = rl_embed_forward(g->m, b->tok, T, b->x);
+	if (rc)
+		return rc;
+	for (int s = 0; s < ns; s++) {
+		b->start[s] = sl[s]->off;
+		b->past[s] = sl[s]->len;
 	}
+	b->start[ns] = T;
+	rl_seqs seqs = {ns, T, b->start, b->pos};
+	rl_kv kv = {b->kc, b->vc, b->past};
+	float *x = b->x, *y = b->y;
 	for (int l = 0; l < g->L; l++) {
-		struct layer *y = &g->layers[l];
-		int window = rl_dims_window(&g->d, l);
-		const float *in = x;
-		if (y->attn_in) {
-			rl_rmsnorm_forward(h, NULL, x, y->attn_in, T, C, g->eps,
-					   g->c->norm_plus_one);
-			in = h;
+		for (int s = 0; s < ns; s++) {
+			size_t at = (size_t)l * (size_t)sl[s]->cap * (size_t)g->KV;
+			b->kc[s] = sl[s]->k + at;
+			b->vc[s] = sl[s]->v + at;
 		}
-		matmul(g, qkv, ldq, in, C, T, &y->q, y->bq);
-		matmul(g, qkv + Q, ldq, in, C, T, &y->k, y->bk);
-		matmul(g, qkv + Q + KV, ldq, in, C, T, &y->v, y->bv);
-		rl_qk_norm_forward(&g->d, y->q_norm, y->k_norm, qkv, ldq, T, NULL, NULL, b->qk);
-		const rl_rope *rope = rl_dims_rope(&g->d, &g->rope, l);
-		if (rope->long_) { /* longrope: each sequence by its last position */
-			for (int s = 0; s < ns; s++) {
-				const struct slot *z = sl[s];
-				const int *p = b->pos + z->off;
-				const rl_rope *r = rl_rope_pass(rope, p[z->n_pending - 1]);
-				rl_rope_forward(qkv + (size_t)z->off * ldq, ldq, p, z->n_pending,
-						g->nh, r);
-				rl_rope_forward(qkv + (size_t)z->off * ldq + Q, ldq, p,
-						z->n_pending, g->nkvh, r);
-			}
-		} else {
-			rl_rope_forward(qkv, ldq, b->pos, T, g->nh, rope);
-			rl_rope_forward(qkv + Q, ldq, b->pos, T, g->nkvh, rope);
-		}
-		attention(g, b, sl, ns, l, window);
-		matmul(g, tmp, C, att, Q, T, &y->o, y->bo);
-		if (y->attn_out)
-			rl_rmsnorm_forward(tmp, NULL, tmp, y->attn_out, T, C, g->eps,
-					   g->c->norm_plus_one);
-		rl_add_inplace(x, tmp, (size_t)T * C);
-		in = x;
-		if (y->mlp_in) {
-			rl_rmsnorm_forward(h, NULL, x, y->mlp_in, T, C, g->eps,
-					   g->c->norm_plus_one);
-			in = h;
-		}
-		matmul(g, b->gu, 2 * I, in, C, T, &y->gate, y->bg);
-		matmul(g, b->gu + I, 2 * I, in, C, T, &y->up, y->bu);
-		rl_glu_forward(b->hh, b->gu, T, I, g->c->act);
-		matmul(g, tmp, C, b->hh, I, T, &y->down, y->bd);
-		if (y->mlp_out)
-			rl_rmsnorm_forward(tmp, NULL, tmp, y->mlp_out, T, C, g->eps,
-					   g->c->norm_plus_one);
-		rl_add_inplace(x, tmp, (size_t)T * C);
+		/* the last layer's output only where the logits are taken: each
+		 * sequence's last row (its keys and values still for every row) */
+		int flags = l == g->L - 1 ? RL_LAYER_LAST_ONLY : 0;
+		if ((rc = rl_layer_forward(&g->d, l, &g->layers[l], &g->rope, &seqs, &kv, x, y,
+					   &b->act, &b->ws, flags)))
+			return rc;
+		float *t = x;
+		x = y, y = t;
 	}
-	for (int s = 0; s < ns; s++)
-		memcpy(b->last + (size_t)s * C, x + (size_t)(sl[s]->off + sl[s]->n_pending - 1) * C,
-		       sizeof(float) * C);
-	rl_rmsnorm_forward(b->last, NULL, b->last, g->final_norm, ns, C, g->eps,
+	rl_rmsnorm_forward(b->last, NULL, x, g->final_norm, ns, C, (float)g->c->rms_eps,
 			   g->c->norm_plus_one);
-	matmul(g, b->logits, g->V, b->last, C, ns, &g->lm, NULL);
+	rl_wgemm(b->logits, g->V, b->last, C, rl_tensor_elem(g->lm, 0), g->lm->dtype, NULL, ns,
+		 g->V, C, g->prec, g->scratch);
 	if (g->c->final_softcap > 0)
 		rl_softcap_forward(b->logits, (size_t)ns * g->V, (float)g->c->final_softcap);
 	return RL_OK;
@@ -523,7 +340,7 @@ static int prefix_run(struct gen *g, struct bufs *b, const rl_gen_seq *q, int P,
 		return RL_ESYS;
 	memcpy(pre->pending, q->prompt, sizeof(int) * (size_t)P);
 	pre->n_pending = P;
-	int rc = bufs_reserve(b, g, (size_t)P, 1, rl_attention_scratch(P, P));
+	int rc = bufs_reserve(b, g, (size_t)P, 1, P);
 	for (int t = 0; !rc && t < P; t++) {
 		b->tok[t] = q->prompt[t];
 		b->pos[t] = t;
@@ -572,6 +389,8 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 	}
 	if (n == 0)
 		return RL_OK;
+	if (o->batch_invariant)
+		rl_wgemm_set_row_invariant(1);
 	struct gen g;
 	int rc = gen_init(&g, m, o, max_len);
 	struct bufs b;
@@ -585,7 +404,8 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 	struct slot pre = {0};
 	/* (not with longrope: a prompt's prefix would get the tables of the
 	 * prefix's length, transformers' those of the whole prompt's) */
-	int P = n > 1 && !o->no_cache && !o->no_shared_prefix && c->rope_type != RL_ROPE_LONGROPE
+	int P = n > 1 && !o->no_cache && !o->no_shared_prefix && !o->batch_invariant &&
+				c->rope_type != RL_ROPE_LONGROPE
 			? shared_prefix_len(seqs, n)
 			: 0;
 	if (P < RL_GEN_SHARED_PREFIX_MIN)
@@ -628,7 +448,8 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 		if (rc)
 			break;
 		/* Pack the pending tokens. */
-		size_t T = 0, attn = 0;
+		size_t T = 0;
+		int maxlen = 1;
 		for (int s = 0; s < ns; s++) {
 			struct slot *z = sl[s];
 			if (o->no_cache || longrope_switch(c, z)) { /* everything again */
@@ -641,10 +462,9 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 			}
 			z->off = (int)T;
 			T += (size_t)z->n_pending;
-			size_t a = rl_attention_scratch(z->n_pending, z->len + z->n_pending);
-			attn = a > attn ? a : attn;
+			maxlen = z->n_pending > maxlen ? z->n_pending : maxlen;
 		}
-		if ((rc = bufs_reserve(&b, &g, T, (size_t)ns, attn)))
+		if ((rc = bufs_reserve(&b, &g, T, (size_t)ns, maxlen)))
 			break;
 		for (int s = 0; s < ns; s++) {
 			struct slot *z = sl[s];
@@ -696,6 +516,8 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 	free(pre.pending);
 	bufs_free(&b);
 	gen_free(&g);
+	if (o->batch_invariant)
+		rl_wgemm_set_row_invariant(0);
 	return rc;
 }
 

@@ -3,7 +3,8 @@
  * The whole model runs: embeddings (Gemma: times sqrt(hidden)), every decoder
  * layer, the final norm and lm_head (or the tied embeddings), then argmax.
  * Arithmetic is f32 (at precision bf16 the matrix products round their inputs
- * to bf16, see below), the layers are the engine's ops (ops.h), and at
+ * to bf16, see below), each layer is the engine's own (layer.h:
+ * rl_layer_forward with a KV cache, the code the gradient runs), and at
  * precision fp32 the result equals transformers' generate(do_sample=False) in
  * float32 token for token (tests/gen/gen_generate.py), up to float rounding in
  * near-ties.
@@ -23,7 +24,8 @@
  * out, with stopped = 1) or after max_new_tokens tokens.
  *
  * Weights stay memory-mapped in their file dtype and every matrix product
- * reads them as stored (wgemm.h: bf16 read once, never a whole f32 copy),
+ * reads them as stored (wgemm.h: bf16 read once, never a whole f32 copy;
+ * every matrix and lm_head is checked for NaN and infinity once, at the start),
  * with the kernel rl_wgemm picks for the step's row count on this CPU at the
  * run's precision: fp32 (f32 inputs and sums: equal to transformers float32
  * up to the order of additions) or bf16 (inputs rounded to bf16 before
@@ -33,6 +35,15 @@
  * 2 x n_layers x n_kv_heads x head_dim f32 per token of each sequence in
  * flight (its prompt + max_new_tokens, reserved when it enters), and
  * kv_budget_bytes bounds the total: prompts wait for room.
+ *
+ * Batch invariance (batch_invariant): with it, nothing a sequence computes
+ * depends on the other sequences: the matrix kernels are row-invariant
+ * (wgemm.h), every other operation is per row or per sequence (attention over
+ * the sequence's own cache, OpenBLAS held to one thread there), and the
+ * shared prefix (below), whose length depends on the prompt set, is off. The
+ * same prompt then gets the same tokens at any batch size, in any company, on
+ * one kind of CPU (the kernels are chosen per CPU). Without it, only rounding
+ * differs, as said above.
  *
  * Shared prefix: the tokens every prompt begins with (a template's system turn
  * and headers; at least RL_GEN_SHARED_PREFIX_MIN of them, and not a prompt's
@@ -83,6 +94,12 @@ typedef struct rl_gen_opts {
 	int no_cache;		  /* reference mode for tests: no KV cache, every step recomputes
 			 every position of every sequence */
 	int no_shared_prefix;	  /* compute every prompt's shared prefix again (below) */
+	/* Batch-invariant (see above): each sequence's tokens are a function of
+	 * its prompt alone, bit for bit, whatever else runs, in which batch or
+	 * order (sharded evaluations rest on it): one matrix kernel for every
+	 * row count (wgemm.h's row-invariant mode, for the run) and no shared
+	 * prefix. */
+	int batch_invariant;
 	rl_gen_progress progress;
 	void *progress_ctx;
 	rl_gen_early_stop early_stop; /* NULL: none */

@@ -62,11 +62,12 @@ const rl_rope *rl_dims_rope(const rl_dims *d, const rl_rope *r, int layer)
 
 /* ---- weights ---- */
 
-int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
+static int w_alloc(rl_layer_w *w, const rl_dims *d, int matrices)
 {
 	memset(w, 0, sizeof *w);
 	size_t C = (size_t)d->C, F = (size_t)d->F;
-	size_t n = (size_t)d->qkv * C + C * (size_t)d->qd + 2 * F * C + C * F + 2 * C;
+	size_t nm = matrices ? (size_t)d->qkv * C + C * (size_t)d->qd + 2 * F * C + C * F : 0;
+	size_t n = nm + 2 * C;
 	/* norm1, norm2 (PRE); norm1..norm4 (SANDWICH); norm2, norm4 (POST) */
 	n += d->norms == RL_NORMS_SANDWICH ? 2 * C : 0;
 	n += d->q_bias ? (size_t)d->qkv : 0;
@@ -78,10 +79,12 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 		return RL_ESYS;
 	w->nfloats = n;
 	float *p = w->mem;
-	w->wqkv = p, p += (size_t)d->qkv * C;
-	w->wo = p, p += C * (size_t)d->qd;
-	w->wgu = p, p += 2 * F * C;
-	w->wd = p, p += C * F;
+	if (matrices) {
+		w->wqkv = p, p += (size_t)d->qkv * C;
+		w->wo = p, p += C * (size_t)d->qd;
+		w->wgu = p, p += 2 * F * C;
+		w->wd = p, p += C * F;
+	}
 	if (d->norms != RL_NORMS_POST)
 		w->norm1 = p, p += C;
 	w->norm2 = p, p += C;
@@ -105,6 +108,16 @@ int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
 	return RL_OK;
 }
 
+int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d)
+{
+	return w_alloc(w, d, 1);
+}
+
+int rl_layer_w_alloc_vectors(rl_layer_w *w, const rl_dims *d)
+{
+	return w_alloc(w, d, 0);
+}
+
 void rl_layer_w_free(rl_layer_w *w)
 {
 	free(w->mem);
@@ -116,11 +129,18 @@ void rl_layer_w_zero(rl_layer_w *w)
 	memset(w->mem, 0, w->nfloats * sizeof(float));
 }
 
+/* b + off, or NULL for a w without matrices */
+static float *at(float *b, size_t off)
+{
+	return b ? b + off : NULL;
+}
+
 float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t *numel)
 {
 	size_t C = (size_t)d->C, F = (size_t)d->F, qd = (size_t)d->qd, kvd = (size_t)d->kvd;
 	float *p = NULL;
 	size_t n = 0;
+	int matrix = 1; /* cleared below for biases and norms */
 	if (d->fused &&
 	    (r == RL_R_Q || r == RL_R_K || r == RL_R_V || r == RL_R_GATE || r == RL_R_UP))
 		r = RL_R_COUNT; /* stored fused: no such tensor */
@@ -137,10 +157,10 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 		p = w->wqkv, n = qd * C;
 		break;
 	case RL_R_K:
-		p = w->wqkv + qd * C, n = kvd * C;
+		p = at(w->wqkv, qd * C), n = kvd * C;
 		break;
 	case RL_R_V:
-		p = w->wqkv + (qd + kvd) * C, n = kvd * C;
+		p = at(w->wqkv, (qd + kvd) * C), n = kvd * C;
 		break;
 	case RL_R_O:
 		p = w->wo, n = C * qd;
@@ -149,11 +169,16 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 		p = w->wgu, n = F * C;
 		break;
 	case RL_R_UP:
-		p = w->wgu + F * C, n = F * C;
+		p = at(w->wgu, F * C), n = F * C;
 		break;
 	case RL_R_DOWN:
 		p = w->wd, n = C * F;
 		break;
+	default:
+		matrix = 0;
+		break;
+	}
+	switch (r) {
 	case RL_R_Q_BIAS:
 		p = w->bqkv, n = qd;
 		break;
@@ -197,7 +222,7 @@ float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t 
 		break;
 	}
 	if (numel)
-		*numel = p ? n : 0;
+		*numel = p || matrix ? n : 0;
 	return p;
 }
 
@@ -263,25 +288,35 @@ void rl_layer_act_free(rl_layer_act *a)
 	memset(a, 0, sizeof *a);
 }
 
-size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+/* backward: with the buffers only the backward uses (dqkv, dxm, dpost) */
+static size_t ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv, int backward)
 {
 	size_t T = (size_t)capT, R = (size_t)capR, C = (size_t)d->C, F = (size_t)d->F;
 	size_t hq = F > (size_t)d->qd ? F : (size_t)d->qd;
-	return T * C							    /* n1 */
-	       + R * C							    /* n2 */
-	       + R * (size_t)d->qd					    /* att */
-	       + R * (size_t)d->nh					    /* lse */
-	       + R * hq							    /* h, then datt */
-	       + (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* per thread */
-	       + R * C							    /* dxm */
-	       + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv) +
-	       rl_qk_norm_scratch(d, capT) + (d->norms != RL_NORMS_PRE ? R * C : 0); /* dpost */
+	size_t n = T * C	       /* n1 */
+		   + R * C	       /* n2 */
+		   + R * (size_t)d->qd /* att */
+		   + R * (size_t)d->nh /* lse */
+		   + R * hq	       /* h, then datt */
+		   + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv) /* attn */
+		   + rl_qk_norm_scratch(d, capT);				    /* qk */
+	if (backward)
+		n += (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* dqkv */
+		     + R * C							/* dxm */
+		     + (d->norms != RL_NORMS_PRE ? R * C : 0);			/* dpost */
+	return n;
 }
 
-int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+{
+	return ws_floats(d, capT, capR, maxlen, maxkv, 1);
+}
+
+static int ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv,
+		    int backward)
 {
 	memset(ws, 0, sizeof *ws);
-	size_t n = rl_layer_ws_floats(d, capT, capR, maxlen, maxkv);
+	size_t n = ws_floats(d, capT, capR, maxlen, maxkv, backward);
 	ws->mem = rl_malloc_array(n, sizeof(float));
 	if (!ws->mem)
 		return RL_ESYS;
@@ -296,17 +331,30 @@ int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int
 	ws->h = p, p += R * hq;
 	ws->datt = ws->h; /* h is dead when datt is written */
 	ws->nscr = rl_par_threads();
-	ws->dqkv = p, p += (size_t)ws->nscr * (size_t)maxlen * (size_t)d->qkv;
-	ws->dxm = p, p += R * C;
 	ws->attn = p, p += (size_t)ws->nscr * rl_attention_scratch(maxlen, maxkv);
 	ws->qk = d->qk_norm ? p : NULL;
 	p += rl_qk_norm_scratch(d, capT);
-	ws->dpost = d->norms != RL_NORMS_PRE ? p : NULL;
+	if (backward) {
+		ws->dqkv = p, p += (size_t)ws->nscr * (size_t)maxlen * (size_t)d->qkv;
+		ws->dxm = p, p += R * C;
+		ws->dpost = d->norms != RL_NORMS_PRE ? p : NULL;
+	}
 	ws->capT = capT;
 	ws->capR = capR;
 	ws->maxlen = maxlen;
 	ws->maxkv = maxkv;
 	return RL_OK;
+}
+
+int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv)
+{
+	return ws_alloc(ws, d, capT, capR, maxlen, maxkv, 1);
+}
+
+int rl_layer_ws_alloc_forward(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen,
+			      int maxkv)
+{
+	return ws_alloc(ws, d, capT, capR, maxlen, maxkv, 0);
 }
 
 void rl_layer_ws_free(rl_layer_ws *ws)
@@ -501,14 +549,20 @@ static void attention_seqs(void *ctx, int idx, size_t i0, size_t i1)
 static void over_sequences(attn_job *j, rl_par_fn_idx fn)
 {
 	int n = j->s->n, slots = j->ws->nscr;
-	if (n < 2 || slots < 2 || rl_par_threads() < 2) {
+	int pool = n >= 2 && slots >= 2 && rl_par_threads() >= 2;
+	if (!pool && !j->ws->blas_single) {
 		fn(j, 0, 0, (size_t)n);
 		return;
 	}
 	int blas = rl_blas_get_threads();
-	rl_blas_threads(1);
-	rl_par_for_idx((size_t)n, ((size_t)n + (size_t)slots - 1) / (size_t)slots, fn, j);
-	rl_blas_threads(blas);
+	if (blas > 1)
+		rl_blas_threads(1);
+	if (pool)
+		rl_par_for_idx((size_t)n, ((size_t)n + (size_t)slots - 1) / (size_t)slots, fn, j);
+	else
+		fn(j, 0, 0, (size_t)n);
+	if (blas > 1)
+		rl_blas_threads(blas);
 }
 
 /* Attention over every sequence of s into ws->att [R, qd] and ws->lse [R, nh]
@@ -522,13 +576,13 @@ static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_k
 }
 
 /* out[T, OC] (ldo) = x[T, IC] (ldx) W^T + bias with W the stored matrix i
- * (q, k, v, o, gate, up, down) at precision bf16 (rl_layer_w). */
+ * (q, k, v, o, gate, up, down) at w's precision (rl_layer_w). */
 static void stored(const rl_layer_w *w, int i, float *out, int ldo, const float *x, int ldx,
 		   const float *bias, int T, int IC, int OC)
 {
 	const rl_tensor *t = w->stored[i];
 	rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(t, w->stored_at[i]), t->dtype, bias, T, OC, IC,
-		 RL_PREC_BF16, NULL);
+		 w->prec, NULL);
 }
 
 int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
@@ -542,11 +596,11 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rc = check_lora(d, w->lora, T);
 	if (rc)
 		return rc;
-	int bf16 = w->prec == RL_PREC_BF16 && w->use_stored;
-	for (int i = 0; bf16 && i < 7; i++)
+	/* the stored matrices (as stored), or the f32 copies */
+	int as_stored = w->as_stored || (w->prec == RL_PREC_BF16 && w->use_stored);
+	for (int i = 0; as_stored && i < 7; i++)
 		if (!w->stored[i])
-			return rl_error(RL_USAGE,
-					"layer %d: precision bf16 without the stored matrices",
+			return rl_error(RL_USAGE, "layer %d: no stored matrices to multiply",
 					layer);
 	a->T = T;
 	a->R = R;
@@ -562,7 +616,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_rmsnorm_forward(ws->n1, a->rstd1, x, nw.attn_in, T, C, d->eps, d->plus_one);
 		in1 = ws->n1;
 	}
-	if (bf16) {
+	if (as_stored) {
 		int q = d->qd, k = d->kvd;
 		const float *b = w->bqkv;
 		stored(w, 0, a->qkv, qkv, in1, C, b, T, C, q);
@@ -590,7 +644,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	/* xm = x + att Wo^T + bo (x at the output rows), that normed first where
 	 * the layout has a norm there (ao: before it) */
 	float *ao = nw.attn_out ? a->ao : a->xm;
-	if (bf16)
+	if (as_stored)
 		stored(w, 3, ao, C, ws->att, d->qd, w->bo, R, d->qd, C);
 	else
 		rl_linear_forward(ao, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
@@ -614,7 +668,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 		rl_rmsnorm_forward(ws->n2, a->rstd2, a->xm, nw.mlp_in, R, C, d->eps, d->plus_one);
 		in2 = ws->n2;
 	}
-	if (bf16) {
+	if (as_stored) {
 		int F = d->F;
 		stored(w, 4, a->gu, 2 * F, in2, C, w->bgu, R, C, F);
 		stored(w, 5, a->gu + F, 2 * F, in2, C, w->bgu ? w->bgu + F : NULL, R, C, F);
@@ -628,7 +682,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	}
 	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
 	float *mo = nw.mlp_out ? a->mo : y;
-	if (bf16)
+	if (as_stored)
 		stored(w, 6, mo, C, ws->h, d->F, w->bd, R, d->F, C);
 	else
 		rl_linear_forward(mo, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
@@ -706,6 +760,9 @@ int rl_layer_backward(const rl_dims *d, int layer, const rl_layer_w *w, const rl
 		return rl_error(RL_USAGE, "layer backward: %d rows, the forward had %d", s->T, T);
 	int lin = (want & RL_GRAD_LINEAR) != 0, norms = (want & RL_GRAD_NORMS) != 0;
 	int bf16b = w->bf16_backward && w->prec == RL_PREC_BF16 && w->use_stored;
+	if (!ws->dxm || (w->as_stored && !bf16b))
+		return rl_error(RL_USAGE, "layer %d: backward without %s", layer,
+				ws->dxm ? "the f32 matrices" : "a backward workspace");
 	int window = rl_dims_window(d, layer);
 	rope = rl_dims_rope(d, rope, layer);
 	/* LoRA: A and B gradients from each module's output gradient and input,

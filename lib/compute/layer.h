@@ -134,13 +134,23 @@ typedef struct rl_layer_w {
 	 * the matrices is needed at all (RL_W_NO_MATRICES). Only the input
 	 * gradients: RL_GRAD_LINEAR still reads the f32 copies. */
 	int bf16_backward;
+	/* Set by rl_layer_w_load with RL_W_AS_STORED (generation): the forward
+	 * multiplies the stored matrices at prec whatever their dtype (wgemm.h:
+	 * fp32 widens them block by block, exactly), and there are no f32
+	 * copies (w from rl_layer_w_alloc_vectors); no backward. */
+	int as_stored;
 } rl_layer_w;
 
 int rl_layer_w_alloc(rl_layer_w *w, const rl_dims *d);
+/* The norms and biases only (the matrix pointers NULL): for a w loaded with
+ * RL_W_AS_STORED, so that a model's every layer can be held at once. */
+int rl_layer_w_alloc_vectors(rl_layer_w *w, const rl_dims *d);
 void rl_layer_w_free(rl_layer_w *w);
 void rl_layer_w_zero(rl_layer_w *w);
 /* The f32 block of w holding role r (a layer role: projections, biases,
- * norms), with its element count; NULL when absent. */
+ * norms), with its element count; NULL when absent (count 0), or for a matrix
+ * of the layout in a w without matrices (rl_layer_w_alloc_vectors: the count
+ * is the matrix's). */
 float *rl_layer_w_part(const rl_layer_w *w, const rl_dims *d, rl_role r, size_t *numel);
 
 /* Where the rows of a packed batch belong. */
@@ -211,10 +221,20 @@ typedef struct rl_layer_ws {
 	size_t nfloats;
 	int capT, capR, maxlen, maxkv;
 	int nscr; /* threads the scratch is sized for (rl_par_threads() at alloc) */
+	/* Set by the caller: OpenBLAS held to one thread in attention even for a
+	 * single sequence (generation, whose steps alternate attention with the
+	 * pool's matrix kernels: after a threaded call OpenBLAS's workers spin on
+	 * sched_yield for 2^28 cycles, THREAD_TIMEOUT, against the pool's
+	 * threads; on 2 cores that was a quarter of rl-eval's CPU time). */
+	int blas_single;
 } rl_layer_ws;
 
 size_t rl_layer_ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv);
 int rl_layer_ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen, int maxkv);
+/* A workspace for the forward only (no backward buffers: dqkv, dxm, dpost
+ * NULL), as generation needs it. */
+int rl_layer_ws_alloc_forward(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int maxlen,
+			      int maxkv);
 void rl_layer_ws_free(rl_layer_ws *ws);
 
 enum {

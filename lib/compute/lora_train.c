@@ -363,7 +363,7 @@ static int head_matmul_bf16(rl_lmodel *m, int back, const float *x, float *out, 
 	const rl_tensor *h = m->base->lm_head;
 	int C = m->d.C, V = m->base->cfg.vocab_size;
 	if (!m->head_checked) {
-		int rc = rl_tensor_check_bf16(h);
+		int rc = rl_tensor_check_finite(h);
 		if (rc)
 			return rl_error_prefix(rc, "'%s'", m->base->dir);
 		m->head_checked = 1;

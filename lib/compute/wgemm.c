@@ -79,6 +79,8 @@ size_t rl_wgemm_scratch(int K)
 
 /* Widens blocks of rows of W into scratch (NULL: allocated here; without
  * memory, the reference loop) and multiplies them with rl_gemm. */
+static int row_invariant; /* rl_wgemm_set_row_invariant */
+
 static void portable(float *out, int ldo, const float *x, int ldx, const uint8_t *w, rl_dtype dt,
 		     const float *bias, int M, int N, int K, float *scratch)
 {
@@ -96,8 +98,12 @@ static void portable(float *out, int ldo, const float *x, int ldx, const uint8_t
 	for (int r0 = 0; r0 < N; r0 += R) {
 		int rr = N - r0 < R ? N - r0 : R;
 		rl_widen(dt, w + (size_t)r0 * K * es, scratch, (size_t)rr * K);
-		rl_linear_forward(out + r0, ldo, x, ldx, scratch, bias ? bias + r0 : NULL, M, K,
-				  rr);
+		/* row-invariant: one input row per sgemm, whose sums OpenBLAS
+		 * may otherwise block by the row count */
+		for (int m0 = 0; m0 < M; m0 += row_invariant ? 1 : M)
+			rl_linear_forward(out + (size_t)m0 * ldo + r0, ldo, x + (size_t)m0 * ldx,
+					  ldx, scratch, bias ? bias + r0 : NULL,
+					  row_invariant ? 1 : M, K, rr);
 	}
 }
 
@@ -105,6 +111,11 @@ static void portable(float *out, int ldo, const float *x, int ldx, const uint8_t
 
 static int threads_set;
 static rl_wgemm_kernel forced;
+
+void rl_wgemm_set_row_invariant(int on)
+{
+	row_invariant = on;
+}
 
 void rl_wgemm_set_threads(int n)
 {
@@ -197,7 +208,7 @@ rl_wgemm_kernel rl_wgemm_pick(rl_precision prec, rl_dtype dt, int M)
 		return RL_WK_PORTABLE;
 	if (forced != RL_WK_AUTO && rl_wgemm_kernel_runs(forced, dt))
 		return forced;
-	return choose(prec, dt, M);
+	return choose(prec, dt, row_invariant ? INT32_MAX : M);
 }
 
 void rl_wgemm_describe(rl_precision prec, rl_dtype dt, char *buf, size_t cap)

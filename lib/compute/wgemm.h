@@ -93,6 +93,16 @@ int rl_wgemm_kernel_bf16(rl_wgemm_kernel k);
  * dt weights uses for a few rows (M = 1) and for many (M = 512). */
 void rl_wgemm_describe(rl_precision prec, rl_dtype dt, char *buf, size_t cap);
 
+/* Row-invariant mode (process-wide; set before the threads start, e.g. for a
+ * whole generation run): every call at one precision on one dtype uses the
+ * kernel the choice gives many rows, whatever M, and the portable path
+ * multiplies one input row at a time. Each output row is then a function of
+ * its input row alone, bit for bit, whichever rows share the call: the
+ * kernels' sums run over K in an order that does not depend on M (tested in
+ * test_wgemm). The cost: the few-row calls run the many-row kernel (nothing
+ * for AMX; 2-4x per call below 16 rows for the others). */
+void rl_wgemm_set_row_invariant(int on);
+
 /* Threads (default: OpenBLAS's thread count). */
 void rl_wgemm_set_threads(int n);
 /* For tests and benchmarks: kernel k for every call whose weights it can

@@ -163,6 +163,11 @@ int rl_responses_log_add(rl_responses_log *l, const rl_eval_item *it)
 int rl_responses_log_close(rl_responses_log *l, int remove)
 {
 	int rc = RL_OK;
+	/* a run that failed before its first response keeps nothing to resume:
+	 * an empty log would only block the next run */
+	struct stat st;
+	if (l->fp && fstat(fileno(l->fp), &st) == 0 && st.st_size == 0)
+		remove = 1;
 	if (l->fp && fclose(l->fp) != 0)
 		rc = rl_error_errno(RL_ESYS, "'%s'", l->path);
 	if (!rc && remove && l->path && unlink(l->path) != 0 && errno != ENOENT)

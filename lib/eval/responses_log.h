@@ -39,7 +39,8 @@ int rl_responses_log_open(rl_responses_log *l, const char *file, rl_eval *e, int
 			  size_t *resumed);
 /* Appends item it (its response final) and flushes. */
 int rl_responses_log_add(rl_responses_log *l, const rl_eval_item *it);
-/* Closes; remove = the run is complete and FILE written: delete the log. */
+/* Closes; remove = the run is complete and FILE written: delete the log (an
+ * empty log, of a run that failed before its first response, goes too). */
 int rl_responses_log_close(rl_responses_log *l, int remove);
 
 #endif

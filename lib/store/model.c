@@ -908,11 +908,17 @@ int rl_tensor_read_f32(const rl_tensor *t, uint64_t start, uint64_t n, float *ds
 			t->name, layer, (unsigned long long)(start + bad), (double)dst[bad]);
 }
 
-int rl_tensor_check_bf16(const rl_tensor *t)
+int rl_tensor_check_finite(const rl_tensor *t)
 {
+	float v[1024];
+	if (t->dtype != RL_DT_BF16) {
+		int rc = RL_OK;
+		for (uint64_t i = 0; i < t->numel && !rc; i += 1024)
+			rc = rl_tensor_read_f32(t, i, t->numel - i < 1024 ? t->numel - i : 1024, v);
+		return t->numel ? rc : rl_tensor_read_f32(t, 0, 0, v); /* the dtype */
+	}
 	size_t bad = rl_bf16_nonfinite(t->data, (size_t)t->numel);
-	float v;
-	return bad < t->numel ? rl_tensor_read_f32(t, bad, 1, &v) : RL_OK;
+	return bad < t->numel ? rl_tensor_read_f32(t, bad, 1, v) : RL_OK;
 }
 
 /* ---- writing a model directory ---- */

@@ -181,9 +181,10 @@ int rl_model_write_fill(const char *dir, const rl_config *c, const rl_st_wtensor
  * weights here, so none runs on them); RL_USAGE for a range outside the
  * tensor. */
 int rl_tensor_read_f32(const rl_tensor *t, uint64_t start, uint64_t n, float *dst);
-/* Checks a BF16 tensor used as stored (not widened) for NaN and infinity: the
- * message rl_tensor_read_f32's, of the first such element. */
-int rl_tensor_check_bf16(const rl_tensor *t);
+/* Checks a tensor used as stored (not widened) for NaN and infinity: the
+ * message rl_tensor_read_f32's, of the first such element (its dtype's too).
+ * BF16 is scanned as stored; F16 and F32 are widened block by block. */
+int rl_tensor_check_finite(const rl_tensor *t);
 /* Pointer to element i's stored bytes. */
 static inline const uint8_t *rl_tensor_elem(const rl_tensor *t, uint64_t i)
 {

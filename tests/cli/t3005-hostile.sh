@@ -250,6 +250,22 @@ must_fail 3 rl-train -m "$T/nanhead" --lora 2 --precision bf16 -p "$T/lora.jsonl
 	--steps 1 --checkpoint-every 0
 stderr_has "'$T/nanhead': 'lm_head.weight': element 100 is inf (the weights must be finite)"
 [ ! -e "$T/a-nan" ] || fail "rl-train wrote an adapter from non-finite weights"
+# generation multiplies every matrix as stored, at either precision: checked
+# when the model is opened, the same message, no responses written
+cp -r "$TOY" "$T/evnan"
+poke "$T/evnan/model.safetensors" model.layers.1.self_attn.o_proj.weight 9 nan
+for prec in fp32 bf16; do
+	must_fail 3 rl-eval -q -m "$T/evnan" --precision $prec -p "$F/eval/prompts.jsonl" -n 1 \
+		--max-new-tokens 2 -o "$T/evnan.jsonl"
+	stderr_has "'$T/evnan': 'model.layers.1.self_attn.o_proj.weight' (layer 1): element 9 is nan (the weights must be finite)"
+done
+cp -r "$TOY" "$T/evhead"
+poke "$T/evhead/model.safetensors" lm_head.weight 11 inf
+must_fail 3 rl-eval -q -m "$T/evhead" -p "$F/eval/prompts.jsonl" -n 1 --max-new-tokens 2 \
+	-o "$T/evnan.jsonl"
+stderr_has "'lm_head.weight': element 11 is inf (the weights must be finite)"
+[ ! -e "$T/evnan.jsonl" ] && [ ! -e "$T/evnan.jsonl.partial" ] ||
+	fail "rl-eval wrote responses from non-finite weights"
 must_pass rl-direction -q -m "$R/finetuned" -p "$T/ids.jsonl" -L 2 -o "$T/d.rls"
 must_fail 3 rl-grad -m "$T/nan" -p "$T/ids.jsonl" -d "$T/d.rls"
 stderr_has "'model.layers.1.mlp.up_proj.weight' (layer 1): element 5 is nan"

@@ -360,6 +360,74 @@ static void test_model(const char *name)
 	rl_model_close(&m);
 }
 
+/* Batch invariance (generate.h): each prompt alone, all of them together in
+ * batches of 3 in reverse order, and the fixture's batches of 4 give the same
+ * tokens and the same first logits, bit for bit, at both precisions; at fp32
+ * the tokens are still transformers'. */
+static void test_invariant(const char *name)
+{
+	char rel[256], dir[4096];
+	snprintf(rel, sizeof rel, "gen/%s", name);
+	snprintf(dir, sizeof dir, "%s", check_fixture(rel));
+	rl_model m;
+	REQUIRE(rl_model_open(&m, dir, RL_MODEL_READ) == RL_OK);
+	struct cases k;
+	load_cases(name, "cases", &k);
+	int stop[16], n_stop;
+	REQUIRE(rl_gen_stop_tokens(&m, stop, 16, &n_stop) == RL_OK);
+	size_t V = (size_t)m.cfg.vocab_size;
+	struct cases rev = k; /* the prompts in reverse order */
+	rev.prompts = calloc((size_t)k.n, sizeof *rev.prompts);
+	rev.n_prompt = calloc((size_t)k.n, sizeof *rev.n_prompt);
+	REQUIRE(rev.prompts && rev.n_prompt);
+	for (int i = 0; i < k.n; i++) {
+		rev.prompts[i] = k.prompts[k.n - 1 - i];
+		rev.n_prompt[i] = k.n_prompt[k.n - 1 - i];
+	}
+	for (int prec = RL_PREC_FP32; prec <= RL_PREC_BF16; prec++) {
+		rl_gen_opts o;
+		rl_gen_opts_init(&o);
+		o.max_new_tokens = k.max_new;
+		o.stop = stop;
+		o.n_stop = n_stop;
+		o.precision = (rl_precision)prec;
+		o.batch_invariant = 1;
+		o.batch_size = 4;
+		rl_gen_seq *all = run(&m, &k, 0, k.n, &o);
+		o.batch_size = 3;
+		rl_gen_seq *r = run(&m, &rev, 0, k.n, &o);
+		o.batch_size = 1;
+		for (int i = 0; i < k.n; i++) {
+			rl_gen_seq *one = run(&m, &k, i, i + 1, &o);
+			const rl_gen_seq *b = &r[k.n - 1 - i];
+			int same =
+				one->n_out == all[i].n_out && b->n_out == all[i].n_out &&
+				memcmp(one->out, all[i].out, sizeof(int) * (size_t)one->n_out) ==
+					0 &&
+				memcmp(b->out, all[i].out, sizeof(int) * (size_t)b->n_out) == 0 &&
+				memcmp(one->first_logits, all[i].first_logits, sizeof(float) * V) ==
+					0 &&
+				memcmp(b->first_logits, all[i].first_logits, sizeof(float) * V) ==
+					0;
+			CHECKF(same, "%s %s prompt %d: batch-invariant runs differ", name,
+			       rl_precision_name((rl_precision)prec), i);
+			if (prec == RL_PREC_FP32)
+				CHECKF(all[i].n_out == k.n_want[i] &&
+					       memcmp(all[i].out, k.want[i],
+						      sizeof(int) * (size_t)k.n_want[i]) == 0,
+				       "%s prompt %d: batch-invariant tokens are not transformers'",
+				       name, i);
+			free_seqs(one, 1);
+		}
+		free_seqs(all, k.n);
+		free_seqs(r, k.n);
+	}
+	free(rev.prompts);
+	free(rev.n_prompt);
+	free_cases(&k);
+	rl_model_close(&m);
+}
+
 static void test_errors(void)
 {
 	char dir[4096];
@@ -383,6 +451,10 @@ int main(void)
 {
 	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
 		test_model(models[i]);
+	static const char *const invariant[] = {"llama", "gemma2",    "qwen2_window",
+						"qwen3", "phi3_bf16", "olmo2_bf16"};
+	for (size_t i = 0; i < sizeof invariant / sizeof invariant[0]; i++)
+		test_invariant(invariant[i]);
 	test_errors();
 	return check_done("test_generate");
 }

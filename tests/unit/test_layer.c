@@ -265,7 +265,8 @@ static void one_config(int nkvh, int plus_one, rl_act act, int window, int bias)
 		rl_layer_act kact;
 		rl_layer_ws ws;
 		REQUIRE(rl_layer_act_alloc(&kact, &u.d, len, len) == RL_OK);
-		REQUIRE(rl_layer_ws_alloc(&ws, &u.d, len, len, len, len) == RL_OK);
+		/* (generation's workspace: the forward's buffers only) */
+		REQUIRE(rl_layer_ws_alloc_forward(&ws, &u.d, len, len, len, len) == RL_OK);
 		float *y = fbuf((size_t)len * C);
 		int st1[2] = {0, a}, st2[2] = {0, len - a};
 		rl_seqs s1 = {1, a, st1, u.pos + u.start[2]};
@@ -287,6 +288,10 @@ static void one_config(int nkvh, int plus_one, rl_act act, int window, int bias)
 					 RL_LAYER_LAST_ONLY) == RL_OK);
 		snprintf(m, sizeof m, "%s: KV cache, one decoding step", what);
 		check_close(m, y, rb.y + (size_t)(u.start[3] - 1) * C, C, 1e-6, 1e-5);
+		/* which refuses a backward */
+		CHECK(rl_layer_backward(&u.d, 0, &u.w, &u.rope, &s3, &kact, y, NULL, NULL, 0,
+					&ws) == RL_USAGE);
+		CHECK(strstr(rl_errmsg(), "backward without a backward workspace") != NULL);
 		free(kc), free(vc), free(y);
 		rl_layer_act_free(&kact);
 		rl_layer_ws_free(&ws);

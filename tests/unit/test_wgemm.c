@@ -199,9 +199,55 @@ static void test_pick(void)
 	CHECK(rl_precision_parse("f32", &p) == -1);
 }
 
+/* Row invariance (wgemm.h): every kernel, forced, gives each output row the
+ * same bits whether its input row comes alone or among others, at any
+ * position; and in row-invariant mode the automatic choice is one kernel for
+ * every row count (the portable path then one row per sgemm). */
+static void test_row_invariant(void)
+{
+	enum { M = 37, N = 45, K = 300 };
+	float *x = malloc(sizeof(float) * M * K), *a = malloc(sizeof(float) * M * N),
+	      *b = malloc(sizeof(float) * M * N);
+	uint16_t *w = malloc(sizeof(uint16_t) * N * K);
+	REQUIRE(x && a && b && w);
+	for (int i = 0; i < M * K; i++)
+		x[i] = rnd();
+	for (int i = 0; i < N * K; i++)
+		w[i] = rl_f32_to_bf16(rnd());
+	for (int k = RL_WK_AUTO; k < RL_WK_COUNT; k++) {
+		int invariant_mode = k == RL_WK_AUTO || k == RL_WK_PORTABLE;
+		if (k != RL_WK_AUTO &&
+		    (!rl_wgemm_kernel_runs(k, RL_DT_BF16) || !rl_wgemm_force((rl_wgemm_kernel)k)))
+			continue;
+		rl_wgemm_set_row_invariant(invariant_mode);
+		for (int prec = RL_PREC_FP32; prec <= RL_PREC_BF16; prec++) {
+			rl_wgemm(a, N, x, K, w, RL_DT_BF16, NULL, M, N, K, prec, NULL);
+			/* the same rows in slices of 1 to 9 */
+			for (int m0 = 0, len = 1; m0 < M; m0 += len, len = len % 9 + 1) {
+				int l = m0 + len > M ? M - m0 : len;
+				rl_wgemm(b + (size_t)m0 * N, N, x + (size_t)m0 * K, K, w,
+					 RL_DT_BF16, NULL, l, N, K, prec, NULL);
+			}
+			CHECKF(memcmp(a, b, sizeof(float) * M * N) == 0,
+			       "%s at %s: a row's bits depend on the rows beside it",
+			       k == RL_WK_AUTO ? "the row-invariant choice"
+					       : rl_wgemm_kernel_name((rl_wgemm_kernel)k),
+			       rl_precision_name((rl_precision)prec));
+			if (k == RL_WK_AUTO)
+				for (int m = 1; m <= 600; m += 13)
+					CHECK(rl_wgemm_pick(prec, RL_DT_BF16, m) ==
+					      rl_wgemm_pick(prec, RL_DT_BF16, 1));
+		}
+		rl_wgemm_set_row_invariant(0);
+		rl_wgemm_force(RL_WK_AUTO);
+	}
+	free(x), free(a), free(b), free(w);
+}
+
 int main(void)
 {
 	test_pick();
+	test_row_invariant();
 	/* The dot kernels: every edge of their 6 x 4, 4 x 3 tiles, K tails. */
 	static const int dM[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, dN[] = {1, 3, 4, 5, 6, 7, 13},
 			 dK[] = {1, 17, 33, 49};
