@@ -28,6 +28,7 @@
 #include "method/merge.h"
 #include "store/adapter.h"
 #include "store/model.h"
+#include "store/model_state.h"
 #include "text/chat.h"
 
 struct opts {
@@ -44,6 +45,7 @@ struct opts {
 	int threads;
 	long long limit;
 	int judge_set, metric_set; /* one of each */
+	rl_shard shard;
 	rl_eval_gen_opts gen;
 	rl_chat_opts chat;
 };
@@ -143,6 +145,15 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		RL_OPT_CALL(0, "kv-mem", "GIB", on_kv_mem, o,
 			    "key/value caches in flight at most this big (default: a quarter of "
 			    "the RAM)"),
+		RL_OPT_FLAG(0, "batch-invariant", &o->gen.batch_invariant,
+			    "each response a function of its prompt alone, bit for bit, at any "
+			    "batch size and in any company (one matrix kernel for every row "
+			    "count, no shared prefix: slower below 16 rows in flight without "
+			    "AMX)"),
+		RL_OPT_SHARD(&o->shard,
+			     "the items of part I of N only (consecutive ids), batch-invariant, "
+			     "as an eval-shard stream: rl-sum merges the N into the unsharded "
+			     "run's stream"),
 		RL_OPT_CALL(0, "precision", "P", on_precision, &o->gen.precision,
 			    "bf16 (default): matrix inputs rounded to bf16 where the CPU has bf16 "
 			    "dot products (bf16 weights); fp32: f32 throughout (rl-info shows the "
@@ -229,6 +240,12 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			 o->summary_json ? "summary" : "stream (write it with -O FILE)");
 	if (o->resume && (!o->save || strcmp(o->save, "-") == 0 || !o->model))
 		rl_usage("--resume goes on from -o FILE's responses: give -m and -o FILE");
+	if (o->shard.count) {
+		o->gen.batch_invariant = 1; /* the shards' responses are the whole run's */
+		if (o->summary_json && !o->output)
+			rl_usage("--shard writes a stream for rl-sum: give -O FILE with "
+				 "--summary-json");
+	}
 	if (stream_to_stdout)
 		rl_require_stdout_not_tty();
 }
@@ -334,6 +351,11 @@ int main(int argc, char **argv)
 	rl_merged merged = {0};
 	int have_model = 0;
 	int rc = rl_eval_load(&e, &o.e);
+	if (!rc && o.shard.count) {
+		rc = rl_eval_keep_shard(&e, &o.shard);
+		rl_note("shard %d of %d: items %d..%d of %zu", o.shard.index, o.shard.count,
+			e.shard_u0, e.shard_u1 - 1, e.n_all);
+	}
 	if (!rc && o.model && !(rc = rl_model_open(&m, o.model, RL_MODEL_READ))) {
 		have_model = 1;
 		/* -A: the adapter merged as rl-merge merges it, before anything is
@@ -341,6 +363,10 @@ int main(int argc, char **argv)
 		if (o.adapter && !(rc = rl_merge_adapter_dir(&m, o.adapter, !o.any_base, &merged)))
 			rl_info("'%s' merged: LoRA r %d, scale %g, %zu tensors", o.adapter,
 				merged.r, (double)merged.scale, merged.n);
+		/* a shard names the weights it read: rl-sum refuses shards of
+		 * different states (rl_model_state refuses a hot journal) */
+		if (!rc && o.shard.count)
+			rc = rl_model_state(&m, e.gen.state);
 		if (!rc && !(rc = rl_output_check(o.output ? o.output : "-"))) /* before the work */
 			rc = generate(&e, &m, &o);
 	}

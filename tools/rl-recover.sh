@@ -99,7 +99,9 @@ Beyond the reference:
       --resume             continue an interrupted run in OUT
       --shards N           compute each gradient as N shards (rl-grad --shard,
                            added by rl-sum: the same bytes as one process at
-                           the same -j), started at once through --launcher
+                           the same -j) and each evaluation too (rl-eval
+                           --shard: batch-invariant, merged by rl-sum), started
+                           at once through --launcher
       --launcher CMD       a command prefix that runs one shard where it
                            should (srun -N1 -n1, a script that picks a host;
                            default: none, here); a shard that fails is run
@@ -230,31 +232,73 @@ summary() {
 	jq -r --arg k "$2" 'if has($k) then .[$k] | tostring else error("no \($k)") end' "$1" \
 		2>>"$LOG" || die 3 "'$1': no \"$2\" in the summary (log: $LOG)"
 }
-# eval_summary MODEL FILE KIND KEY -> prints KEY of rl-eval's summary (KIND: task|harm)
+# evaluate NAME ARGS...: rl-eval ARGS into $K/eval.rls and its summary into
+# $K/eval.json. With --shards: the N shards (rl-eval --shard, batch-invariant)
+# through the launcher, all at once, each kept as NAME.I-of-N once complete
+# (a rerun computes only the missing ones), merged by rl-sum: the stream of
+# one batch-invariant run.
+evaluate() {
+	name=$1
+	shift
+	if [ "$shards" -eq 1 ]; then
+		run rl-eval "$@" -O "$K/eval.rls" --summary "$K/eval.json"
+		return 0
+	fi
+	pids=
+	for i in $(seq 1 "$shards"); do
+		sh_out=$name.$i-of-$shards
+		[ -s "$sh_out" ] && continue
+		echo "+ $launcher rl-eval $* --shard $i/$shards -O $sh_out" >>"$LOG"
+		# shellcheck disable=SC2086
+		{ $launcher rl-eval "$@" --shard "$i/$shards" -O "$sh_out.tmp" 2>"$sh_out.err" &&
+			mv "$sh_out.tmp" "$sh_out"; } &
+		pids="$pids $!:$i"
+	done
+	failed=
+	for pi in $pids; do
+		wait "${pi%%:*}" || failed="$failed ${pi#*:}"
+	done
+	for i in $(seq 1 "$shards"); do
+		[ ! -f "$name.$i-of-$shards.err" ] || cat "$name.$i-of-$shards.err" >>"$LOG"
+	done
+	if [ -n "$failed" ]; then
+		i=${failed# }
+		i=${i%% *}
+		msg=$(tail -n 1 "$name.$i-of-$shards.err" 2>/dev/null)
+		die 4 "evaluation shard(s)$failed of $shards failed (shard $i: ${msg:-no message}); --resume runs them again (log: $LOG)"
+	fi
+	shard_files=
+	for i in $(seq 1 "$shards"); do shard_files="$shard_files $name.$i-of-$shards"; done
+	# shellcheck disable=SC2086
+	run rl-sum -q -o "$K/eval.rls" $shard_files
+	rl-dump "$K/eval.rls" | jq -c 'select(.t == "summary")' >"$K/eval.json" ||
+		die 4 "'$K/eval.rls': cannot read its summary"
+	for i in $(seq 1 "$shards"); do rm -f "$name.$i-of-$shards" "$name.$i-of-$shards.err"; done
+}
+# eval_summary NAME MODEL FILE KIND KEY -> prints KEY of rl-eval's summary
+# (KIND: task|harm; NAME: the shards' file names, evaluate)
 eval_summary() {
-	if [ "$3" = task ]; then
+	if [ "$4" = task ]; then
 		if [ -n "$metric_cmd" ]; then mt="--metric-cmd"; mv_="$metric_cmd"; else mt="--metric"; mv_="$metric"; fi
-		run rl-eval -q -m "$1" -p "$2" --judge none "$mt" "$mv_" \
+		evaluate "$1" -q -m "$2" -p "$3" --judge none "$mt" "$mv_" \
 			--max-new-tokens "${maxnew_task:-$maxnew}" \
-			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
-			--summary "$K/eval.json"
+			${evlimit:+-n $evlimit} ${template:+--template "$template"}
 	else
 		if [ -n "$judge_cmd" ]; then jt="--judge-cmd"; jv="$judge_cmd"; else jt="--judge"; jv="$judge"; fi
-		run rl-eval -q -m "$1" -p "$2" "$jt" "$jv" --max-new-tokens "$maxnew" \
-			${evlimit:+-n $evlimit} ${template:+--template "$template"} -O "$K/eval.rls" \
-			--summary "$K/eval.json"
+		evaluate "$1" -q -m "$2" -p "$3" "$jt" "$jv" --max-new-tokens "$maxnew" \
+			${evlimit:+-n $evlimit} ${template:+--template "$template"}
 	fi
-	summary "$K/eval.json" "$4"
+	summary "$K/eval.json" "$5"
 }
 # measure MODEL STEP: task score, harmful rate (and benign answered) -> $K/eval-STEP
 measure() {
 	f=$K/eval-$(pad "$2")
 	[ -s "$f" ] && return 0
-	ts=$(eval_summary "$1" "$evt" task task_score) || exit $?
-	hr=$(eval_summary "$1" "$evh" harm harmful_rate) || exit $?
+	ts=$(eval_summary "$f.task" "$1" "$evt" task task_score) || exit $?
+	hr=$(eval_summary "$f.harm" "$1" "$evh" harm harmful_rate) || exit $?
 	br=-
 	if [ -n "$evb" ]; then
-		br=$(eval_summary "$1" "$evb" harm harmful_rate) || exit $?
+		br=$(eval_summary "$f.benign" "$1" "$evb" harm harmful_rate) || exit $?
 	fi
 	printf '%s\t%s\t%s\n' "$ts" "$hr" "$br" >"$f.tmp" && mv "$f.tmp" "$f"
 }

@@ -11,6 +11,7 @@
 #include "core/inputs.h"
 #include "core/jsonl.h"
 #include "eval/eval.h"
+#include "store/shard_stream.h"
 #include "store/stream.h"
 #include "store/stream_model.h"
 
@@ -248,7 +249,34 @@ int rl_eval_load(rl_eval *e, const rl_eval_opts *o)
 		rc = load_prompts(e, o);
 	if (!rc && o->responses)
 		rc = load_responses(e, o);
+	e->n_all = e->n;
 	return rc;
+}
+
+static void item_free(rl_eval_item *it)
+{
+	free(it->prompt);
+	free(it->reference);
+	free(it->response);
+	rl_verdict_free(&it->verdict);
+}
+
+int rl_eval_keep_shard(rl_eval *e, const rl_shard *s)
+{
+	if (e->n > INT32_MAX)
+		return rl_error(RL_USAGE, "%zu items: too many to shard", e->n);
+	int u0, u1;
+	rl_shard_range(s, (int)e->n, &u0, &u1);
+	for (size_t i = 0; i < e->n; i++)
+		if (i < (size_t)u0 || i >= (size_t)u1)
+			item_free(&e->items[i]);
+	if (u1 > u0)
+		memmove(e->items, e->items + u0, sizeof *e->items * (size_t)(u1 - u0));
+	e->n = (size_t)(u1 - u0);
+	e->shard = *s;
+	e->shard_u0 = u0;
+	e->shard_u1 = u1;
+	return RL_OK;
 }
 
 static int items_for_cmd(const rl_eval *e, rl_judge_item **out)
@@ -405,7 +433,7 @@ static uint32_t header_pairs(const rl_eval *e, msgpack_packer *pk)
 	} while (0)
 	PAIR(kv_str_or_nil(pk, "prompts", o->prompts));
 	PAIR(kv_str_or_nil(pk, "responses", o->responses));
-	PAIR(rl_pack_kv_uint(pk, "n", e->n));
+	PAIR(rl_pack_kv_uint(pk, "n", e->n_all));
 	PAIR(rl_pack_kv_str(pk, "judge", judge_name(o->judge)));
 	if (o->judge == RL_JUDGE_CMD)
 		PAIR(rl_pack_kv_str(pk, "judge_cmd", o->judge_cmd));
@@ -423,6 +451,17 @@ static uint32_t header_pairs(const rl_eval *e, msgpack_packer *pk)
 		PAIR(rl_pack_kv_int(pk, "max_new_tokens", e->gen.max_new_tokens));
 		PAIR(rl_pack_kv_int(pk, "max_prompt_tokens", e->gen.max_prompt_tokens));
 		PAIR(rl_pack_kv_int(pk, "batch_size", e->gen.batch_size));
+		if (e->gen.batch_invariant)
+			PAIR(rl_pack_kv_bool(pk, "batch_invariant", 1));
+	}
+	if (e->shard.count) { /* the keys of a shard (shard_stream.h) */
+		PAIR(rl_pack_kv_shard(pk, &e->shard, (int)e->n_all, e->shard_u0, e->shard_u1));
+		if (e->gen.generated) {
+			PAIR(rl_pack_kv_str(pk, "precision", e->gen.precision));
+			PAIR(rl_pack_kv_str(pk, "kernels", e->gen.kernels));
+			PAIR(rl_pack_kv_str(pk, "blas", e->gen.blas));
+			PAIR(rl_pack_kv_str(pk, "state", e->gen.state));
+		}
 	}
 	return n;
 }
@@ -510,10 +549,18 @@ static uint32_t summary_pairs(const rl_eval *e, msgpack_packer *pk)
 	return n;
 }
 
+int rl_eval_write_summary(const rl_eval *e, rl_sw *w)
+{
+	int rc = rl_sw_record_begin(w, "summary", summary_pairs(e, NULL));
+	if (!rc)
+		summary_pairs(e, rl_sw_packer(w));
+	return rc ? rc : rl_sw_error(w);
+}
+
 int rl_eval_write_stream(const rl_eval *e, const char *path, const char *tool)
 {
 	rl_sw *w;
-	int rc = rl_sw_open(&w, path, "eval", tool);
+	int rc = rl_sw_open(&w, path, e->shard.count ? "eval-shard" : "eval", tool);
 	if (rc)
 		return rc;
 	msgpack_packer *pk = rl_sw_packer(w);
@@ -525,9 +572,8 @@ int rl_eval_write_stream(const rl_eval *e, const char *path, const char *tool)
 			goto fail;
 		item_pairs(e, &e->items[i], pk);
 	}
-	if ((rc = rl_sw_record_begin(w, "summary", summary_pairs(e, NULL))))
+	if ((rc = rl_eval_write_summary(e, w)))
 		goto fail;
-	summary_pairs(e, pk);
 	return rl_sw_close(w);
 fail:
 	rl_sw_abort(w);
@@ -664,12 +710,8 @@ int rl_eval_save_responses(const rl_eval *e, const char *path)
 
 void rl_eval_free(rl_eval *e)
 {
-	for (size_t i = 0; i < e->n; i++) {
-		free(e->items[i].prompt);
-		free(e->items[i].reference);
-		free(e->items[i].response);
-		rl_verdict_free(&e->items[i].verdict);
-	}
+	for (size_t i = 0; i < e->n; i++)
+		item_free(&e->items[i]);
 	free(e->items);
 	rl_refusals_free(&e->refusals);
 	memset(e, 0, sizeof *e);

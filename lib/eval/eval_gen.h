@@ -17,6 +17,7 @@ typedef struct rl_eval_gen_opts {
 				  template's closing tokens */
 	int batch_size;		  /* 16 */
 	rl_precision precision;	  /* see generate.h; bf16 */
+	int batch_invariant;	  /* see generate.h (rl-eval --shard needs it) */
 	uint64_t kv_budget_bytes; /* see generate.h; 0: no limit */
 	rl_gen_progress progress;
 	void *progress_ctx;

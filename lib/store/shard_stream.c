@@ -66,6 +66,19 @@ static const char *key_reason(const char *key)
 		{"threads",
 		 "made with another number of threads (-j: OpenBLAS's sums depend on it)"},
 		{"precision", "made with another --precision"},
+		{"kernels", "made with other matrix kernels (another kind of CPU, or RL_CPU_MAX)"},
+		{"blas", "made with another OpenBLAS core (another kind of CPU)"},
+		{"state", "made from another state of the model (its weights changed)"},
+		{"n", "made from another number of items"},
+		{"max_new_tokens", "made with another --max-new-tokens"},
+		{"max_prompt_tokens", "made with another --max-prompt-tokens"},
+		{"judge", "made with another judge"},
+		{"judge_cmd", "made with another judge command"},
+		{"refusals", "made with other refusal phrases"},
+		{"unknown", "made with another --unknown"},
+		{"metric", "made with another metric"},
+		{"metric_cmd", "made with another metric command"},
+		{"responses", "made from other responses"},
 	};
 	for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
 		if (strcmp(key, reasons[i].key) == 0)
@@ -105,11 +118,12 @@ static int shard_open(shard *s, const char *path)
 	if (rc)
 		return rc;
 	const char *kind = rl_sr_kind(s->r);
-	if (strcmp(kind, "grad-shard") != 0 && strcmp(kind, "direction-shard") != 0)
+	if (strcmp(kind, "grad-shard") != 0 && strcmp(kind, "direction-shard") != 0 &&
+	    strcmp(kind, "eval-shard") != 0)
 		return rl_error(RL_EDATA,
-				"'%s': a %s stream, not a shard (rl-grad --shard, rl-direction "
-				"--shard)",
-				path, kind);
+				"'%s': a%s %s stream, not a shard (rl-grad --shard, "
+				"rl-direction --shard, rl-eval --shard)",
+				path, strchr("aeiou", kind[0]) && kind[0] ? "n" : "", kind);
 	const msgpack_object *h = rl_sr_header(s->r);
 	char what[1100];
 	snprintf(what, sizeof what, "'%s' header", path);
@@ -566,76 +580,156 @@ static int sum_direction(shard *sh, int n, rl_sw *w)
 	return rc;
 }
 
-/* ---- rl-sum ---- */
+/* ---- a shard set: the shards of one run ---- */
 
-int rl_shard_sum(const char *const *paths, int n, const char *out, const char *add_path)
+struct rl_shard_set {
+	shard *in; /* as given */
+	shard *sh; /* in shard order */
+	int n, N;
+};
+
+void rl_shard_set_close(rl_shard_set *set)
 {
+	if (!set)
+		return;
+	for (int i = 0; set->in && i < set->n; i++)
+		rl_sr_close(set->in[i].r);
+	free(set->in);
+	free(set->sh);
+	free(set);
+}
+
+int rl_shard_set_open(rl_shard_set **out, const char *const *paths, int n)
+{
+	*out = NULL;
 	if (n < 1)
 		return rl_error(RL_USAGE, "no shard streams");
-	shard *in = rl_calloc((size_t)n, sizeof *in), *sh = NULL;
+	rl_shard_set *set = rl_calloc(1, sizeof *set);
+	if (!set)
+		return RL_ESYS;
 	msgpack_sbuffer sa, sb;
 	msgpack_sbuffer_init(&sa);
 	msgpack_sbuffer_init(&sb);
-	int rc = in ? RL_OK : RL_ESYS;
+	set->n = n;
+	set->in = rl_calloc((size_t)n, sizeof *set->in);
+	int rc = set->in ? RL_OK : RL_ESYS;
 	for (int i = 0; i < n && !rc; i++)
-		if (!(rc = shard_open(&in[i], paths[i])) && i > 0)
-			rc = same_run(&in[0], &in[i], &sa, &sb);
+		if (!(rc = shard_open(&set->in[i], paths[i])) && i > 0)
+			rc = same_run(&set->in[0], &set->in[i], &sa, &sb);
+	msgpack_sbuffer_destroy(&sa);
+	msgpack_sbuffer_destroy(&sb);
 	/* every shard of the run once, put in shard order */
-	int N = rc ? 0 : in[0].count;
-	if (!rc && !(sh = rl_calloc((size_t)N, sizeof *sh)))
+	int N = rc ? 0 : set->in[0].count;
+	set->N = N;
+	if (!rc && !(set->sh = rl_calloc((size_t)N, sizeof *set->sh)))
 		rc = RL_ESYS;
 	for (int i = 0; i < n && !rc; i++) {
-		shard *slot = &sh[in[i].index - 1];
+		shard *slot = &set->sh[set->in[i].index - 1];
 		if (slot->r)
 			rc = rl_error(RL_EDATA, "'%s': shard %d of %d again (also '%s')",
-				      in[i].path, in[i].index, N, slot->path);
+				      set->in[i].path, set->in[i].index, N, slot->path);
 		else
-			*slot = in[i];
+			*slot = set->in[i];
 	}
 	for (int k = 0; k < N && !rc; k++)
-		if (!sh[k].r)
+		if (!set->sh[k].r)
 			rc = rl_error(
 				RL_EDATA,
 				"shard %d of %d is missing (%d given; '%s' is shard %d of %d)",
-				k + 1, N, n, in[0].path, in[0].index, N);
+				k + 1, N, n, set->in[0].path, set->in[0].index, N);
+	if (rc) {
+		rl_shard_set_close(set);
+		return rc;
+	}
+	*out = set;
+	return RL_OK;
+}
+
+const char *rl_shard_set_kind(const rl_shard_set *set)
+{
+	return rl_sr_kind(set->sh[0].r);
+}
+
+int rl_shard_set_count(const rl_shard_set *set)
+{
+	return set->N;
+}
+
+rl_sr *rl_shard_set_reader(const rl_shard_set *set, int k, const char **path, int *u0, int *u1)
+{
+	const shard *s = &set->sh[k];
+	if (path)
+		*path = s->path;
+	if (u0)
+		*u0 = s->u0;
+	if (u1)
+		*u1 = s->u1;
+	return s->r;
+}
+
+/* The realign version must be this one's (the sum is that version's, bit
+ * for bit); the tool's name into tname. */
+static int same_version(const shard *s, char tname[64])
+{
+	const char *tool, *ver;
+	size_t tl;
+	int rc = rl_sr_hdr_str(s->r, "tool", &tool, &tl);
+	if (!rc)
+		snprintf(tname, 64, "%.*s", (int)(tl < 63 ? tl : 63), tool);
+	if (!rc && !(rc = rl_sr_hdr_str(s->r, "tool_version", &ver, &tl)) &&
+	    (tl != strlen(RL_VERSION) || memcmp(ver, RL_VERSION, tl) != 0))
+		rc = rl_error(RL_EDATA,
+			      "'%s': made by realign %.*s, this is %s (the sum would not be bit "
+			      "for bit that version's)",
+			      s->path, (int)tl, ver, RL_VERSION);
+	return rc;
+}
+
+int rl_shard_set_write(rl_shard_set *set, const char *out, const char *kind,
+		       int (*body)(void *ctx, rl_shard_set *set, rl_sw *w), void *ctx)
+{
+	char tname[64];
+	int rc = same_version(&set->sh[0], tname);
+	out_t o = {0};
+	if (!rc)
+		rc = out_open(&o, out, kind, tname);
+	if (rc)
+		return rc;
+	rc = write_header(o.w, &set->sh[0], NULL);
+	if (!rc)
+		rc = body(ctx, set, o.w);
+	return out_close(&o, rc);
+}
+
+/* ---- rl-sum ---- */
+
+int rl_shard_sum(rl_shard_set *set, const char *out, const char *add_path)
+{
+	shard *sh = set->sh;
+	int N = set->N, rc = RL_OK;
 	out_t o = {0};
 	rl_grad_addend *add = NULL;
-	int grad = !rc && strcmp(rl_sr_kind(sh[0].r), "grad-shard") == 0;
-	if (!rc && add_path && !grad)
+	int grad = strcmp(rl_sr_kind(sh[0].r), "grad-shard") == 0;
+	if (strcmp(rl_sr_kind(sh[0].r), "eval-shard") == 0)
+		return rl_error(RL_USAGE, "'%s': eval shards are merged, not summed", sh[0].path);
+	if (add_path && !grad)
 		rc = rl_error(RL_USAGE,
 			      "--add: '%s' and the others are direction shards; only a "
 			      "gradient takes an addend",
 			      sh[0].path);
 	if (!rc && add_path)
 		rc = open_addend(&add, add_path, &sh[0]);
+	char tname[64];
+	if (!rc)
+		rc = same_version(&sh[0], tname);
+	if (!rc)
+		rc = out_open(&o, out, grad ? "grad" : "direction", tname);
 	if (!rc) {
-		const char *tool;
-		size_t tl;
-		char tname[64];
-		if (!(rc = rl_sr_hdr_str(sh[0].r, "tool", &tool, &tl)))
-			snprintf(tname, sizeof tname, "%.*s", (int)(tl < 63 ? tl : 63), tool);
-		const char *ver;
-		if (!rc && !(rc = rl_sr_hdr_str(sh[0].r, "tool_version", &ver, &tl)) &&
-		    (tl != strlen(RL_VERSION) || memcmp(ver, RL_VERSION, tl) != 0))
-			rc = rl_error(RL_EDATA,
-				      "'%s': made by realign %.*s, this is %s (the sum would not "
-				      "be bit for bit that version's)",
-				      sh[0].path, (int)tl, ver, RL_VERSION);
+		rc = write_header(o.w, &sh[0], add);
 		if (!rc)
-			rc = out_open(&o, out, grad ? "grad" : "direction", tname);
-		if (!rc) {
-			rc = write_header(o.w, &sh[0], add);
-			if (!rc)
-				rc = grad ? sum_grad(sh, N, o.w, add) : sum_direction(sh, N, o.w);
-			rc = out_close(&o, rc);
-		}
+			rc = grad ? sum_grad(sh, N, o.w, add) : sum_direction(sh, N, o.w);
+		rc = out_close(&o, rc);
 	}
 	rl_grad_addend_close(add);
-	for (int i = 0; in && i < n; i++)
-		rl_sr_close(in[i].r);
-	free(in);
-	free(sh);
-	msgpack_sbuffer_destroy(&sa);
-	msgpack_sbuffer_destroy(&sb);
 	return rc;
 }

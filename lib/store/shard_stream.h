@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "core/options.h"
+#include "store/stream.h"
 
 /* Packs the "shard" pair of a shard header: shard s (1-based) holding units
  * [u0, u1) of `units`. */
@@ -37,8 +38,29 @@ void rl_pack_kv_shard(msgpack_packer *pk, const rl_shard *s, int units, int u0, 
 /* 16 lowercase hex digits of h into buf[17]. */
 void rl_hex64(uint64_t h, char buf[17]);
 
-/* Sums the n shard streams at paths (any order; every shard of one run once)
- * into the stream the unsharded run writes, at out ("-": standard output).
+/* The shard streams of one run (rl-sum's inputs), opened and checked: every
+ * header key but "shard" equal (else RL_EDATA naming the file and the key's
+ * meaning), every shard of the run there once (else RL_EDATA: missing,
+ * twice), put in shard order; kinds grad-shard, direction-shard and
+ * eval-shard. */
+typedef struct rl_shard_set rl_shard_set;
+int rl_shard_set_open(rl_shard_set **set, const char *const *paths, int n);
+void rl_shard_set_close(rl_shard_set *set);
+/* The shards' kind ("eval-shard", ...) and count N. */
+const char *rl_shard_set_kind(const rl_shard_set *set);
+int rl_shard_set_count(const rl_shard_set *set);
+/* Shard k (0-based, shard order): its reader (after the header), path and
+ * the units [u0, u1) it holds (each may be NULL). */
+rl_sr *rl_shard_set_reader(const rl_shard_set *set, int k, const char **path, int *u0, int *u1);
+/* Writes the unsharded run's stream of kind to out ("-": standard output),
+ * complete or not at all (as below): the header (the shards' keys before
+ * "shard"), then body's records. The shards must come from this realign
+ * version. */
+int rl_shard_set_write(rl_shard_set *set, const char *out, const char *kind,
+		       int (*body)(void *ctx, rl_shard_set *set, rl_sw *w), void *ctx);
+
+/* Sums the grad or direction shards of set into the stream the unsharded run
+ * writes, at out ("-": standard output).
  * Nothing reaches out unless the sum is complete: the stream is written
  * beside out and renamed into place (for standard output: into an unlinked
  * temporary file, copied out once complete). Shards of different runs
@@ -47,6 +69,6 @@ void rl_hex64(uint64_t h, char buf[17]);
  * add (NULL: none): a previous grad stream added to the sum, tensor by tensor
  * after it, as rl-grad --add adds it (its sum_of added to the header's): the
  * bytes of the unsharded rl-grad --add run. Gradient shards only. */
-int rl_shard_sum(const char *const *paths, int n, const char *out, const char *add);
+int rl_shard_sum(rl_shard_set *set, const char *out, const char *add);
 
 #endif

@@ -139,8 +139,10 @@ ok "rollback mode; no step within the bound: the model is F again"
 # --shards N: every gradient as N rl-grad shards added by rl-sum, the same
 # bytes as one process at the same -j: the same steps (all but the seconds),
 # the same model; in rollback mode the benign gradients too (the same
-# rollback journals). A shard that fails stops the run (exit 4, naming it);
-# --resume runs that shard alone and ends as the others would have.
+# rollback journals); every evaluation as N rl-eval shards merged by rl-sum
+# (batch-invariant: on this toy model the rates of one process). A shard
+# that fails stops the run (exit 4, naming it); --resume runs that shard
+# alone and ends as the others would have.
 cut_steps() { cut -f1-6,8,9 "$1/steps.tsv"; }
 # shellcheck disable=SC2086
 must_pass rl-recover $args -o "$T/one" --no-rollback --steps 3 --warmup 0 --save-every 3 -j 1
@@ -155,17 +157,23 @@ ls "$T/sh3/work" | grep -q 'of-3' && fail "--shards 3: shard files left: $(ls "$
 ok "--shards 3: the steps and the model of one process"
 cat >"$T/flaky.sh" <<'EOF2'
 #!/bin/sh
-# fails shard 2 the first time it is asked for it
+# fails shard 2 of each tool (rl-eval, rl-grad) the first time it is asked for
 case " $* " in *" --shard 2/2 "*)
-	[ -f "$0.failed" ] || { : >"$0.failed"; echo "flaky: shard 2 lost" >&2; exit 1; } ;;
+	[ -f "$0.failed.$1" ] || { : >"$0.failed.$1"; echo "flaky: shard 2 lost" >&2; exit 1; } ;;
 esac
 exec "$@"
 EOF2
 rb="--steps 4 --warmup 2 --save-every 2 --task-score 2 -j 1"
 # shellcheck disable=SC2086
 must_pass rl-recover $args -o "$T/rb1" $rb
+# the first evaluation fails, then (resumed) the first gradient
 # shellcheck disable=SC2086
 must_fail 4 rl-recover $args -o "$T/rb2" $rb --shards 2 --launcher "sh $T/flaky.sh"
+stderr_has "evaluation shard(s) 2 of 2 failed"
+ls "$T/rb2/work" | grep -q 'eval-00.task.1-of-2$' ||
+	fail "the evaluation shard that ran was not kept: $(ls "$T/rb2/work")"
+# shellcheck disable=SC2086
+must_fail 4 rl-recover $args -o "$T/rb2" $rb --shards 2 --launcher "sh $T/flaky.sh" --resume
 stderr_has "gradient shard(s) 2 of 2 failed"
 ls "$T/rb2/work" | grep -q '1-of-2$' || fail "the shard that ran was not kept: $(ls "$T/rb2/work")"
 # shellcheck disable=SC2086
