@@ -38,7 +38,7 @@ must_fail 2 gen --kv-mem 0
 must_pass gen --judge none -o out4.jsonl -O /dev/null --precision fp32 -v
 test_cmp out.jsonl out4.jsonl
 stderr_has "precision fp32 on"
-must_pass gen --judge none -o /dev/null -O /dev/null -n 1 -v
+must_pass gen --judge none -o one.jsonl -O /dev/null -n 1 -v
 stderr_has "precision bf16 on"
 must_fail 2 gen --precision fp16
 stderr_has "--precision: expected bf16 or fp32, got 'fp16'"
