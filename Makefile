@@ -9,6 +9,8 @@
 #   make fixtures             regenerate committed fixtures (needs the Python stack)
 #   make fuzz                 run every fuzz target for FUZZ_SECONDS each (clang);
 #                             FUZZ_RUNS=N: N executions each, FUZZ_MERGE=1: keep the corpus
+#   make cluster-check        the Slurm and ssh recipes on daemons it starts (root;
+#                             make cluster-deps installs them)
 #   make bench                build the benchmarks under tests/bench/
 #   make demo                 the built-in toy-world demo
 #   make real                 a real model, a real LoRA fine-tune, restored (examples/real.sh)
@@ -26,7 +28,7 @@ CC       ?= cc
 PKGS     := msgpack libcjson libpcre2-8 openblas libxxhash libutf8proc
 DEBS     := build-essential pkg-config libopenblas-dev libmsgpack-dev libcjson-dev \
             libpcre2-dev libxxhash-dev libutf8proc-dev xz-utils jq clang-format gnuplot-nox \
-            groff-base bsdextrautils python3-msgpack python3-xxhash time
+            groff-base bsdextrautils python3-msgpack python3-xxhash time parallel
 PYTHON   ?= python3
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -70,7 +72,8 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 MAN       := $(sort $(wildcard man/*.[1-8]))
 FUZZ_SECONDS ?= 60
 
-.PHONY: all check test install uninstall deps fixtures fuzz bench demo real real-small clean
+.PHONY: all check test install uninstall deps fixtures fuzz bench demo real real-small clean \
+	cluster-deps cluster-check
 .DELETE_ON_ERROR:
 # Objects are kept between builds (make would otherwise delete the tools' and
 # tests' objects as intermediates, and the next plain `make` relink everything).
@@ -138,6 +141,15 @@ deps:
 # msgpack, xxhash, rouge_score, gguf (PyPI). Some generators run C helpers (tests/unit binaries).
 fixtures: $(TOOLS) $(TESTS)
 	RL_BIN=$(abspath $(BIN)) RL_TESTBIN=$(abspath $(O)/tests) sh tests/gen/all.sh
+
+# The cluster recipes on real engines (single-node Slurm, ssh): starts daemons as root.
+cluster-deps:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	  slurm-wlm munge openssh-server openssh-client parallel
+
+cluster-check: $(TOOLS)
+	RL_BIN=$(abspath $(BIN)) RL_TESTS=$(abspath tests) RL_FIXTURES=$(abspath tests/fixtures) \
+	  sh tests/cluster/run.sh
 
 fuzz:
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_MERGE=$(FUZZ_MERGE) sh tests/fuzz/run.sh $(FUZZ_SECONDS)
