@@ -137,6 +137,17 @@ static void free_seqs(rl_gen_seq *s, int n)
 	free(s);
 }
 
+/* ||a - b|| / ||b|| in double. */
+static double rel_l2(const float *a, const float *b, size_t n)
+{
+	double d = 0, r = 0;
+	for (size_t i = 0; i < n; i++) {
+		d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+		r += (double)b[i] * b[i];
+	}
+	return r > 0 ? sqrt(d / r) : sqrt(d);
+}
+
 /* The largest |a - b| beyond atol + rtol |b|. */
 static double excess(const float *a, const float *b, size_t n, double atol, double rtol)
 {
@@ -218,6 +229,19 @@ static void test_model(const char *name)
 	o.n_stop = n_stop;
 	o.batch_size = 4; /* fewer than the prompts: slots are refilled */
 	rl_gen_seq *s = run(&m, &k, 0, k.n, &o);
+	double worst = 0;
+	int same = 0, toks = 0;
+	for (int i = 0; i < k.n; i++) {
+		double r = rel_l2(s[i].first_logits, k.logits[i], (size_t)k.V);
+		worst = r > worst ? r : worst;
+		same += s[i].n_out == k.n_want[i] &&
+			memcmp(s[i].out, k.want[i], sizeof(int) * (size_t)k.n_want[i]) == 0;
+		toks += k.n_want[i];
+	}
+	/* the parity figures (issue 19): what the checks below bound */
+	printf("test_generate: %-17s fp32 against transformers: first logits rel L2 <= %.1e, "
+	       "greedy ids identical %d/%d prompts (%d tokens)\n",
+	       name, worst, same, k.n, toks);
 	for (int i = 0; i < k.n; i++) {
 		int ok = s[i].n_out == k.n_want[i] &&
 			 memcmp(s[i].out, k.want[i], sizeof(int) * (size_t)k.n_want[i]) == 0;
