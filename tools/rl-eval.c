@@ -271,6 +271,31 @@ static void on_gen_progress(void *ctx, size_t done, size_t n, uint64_t tokens)
 
 static int log_item(void *ctx, const rl_eval_item *it);
 
+/* The options that change a shard's results and are not in the run's
+ * header, as one JSON object (rl-sum refuses shards that differ in it). */
+static char *shard_options(const struct opts *o)
+{
+	cJSON *j = cJSON_CreateObject();
+	if (!j)
+		return NULL;
+	const char *s[][2] = {{"field", o->e.field},
+			      {"ref_field", o->e.ref_field},
+			      {"template", o->chat.template_spec},
+			      {"system", o->chat.system},
+			      {"template_kwargs", o->chat.kwargs},
+			      {"adapter", o->adapter}};
+	int ok = 1;
+	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+		ok &= (s[i][1] ? cJSON_AddStringToObject(j, s[i][0], s[i][1])
+			       : cJSON_AddNullToObject(j, s[i][0])) != NULL;
+	ok &= cJSON_AddBoolToObject(j, "raw", o->chat.raw) != NULL;
+	ok &= cJSON_AddBoolToObject(j, "any_base", o->any_base) != NULL;
+	ok &= cJSON_AddBoolToObject(j, "full_responses", o->full_responses) != NULL;
+	char *text = ok ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	return text;
+}
+
 /* Fills the responses with model m (open) and its tokenizer and template;
  * with -o FILE, writes FILE (and keeps each response in FILE.partial as it
  * comes). */
@@ -351,10 +376,16 @@ int main(int argc, char **argv)
 	rl_merged merged = {0};
 	int have_model = 0;
 	int rc = rl_eval_load(&e, &o.e);
+	char *options = NULL;
 	if (!rc && o.shard.count) {
-		rc = rl_eval_keep_shard(&e, &o.shard);
-		rl_note("shard %d of %d: items %d..%d of %zu", o.shard.index, o.shard.count,
-			e.shard_u0, e.shard_u1 - 1, e.n_all);
+		if (!(options = shard_options(&o)))
+			rc = rl_error(RL_ESYS, "out of memory");
+		e.shard_options = options;
+		if (!rc)
+			rc = rl_eval_keep_shard(&e, &o.shard);
+		if (!rc)
+			rl_note("shard %d of %d: items %d..%d of %zu", o.shard.index, o.shard.count,
+				e.shard_u0, e.shard_u1 - 1, e.n_all);
 	}
 	if (!rc && o.model && !(rc = rl_model_open(&m, o.model, RL_MODEL_READ))) {
 		have_model = 1;
@@ -385,6 +416,7 @@ int main(int argc, char **argv)
 	}
 	if (rc) {
 		rl_eval_free(&e);
+		free(options);
 		rl_die_err(rc);
 	}
 	rl_eval_summarize(&e);
@@ -392,6 +424,7 @@ int main(int argc, char **argv)
 		rc = rl_eval_write_stream(&e, o.output ? o.output : "-", "rl-eval");
 		if (rc) {
 			rl_eval_free(&e);
+			free(options);
 			rl_die_err(rc);
 		}
 	}
@@ -401,6 +434,7 @@ int main(int argc, char **argv)
 		cJSON_Delete(j);
 		if (rc) {
 			rl_eval_free(&e);
+			free(options);
 			rl_die_err(rc);
 		}
 	}
@@ -413,6 +447,7 @@ int main(int argc, char **argv)
 		}
 		if ((rc = rl_summary_write(j, o.summary, rl_now() - t0))) {
 			rl_eval_free(&e);
+			free(options);
 			rl_die_err(rc);
 		}
 	}
@@ -420,6 +455,7 @@ int main(int argc, char **argv)
 	rl_eval_summary_line(&e, line, sizeof line);
 	rl_info("%s", line);
 	rl_eval_free(&e);
+	free(options);
 	if (have_model)
 		rl_model_close(&m);
 	rl_merged_free(&merged);

@@ -201,6 +201,10 @@ J=$out/journals
 K=$out/work
 LOG=$K/log
 thr=${threads:+-j $threads}
+# a sharded evaluation's threads: -j's, or one each when the shards all run
+# here (no launcher) and would otherwise each take every CPU
+evthr=${threads:+-t $threads}
+[ -n "$evthr" ] || [ -n "$launcher" ] || evthr="-t 1"
 
 # ---- helpers ----
 now() { date +%s.%N 2>/dev/null | sed 's/N$//'; }
@@ -250,7 +254,7 @@ evaluate() {
 		[ -s "$sh_out" ] && continue
 		echo "+ $launcher rl-eval $* --shard $i/$shards -O $sh_out" >>"$LOG"
 		# shellcheck disable=SC2086
-		{ $launcher rl-eval "$@" --shard "$i/$shards" -O "$sh_out.tmp" 2>"$sh_out.err" &&
+		{ $launcher rl-eval "$@" $evthr --shard "$i/$shards" -O "$sh_out.tmp" 2>"$sh_out.err" &&
 			mv "$sh_out.tmp" "$sh_out"; } &
 		pids="$pids $!:$i"
 	done
@@ -271,8 +275,10 @@ evaluate() {
 	for i in $(seq 1 "$shards"); do shard_files="$shard_files $name.$i-of-$shards"; done
 	# shellcheck disable=SC2086
 	run rl-sum -q -o "$K/eval.rls" $shard_files
-	rl-dump "$K/eval.rls" | jq -c 'select(.t == "summary")' >"$K/eval.json" ||
-		die 4 "'$K/eval.rls': cannot read its summary"
+	rl-dump "$K/eval.rls" >"$K/eval.dump" 2>>"$LOG" &&
+		jq -c 'select(.t == "summary")' "$K/eval.dump" >"$K/eval.json" ||
+		die 4 "'$K/eval.rls': cannot read its summary (log: $LOG)"
+	rm -f "$K/eval.dump"
 	for i in $(seq 1 "$shards"); do rm -f "$name.$i-of-$shards" "$name.$i-of-$shards.err"; done
 }
 # eval_summary NAME MODEL FILE KIND KEY -> prints KEY of rl-eval's summary

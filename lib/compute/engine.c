@@ -87,11 +87,16 @@ int rl_layer_w_load(rl_layer_w *w, const rl_dims *d, const rl_model *m, int laye
 					m->dir, layer, rl_role_name(roles[i]),
 					t ? "present" : "absent",
 					t ? (unsigned long long)t->numel : 0ull, n);
+		int matrix = i < 7 || roles[i] == RL_R_QKV || roles[i] == RL_R_GATE_UP;
+		if (!dst && !(matrix && skip))
+			return rl_error(RL_USAGE,
+					"layer %d: %s has no f32 copy to widen into (a w without "
+					"matrices needs RL_W_AS_STORED)",
+					layer, rl_role_name(roles[i]));
 		float dt_check;
 		int rc = rl_tensor_read_f32(t, 0, 0, &dt_check); /* checks the dtype */
 		if (rc)
 			return rc;
-		int matrix = i < 7 || roles[i] == RL_R_QKV || roles[i] == RL_R_GATE_UP;
 		if (matrix && skip) {
 			/* used as stored: its finiteness checked there (the message
 			 * rl_tensor_read_f32's, of the element found) */

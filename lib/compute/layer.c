@@ -288,6 +288,13 @@ void rl_layer_act_free(rl_layer_act *a)
 	memset(a, 0, sizeof *a);
 }
 
+/* The widest input of the layer's matrices (rl_wgemm's scratch is per K). */
+static int widest(const rl_dims *d)
+{
+	int k = d->C > d->F ? d->C : d->F;
+	return k > d->qd ? k : d->qd;
+}
+
 /* backward: with the buffers only the backward uses (dqkv, dxm, dpost) */
 static size_t ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int maxkv, int backward)
 {
@@ -299,7 +306,8 @@ static size_t ws_floats(const rl_dims *d, int capT, int capR, int maxlen, int ma
 		   + R * (size_t)d->nh /* lse */
 		   + R * hq	       /* h, then datt */
 		   + (size_t)rl_par_threads() * rl_attention_scratch(maxlen, maxkv) /* attn */
-		   + rl_qk_norm_scratch(d, capT);				    /* qk */
+		   + rl_qk_norm_scratch(d, capT)				    /* qk */
+		   + rl_wgemm_scratch(widest(d));				    /* wg */
 	if (backward)
 		n += (size_t)rl_par_threads() * (size_t)maxlen * (size_t)d->qkv /* dqkv */
 		     + R * C							/* dxm */
@@ -334,6 +342,7 @@ static int ws_alloc(rl_layer_ws *ws, const rl_dims *d, int capT, int capR, int m
 	ws->attn = p, p += (size_t)ws->nscr * rl_attention_scratch(maxlen, maxkv);
 	ws->qk = d->qk_norm ? p : NULL;
 	p += rl_qk_norm_scratch(d, capT);
+	ws->wg = p, p += rl_wgemm_scratch(widest(d));
 	if (backward) {
 		ws->dqkv = p, p += (size_t)ws->nscr * (size_t)maxlen * (size_t)d->qkv;
 		ws->dxm = p, p += R * C;
@@ -576,13 +585,14 @@ static void attention(const rl_dims *d, int window, const rl_seqs *s, const rl_k
 }
 
 /* out[T, OC] (ldo) = x[T, IC] (ldx) W^T + bias with W the stored matrix i
- * (q, k, v, o, gate, up, down) at w's precision (rl_layer_w). */
-static void stored(const rl_layer_w *w, int i, float *out, int ldo, const float *x, int ldx,
-		   const float *bias, int T, int IC, int OC)
+ * (q, k, v, o, gate, up, down) at w's precision (rl_layer_w); ws->wg is
+ * rl_wgemm's scratch (its portable path's), never allocated per call. */
+static void stored(const rl_layer_w *w, rl_layer_ws *ws, int i, float *out, int ldo, const float *x,
+		   int ldx, const float *bias, int T, int IC, int OC)
 {
 	const rl_tensor *t = w->stored[i];
 	rl_wgemm(out, ldo, x, ldx, rl_tensor_elem(t, w->stored_at[i]), t->dtype, bias, T, OC, IC,
-		 w->prec, NULL);
+		 w->prec, ws->wg);
 }
 
 int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_rope *rope,
@@ -619,9 +629,9 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	if (as_stored) {
 		int q = d->qd, k = d->kvd;
 		const float *b = w->bqkv;
-		stored(w, 0, a->qkv, qkv, in1, C, b, T, C, q);
-		stored(w, 1, a->qkv + q, qkv, in1, C, b ? b + q : NULL, T, C, k);
-		stored(w, 2, a->qkv + q + k, qkv, in1, C, b ? b + q + k : NULL, T, C, k);
+		stored(w, ws, 0, a->qkv, qkv, in1, C, b, T, C, q);
+		stored(w, ws, 1, a->qkv + q, qkv, in1, C, b ? b + q : NULL, T, C, k);
+		stored(w, ws, 2, a->qkv + q + k, qkv, in1, C, b ? b + q + k : NULL, T, C, k);
 	} else {
 		rl_linear_forward(a->qkv, qkv, in1, C, w->wqkv, w->bqkv, T, C, qkv);
 	}
@@ -645,7 +655,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	 * the layout has a norm there (ao: before it) */
 	float *ao = nw.attn_out ? a->ao : a->xm;
 	if (as_stored)
-		stored(w, 3, ao, C, ws->att, d->qd, w->bo, R, d->qd, C);
+		stored(w, ws, 3, ao, C, ws->att, d->qd, w->bo, R, d->qd, C);
 	else
 		rl_linear_forward(ao, C, ws->att, d->qd, w->wo, w->bo, R, d->qd, C);
 	if (w->lora)
@@ -670,8 +680,8 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	}
 	if (as_stored) {
 		int F = d->F;
-		stored(w, 4, a->gu, 2 * F, in2, C, w->bgu, R, C, F);
-		stored(w, 5, a->gu + F, 2 * F, in2, C, w->bgu ? w->bgu + F : NULL, R, C, F);
+		stored(w, ws, 4, a->gu, 2 * F, in2, C, w->bgu, R, C, F);
+		stored(w, ws, 5, a->gu + F, 2 * F, in2, C, w->bgu ? w->bgu + F : NULL, R, C, F);
 	} else {
 		rl_linear_forward(a->gu, 2 * d->F, in2, C, w->wgu, w->bgu, R, C, 2 * d->F);
 	}
@@ -683,7 +693,7 @@ int rl_layer_forward(const rl_dims *d, int layer, const rl_layer_w *w, const rl_
 	rl_glu_forward(ws->h, a->gu, R, d->F, d->act);
 	float *mo = nw.mlp_out ? a->mo : y;
 	if (as_stored)
-		stored(w, 6, mo, C, ws->h, d->F, w->bd, R, d->F, C);
+		stored(w, ws, 6, mo, C, ws->h, d->F, w->bd, R, d->F, C);
 	else
 		rl_linear_forward(mo, C, ws->h, d->F, w->wd, w->bd, R, d->F, C);
 	if (w->lora)

@@ -216,6 +216,7 @@ typedef struct rl_layer_ws {
 	float *attn;  /* [nscr] x rl_attention_scratch(maxlen, maxkv) */
 	float *qk;    /* [2 capT, qd + kvd] with qk_norm: the norm's scratch */
 	float *dpost; /* [capR, C] with norms on the outputs: their gradients */
+	float *wg;    /* rl_wgemm_scratch(widest input): the stored matrices' products */
 	rl_wback wb;  /* bf16_backward: the transposed matrix (grown on use) */
 	float *mem;
 	size_t nfloats;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "core/error.h"
 #include "core/inputs.h"
@@ -261,10 +262,36 @@ static void item_free(rl_eval_item *it)
 	rl_verdict_free(&it->verdict);
 }
 
+/* XXH64 of the run's items: each prompt, reference and response (given ones)
+ * with its length, absent ones as lengths of all ones. */
+static uint64_t items_hash(const rl_eval *e)
+{
+	XXH64_state_t *st = XXH64_createState();
+	if (!st)
+		return 0;
+	XXH64_reset(st, 0);
+	uint64_t n = e->n;
+	XXH64_update(st, &n, sizeof n);
+	for (size_t i = 0; i < e->n; i++) {
+		const char *f[3] = {e->items[i].prompt, e->items[i].reference,
+				    e->items[i].response};
+		for (int k = 0; k < 3; k++) {
+			uint64_t len = f[k] ? strlen(f[k]) : UINT64_MAX;
+			XXH64_update(st, &len, sizeof len);
+			if (f[k])
+				XXH64_update(st, f[k], (size_t)len);
+		}
+	}
+	uint64_t h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
+}
+
 int rl_eval_keep_shard(rl_eval *e, const rl_shard *s)
 {
 	if (e->n > INT32_MAX)
 		return rl_error(RL_USAGE, "%zu items: too many to shard", e->n);
+	e->items_hash = items_hash(e);
 	int u0, u1;
 	rl_shard_range(s, (int)e->n, &u0, &u1);
 	for (size_t i = 0; i < e->n; i++)
@@ -456,6 +483,11 @@ static uint32_t header_pairs(const rl_eval *e, msgpack_packer *pk)
 	}
 	if (e->shard.count) { /* the keys of a shard (shard_stream.h) */
 		PAIR(rl_pack_kv_shard(pk, &e->shard, (int)e->n_all, e->shard_u0, e->shard_u1));
+		char hex[17];
+		rl_hex64(e->items_hash, hex);
+		PAIR(rl_pack_kv_str(pk, "items_hash", hex));
+		if (e->shard_options)
+			PAIR(rl_pack_kv_str(pk, "options", e->shard_options));
 		if (e->gen.generated) {
 			PAIR(rl_pack_kv_str(pk, "precision", e->gen.precision));
 			PAIR(rl_pack_kv_str(pk, "kernels", e->gen.kernels));

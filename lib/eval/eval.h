@@ -36,8 +36,10 @@
  *
  * A shard's stream (rl-eval --shard I/N; kind "eval-shard"): the header of
  * the whole run (its "n" all items), then "shard" (shard_stream.h: units =
- * items) and, when generated, "precision", "kernels", "blas" and "state"
- * (the model's state id: the weights the responses come from); the items of
+ * items), "items_hash" (16 hex digits: XXH64 of every item's prompt,
+ * reference and given response, before the shard was taken), "options" (the
+ * caller's, when set), and when generated "precision", "kernels", "blas" and
+ * "state" (the model's state id: the weights the responses come from); the items of
  * ids [first, end) only; their summary. rl-sum merges the shards
  * (eval_shard.h) into the stream of the unsharded run.
  */
@@ -131,9 +133,12 @@ typedef struct rl_eval {
 	rl_eval_opts opts;
 	rl_eval_item *items;
 	size_t n;
-	size_t n_all;		/* the run's items (n, or all shards' with a shard) */
-	rl_shard shard;		/* count 0: the whole run; else this shard's items */
-	int shard_u0, shard_u1; /* the items' ids [u0, u1) */
+	size_t n_all;		   /* the run's items (n, or all shards' with a shard) */
+	rl_shard shard;		   /* count 0: the whole run; else this shard's items */
+	int shard_u0, shard_u1;	   /* the items' ids [u0, u1) */
+	uint64_t items_hash;	   /* of every item of the run (rl_eval_keep_shard) */
+	const char *shard_options; /* the caller's options that change the results
+				    * (JSON text, not owned; NULL: none) */
 	rl_refusals refusals;
 	rl_eval_gen gen;
 	rl_eval_summary sum;

@@ -106,6 +106,17 @@ static void describe(rl_eval *e, const rl_model *m, const rl_eval_gen_opts *o)
 			 rl_wgemm_kernel_name(rl_wgemm_pick(o->precision, dt, INT32_MAX)));
 	else
 		rl_wgemm_describe(o->precision, dt, g->kernels, sizeof g->kernels);
+	rl_dtype hd = m->lm_head->dtype;
+	if (hd != dt) { /* lm_head runs its own dtype's kernel */
+		size_t n = strlen(g->kernels);
+		char k[128];
+		if (o->batch_invariant)
+			snprintf(k, sizeof k, "%s",
+				 rl_wgemm_kernel_name(rl_wgemm_pick(o->precision, hd, INT32_MAX)));
+		else
+			rl_wgemm_describe(o->precision, hd, k, sizeof k);
+		snprintf(g->kernels + n, sizeof g->kernels - n, "; lm_head %s", k);
+	}
 	snprintf(g->blas, sizeof g->blas, "%s", rl_blas_core());
 }
 

@@ -30,8 +30,7 @@ static int hdr_name(const msgpack_object *h, const char *key, const char *what, 
 }
 
 /* The options the summary depends on, from the shards' header. */
-static int read_opts(merge *g, const msgpack_object *h, const char *what, char *positive,
-		     size_t cap)
+static int read_opts(merge *g, const msgpack_object *h, const char *what, char **positive)
 {
 	rl_eval_opts *o = &g->e.opts;
 	char name[32];
@@ -58,9 +57,18 @@ static int read_opts(merge *g, const msgpack_object *h, const char *what, char *
 		else if (rl_metric_parse(name, &o->metric))
 			rc = rl_error(RL_EDATA, "%s: metric '%s' unknown", what, name);
 	}
-	if (!rc && o->metric == RL_METRIC_LABEL &&
-	    !(rc = hdr_name(h, "positive", what, positive, cap)))
-		o->positive = positive;
+	if (!rc && o->metric == RL_METRIC_LABEL) {
+		const char *p;
+		size_t len;
+		if (!(rc = rl_obj_str(h, "positive", what, &p, &len)) &&
+		    !(*positive = rl_malloc(len + 1)))
+			rc = RL_ESYS;
+		if (!rc) {
+			memcpy(*positive, p, len);
+			(*positive)[len] = '\0';
+			o->positive = *positive;
+		}
+	}
 	g->e.gen.generated = rl_obj_get(h, "model") != NULL;
 	return rc;
 }
@@ -70,6 +78,9 @@ static int read_opts(merge *g, const msgpack_object *h, const char *what, char *
 static int take_item(merge *g, const msgpack_object *rec, const char *where, int64_t want)
 {
 	const rl_eval_opts *o = &g->e.opts;
+	if (g->n >= g->e.n_all)
+		return rl_error(RL_EDATA, "%s: more items than the header's %zu", where,
+				g->e.n_all);
 	rl_eval_item *it = &g->e.items[g->n];
 	memset(it, 0, sizeof *it);
 	it->verdict.refusal = -1;
@@ -185,7 +196,7 @@ int rl_eval_shard_merge(rl_shard_set *set, const char *out)
 	int N = rl_shard_set_count(set), last_end;
 	const msgpack_object *h = rl_sr_header(rl_shard_set_reader(set, 0, &path, NULL, NULL));
 	rl_shard_set_reader(set, N - 1, NULL, NULL, &last_end);
-	char what[1100], positive[256];
+	char what[1100], *positive = NULL;
 	snprintf(what, sizeof what, "'%s' header", path);
 	merge g;
 	memset(&g, 0, sizeof g);
@@ -195,7 +206,7 @@ int rl_eval_shard_merge(rl_shard_set *set, const char *out)
 		rc = rl_error(RL_EDATA, "%s: %" PRIu64 " items, but the shards hold %d", what, n,
 			      last_end);
 	if (!rc)
-		rc = read_opts(&g, h, what, positive, sizeof positive);
+		rc = read_opts(&g, h, what, &positive);
 	g.e.n_all = (size_t)n;
 	if (!rc && n && !(g.e.items = rl_calloc((size_t)n, sizeof *g.e.items)))
 		rc = RL_ESYS;
@@ -203,6 +214,7 @@ int rl_eval_shard_merge(rl_shard_set *set, const char *out)
 		rc = rl_shard_set_write(set, out, "eval", body, &g);
 	g.e.n = g.n; /* what rl_eval_free frees */
 	g.e.opts.positive = NULL;
+	free(positive);
 	rl_eval_free(&g.e);
 	return rc;
 }

@@ -37,24 +37,31 @@ static int take_line(rl_eval *e, const char *field, const char *path, long linen
 	if (rc)
 		return rc;
 	long long id = 0, pt = 0, nt = 0;
+	/* the items' ids: a shard holds [u0, u1) */
+	long long first = e->shard.count ? e->shard_u0 : 0;
 	const cJSON *prompt = o ? cJSON_GetObjectItemCaseSensitive(o, field) : NULL;
 	const cJSON *resp = o ? cJSON_GetObjectItemCaseSensitive(o, "response") : NULL;
 	const cJSON *trunc = o ? cJSON_GetObjectItemCaseSensitive(o, "truncated") : NULL;
 	const cJSON *early = o ? cJSON_GetObjectItemCaseSensitive(o, "ended_early") : NULL;
-	if (!cJSON_IsObject(o) || !int_field(o, "id", 0, (long long)e->n - 1, &id) ||
+	if (!cJSON_IsObject(o) || !int_field(o, "id", 0, 1LL << 40, &id) ||
 	    !int_field(o, "prompt_tokens", 0, 1LL << 30, &pt) ||
 	    !int_field(o, "new_tokens", 0, 1LL << 30, &nt) || !cJSON_IsString(prompt) ||
 	    !cJSON_IsString(resp) || !cJSON_IsBool(trunc) || !cJSON_IsBool(early)) {
 		rc = rl_error(RL_EDATA, "'%s' line %ld: not a responses log line", path, lineno);
-	} else if (seen[id]) {
+	} else if (id < first || id >= first + (long long)e->n) {
+		rc = rl_error(RL_EDATA,
+			      "'%s' line %ld: item %lld is not among this run's items %lld..%lld "
+			      "(the log belongs to another run or shard)",
+			      path, lineno, id, first, first + (long long)e->n - 1);
+	} else if (seen[id - first]) {
 		rc = rl_error(RL_EDATA, "'%s' line %ld: item %lld given twice", path, lineno, id);
-	} else if (strcmp(prompt->valuestring, e->items[id].prompt) != 0) {
+	} else if (strcmp(prompt->valuestring, e->items[id - first].prompt) != 0) {
 		rc = rl_error(RL_EDATA,
 			      "'%s' line %ld: item %lld's prompt differs from the prompt file's "
 			      "(the log belongs to another run)",
 			      path, lineno, id);
 	} else {
-		rl_eval_item *it = &e->items[id];
+		rl_eval_item *it = &e->items[id - first];
 		free(it->response);
 		if (!(it->response = rl_strdup(resp->valuestring)))
 			rc = RL_ESYS;
@@ -62,7 +69,7 @@ static int take_line(rl_eval *e, const char *field, const char *path, long linen
 		it->new_tokens = (int)nt;
 		it->truncated = cJSON_IsTrue(trunc);
 		it->ended_early = cJSON_IsTrue(early);
-		seen[id] = 1;
+		seen[id - first] = 1;
 	}
 	cJSON_Delete(o);
 	return rc;

@@ -68,7 +68,11 @@ static const char *key_reason(const char *key)
 		{"precision", "made with another --precision"},
 		{"kernels", "made with other matrix kernels (another kind of CPU, or RL_CPU_MAX)"},
 		{"blas", "made with another OpenBLAS core (another kind of CPU)"},
-		{"state", "made from another state of the model (its weights changed)"},
+		{"state", "made from another state of the model (its weights changed, or a copy "
+			  "of it: the shards need the same files)"},
+		{"items_hash", "made from other items (prompts, references or responses)"},
+		{"options", "made with other options (template, system prompt, field names, "
+			    "adapter, --full-responses)"},
 		{"n", "made from another number of items"},
 		{"max_new_tokens", "made with another --max-new-tokens"},
 		{"max_prompt_tokens", "made with another --max-prompt-tokens"},
@@ -616,6 +620,15 @@ int rl_shard_set_open(rl_shard_set **out, const char *const *paths, int n)
 	for (int i = 0; i < n && !rc; i++)
 		if (!(rc = shard_open(&set->in[i], paths[i])) && i > 0)
 			rc = same_run(&set->in[0], &set->in[i], &sa, &sb);
+	/* (same_run leaves "shard" out: its units must agree too, so that the
+	 * shards' ranges tile 0 .. units) */
+	for (int i = 1; i < n && !rc; i++)
+		if (set->in[i].units != set->in[0].units)
+			rc = rl_error(RL_EDATA,
+				      "'%s': a shard of a run of %d units, '%s' of %d: not a shard "
+				      "of the same run",
+				      set->in[i].path, set->in[i].units, set->in[0].path,
+				      set->in[0].units);
 	msgpack_sbuffer_destroy(&sa);
 	msgpack_sbuffer_destroy(&sb);
 	/* every shard of the run once, put in shard order */

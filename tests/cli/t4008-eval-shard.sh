@@ -99,7 +99,20 @@ rl-eval -q -m mx -p "$P" --max-new-tokens 20 --full-responses -b 5 --shard 1/2 -
 touch -d '2001-01-01' mx/model.safetensors
 must_pass rl-eval -q -m mx -p "$P" --max-new-tokens 20 --full-responses -b 5 --shard 2/2 -O x2.rls
 must_fail 3 rl-sum -o m2.rls x1.rls x2.rls
-stderr_has "made from another state of the model (its weights changed)"
+stderr_has "made from another state of the model (its weights changed, or a copy of it"
+# options outside the header: another template rendering, other items
+must_pass ev --shard 2/3 --raw -O w2.rls
+must_fail 3 rl-sum -o m2.rls s1.rls w2.rls s3.rls
+stderr_has "made with other options"
+sed 's/bomb/lamp/' "$P" >pp.jsonl
+cp "$P" pq.jsonl
+rl-eval -q -m "$M" -p pq.jsonl --max-new-tokens 20 --full-responses -b 5 --shard 1/2 -O q1.rls ||
+	fail "shard 1/2 of pq.jsonl"
+cp pp.jsonl pq.jsonl
+must_pass rl-eval -q -m "$M" -p pq.jsonl --max-new-tokens 20 --full-responses -b 5 --shard 2/2 \
+	-O q2.rls
+must_fail 3 rl-sum -o m2.rls q1.rls q2.rls
+stderr_has "made from other items"
 must_fail 2 rl-sum --add s1.rls -o m2.rls s1.rls s2.rls s3.rls
 stderr_has "--add goes with gradient shards, not evaluations"
 must_fail 3 rl-sum -o m2.rls one.rls
@@ -108,6 +121,20 @@ stderr_has "'one.rls': an eval stream, not a shard"
 must_fail 2 ev --shard 4/3 -O x.rls
 must_fail 2 ev --shard 1/3 --summary-json
 ok "shards of other runs, missing, twice, or a whole stream: refused"
+
+# --resume in a shard: its log holds run-wide ids; another shard's log is refused
+must_pass ev --shard 2/3 -O s2.rls -o r2.jsonl
+head -n 5 r2.jsonl >rr.jsonl.partial
+must_pass ev --shard 2/3 -O s2r.rls -o rr.jsonl --resume
+plain s2.rls s2.txt
+plain s2r.rls s2r.txt
+test_cmp s2.txt s2r.txt
+test_cmp r2.jsonl rr.jsonl
+must_pass ev --shard 1/3 -O /dev/null -o r1.jsonl
+head -n 3 r1.jsonl >rx.jsonl.partial
+must_fail 3 ev --shard 2/3 -O x.rls -o rx.jsonl --resume
+stderr_has "item 0 is not among this run's items 20..39 (the log belongs to another run or shard)"
+ok "--resume within a shard; another shard's log refused"
 
 # Judging alone shards too (--responses), with a metric
 jq -c '{prompt: .prompt, response: .response}' one.jsonl >resp.jsonl

@@ -26,6 +26,7 @@ chmod 755 "$T" "$D"
 base=$((20000 + $$ % 20000))
 host=$(hostname)
 stop_all() {
+	set +e # every daemon, whichever is already gone
 	[ -f "$D/slurmd.pid" ] && kill "$(cat "$D/slurmd.pid")" 2>/dev/null
 	[ -f "$D/slurmctld.pid" ] && kill "$(cat "$D/slurmctld.pid")" 2>/dev/null
 	[ -f "$D/sshd.pid" ] && kill "$(cat "$D/sshd.pid")" 2>/dev/null
