@@ -305,7 +305,8 @@ static int parse_phi3_rope(rl_config *c, const cJSON *root, const char *path)
 		return rc;
 	if (!(c->rope_theta > 0))
 		return rl_error(RL_EDATA, "'%s': \"rope_theta\" must be > 0", path);
-	c->rotary_dim = (int)(c->head_dim * prf);
+	/* (the product is cast only in range: a huge factor is no int) */
+	c->rotary_dim = prf > 0 && prf <= 1 ? (int)(c->head_dim * prf) : 0;
 	if (!(prf > 0 && prf <= 1) || c->rotary_dim < 2 || c->rotary_dim % 2)
 		return rl_error(RL_EDATA,
 				"'%s': partial_rotary_factor %g of head_dim %d gives rotary_dim %d "

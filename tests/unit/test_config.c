@@ -293,6 +293,10 @@ static void test_errors(void)
 	    "linear rope needs \"factor\"");
 	BAD("{\"architectures\":[\"LlamaForCausalLM\"],\"partial_rotary_factor\":0.5}",
 	    "partial_rotary_factor 0.5 is not supported");
+	/* found by fuzz_config (UBSan: a float cast out of int's range) */
+	BAD("{\"architectures\":[\"Phi3ForCausalLM\"],\"hidden_size\":64,"
+	    "\"num_attention_heads\":4,\"partial_rotary_factor\":7e120}",
+	    "partial_rotary_factor 7e+120 of head_dim 16 gives rotary_dim 0");
 	BAD("{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_act\":\"relu\"}",
 	    "unsupported hidden_act 'relu'");
 	BAD("{\"architectures\":[\"LlamaForCausalLM\"],\"tie_word_embeddings\":1}",
