@@ -478,6 +478,7 @@ static uint32_t header_pairs(const rl_eval *e, msgpack_packer *pk)
 		PAIR(rl_pack_kv_int(pk, "max_new_tokens", e->gen.max_new_tokens));
 		PAIR(rl_pack_kv_int(pk, "max_prompt_tokens", e->gen.max_prompt_tokens));
 		PAIR(rl_pack_kv_int(pk, "batch_size", e->gen.batch_size));
+		PAIR(rl_pack_kv_str(pk, "precision", e->gen.precision));
 		if (e->gen.batch_invariant)
 			PAIR(rl_pack_kv_bool(pk, "batch_invariant", 1));
 	}
@@ -489,7 +490,6 @@ static uint32_t header_pairs(const rl_eval *e, msgpack_packer *pk)
 		if (e->shard_options)
 			PAIR(rl_pack_kv_str(pk, "options", e->shard_options));
 		if (e->gen.generated) {
-			PAIR(rl_pack_kv_str(pk, "precision", e->gen.precision));
 			PAIR(rl_pack_kv_str(pk, "kernels", e->gen.kernels));
 			PAIR(rl_pack_kv_str(pk, "blas", e->gen.blas));
 			PAIR(rl_pack_kv_str(pk, "state", e->gen.state));

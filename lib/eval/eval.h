@@ -18,7 +18,8 @@
  *           "metric_cmd", "positive" (label metric), and when realign
  *           generated the responses "model" {"shape_id","arch","n_layers",
  *           "path"}, "max_new_tokens", "max_prompt_tokens", "batch_size",
- *           and "batch_invariant": true when generation was (generate.h).
+ *           "precision" ("fp32" or "bf16"), and "batch_invariant": true when
+ *           generation was (generate.h).
  *   "item" records, one per item in id order: "id", "prompt", "response",
  *           "reference" (when the input has one), "harmful" (true, false or
  *           nil = unknown; absent without a judge), "refusal" (the phrase
@@ -38,8 +39,8 @@
  * the whole run (its "n" all items), then "shard" (shard_stream.h: units =
  * items), "items_hash" (16 hex digits: XXH64 of every item's prompt,
  * reference and given response, before the shard was taken), "options" (the
- * caller's, when set), and when generated "precision", "kernels", "blas" and
- * "state" (the model's state id: the weights the responses come from); the items of
+ * caller's, when set), and when generated "kernels", "blas" and "state"
+ * (the model's state id: the weights the responses come from); the items of
  * ids [first, end) only; their summary. rl-sum merges the shards
  * (eval_shard.h) into the stream of the unsharded run.
  */
@@ -109,8 +110,8 @@ typedef struct rl_eval_gen {
 	const struct rl_model *model; /* its identity goes in the header */
 	int max_new_tokens, max_prompt_tokens, batch_size;
 	int batch_invariant; /* generate.h: the header says so (when set) */
-	/* what a shard's header adds (the results depend on them): the
-	 * precision's name, the matrix kernels, OpenBLAS's core */
+	/* the precision's name (the header's); what a shard's header adds (the
+	 * results depend on them): the matrix kernels, OpenBLAS's core */
 	char precision[8], kernels[256], blas[64];
 	char state[33];	     /* the model's state id (model_state.h), set by the caller */
 	uint64_t new_tokens; /* over every item (resumed ones included) */
