@@ -16,6 +16,7 @@
  * hashed, is the fine-tuned model rl-merge would write.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,8 +363,12 @@ static rl_dtype matrix_dtype(const rl_model *m)
 static int describe_model(const struct opts *o, const rl_model *m, const rl_merged *ad)
 {
 	char kern[2][256];
-	for (int p = 0; p < 2; p++)
+	const char *kinv[2]; /* rl-eval --batch-invariant's one kernel (wgemm.h) */
+	for (int p = 0; p < 2; p++) {
 		rl_wgemm_describe((rl_precision)p, matrix_dtype(m), kern[p], sizeof kern[p]);
+		kinv[p] = rl_wgemm_kernel_name(
+			rl_wgemm_pick((rl_precision)p, matrix_dtype(m), INT32_MAX));
+	}
 	char unread[1024];
 	unread_of_dir(m->dir, unread, sizeof unread);
 	const rl_config *c = &m->cfg;
@@ -395,6 +400,9 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON *k = cJSON_AddObjectToObject(j, "kernels");
 		for (int p = 0; p < 2; p++)
 			cJSON_AddStringToObject(k, rl_precision_name((rl_precision)p), kern[p]);
+		cJSON *ki = cJSON_AddObjectToObject(j, "kernels_batch_invariant");
+		for (int p = 0; p < 2; p++)
+			cJSON_AddStringToObject(ki, rl_precision_name((rl_precision)p), kinv[p]);
 		cJSON_AddItemToObject(j, "chat_template", chat_template_json(m->dir));
 		if (o->hash)
 			cJSON_AddStringToObject(j, "content_hash", hash);
@@ -443,7 +451,8 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 	printf("shape_id        %s\n", id);
 	printf("cpu             %s\n", rl_cpu_describe());
 	for (int p = 0; p < 2; p++)
-		printf("kernels %s    %s\n", rl_precision_name((rl_precision)p), kern[p]);
+		printf("kernels %s    %s (batch-invariant: %s)\n",
+		       rl_precision_name((rl_precision)p), kern[p], kinv[p]);
 	cJSON *ct = chat_template_json(m->dir);
 	chat_template_text(ct);
 	cJSON_Delete(ct);

@@ -145,6 +145,13 @@ if [ -r /proc/cpuinfo ]; then
 		case "$k16" in *amx*) ;; *) echo "note: AMX in cpuinfo but not usable: $cpu" ;; esac
 	fi
 fi
+# the batch-invariant kernel is the one the choice gives many rows (the last
+# one the description names)
+for p in fp32 bf16; do
+	[ "$(jq -r ".kernels.$p" "$T/stdout" | sed 's/.*, //; s/ (.*//')" = \
+		"$(jq -r ".kernels_batch_invariant.$p" "$T/stdout")" ] ||
+		fail "$p: batch-invariant kernel $(jq -c . "$T/stdout")"
+done
 ok "cpu '$cpu'; kernels fp32 '$k32', bf16 '$k16'"
 # RL_CPU_MAX caps the kernels at a lesser machine's (cpu.h): none is the
 # portable path everywhere; avx2, on a machine with AVX2, is AVX2's kernels at
