@@ -408,10 +408,16 @@ int ju_encode(int32_t c, char out[4])
 
 size_t ju_len(const char *s, size_t n)
 {
+	/* the characters ju_decode steps over (an invalid byte is one), so that
+	 * a length always matches an iteration (fuzz_jinja found a string whose
+	 * stray continuation bytes made iteration overrun a list sized by the
+	 * lead bytes) */
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			k++;
+	for (size_t i = 0; i < n; k++) {
+		size_t adv;
+		ju_decode(s + i, n - i, &adv);
+		i += adv;
+	}
 	return k;
 }
 

@@ -405,6 +405,21 @@ static void semantics(void)
 	}
 }
 
+/* Bytes that are not UTF-8 are characters of their own, alike for length,
+ * iteration, |list and slicing (fuzz_jinja: a stray continuation byte made
+ * iterating a string overrun the list its length sized). */
+static void invalid_utf8(void)
+{
+	char *out;
+	int rc = render("{% for c in 'a\200b\377\303\251' %}[{{ c }}]{% endfor %}|"
+			"{{ 'a\200b\377\303\251'|length }}|{{ ('\200\200x'|list)|length }}|"
+			"{{ '\200\200x'[1:] }}",
+			NULL, NULL, &out);
+	CHECKF(rc == RL_OK && strcmp(out, "[a][\200][b][\377][\303\251]|5|3|\200x") == 0,
+	       "invalid UTF-8: %s", rc ? rl_errmsg() : out);
+	free(out);
+}
+
 /* fails with RL_EDATA and a message containing each of the parts */
 static void fails(const char *src, const char *vars, const rl_jinja_opts *o, const char *part1,
 		  const char *part2)
@@ -560,6 +575,7 @@ static void chat_vars(void)
 int main(void)
 {
 	fixtures();
+	invalid_utf8();
 	semantics();
 	errors();
 	chat_vars();
