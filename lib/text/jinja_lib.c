@@ -1102,7 +1102,33 @@ int jx_call_func(ctx *c, int line, jfunc *fn, const jargs *a, jv *out)
 		jv msg;
 		if ((rc = jv_to_str(&c->a, have[0] ? v[0] : jv_none(), &msg)))
 			return rc;
-		return rl_error(RL_EDATA, "%.*s", (int)msg.u.s.n, msg.u.s.p);
+		/* the template's words, as transformers raises them; but never an
+		 * empty message (fuzz_jinja: one that began with a NUL byte was
+		 * empty): NULs shown as \0, no words named as such */
+		size_t n = msg.u.s.n, nul = 0;
+		for (size_t i = 0; i < n; i++)
+			nul += msg.u.s.p[i] == '\0';
+		if (n == 0)
+			return rl_error(RL_EDATA,
+					"the template raised an exception without a "
+					"message (raise_exception, line %d)",
+					line);
+		if (!nul)
+			return rl_error(RL_EDATA, "%.*s", (int)n, msg.u.s.p);
+		char *t = rl_malloc(n + nul + 1);
+		if (!t)
+			return jx_nomem(c);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (msg.u.s.p[i] == '\0')
+				t[k++] = '\\', t[k++] = '0';
+			else
+				t[k++] = msg.u.s.p[i];
+		}
+		t[k] = '\0';
+		rc = rl_error(RL_EDATA, "%s", t);
+		free(t);
+		return rc;
 	}
 	case F_STRFTIME: {
 		static const char *const p[] = {"format", NULL};

@@ -490,6 +490,23 @@ static void errors(void)
 	CHECK_STR(rl_errmsg(),
 		  "Conversation roles must alternate user/assistant/user/assistant/...");
 	free(out);
+	/* never an empty message (fuzz_jinja: one beginning with a NUL byte) */
+	fails("{{ raise_exception('') }}", NULL, NULL,
+	      "the template raised an exception without a message (raise_exception, line 1)", NULL);
+	{
+		static const char nul[] = "{{ raise_exception('\0ops\0') }}";
+		rl_jinja *t;
+		REQUIRE(rl_jinja_parse(nul, sizeof nul - 1, "t", &t) == RL_OK);
+		cJSON *vars = cJSON_CreateObject();
+		struct tm now = pinned();
+		rl_jinja_opts o = {.now = &now};
+		char *o2 = NULL;
+		CHECK_EQ_INT(rl_jinja_render(t, vars, &o, &o2, NULL), RL_EDATA);
+		CHECK_STR(rl_errmsg(), "\\0ops\\0");
+		free(o2);
+		cJSON_Delete(vars);
+		rl_jinja_free(t);
+	}
 
 	/* limits */
 	rl_jinja_opts o = {.max_depth = 50};
