@@ -733,6 +733,14 @@ static int load_vocab(rl_tokenizer *t, js *j)
 		return rc;
 	if (t->n_ids == 0)
 		return rl_error(RL_EDATA, "'%s': empty vocabulary", t->name);
+	/* the id -> entry table is dense: a vocabulary's ids are 0 .. n-1 in
+	 * every real tokenizer; a far larger id would size it by itself
+	 * (fuzz_tokenizer: one id 555555517 asked for 2.2 GB) */
+	if ((uint64_t)t->n_ids > 2 * (uint64_t)t->vocab.n + 65536)
+		return rl_error(RL_EDATA,
+				"'%s': vocab id %d among only %zu entries (the ids must be about "
+				"0 .. n-1)",
+				t->name, (int)(t->n_ids - 1), t->vocab.n);
 	t->id_ent = rl_malloc_array((size_t)t->n_ids, sizeof *t->id_ent);
 	if (!t->id_ent)
 		return RL_ESYS;

@@ -231,6 +231,10 @@ static void test_refusals(void)
 		       "id out of range");
 	expect_refusal("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0.5}, \"merges\": []}}",
 		       "expected an integer id");
+	/* fuzz_tokenizer: a sparse id sized the id table by itself */
+	expect_refusal("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 555555517}, "
+		       "\"merges\": [\"a b\"]}}",
+		       "vocab id 555555517 among only 2 entries");
 	expect_refusal("{\"model\": {\"type\": \"BPE\",\n\"vocab\": {\"a\": 0, \"aa\": 1},\n"
 		       "\"merges\": [\"a a\"]}, \"normalizer\": {\"type\": \"NFC\",}}",
 		       "malformed");
