@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,7 +216,8 @@ static int decode_string(parser *p, const char *s, size_t n, int line, tok *t)
 			}
 		}
 		if (digits) {
-			cp = 0;
+			uint32_t u =
+				0; /* 8 hex digits fill 32 bits (fuzz_jinja: an int overflowed) */
 			for (int k = 0; k < digits; k++) {
 				char h = i + 1 < n ? s[i + 1] : 0;
 				int v = h >= '0' && h <= '9'   ? h - '0'
@@ -225,11 +227,12 @@ static int decode_string(parser *p, const char *s, size_t n, int line, tok *t)
 				if (v < 0)
 					return perr(p, line, "truncated \\%c escape in a string",
 						    e);
-				cp = cp * 16 + v;
+				u = u * 16 + (uint32_t)v;
 				i++;
 			}
-			if (cp > 0x10FFFF)
+			if (u > 0x10FFFF)
 				return perr(p, line, "illegal Unicode character in a string");
+			cp = (int)u;
 		}
 		if (cp >= 0) {
 			char u[4];

@@ -490,6 +490,9 @@ static void errors(void)
 	CHECK_STR(rl_errmsg(),
 		  "Conversation roles must alternate user/assistant/user/assistant/...");
 	free(out);
+	/* fuzz_jinja: eight hex digits overflowed an int (UBSan); Python says */
+	fails("{{ '\\UFFFFFFFF' }}", NULL, NULL, "illegal Unicode character in a string", NULL);
+	fails("{{ '\\U00110000' }}", NULL, NULL, "illegal Unicode character in a string", NULL);
 	/* never an empty message (fuzz_jinja: one beginning with a NUL byte) */
 	fails("{{ raise_exception('') }}", NULL, NULL,
 	      "the template raised an exception without a message (raise_exception, line 1)", NULL);
