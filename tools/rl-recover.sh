@@ -236,25 +236,20 @@ summary() {
 	jq -r --arg k "$2" 'if has($k) then .[$k] | tostring else error("no \($k)") end' "$1" \
 		2>>"$LOG" || die 3 "'$1': no \"$2\" in the summary (log: $LOG)"
 }
-# evaluate NAME ARGS...: rl-eval ARGS into $K/eval.rls and its summary into
-# $K/eval.json. With --shards: the N shards (rl-eval --shard, batch-invariant)
-# through the launcher, all at once, each kept as NAME.I-of-N once complete
-# (a rerun computes only the missing ones), merged by rl-sum: the stream of
-# one batch-invariant run.
-evaluate() {
-	name=$1
-	shift
-	if [ "$shards" -eq 1 ]; then
-		run rl-eval "$@" -O "$K/eval.rls" --summary "$K/eval.json"
-		return 0
-	fi
+# run_shards WHAT NAME OUTOPT TOOL ARGS...: the N shards of TOOL ARGS
+# (--shard I/N, OUTOPT NAME.I-of-N) through the launcher, all at once, each
+# kept once complete (a rerun computes only the missing ones); a shard that
+# fails stops the run, WHAT and the shard named. Sets $shard_files.
+run_shards() {
+	what=$1 name=$2 oopt=$3
+	shift 3
 	pids=
 	for i in $(seq 1 "$shards"); do
 		sh_out=$name.$i-of-$shards
 		[ -s "$sh_out" ] && continue
-		echo "+ $launcher rl-eval $* --shard $i/$shards -O $sh_out" >>"$LOG"
+		echo "+ $launcher $* --shard $i/$shards $oopt $sh_out" >>"$LOG"
 		# shellcheck disable=SC2086
-		{ $launcher rl-eval "$@" $evthr --shard "$i/$shards" -O "$sh_out.tmp" 2>"$sh_out.err" &&
+		{ $launcher "$@" --shard "$i/$shards" "$oopt" "$sh_out.tmp" 2>"$sh_out.err" &&
 			mv "$sh_out.tmp" "$sh_out"; } &
 		pids="$pids $!:$i"
 	done
@@ -269,17 +264,36 @@ evaluate() {
 		i=${failed# }
 		i=${i%% *}
 		msg=$(tail -n 1 "$name.$i-of-$shards.err" 2>/dev/null)
-		die 4 "evaluation shard(s)$failed of $shards failed (shard $i: ${msg:-no message}); --resume runs them again (log: $LOG)"
+		die 4 "$what shard(s)$failed of $shards failed (shard $i: ${msg:-no message}); --resume runs them again (log: $LOG)"
 	fi
 	shard_files=
 	for i in $(seq 1 "$shards"); do shard_files="$shard_files $name.$i-of-$shards"; done
+}
+# rm_shards NAME: the shard files of NAME, once summed
+rm_shards() {
+	for i in $(seq 1 "$shards"); do rm -f "$1.$i-of-$shards" "$1.$i-of-$shards.err"; done
+}
+# evaluate NAME ARGS...: rl-eval ARGS into $K/eval.rls and its summary into
+# $K/eval.json. With --shards: the N shards (rl-eval --shard, batch-invariant)
+# through the launcher, all at once, each kept as NAME.I-of-N once complete
+# (a rerun computes only the missing ones), merged by rl-sum: the stream of
+# one batch-invariant run.
+evaluate() {
+	name=$1
+	shift
+	if [ "$shards" -eq 1 ]; then
+		run rl-eval "$@" -O "$K/eval.rls" --summary "$K/eval.json"
+		return 0
+	fi
+	# shellcheck disable=SC2086
+	run_shards evaluation "$name" -O rl-eval "$@" $evthr
 	# shellcheck disable=SC2086
 	run rl-sum -q -o "$K/eval.rls" $shard_files
 	rl-dump "$K/eval.rls" >"$K/eval.dump" 2>>"$LOG" &&
 		jq -c 'select(.t == "summary")' "$K/eval.dump" >"$K/eval.json" ||
 		die 4 "'$K/eval.rls': cannot read its summary (log: $LOG)"
 	rm -f "$K/eval.dump"
-	for i in $(seq 1 "$shards"); do rm -f "$name.$i-of-$shards" "$name.$i-of-$shards.err"; done
+	rm_shards "$name"
 }
 # eval_summary NAME MODEL FILE KIND KEY -> prints KEY of rl-eval's summary
 # (KIND: task|harm; NAME: the shards' file names, evaluate)
@@ -439,38 +453,14 @@ gradient() {
 		summary "$K/grad.json" loss >"$K/loss" || exit $?
 		return 0
 	fi
-	pids=
-	for i in $(seq 1 "$shards"); do
-		sh_out=$go.$i-of-$shards
-		[ -s "$sh_out" ] && continue
-		echo "+ $launcher rl-grad ... --shard $i/$shards -o $sh_out" >>"$LOG"
-		# shellcheck disable=SC2086
-		{ $launcher rl-grad -q -m "$W" -p "$ids" -d "$dir" -b "$bs" -n "$np" $thr \
-			--shard "$i/$shards" -o "$sh_out.tmp" 2>"$sh_out.err" &&
-			mv "$sh_out.tmp" "$sh_out"; } &
-		pids="$pids $!:$i"
-	done
-	failed=
-	for pi in $pids; do
-		wait "${pi%%:*}" || failed="$failed ${pi#*:}"
-	done
-	for i in $(seq 1 "$shards"); do
-		[ ! -f "$go.$i-of-$shards.err" ] || cat "$go.$i-of-$shards.err" >>"$LOG"
-	done
-	if [ -n "$failed" ]; then
-		i=${failed# }
-		i=${i%% *}
-		msg=$(tail -n 1 "$go.$i-of-$shards.err" 2>/dev/null)
-		die 4 "gradient shard(s)$failed of $shards failed (shard $i: ${msg:-no message}); --resume runs them again (log: $LOG)"
-	fi
-	shard_files=
-	for i in $(seq 1 "$shards"); do shard_files="$shard_files $go.$i-of-$shards"; done
+	# shellcheck disable=SC2086
+	run_shards gradient "$go" -o rl-grad -q -m "$W" -p "$ids" -d "$dir" -b "$bs" -n "$np" $thr
 	# shellcheck disable=SC2086
 	run rl-sum -q ${prev:+--add "$prev"} -o "$go" $shard_files
 	# the loss: rl-grad's, the batches' in batch order
 	rl-dump "$go" | jq -s '[.[] | select(.t == "batch") | .loss] | add' >"$K/loss" ||
 		die 4 "'$go': cannot read its batch records"
-	for i in $(seq 1 "$shards"); do rm -f "$go.$i-of-$shards" "$go.$i-of-$shards.err"; done
+	rm_shards "$go"
 }
 
 # ---- one restore step ----

@@ -111,4 +111,15 @@ static inline int check_done(const char *name)
 	return 0;
 }
 
+/* ||got - want|| / ||want|| in double (||got - want|| when want is 0). */
+static inline double check_rel_l2(const float *got, const float *want, size_t n)
+{
+	double d = 0, w = 0;
+	for (size_t i = 0; i < n; i++) {
+		d += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+		w += (double)want[i] * want[i];
+	}
+	return w > 0 ? sqrt(d / w) : sqrt(d);
+}
+
 #endif

@@ -137,17 +137,6 @@ static void free_seqs(rl_gen_seq *s, int n)
 	free(s);
 }
 
-/* ||a - b|| / ||b|| in double. */
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-	double d = 0, r = 0;
-	for (size_t i = 0; i < n; i++) {
-		d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-		r += (double)b[i] * b[i];
-	}
-	return r > 0 ? sqrt(d / r) : sqrt(d);
-}
-
 /* The largest |a - b| beyond atol + rtol |b|. */
 static double excess(const float *a, const float *b, size_t n, double atol, double rtol)
 {
@@ -232,7 +221,7 @@ static void test_model(const char *name)
 	double worst = 0;
 	int same = 0, toks = 0;
 	for (int i = 0; i < k.n; i++) {
-		double r = rel_l2(s[i].first_logits, k.logits[i], (size_t)k.V);
+		double r = check_rel_l2(s[i].first_logits, k.logits[i], (size_t)k.V);
 		worst = r > worst ? r : worst;
 		same += s[i].n_out == k.n_want[i] &&
 			memcmp(s[i].out, k.want[i], sizeof(int) * (size_t)k.n_want[i]) == 0;

@@ -123,16 +123,6 @@ static void load_adapter(rl_lmodel *m, const char *dir)
 	rl_adapter_close(&ad);
 }
 
-static double rel_l2(const float *got, const float *want, size_t n)
-{
-	double d = 0, w = 0;
-	for (size_t i = 0; i < n; i++) {
-		d += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-		w += (double)want[i] * want[i];
-	}
-	return w > 0 ? sqrt(d / w) : sqrt(d);
-}
-
 /* Every A and B (values or gradients) of m against a fixture file. */
 static void compare(const char *name, const char *file, const rl_lmodel *m, int grads, double tol)
 {
@@ -152,7 +142,7 @@ static void compare(const char *name, const char *file, const rl_lmodel *m, int 
 		float *want = malloc(t->numel * sizeof *want);
 		REQUIRE(want);
 		rl_widen(t->dtype, st.map + t->offset, want, t->numel);
-		double e = rel_l2(grads ? p->g : p->w, want, p->numel);
+		double e = check_rel_l2(grads ? p->g : p->w, want, p->numel);
 		worst = e > worst ? e : worst;
 		CHECKF(e <= tol, "%s %s %s: relative L2 %.3g > %.1g", name, file, p->name, e, tol);
 		free(want);
@@ -406,8 +396,8 @@ static void test_model_dropout(void)
 			memcpy(g0, m.g, m.n * sizeof *g0);
 		}
 		if (c == 2)
-			CHECKF(rel_l2(m.g, g0, m.n) < 1e-5, "chunked dropout gradient: %g",
-			       rel_l2(m.g, g0, m.n));
+			CHECKF(check_rel_l2(m.g, g0, m.n) < 1e-5, "chunked dropout gradient: %g",
+			       check_rel_l2(m.g, g0, m.n));
 		rl_lmodel_free(&m);
 	}
 	CHECKF(loss[1] != loss[0], "dropout left the loss at %.9g", loss[0]);
