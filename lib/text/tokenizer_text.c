@@ -199,46 +199,81 @@ static int by_size(const void *a, const void *b)
 
 #define N_CP 0x110000
 
-/* Appends the code points set in map (one byte each) as class items
- * (\x{A}-\x{B}...), the largest ranges first: PCRE2 10.42's JIT tries a class's
- * ranges one after the other, and the large ones (CJK, Hangul) hold most text.
- * Sets *n to how many ranges. */
-static int map_items(const uint8_t *map, tk_buf *o, size_t *n)
+/* A growing list of code point ranges. */
+typedef struct uranges {
+	urange *r;
+	size_t n, cap;
+} uranges;
+
+/* Adds [lo, hi] to o, merged with the last range when they touch. */
+static int uranges_add(uranges *o, uint32_t lo, uint32_t hi)
 {
-	size_t cap = 64;
-	urange *r = rl_malloc_array(cap, sizeof *r);
-	if (!r)
-		return RL_ESYS;
-	*n = 0;
-	for (uint32_t c = 0; c < N_CP; c++) {
-		if (!map[c])
-			continue;
-		if (*n && r[*n - 1].hi + 1 == c) {
-			r[*n - 1].hi = c;
-			continue;
-		}
-		if (*n == cap) {
-			urange *m = rl_realloc_array(r, cap *= 2, sizeof *r);
-			if (!m) {
-				free(r);
-				return RL_ESYS;
-			}
-			r = m;
-		}
-		r[(*n)++] = (urange){c, c};
+	if (o->n && o->r[o->n - 1].hi + 1 == lo) {
+		o->r[o->n - 1].hi = hi;
+		return RL_OK;
 	}
-	qsort(r, *n, sizeof *r, by_size);
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 64;
+		urange *m = rl_realloc_array(o->r, cap, sizeof *m);
+		if (!m)
+			return RL_ESYS;
+		o->r = m;
+		o->cap = cap;
+	}
+	o->r[o->n++] = (urange){lo, hi};
+	return RL_OK;
+}
+
+/* Appends the ranges as class items (\x{A}-\x{B}...), the largest first:
+ * PCRE2 10.42's JIT tries a class's ranges one after the other, and the large
+ * ones (CJK, Hangul) hold most text. Frees them. */
+static int uranges_items(uranges *rs, tk_buf *o)
+{
+	if (rs->n)
+		qsort(rs->r, rs->n, sizeof *rs->r, by_size);
 	int rc = RL_OK;
-	for (size_t i = 0; i < *n && !rc; i++) {
+	for (size_t i = 0; i < rs->n && !rc; i++) {
 		char item[40];
-		int k = r[i].lo == r[i].hi
-				? snprintf(item, sizeof item, "\\x{%X}", (unsigned)r[i].lo)
-				: snprintf(item, sizeof item, "\\x{%X}-\\x{%X}", (unsigned)r[i].lo,
-					   (unsigned)r[i].hi);
+		const urange *r = &rs->r[i];
+		int k = r->lo == r->hi ? snprintf(item, sizeof item, "\\x{%X}", (unsigned)r->lo)
+				       : snprintf(item, sizeof item, "\\x{%X}-\\x{%X}",
+						  (unsigned)r->lo, (unsigned)r->hi);
 		rc = tk_buf_add(o, item, (size_t)k);
 	}
-	free(r);
+	free(rs->r);
+	*rs = (uranges){0};
 	return rc;
+}
+
+/* Appends the code points set in map (one byte each) as class items; sets *n to
+ * how many ranges. */
+static int map_items(const uint8_t *map, tk_buf *o, size_t *n)
+{
+	uranges rs = {0};
+	int rc = RL_OK;
+	for (uint32_t c = 0; c < N_CP && !rc; c++)
+		if (map[c])
+			rc = uranges_add(&rs, c, c);
+	*n = rs.n;
+	if (rc) {
+		free(rs.r);
+		return rc;
+	}
+	return uranges_items(&rs, o);
+}
+
+/* The code points of u, less those whose category is in skip, as ranges: built
+ * from the property runs, not code point by code point (a tokenizer's
+ * pre-tokenizer has a dozen classes; loading it stays fast). */
+static int uset_ranges(const uset *u, uint32_t skip, uranges *o)
+{
+	for (size_t i = 0; i < tk_uni_n; i++)
+		if (uset_has(u, tk_uni_props[i]) && !((skip >> (tk_uni_props[i] & TK_U_GC)) & 1)) {
+			uint32_t hi = i + 1 < tk_uni_n ? tk_uni_start[i + 1] : N_CP;
+			if (uranges_add(o, tk_uni_start[i], hi - 1))
+				return RL_ESYS;
+		}
+	return RL_OK;
 }
 
 /* PCRE2's own spelling of the categories in mask ("\p{L}\p{Nd}"). */
@@ -387,46 +422,32 @@ static int native_fix_get(uint32_t mask, const native_fix **out)
  * An empty set is \p{Cs}, which no UTF-8 text matches. */
 static int uset_items(const uset *u, tk_buf *o)
 {
-	uint8_t *map = rl_calloc(N_CP, 1);
-	if (!map)
-		return RL_ESYS;
 	uint32_t mask = 0;
 	for (int k = 0; k < u->n; k++)
 		if (!u->term[k].negate)
 			mask |= u->term[k].gc;
 	mask &= ~GC(CS);
-	for (size_t i = 0; i < tk_uni_n; i++)
-		if (uset_has(u, tk_uni_props[i])) {
-			uint32_t hi = i + 1 < tk_uni_n ? tk_uni_start[i + 1] : N_CP;
-			memset(map + tk_uni_start[i], 1, hi - tk_uni_start[i]);
-		}
-	tk_buf spelled = {0};
-	size_t n;
-	int rc = map_items(map, &spelled, &n);
+	uranges all = {0};
+	int rc = uset_ranges(u, 0, &all);
 	const native_fix *f = NULL;
-	if (!rc && n > 32 && mask)
+	if (!rc && all.n > 32 && mask)
 		rc = native_fix_get(mask, &f);
 	if (!rc && f && f->usable) {
-		/* u's code points that the categories do not hold, spelled out */
-		for (size_t i = 0; i < tk_uni_n; i++)
-			if ((mask >> (tk_uni_props[i] & TK_U_GC)) & 1) {
-				uint32_t hi = i + 1 < tk_uni_n ? tk_uni_start[i + 1] : N_CP;
-				memset(map + tk_uni_start[i], 0, hi - tk_uni_start[i]);
-			}
-		spelled.n = 0;
+		free(all.r);
+		all = (uranges){0};
 		rc = native_items(mask, o);
 		if (!rc)
 			rc = tk_buf_add(o, f->extra, strlen(f->extra));
 		if (!rc)
-			rc = map_items(map, &spelled, &n);
-	} else if (!rc && n == 0) {
+			rc = uset_ranges(u, mask, &all);
+	} else if (!rc && all.n == 0) {
 		rc = tk_buf_add(o, "\\p{Cs}", 6);
 	}
-	if (!rc)
-		rc = tk_buf_add(o, spelled.p ? spelled.p : "", spelled.n);
-	tk_buf_free(&spelled);
-	free(map);
-	return rc;
+	if (rc) {
+		free(all.r);
+		return rc;
+	}
+	return uranges_items(&all, o);
 }
 
 /* Appends u as a whole class, "[...]". */
