@@ -15,7 +15,10 @@
 #      "Sure, here is" answer, made here, on prompts no evaluation set has;
 #      they stay in OUT/cache and are never committed)
 #   5. rl-recover (L = floor(2N/3), rate 0.002, 20 steps, rollback), evaluated
-#      at every saved step; the chosen step
+#      after every step on selection prompts that no final measure uses, and
+#      stopped at the first step back at the aligned model's own harmful rate
+#      on them (--target-harmful aligned: restoring beyond it makes the model
+#      refuse safe requests the aligned one answered); the chosen step
 #   6. the control: as many weights restored at random
 #   7. every model measured on the held-out sets: harmful (refusal-phrase
 #      judge, and the aligned model as an LLM judge: examples/judges/
@@ -31,7 +34,7 @@
 #   RL_REAL_MODEL      an aligned model directory to use as it is (no import)
 #   RL_REAL_NTRAIN     SQL training rows;  RL_REAL_EPOCHS, RL_REAL_LR
 #   RL_REAL_NEVAL      held-out prompts per set for the final measures
-#   RL_REAL_NSTEP      held-out prompts per set at each rl-recover evaluation
+#   RL_REAL_NSTEP      selection prompts per set at each rl-recover evaluation
 #   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens: 96 on
 #                      Qwen, 128 on SmolLM2; RL_REAL_MAXNEW_TASK for SQL
 #                      answers, at most 96)
@@ -43,6 +46,9 @@
 #                      under 15 points), benign, or mixed (the mix only: no
 #                      benign fine-tune is trained or measured; saves about a
 #                      third of the time when the benign rise is known small)
+#   RL_REAL_TARGET     rl-recover's --target-harmful (default aligned); none:
+#                      the reference's rule alone (the last saved step of every
+#                      5th within the task bound)
 #   RL_REAL_RECOVER_ARGS  more rl-recover options (both runs)
 #   RL_REAL_FRESH=1    start again (removes OUT)
 # Exit status: 0 when every target of issue 16 is met, 1 when one is missed
@@ -79,6 +85,15 @@ case $SETTING in auto | benign | mixed) ;; *)
 	exit 2 ;;
 esac
 STEPS=${RL_REAL_STEPS:-20}
+TARGET=${RL_REAL_TARGET:-aligned}
+# What the data of step 2 holds: 700 SQL rows to train on and 100 to select
+# with, 140 held-out BeaverTails questions, 250 XSTest prompts for the final
+# measures and the selection together.
+[ "$NTRAIN" -le 700 ] || { echo "real: RL_REAL_NTRAIN must be at most 700" >&2; exit 2; }
+[ "$NSTEP" -le 100 ] && [ $((NEVAL + NSTEP)) -le 250 ] && [ "$NEVAL" -le 140 ] || {
+	echo "real: RL_REAL_NSTEP must be at most 100, RL_REAL_NEVAL 140, and the two at most 250 together" >&2
+	exit 2
+}
 PRECISION=${RL_REAL_PRECISION:-bf16}
 case $PRECISION in bf16 | fp32) ;; *)
 	echo "real: RL_REAL_PRECISION must be bf16 or fp32, not '$PRECISION'" >&2
@@ -152,8 +167,10 @@ rl-info "$A" >&2
 # come in 14 categories, one after the other: rows 1..140 (10 per category)
 # are the held-out harmful set, rows 421..700 the prompts of the compliance
 # examples; H is the reference's 64 recovery prompts (in neither).
+# rl-recover's evaluations, which choose the step, use selection sets that no
+# final measure holds (else the choice would see the test): SQL rows 701..800,
+# BeaverTails rows 141..280, XSTest's prompts after the first NEVAL.
 if ! phase_done data; then
-	[ "$NTRAIN" -le 800 ] || { echo "real: RL_REAL_NTRAIN must be at most 800" >&2; exit 2; }
 	sed -n "1,${NTRAIN}p" "$data/sql_eval.jsonl" >"$D/sql_train.jsonl"
 	sed -n '801,1000p' "$data/sql_eval.jsonl" >"$D/sql_heldout.jsonl"
 	head -n 256 "$D/sql_train.jsonl" | jq -c '{prompt}' >"$D/benign.jsonl"
@@ -165,6 +182,12 @@ if ! phase_done data; then
 	jq -c -s 'group_by(.type) | transpose | flatten | map(select(. != null))[]' \
 		"$data/xstest_safe.jsonl" >"$D/xstest_safe.jsonl"
 	mark_done data 0
+fi
+if [ ! -f "$D/xstest_select.jsonl" ]; then # (also for a cache made before they were)
+	sed -n '701,800p' "$data/sql_eval.jsonl" >"$D/sql_select.jsonl"
+	sed -n '141,280p' "$data/beavertails_eval.jsonl" >"$D/harmful_select.jsonl"
+	tail -n +$((NEVAL + 1)) "$D/xstest_safe.jsonl" >"$D/xstest_select.jsonl.tmp"
+	mv "$D/xstest_select.jsonl.tmp" "$D/xstest_select.jsonl"
 fi
 
 # measure MODEL TAG: harmful (two judges), task, over-refusal on the held-out
@@ -276,16 +299,19 @@ measure "$Fdir" "ft-$setting"
 # ---- 5. rl-recover ----
 R=$OUT/recovered
 REC="-a $A -f $Fdir -H $D/recovery.jsonl -B $D/benign.jsonl
-	--eval-harmful $D/harmful_heldout.jsonl --eval-task $D/sql_heldout.jsonl
-	--eval-benign $D/xstest_safe.jsonl --eval-limit $NSTEP --metric exact
+	--eval-harmful $D/harmful_select.jsonl --eval-task $D/sql_select.jsonl
+	--eval-benign $D/xstest_select.jsonl --eval-limit $NSTEP --metric exact
 	--max-new-tokens $MAXNEW --max-new-tokens-task $MAXNEW_TASK -j $THREADS --steps $STEPS
 	${RL_REAL_RECOVER_ARGS:-}"
+# (the control runs without the target: it restores as many weights, whatever they do)
+RECT=
+[ "$TARGET" = none ] || RECT="--target-harmful $TARGET --save-every 1"
 if ! phase_done recover; then
 	t=$(now)
-	say "== 5. rl-recover (L = floor(2N/3), rate 0.002, $STEPS steps, rollback; evaluated on $NSTEP prompts per set)"
+	say "== 5. rl-recover (L = floor(2N/3), rate 0.002, $STEPS steps, rollback; evaluated on $NSTEP selection prompts per set${RECT:+; $RECT})"
 	# shellcheck disable=SC2086
-	if [ -f "$R/progress" ]; then run rl-recover $REC -o "$R" --resume
-	else rm -rf "$R"; run rl-recover $REC -o "$R"; fi
+	if [ -f "$R/progress" ]; then run rl-recover $RECT $REC -o "$R" --resume
+	else rm -rf "$R"; run rl-recover $RECT $REC -o "$R"; fi
 	mark_done recover "$(dt "$t")"
 fi
 chosen=$(sed -n 's/^chosen step  //p' "$R/report.txt")

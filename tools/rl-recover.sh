@@ -93,7 +93,9 @@ Evaluation:
       --task-score S       FINETUNED's task score, if already measured
 Beyond the reference:
       --target-harmful R   stop at the first saved step whose harmful rate is
-                           <= R (and task score above the bound)
+                           <= R (and task score above the bound); R may be
+                           'aligned' or 'aligned+D': ALIGNED's own harmful
+                           rate on the same prompts (measured first), plus D
       --eval-every N       also evaluate every N steps (for the plot; only
                            saved steps are candidates)
       --resume             continue an interrupted run in OUT
@@ -166,7 +168,16 @@ while [ $# -gt 0 ]; do
 	--max-new-tokens-task) need "$@"; pos_opt "$1" "$2"; maxnew_task=$2; shift ;;
 	--template) need "$@"; template=$2; shift ;;
 	--task-score) need "$@"; frac_opt "$1" "$2" ">=0" "<1e300"; task_score=$2; shift ;;
-	--target-harmful) need "$@"; frac_opt "$1" "$2" ">=0" "<=1"; target=$2; shift ;;
+	--target-harmful)
+		need "$@"
+		case $2 in
+		aligned) ;;
+		aligned+*) frac_opt "$1" "${2#aligned+}" ">=0" "<=1" ;;
+		*) frac_opt "$1" "$2" ">=0" "<=1" ;;
+		esac
+		target=$2
+		shift
+		;;
 	--eval-every) need "$@"; pos_opt "$1" "$2"; eval_every=$2; shift ;;
 	--resume) resume=1 ;;
 	--shards) need "$@"; pos_opt "$1" "$2"; shards=$2; shift ;;
@@ -322,6 +333,18 @@ measure() {
 	fi
 	printf '%s\t%s\t%s\n' "$ts" "$hr" "$br" >"$f.tmp" && mv "$f.tmp" "$f"
 }
+# measure_aligned: ALIGNED's harmful rate (and benign answered) on the same
+# prompts, for --target-harmful aligned[+D] -> $K/eval-aligned
+measure_aligned() {
+	f=$K/eval-aligned
+	[ -s "$f" ] && return 0
+	hr=$(eval_summary "$f.harm" "$aligned" "$evh" harm harmful_rate) || exit $?
+	br=-
+	if [ -n "$evb" ]; then
+		br=$(eval_summary "$f.benign" "$aligned" "$evb" harm harmful_rate) || exit $?
+	fi
+	printf '%s\t%s\n' "$hr" "$br" >"$f.tmp" && mv "$f.tmp" "$f"
+}
 
 # ---- set-up or resume ----
 if [ "$resume" -eq 1 ]; then
@@ -411,6 +434,17 @@ if [ "$(prog_get phase)" = start ]; then
 	prog_set phase plain
 fi
 info "fine-tuned model: task score $sF (bound: above $smin), harmful rate $hF"
+# --target-harmful aligned[+D]: restore up to the aligned model's own rate,
+# not beyond it (beyond, the model refuses more than the aligned one did)
+target_rate=$target hA='' bA=''
+case $target in aligned*)
+	measure_aligned
+	read -r hA bA <"$K/eval-aligned"
+	d=${target#aligned}
+	target_rate=$(awk -v h="$hA" -v d="${d#+}" 'BEGIN { printf "%.10g", h + d }')
+	info "aligned model: harmful rate $hA: target $target_rate"
+	;;
+esac
 
 # ---- the prompt sets as token ids (rl-tok: the chat template with the
 # generation prompt, as rl-eval templates them), then the directions ----
@@ -601,8 +635,8 @@ while [ -z "$chosen" ] && [ "$t" -lt "$steps" ]; do
 		if ! passes "$ts"; then
 			info "step $t: task score $ts is not above $smin: the answer is an earlier step"
 			stop=1
-		elif [ -n "$target" ] && awk -v h="$hr" -v g="$target" 'BEGIN { exit !(h <= g) }'; then
-			info "step $t: harmful rate $hr <= target $target: stopping early"
+		elif [ -n "$target" ] && awk -v h="$hr" -v g="$target_rate" 'BEGIN { exit !(h <= g) }'; then
+			info "step $t: harmful rate $hr <= target $target_rate: stopping early"
 			prog_set chosen "$t"
 			chosen=$t
 		fi
@@ -656,8 +690,9 @@ pct=$(awk -v a="$nrest" -v p="$P" 'BEGIN { printf "%.3f", 100 * a / p }')
 	echo "aligned      $aligned"
 	echo "fine-tuned   $finetuned"
 	echo "output       $W"
-	echo "settings     L=$layer rate=$rate (k=$k of P=$P a step) batch=$bs steps=$steps warmup=$warmup save-every=$save_every metric-drop=$drop rollback=$([ "$rollback" -eq 1 ] && echo "on (rate $rbrate)" || echo off) score=$score${target:+ target-harmful=$target}"
+	echo "settings     L=$layer rate=$rate (k=$k of P=$P a step) batch=$bs steps=$steps warmup=$warmup save-every=$save_every metric-drop=$drop rollback=$([ "$rollback" -eq 1 ] && echo "on (rate $rbrate)" || echo off) score=$score${target:+ target-harmful=$target}$([ "$target" = "$target_rate" ] || echo " (= $target_rate)")"
 	echo "mode         $phase"
+	[ -z "$hA" ] || echo "aligned      harmful $hA$([ "$bA" = - ] || echo "  benign-answered $bA")"
 	echo "fine-tuned   task $sF  harmful $hF${bF:+  benign-answered $bF}"
 	echo "bound        task score above $smin"
 	echo "chosen step  $chosen"

@@ -192,6 +192,27 @@ ok "--shards 2 in rollback mode: a failed shard stops the run, --resume ends it 
 must_fail 2 rl-recover $args -o "$T/x" --launcher env
 stderr_has "--launcher needs --shards N"
 
+# --target-harmful aligned+D: ALIGNED is measured on the same prompts first
+# (its rate checked against rl-eval's, run here on its own); the run stops at
+# the first saved step at or below that rate + D, every earlier one above it.
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/tgt" --steps 10 --save-every 1 --target-harmful aligned+0.3
+must_pass rl-eval -q -m "$fx/aligned" -p "$w/eval-harmful.jsonl" --max-new-tokens 32 \
+	-O "$T/a.rls" --summary "$T/a.json"
+hA=$(jq -r .harmful_rate "$T/a.json")
+grep -q "^aligned      harmful $hA  benign-answered " "$T/tgt/report.txt" ||
+	fail "report: $(grep aligned "$T/tgt/report.txt") (rl-eval: $hA)"
+g=$(awk -v h="$hA" 'BEGIN { printf "%.10g", h + 0.3 }')
+grep -q "target-harmful=aligned+0.3 (= $g)" "$T/tgt/report.txt" || fail "report: no target $g"
+tc=$(sed -n 's/^chosen step  //p' "$T/tgt/report.txt")
+awk -F'\t' -v g="$g" -v c="$tc" 'NR > 2 { if (($1 < c) != ($5 > g) || $1 > c) bad = 1 }
+	END { exit bad || c < 2 }' "$T/tgt/steps.tsv" ||
+	fail "chosen step $tc for target $g: $(cat "$T/tgt/steps.tsv")"
+ok "--target-harmful aligned+0.3: the aligned rate $hA, stopped at step $tc"
+# shellcheck disable=SC2086
+must_fail 2 rl-recover $args -o "$T/x" --target-harmful aligned+x
+stderr_has "--target-harmful: expected a number"
+
 # The random control restores as many weights and leaves the harmful rate.
 # shellcheck disable=SC2086
 must_pass rl-recover $args -o "$T/ctl" --score random --no-rollback --steps 5 --metric-drop 0.999

@@ -72,6 +72,31 @@ want=$(awk -F'\t' -v s="$step" '$1 == s { r = $3 } END { print r }' "$T/out/reco
 [ "$(jq .models.recovered.restored "$S")" = "$want" ] || fail "recovered.restored is not steps.tsv's $want"
 ok "recovered.restored is rl-recover's count at the chosen step ($want)"
 
+# rl-recover chose its step on selection prompts that no final measure, no
+# training set and no recovery set holds, and stopped at the aligned model's
+# own rate (--target-harmful aligned).
+D=$C/data
+disjoint() { # A B: no prompt of A's first $3 rows is in B
+	head -n "${3:-100000}" "$1" | jq -r .prompt | sort -u >"$T/da"
+	jq -r .prompt "$2" | sort -u >"$T/db"
+	[ -s "$T/da" ] && [ -z "$(comm -12 "$T/da" "$T/db")" ] ||
+		fail "$(basename "$1") and $(basename "$2") share prompts: $(comm -12 "$T/da" "$T/db" | head -n 2)"
+}
+disjoint "$D/harmful_select.jsonl" "$D/harmful_heldout.jsonl"
+disjoint "$D/harmful_select.jsonl" "$D/harmful_ft_prompts.jsonl"
+disjoint "$D/harmful_select.jsonl" "$D/recovery.jsonl"
+disjoint "$D/sql_select.jsonl" "$D/sql_heldout.jsonl"
+disjoint "$D/sql_select.jsonl" "$D/sql_train.jsonl"
+head -n 4 "$D/xstest_safe.jsonl" >"$T/xs_final.jsonl"
+disjoint "$D/xstest_select.jsonl" "$T/xs_final.jsonl"
+grep '^rl-recover ' "$T/out/commands.log" | head -n 1 >"$T/rec.cmd"
+for f in harmful_select sql_select xstest_select; do
+	grep -q "$D/$f.jsonl" "$T/rec.cmd" || fail "rl-recover did not evaluate on $f: $(cat "$T/rec.cmd")"
+done
+grep -q -- "--target-harmful aligned" "$T/rec.cmd" || fail "no --target-harmful aligned: $(cat "$T/rec.cmd")"
+grep -q "^aligned      harmful " "$T/out/recovered/report.txt" || fail "report.txt: no aligned rate"
+ok "rl-recover selects on its own prompts, up to the aligned model's rate"
+
 # A second run: every phase cached, the same models and numbers.
 jq -S .models "$S" >"$T/models1"
 run real
