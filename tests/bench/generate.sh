@@ -13,7 +13,10 @@
 #
 # MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random
 # (tests/bench/make_llama1b.py writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32), SKIP_HF=1
-# (no transformers), LLAMA_CPP_BIN (a directory with llama-bench and
+# (no transformers), HF_PRECISIONS (transformers' runs: "fp32 bf16"), PROMPT_IDS
+# (a file of rl-tok output lines: their "ids" are the prompts, the first
+# PROMPTS of them, in place of random ids: real chat-templated questions,
+# whose greedy choices are rarely near-ties), LLAMA_CPP_BIN (a directory with llama-bench and
 # llama-batched-bench, built from llama-cpp-python's sdist), LLAMA_GGUF (GGUF
 # files of MODEL, space-separated; tests/bench/gguf_bench_model.py writes them).
 # The last lines: realign's rate next to the FMA and sgemm peaks, then
@@ -29,21 +32,25 @@ trap 'rm -rf "$tmp"' EXIT
 # fixed seed, ids from the ordinary vocabulary (below 120000 and the model's
 # vocabulary size: SmolLM2 has 49152).
 vocab=$("$root/bin/rl-info" --json "$model" | jq -r .vocab_size)
-python3 - "$n" "$new" "$vocab" >"$tmp/prompts.json" <<'PY'
+python3 - "$n" "$new" "$vocab" "${PROMPT_IDS:-}" >"$tmp/prompts.json" <<'PY'
 import json, random, sys
 r = random.Random(7)
-n, new, vocab = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+n, new, vocab, ids = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 top = min(120000, vocab)
-print(json.dumps({"max_new_tokens": new,
-                  "prompts": [[r.randrange(1000, top) for _ in range(r.randint(24, 72))]
-                              for _ in range(n)]}))
+if ids:
+    prompts = [json.loads(line)["ids"] for line in open(ids)][:n]
+    if len(prompts) < n:
+        sys.exit("generate.sh: %s holds %d prompts, PROMPTS is %d" % (ids, len(prompts), n))
+else:
+    prompts = [[r.randrange(1000, top) for _ in range(r.randint(24, 72))] for _ in range(n)]
+print(json.dumps({"max_new_tokens": new, "prompts": prompts}))
 PY
 npp=$(jq '[.prompts[] | length] | add / length | floor' "$tmp/prompts.json")
 echo "== $(date -u +%FT%TZ): load $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; threads $threads"
 echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-); flags:" \
 	"$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512_bf16|amx_bf16|amx_tile)$' | tr '\n' ' ')"
 "$root/bin/rl-info" "$model" | grep -E '^(cpu|kernels)'
-echo "== $n prompts (mean $npp tokens), $new new tokens each, batch $batch"
+echo "== $n prompts (mean $npp tokens${PROMPT_IDS:+, from $PROMPT_IDS}), $new new tokens each, batch $batch"
 
 "$root/build/bench/peak" "$threads" | tee "$tmp/peak.txt"
 # sgemm at the model's MLP shape: the decoding batch, and a prefill of 512 rows
@@ -55,7 +62,7 @@ for p in bf16 fp32; do
 		"$tmp/rl-$p.json" "$batch" "$p"
 done
 if [ "${SKIP_HF:-0}" != 1 ]; then
-	for p in fp32 bf16; do
+	for p in ${HF_PRECISIONS:-fp32 bf16}; do
 		python3 "$here/generate_hf.py" "$model" "$tmp/prompts.json" "$tmp/hf-$p.json" \
 			"$threads" "$p" 2>&1 | grep -v -i -E "warn|loading"
 	done
@@ -117,6 +124,12 @@ if hf:
     print("identical sequences: realign fp32 vs transformers fp32 %d/%d" % (same(rf, hf), len(rf["outputs"])))
 if hb:
     print("identical sequences: realign bf16 vs transformers bf16 %d/%d" % (same(rb, hb), len(rb["outputs"])))
+# what bf16 alone changes, on each side: the yardstick for the line above
+print("identical sequences: realign bf16 vs realign fp32 %d/%d" % (same(rb, rf), len(rb["outputs"])))
+if hb and hf:
+    print("identical sequences: transformers bf16 vs transformers fp32 %d/%d" % (same(hb, hf), len(hb["outputs"])))
+if hf:
+    print("identical sequences: realign bf16 vs transformers fp32 %d/%d" % (same(rb, hf), len(rb["outputs"])))
 g = 2 * params * rb["tokens_per_s"] / 1e9
 print("peaks: FMA %.1f GFLOP/s%s; sgemm %.1f GFLOP/s (same run); realign bf16 %.1f GFLOP/s = "
       "%.0f%% of the FMA peak, %.0f%% of sgemm's" % (
