@@ -632,7 +632,17 @@ while [ -z "$chosen" ] && [ "$t" -lt "$steps" ]; do
 	fi
 	if saved "$t"; then
 		read -r ts hr br <"$K/eval-$(pad "$t")"
-		if ! passes "$ts"; then
+		if ! passes "$ts" && [ "$phase" = plain ] && [ "$t" -lt "$warmup" ] &&
+			[ "$rollback" -eq 1 ] && [ "$score" = grad ]; then
+			# A step saved before the warm-up check (--save-every below
+			# --warmup) that misses the bound gets the reference's answer
+			# to a warm-up that misses it, sooner: rollback mode from F.
+			info "step $t of the warm-up: task score $ts is not above $smin: rollback mode, from F again"
+			switch_to_rollback
+			phase=rollback
+			t=0
+			continue
+		elif ! passes "$ts"; then
 			info "step $t: task score $ts is not above $smin: the answer is an earlier step"
 			stop=1
 		elif [ -n "$target" ] && awk -v h="$hr" -v g="$target_rate" 'BEGIN { exit !(h <= g) }'; then

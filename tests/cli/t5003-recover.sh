@@ -136,6 +136,20 @@ cmp -s "$T/rb/model/model.safetensors" "$fx/finetuned/model.safetensors" ||
 	fail "answer 0 but the model is not F"
 ok "rollback mode; no step within the bound: the model is F again"
 
+# With --save-every below --warmup, a step of the warm-up that misses the
+# bound switches to rollback mode there and then (the reference would at the
+# warm-up check), rather than ending the run with nothing restored.
+# shellcheck disable=SC2086
+must_pass rl-recover $args -o "$T/rbe" --steps 3 --warmup 3 --save-every 1 --task-score 2
+stderr_has "step 1 of the warm-up: task score"
+[ -f "$T/rbe/journals/step-01.warmup.rlj" ] && [ ! -e "$T/rbe/journals/step-02.warmup.rlj" ] ||
+	fail "warm-up journals: $(ls "$T/rbe/journals")"
+[ "$(awk -F'\t' '$8 == "plain"' "$T/rbe/steps.tsv" | wc -l)" -eq 1 ] &&
+	[ "$(awk -F'\t' '$8 == "rollback"' "$T/rbe/steps.tsv" | wc -l)" -ge 1 ] ||
+	fail "steps.tsv: $(cat "$T/rbe/steps.tsv")"
+grep -q "^mode         rollback$" "$T/rbe/report.txt" || fail "report: $(grep mode "$T/rbe/report.txt")"
+ok "a warm-up step under the bound: rollback mode at once"
+
 # --shards N: every gradient as N rl-grad shards added by rl-sum, the same
 # bytes as one process at the same -j: the same steps (all but the seconds),
 # the same model; in rollback mode the benign gradients too (the same
