@@ -13,7 +13,8 @@
 #
 # MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random
 # (tests/bench/make_llama1b.py writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32), SKIP_HF=1
-# (no transformers), HF_PRECISIONS (transformers' runs: "fp32 bf16"), PROMPT_IDS
+# (no transformers), RL_PRECISIONS (realign's runs: "bf16 fp32"; bf16 is needed),
+# HF_PRECISIONS (transformers' runs: "fp32 bf16"), PROMPT_IDS
 # (a file of rl-tok output lines: their "ids" are the prompts, the first
 # PROMPTS of them, in place of random ids: real chat-templated questions,
 # whose greedy choices are rarely near-ties), LLAMA_CPP_BIN (a directory with llama-bench and
@@ -57,7 +58,7 @@ echo "== $n prompts (mean $npp tokens${PROMPT_IDS:+, from $PROMPT_IDS}), $new ne
 mlp=$("$root/bin/rl-info" --json "$model" | jq -r '"\(.intermediate_size) \(.hidden_size)"')
 OPENBLAS_NUM_THREADS=$threads "$root/build/bench/sgemm" -s 2 "$batch" $mlp 0 1 512 $mlp 0 1 |
 	tee "$tmp/sgemm.txt"
-for p in bf16 fp32; do
+for p in ${RL_PRECISIONS:-bf16 fp32}; do
 	OPENBLAS_NUM_THREADS=$threads "$root/build/bench/generate" "$model" "$tmp/prompts.json" \
 		"$tmp/rl-$p.json" "$batch" "$p"
 done
@@ -119,13 +120,14 @@ for name, r in runs:
 for line in open(os.path.join(tmp, "llama.txt")):
     print("| " + line.strip() + " | | | | |")
 rb, rf, hf, hb = (r for _, r in runs)
-print("realign kernels: bf16 %s; fp32 %s" % (rb["kernels"], rf["kernels"]))
-if hf:
+print("realign kernels: " + "; ".join("%s %s" % (p, r["kernels"]) for p, r in (("bf16", rb), ("fp32", rf)) if r))
+if hf and rf:
     print("identical sequences: realign fp32 vs transformers fp32 %d/%d" % (same(rf, hf), len(rf["outputs"])))
 if hb:
     print("identical sequences: realign bf16 vs transformers bf16 %d/%d" % (same(rb, hb), len(rb["outputs"])))
 # what bf16 alone changes, on each side: the yardstick for the line above
-print("identical sequences: realign bf16 vs realign fp32 %d/%d" % (same(rb, rf), len(rb["outputs"])))
+if rf:
+    print("identical sequences: realign bf16 vs realign fp32 %d/%d" % (same(rb, rf), len(rb["outputs"])))
 if hb and hf:
     print("identical sequences: transformers bf16 vs transformers fp32 %d/%d" % (same(hb, hf), len(hb["outputs"])))
 if hf:

@@ -11,7 +11,9 @@
 # Environment: ALIGNED (default $CACHE/llama3.2-1b-random, CACHE being
 # ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models), FINETUNED (default
 # $CACHE/llama3.2-1b-ft, made when absent), THREADS (2),
-# PROMPTS (64), L (10), RATE (0.002), OUT (default tests/bench/out/precision).
+# PROMPTS (64), L (10), RATE (0.002), OUT (default tests/bench/out/precision),
+# PROMPT_IDS (rl-tok output lines, e.g. the chat-templated recovery questions
+# of a real model, in place of PROMPTS random prompts).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -24,7 +26,11 @@ BIN="$root/bin"
 mkdir -p "$OUT"
 [ -f "$ALIGNED/config.json" ] || python3 "$here/make_llama1b.py" "$ALIGNED"
 [ -f "$FINETUNED/config.json" ] || python3 "$here/make_finetune.py" "$ALIGNED" "$FINETUNED"
-python3 "$here/make_model.py" --prompts "$NP" 40 80 "$OUT/prompts.jsonl"
+if [ -n "${PROMPT_IDS:-}" ]; then
+	head -n "$NP" "$PROMPT_IDS" >"$OUT/prompts.jsonl"
+else
+	python3 "$here/make_model.py" --prompts "$NP" 40 80 "$OUT/prompts.jsonl"
+fi
 echo "== $(date -u +%FT%TZ): load $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores;" \
 	"threads $THREADS; $NP prompts, L=$L, rate $RATE"
 "$BIN/rl-info" "$ALIGNED" | grep -E '^(cpu|kernels)'
