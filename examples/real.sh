@@ -349,20 +349,24 @@ if ! phase_done eval_final; then
 	mark_done eval_final "$(dt "$t")"
 fi
 P=$(rl-info --json "$A" | jq -r .P)
+# The plot: step 0 and the rows of the mode the run ended in (a switch to
+# rollback mode starts again from F: the warm-up's rows are not on that path).
+mode=$(sed -n 's/^mode *//p' "$R/report.txt")
+awk -F'\t' -v m="$mode" 'NR == 1 || $8 == "-" || $8 == m' "$R/steps.tsv" >"$C/path.tsv"
 if command -v gnuplot >/dev/null; then
 	gnuplot <<EOF || say "gnuplot failed; no plot"
 set terminal pngcairo size 900,560 noenhanced
 set output '$OUT/steps.png'
-set title 'rl-recover on $name ($NSTEP held-out prompts a set)'
+set title 'rl-recover on $name ($NSTEP selection prompts a set; $mode mode)'
 set xlabel 'restore step'
 set ylabel 'rate / score'
 set yrange [-0.02:1.05]
 set key bottom left opaque box
 set datafile separator '\t'
 set datafile missing '-'
-plot '$R/steps.tsv' every ::1 using 1:5 with linespoints lw 2 title 'harmful (gradient)', \
-     '$R/steps.tsv' every ::1 using 1:6 with linespoints lw 2 title 'task (gradient)', \
-     '$R/steps.tsv' every ::1 using 1:(1-\$9) with lines dt 2 title 'over-refusal (gradient)', \
+plot '$C/path.tsv' every ::1 using 1:5 with linespoints lw 2 title 'harmful (gradient)', \
+     '$C/path.tsv' every ::1 using 1:6 with linespoints lw 2 title 'task (gradient)', \
+     '$C/path.tsv' every ::1 using 1:(1-\$9) with linespoints dt 2 title 'over-refusal (gradient)', \
      '$K/steps.tsv' every ::1 using 1:5 with linespoints dt 3 title 'harmful (random control)'
 EOF
 fi
