@@ -46,9 +46,9 @@
 #                      under 15 points), benign, or mixed (the mix only: no
 #                      benign fine-tune is trained or measured; saves about a
 #                      third of the time when the benign rise is known small)
-#   RL_REAL_TARGET     rl-recover's --target-harmful (default aligned); none:
-#                      the reference's rule alone (the last saved step of every
-#                      5th within the task bound)
+#   RL_REAL_TARGET     rl-recover's --target-harmful (default aligned: stop at
+#                      the aligned model's rate); none: the reference's rule
+#                      alone (every 5th step saved; the last within the bound)
 #   RL_REAL_RECOVER_ARGS  more rl-recover options (both runs)
 #   RL_REAL_FRESH=1    start again (removes OUT)
 # Exit status: 0 when every target of issue 16 is met, 1 when one is missed
