@@ -11,8 +11,8 @@
 #
 #   make bench && sh tests/bench/generate.sh [MODEL]
 #
-# MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random
-# (tests/bench/make_llama1b.py writes it). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32), SKIP_HF=1
+# MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama32-1b-random
+# (made when absent: tests/bench/make_model.py llama32-1b, as grad.sh does). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32), SKIP_HF=1
 # (no transformers), RL_PRECISIONS (realign's runs: "bf16 fp32"; bf16 is needed),
 # HF_PRECISIONS (transformers' runs: "fp32 bf16"), PROMPT_IDS
 # (a file of rl-tok output lines: their "ids" are the prompts, the first
@@ -25,7 +25,8 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-model=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama3.2-1b-random}
+model=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama32-1b-random}
+[ -n "${1:-}" ] || [ -f "$model/config.json" ] || python3 "$here/make_model.py" llama32-1b "$model"
 threads=${THREADS:-2} n=${PROMPTS:-32} new=${NEW:-64} batch=${BATCH:-32}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rl-genbench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

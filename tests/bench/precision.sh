@@ -8,9 +8,9 @@
 #
 #     make bench && sh tests/bench/precision.sh
 #
-# Environment: ALIGNED (default $CACHE/llama3.2-1b-random, CACHE being
+# Environment: ALIGNED (default $CACHE/llama32-1b-random, CACHE being
 # ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models), FINETUNED (default
-# $CACHE/llama3.2-1b-ft, made when absent), THREADS (2),
+# $CACHE/llama32-1b-ft, made when absent), THREADS (2),
 # PROMPTS (64), L (10), RATE (0.002), OUT (default tests/bench/out/precision),
 # PROMPT_IDS (rl-tok output lines, e.g. the chat-templated recovery questions
 # of a real model, in place of PROMPTS random prompts).
@@ -18,13 +18,13 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/realign/models}
-ALIGNED=${ALIGNED:-$CACHE/llama3.2-1b-random}
-FINETUNED=${FINETUNED:-$CACHE/llama3.2-1b-ft}
+ALIGNED=${ALIGNED:-$CACHE/llama32-1b-random}
+FINETUNED=${FINETUNED:-$CACHE/llama32-1b-ft}
 THREADS=${THREADS:-2} L=${L:-10} RATE=${RATE:-0.002} NP=${PROMPTS:-64}
 OUT=${OUT:-$root/tests/bench/out/precision}
 BIN="$root/bin"
 mkdir -p "$OUT"
-[ -f "$ALIGNED/config.json" ] || python3 "$here/make_llama1b.py" "$ALIGNED"
+[ -f "$ALIGNED/config.json" ] || python3 "$here/make_model.py" llama32-1b "$ALIGNED"
 [ -f "$FINETUNED/config.json" ] || python3 "$here/make_finetune.py" "$ALIGNED" "$FINETUNED"
 if [ -n "${PROMPT_IDS:-}" ]; then
 	head -n "$NP" "$PROMPT_IDS" >"$OUT/prompts.jsonl"
