@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gguf_bench_model.py — the benchmark's random model (make_llama1b.py) as a
+"""gguf_bench_model.py — the benchmark's random model (make_model.py llama32-1b) as a
 GGUF file for llama.cpp's benchmarks (llama-batched-bench, llama-bench), so
 that llama.cpp runs the same weights as realign and transformers.
 
