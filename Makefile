@@ -8,7 +8,8 @@
 #   make deps                 install the Debian packages the build and tests need
 #   make fixtures             regenerate committed fixtures (needs the Python stack)
 #   make fuzz                 run every fuzz target for FUZZ_SECONDS each (clang);
-#                             FUZZ_RUNS=N: N executions each, FUZZ_MERGE=1: keep the corpus
+#                             FUZZ_RUNS=N: N executions each, FUZZ_MERGE=1: keep the corpus,
+#                             FUZZ_MAX_LEN=N: inputs of at most N bytes
 #   make cluster-check        the Slurm and ssh recipes on daemons it starts (root;
 #                             make cluster-deps installs them)
 #   make bench                build the benchmarks under tests/bench/
@@ -152,7 +153,8 @@ cluster-check: $(TOOLS)
 	  sh tests/cluster/run.sh
 
 fuzz:
-	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_MERGE=$(FUZZ_MERGE) sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_MERGE=$(FUZZ_MERGE) FUZZ_MAX_LEN=$(FUZZ_MAX_LEN) \
+	  sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 demo: $(TOOLS)
 	RL_BIN=$(abspath $(BIN)) sh examples/demo.sh

@@ -3,7 +3,9 @@
 # target (clang -fsanitize=fuzzer,address,undefined, against lib/*/*.c) and runs
 # each for SECONDS (default 60; 0: no time limit). `make fuzz FUZZ_SECONDS=N`
 # calls it; FUZZ_RUNS=N ends each target after N executions instead
-# (`make fuzz FUZZ_SECONDS=0 FUZZ_RUNS=10000000`: the issue's bar).
+# (`make fuzz FUZZ_SECONDS=0 FUZZ_RUNS=10000000`: the issue's bar);
+# FUZZ_MAX_LEN=N caps an input's length (libFuzzer -max_len; by default the
+# largest input of the corpus: up to 16 KB for jinja and tokenizer, slow ones).
 #
 # A target's source names its seed directories and dictionary in its header
 # comment ("seeds: dir dir..." and "dict: file", paths from the repository
@@ -52,6 +54,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	[ -d "$kept" ] && seeds="$seeds $kept"
 	set -- -max_total_time="$secs" -artifact_prefix="$out/crash-$name-" -print_final_stats=1
 	[ -n "${FUZZ_RUNS:-}" ] && set -- "$@" -runs="$FUZZ_RUNS"
+	[ -n "${FUZZ_MAX_LEN:-}" ] && set -- "$@" -max_len="$FUZZ_MAX_LEN"
 	[ -n "$dict" ] && set -- "$@" -dict="$dict"
 	t0=$(date +%s)
 	ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" \
