@@ -67,34 +67,6 @@ static void stage(const wg_call *c, int o, int rw, int k, int kl, uint16_t *img)
 	BARRIER();
 }
 
-/* The 16 x 16 floats at in (rows of 16), transposed into o[0..15]: o[j] holds
- * column j. Four rounds of shuffles (pairs, quads, 128-bit lanes, halves). */
-static TGT void transpose16(const float *in, __m512 *o)
-{
-	__m512 r[16], t[16];
-	for (int i = 0; i < 16; i++)
-		r[i] = _mm512_load_ps(in + 16 * i);
-	for (int i = 0; i < 16; i += 2) {
-		t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-		t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-	}
-	for (int i = 0; i < 16; i += 4)
-		for (int j = 0; j < 2; j++) {
-			__m512d x = _mm512_castps_pd(t[i + j]), y = _mm512_castps_pd(t[i + j + 2]);
-			r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
-			r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
-		}
-	for (int h = 0; h < 16; h += 8)
-		for (int j = 0; j < 4; j++) {
-			t[h + j] = _mm512_shuffle_f32x4(r[h + j], r[h + j + 4], 0x88);
-			t[h + j + 4] = _mm512_shuffle_f32x4(r[h + j], r[h + j + 4], 0xdd);
-		}
-	for (int j = 0; j < 8; j++) {
-		o[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-		o[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-	}
-}
-
 /* Stores the C tiles of the rows [o, o + 32) x inputs [m0, m0 + 32) block to
  * out (transposed, + bias), or to the partial buffer P (four 1 KiB tiles). The
  * transpose is in registers: element by element it took a fifth of the
@@ -128,15 +100,18 @@ static TGT void store_c(const wg_call *c, int o, int rw, int m0, int two_a, int 
 		int nr = rw - rb < 16 ? rw - rb : 16, nq = nm - mb < 16 ? nm - mb : 16;
 		if (nr <= 0 || nq <= 0)
 			continue;
-		__m512 col[16];
-		transpose16(&t[q][0][0], col);
+		__m512i col[16];
+		for (int i = 0; i < 16; i++)
+			col[i] = _mm512_load_si512(t[q][i]);
+		wg_transpose16(col);
 		__mmask16 k = (__mmask16)((1u << nr) - 1);
 		__m512 b =
 			c->bias ? _mm512_maskz_loadu_ps(k, c->bias + o + rb) : _mm512_setzero_ps();
 		for (int j = 0; j < nq; j++) {
 			float *out = c->out + (size_t)(m0 + mb + j) * c->ldo + o + rb;
 			/* without a bias, as computed (adding 0 would turn -0 into +0) */
-			_mm512_mask_storeu_ps(out, k, c->bias ? _mm512_add_ps(col[j], b) : col[j]);
+			__m512 v = _mm512_castsi512_ps(col[j]);
+			_mm512_mask_storeu_ps(out, k, c->bias ? _mm512_add_ps(v, b) : v);
 		}
 	}
 }

@@ -223,31 +223,6 @@ round_bf16(__m512 v)
 	return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
 }
 
-/* In-register transpose of 16 x 16 32-bit words. */
-static inline __attribute__((always_inline, target("avx512f"))) void transpose16(__m512i r[16])
-{
-	__m512i t[16];
-	for (int i = 0; i < 16; i += 2) {
-		t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-		t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-	}
-	for (int i = 0; i < 16; i += 4) {
-		r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-		r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-		r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-		r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-	}
-	for (int i = 0; i < 16; i += 8)
-		for (int j = 0; j < 4; j++) {
-			t[i + j] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0x88);
-			t[i + j + 4] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0xdd);
-		}
-	for (int j = 0; j < 8; j++) {
-		r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
-		r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
-	}
-}
-
 PTGT void rl_wk_pack_pairs_avx512(const wg_call *c, uint32_t *xp, int b0, int b1)
 {
 	/* word i of a row's 32 bf16 (k order) from the low halves of r0 | r1 */
@@ -276,7 +251,7 @@ PTGT void rl_wk_pack_pairs_avx512(const wg_call *c, uint32_t *xp, int b0, int b1
 					hi = round_bf16(_mm512_maskz_loadu_ps(l1, x + 16));
 				r[m] = _mm512_permutex2var_epi16(lo, idx, hi);
 			}
-			transpose16(r);
+			wg_transpose16(r);
 			for (int q = 0; q < 16; q++)
 				_mm512_store_si512(panel + ((size_t)b * 16 + q) * 16, r[q]);
 		}

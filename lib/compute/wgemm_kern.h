@@ -56,6 +56,34 @@ typedef struct wg_kernel {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define WG_X86 1
+#include <immintrin.h>
+
+/* In-register transpose of 16 x 16 32-bit words (r[i] row i in, column i
+ * out): the bf16 kernel's packing and the AMX kernel's transposed store. */
+static inline __attribute__((always_inline, target("avx512f"))) void wg_transpose16(__m512i r[16])
+{
+	__m512i t[16];
+	for (int i = 0; i < 16; i += 2) {
+		t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+		t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 16; i += 4) {
+		r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+		r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+		r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+		r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+	}
+	for (int i = 0; i < 16; i += 8)
+		for (int j = 0; j < 4; j++) {
+			t[i + j] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0x88);
+			t[i + j + 4] = _mm512_shuffle_i32x4(r[i + j], r[i + j + 4], 0xdd);
+		}
+	for (int j = 0; j < 8; j++) {
+		r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+		r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+	}
+}
+
 /* WG_PACK_F32_T (avx2 CPUs), columns [k0, k1) of every panel. */
 void rl_wk_pack_f32_t_avx2(const wg_call *c, float *xp, int k0, int k1);
 /* WG_PACK_BF16_PAIRS (avx512 CPUs), the blocks of 16 pairs
