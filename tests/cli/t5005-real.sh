@@ -29,6 +29,13 @@ must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_SETTING=mix sh "$root/examples/real
 stderr_has "real: RL_REAL_SETTING must be auto, benign or mixed, not 'mix'"
 [ ! -e "$T/bad" ] || fail "RL_REAL_SETTING=mix: an output directory was made"
 ok "RL_REAL_SETTING=mix refused"
+# the training rows would reach the selection rows (701-800): refused, nothing made
+must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NTRAIN=701 sh "$root/examples/real.sh" smollm2-135m
+stderr_has "real: RL_REAL_NTRAIN must be at most 700"
+must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NEVAL=140 RL_REAL_NSTEP=111 sh "$root/examples/real.sh" smollm2-135m
+stderr_has "real: RL_REAL_NSTEP must be at most 100, RL_REAL_NEVAL 140, and the two at most 250 together"
+[ ! -e "$T/bad" ] || fail "a refused size: an output directory was made"
+ok "sizes that would overlap the selection rows refused"
 run real
 # 0: every target met, 1: one missed (a random model meets few); nothing else.
 [ "$rc" -le 1 ] || fail "examples/real.sh: exit $rc: $(tail -n 20 "$T/stderr")"
