@@ -306,9 +306,11 @@ static inline int name_eq(const char *a, const char *s, size_t n)
 	return strlen(a) == n && memcmp(a, s, n) == 0;
 }
 
+/* only int and bool hold an integer: anything else reads 0, never another
+ * member of the union (an Undefined's hint pointer once sized an indent) */
 static inline int64_t num_i(jv v)
 {
-	return v.k == JV_INT ? v.u.i : v.u.b;
+	return v.k == JV_INT ? v.u.i : v.k == JV_BOOL ? v.u.b : 0;
 }
 
 static inline double num_f(jv v)
@@ -325,6 +327,13 @@ static inline int is_intlike(jv v)
 {
 	return v.k == JV_INT || v.k == JV_BOOL;
 }
+
+/* Python's int(s, base) and float(s) on stripped ASCII text (jinja_num.c):
+ * PY_NUM_INVALID where Python raises ValueError, PY_NUM_OVERFLOW where its
+ * int would not fit 64 bits */
+enum { PY_NUM_OK, PY_NUM_INVALID, PY_NUM_OVERFLOW, PY_NUM_NOMEM };
+int py_parse_int(const char *s, size_t n, int64_t base, int64_t *out);
+int py_parse_float(const char *s, size_t n, double *out);
 
 /* errors: "'NAME' line N: message" (RL_EDATA); RL_ESYS or the memory
  * limit's RL_EDATA when an allocation failed; an Undefined's own message */

@@ -4,6 +4,7 @@
  * (see jinja.h for the list). Everything here works on values and a render
  * context; nothing here walks the AST.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -693,9 +694,9 @@ static int slice_bounds(ctx *c, int line, const jv *parts, size_t len, int64_t *
 {
 	*step = 1;
 	for (int k = 0; k < 3; k++)
-		if (parts[k].k != JV_NONE && parts[k].k != JV_UNDEF && !is_intlike(parts[k]))
+		if (parts[k].k != JV_NONE && !is_intlike(parts[k])) /* an Undefined too */
 			return jx_err(c, line, "TypeError: slice indices must be integers or None");
-	if (parts[2].k != JV_NONE && parts[2].k != JV_UNDEF)
+	if (parts[2].k != JV_NONE)
 		*step = num_i(parts[2]);
 	if (*step == 0)
 		return jx_err(c, line, "ValueError: slice step cannot be zero");
@@ -954,6 +955,16 @@ static int want_str(ctx *c, int line, jv v, const char *what)
 	return jx_err(c, line, "TypeError: %s must be str, not %s", what, jv_typename(v));
 }
 
+/* Python's index(): an int or a bool, nothing else */
+static int want_int(ctx *c, int line, jv v, int64_t *out)
+{
+	if (!is_intlike(v))
+		return jx_err(c, line, "TypeError: '%s' object cannot be interpreted as an integer",
+			      jv_typename(v));
+	*out = num_i(v);
+	return RL_OK;
+}
+
 /* ---- builtin functions and methods -------------------------------------- */
 
 static int fn_strftime(ctx *c, int line, jv fmt, jv *out)
@@ -1200,7 +1211,10 @@ int jx_call_func(ctx *c, int line, jfunc *fn, const jargs *a, jv *out)
 		if ((rc = want_str(c, line, v[0], "replace() argument 1")) ||
 		    (rc = want_str(c, line, v[1], "replace() argument 2")))
 			return rc;
-		return py_replace(c, self, v[0], v[1], have[2] ? num_i(v[2]) : -1, out);
+		int64_t count = -1;
+		if (have[2] && (rc = want_int(c, line, v[2], &count)))
+			return rc;
+		return py_replace(c, self, v[0], v[1], count, out);
 	}
 	case M_UPPER:
 		return py_case(c, self, CASE_UPPER, out);
@@ -1359,6 +1373,30 @@ int rl_jinja__is_test(const char *s, size_t n)
 	return in_names(TESTS, s, n);
 }
 
+/* Python's a % b on numbers (the result takes the divisor's sign) */
+static int py_mod(ctx *c, int line, jv a, jv b, double *out)
+{
+	if (a.k == JV_UNDEF)
+		return jx_undef_err(c, line, a);
+	if (b.k == JV_UNDEF)
+		return jx_undef_err(c, line, b);
+	if (!is_num(a) || !is_num(b))
+		return jx_err(c, line,
+			      "TypeError: unsupported operand type(s) for %%: '%s' and '%s'",
+			      jv_typename(a), jv_typename(b));
+	if (num_f(b) == 0)
+		return jx_err(c, line, "ZeroDivisionError: modulo by zero");
+	if (a.k == JV_FLOAT || b.k == JV_FLOAT) {
+		double r = fmod(num_f(a), num_f(b));
+		*out = r != 0 && (r < 0) != (num_f(b) < 0) ? r + num_f(b) : r;
+	} else {
+		int64_t x = num_i(a), y = num_i(b);
+		int64_t r = y == -1 ? 0 : x % y; /* INT64_MIN % -1 overflows in C */
+		*out = (double)(r != 0 && (r < 0) != (y < 0) ? r + y : r);
+	}
+	return RL_OK;
+}
+
 int jx_test(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, int *out)
 {
 	jv x = a->npos ? a->pos[0] : jv_undef(NULL);
@@ -1412,19 +1450,11 @@ int jx_test(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, int
 		if ((rc = jx_contains(c, line, x, v, out)))
 			return rc;
 	} else if (T("divisibleby") || T("odd") || T("even")) {
-		if (!is_intlike(v))
-			return jx_err(c, line, "TypeError: test '%.*s' needs an integer", (int)n,
-				      s);
-		int64_t k = num_i(v);
-		if (T("odd"))
-			*out = k % 2 != 0;
-		else if (T("even"))
-			*out = k % 2 == 0;
-		else {
-			if (!is_intlike(x) || num_i(x) == 0)
-				return jx_err(c, line, "divisibleby needs a nonzero integer");
-			*out = k % num_i(x) == 0;
-		}
+		/* jinja2: value % num == 0; odd: value % 2 == 1; even: value % 2 == 0 */
+		double rem = 0;
+		if ((rc = py_mod(c, line, v, T("divisibleby") ? x : jv_int(2), &rem)))
+			return rc;
+		*out = T("odd") ? rem == 1 : rem == 0;
 	} else if (T("lower") || T("upper")) {
 		jv conv;
 		if ((rc = jv_to_str(&c->a, v, &conv)))
@@ -1563,46 +1593,113 @@ static int sorted_items(ctx *c, int line, jlist *items, jv attr, int case_sensit
 	return RL_OK;
 }
 
-static int to_int(ctx *c, jv v, jv dflt, int64_t base, jv *out)
+/* Python's round(value, precision): an int stays an int (rounded half to
+ * even below its units), a float is rounded half to even on its exact
+ * binary value (printf's rounding); precision None gives an int */
+static int round_common(ctx *c, int line, jv v, jv precision, jv *out)
 {
-	(void)c;
-	if (v.k == JV_INT || v.k == JV_BOOL) {
+	if (precision.k == JV_NONE) {
+		if (is_intlike(v)) {
+			*out = jv_int(num_i(v));
+			return RL_OK;
+		}
+		double r = nearbyint(v.u.f);
+		if (isnan(r))
+			return jx_err(c, line, "ValueError: cannot convert float NaN to integer");
+		if (!(fabs(r) < 0x1p63))
+			return jx_err(c, line, "OverflowError: round(%g) does not fit 64 bits", r);
+		*out = jv_int((int64_t)r);
+		return RL_OK;
+	}
+	int64_t prec;
+	int rc;
+	if ((rc = want_int(c, line, precision, &prec)))
+		return rc;
+	if (is_intlike(v)) {
+		int64_t x = num_i(v);
+		if (prec >= 0 || prec < -19) { /* 10**20 > any int64: every x rounds to 0 */
+			*out = jv_int(prec >= 0 ? x : 0);
+			return RL_OK;
+		}
+		uint64_t m = 1, a = x < 0 ? 0 - (uint64_t)x : (uint64_t)x;
+		for (int64_t k = 0; k < -prec; k++)
+			m *= 10;
+		uint64_t q = a / m, r = a % m, res;
+		if (r > m - r || (r == m - r && (q & 1)))
+			q++;
+		if (__builtin_mul_overflow(q, m, &res) ||
+		    res > (x < 0 ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+			return jx_err(c, line,
+				      "OverflowError: round(%" PRId64 ", %" PRId64
+				      ") does not fit 64 bits",
+				      x, prec);
+		*out = jv_int(x < 0 ? (int64_t)(0 - res) : (int64_t)res);
+		return RL_OK;
+	}
+	double x = v.u.f, r;
+	if (prec == 0) {
+		r = nearbyint(x);
+	} else if (prec > 0) {
+		/* the integer digits of a float above 2**53 are exact, so a cut-off
+		 * tail of fraction zeros changes nothing */
+		char buf[512];
+		snprintf(buf, sizeof buf, "%.*f", (int)(prec > 300 ? 300 : prec), x);
+		r = strtod(buf, NULL);
+	} else if (prec < -308) {
+		r = copysign(0.0, x);
+	} else {
+		double scale = pow(10, (double)-prec);
+		r = nearbyint(x / scale) * scale;
+	}
+	*out = jv_float(r);
+	return RL_OK;
+}
+
+/* jinja2's int filter: int(value, base) for a string, int(value) otherwise;
+ * on TypeError or ValueError, int(float(value)); failing that, the default */
+static int to_int(ctx *c, int line, jv v, jv dflt, jv base, jv *out)
+{
+	if (v.k == JV_UNDEF)
+		return jx_undef_err(c, line, v);
+	if (is_intlike(v)) {
 		*out = jv_int(num_i(v));
 		return RL_OK;
 	}
+	double d = NAN;
 	if (v.k == JV_FLOAT) {
-		if (isfinite(v.u.f) && fabs(v.u.f) < 9.2e18) {
-			*out = jv_int((int64_t)v.u.f);
+		if (isinf(v.u.f)) /* int(inf) raises OverflowError, which jinja2 lets through */
+			return jx_err(c, line,
+				      "OverflowError: cannot convert float infinity to integer");
+		d = v.u.f;
+	} else if (v.k == JV_STR) {
+		jv t = py_strip(v, NULL, 1, 1);
+		int64_t x;
+		int r = is_intlike(base) ? py_parse_int(t.u.s.p, t.u.s.n, num_i(base), &x)
+					 : PY_NUM_INVALID;
+		if (r == PY_NUM_NOMEM)
+			return jx_nomem(c);
+		if (r == PY_NUM_OK) {
+			*out = jv_int(x);
 			return RL_OK;
 		}
+		if (r == PY_NUM_INVALID) {
+			r = py_parse_float(t.u.s.p, t.u.s.n, &d);
+			if (r == PY_NUM_NOMEM)
+				return jx_nomem(c);
+			if (r != PY_NUM_OK || isinf(d)) /* here jinja2 catches OverflowError */
+				d = NAN;
+		}
+		if (r == PY_NUM_OVERFLOW)
+			return jx_err(c, line, "OverflowError: int('%.*s') does not fit 64 bits",
+				      t.u.s.n > 40 ? 40 : (int)t.u.s.n, t.u.s.p);
+	}
+	if (isnan(d)) {
 		*out = dflt;
 		return RL_OK;
 	}
-	if (v.k == JV_STR) {
-		jv t = py_strip(v, NULL, 1, 1);
-		char buf[64];
-		size_t k = 0;
-		for (size_t i = 0; i < t.u.s.n && k < sizeof buf - 1; i++)
-			if (t.u.s.p[i] != '_')
-				buf[k++] = t.u.s.p[i];
-		buf[k] = '\0';
-		char *e;
-		if (k) {
-			long long x = strtoll(buf, &e, (int)base);
-			if (!*e) {
-				*out = jv_int(x);
-				return RL_OK;
-			}
-			if (base == 10) {
-				double d = strtod(buf, &e);
-				if (!*e && isfinite(d) && fabs(d) < 9.2e18) {
-					*out = jv_int((int64_t)d);
-					return RL_OK;
-				}
-			}
-		}
-	}
-	*out = dflt;
+	if (!(fabs(d) < 0x1p63))
+		return jx_err(c, line, "OverflowError: int(%g) does not fit 64 bits", d);
+	*out = jv_int((int64_t)d);
 	return RL_OK;
 }
 
@@ -1714,8 +1811,10 @@ int jx_filter(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, j
 		jv o, nw;
 		if ((rc = jv_to_str(&c->a, p[0], &o)) || (rc = jv_to_str(&c->a, p[1], &nw)))
 			return rc;
-		return py_replace(c, str, o, nw, have[2] && p[2].k != JV_NONE ? num_i(p[2]) : -1,
-				  out);
+		int64_t count = -1; /* jinja2: None means all */
+		if (have[2] && p[2].k != JV_NONE && (rc = want_int(c, line, p[2], &count)))
+			return rc;
+		return py_replace(c, str, o, nw, count, out);
 	}
 	if (F("join")) {
 		BIND("d", "attribute");
@@ -1905,26 +2004,26 @@ int jx_filter(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, j
 	}
 	if (F("int")) {
 		BIND("default", "base");
-		return to_int(c, v, have[0] ? p[0] : jv_int(0), have[1] ? num_i(p[1]) : 10, out);
+		return to_int(c, line, v, have[0] ? p[0] : jv_int(0), have[1] ? p[1] : jv_int(10),
+			      out);
 	}
 	if (F("float")) {
 		BIND("default");
+		if (v.k == JV_UNDEF)
+			return jx_undef_err(c, line, v);
 		if (is_num(v)) {
 			*out = jv_float(num_f(v));
 			return RL_OK;
 		}
 		if (v.k == JV_STR) {
 			jv t = py_strip(v, NULL, 1, 1);
-			char buf[64];
-			if (t.u.s.n && t.u.s.n < sizeof buf) {
-				memcpy(buf, t.u.s.p, t.u.s.n);
-				buf[t.u.s.n] = '\0';
-				char *e;
-				double d = strtod(buf, &e);
-				if (!*e) {
-					*out = jv_float(d);
-					return RL_OK;
-				}
+			double d;
+			int r = py_parse_float(t.u.s.p, t.u.s.n, &d);
+			if (r == PY_NUM_NOMEM)
+				return jx_nomem(c);
+			if (r == PY_NUM_OK) {
+				*out = jv_float(d);
+				return RL_OK;
 			}
 		}
 		*out = have[0] ? p[0] : jv_float(0);
@@ -1942,28 +2041,34 @@ int jx_filter(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, j
 	}
 	if (F("round")) {
 		BIND("precision", "method");
+		jv m = have[1] ? p[1] : jv_cstr("common");
+		int ceil_ = jv_is_str(m, "ceil"), floor_ = jv_is_str(m, "floor");
+		if (!ceil_ && !floor_ && !jv_is_str(m, "common"))
+			return jx_err(c, line,
+				      "FilterArgumentError: method must be common, ceil or floor");
+		if (v.k == JV_UNDEF)
+			return jx_undef_err(c, line, v);
 		if (!is_num(v))
 			return jx_err(c, line, "TypeError: round needs a number");
-		int64_t prec = have[0] ? num_i(p[0]) : 0;
-		double x = num_f(v), r;
-		const char *m = have[1] && p[1].k == JV_STR ? p[1].u.s.p : "common";
-		double scale = pow(10, (double)prec);
-		if (!strncmp(m, "ceil", 4))
-			r = ceil(x * scale) / scale;
-		else if (!strncmp(m, "floor", 5))
-			r = floor(x * scale) / scale;
-		else if (prec == 0)
-			r = nearbyint(x);
-		else {
-			char buf[512];
-			snprintf(buf, sizeof buf, "%.*f",
-				 (int)(prec > 300 ? 300
-				       : prec < 0 ? 0
-						  : prec),
-				 x);
-			r = prec < 0 ? nearbyint(x / scale) * scale : strtod(buf, NULL);
-		}
-		*out = jv_float(r);
+		jv prec = have[0] ? p[0] : jv_int(0);
+		if (!ceil_ && !floor_)
+			return round_common(c, line, v, prec, out);
+		/* jinja2: math.ceil/floor(value * 10**precision) / 10**precision */
+		if (prec.k == JV_UNDEF)
+			return jx_undef_err(c, line, prec);
+		if (!is_num(prec))
+			return jx_err(
+				c, line,
+				"TypeError: unsupported operand type(s) for ** or pow(): 'int' "
+				"and '%s'",
+				jv_typename(prec));
+		double scale = pow(10, num_f(prec)), y = num_f(v) * scale;
+		if (!isfinite(y))
+			return jx_err(c, line, "%s: cannot convert float %s to integer",
+				      isnan(y) ? "ValueError" : "OverflowError",
+				      isnan(y) ? "NaN" : "infinity");
+		/* math.ceil/floor give an int: + 0.0 drops the sign of a -0.0 */
+		*out = jv_float(((ceil_ ? ceil(y) : floor(y)) + 0.0) / scale);
 		return RL_OK;
 	}
 	if (F("indent")) {
@@ -1974,6 +2079,14 @@ int jx_filter(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, j
 		if (have[0] && p[0].k == JV_STR) {
 			ind = p[0];
 		} else {
+			if (have[0] && p[0].k == JV_UNDEF)
+				return jx_undef_err(c, line, p[0]);
+			if (have[0] && !is_intlike(p[0]))
+				return jx_err(
+					c, line,
+					"TypeError: can't multiply sequence by non-int of type "
+					"'%s'",
+					jv_typename(p[0]));
 			int64_t w = have[0] ? num_i(p[0]) : 4;
 			char *sp = ja_alloc(&c->a, (size_t)(w > 0 ? w : 0) + 1);
 			if (!sp)

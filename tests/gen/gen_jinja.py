@@ -4,6 +4,8 @@
 tests/fixtures/jinja/ holds
   templates/NAME.jinja   one real model template each (byte for byte as its source has it)
   PROVENANCE             where each template came from, and its licence
+  expressions.jsonl      expressions whose arguments take numbers, as jinja2 renders each:
+                         {"src": template, "out": text} or {"src": template, "fail": message}
   templates.json         per template: the model's special-tokens map (what transformers
                          passes as bos_token, eos_token, ...), in fixture order
   conversations.jsonl    the conversations: {"messages": [...], "add_generation_prompt": b,
@@ -610,6 +612,76 @@ def main():
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     print("gen_jinja: %d templates x %d conversations (%d hand-written): %s" %
           (len(meta), len(convs), n_hand, stats))
+    write_expressions(env)
+
+
+# ---------------------------------------------------------------------------------------------
+# Expressions: the arguments that take numbers, each as jinja2 renders it (expressions.jsonl:
+# {"src": template, "out": text} or {"src": template, "fail": "Type: message"}). A width, count,
+# base or precision of the wrong type once read another member of the C value's union (an
+# Undefined's hint pointer sized an indent: fuzz_jinja's nondeterministic render).
+
+NUMBER_ARGS = ["1", "2", "-1", "0", "true", "false", "1.0", "2.5", "none", "x", "'3'", "[1]"]
+EXPRESSIONS = (
+    ["{{ 'a\\nb\\n\\nc'|indent(%s) }}" % a for a in NUMBER_ARGS + ["'--'"]] +
+    ["{{ 'a\\nb'|indent(%s, true, true) }}" % a for a in ["2", "true", "'>'"]] +
+    ["{{ 'aaaa'|replace('a', 'b', %s) }}" % a for a in NUMBER_ARGS] +
+    ["{{ 'aaaa'.replace('a', 'b', %s) }}" % a for a in NUMBER_ARGS] +
+    ["{{ %s|round }}" % v for v in ["3", "-3", "true", "2.5", "3.5", "-2.5", "0.0", "x", "'1'",
+                                     "none"]] +
+    ["{{ %s|round(%s) }}" % (v, a) for v in ["2.675", "1234", "-1250", "1350", "2.5"]
+     for a in NUMBER_ARGS + ["-2", "-3", "-19", "-20", "-400", "400"]] +
+    ["{{ %s|round(%s, '%s') }}" % (v, a, m) for v in ["2.55", "-2.55", "7"]
+     for a in ["0", "1", "1.5", "-1", "true", "none", "x"] for m in ["ceil", "floor"]] +
+    ["{{ 2.5|round(0, %s) }}" % m for m in ["'common'", "'ceiling'", "'Ceil'", "1", "none", "x"]] +
+    ["{{ %s|int }}" % v for v in ["'42'", "' 42 '", "'-7'", "'+7'", "'4_2'", "'4__2'", "'_42'",
+                                   "'42_'", "'42.7'", "'-42.7'", "'.5'", "'5.'", "'1e3'",
+                                   "'1E-3'", "'1_0.5e1_0'", "'1_e5'", "'1e_5'", "'1e'", "'e5'",
+                                   "'inf'", "'-Infinity'", "'nan'", "'0x1A'", "'010'", "'0b1'",
+                                   "''", "' '", "'x'", "'９'", "'9223372036854775807'",
+                                   "'-9223372036854775808'", "'1e18'", "'-1e18'", "42.9",
+                                   "-42.9", "true", "none", "x", "[1]", "'1.5_0'", "'1._5'"]] +
+    ["{{ %s|int(7, %s) }}" % (v, b) for v in ["'101'", "'0x1A'", "'0X1a'", "'0o17'", "'0b101'",
+                                               "'010'", "'00'", "'0_0'", "'0x_1a'", "'z'",
+                                               "'1e3'", "'12.5'", "'-0b11'", "'0x'", "'ff'"]
+     for b in ["2", "8", "16", "0", "36", "1", "37", "-1", "10.0", "true", "none", "x", "'16'"]] +
+    ["{{ %s|int(base=%s) }}" % (v, b) for v in ["42", "4.5", "true"] for b in ["2", "x"]] +
+    ["{{ 'abc'[%s] }}" % a for a in ["0", "-1", "true", "1.0", "none", "x"]] +
+    # set, not literals: jinja2's optimizer folds a constant slice that fails into Undefined
+    ["{%% set a = %s %%}{%% set b = %s %%}{{ 'abcdef'[a:b] }}" % (a, b)
+     for a in ["1", "true", "none", "1.0", "x"] for b in ["-1", "none", "1.5"]] +
+    ["{{ range(%s)|list }}" % a for a in ["3", "true", "1.0", "none", "x", "'3'"]] +
+    ["{{ 'a b c'.split(' ', %s) }}" % a for a in ["1", "true", "1.0", "none", "x"]] +
+    ["{{ [1, 2]|tojson(indent=%s) }}" % a for a in ["2", "0", "-1", "true", "1.0", "none",
+                                                    "'  '", "x"]] +
+    ["{{ %s|float }}" % v for v in ["'1.5'", "' -1_0.5e-1 '", "'1__0'", "'0x1A'", "'0x1p3'",
+                                     "'inf'", "'-nan'", "'.'", "'x'", "3", "true", "none", "x"]] +
+    ["{{ %s|float(7) }}" % v for v in ["'x'", "''", "[1]"]] +
+    ["{{ %s|abs }}" % v for v in ["-3", "true", "-2.5", "none"]] +
+    ["{{ [1, 2]|sum(start=%s) }}" % a for a in ["1", "1.5", "true", "x", "none"]] +
+    ["{{ [{'a': 1}]|sum(%s) }}" % a for a in ["'a'", "x", "none"]] +
+    ["{{ %s is divisibleby %s }}" % (v, a) for v in ["6", "true"] for a in ["3", "0", "1.5",
+                                                                          "true", "x"]] +
+    ["{{ %s is divisibleby %s }}" % (v, a) for v in ["7.5", "-7", "-9223372036854775807 - 1"]
+     for a in ["2.5", "-1", "-2", "0.0"]] +
+    ["{{ %s is odd }}{{ %s is even }}" % (v, v) for v in ["3", "-3", "true", "2.0", "-3.0",
+                                                         "2.5", "x", "none", "'a'"]]
+)
+
+
+def write_expressions(env):
+    stats = {"out": 0, "fail": 0}
+    with open(os.path.join(OUT, "expressions.jsonl"), "w", encoding="utf-8") as f:
+        for src in EXPRESSIONS:
+            try:
+                rec = {"src": src, "out": env.from_string(src).render()}
+            except jinja2.exceptions.TemplateSyntaxError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the expression's own failure
+                rec = {"src": src, "fail": type(e).__name__ + ": " + str(e)}
+            stats[list(rec)[1]] += 1
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print("gen_jinja: %d expressions: %s" % (len(EXPRESSIONS), stats))
 
 
 if __name__ == "__main__":

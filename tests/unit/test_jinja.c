@@ -393,6 +393,38 @@ static const struct {
 	 "{}", "['a b  ']['a', 'b c  ']['  a b'][' x', 'y']G"},
 };
 
+/* arguments that take numbers (widths, counts, bases, precisions, indices)
+ * given every kind of value: jinja2's rendering, or a failure where jinja2
+ * fails. fuzz_jinja found an indent width read from the wrong member of a
+ * value (an Undefined's hint pointer): the render changed from run to run. */
+static void expressions(void)
+{
+	char *text = slurp(check_fixture("jinja/expressions.jsonl"), NULL);
+	REQUIRE(text);
+	char *cur = text, *line;
+	int n = 0, ok = 0;
+	while ((line = next_line(&cur))) {
+		cJSON *rec = cJSON_Parse(line);
+		REQUIRE(rec);
+		const char *src = cJSON_GetObjectItem(rec, "src")->valuestring;
+		cJSON *want = cJSON_GetObjectItem(rec, "out");
+		char *out;
+		rl_error_clear();
+		int rc = render(src, NULL, NULL, &out);
+		int good =
+			want ? rc == RL_OK && strcmp(out, want->valuestring) == 0 : rc == RL_EDATA;
+		CHECKF(good, "%s\n  got:  %s\n  want: %s", src, rc ? rl_errmsg() : out,
+		       want ? want->valuestring : cJSON_GetObjectItem(rec, "fail")->valuestring);
+		ok += good;
+		n++;
+		free(out);
+		cJSON_Delete(rec);
+	}
+	printf("expressions: %d of %d match jinja2\n", ok, n);
+	CHECK(n > 400);
+	free(text);
+}
+
 static void semantics(void)
 {
 	for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
@@ -597,6 +629,7 @@ int main(void)
 	fixtures();
 	invalid_utf8();
 	semantics();
+	expressions();
 	errors();
 	chat_vars();
 	return check_done("test_jinja");
