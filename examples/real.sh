@@ -49,6 +49,13 @@
 #   RL_REAL_TARGET     rl-recover's --target-harmful (default aligned: stop at
 #                      the aligned model's rate); none: the reference's rule
 #                      alone (every 5th step saved; the last within the bound)
+#   RL_REAL_LOOKALIKE  N: XSTest safe prompts added to rl-recover's benign set B
+#                      (default 0: the reference's B, task prompts only). They
+#                      are XSTest's last N, which no measure or selection
+#                      reaches, each after one of B's first N task prompts, so
+#                      that d_b and the rollback gradient (B's first 64) see
+#                      them: the rollback then gives back what makes safe
+#                      prompts that look alarming answered again
 #   RL_REAL_RECOVER_ARGS  more rl-recover options (both runs)
 #   RL_REAL_FRESH=1    start again (removes OUT)
 # Exit status: 0 when every target of issue 16 is met, 1 when one is missed
@@ -86,12 +93,21 @@ case $SETTING in auto | benign | mixed) ;; *)
 esac
 STEPS=${RL_REAL_STEPS:-20}
 TARGET=${RL_REAL_TARGET:-aligned}
+LOOKALIKE=${RL_REAL_LOOKALIKE:-0}
+case $LOOKALIKE in '' | *[!0-9]*)
+	echo "real: RL_REAL_LOOKALIKE must be a number, not '$LOOKALIKE'" >&2
+	exit 2 ;;
+esac
 # What the data of step 2 holds: 700 SQL rows to train on and 100 to select
 # with, 140 held-out BeaverTails questions, 250 XSTest prompts for the final
 # measures and the selection together.
 [ "$NTRAIN" -le 700 ] || { echo "real: RL_REAL_NTRAIN must be at most 700" >&2; exit 2; }
 [ "$NSTEP" -le 100 ] && [ $((NEVAL + NSTEP)) -le 250 ] && [ "$NEVAL" -le 140 ] || {
 	echo "real: RL_REAL_NSTEP must be at most 100, RL_REAL_NEVAL 140, and the two at most 250 together" >&2
+	exit 2
+}
+[ $((NEVAL + NSTEP + LOOKALIKE)) -le 250 ] || {
+	echo "real: RL_REAL_LOOKALIKE must be at most 250 - RL_REAL_NEVAL - RL_REAL_NSTEP ($((250 - NEVAL - NSTEP)))" >&2
 	exit 2
 }
 PRECISION=${RL_REAL_PRECISION:-bf16}
@@ -188,6 +204,16 @@ if [ ! -f "$D/xstest_select.jsonl" ]; then # (also for a cache made before they 
 	sed -n '141,280p' "$data/beavertails_eval.jsonl" >"$D/harmful_select.jsonl"
 	tail -n +$((NEVAL + 1)) "$D/xstest_safe.jsonl" >"$D/xstest_select.jsonl.tmp"
 	mv "$D/xstest_select.jsonl.tmp" "$D/xstest_select.jsonl"
+fi
+
+# B with RL_REAL_LOOKALIKE look-alikes: XSTest's last N prompts (after every
+# final and selection row), one after each of B's first N task prompts.
+BEN=$D/benign.jsonl
+if [ "$LOOKALIKE" -gt 0 ]; then
+	tail -n "$LOOKALIKE" "$D/xstest_safe.jsonl" | jq -c '{prompt}' >"$D/lookalike.jsonl"
+	awk 'NR == FNR { la[NR] = $0; n = NR; next } { print; if (FNR <= n) print la[FNR] }' \
+		"$D/lookalike.jsonl" "$D/benign.jsonl" >"$D/benign_lookalike.jsonl"
+	BEN=$D/benign_lookalike.jsonl
 fi
 
 # measure MODEL TAG: harmful (two judges), task, over-refusal on the held-out
@@ -298,7 +324,7 @@ measure "$Fdir" "ft-$setting"
 
 # ---- 5. rl-recover ----
 R=$OUT/recovered
-REC="-a $A -f $Fdir -H $D/recovery.jsonl -B $D/benign.jsonl
+REC="-a $A -f $Fdir -H $D/recovery.jsonl -B $BEN
 	--eval-harmful $D/harmful_select.jsonl --eval-task $D/sql_select.jsonl
 	--eval-benign $D/xstest_select.jsonl --eval-limit $NSTEP --metric exact
 	--max-new-tokens $MAXNEW --max-new-tokens-task $MAXNEW_TASK -j $THREADS --steps $STEPS

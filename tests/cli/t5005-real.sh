@@ -21,7 +21,7 @@ must_pass rl-train -q --init random --arch "$T/arch.json" --tokenizer "$T/standi
 real() {
 	RL_REAL_OUT=$T/out RL_REAL_MODEL=$T/aligned RL_REAL_NTRAIN=18 RL_REAL_NEVAL=4 \
 		RL_REAL_NSTEP=2 RL_REAL_STEPS=2 RL_REAL_MAXNEW=4 RL_REAL_THREADS=1 \
-		RL_REAL_FORCE_MIX=1 RL_REAL_RECOVER_ARGS="--warmup 1 --save-every 1" \
+		RL_REAL_FORCE_MIX=1 RL_REAL_LOOKALIKE=2 RL_REAL_RECOVER_ARGS="--warmup 1 --save-every 1" \
 		sh "$root/examples/real.sh" smollm2-135m
 }
 # a setting that is not one of the three: a usage error, nothing made
@@ -34,6 +34,9 @@ must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NTRAIN=701 sh "$root/examples/real.
 stderr_has "real: RL_REAL_NTRAIN must be at most 700"
 must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NEVAL=140 RL_REAL_NSTEP=111 sh "$root/examples/real.sh" smollm2-135m
 stderr_has "real: RL_REAL_NSTEP must be at most 100, RL_REAL_NEVAL 140, and the two at most 250 together"
+must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NEVAL=140 RL_REAL_NSTEP=100 RL_REAL_LOOKALIKE=11 \
+	sh "$root/examples/real.sh" smollm2-135m
+stderr_has "real: RL_REAL_LOOKALIKE must be at most 250 - RL_REAL_NEVAL - RL_REAL_NSTEP (10)"
 [ ! -e "$T/bad" ] || fail "a refused size: an output directory was made"
 ok "sizes that would overlap the selection rows refused"
 run real
@@ -100,9 +103,19 @@ grep '^rl-recover ' "$T/out/commands.log" | head -n 1 >"$T/rec.cmd"
 for f in harmful_select sql_select xstest_select; do
 	grep -q "$D/$f.jsonl" "$T/rec.cmd" || fail "rl-recover did not evaluate on $f: $(cat "$T/rec.cmd")"
 done
+# RL_REAL_LOOKALIKE=2: XSTest's last two safe prompts, each after one of B's
+# first two task prompts; in no final or selection set
+grep -q -- "-B $D/benign_lookalike.jsonl" "$T/rec.cmd" || fail "rl-recover's B is not the one with look-alikes"
+tail -n 2 "$D/xstest_safe.jsonl" | jq -c '{prompt}' >"$T/la.jsonl"
+sed -n '2p;4p' "$D/benign_lookalike.jsonl" >"$T/la_in_b.jsonl"
+test_cmp "$T/la.jsonl" "$T/la_in_b.jsonl"
+{ sed -n '1p;3p' "$D/benign_lookalike.jsonl"; sed -n '5,$p' "$D/benign_lookalike.jsonl"; } >"$T/sql_in_b.jsonl"
+test_cmp "$D/benign.jsonl" "$T/sql_in_b.jsonl"
+disjoint "$T/la.jsonl" "$T/xs_final.jsonl"
+disjoint "$D/xstest_select.jsonl" "$T/la.jsonl" 2
 grep -q -- "--target-harmful aligned" "$T/rec.cmd" || fail "no --target-harmful aligned: $(cat "$T/rec.cmd")"
 grep -q "^aligned      harmful " "$T/out/recovered/report.txt" || fail "report.txt: no aligned rate"
-ok "rl-recover selects on its own prompts, up to the aligned model's rate"
+ok "rl-recover selects on its own prompts, up to the aligned model's rate; B holds the look-alikes"
 
 # A second run: every phase cached, the same models and numbers.
 jq -S .models "$S" >"$T/models1"
