@@ -14,11 +14,13 @@
 #      (at most 10%: the aligned model's own continuations of a prefilled
 #      "Sure, here is" answer, made here, on prompts no evaluation set has;
 #      they stay in OUT/cache and are never committed)
-#   5. rl-recover (L = floor(2N/3), rate 0.002, 20 steps, rollback), evaluated
-#      after every step on selection prompts that no final measure uses, and
-#      stopped at the first step back at the aligned model's own harmful rate
-#      on them (--target-harmful aligned: restoring beyond it makes the model
-#      refuse safe requests the aligned one answered); the chosen step
+#   5. rl-recover (L = floor(2N/3), 20 steps, rollback), evaluated after every
+#      step on selection prompts that no final measure uses, and stopped at
+#      the first step back at the aligned model's own harmful rate on them
+#      (--target-harmful aligned: restoring beyond it makes the model refuse
+#      safe requests the aligned one answered); the chosen step. The rate is
+#      0.001 a step on Qwen (the reference's 0.002 overshoots the aligned rate
+#      in one step, and with it the over-refusal), 0.002 on SmolLM2
 #   6. the control: as many weights restored at random
 #   7. every model measured on the held-out sets: harmful (refusal-phrase
 #      judge, and the aligned model as an LLM judge: examples/judges/
@@ -35,6 +37,7 @@
 #   RL_REAL_NTRAIN     SQL training rows;  RL_REAL_EPOCHS, RL_REAL_LR
 #   RL_REAL_NEVAL      held-out prompts per set for the final measures
 #   RL_REAL_NSTEP      selection prompts per set at each rl-recover evaluation
+#   RL_REAL_RATE       rl-recover's --rate (share of P restored a step)
 #   RL_REAL_STEPS      rl-recover steps (20); RL_REAL_MAXNEW (new tokens: 96 on
 #                      Qwen, 128 on SmolLM2; RL_REAL_MAXNEW_TASK for SQL
 #                      answers, at most 96)
@@ -75,12 +78,18 @@ qwen2.5-coder-1.5b)
 	# 80 held-out prompts a set and 96 new tokens keep the whole run near
 	# 1.5 hours on 2 cores with the mix alone, 2 with the benign fine-tune first
 	NTRAIN=${RL_REAL_NTRAIN:-400} EPOCHS=${RL_REAL_EPOCHS:-1} LR=${RL_REAL_LR:-2e-4}
-	NEVAL=${RL_REAL_NEVAL:-80} NSTEP=${RL_REAL_NSTEP:-40} DEF_MAXNEW=96 ;;
+	NEVAL=${RL_REAL_NEVAL:-80} NSTEP=${RL_REAL_NSTEP:-40} DEF_MAXNEW=96
+	# 0.002 (the reference's) took the benign fine-tune from 57.5% to 17.5%
+	# harmful in one step on the selection rows, past the aligned 25%, and
+	# over-refusal to 54% held out (the aligned model: 40%); 0.001 stops at
+	# 22.5% with 37.5% (examples/results/*-benign-rate001.*)
+	DEF_RATE=0.001 ;;
 smollm2-135m)
 	name=smollm2-135m-instruct
 	OUT=${RL_REAL_OUT:-out/real-small}
 	NTRAIN=${RL_REAL_NTRAIN:-400} EPOCHS=${RL_REAL_EPOCHS:-2} LR=${RL_REAL_LR:-5e-4}
-	NEVAL=${RL_REAL_NEVAL:-140} NSTEP=${RL_REAL_NSTEP:-70} DEF_MAXNEW=128 ;;
+	NEVAL=${RL_REAL_NEVAL:-140} NSTEP=${RL_REAL_NSTEP:-70} DEF_MAXNEW=128
+	DEF_RATE=0.002 ;;
 *)
 	echo "usage: examples/real.sh [qwen2.5-coder-1.5b | smollm2-135m]" >&2
 	exit 2 ;;
@@ -93,6 +102,11 @@ case $SETTING in auto | benign | mixed) ;; *)
 esac
 STEPS=${RL_REAL_STEPS:-20}
 TARGET=${RL_REAL_TARGET:-aligned}
+RATE=${RL_REAL_RATE:-$DEF_RATE}
+awk -v r="$RATE" 'BEGIN { exit !(r ~ /^[0-9]*\.?[0-9]+([eE]-?[0-9]+)?$/ && r > 0 && r <= 1) }' || {
+	echo "real: RL_REAL_RATE must be a number in (0, 1], not '$RATE'" >&2
+	exit 2
+}
 LOOKALIKE=${RL_REAL_LOOKALIKE:-0}
 case $LOOKALIKE in '' | *[!0-9]*)
 	echo "real: RL_REAL_LOOKALIKE must be a number, not '$LOOKALIKE'" >&2
@@ -327,14 +341,14 @@ R=$OUT/recovered
 REC="-a $A -f $Fdir -H $D/recovery.jsonl -B $BEN
 	--eval-harmful $D/harmful_select.jsonl --eval-task $D/sql_select.jsonl
 	--eval-benign $D/xstest_select.jsonl --eval-limit $NSTEP --metric exact
-	--max-new-tokens $MAXNEW --max-new-tokens-task $MAXNEW_TASK -j $THREADS --steps $STEPS
+	--max-new-tokens $MAXNEW --max-new-tokens-task $MAXNEW_TASK -j $THREADS --steps $STEPS --rate $RATE
 	${RL_REAL_RECOVER_ARGS:-}"
 # (the control runs without the target: it restores as many weights, whatever they do)
 RECT=
 [ "$TARGET" = none ] || RECT="--target-harmful $TARGET --save-every 1"
 if ! phase_done recover; then
 	t=$(now)
-	say "== 5. rl-recover (L = floor(2N/3), rate 0.002, $STEPS steps, rollback; evaluated on $NSTEP selection prompts per set${RECT:+; $RECT})"
+	say "== 5. rl-recover (L = floor(2N/3), rate $RATE, $STEPS steps, rollback; evaluated on $NSTEP selection prompts per set${RECT:+; $RECT}${RL_REAL_RECOVER_ARGS:+; $RL_REAL_RECOVER_ARGS}$([ "$LOOKALIKE" -eq 0 ] || echo "; $LOOKALIKE look-alikes in B"))"
 	# shellcheck disable=SC2086
 	if [ -f "$R/progress" ]; then run rl-recover $RECT $REC -o "$R" --resume
 	else rm -rf "$R"; run rl-recover $RECT $REC -o "$R"; fi

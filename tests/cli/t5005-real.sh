@@ -38,7 +38,10 @@ must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NEVAL=140 RL_REAL_NSTEP=100 RL_REAL
 	sh "$root/examples/real.sh" smollm2-135m
 stderr_has "real: RL_REAL_LOOKALIKE must be at most 250 - RL_REAL_NEVAL - RL_REAL_NSTEP (10)"
 [ ! -e "$T/bad" ] || fail "a refused size: an output directory was made"
-ok "sizes that would overlap the selection rows refused"
+must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_RATE=0.2% sh "$root/examples/real.sh" smollm2-135m
+stderr_has "real: RL_REAL_RATE must be a number in (0, 1], not '0.2%'"
+[ ! -e "$T/bad" ] || fail "a refused rate: an output directory was made"
+ok "sizes that would overlap the selection rows refused, and a rate that is not one"
 run real
 # 0: every target met, 1: one missed (a random model meets few); nothing else.
 [ "$rc" -le 1 ] || fail "examples/real.sh: exit $rc: $(tail -n 20 "$T/stderr")"
@@ -113,6 +116,7 @@ test_cmp "$T/la.jsonl" "$T/la_in_b.jsonl"
 test_cmp "$D/benign.jsonl" "$T/sql_in_b.jsonl"
 disjoint "$T/la.jsonl" "$T/xs_final.jsonl"
 disjoint "$D/xstest_select.jsonl" "$T/la.jsonl" 2
+grep -q -- "--rate 0.002" "$T/rec.cmd" || fail "smollm2-135m's rate is not 0.002: $(cat "$T/rec.cmd")"
 grep -q -- "--target-harmful aligned" "$T/rec.cmd" || fail "no --target-harmful aligned: $(cat "$T/rec.cmd")"
 grep -q "^aligned      harmful " "$T/out/recovered/report.txt" || fail "report.txt: no aligned rate"
 ok "rl-recover selects on its own prompts, up to the aligned model's rate; B holds the look-alikes"
