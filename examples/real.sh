@@ -57,8 +57,8 @@
 #                      are XSTest's last N, which no measure or selection
 #                      reaches, each after one of B's first N task prompts, so
 #                      that d_b and the rollback gradient (B's first 64) see
-#                      them: the rollback then gives back what makes safe
-#                      prompts that look alarming answered again
+#                      them (tried at 32: the rollback then gave back the
+#                      weights that make harmful prompts refused too; README)
 #   RL_REAL_RECOVER_ARGS  more rl-recover options (both runs)
 #   RL_REAL_FRESH=1    start again (removes OUT)
 # Exit status: 0 when every target of issue 16 is met, 1 when one is missed
@@ -75,8 +75,9 @@ case $which in
 qwen2.5-coder-1.5b)
 	name=qwen2.5-coder-1.5b-instruct
 	OUT=${RL_REAL_OUT:-out/real}
-	# 80 held-out prompts a set and 96 new tokens keep the whole run near
-	# 1.5 hours on 2 cores with the mix alone, 2 with the benign fine-tune first
+	# 80 held-out prompts a set and 96 new tokens keep the whole run under an
+	# hour and a quarter on 2 cores in the benign setting (measured), near 1.5
+	# hours with the mix alone
 	NTRAIN=${RL_REAL_NTRAIN:-400} EPOCHS=${RL_REAL_EPOCHS:-1} LR=${RL_REAL_LR:-2e-4}
 	NEVAL=${RL_REAL_NEVAL:-80} NSTEP=${RL_REAL_NSTEP:-40} DEF_MAXNEW=96
 	# 0.002 (the reference's) took the benign fine-tune from 57.5% to 17.5%
