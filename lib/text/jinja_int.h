@@ -328,12 +328,12 @@ static inline int is_intlike(jv v)
 	return v.k == JV_INT || v.k == JV_BOOL;
 }
 
-/* Python's int(s, base) and float(s) on stripped ASCII text (jinja_num.c):
+/* Python's int(s, base) and float(s) on stripped text (jinja_num.c):
  * PY_NUM_INVALID where Python raises ValueError, PY_NUM_OVERFLOW where its
- * int would not fit 64 bits */
+ * int would not fit 64 bits, PY_NUM_NOMEM when the arena refused a copy */
 enum { PY_NUM_OK, PY_NUM_INVALID, PY_NUM_OVERFLOW, PY_NUM_NOMEM };
-int py_parse_int(const char *s, size_t n, int64_t base, int64_t *out);
-int py_parse_float(const char *s, size_t n, double *out);
+int py_parse_int(jarena *a, const char *s, size_t n, int64_t base, int64_t *out);
+int py_parse_float(jarena *a, const char *s, size_t n, double *out);
 
 /* errors: "'NAME' line N: message" (RL_EDATA); RL_ESYS or the memory
  * limit's RL_EDATA when an allocation failed; an Undefined's own message */

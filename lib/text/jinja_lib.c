@@ -1674,7 +1674,7 @@ static int to_int(ctx *c, int line, jv v, jv dflt, jv base, jv *out)
 	} else if (v.k == JV_STR) {
 		jv t = py_strip(v, NULL, 1, 1);
 		int64_t x;
-		int r = is_intlike(base) ? py_parse_int(t.u.s.p, t.u.s.n, num_i(base), &x)
+		int r = is_intlike(base) ? py_parse_int(&c->a, t.u.s.p, t.u.s.n, num_i(base), &x)
 					 : PY_NUM_INVALID;
 		if (r == PY_NUM_NOMEM)
 			return jx_nomem(c);
@@ -1683,7 +1683,7 @@ static int to_int(ctx *c, int line, jv v, jv dflt, jv base, jv *out)
 			return RL_OK;
 		}
 		if (r == PY_NUM_INVALID) {
-			r = py_parse_float(t.u.s.p, t.u.s.n, &d);
+			r = py_parse_float(&c->a, t.u.s.p, t.u.s.n, &d);
 			if (r == PY_NUM_NOMEM)
 				return jx_nomem(c);
 			if (r != PY_NUM_OK || isinf(d)) /* here jinja2 catches OverflowError */
@@ -2018,7 +2018,7 @@ int jx_filter(ctx *c, int line, const char *s, size_t n, jv v, const jargs *a, j
 		if (v.k == JV_STR) {
 			jv t = py_strip(v, NULL, 1, 1);
 			double d;
-			int r = py_parse_float(t.u.s.p, t.u.s.n, &d);
+			int r = py_parse_float(&c->a, t.u.s.p, t.u.s.n, &d);
 			if (r == PY_NUM_NOMEM)
 				return jx_nomem(c);
 			if (r == PY_NUM_OK) {

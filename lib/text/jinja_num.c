@@ -55,10 +55,11 @@ static int decimal_value(utf8proc_int32_t cp)
 
 /* s as Python's number parsers see it: each decimal digit (category Nd) as
  * its ASCII digit; other non-ASCII characters as 0x7f, which no grammar
- * takes. A malloc'd string of *len bytes, or NULL. */
-static char *ascii_digits(const char *s, size_t n, size_t *len)
+ * takes. A string of *len bytes in the arena (its memory limit counts it),
+ * or NULL. */
+static char *ascii_digits(jarena *a, const char *s, size_t n, size_t *len)
 {
-	char *t = malloc(n + 1);
+	char *t = ja_alloc(a, n + 1);
 	if (!t)
 		return NULL;
 	size_t i = 0, k = 0;
@@ -156,15 +157,11 @@ static int word_is(const char *s, size_t n, const char *w)
 	return strlen(w) == n && strncasecmp(s, w, n) == 0;
 }
 
-int py_parse_int(const char *s, size_t n, int64_t base, int64_t *out)
+int py_parse_int(jarena *a, const char *s, size_t n, int64_t base, int64_t *out)
 {
 	size_t len;
-	char *t = ascii_digits(s, n, &len);
-	if (!t)
-		return PY_NUM_NOMEM;
-	int r = parse_int(t, len, base, out);
-	free(t);
-	return r;
+	char *t = ascii_digits(a, s, n, &len);
+	return t ? parse_int(t, len, base, out) : PY_NUM_NOMEM;
 }
 
 /* t (NUL-terminated, n bytes, modified) */
@@ -208,13 +205,9 @@ static int parse_float(char *s, size_t n, double *out)
 	return PY_NUM_OK;
 }
 
-int py_parse_float(const char *s, size_t n, double *out)
+int py_parse_float(jarena *a, const char *s, size_t n, double *out)
 {
 	size_t len;
-	char *t = ascii_digits(s, n, &len);
-	if (!t)
-		return PY_NUM_NOMEM;
-	int r = parse_float(t, len, out);
-	free(t);
-	return r;
+	char *t = ascii_digits(a, s, n, &len);
+	return t ? parse_float(t, len, out) : PY_NUM_NOMEM;
 }

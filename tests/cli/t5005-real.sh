@@ -38,6 +38,8 @@ must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_NEVAL=140 RL_REAL_NSTEP=100 RL_REAL
 	sh "$root/examples/real.sh" smollm2-135m
 stderr_has "real: RL_REAL_LOOKALIKE must be at most 250 - RL_REAL_NEVAL - RL_REAL_NSTEP (10)"
 [ ! -e "$T/bad" ] || fail "a refused size: an output directory was made"
+must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_LOOKALIKE=some sh "$root/examples/real.sh" smollm2-135m
+stderr_has "real: RL_REAL_LOOKALIKE must be a number, not 'some'"
 must_fail 2 env RL_REAL_OUT="$T/bad" RL_REAL_RATE=0.2% sh "$root/examples/real.sh" smollm2-135m
 stderr_has "real: RL_REAL_RATE must be a number in (0, 1], not '0.2%'"
 [ ! -e "$T/bad" ] || fail "a refused rate: an output directory was made"
