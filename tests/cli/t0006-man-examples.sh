@@ -9,8 +9,16 @@
 for c in bash jq column xz; do
 	command -v $c >/dev/null || fail "$c is not installed (make deps installs it)"
 done
-python3 -c 'import msgpack, xxhash' 2>/dev/null ||
-	fail "python3 lacks msgpack or xxhash, which rl-stream(5)'s example uses (make deps installs them)"
+# rl-stream(5)'s example runs python3 with msgpack and xxhash. make deps
+# installs them for Debian's python3; where python3 on PATH is another one
+# (pyenv, a venv) without them, the examples run with Debian's.
+if ! python3 -c 'import msgpack, xxhash' 2>/dev/null; then
+	/usr/bin/python3 -c 'import msgpack, xxhash' 2>/dev/null ||
+		fail "python3 lacks msgpack or xxhash, which rl-stream(5)'s example uses (make deps installs them)"
+	mkdir "$T/py"
+	ln -s /usr/bin/python3 "$T/py/python3"
+	PATH=$T/py:$PATH
+fi
 root=$(cd "$RL_TESTS/.." && pwd)
 
 # The EXAMPLES section's .EX blocks of page $1 with the troff escapes undone,
