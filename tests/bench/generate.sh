@@ -14,7 +14,9 @@
 # MODEL defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/realign/models/llama32-1b-random
 # (made when absent: tests/bench/make_model.py llama32-1b, as grad.sh does). Env: THREADS (2), PROMPTS (32), NEW (64), BATCH (32), SKIP_HF=1
 # (no transformers), RL_PRECISIONS (realign's runs: "bf16 fp32"; bf16 is needed),
-# HF_PRECISIONS (transformers' runs: "fp32 bf16"), PROMPT_IDS
+# HF_PRECISIONS (transformers' runs: "fp32 bf16"), HF_SINGLE=1 (transformers
+# bf16 once more, one prompt at a time: how often the reference's greedy
+# sequences survive a change of batch, the yardstick for realign's), PROMPT_IDS
 # (a file of rl-tok output lines: their "ids" are the prompts, the first
 # PROMPTS of them, in place of random ids: real chat-templated questions,
 # whose greedy choices are rarely near-ties), LLAMA_CPP_BIN (a directory with llama-bench and
@@ -68,6 +70,10 @@ if [ "${SKIP_HF:-0}" != 1 ]; then
 		python3 "$here/generate_hf.py" "$model" "$tmp/prompts.json" "$tmp/hf-$p.json" \
 			"$threads" "$p" 2>&1 | grep -v -i -E "warn|loading"
 	done
+	if [ "${HF_SINGLE:-0}" = 1 ]; then
+		python3 "$here/generate_hf.py" "$model" "$tmp/prompts.json" "$tmp/hf-bf16-single.json" \
+			"$threads" bf16 single 2>&1 | grep -v -i -E "warn|loading"
+	fi
 fi
 : >"$tmp/llama.txt"
 if [ -n "${LLAMA_CPP_BIN:-}" ]; then
@@ -126,6 +132,13 @@ if hf and rf:
     print("identical sequences: realign fp32 vs transformers fp32 %d/%d" % (same(rf, hf), len(rf["outputs"])))
 if hb:
     print("identical sequences: realign bf16 vs transformers bf16 %d/%d" % (same(rb, hb), len(rb["outputs"])))
+hs = load("hf-bf16-single.json")
+if hs:
+    print("identical sequences: realign bf16 vs transformers bf16 one prompt at a time %d/%d"
+          % (same(rb, hs), len(rb["outputs"])))
+if hs and hb:
+    print("identical sequences: transformers bf16 batched vs one prompt at a time %d/%d"
+          % (same(hb, hs), len(hb["outputs"])))
 # what bf16 alone changes, on each side: the yardstick for the line above
 if rf:
     print("identical sequences: realign bf16 vs realign fp32 %d/%d" % (same(rb, rf), len(rb["outputs"])))
