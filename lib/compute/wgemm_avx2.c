@@ -67,7 +67,8 @@ static TGT void prefetch_block(const wg_call *c, int o, int rw, int k, int kl)
 {
 	size_t es = rl_dtype_size(c->dt), len = (size_t)kl * es;
 	for (int r = 0; r < rw; r++) {
-		const char *p = (const char *)c->w + (size_t)(o + r) * c->row_bytes + (size_t)k * es;
+		const char *p =
+			(const char *)c->w + (size_t)(o + r) * c->row_bytes + (size_t)k * es;
 		for (size_t b = 0; b < len; b += 64)
 			_mm_prefetch(p + b, _MM_HINT_T0);
 		_mm_prefetch(p + len - 1, _MM_HINT_T0);
@@ -255,8 +256,9 @@ static TGT int outer_rows(const wg_call *c, int n0, int n1)
 					prefetch_block(c, o, rw, kc + KB,
 						       c->K - kc - KB < KB ? c->K - kc - KB : KB);
 				else if (o + RO < n1)
-					prefetch_block(c, o + RO, n1 - o - RO < RO ? n1 - o - RO : RO,
-						       0, c->K < KB ? c->K : KB);
+					prefetch_block(c, o + RO,
+						       n1 - o - RO < RO ? n1 - o - RO : RO, 0,
+						       c->K < KB ? c->K : KB);
 				for (int m0 = ms; m0 < me; m0 += 16)
 					tile(c, wf, kc, kl, m0, sums + (m0 - ms), kc == 0);
 			}
