@@ -56,25 +56,6 @@ static TGT void widen_chunk(rl_dtype dt, const uint8_t *p, float *dst, int n)
 	}
 }
 
-/* Asks for rows [o, o + rw) of W, columns [k, k + kl), to be brought into
- * the cache ahead of their widening. A block's compute (its widened weights
- * against every input) lasts long enough to hide the memory's latency, which
- * the hardware prefetcher does not: it follows a few streams, and a block
- * reads a short run of each of several rows (measured on Qwen2.5-1.5B at
- * batch 32 on a Zen 4 held to AVX2: a fifth of the time was spent waiting in
- * widen_chunk). */
-static TGT void prefetch_block(const wg_call *c, int o, int rw, int k, int kl)
-{
-	size_t es = rl_dtype_size(c->dt), len = (size_t)kl * es;
-	for (int r = 0; r < rw; r++) {
-		const char *p =
-			(const char *)c->w + (size_t)(o + r) * c->row_bytes + (size_t)k * es;
-		for (size_t b = 0; b < len; b += 64)
-			_mm_prefetch(p + b, _MM_HINT_T0);
-		_mm_prefetch(p + len - 1, _MM_HINT_T0);
-	}
-}
-
 /* Lanes [0, n) of 8 set. */
 KERN_INLINE __m256i lanes(int n)
 {
@@ -184,11 +165,11 @@ static TGT int dot_rows(const wg_call *c, int n0, int n1)
 					    c->w + (size_t)(o + r) * c->row_bytes + (size_t)kc * es,
 					    wf + r * KC, kl);
 			if (kc + KC < c->K)
-				prefetch_block(c, o, rw, kc + KC,
-					       c->K - kc - KC < KC ? c->K - kc - KC : KC);
+				wg_prefetch_block(c, o, rw, kc + KC,
+						  c->K - kc - KC < KC ? c->K - kc - KC : KC);
 			else if (o + 4 < n1)
-				prefetch_block(c, o + 4, n1 - o - 4 < 4 ? n1 - o - 4 : 4, 0,
-					       c->K < KC ? c->K : KC);
+				wg_prefetch_block(c, o + 4, n1 - o - 4 < 4 ? n1 - o - 4 : 4, 0,
+						  c->K < KC ? c->K : KC);
 			int first = kc == 0, last = kc + kl == c->K;
 			for (int b = 0; b < mb; b++) {
 				int m = b * 3, rx = c->M - m < 3 ? c->M - m : 3;
@@ -253,12 +234,13 @@ static TGT int outer_rows(const wg_call *c, int n0, int n1)
 							    (size_t)kc * es,
 						    wf + r * KB, kl);
 				if (kc + KB < c->K) /* the next block, while this one computes */
-					prefetch_block(c, o, rw, kc + KB,
-						       c->K - kc - KB < KB ? c->K - kc - KB : KB);
+					wg_prefetch_block(c, o, rw, kc + KB,
+							  c->K - kc - KB < KB ? c->K - kc - KB
+									      : KB);
 				else if (o + RO < n1)
-					prefetch_block(c, o + RO,
-						       n1 - o - RO < RO ? n1 - o - RO : RO, 0,
-						       c->K < KB ? c->K : KB);
+					wg_prefetch_block(c, o + RO,
+							  n1 - o - RO < RO ? n1 - o - RO : RO, 0,
+							  c->K < KB ? c->K : KB);
 				for (int m0 = ms; m0 < me; m0 += 16)
 					tile(c, wf, kc, kl, m0, sums + (m0 - ms), kc == 0);
 			}
