@@ -147,6 +147,19 @@ KROW(4)
 	}
 static const kern_fn dot_kernels[4][3] = {KREF_ROW(1), KREF_ROW(2), KREF_ROW(3), KREF_ROW(4)};
 
+/* Prefetches the block that follows the block of rows [o, o + rows) and
+ * columns [kc, kc + kb) among rows [., n1): the next columns of the same rows,
+ * else the next rows' first columns; while this block computes. */
+static void prefetch_next(const wg_call *c, int o, int rows, int kc, int kb, int n1)
+{
+	if (kc + kb < c->K)
+		wg_prefetch_block(c, o, n1 - o < rows ? n1 - o : rows, kc + kb,
+				  c->K - kc - kb < kb ? c->K - kc - kb : kb);
+	else if (o + rows < n1)
+		wg_prefetch_block(c, o + rows, n1 - o - rows < rows ? n1 - o - rows : rows, 0,
+				  c->K < kb ? c->K : kb);
+}
+
 /* Rows [n0, n1) of W, 4 at a time, KC columns at a time: widened once, met
  * by every input (partial sums in sums[] between column blocks). */
 static TGT int dot_rows(const wg_call *c, int n0, int n1)
@@ -165,12 +178,7 @@ static TGT int dot_rows(const wg_call *c, int n0, int n1)
 				widen_chunk(c->dt,
 					    c->w + (size_t)(o + r) * c->row_bytes + (size_t)kc * es,
 					    wf + r * KC, kl);
-			if (kc + KC < c->K)
-				wg_prefetch_block(c, o, rw, kc + KC,
-						  c->K - kc - KC < KC ? c->K - kc - KC : KC);
-			else if (o + 4 < n1)
-				wg_prefetch_block(c, o + 4, n1 - o - 4 < 4 ? n1 - o - 4 : 4, 0,
-						  c->K < KC ? c->K : KC);
+			prefetch_next(c, o, 4, kc, KC, n1);
 			int first = kc == 0, last = kc + kl == c->K;
 			for (int b = 0; b < mb; b++) {
 				int m = b * 3, rx = c->M - m < 3 ? c->M - m : 3;
@@ -234,14 +242,7 @@ static TGT int outer_rows(const wg_call *c, int n0, int n1)
 						    c->w + (size_t)(o + r) * c->row_bytes +
 							    (size_t)kc * es,
 						    wf + r * KB, kl);
-				if (kc + KB < c->K) /* the next block, while this one computes */
-					wg_prefetch_block(c, o, rw, kc + KB,
-							  c->K - kc - KB < KB ? c->K - kc - KB
-									      : KB);
-				else if (o + RO < n1)
-					wg_prefetch_block(c, o + RO,
-							  n1 - o - RO < RO ? n1 - o - RO : RO, 0,
-							  c->K < KB ? c->K : KB);
+				prefetch_next(c, o, RO, kc, KB, n1);
 				for (int m0 = ms; m0 < me; m0 += 16)
 					tile(c, wf, kc, kl, m0, sums + (m0 - ms), kc == 0);
 			}
