@@ -1,6 +1,7 @@
 /* jsonl.c — JSON-lines reading with line-numbered errors. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,9 +358,61 @@ size_t rl_utf8_prefix(const char *str, size_t n)
 	return n;
 }
 
+void rl_fmt_double(char *buf, double v)
+{
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, 32, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* 1 if some finite number under it would not read back from cJSON's text. */
+static int has_inexact(const cJSON *it)
+{
+	for (; it; it = it->next) {
+		if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) {
+			char buf[32];
+			snprintf(buf, sizeof buf, "%1.15g", it->valuedouble);
+			if (strtod(buf, NULL) != it->valuedouble)
+				return 1;
+		}
+		if (has_inexact(it->child))
+			return 1;
+	}
+	return 0;
+}
+
+/* Turns every finite number under it into a raw item of rl_fmt_double's
+ * text; 0, or -1 when out of memory. */
+static int exact_numbers(cJSON *it)
+{
+	for (; it; it = it->next) {
+		if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) {
+			char buf[32];
+			rl_fmt_double(buf, it->valuedouble);
+			if (!(it->valuestring = strdup(buf)))
+				return -1;
+			it->type = cJSON_Raw;
+		}
+		if (exact_numbers(it->child))
+			return -1;
+	}
+	return 0;
+}
+
 int rl_jsonl_write(FILE *fp, const cJSON *item)
 {
-	char *s = cJSON_PrintUnformatted(item);
+	cJSON *copy = NULL;
+	if (has_inexact(item)) { /* rare: print a copy whose numbers are exact text */
+		copy = cJSON_Duplicate(item, 1);
+		if (!copy || exact_numbers(copy)) {
+			cJSON_Delete(copy);
+			return rl_error(RL_ESYS, "out of memory formatting JSON");
+		}
+	}
+	char *s = cJSON_PrintUnformatted(copy ? copy : item);
+	cJSON_Delete(copy);
 	if (!s)
 		return rl_error(RL_ESYS, "out of memory formatting JSON");
 	int ok = fputs(s, fp) >= 0 && fputc('\n', fp) != EOF;

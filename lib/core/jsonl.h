@@ -48,7 +48,15 @@ int rl_utf8_valid(const char *s, size_t n);
  * they are all valid): the offset of the first bad byte. */
 size_t rl_utf8_prefix(const char *s, size_t n);
 
-/* Writes a cJSON value as one compact line (UTF-8 kept as is) to fp. */
+/* The shortest of %.15g, %.16g and %.17g of a finite v that reads back as v
+ * exactly, in buf (at least 32 bytes). */
+void rl_fmt_double(char *buf, double v);
+
+/* Writes a cJSON value as one compact line (UTF-8 kept as is) to fp. Every
+ * finite number reads back exactly (rl_fmt_double): cJSON alone prints %.15g
+ * whenever that reads back within DBL_EPSILON relative, which can drop the
+ * last bit of a loss or a cosine; NaN and infinities print as null, as
+ * cJSON's. */
 int rl_jsonl_write(FILE *fp, const cJSON *item);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/jsonl.h"
 #include "store/stream_dump.h"
 
 static void put_hex(FILE *fp, const uint8_t *p, size_t n)
@@ -114,12 +115,8 @@ static void put_f64(FILE *fp, double v)
 		fputs(v > 0 ? "\"Infinity\"" : "\"-Infinity\"", fp);
 		return;
 	}
-	char buf[40];
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, sizeof buf, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
+	char buf[32];
+	rl_fmt_double(buf, v);
 	fputs(buf, fp);
 }
 

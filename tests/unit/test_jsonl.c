@@ -3,6 +3,7 @@
  * a key with it refused; text with it made into the right item. Expectations are
  * the JSON escapes' definitions (RFC 8259). */
 #include <cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,48 @@ static void check_text(const cJSON *item, const char *want, size_t want_len)
 	CHECK(rl_json_string(item, &s, &n) == RL_OK);
 	CHECKF(n == want_len && memcmp(s, want, n) == 0 && s[n] == 0, "got %zu bytes '%s'", n, s);
 	free(s);
+}
+
+/* rl_jsonl_write's numbers read back bit for bit, where cJSON's own %.15g
+ * would not (0.7010862710024172 printed 0.701086271002417, one ulp off: an
+ * rl-grad summary's cosine); integers and short decimals print as cJSON's;
+ * the item written is left as it was. */
+static void test_exact_numbers(void)
+{
+	const double v[] = {0.7010862710024172,
+			    -0.7010862710024172,
+			    0.1,
+			    1.5,
+			    3.0,
+			    1e300,
+			    4.9e-324,
+			    0.30000000000000004,
+			    2.0 / 3.0,
+			    1234567890123.0};
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+	cJSON_AddItemToArray(a, cJSON_CreateNumber(NAN));
+	char *plain = cJSON_PrintUnformatted(a);
+	REQUIRE(plain && strstr(plain, "0.701086271002417,")); /* cJSON alone drops the bit */
+	free(plain);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	REQUIRE(mem && rl_jsonl_write(mem, a) == RL_OK && fclose(mem) == 0);
+	CHECKF(strncmp(buf, "[0.7010862710024172,-0.7010862710024172,0.1,1.5,3,1e+300,", 57) == 0,
+	       "%s", buf);
+	CHECKF(strstr(buf, ",1234567890123,null]\n") != NULL, "%s", buf);
+	cJSON *back = cJSON_Parse(buf);
+	REQUIRE(back && cJSON_GetArraySize(back) == (int)(sizeof v / sizeof *v) + 1);
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+		CHECKF(cJSON_GetArrayItem(back, (int)i)->valuedouble == v[i],
+		       "%.17g read back as %.17g", v[i],
+		       cJSON_GetArrayItem(back, (int)i)->valuedouble);
+	CHECK(cJSON_IsNumber(cJSON_GetArrayItem(a, 0))); /* a itself untouched */
+	free(buf);
+	cJSON_Delete(back);
+	cJSON_Delete(a);
 }
 
 int main(void)
@@ -91,6 +134,7 @@ int main(void)
 	REQUIRE(x && cJSON_IsString(x));
 	CHECK_STR(x->valuestring, "plain");
 	cJSON_Delete(x);
+	test_exact_numbers();
 	unlink(path);
 	return check_done("test_jsonl");
 }
