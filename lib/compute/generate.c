@@ -222,18 +222,6 @@ static int bufs_reserve(struct bufs *b, const struct gen *g, size_t T, size_t B,
 
 /* ---- the forward over packed rows ---- */
 
-static int argmax(const float *v, int n)
-{
-	int best = 0;
-	for (int i = 0; i < n; i++) {
-		if (isnan(v[i]))
-			return i; /* torch.argmax: NaN is the maximum */
-		if (v[i] > v[best])
-			best = i;
-	}
-	return best;
-}
-
 /* Runs the T packed rows of the slots through the model and leaves each
  * slot's last-row logits in b->logits[slot index]. */
 static int forward(struct gen *g, struct bufs *b, struct slot **sl, int ns, int T)
@@ -483,7 +471,7 @@ int rl_generate(const rl_model *m, rl_gen_seq *seqs, size_t n, const rl_gen_opts
 			const float *lg = b.logits + (size_t)s * g.V;
 			if (q->n_out == 0 && q->first_logits)
 				memcpy(q->first_logits, lg, sizeof(float) * (size_t)g.V);
-			int tok = argmax(lg, g.V);
+			int tok = rl_argmax(lg, g.V);
 			q->out[q->n_out++] = tok;
 			new_tokens++;
 			z->len += z->n_pending;

@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute/attn_row.h"
 #include "compute/ops.h"
+#include "compute/vexp.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/par.h"
 #include "core/util.h"
@@ -514,35 +517,29 @@ void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, con
 		}
 }
 
-/* SiLU rows with AVX-512 where the CPU has it: exp by the Cephes expf
- * polynomial (relative error about 2e-7, torch's vectorised exp is within
- * 1 ulp too), sigmoid by an exact division. Scalar loops elsewhere. */
+/* SiLU rows with AVX-512 or AVX2 where the CPU runs them (rl_cpu_get, so
+ * RL_CPU_MAX holds them back): exp by rl_exp256/rl_exp512 (vexp.h), sigmoid
+ * by an exact division; both widths give the same bits. Scalar loops
+ * elsewhere. rl_ops_simd(0) turns them and the decoding attention's AVX2
+ * kernel off (tests). */
+static int simd_off;
+
 #if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f,avx512dq")))
-
-static inline AVX512 __m512 exp512(__m512 x)
-{
-	x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)),
-			  _mm512_set1_ps(-88.3762626647949f));
-	__m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-					_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	__m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	__m512 p = _mm512_set1_ps(1.9875691500E-4f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-	return _mm512_scalef_ps(p, n);
-}
+#define AVX2 __attribute__((target("avx2,fma")))
 
 static inline AVX512 __m512 sigmoid512(__m512 g)
 {
 	__m512 one = _mm512_set1_ps(1.0f);
 	return _mm512_div_ps(one,
-			     _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+			     _mm512_add_ps(one, rl_exp512(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+}
+
+static inline AVX2 __m256 sigmoid256(__m256 g)
+{
+	__m256 one = _mm256_set1_ps(1.0f);
+	return _mm256_div_ps(one,
+			     _mm256_add_ps(one, rl_exp256(_mm256_sub_ps(_mm256_setzero_ps(), g))));
 }
 
 /* o = silu(g) * u for n elements (n % 16 handled with masks) */
@@ -573,35 +570,89 @@ static AVX512 void silu_bwd_avx512(float *dg, float *du, const float *d, const f
 	}
 }
 
-static int simd_off;
-
-static int have_avx512(void)
+/* Lanes [i, n) of the 8 from i set. */
+static inline AVX2 __m256i lanes8(int i, int n)
 {
-	static int v = -1;
-	if (v < 0) {
-		__builtin_cpu_init();
-		v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-	}
-	return v && !simd_off;
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i),
+				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+
+/* silu_fwd_avx512 at 8 lanes */
+static AVX2 void silu_fwd_avx2(float *o, const float *g, const float *u, int n)
+{
+	for (int i = 0; i < n; i += 8) {
+		__m256i m = lanes8(i, n);
+		__m256 gv = _mm256_maskload_ps(g + i, m), uv = _mm256_maskload_ps(u + i, m);
+		__m256 s = sigmoid256(gv);
+		_mm256_maskstore_ps(o + i, m, _mm256_mul_ps(_mm256_mul_ps(gv, s), uv));
+	}
+}
+
+/* silu_bwd_avx512 at 8 lanes */
+static AVX2 void silu_bwd_avx2(float *dg, float *du, const float *d, const float *g, const float *u,
+			       int n)
+{
+	__m256 one = _mm256_set1_ps(1.0f);
+	for (int i = 0; i < n; i += 8) {
+		__m256i m = lanes8(i, n);
+		__m256 gv = _mm256_maskload_ps(g + i, m), uv = _mm256_maskload_ps(u + i, m);
+		__m256 dv = _mm256_maskload_ps(d + i, m);
+		__m256 s = sigmoid256(gv);
+		__m256 dsilu = _mm256_mul_ps(
+			s, _mm256_add_ps(one, _mm256_mul_ps(gv, _mm256_sub_ps(one, s))));
+		_mm256_maskstore_ps(du + i, m, _mm256_mul_ps(dv, _mm256_mul_ps(gv, s)));
+		_mm256_maskstore_ps(dg + i, m, _mm256_mul_ps(_mm256_mul_ps(dv, uv), dsilu));
+	}
+}
+
+/* Runs a vector SiLU kernel on F elements if the CPU has one: 1, else 0. */
+static int silu_fwd_simd(float *o, const float *g, const float *u, int F)
+{
+	if (simd_off)
+		return 0;
+	if (rl_cpu_get()->avx512)
+		silu_fwd_avx512(o, g, u, F);
+	else if (rl_cpu_get()->avx2)
+		silu_fwd_avx2(o, g, u, F);
+	else
+		return 0;
+	return 1;
+}
+
+static int silu_bwd_simd(float *dg, float *du, const float *d, const float *g, const float *u,
+			 int F)
+{
+	if (simd_off)
+		return 0;
+	if (rl_cpu_get()->avx512)
+		silu_bwd_avx512(dg, du, d, g, u, F);
+	else if (rl_cpu_get()->avx2)
+		silu_bwd_avx2(dg, du, d, g, u, F);
+	else
+		return 0;
+	return 1;
+}
+#else
+static int silu_fwd_simd(float *o, const float *g, const float *u, int F)
+{
+	(void)o, (void)g, (void)u, (void)F;
+	return 0;
+}
+
+static int silu_bwd_simd(float *dg, float *du, const float *d, const float *g, const float *u,
+			 int F)
+{
+	(void)dg, (void)du, (void)d, (void)g, (void)u, (void)F;
+	return 0;
+}
+#endif
 
 int rl_ops_simd(int on)
 {
 	simd_off = !on;
-	return have_avx512();
+	const rl_cpu *c = rl_cpu_get();
+	return on && (c->avx512 || c->avx2);
 }
-#else
-static int have_avx512(void)
-{
-	return 0;
-}
-
-int rl_ops_simd(int on)
-{
-	(void)on;
-	return 0;
-}
-#endif
 
 /* ---- attention ---- */
 
@@ -764,57 +815,6 @@ static void attention_backward_blas(float *dq, int lddq, float *dk, float *dv, i
 	}
 }
 
-/* One query row (nq == 1: the last token, a decoding step) with plain loops in
- * a fixed order. BLAS routes such M = 1 products to GEMV kernels whose
- * summation order depends on the vectors' alignment, which made results differ
- * in the last bits from run to run (address-space randomisation). */
-static float dotf(const float *a, const float *b, int n)
-{
-	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-	int i = 0;
-	for (; i + 4 <= n; i += 4) {
-		s0 += a[i] * b[i];
-		s1 += a[i + 1] * b[i + 1];
-		s2 += a[i + 2] * b[i + 2];
-		s3 += a[i + 3] * b[i + 3];
-	}
-	for (; i < n; i++)
-		s0 += a[i] * b[i];
-	return (s0 + s1) + (s2 + s3);
-}
-
-static void attention_row_forward(float *out, float *lse, const float *q, const float *k,
-				  const float *v, int ldk, int nkv, int nh, int nkvh, int hd,
-				  int window, float scale, float cap, float *row)
-{
-	int rep = nh / nkvh, p = nkv - 1, lo = attn_lo(p, window);
-	for (int h = 0; h < nh; h++) {
-		const float *qh = q + (size_t)h * hd, *kg = k + (size_t)(h / rep) * hd,
-			    *vg = v + (size_t)(h / rep) * hd;
-		float mx = -INFINITY;
-		for (int t = lo; t <= p; t++) {
-			row[t] = softcap_f(dotf(qh, kg + (size_t)t * ldk, hd) * scale, cap);
-			mx = row[t] > mx ? row[t] : mx;
-		}
-		float sum = 0;
-		for (int t = lo; t <= p; t++) {
-			row[t] = expf(row[t] - mx);
-			sum += row[t];
-		}
-		float inv = 1.0f / sum, *o = out + (size_t)h * hd;
-		for (int d = 0; d < hd; d++)
-			o[d] = 0;
-		for (int t = lo; t <= p; t++) {
-			float pt = row[t] * inv;
-			const float *vt = vg + (size_t)t * ldk;
-			for (int d = 0; d < hd; d++)
-				o[d] += pt * vt[d];
-		}
-		if (lse)
-			lse[h] = mx + logf(sum);
-	}
-}
-
 static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, const float *dout,
 				   const float *out, const float *lse, const float *q,
 				   const float *k, const float *v, int ldk, int nkv, int nh,
@@ -827,19 +827,19 @@ static void attention_row_backward(float *dq, float *dk, float *dv, int lddk, co
 	for (int h = 0; h < nh; h++) {
 		int g = h / rep;
 		const float *qh = q + (size_t)h * hd, *dh = dout + (size_t)h * hd;
-		float *dqh = dq + (size_t)h * hd, D = dotf(dh, out + (size_t)h * hd, hd);
+		float *dqh = dq + (size_t)h * hd, D = rl_attn_dot(dh, out + (size_t)h * hd, hd);
 		for (int d = 0; d < hd; d++)
 			dqh[d] = 0;
 		for (int t = lo; t <= p; t++) {
 			const float *kt = k + (size_t)t * ldk + (size_t)g * hd;
 			const float *vt = v + (size_t)t * ldk + (size_t)g * hd;
-			float s = dotf(qh, kt, hd) * scale, dcap = 1;
+			float s = rl_attn_dot(qh, kt, hd) * scale, dcap = 1;
 			if (cap > 0) {
 				float t_ = tanhf(s / cap);
 				s = t_ * cap, dcap = 1 - t_ * t_;
 			}
 			float P = expf(s - lse[h]);
-			float dS = P * (dotf(dh, vt, hd) - D) * dcap;
+			float dS = P * (rl_attn_dot(dh, vt, hd) - D) * dcap;
 			float *dkt = dk + (size_t)t * lddk + (size_t)g * hd;
 			float *dvt = dv + (size_t)t * lddk + (size_t)g * hd;
 			for (int d = 0; d < hd; d++) {
@@ -855,10 +855,12 @@ void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int l
 			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
 			  int window, float scale, float cap, float *scratch)
 {
-	if (nq == 1)
-		attention_row_forward(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window, scale, cap,
-				      scratch);
-	else
+	if (nq == 1) { /* a decoding step (attn_row.c) */
+		if (simd_off || rl_attn_row_avx2(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window,
+						 scale, cap, scratch))
+			rl_attn_row_portable(out, lse, q, k, v, ldk, nkv, nh, nkvh, hd, window,
+					     scale, cap, scratch);
+	} else
 		attention_forward_blas(out, ldo, lse, q, ldq, k, v, ldk, nq, nkv, nh, nkvh, hd,
 				       window, scale, cap, scratch);
 }
@@ -948,6 +950,37 @@ void rl_attention_backward_naive(float *dq, int lddq, float *dk, float *dv, int 
 	}
 }
 
+/* ---- argmax ---- */
+
+/* Eight running maxima
+ * (no loop-carried dependence on one, which made a step's argmaxes over a
+ * 150k vocabulary a few percent of decoding), then the first index that
+ * holds their maximum; NaN fails every comparison, so it is looked for only
+ * when one is seen. */
+int rl_argmax(const float *v, int n)
+{
+	float m[8];
+	int nan = 0, i = 0;
+	for (int j = 0; j < 8; j++)
+		m[j] = -INFINITY;
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++) {
+			nan |= v[i + j] != v[i + j];
+			m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+		}
+	for (; i < n; i++) {
+		nan |= v[i] != v[i];
+		m[0] = v[i] > m[0] ? v[i] : m[0];
+	}
+	float mx = m[0];
+	for (int j = 1; j < 8; j++)
+		mx = m[j] > mx ? m[j] : mx;
+	for (i = 0; i < n; i++)
+		if (isnan(v[i]) || (!nan && v[i] == mx))
+			return i;
+	return 0; /* n == 0, or every value -inf: index 0 as torch */
+}
+
 /* ---- logit soft-capping ---- */
 
 void rl_softcap_forward(float *x, size_t n, float cap)
@@ -1026,9 +1059,9 @@ static void glu_rows(void *ctx, size_t t0, size_t t1)
 	for (size_t t = t0; t < t1; t++) {
 		const float *g = j->gu + t * 2 * F, *u = g + F;
 		float *o = j->out + t * F;
-		if (j->act == RL_ACT_SILU && have_avx512())
-			silu_fwd_avx512(o, g, u, F);
-		else if (j->act == RL_ACT_SILU)
+		if (j->act == RL_ACT_SILU && silu_fwd_simd(o, g, u, F))
+			continue;
+		if (j->act == RL_ACT_SILU)
 			for (int i = 0; i < F; i++)
 				o[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 		else
@@ -1090,9 +1123,9 @@ static void glu_back_rows(void *ctx, size_t t0, size_t t1)
 		const float *g = j->gu + t * 2 * F, *u = g + F, *d = j->dh + t * F;
 		float *dg = j->out + t * 2 * F, *du = dg + F;
 		/* gi, ui read before anything is stored: dgu may equal gu */
-		if (act == RL_ACT_SILU && have_avx512()) {
-			silu_bwd_avx512(dg, du, d, g, u, F);
-		} else if (act == RL_ACT_SILU) {
+		if (act == RL_ACT_SILU && silu_bwd_simd(dg, du, d, g, u, F))
+			continue;
+		if (act == RL_ACT_SILU) {
 			for (int i = 0; i < F; i++) {
 				float gi = g[i], ui = u[i], s = 1.0f / (1.0f + expf(-gi));
 				du[i] = d[i] * (gi * s);

@@ -48,9 +48,10 @@ void rl_gemm(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const f
 void rl_gemm_naive(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, const float *a,
 		   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
-/* The AVX-512 kernels (SiLU) are used when the CPU has AVX-512; rl_ops_simd(0)
- * falls back to the portable ones for the whole process (tests). Returns 1 if
- * the AVX-512 kernels are now in use. */
+/* The vector kernels (SiLU with AVX-512 or AVX2, a decoding step's attention
+ * with AVX2) are used where the CPU runs them; rl_ops_simd(0) falls back to
+ * the portable ones for the whole process (tests). Returns 1 if vector
+ * kernels are now in use. */
 int rl_ops_simd(int on);
 
 /* Useful floating-point operations done by rl_gemm since the process started
@@ -142,6 +143,10 @@ void rl_rope_forward(float *x, int ldx, const int *pos, int T, int nh, const rl_
 void rl_rope_backward(float *dx, int ldx, const int *pos, int T, int nh, const rl_rope *r);
 /* Reference: computes each angle from inv_freq, no tables. */
 void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, const rl_rope *r);
+
+/* The index torch.argmax returns: the first NaN, else the first maximum
+ * (0 when n == 0 or every value is -inf). */
+int rl_argmax(const float *v, int n);
 
 /* ---- causal self-attention for one sequence, GQA ---- */
 

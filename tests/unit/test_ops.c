@@ -1,5 +1,6 @@
 /* test_ops.c — every fast kernel against its naive loop reference, and every
  * backward against central finite differences of its forward. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 
 #include "check.h"
 #include "compute/ops.h"
+#include "compute/vexp.h"
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/par.h"
 
@@ -261,6 +264,89 @@ static void test_rope(void)
 	free(x), free(x1), free(x2), free(y), free(y1);
 }
 
+/* ---- argmax ---- */
+
+/* The plain loop, as torch.argmax decides: the first NaN, else the first
+ * strictly greater value. */
+static int argmax_naive(const float *v, int n)
+{
+	int best = 0;
+	for (int i = 0; i < n; i++) {
+		if (isnan(v[i]))
+			return i;
+		if (v[i] > v[best])
+			best = i;
+	}
+	return best;
+}
+
+static void test_argmax(void)
+{
+	enum { N = 203 };
+	float v[N];
+	for (int trial = 0; trial < 400; trial++) {
+		int n = trial % N + (trial > N ? 0 : 1); /* 0 .. N, tails of every length */
+		n = n > N ? N : n;
+		for (int i = 0; i < n; i++) /* few distinct values: ties everywhere */
+			v[i] = (float)((unsigned)(trial * 7919 + i * 104729) % 13) - 6.0f;
+		if (trial % 5 == 1 && n > 3) /* a NaN somewhere, a second one after it */
+			v[(trial * 31) % n] = NAN, v[n - 1] = NAN;
+		if (trial % 7 == 2)
+			for (int i = 0; i < n; i++)
+				v[i] = -INFINITY;
+		if (trial % 11 == 3 && n > 0)
+			v[n - 1] = INFINITY;
+		CHECKF(rl_argmax(v, n) == argmax_naive(v, n), "argmax trial %d n %d: %d, want %d",
+		       trial, n, rl_argmax(v, n), argmax_naive(v, n));
+	}
+}
+
+/* ---- vector exp (vexp.h) ---- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+static __attribute__((target("avx2,fma"))) void exp_avx2(float *y, const float *x, int n)
+{
+	for (int i = 0; i < n; i += 8)
+		_mm256_storeu_ps(y + i, rl_exp256(_mm256_loadu_ps(x + i)));
+}
+
+static __attribute__((target("avx512f,avx512dq"))) void exp_avx512(float *y, const float *x, int n)
+{
+	for (int i = 0; i < n; i += 16)
+		_mm512_storeu_ps(y + i, rl_exp512(_mm512_loadu_ps(x + i)));
+}
+#endif
+
+/* Against exp in double: within 2^-21 relative where the result is a normal
+ * float, 0 or a denormal below FLT_MIN, inf above FLT_MAX; both widths the
+ * same bits. */
+static void test_vexp(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	const rl_cpu *c = rl_cpu_get();
+	if (!c->avx2)
+		return;
+	enum { N = 4096 };
+	float *x = zeros(N), *y = zeros(N), *z = zeros(N);
+	for (int i = 0; i < N; i++) /* -100 .. 100, the ends and clamps included */
+		x[i] = -100.0f + 200.0f * (float)i / (N - 1);
+	x[0] = -88.3762626647949f, x[1] = 88.3762626647949f, x[2] = 0.0f, x[3] = -87.3f;
+	x[4] = 88.72f, x[5] = -1e-8f, x[6] = 0.6931472f, x[7] = -0.34657359f;
+	exp_avx2(y, x, N);
+	for (int i = 0; i < N; i++) {
+		double e = exp(fmax(fmin(x[i], RL_VEXP_MAX), -RL_VEXP_MAX));
+		double err = fabs((double)y[i] - e);
+		CHECKF(e < FLT_MIN ? err <= 1.5e-45 : err <= e * 4.8e-7,
+		       "exp256(%.9g) = %.9g, exp %.9g", (double)x[i], (double)y[i], e);
+	}
+	if (c->avx512) {
+		exp_avx512(z, x, N);
+		check_close("exp512 and exp256 bit for bit", y, z, N, 0, 0);
+	}
+	free(x), free(y), free(z);
+#endif
+}
+
 /* ---- attention ---- */
 
 static void attn_case(int nq, int nkv, int nh, int nkvh, int hd, int window, float cap)
@@ -347,6 +433,13 @@ static void test_attention(void)
 	attn_case(10, 10, 4, 2, 8, 0, 1.5f); /* soft-capped (a cap the scores reach) */
 	attn_case(1, 10, 4, 2, 8, 4, 1.5f);  /* capped, window, last token */
 	attn_case(3, 10, 2, 1, 8, 0, 50);    /* Gemma 2's cap */
+	/* decoding steps at real head sizes: the AVX2 kernel's 64-column
+	 * blocks, its 8-column rest, key groups of 8 with a short last one */
+	attn_case(1, 37, 12, 2, 128, 0, 0); /* Qwen2.5-1.5B */
+	attn_case(1, 16, 8, 2, 64, 5, 0);   /* SmolLM2, a window */
+	attn_case(1, 19, 4, 4, 96, 0, 0);   /* 64 + 32 columns */
+	attn_case(1, 30, 4, 1, 256, 0, 30); /* Gemma's head size, capped */
+	attn_case(1, 9, 4, 2, 12, 0, 0);    /* head_dim not a multiple of 8 */
 }
 
 /* ---- gated activations ---- */
@@ -520,10 +613,13 @@ int main(void)
 	test_rmsnorm();
 	test_rope();
 	int simd = rl_ops_simd(1);
+	test_argmax();
+	test_vexp();
 	test_attention();
 	test_glu();
-	if (simd) { /* again with the portable kernels (scalar SiLU) */
+	if (simd) { /* again with the portable kernels (scalar loops) */
 		rl_ops_simd(0);
+		test_attention();
 		test_glu();
 		rl_ops_simd(1);
 	}
