@@ -7,10 +7,11 @@
  * runs differ in the last bits from one start to the next.
  *
  * The AVX2 kernel vectorises all three steps (a decoding step spent a tenth
- * of its time here in scalar loops on Qwen2.5-1.5B at 100 positions): eight
- * keys' dot products at once, each lane-wise over d = i mod 8 and then summed
- * by a fixed tree; exp by rl_exp256; out by FMAs over t, 64 columns at a
- * time. */
+ * of its time here in scalar loops on Qwen2.5-1.5B at 100 positions) and
+ * takes the heads that share a key/value group together, so that each key or
+ * value vector loaded serves two or three heads (tests/bench/attention.c
+ * measures it): scores lane-wise over d = i mod 8 and then by a fixed tree;
+ * exp by rl_exp256; the output by FMAs over t. */
 #include <math.h>
 #include <stddef.h>
 
@@ -82,16 +83,6 @@ void rl_attn_row_portable(float *out, float *lse, const float *q, const float *k
 #define TGT __attribute__((target("avx2,fma")))
 #define KERN_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
-/* Lane j: the sum of a[j]'s eight lanes, as ((0+1)+(2+3))+((4+5)+(6+7)). */
-KERN_INLINE __m256 hsum8x8(const __m256 a[8])
-{
-	__m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-	__m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-	__m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-	return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-			     _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
 KERN_INLINE float hsum(__m256 v)
 {
 	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -106,32 +97,57 @@ KERN_INLINE __m256i lanes(int n)
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* row[t] = q . k_t * scale for t in [t0, t1), eight keys at a time; a short
- * last group repeats its last key in the spare lanes (each lane's sum is its
- * own, so a key's score does not depend on its group). */
-KERN_INLINE void scores(float *row, const float *q, const float *kg, int ldk, int t0, int t1,
-			int hd, float scale)
+/* Lane j < 4: the sum of a[j]'s eight lanes, as ((0+1)+(2+3))+((4+5)+(6+7)). */
+KERN_INLINE __m128 hsum4x8(const __m256 a[4])
 {
-	__m256 sc = _mm256_set1_ps(scale);
-	for (int t = t0; t < t1; t += 8) {
-		int n = t1 - t < 8 ? t1 - t : 8;
-		const float *kt[8];
-		for (int j = 0; j < 8; j++)
+	__m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+	return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+/* row[j * ldr + t] = q_j . k_t * scale for the HC heads j of one group (q_j at
+ * q + j hd) and t in [t0, t1): four keys against HC heads at a time, so that
+ * each key vector loaded meets every head (12 accumulators at HC 3). A short
+ * last group of keys repeats its last key in the spare lanes: each (head,
+ * key) sum is its own, lane-wise over d = i mod 8 then hsum4x8's tree, so a
+ * score depends on neither its group nor HC. */
+KERN_INLINE void scores(int HC, float *row, int ldr, const float *q, const float *kg, int ldk,
+			int t0, int t1, int hd, float scale)
+{
+	__m128 sc = _mm_set1_ps(scale);
+	for (int t = t0; t < t1; t += 4) {
+		int n = t1 - t < 4 ? t1 - t : 4;
+		const float *kt[4];
+#pragma GCC unroll 4
+		for (int j = 0; j < 4; j++)
 			kt[j] = kg + (size_t)(t + (j < n ? j : n - 1)) * ldk;
-		__m256 a[8];
-		for (int j = 0; j < 8; j++)
-			a[j] = _mm256_setzero_ps();
+		__m256 a[3][4];
+#pragma GCC unroll 3
+		for (int h = 0; h < HC; h++)
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				a[h][j] = _mm256_setzero_ps();
 		for (int d = 0; d < hd; d += 8) {
-			__m256 qv = _mm256_loadu_ps(q + d);
-#pragma GCC unroll 8
-			for (int j = 0; j < 8; j++)
-				a[j] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kt[j] + d), a[j]);
+			__m256 qv[3];
+#pragma GCC unroll 3
+			for (int h = 0; h < HC; h++)
+				qv[h] = _mm256_loadu_ps(q + (size_t)h * hd + d);
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++) {
+				__m256 kv = _mm256_loadu_ps(kt[j] + d);
+#pragma GCC unroll 3
+				for (int h = 0; h < HC; h++)
+					a[h][j] = _mm256_fmadd_ps(qv[h], kv, a[h][j]);
+			}
 		}
-		__m256 s = _mm256_mul_ps(hsum8x8(a), sc);
-		if (n == 8)
-			_mm256_storeu_ps(row + t, s);
-		else
-			_mm256_maskstore_ps(row + t, lanes(n), s);
+#pragma GCC unroll 3
+		for (int h = 0; h < HC; h++) {
+			__m128 s = _mm_mul_ps(hsum4x8(a[h]), sc);
+			float *r = row + (size_t)h * ldr + t;
+			if (n == 4)
+				_mm_storeu_ps(r, s);
+			else
+				_mm_maskstore_ps(r, _mm256_castsi256_si128(lanes(n)), s);
+		}
 	}
 }
 
@@ -151,58 +167,128 @@ KERN_INLINE float exp_sum(float *row, int t0, int t1, float mx)
 	return hsum(acc);
 }
 
-/* o[0, hd) = sum_{t0 <= t < t1} row[t] v_t, each column summed in t order. */
-KERN_INLINE void weighted_sum(float *o, const float *row, const float *vg, int ldk, int t0, int t1,
-			      int hd)
+/* Row t0..t1 of one head's scores becomes its probabilities; returns the
+ * log-sum-exp. */
+KERN_INLINE float softmax(float *row, int t0, int t1, float cap)
+{
+	float mx = -INFINITY;
+	for (int t = t0; t < t1; t++) {
+		if (cap > 0)
+			row[t] = softcap(row[t], cap);
+		mx = row[t] > mx ? row[t] : mx;
+	}
+	float sum = exp_sum(row, t0, t1, mx);
+	__m256 iv = _mm256_set1_ps(1.0f / sum);
+	for (int t = t0; t < t1; t += 8) {
+		__m256i ln = lanes(t1 - t);
+		_mm256_maskstore_ps(row + t, ln,
+				    _mm256_mul_ps(_mm256_maskload_ps(row + t, ln), iv));
+	}
+	return mx + logf(sum);
+}
+
+/* o[j * hd + d] = sum_{t0 <= t < t1} row[j * ldr + t] v_t[d] for the HC heads j
+ * (1 or 2) of one group: each value vector loaded meets both heads; every
+ * column summed in t order, 32 columns at a time, then 8. */
+KERN_INLINE void weighted_sum(int HC, float *o, const float *row, int ldr, const float *vg, int ldk,
+			      int t0, int t1, int hd)
 {
 	int d = 0;
-	for (; d + 64 <= hd; d += 64) {
-		__m256 a[8];
-		for (int j = 0; j < 8; j++)
-			a[j] = _mm256_setzero_ps();
+	for (; d + 32 <= hd; d += 32) {
+		__m256 a[2][4];
+#pragma GCC unroll 2
+		for (int h = 0; h < HC; h++)
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				a[h][j] = _mm256_setzero_ps();
 		for (int t = t0; t < t1; t++) {
-			__m256 pt = _mm256_broadcast_ss(row + t);
 			const float *vt = vg + (size_t)t * ldk + d;
-#pragma GCC unroll 8
-			for (int j = 0; j < 8; j++)
-				a[j] = _mm256_fmadd_ps(pt, _mm256_loadu_ps(vt + 8 * j), a[j]);
+			__m256 vv[4];
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				vv[j] = _mm256_loadu_ps(vt + 8 * j);
+#pragma GCC unroll 2
+			for (int h = 0; h < HC; h++) {
+				__m256 pt = _mm256_broadcast_ss(row + (size_t)h * ldr + t);
+#pragma GCC unroll 4
+				for (int j = 0; j < 4; j++)
+					a[h][j] = _mm256_fmadd_ps(pt, vv[j], a[h][j]);
+			}
 		}
-		for (int j = 0; j < 8; j++)
-			_mm256_storeu_ps(o + d + 8 * j, a[j]);
+#pragma GCC unroll 2
+		for (int h = 0; h < HC; h++)
+#pragma GCC unroll 4
+			for (int j = 0; j < 4; j++)
+				_mm256_storeu_ps(o + (size_t)h * hd + d + 8 * j, a[h][j]);
 	}
 	for (; d < hd; d += 8) {
-		__m256 a = _mm256_setzero_ps();
-		for (int t = t0; t < t1; t++)
-			a = _mm256_fmadd_ps(_mm256_broadcast_ss(row + t),
-					    _mm256_loadu_ps(vg + (size_t)t * ldk + d), a);
-		_mm256_storeu_ps(o + d, a);
+		__m256 a[2];
+#pragma GCC unroll 2
+		for (int h = 0; h < HC; h++)
+			a[h] = _mm256_setzero_ps();
+		for (int t = t0; t < t1; t++) {
+			__m256 vv = _mm256_loadu_ps(vg + (size_t)t * ldk + d);
+#pragma GCC unroll 2
+			for (int h = 0; h < HC; h++)
+				a[h] = _mm256_fmadd_ps(
+					_mm256_broadcast_ss(row + (size_t)h * ldr + t), vv, a[h]);
+		}
+#pragma GCC unroll 2
+		for (int h = 0; h < HC; h++)
+			_mm256_storeu_ps(o + (size_t)h * hd + d, a[h]);
 	}
 }
 
-static TGT void row_avx2(float *out, float *lse, const float *q, const float *k, const float *v,
-			 int ldk, int nkv, int nh, int nkvh, int hd, int window, float scale,
-			 float cap, float *row)
+/* HC heads (1 to 3) of one group, from head h0: scores, softmax, output. */
+KERN_INLINE void heads(int HC, float *out, float *lse, const float *q, const float *kg,
+		       const float *vg, int ldk, int h0, int lo, int p, int hd, float scale,
+		       float cap, float *row, int ldr)
+{
+	scores(HC, row, ldr, q + (size_t)h0 * hd, kg, ldk, lo, p + 1, hd, scale);
+	for (int h = 0; h < HC; h++) {
+		float l = softmax(row + (size_t)h * ldr, lo, p + 1, cap);
+		if (lse)
+			lse[h0 + h] = l;
+	}
+	float *o = out + (size_t)h0 * hd;
+	if (HC == 1)
+		weighted_sum(1, o, row, ldr, vg, ldk, lo, p + 1, hd);
+	else
+		weighted_sum(2, o, row, ldr, vg, ldk, lo, p + 1, hd);
+	if (HC == 3)
+		weighted_sum(1, o + (size_t)2 * hd, row + (size_t)2 * ldr, ldr, vg, ldk, lo, p + 1,
+			     hd);
+}
+
+#define HEADS(HC)                                                                                  \
+	static TGT void heads_##HC(float *out, float *lse, const float *q, const float *kg,        \
+				   const float *vg, int ldk, int h0, int lo, int p, int hd,        \
+				   float scale, float cap, float *row, int ldr)                    \
+	{                                                                                          \
+		heads(HC, out, lse, q, kg, vg, ldk, h0, lo, p, hd, scale, cap, row, ldr);          \
+	}
+HEADS(1)
+HEADS(2)
+HEADS(3)
+
+/* The heads of a group taken 3 at a time, but 4 as 2 + 2: every key and value
+ * vector loaded is used by two or three heads where the group has them. */
+static void row_avx2(float *out, float *lse, const float *q, const float *k, const float *v,
+		     int ldk, int nkv, int nh, int nkvh, int hd, int window, float scale, float cap,
+		     float *row)
 {
 	int rep = nh / nkvh, p = nkv - 1, lo = first_key(p, window);
-	for (int h = 0; h < nh; h++) {
-		const float *kg = k + (size_t)(h / rep) * hd, *vg = v + (size_t)(h / rep) * hd;
-		scores(row, q + (size_t)h * hd, kg, ldk, lo, p + 1, hd, scale);
-		float mx = -INFINITY;
-		for (int t = lo; t <= p; t++) {
-			if (cap > 0)
-				row[t] = softcap(row[t], cap);
-			mx = row[t] > mx ? row[t] : mx;
-		}
-		float sum = exp_sum(row, lo, p + 1, mx), inv = 1.0f / sum;
-		__m256 iv = _mm256_set1_ps(inv);
-		for (int t = lo; t <= p; t += 8) {
-			__m256i ln = lanes(p + 1 - t);
-			_mm256_maskstore_ps(row + t, ln,
-					    _mm256_mul_ps(_mm256_maskload_ps(row + t, ln), iv));
-		}
-		weighted_sum(out + (size_t)h * hd, row, vg, ldk, lo, p + 1, hd);
-		if (lse)
-			lse[h] = mx + logf(sum);
+	for (int h0 = 0; h0 < nh;) {
+		int g = h0 / rep, left = (g + 1) * rep - h0,
+		    hc = left == 4  ? 2
+			 : left < 3 ? left
+				    : 3;
+		const float *kg = k + (size_t)g * hd, *vg = v + (size_t)g * hd;
+		(hc == 1 ? heads_1
+		 : hc == 2
+			 ? heads_2
+			 : heads_3)(out, lse, q, kg, vg, ldk, h0, lo, p, hd, scale, cap, row, nkv);
+		h0 += hc;
 	}
 }
 

@@ -1,8 +1,8 @@
 /* attn_row.h — causal attention of one query row per head against a sequence's
  * keys and values (a decoding step over the KV cache): what
  * rl_attention_forward (ops.h) does when nq == 1, in two kernels. Internal to
- * lib/compute. Arguments as rl_attention_forward's with nq == 1; row: nkv
- * floats of scratch. */
+ * lib/compute. Arguments as rl_attention_forward's with nq == 1; row: 3 nkv
+ * floats of scratch (rl_attention_scratch(1, nkv)). */
 #ifndef RL_ATTN_ROW_H
 #define RL_ATTN_ROW_H
 

@@ -658,7 +658,9 @@ int rl_ops_simd(int on)
 
 size_t rl_attention_scratch(int nq, int nkv)
 {
-	return 2 * (size_t)nq * (size_t)nkv;
+	/* nq x nkv scores and as many for the backward; a decoding step's
+	 * kernel holds the scores of up to 3 heads (attn_row.h) */
+	return (size_t)(nq > 1 ? 2 * nq : 3) * (size_t)nkv;
 }
 
 /* transformers' attention-logit soft-capping, in f32 as torch does it:
