@@ -520,9 +520,9 @@ void rl_rope_forward_naive(float *x, int ldx, const int *pos, int T, int nh, con
 /* SiLU rows with AVX-512 or AVX2 where the CPU runs them (rl_cpu_get, so
  * RL_CPU_MAX holds them back): exp by rl_exp256/rl_exp512 (vexp.h), sigmoid
  * by an exact division; both widths give the same bits. Scalar loops
- * elsewhere. rl_ops_simd(0) turns them and the decoding attention's AVX2
- * kernel off (tests). */
-static int simd_off;
+ * elsewhere. rl_ops_simd turns them and the decoding attention's AVX2
+ * kernel off, or holds SiLU to AVX2 (tests). */
+static int simd_off, simd_no512;
 
 #if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f,avx512dq")))
@@ -610,7 +610,7 @@ static int silu_fwd_simd(float *o, const float *g, const float *u, int F)
 {
 	if (simd_off)
 		return 0;
-	if (rl_cpu_get()->avx512)
+	if (rl_cpu_get()->avx512 && !simd_no512)
 		silu_fwd_avx512(o, g, u, F);
 	else if (rl_cpu_get()->avx2)
 		silu_fwd_avx2(o, g, u, F);
@@ -624,7 +624,7 @@ static int silu_bwd_simd(float *dg, float *du, const float *d, const float *g, c
 {
 	if (simd_off)
 		return 0;
-	if (rl_cpu_get()->avx512)
+	if (rl_cpu_get()->avx512 && !simd_no512)
 		silu_bwd_avx512(dg, du, d, g, u, F);
 	else if (rl_cpu_get()->avx2)
 		silu_bwd_avx2(dg, du, d, g, u, F);
@@ -647,11 +647,11 @@ static int silu_bwd_simd(float *dg, float *du, const float *d, const float *g, c
 }
 #endif
 
-int rl_ops_simd(int on)
+int rl_ops_simd(int level)
 {
-	simd_off = !on;
 	const rl_cpu *c = rl_cpu_get();
-	return on && (c->avx512 || c->avx2);
+	simd_off = level == 0, simd_no512 = level == 2;
+	return level == 2 ? c->avx2 : level && (c->avx512 || c->avx2);
 }
 
 /* ---- attention ---- */

@@ -49,10 +49,11 @@ void rl_gemm_naive(rl_trans ta, rl_trans tb, int m, int n, int k, float alpha, c
 		   int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* The vector kernels (SiLU with AVX-512 or AVX2, a decoding step's attention
- * with AVX2) are used where the CPU runs them; rl_ops_simd(0) falls back to
- * the portable ones for the whole process (tests). Returns 1 if vector
- * kernels are now in use. */
-int rl_ops_simd(int on);
+ * with AVX2) are used where the CPU runs them. For tests, for the whole
+ * process: rl_ops_simd(0) falls back to the portable ones, 2 holds SiLU to
+ * its AVX2 kernel, 1 undoes either. Returns 1 if the vector kernels asked for
+ * are in use (0: the CPU has none, or 0 was asked). */
+int rl_ops_simd(int level);
 
 /* Useful floating-point operations done by rl_gemm since the process started
  * (2*m*n*k per call), for the benchmarks' GFLOP/s. Not exact under threads. */

@@ -444,6 +444,29 @@ static void test_attention(void)
 
 /* ---- gated activations ---- */
 
+/* SiLU forward and backward held to AVX2 (rl_ops_simd(2), as on an AVX2-only
+ * CPU) give the bits the AVX-512 kernels give: rl_exp256 and rl_exp512 do the
+ * same operations. Only where the CPU has both. */
+static void test_silu_widths(void)
+{
+	if (!rl_cpu_get()->avx512)
+		return;
+	int T = 3, F = 37; /* tails of 5 and 5 lanes */
+	float *gu = rand_buf((size_t)T * 2 * F, 6), *dh = rand_buf((size_t)T * F, 1);
+	float *h2 = zeros((size_t)T * F), *h5 = zeros((size_t)T * F);
+	float *d2 = zeros((size_t)T * 2 * F), *d5 = zeros((size_t)T * 2 * F);
+	rl_ops_simd(2);
+	rl_glu_forward(h2, gu, T, F, RL_ACT_SILU);
+	rl_glu_backward(d2, dh, gu, T, F, RL_ACT_SILU);
+	rl_ops_simd(1);
+	rl_glu_forward(h5, gu, T, F, RL_ACT_SILU);
+	rl_glu_backward(d5, dh, gu, T, F, RL_ACT_SILU);
+	check_close("silu forward, AVX2 against AVX-512", h2, h5, (size_t)T * F, 0, 0);
+	check_close("silu backward, AVX2 against AVX-512", d2, d5, (size_t)T * 2 * F, 0, 0);
+	rl_ops_simd(2);
+	free(gu), free(dh), free(h2), free(h5), free(d2), free(d5);
+}
+
 static void test_glu(void)
 {
 	rl_act acts[3] = {RL_ACT_SILU, RL_ACT_GELU_TANH, RL_ACT_GELU};
@@ -617,12 +640,16 @@ int main(void)
 	test_vexp();
 	test_attention();
 	test_glu();
+	if (rl_ops_simd(2)) { /* SiLU held to AVX2: the same bits as AVX-512's */
+		test_glu();
+		test_silu_widths();
+	}
 	if (simd) { /* again with the portable kernels (scalar loops) */
 		rl_ops_simd(0);
 		test_attention();
 		test_glu();
-		rl_ops_simd(1);
 	}
+	rl_ops_simd(1);
 	test_cos();
 	return check_done("test_ops");
 }
