@@ -24,6 +24,7 @@
 
 #include <cJSON.h>
 
+#include "compute/ops.h"
 #include "compute/wgemm.h"
 #include "core/cli.h"
 #include "core/cpu.h"
@@ -403,6 +404,7 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 		cJSON *ki = cJSON_AddObjectToObject(j, "kernels_batch_invariant");
 		for (int p = 0; p < 2; p++)
 			cJSON_AddStringToObject(ki, rl_precision_name((rl_precision)p), kinv[p]);
+		cJSON_AddStringToObject(j, "attention_kernel", rl_attn_row_kernel(c->head_dim));
 		cJSON_AddItemToObject(j, "chat_template", chat_template_json(m->dir));
 		if (o->hash)
 			cJSON_AddStringToObject(j, "content_hash", hash);
@@ -453,6 +455,8 @@ static int describe_model(const struct opts *o, const rl_model *m, const rl_merg
 	for (int p = 0; p < 2; p++)
 		printf("kernels %s    %s (batch-invariant: %s)\n",
 		       rl_precision_name((rl_precision)p), kern[p], kinv[p]);
+	printf("attention       %s (a decoding step; a prompt's: BLAS)\n",
+	       rl_attn_row_kernel(c->head_dim));
 	cJSON *ct = chat_template_json(m->dir);
 	chat_template_text(ct);
 	cJSON_Delete(ct);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "compute/attn_row.h"
+#include "compute/ops.h"
 #include "core/cpu.h"
 
 static inline float softcap(float s, float cap)
@@ -73,6 +74,16 @@ void rl_attn_row_portable(float *out, float *lse, const float *q, const float *k
 		if (lse)
 			lse[h] = mx + logf(sum);
 	}
+}
+
+const char *rl_attn_row_kernel(int hd)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (rl_cpu_get()->avx2 && hd % 8 == 0)
+		return "avx2";
+#endif
+	(void)hd;
+	return "portable";
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -166,6 +166,9 @@ size_t rl_attention_scratch(int nq, int nkv);
 void rl_attention_forward(float *out, int ldo, float *lse, const float *q, int ldq, const float *k,
 			  const float *v, int ldk, int nq, int nkv, int nh, int nkvh, int hd,
 			  int window, float scale, float cap, float *scratch);
+/* The kernel rl_attention_forward uses here for a decoding step (nq == 1) at
+ * this head_dim: "avx2" or "portable" (attn_row.c; rl-info names it). */
+const char *rl_attn_row_kernel(int hd);
 void rl_attention_forward_naive(float *out, int ldo, float *lse, const float *q, int ldq,
 				const float *k, const float *v, int ldk, int nq, int nkv, int nh,
 				int nkvh, int hd, int window, float scale, float cap);

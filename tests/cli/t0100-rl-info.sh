@@ -160,19 +160,23 @@ run env RL_CPU_MAX=none rl-info --json models/gemma-bf16
 [ "$(jq -r .kernels.fp32 "$T/stdout")/$(jq -r .kernels.bf16 "$T/stdout")" = portable/portable ] ||
 	fail "RL_CPU_MAX=none: $(cat "$T/stdout")"
 [ "$(jq -r .cpu "$T/stdout")" = "none (RL_CPU_MAX=none)" ] || fail "RL_CPU_MAX=none: cpu $(jq -r .cpu "$T/stdout")"
+[ "$(jq -r .attention_kernel "$T/stdout")" = portable ] || fail "RL_CPU_MAX=none: attention $(jq -r .attention_kernel "$T/stdout")"
 case "$cpu" in *avx2*)
 	run env RL_CPU_MAX=avx2 rl-info --json models/gemma-bf16
 	case "$(jq -r .kernels.fp32 "$T/stdout") $(jq -r .kernels.bf16 "$T/stdout")" in
 	*avx512* | *bf16* | *amx* | *portable*) fail "RL_CPU_MAX=avx2: $(jq -c .kernels "$T/stdout")" ;;
 	*avx2-dot*avx2-dot*) ;;
 	*) fail "RL_CPU_MAX=avx2: $(jq -c .kernels "$T/stdout")" ;;
-	esac ;;
+	esac
+	# gemma-bf16's head_dim is a multiple of 8: the AVX2 decoding attention
+	[ "$(jq -r '.head_dim % 8' "$T/stdout")/$(jq -r .attention_kernel "$T/stdout")" = 0/avx2 ] ||
+		fail "RL_CPU_MAX=avx2: attention $(jq -c '[.head_dim, .attention_kernel]' "$T/stdout")" ;;
 esac
 run env RL_CPU_MAX=avx3 rl-info --json models/gemma-bf16
 [ "$(jq -r .kernels.bf16 "$T/stdout")" = "$k16" ] || fail "RL_CPU_MAX=avx3 changed the kernels"
 case "$(jq -r .cpu "$T/stdout")" in *"RL_CPU_MAX=avx3 not known: ignored"*) ;; *)
 	fail "RL_CPU_MAX=avx3: cpu $(jq -r .cpu "$T/stdout")" ;; esac
-ok "RL_CPU_MAX caps the kernels (none, avx2) and names a value it does not know"
+ok "RL_CPU_MAX caps the kernels (none, avx2), the attention kernel too, and names a value it does not know"
 must_pass rl-info --json models/mistral-f16
 [ "$(jq -r .kernels.bf16 "$T/stdout")" = "$(jq -r .kernels.fp32 "$T/stdout")" ] ||
 	fail "f16 weights: bf16 kernels"
