@@ -132,7 +132,7 @@ for d in "$M"/*/; do
 	must_pass rl-info --json "$T/info-$n"
 	jq -S 'del(.path, .dtype, .shards, .tensors, .shape_id, .candidates, .candidate_elements,
 		.n_tensors, .n_candidates, .candidate_numel, .n_shards, .unread_keys, .chat_template,
-		.cpu, .kernels, .kernels_batch_invariant)' "$T/stdout" >"$T/want-info"
+		.cpu, .kernels, .kernels_batch_invariant, .attention_kernel)' "$T/stdout" >"$T/want-info"
 	must_pass rl-info --json "$g"
 	jq -S 'del(.path, .gguf_version, .files, .gguf_architecture, .name, .n_tensors,
 		.data_bytes, .tensor_types, .chat_template_bytes)' "$T/stdout" >"$T/got-info"
