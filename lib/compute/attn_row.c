@@ -89,24 +89,11 @@ const char *rl_attn_row_kernel(int hd)
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include "compute/avx2_lanes.h"
 #include "compute/vexp.h"
 
 #define TGT __attribute__((target("avx2,fma")))
 #define KERN_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
-
-KERN_INLINE float hsum(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
-/* Lanes [0, n) of 8 set. */
-KERN_INLINE __m256i lanes(int n)
-{
-	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 /* Lane j < 4: the sum of a[j]'s eight lanes, as ((0+1)+(2+3))+((4+5)+(6+7)). */
 KERN_INLINE __m128 hsum4x8(const __m256 a[4])
@@ -157,25 +144,25 @@ KERN_INLINE void scores(int HC, float *row, int ldr, const float *q, const float
 			if (n == 4)
 				_mm_storeu_ps(r, s);
 			else
-				_mm_maskstore_ps(r, _mm256_castsi256_si128(lanes(n)), s);
+				_mm_maskstore_ps(r, _mm256_castsi256_si128(rl_lanes8(n)), s);
 		}
 	}
 }
 
 /* row[t] = exp(row[t] - mx) for t in [t0, t1); returns their sum (lane-wise
- * in t order, then the lanes by hsum's tree). */
+ * in t order, then the lanes by rl_hsum8's tree). */
 KERN_INLINE float exp_sum(float *row, int t0, int t1, float mx)
 {
 	__m256 m = _mm256_set1_ps(mx), acc = _mm256_setzero_ps();
 	for (int t = t0; t < t1; t += 8) {
 		int n = t1 - t < 8 ? t1 - t : 8;
-		__m256i ln = lanes(n);
+		__m256i ln = rl_lanes8(n);
 		__m256 e = rl_exp256(_mm256_sub_ps(_mm256_maskload_ps(row + t, ln), m));
 		e = _mm256_and_ps(e, _mm256_castsi256_ps(ln));
 		_mm256_maskstore_ps(row + t, ln, e);
 		acc = _mm256_add_ps(acc, e);
 	}
-	return hsum(acc);
+	return rl_hsum8(acc);
 }
 
 /* Row t0..t1 of one head's scores becomes its probabilities; returns the
@@ -191,7 +178,7 @@ KERN_INLINE float softmax(float *row, int t0, int t1, float cap)
 	float sum = exp_sum(row, t0, t1, mx);
 	__m256 iv = _mm256_set1_ps(1.0f / sum);
 	for (int t = t0; t < t1; t += 8) {
-		__m256i ln = lanes(t1 - t);
+		__m256i ln = rl_lanes8(t1 - t);
 		_mm256_maskstore_ps(row + t, ln,
 				    _mm256_mul_ps(_mm256_maskload_ps(row + t, ln), iv));
 	}

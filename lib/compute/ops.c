@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "compute/attn_row.h"
+#include "compute/avx2_lanes.h"
 #include "compute/ops.h"
 #include "compute/vexp.h"
 #include "core/cpu.h"
@@ -570,18 +571,11 @@ static AVX512 void silu_bwd_avx512(float *dg, float *du, const float *d, const f
 	}
 }
 
-/* Lanes [i, n) of the 8 from i set. */
-static inline AVX2 __m256i lanes8(int i, int n)
-{
-	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n - i),
-				  _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* silu_fwd_avx512 at 8 lanes */
 static AVX2 void silu_fwd_avx2(float *o, const float *g, const float *u, int n)
 {
 	for (int i = 0; i < n; i += 8) {
-		__m256i m = lanes8(i, n);
+		__m256i m = rl_lanes8(n - i);
 		__m256 gv = _mm256_maskload_ps(g + i, m), uv = _mm256_maskload_ps(u + i, m);
 		__m256 s = sigmoid256(gv);
 		_mm256_maskstore_ps(o + i, m, _mm256_mul_ps(_mm256_mul_ps(gv, s), uv));
@@ -594,7 +588,7 @@ static AVX2 void silu_bwd_avx2(float *dg, float *du, const float *d, const float
 {
 	__m256 one = _mm256_set1_ps(1.0f);
 	for (int i = 0; i < n; i += 8) {
-		__m256i m = lanes8(i, n);
+		__m256i m = rl_lanes8(n - i);
 		__m256 gv = _mm256_maskload_ps(g + i, m), uv = _mm256_maskload_ps(u + i, m);
 		__m256 dv = _mm256_maskload_ps(d + i, m);
 		__m256 s = sigmoid256(gv);

@@ -21,6 +21,8 @@
 #ifdef WG_X86
 #include <immintrin.h>
 
+#include "compute/avx2_lanes.h"
+
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define KERN_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
@@ -57,20 +59,6 @@ static TGT void widen_chunk(rl_dtype dt, const uint8_t *p, float *dst, int n)
 	}
 }
 
-/* Lanes [0, n) of 8 set. */
-KERN_INLINE __m256i lanes(int n)
-{
-	return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-KERN_INLINE float hsum(__m256 v)
-{
-	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-	s = _mm_add_ss(s, _mm_movehdup_ps(s));
-	return _mm_cvtss_f32(s);
-}
-
 /* acc[o][m] += sum_{k < kl} wf[o][k] x[m][k] for o < RW, m < RX (wf rows of
  * KC floats, x rows at ldx); accumulators from zero (first) or sums[], left
  * in sums[] or, after the last block, reduced (+ bias[o]) into out[m, o].
@@ -99,7 +87,7 @@ KERN_INLINE void kern(int RW, int RX, const float *wf, const float *x, int ldx, 
 		}
 	}
 	if (k < kl) {
-		__m256i mask = lanes(kl - k);
+		__m256i mask = rl_lanes8(kl - k);
 		__m256 xv[3];
 #pragma GCC unroll 3
 		for (int m = 0; m < RX; m++)
@@ -120,7 +108,7 @@ KERN_INLINE void kern(int RW, int RX, const float *wf, const float *x, int ldx, 
 				sums[o * 3 + m] = acc[o][m];
 				continue;
 			}
-			float s = hsum(acc[o][m]);
+			float s = rl_hsum8(acc[o][m]);
 			out[(size_t)m * ldo + o] = bias ? s + bias[o] : s;
 		}
 }
