@@ -367,14 +367,18 @@ void rl_fmt_double(char *buf, double v)
 	}
 }
 
-/* 1 if some finite number under it would not read back from cJSON's text. */
+/* 1 if some finite number under it would not read back from cJSON's text.
+ * An int prints with %d (cJSON's own test): exact, and no snprintf for each
+ * of rl-tok's ids. */
 static int has_inexact(const cJSON *it)
 {
 	for (; it; it = it->next) {
-		if (cJSON_IsNumber(it) && isfinite(it->valuedouble)) {
+		double v = it->valuedouble;
+		if (cJSON_IsNumber(it) && isfinite(v) &&
+		    !(v >= INT_MIN && v <= INT_MAX && v == (double)(int)v)) {
 			char buf[32];
-			snprintf(buf, sizeof buf, "%1.15g", it->valuedouble);
-			if (strtod(buf, NULL) != it->valuedouble)
+			snprintf(buf, sizeof buf, "%1.15g", v);
+			if (strtod(buf, NULL) != v)
 				return 1;
 		}
 		if (has_inexact(it->child))
